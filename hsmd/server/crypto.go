@@ -1,0 +1,282 @@
+package server
+
+import (
+	"context"
+
+	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
+	"github.com/hsmsim/hsmsim/hsmd/mech"
+	"github.com/hsmsim/hsmsim/hsmd/p11"
+	"github.com/hsmsim/hsmsim/hsmd/token"
+)
+
+func (v *service) GenerateKey(ctx context.Context, r *hsmpb.GenerateKeyRequest) (*hsmpb.HandleResponse, error) {
+	c, err := cryptoUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := hsmpb.MechanismFromPB(r.Mechanism)
+	if err != nil {
+		return nil, err
+	}
+	implied, err := mech.Implied(m.Type)
+	if err != nil {
+		return nil, err
+	}
+	a, err := attr.NewObject(attr.OpGenerate, token.TemplateFromPB(r.Template), implied)
+	if err != nil {
+		return nil, err
+	}
+	mat, err := mech.GenerateKey(m, a)
+	if err != nil {
+		return nil, err
+	}
+	if a, err = attr.Complete(attr.OpGenerate, a, mat, uint64(m.Type)); err != nil {
+		return nil, err
+	}
+	h, err := v.n.createObject(ctx, c, a)
+	if err != nil {
+		return nil, err
+	}
+	return &hsmpb.HandleResponse{Handle: h}, nil
+}
+
+// GenerateKeyPair makes both halves here and stores them together: two token halves go in one
+// command, so a pair is never half-created.
+func (v *service) GenerateKeyPair(ctx context.Context, r *hsmpb.GenerateKeyPairRequest) (*hsmpb.KeyPairResponse, error) {
+	c, err := cryptoUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := hsmpb.MechanismFromPB(r.Mechanism)
+	if err != nil {
+		return nil, err
+	}
+	implied, err := mech.Implied(m.Type)
+	if err != nil {
+		return nil, err
+	}
+	pubImplied, privImplied := implied.Clone(), implied.Clone()
+	pubImplied[p11.CKA_CLASS] = attr.Ulong(p11.CKO_PUBLIC_KEY)
+	privImplied[p11.CKA_CLASS] = attr.Ulong(p11.CKO_PRIVATE_KEY)
+	pub, err := attr.NewObject(attr.OpGenerate, token.TemplateFromPB(r.PublicTemplate), pubImplied)
+	if err != nil {
+		return nil, err
+	}
+	priv, err := attr.NewObject(attr.OpGenerate, token.TemplateFromPB(r.PrivateTemplate), privImplied)
+	if err != nil {
+		return nil, err
+	}
+	pubAdd, privAdd, err := mech.GenerateKeyPair(m, pub, priv)
+	if err != nil {
+		return nil, err
+	}
+	if pub, err = attr.Complete(attr.OpGenerate, pub, pubAdd, uint64(m.Type)); err != nil {
+		return nil, err
+	}
+	if priv, err = attr.Complete(attr.OpGenerate, priv, privAdd, uint64(m.Type)); err != nil {
+		return nil, err
+	}
+	pubTok, _ := pub.Bool(p11.CKA_TOKEN)
+	privTok, _ := priv.Bool(p11.CKA_TOKEN)
+	if !pubTok || !privTok {
+		// Mixed or session pairs: each half goes where its CKA_TOKEN says.
+		ph, err := v.n.createObject(ctx, c, pub)
+		if err != nil {
+			return nil, err
+		}
+		kh, err := v.n.createObject(ctx, c, priv)
+		if err != nil {
+			return nil, err
+		}
+		return &hsmpb.KeyPairResponse{PublicHandle: ph, PrivateHandle: kh}, nil
+	}
+	s, err := v.n.ready()
+	if err != nil {
+		return nil, err
+	}
+	np, err := s.SealObject(c.user.Name, pub)
+	if err != nil {
+		return nil, err
+	}
+	nk, err := s.SealObject(c.user.Name, priv)
+	if err != nil {
+		return nil, err
+	}
+	res, _, err := v.n.propose(ctx, token.Command{Type: token.CmdCreateObjects, Msg: &hsmpb.CmdCreateObjects{Owner: c.user.Name, Objects: []*hsmpb.NewObject{np, nk}}})
+	if err != nil {
+		return nil, err
+	}
+	if err := res.Err(); err != nil {
+		return nil, err
+	}
+	return &hsmpb.KeyPairResponse{PublicHandle: res.Handles[0], PrivateHandle: res.Handles[1]}, nil
+}
+
+// usableKey resolves a key handle for a crypto call: visible to the caller (else notFound), a
+// key permitting usage, parsed for the mechanisms.
+func (v *service) usableKey(ctx context.Context, h uint32, usage, notFound uint32) (*caller, *token.Object, *mech.Key, error) {
+	c, err := cryptoUser(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	o, err := v.n.lookup(c, h, notFound)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := attr.Permits(o.Attrs, usage); err != nil {
+		return nil, nil, nil, err
+	}
+	k, err := o.Key()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c, o, k, nil
+}
+
+func (v *service) Encrypt(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.CryptResponse, error) {
+	m, err := hsmpb.MechanismFromPB(r.Mechanism)
+	if err != nil {
+		return nil, err
+	}
+	_, _, k, err := v.usableKey(ctx, r.Key, p11.CKA_ENCRYPT, p11.CKR_KEY_HANDLE_INVALID)
+	if err != nil {
+		return nil, err
+	}
+	out, used, err := mech.Encrypt(m, k, r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return &hsmpb.CryptResponse{Data: out, Mechanism: hsmpb.MechanismToPB(used)}, nil
+}
+
+func (v *service) Decrypt(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.CryptResponse, error) {
+	m, err := hsmpb.MechanismFromPB(r.Mechanism)
+	if err != nil {
+		return nil, err
+	}
+	_, _, k, err := v.usableKey(ctx, r.Key, p11.CKA_DECRYPT, p11.CKR_KEY_HANDLE_INVALID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := mech.Decrypt(m, k, r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return &hsmpb.CryptResponse{Data: out}, nil
+}
+
+func (v *service) Sign(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.CryptResponse, error) {
+	m, err := hsmpb.MechanismFromPB(r.Mechanism)
+	if err != nil {
+		return nil, err
+	}
+	_, _, k, err := v.usableKey(ctx, r.Key, p11.CKA_SIGN, p11.CKR_KEY_HANDLE_INVALID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := mech.Sign(m, k, r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return &hsmpb.CryptResponse{Data: out}, nil
+}
+
+func (v *service) Verify(ctx context.Context, r *hsmpb.VerifyRequest) (*hsmpb.Empty, error) {
+	m, err := hsmpb.MechanismFromPB(r.Mechanism)
+	if err != nil {
+		return nil, err
+	}
+	_, _, k, err := v.usableKey(ctx, r.Key, p11.CKA_VERIFY, p11.CKR_KEY_HANDLE_INVALID)
+	if err != nil {
+		return nil, err
+	}
+	if err := mech.Verify(m, k, r.Data, r.Signature); err != nil {
+		return nil, err
+	}
+	return &hsmpb.Empty{}, nil
+}
+
+// WrapKey exports a key encrypted under another. The key must be extractable: a key with
+// CKA_EXTRACTABLE false never leaves the HSM in any form.
+func (v *service) WrapKey(ctx context.Context, r *hsmpb.WrapRequest) (*hsmpb.CryptResponse, error) {
+	m, err := hsmpb.MechanismFromPB(r.Mechanism)
+	if err != nil {
+		return nil, err
+	}
+	c, _, wk, err := v.usableKey(ctx, r.WrappingKey, p11.CKA_WRAP, p11.CKR_WRAPPING_KEY_HANDLE_INVALID)
+	if err != nil {
+		return nil, err
+	}
+	target, err := v.n.lookup(c, r.Key, p11.CKR_KEY_HANDLE_INVALID)
+	if err != nil {
+		return nil, err
+	}
+	if x, ok := target.Attrs.Bool(p11.CKA_EXTRACTABLE); !ok || !x {
+		return nil, p11.Errorf(p11.CKR_KEY_UNEXTRACTABLE, "key %d has CKA_EXTRACTABLE false", r.Key)
+	}
+	if wwt, _ := target.Attrs.Bool(p11.CKA_WRAP_WITH_TRUSTED); wwt {
+		if tr, _ := wk.Attrs.Bool(p11.CKA_TRUSTED); !tr {
+			return nil, p11.Errorf(p11.CKR_KEY_NOT_WRAPPABLE, "key %d may only be wrapped with a trusted key", r.Key)
+		}
+	}
+	out, err := mech.Wrap(m, wk, target.Attrs)
+	if err != nil {
+		return nil, err
+	}
+	return &hsmpb.CryptResponse{Data: out}, nil
+}
+
+func (v *service) UnwrapKey(ctx context.Context, r *hsmpb.UnwrapRequest) (*hsmpb.HandleResponse, error) {
+	m, err := hsmpb.MechanismFromPB(r.Mechanism)
+	if err != nil {
+		return nil, err
+	}
+	c, _, uk, err := v.usableKey(ctx, r.UnwrappingKey, p11.CKA_UNWRAP, p11.CKR_UNWRAPPING_KEY_HANDLE_INVALID)
+	if err != nil {
+		return nil, err
+	}
+	a, err := attr.NewObject(attr.OpUnwrap, token.TemplateFromPB(r.Template), nil)
+	if err != nil {
+		return nil, err
+	}
+	mat, err := mech.Unwrap(m, uk, r.Wrapped, a)
+	if err != nil {
+		return nil, err
+	}
+	if a, err = attr.Complete(attr.OpUnwrap, a, mat, p11.CK_UNAVAILABLE_INFORMATION); err != nil {
+		return nil, err
+	}
+	h, err := v.n.createObject(ctx, c, a)
+	if err != nil {
+		return nil, err
+	}
+	return &hsmpb.HandleResponse{Handle: h}, nil
+}
+
+func (v *service) DeriveKey(ctx context.Context, r *hsmpb.DeriveRequest) (*hsmpb.HandleResponse, error) {
+	m, err := hsmpb.MechanismFromPB(r.Mechanism)
+	if err != nil {
+		return nil, err
+	}
+	c, _, bk, err := v.usableKey(ctx, r.BaseKey, p11.CKA_DERIVE, p11.CKR_KEY_HANDLE_INVALID)
+	if err != nil {
+		return nil, err
+	}
+	a, err := attr.NewObject(attr.OpDerive, token.TemplateFromPB(r.Template), nil)
+	if err != nil {
+		return nil, err
+	}
+	mat, err := mech.Derive(m, bk, a)
+	if err != nil {
+		return nil, err
+	}
+	if a, err = attr.Complete(attr.OpDerive, a, mat, p11.CK_UNAVAILABLE_INFORMATION); err != nil {
+		return nil, err
+	}
+	h, err := v.n.createObject(ctx, c, a)
+	if err != nil {
+		return nil, err
+	}
+	return &hsmpb.HandleResponse{Handle: h}, nil
+}

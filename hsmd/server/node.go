@@ -1,0 +1,230 @@
+// Package server is one hsmsim HSM node: the token state machine, the mechanisms and the sealed
+// store brought together behind the node's gRPC API (hsmpb.HSM). Changes go through a Proposer
+// (the node itself when alone, Raft in a cluster); crypto operations run here, on the keys this
+// node holds, and never enter the log.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
+	"github.com/hsmsim/hsmsim/hsmd/p11"
+	"github.com/hsmsim/hsmsim/hsmd/store"
+	"github.com/hsmsim/hsmsim/hsmd/token"
+)
+
+// Proposer turns a command into an applied one: it returns the state machine's result and the log
+// index the command was applied at. The node alone applies locally (LocalProposer); in a cluster
+// the proposer is Raft, forwarding to the leader. An error means the command's fate is unknown
+// to this node (no quorum, leader lost): the client may retry with the same request id.
+type Proposer interface {
+	Propose(ctx context.Context, cmd token.Command) (token.Result, uint64, error)
+}
+
+// Config describes one node.
+type Config struct {
+	NodeID    string // hsm-...
+	AZ        string
+	DataDir   string
+	NoSync    bool            // tests only: skip fsync
+	KDF       token.KDFParams // zero: token.DefaultKDF
+	IndexWait time.Duration   // bound on a read-your-writes wait; zero: 5 s
+	Logger    *slog.Logger
+}
+
+// Node is one HSM.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+
+	mu     sync.RWMutex
+	state  *token.State // nil until the node has a cluster key
+	prop   Proposer
+	leader func() string
+
+	sess *sessionObjects
+}
+
+var (
+	errNoClusterKey = p11.Errorf(p11.CKR_TOKEN_NOT_PRESENT, "node is not part of an initialized cluster yet")
+)
+
+var clusterKeyRef = []byte("cluster-key")
+
+const nodeBucket = "node"
+
+// Open opens (or creates) a node's data directory. A node that already holds a cluster key
+// loads its token; a new one waits for Bootstrap (first node) or InstallClusterKey (joiner).
+func Open(cfg Config) (*Node, error) {
+	if cfg.KDF == (token.KDFParams{}) {
+		cfg.KDF = token.DefaultKDF
+	}
+	if cfg.IndexWait == 0 {
+		cfg.IndexWait = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	st, err := store.Open(cfg.DataDir, store.Options{NoSync: cfg.NoSync, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: st, sess: newSessionObjects()}
+	n.prop = &LocalProposer{n: n}
+	n.leader = func() string { return cfg.NodeID }
+	raw, err := st.Get(nodeBucket, clusterKeyRef)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return n, nil
+	case err != nil:
+		st.Close()
+		return nil, err
+	}
+	ck, err := token.LoadClusterKey(raw)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := n.load(ck); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) load(ck *token.ClusterKey) error {
+	s, err := token.Open(n.store, ck)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.state = s
+	n.mu.Unlock()
+	return nil
+}
+
+// InstallClusterKey gives a new node the cluster's key (a joiner gets it from a member over
+// mutual TLS) and opens its, still empty, token.
+func (n *Node) InstallClusterKey(ck *token.ClusterKey) error {
+	if n.State() != nil {
+		return fmt.Errorf("server: node already has a cluster key")
+	}
+	if err := n.store.Commit(0, []store.Write{{Bucket: nodeBucket, Key: clusterKeyRef, Value: ck.Bytes()}}); err != nil {
+		return err
+	}
+	return n.load(ck)
+}
+
+// Bootstrap makes this node the first HSM of a new cluster: a fresh cluster key and a token
+// with the unactivated admin (password token.InitialAdminPassword), as CloudHSM's first HSM.
+func (n *Node) Bootstrap(ctx context.Context, clusterID, label string) error {
+	if n.State() == nil {
+		ck, err := token.NewClusterKey()
+		if err != nil {
+			return err
+		}
+		if err := n.InstallClusterKey(ck); err != nil {
+			return err
+		}
+	}
+	h, err := token.HashPassword(token.InitialAdminPassword, n.cfg.KDF)
+	if err != nil {
+		return err
+	}
+	res, _, err := n.propose(ctx, token.Command{Type: token.CmdBootstrap, Msg: &hsmpb.CmdBootstrap{ClusterId: clusterID, AdminHash: h, Label: label}})
+	if err != nil {
+		return err
+	}
+	return res.Err()
+}
+
+// SetProposer replaces the local proposer (a cluster puts Raft here) and tells the node how to
+// name the current leader for GetInfo.
+func (n *Node) SetProposer(p Proposer, leader func() string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.prop, n.leader = p, leader
+}
+
+// State is the node's token, nil before it has a cluster key.
+func (n *Node) State() *token.State {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.state
+}
+
+// Store is the node's sealed store (the cluster layer keeps its own buckets there).
+func (n *Node) Store() *store.Store { return n.store }
+
+// Config returns the node's configuration.
+func (n *Node) Config() Config { return n.cfg }
+
+// Close closes the store. The gRPC server must be stopped first.
+func (n *Node) Close() error { return n.store.Close() }
+
+func (n *Node) ready() (*token.State, error) {
+	s := n.State()
+	if s == nil {
+		return nil, errNoClusterKey
+	}
+	return s, nil
+}
+
+func (n *Node) propose(ctx context.Context, cmd token.Command) (token.Result, uint64, error) {
+	n.mu.RLock()
+	p := n.prop
+	n.mu.RUnlock()
+	if cmd.RequestID == "" {
+		cmd.RequestID = requestID(ctx)
+	}
+	res, idx, err := p.Propose(ctx, cmd)
+	if err == nil {
+		noteIndex(ctx, idx)
+	}
+	return res, idx, err
+}
+
+// LocalProposer applies commands on the node itself, one at a time: a cluster of one.
+type LocalProposer struct {
+	n  *Node
+	mu sync.Mutex
+}
+
+// Propose implements Proposer.
+func (l *LocalProposer) Propose(ctx context.Context, cmd token.Command) (token.Result, uint64, error) {
+	s, err := l.n.ready()
+	if err != nil {
+		return token.Result{}, 0, err
+	}
+	b, err := cmd.Encode()
+	if err != nil {
+		return token.Result{}, 0, p11.Errorf(p11.CKR_ARGUMENTS_BAD, "%v", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	idx := s.Applied() + 1
+	res, err := s.Apply(idx, b)
+	if err != nil {
+		// The store failed under an applied command: memory and disk may disagree. Stop
+		// serving writes loudly rather than diverge quietly.
+		l.n.log.Error("apply failed; node cannot continue", "err", err)
+		panic(err)
+	}
+	return res, idx, nil
+}
+
+func newID() string {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}

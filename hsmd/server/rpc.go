@@ -1,0 +1,216 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
+	"github.com/hsmsim/hsmsim/hsmd/p11"
+	"github.com/hsmsim/hsmsim/hsmd/token"
+)
+
+// Metadata keys of the node API (see hsm.proto).
+const (
+	MDAuthorization = "authorization"
+	MDMinIndex      = "x-hsm-min-index"
+	MDRequestID     = "x-hsm-request-id"
+	MDIndex         = "x-hsm-index"
+	authScheme      = "hsm "
+)
+
+// caller is who sent a request: resolved from the credential once, in the interceptor.
+type caller struct {
+	login *token.Login
+	user  *token.User
+}
+
+type ctxKey int
+
+const (
+	callerKey ctxKey = iota
+	indexKey
+	requestIDKey
+)
+
+// publicMethods need no login. Everything else does.
+var publicMethods = map[string]bool{
+	"GetInfo": true, "GetMechanismList": true, "GetMechanismInfo": true, "Login": true,
+	"Digest": true, "GenerateRandom": true,
+}
+
+// unactivatedMethods are all an unactivated admin may do: anything else answers CKR_PIN_EXPIRED
+// until it changes its password, as the spec says of an expired PIN.
+var unactivatedMethods = map[string]bool{"ChangePassword": true, "Logout": true}
+
+// UnaryInterceptor is the one place where requests meet the node: it waits for the client's
+// last-seen index, resolves the credential, runs the call, stamps the applied index on the
+// response, and turns any error into a gRPC status carrying the CK_RV.
+func (n *Node) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
+	var idx atomic.Uint64
+	ctx = context.WithValue(ctx, indexKey, &idx)
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := first(md, MDRequestID); v != "" {
+		ctx = context.WithValue(ctx, requestIDKey, v)
+	}
+	resp, err := n.serve(ctx, md, method, req, h)
+	if s := n.State(); s != nil {
+		applied := max(s.Applied(), idx.Load())
+		_ = grpc.SetHeader(ctx, metadata.Pairs(MDIndex, strconv.FormatUint(applied, 10)))
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
+func (n *Node) serve(ctx context.Context, md metadata.MD, method string, req any, h grpc.UnaryHandler) (any, error) {
+	if v := first(md, MDMinIndex); v != "" {
+		want, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return nil, p11.Errorf(p11.CKR_ARGUMENTS_BAD, "bad %s", MDMinIndex)
+		}
+		s, err := n.ready()
+		if err != nil {
+			return nil, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, n.cfg.IndexWait)
+		err = s.WaitApplied(wctx, want)
+		cancel()
+		if err != nil {
+			return nil, &nodeBehind{err}
+		}
+	}
+	if !publicMethods[method] {
+		c, err := n.authenticate(md)
+		if err != nil {
+			return nil, err
+		}
+		if c.user.Role == token.RoleUnactivatedAdmin && !unactivatedMethods[method] {
+			return nil, p11.Errorf(p11.CKR_PIN_EXPIRED, "the admin must change its password before anything else")
+		}
+		ctx = context.WithValue(ctx, callerKey, c)
+	}
+	return h(ctx, req)
+}
+
+func (n *Node) authenticate(md metadata.MD) (*caller, error) {
+	s, err := n.ready()
+	if err != nil {
+		return nil, err
+	}
+	v := first(md, MDAuthorization)
+	if !strings.HasPrefix(v, authScheme) {
+		return nil, p11.Errorf(p11.CKR_USER_NOT_LOGGED_IN, "no credential")
+	}
+	l, u, ok := s.Login(strings.TrimPrefix(v, authScheme))
+	if !ok {
+		return nil, p11.Errorf(p11.CKR_USER_NOT_LOGGED_IN, "credential not known (logged out, or this node has not seen the login yet)")
+	}
+	return &caller{login: l, user: u}, nil
+}
+
+func callerOf(ctx context.Context) *caller {
+	c, _ := ctx.Value(callerKey).(*caller)
+	return c
+}
+
+// cryptoUser returns the caller if it is a crypto user. Admins manage users but cannot use or
+// see keys; for them the key functions answer CKR_USER_NOT_LOGGED_IN (no normal user is logged in).
+func cryptoUser(ctx context.Context) (*caller, error) {
+	c := callerOf(ctx)
+	if c == nil || c.user.Role != token.RoleCryptoUser {
+		return nil, p11.Errorf(p11.CKR_USER_NOT_LOGGED_IN, "only a crypto user can use keys")
+	}
+	return c, nil
+}
+
+func adminUser(ctx context.Context) (*caller, error) {
+	c := callerOf(ctx)
+	if c == nil || c.user.Role != token.RoleAdmin {
+		return nil, p11.Errorf(p11.CKR_USER_NOT_LOGGED_IN, "only an admin can manage users")
+	}
+	return c, nil
+}
+
+func noteIndex(ctx context.Context, i uint64) {
+	if p, ok := ctx.Value(indexKey).(*atomic.Uint64); ok {
+		for {
+			cur := p.Load()
+			if i <= cur || p.CompareAndSwap(cur, i) {
+				return
+			}
+		}
+	}
+}
+
+func requestID(ctx context.Context) string {
+	v, _ := ctx.Value(requestIDKey).(string)
+	return v
+}
+
+func first(md metadata.MD, k string) string {
+	if v := md.Get(k); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// nodeBehind is a read-your-writes wait that ran out: the client should try another node.
+type nodeBehind struct{ err error }
+
+func (e *nodeBehind) Error() string { return e.err.Error() }
+func (e *nodeBehind) Unwrap() error { return e.err }
+
+// Unavailable marks an error as "this node cannot serve that now, another may": the cluster
+// layer wraps its not-leader and no-quorum errors in it, and clients fail over on it.
+type Unavailable struct{ Err error }
+
+func (e *Unavailable) Error() string { return e.Err.Error() }
+func (e *Unavailable) Unwrap() error { return e.Err }
+
+// toStatus is where node errors become wire errors: a gRPC status whose detail is the CK_RV.
+func toStatus(err error) error {
+	if _, ok := status.FromError(err); ok && !isP11(err) {
+		return err // already a status (e.g. a canceled context)
+	}
+	rv := p11.Code(err)
+	code := codes.FailedPrecondition
+	var nb *nodeBehind
+	var un *Unavailable
+	switch {
+	case errors.As(err, &nb), errors.As(err, &un):
+		code, rv = codes.Unavailable, p11.CKR_DEVICE_ERROR
+		if r := p11.Code(err); r != p11.CKR_GENERAL_ERROR {
+			rv = r
+		}
+	case errors.Is(err, context.DeadlineExceeded):
+		code, rv = codes.DeadlineExceeded, p11.CKR_DEVICE_ERROR
+	case errors.Is(err, context.Canceled):
+		code, rv = codes.Canceled, p11.CKR_FUNCTION_CANCELED
+	case rv == p11.CKR_GENERAL_ERROR:
+		code = codes.Internal
+	case rv == p11.CKR_USER_NOT_LOGGED_IN || rv == p11.CKR_PIN_INCORRECT || rv == p11.CKR_PIN_LOCKED:
+		code = codes.Unauthenticated
+	case rv == p11.CKR_ARGUMENTS_BAD:
+		code = codes.InvalidArgument
+	}
+	st, derr := status.New(code, err.Error()).WithDetails(&hsmpb.Error{Rv: rv, Message: err.Error()})
+	if derr != nil {
+		return status.Error(code, err.Error())
+	}
+	return st.Err()
+}
+
+func isP11(err error) bool {
+	var e p11.Error
+	return errors.As(err, &e)
+}

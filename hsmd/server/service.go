@@ -1,0 +1,228 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
+	"github.com/hsmsim/hsmsim/hsmd/mech"
+	"github.com/hsmsim/hsmsim/hsmd/p11"
+	"github.com/hsmsim/hsmsim/hsmd/token"
+)
+
+// Firmware is what GetInfo reports as the node's version.
+const Firmware = "hsmsim-1"
+
+// maxRandom bounds one GenerateRandom call.
+const maxRandom = 1 << 20
+
+// service implements hsmpb.HSMServer on a Node.
+type service struct {
+	hsmpb.UnimplementedHSMServer
+	n *Node
+}
+
+// Register puts the node's API on a gRPC server (built with n.UnaryInterceptor).
+func (n *Node) Register(s *grpc.Server) { hsmpb.RegisterHSMServer(s, &service{n: n}) }
+
+// ServerOptions are the options a gRPC server of this node needs besides its credentials.
+func (n *Node) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(n.UnaryInterceptor), grpc.MaxRecvMsgSize(8 << 20)}
+}
+
+func (v *service) GetInfo(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.InfoResponse, error) {
+	n := v.n
+	r := &hsmpb.InfoResponse{NodeId: n.cfg.NodeID, Az: n.cfg.AZ, Serial: n.cfg.NodeID, Firmware: Firmware,
+		MaxObjects: token.MaxObjects, SessionObjects: uint32(n.sess.count())}
+	if s := n.State(); s != nil {
+		r.ClusterId, r.Label = s.Meta()
+		r.AppliedIndex = s.Applied()
+		objs, users, logins := s.Counts()
+		r.TokenObjects, r.Users, r.ActiveLogins = uint32(objs), uint32(users), uint32(logins)
+		if u, ok := s.User(token.AdminName); ok {
+			r.Initialized = u.Role == token.RoleAdmin
+		}
+	}
+	n.mu.RLock()
+	r.LeaderId = n.leader()
+	n.mu.RUnlock()
+	return r, nil
+}
+
+func (v *service) GetMechanismList(context.Context, *hsmpb.Empty) (*hsmpb.MechanismListResponse, error) {
+	return &hsmpb.MechanismListResponse{Types: mech.Types()}, nil
+}
+
+func (v *service) GetMechanismInfo(_ context.Context, r *hsmpb.MechanismInfoRequest) (*hsmpb.MechanismInfo, error) {
+	i, err := mech.Lookup(r.Type)
+	if err != nil {
+		return nil, err
+	}
+	return &hsmpb.MechanismInfo{MinKeySize: i.MinKeySize, MaxKeySize: i.MaxKeySize, Flags: i.Flags}, nil
+}
+
+// Login checks the password here and records the outcome through the log, so a failed attempt
+// counts on every node and a success yields a credential every node accepts.
+func (v *service) Login(ctx context.Context, r *hsmpb.LoginRequest) (*hsmpb.LoginResponse, error) {
+	s, err := v.n.ready()
+	if err != nil {
+		return nil, err
+	}
+	u, ok := s.User(r.User)
+	if !ok {
+		return nil, p11.Errorf(p11.CKR_PIN_INCORRECT, "user not found")
+	}
+	if u.Locked {
+		return nil, p11.Errorf(p11.CKR_PIN_LOCKED, "user %q is locked; an admin must reset its password", u.Name)
+	}
+	good := token.VerifyPassword(r.Password, u.Hash)
+	res, _, err := v.n.propose(ctx, token.Command{Type: token.CmdLoginAttempt, Msg: &hsmpb.CmdLoginAttempt{
+		User: u.Name, Ok: good, LoginId: newID(), Generation: u.Generation, AtUnix: time.Now().Unix(),
+	}})
+	if err != nil {
+		return nil, err
+	}
+	if err := res.Err(); err != nil {
+		return nil, err
+	}
+	return &hsmpb.LoginResponse{Credential: res.Value, User: u.Name, Role: uint32(u.Role)}, nil
+}
+
+func (v *service) Logout(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.Empty, error) {
+	c := callerOf(ctx)
+	res, _, err := v.n.propose(ctx, token.Command{Type: token.CmdLogout, Msg: &hsmpb.CmdLogout{LoginId: c.login.ID}})
+	if err != nil {
+		return nil, err
+	}
+	v.n.sess.dropLogin(c.login.ID)
+	return &hsmpb.Empty{}, res.Err()
+}
+
+func (v *service) ChangePassword(ctx context.Context, r *hsmpb.ChangePasswordRequest) (*hsmpb.Empty, error) {
+	c := callerOf(ctx)
+	target := r.User
+	if target == "" {
+		target = c.user.Name
+	}
+	if err := token.CheckPassword(r.NewPassword); err != nil {
+		return nil, err
+	}
+	h, err := token.HashPassword(r.NewPassword, v.n.cfg.KDF)
+	if err != nil {
+		return nil, err
+	}
+	return v.apply(ctx, token.CmdSetPassword, &hsmpb.CmdSetPassword{Actor: c.user.Name, Name: target, Hash: h})
+}
+
+func (v *service) CreateUser(ctx context.Context, r *hsmpb.CreateUserRequest) (*hsmpb.Empty, error) {
+	c, err := adminUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := token.CheckUserName(r.User); err != nil {
+		return nil, err
+	}
+	if err := token.CheckPassword(r.Password); err != nil {
+		return nil, err
+	}
+	h, err := token.HashPassword(r.Password, v.n.cfg.KDF)
+	if err != nil {
+		return nil, err
+	}
+	return v.apply(ctx, token.CmdCreateUser, &hsmpb.CmdCreateUser{Actor: c.user.Name, Name: r.User, Role: r.Role, Hash: h})
+}
+
+func (v *service) DeleteUser(ctx context.Context, r *hsmpb.DeleteUserRequest) (*hsmpb.Empty, error) {
+	c, err := adminUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return v.apply(ctx, token.CmdDeleteUser, &hsmpb.CmdDeleteUser{Actor: c.user.Name, Name: r.User})
+}
+
+// ListUsers is open to every logged-in user, as CloudHSM's "user list".
+func (v *service) ListUsers(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.ListUsersResponse, error) {
+	users, logins, owned := v.n.State().Users()
+	out := &hsmpb.ListUsersResponse{}
+	for _, u := range users {
+		out.Users = append(out.Users, &hsmpb.UserInfo{User: u.Name, Role: u.Role, Locked: u.Locked, FailedLogins: u.Failed,
+			ActiveLogins: uint32(logins[u.Name]), OwnedKeys: uint32(owned[u.Name])})
+	}
+	return out, nil
+}
+
+// apply proposes a command whose only answer is success or its CK_RV.
+func (v *service) apply(ctx context.Context, t token.CommandType, m proto.Message) (*hsmpb.Empty, error) {
+	res, _, err := v.n.propose(ctx, token.Command{Type: t, Msg: m})
+	if err != nil {
+		return nil, err
+	}
+	return &hsmpb.Empty{}, res.Err()
+}
+
+func (v *service) GenerateRandom(_ context.Context, r *hsmpb.RandomRequest) (*hsmpb.CryptResponse, error) {
+	if r.Length == 0 || r.Length > maxRandom {
+		return nil, p11.Errorf(p11.CKR_ARGUMENTS_BAD, "random length must be 1..%d", maxRandom)
+	}
+	b := make([]byte, r.Length)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return &hsmpb.CryptResponse{Data: b}, nil
+}
+
+func (v *service) Digest(_ context.Context, r *hsmpb.DigestRequest) (*hsmpb.CryptResponse, error) {
+	m, err := hsmpb.MechanismFromPB(r.Mechanism)
+	if err != nil {
+		return nil, err
+	}
+	d, err := mech.Digest(m, r.Data)
+	if err != nil {
+		return nil, err
+	}
+	return &hsmpb.CryptResponse{Data: d}, nil
+}
+
+// lookup finds an object the caller may see: its own or shared token objects, public ones, and
+// the session objects its login made. notFound is the code to answer for a handle it cannot see
+// (CKR_OBJECT_HANDLE_INVALID for object calls, CKR_KEY_HANDLE_INVALID and friends for crypto).
+func (n *Node) lookup(c *caller, h uint32, notFound uint32) (*token.Object, error) {
+	if isSessionHandle(h) {
+		if o, ok := n.sess.get(c.login.ID, h); ok {
+			return o, nil
+		}
+	} else if s := n.State(); s != nil {
+		if o, ok := s.Object(h); ok && o.VisibleTo(c.user.Name) {
+			return o, nil
+		}
+	}
+	return nil, p11.Errorf(notFound, "no object %d visible to %q", h, c.user.Name)
+}
+
+// createObject stores a new object: token objects through the log, session objects here.
+func (n *Node) createObject(ctx context.Context, c *caller, a attr.Set) (uint32, error) {
+	if tok, _ := a.Bool(p11.CKA_TOKEN); !tok {
+		return n.sess.add(c.login.ID, c.user.Name, a), nil
+	}
+	s, err := n.ready()
+	if err != nil {
+		return 0, err
+	}
+	no, err := s.SealObject(c.user.Name, a)
+	if err != nil {
+		return 0, err
+	}
+	res, _, err := n.propose(ctx, token.Command{Type: token.CmdCreateObjects, Msg: &hsmpb.CmdCreateObjects{Owner: c.user.Name, Objects: []*hsmpb.NewObject{no}}})
+	if err != nil {
+		return 0, err
+	}
+	if err := res.Err(); err != nil {
+		return 0, err
+	}
+	return res.Handles[0], nil
+}

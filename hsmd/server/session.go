@@ -1,0 +1,98 @@
+package server
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/token"
+)
+
+// sessionHandleBit marks session-object handles, so they never collide with token handles
+// (which the state machine assigns below it) and a handle tells where its object lives.
+const sessionHandleBit = 1 << 31
+
+// sessionObjects are the CKA_TOKEN=false objects. As on CloudHSM they live on the one node
+// that created them and are not replicated; each belongs to the login that made it and goes
+// away at its logout.
+type sessionObjects struct {
+	mu    sync.RWMutex
+	next  uint32
+	objs  map[uint32]*token.Object
+	login map[uint32]string
+}
+
+func newSessionObjects() *sessionObjects {
+	return &sessionObjects{next: sessionHandleBit, objs: map[uint32]*token.Object{}, login: map[uint32]string{}}
+}
+
+func isSessionHandle(h uint32) bool { return h&sessionHandleBit != 0 }
+
+func (s *sessionObjects) add(loginID, owner string, a attr.Set) uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next++
+	if s.next == 0 {
+		s.next = sessionHandleBit + 1
+	}
+	h := s.next
+	s.objs[h] = &token.Object{Handle: h, Attrs: a, Owner: owner}
+	s.login[h] = loginID
+	return h
+}
+
+// get returns a session object if loginID made it.
+func (s *sessionObjects) get(loginID string, h uint32) (*token.Object, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	o, ok := s.objs[h]
+	if !ok || s.login[h] != loginID {
+		return nil, false
+	}
+	return o, true
+}
+
+func (s *sessionObjects) replace(h uint32, a attr.Set) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.objs[h]; ok {
+		s.objs[h] = &token.Object{Handle: h, Attrs: a, Owner: o.Owner}
+	}
+}
+
+func (s *sessionObjects) remove(h uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.objs, h)
+	delete(s.login, h)
+}
+
+func (s *sessionObjects) dropLogin(loginID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, l := range s.login {
+		if l == loginID {
+			delete(s.objs, h)
+			delete(s.login, h)
+		}
+	}
+}
+
+func (s *sessionObjects) find(loginID string, tmpl []attr.Attribute) []uint32 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []uint32
+	for h, o := range s.objs {
+		if s.login[h] == loginID && attr.Match(o.Attrs, tmpl) {
+			out = append(out, h)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func (s *sessionObjects) count() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.objs)
+}

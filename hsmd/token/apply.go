@@ -1,0 +1,433 @@
+package token
+
+import (
+	"fmt"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
+	"github.com/hsmsim/hsmsim/hsmd/p11"
+	"github.com/hsmsim/hsmsim/hsmd/store"
+)
+
+// txn collects what one command changes: the store writes (committed with the index in one
+// transaction) and the in-memory changes (made only after that commit succeeds).
+type txn struct {
+	s      *State
+	writes []store.Write
+	after  []func()
+}
+
+func (t *txn) putObject(o *Object) error {
+	so, err := t.s.objectToStored(o)
+	if err != nil {
+		return err
+	}
+	if err := t.put(bucketObjects, handleKey(o.Handle), so); err != nil {
+		return err
+	}
+	t.after = append(t.after, func() { t.s.objects[o.Handle] = o })
+	return nil
+}
+
+func (t *txn) deleteObject(h uint32) {
+	t.writes = append(t.writes, store.Write{Bucket: bucketObjects, Key: handleKey(h)})
+	t.after = append(t.after, func() { delete(t.s.objects, h) })
+}
+
+func (t *txn) putUser(u *User) error {
+	if err := t.put(bucketUsers, []byte(u.Name), userToStored(u)); err != nil {
+		return err
+	}
+	t.after = append(t.after, func() { t.s.users[u.Name] = u })
+	return nil
+}
+
+func (t *txn) deleteUser(name string) {
+	t.writes = append(t.writes, store.Write{Bucket: bucketUsers, Key: []byte(name)})
+	t.after = append(t.after, func() { delete(t.s.users, name) })
+}
+
+func (t *txn) putLogin(l *Login) error {
+	if err := t.put(bucketLogins, []byte(l.ID), &hsmpb.StoredLogin{Id: l.ID, User: l.User, AtUnix: l.At}); err != nil {
+		return err
+	}
+	t.after = append(t.after, func() { t.s.logins[l.ID] = l })
+	return nil
+}
+
+func (t *txn) deleteLogin(id string) {
+	t.writes = append(t.writes, store.Write{Bucket: bucketLogins, Key: []byte(id)})
+	t.after = append(t.after, func() { delete(t.s.logins, id) })
+}
+
+func (t *txn) putMeta(m *hsmpb.StoredMeta) error {
+	if err := t.put(bucketMeta, metaKey, m); err != nil {
+		return err
+	}
+	t.after = append(t.after, func() { t.s.meta = m })
+	return nil
+}
+
+func (t *txn) put(bucket string, key []byte, m proto.Message) error {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	t.writes = append(t.writes, store.Write{Bucket: bucket, Key: key, Value: b})
+	return nil
+}
+
+// handler applies one command type. It validates everything first and only then records
+// changes in t: a handler that fails leaves t empty (except where failing is itself a change,
+// as a failed login). A returned error is fatal (the store or sealing broke), a Result with a
+// non-OK RV is an ordinary refusal that every replica reaches identically.
+type handler func(s *State, t *txn, msg proto.Message) (Result, error)
+
+var handlers = map[CommandType]handler{}
+
+func register(ct CommandType, h handler) {
+	if _, dup := handlers[ct]; dup {
+		panic(fmt.Sprintf("token: handler for command %d registered twice", ct))
+	}
+	handlers[ct] = h
+}
+
+func init() {
+	register(CmdBootstrap, applyBootstrap)
+	register(CmdCreateObjects, applyCreateObjects)
+	register(CmdDestroyObject, applyDestroyObject)
+	register(CmdSetAttributes, applySetAttributes)
+	register(CmdShareKey, applyShareKey)
+	register(CmdCreateUser, applyCreateUser)
+	register(CmdDeleteUser, applyDeleteUser)
+	register(CmdSetPassword, applySetPassword)
+	register(CmdLoginAttempt, applyLoginAttempt)
+	register(CmdLogout, applyLogout)
+}
+
+// Apply applies the command data at log index. It is deterministic. An error (ErrBadCommand,
+// ErrStore) means this replica cannot go on without diverging and must stop; every other outcome,
+// refusals included, is a Result that every replica computes alike.
+func (s *State) Apply(index uint64, data []byte) (Result, error) {
+	cmd, err := Decode(data)
+	if err != nil {
+		return Result{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if index <= s.applied {
+		// Already applied (replayed after a restart with a durable FSM): same answer, no change.
+		if r, ok := s.reqs[cmd.RequestID]; ok && cmd.RequestID != "" {
+			return Result{RV: r.Rv, Handles: r.Handles, Value: r.Value}, nil
+		}
+		return Result{}, nil
+	}
+	t := &txn{s: s}
+	var res Result
+	if r, seen := s.reqs[cmd.RequestID]; seen && cmd.RequestID != "" {
+		// A client retry of a write that already happened: answer as the first time.
+		res = Result{RV: r.Rv, Handles: r.Handles, Value: r.Value}
+	} else {
+		res, err = handlers[cmd.Type](s, t, cmd.Msg)
+		if err != nil {
+			return Result{}, fmt.Errorf("%w: %v", ErrStore, err)
+		}
+		if cmd.RequestID != "" {
+			if err := t.rememberRequest(cmd.RequestID, index, res); err != nil {
+				return Result{}, fmt.Errorf("%w: %v", ErrStore, err)
+			}
+		}
+	}
+	if err := s.st.Commit(index, t.writes); err != nil {
+		return Result{}, fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	for _, f := range t.after {
+		f()
+	}
+	s.applied = index
+	close(s.notify)
+	s.notify = make(chan struct{})
+	return res, nil
+}
+
+func (t *txn) rememberRequest(id string, index uint64, r Result) error {
+	sr := &hsmpb.StoredRequest{Id: id, Index: index, Rv: r.RV, Handles: r.Handles, Value: r.Value}
+	if err := t.put(bucketRequests, []byte(id), sr); err != nil {
+		return err
+	}
+	var evict string
+	if len(t.s.reqFIFO) >= requestMemory {
+		evict = t.s.reqFIFO[0]
+		t.writes = append(t.writes, store.Write{Bucket: bucketRequests, Key: []byte(evict)})
+	}
+	t.after = append(t.after, func() {
+		if evict != "" {
+			delete(t.s.reqs, evict)
+			t.s.reqFIFO = t.s.reqFIFO[1:]
+		}
+		t.s.reqs[id] = sr
+		t.s.reqFIFO = append(t.s.reqFIFO, id)
+	})
+	return nil
+}
+
+func applyBootstrap(s *State, t *txn, m proto.Message) (Result, error) {
+	c := m.(*hsmpb.CmdBootstrap)
+	if s.meta.ClusterId != "" {
+		return fail(p11.CKR_FUNCTION_FAILED, "token already initialized for %s", s.meta.ClusterId), nil
+	}
+	if c.ClusterId == "" || checkHash(c.AdminHash) != nil {
+		return fail(p11.CKR_ARGUMENTS_BAD, "bootstrap needs a cluster id and an admin password hash"), nil
+	}
+	meta := &hsmpb.StoredMeta{ClusterId: c.ClusterId, Label: c.Label, NextHandle: s.meta.NextHandle}
+	if err := t.putMeta(meta); err != nil {
+		return Result{}, err
+	}
+	return Result{}, t.putUser(&User{Name: AdminName, Role: RoleUnactivatedAdmin, Hash: c.AdminHash})
+}
+
+// cryptoUser checks that actor is a crypto user, the only role that owns and uses keys.
+func (s *State) cryptoUser(actor string) (*User, *Result) {
+	u, ok := s.users[actor]
+	if !ok || u.Role != RoleCryptoUser {
+		r := fail(p11.CKR_USER_NOT_LOGGED_IN, "%q is not a crypto user", actor)
+		return nil, &r
+	}
+	return u, nil
+}
+
+// ownedObject finds an object actor may manage: CKR_OBJECT_HANDLE_INVALID if actor cannot see it,
+// CKR_ACTION_PROHIBITED if actor sees but does not own it (only the owner manages a key).
+func (s *State) ownedObject(actor string, h uint32) (*Object, *Result) {
+	o, ok := s.objects[h]
+	if !ok || !o.VisibleTo(actor) {
+		r := fail(p11.CKR_OBJECT_HANDLE_INVALID, "no object %d for %q", h, actor)
+		return nil, &r
+	}
+	if o.Owner != actor {
+		r := fail(p11.CKR_ACTION_PROHIBITED, "object %d belongs to %q", h, o.Owner)
+		return nil, &r
+	}
+	return o, nil
+}
+
+func applyCreateObjects(s *State, t *txn, m proto.Message) (Result, error) {
+	c := m.(*hsmpb.CmdCreateObjects)
+	if _, r := s.cryptoUser(c.Owner); r != nil {
+		return *r, nil
+	}
+	if len(c.Objects) == 0 || len(c.Objects) > 2 {
+		return fail(p11.CKR_ARGUMENTS_BAD, "a command creates one object or a key pair"), nil
+	}
+	if len(s.objects)+len(c.Objects) > MaxObjects {
+		return fail(p11.CKR_DEVICE_MEMORY, "token holds %d objects, the limit is %d", len(s.objects), MaxObjects), nil
+	}
+	next := s.meta.NextHandle
+	var handles []uint32
+	var objs []*Object
+	for _, no := range c.Objects {
+		mat, err := s.ck.OpenMaterial(no.SealedMaterial, materialAAD(c.Owner))
+		if err != nil {
+			return fail(p11.CKR_FUNCTION_FAILED, "key material does not open under the cluster key"), nil
+		}
+		a := fromPB(no.Public)
+		for k, v := range mat {
+			a[k] = v
+		}
+		if _, ok := a.Ulong(p11.CKA_CLASS); !ok {
+			return fail(p11.CKR_TEMPLATE_INCOMPLETE, "object without CKA_CLASS"), nil
+		}
+		if next == 0 || next >= 1<<31 { // the high half is for session objects
+			return fail(p11.CKR_DEVICE_MEMORY, "object handles exhausted"), nil
+		}
+		objs = append(objs, &Object{Handle: next, Attrs: a, Owner: c.Owner})
+		handles = append(handles, next)
+		next++
+	}
+	for _, o := range objs {
+		if err := t.putObject(o); err != nil {
+			return Result{}, err
+		}
+	}
+	meta := proto.Clone(s.meta).(*hsmpb.StoredMeta)
+	meta.NextHandle = next
+	return Result{Handles: handles}, t.putMeta(meta)
+}
+
+func applyDestroyObject(s *State, t *txn, m proto.Message) (Result, error) {
+	c := m.(*hsmpb.CmdDestroyObject)
+	if _, r := s.cryptoUser(c.Actor); r != nil {
+		return *r, nil
+	}
+	o, r := s.ownedObject(c.Actor, c.Handle)
+	if r != nil {
+		return *r, nil
+	}
+	if v, ok := o.Attrs.Bool(p11.CKA_DESTROYABLE); ok && !v {
+		return fail(p11.CKR_ACTION_PROHIBITED, "object %d has CKA_DESTROYABLE false", c.Handle), nil
+	}
+	t.deleteObject(c.Handle)
+	return Result{}, nil
+}
+
+func applySetAttributes(s *State, t *txn, m proto.Message) (Result, error) {
+	c := m.(*hsmpb.CmdSetAttributes)
+	if _, r := s.cryptoUser(c.Actor); r != nil {
+		return *r, nil
+	}
+	o, r := s.ownedObject(c.Actor, c.Handle)
+	if r != nil {
+		return *r, nil
+	}
+	na, err := attr.Modify(o.Attrs, TemplateFromPB(c.Template))
+	if err != nil {
+		return Result{RV: p11.Code(err), Msg: err.Error()}, nil
+	}
+	return Result{}, t.putObject(&Object{Handle: o.Handle, Attrs: na, Owner: o.Owner, Shared: o.Shared})
+}
+
+func applyShareKey(s *State, t *txn, m proto.Message) (Result, error) {
+	c := m.(*hsmpb.CmdShareKey)
+	if _, r := s.cryptoUser(c.Actor); r != nil {
+		return *r, nil
+	}
+	o, r := s.ownedObject(c.Actor, c.Handle)
+	if r != nil {
+		return *r, nil
+	}
+	if u, ok := s.users[c.User]; !ok || u.Role != RoleCryptoUser || c.User == c.Actor {
+		return fail(p11.CKR_ARGUMENTS_BAD, "%q is not another crypto user", c.User), nil
+	}
+	shared := make([]string, 0, len(o.Shared)+1)
+	for _, u := range o.Shared {
+		if u != c.User {
+			shared = append(shared, u)
+		}
+	}
+	if c.Share {
+		shared = append(shared, c.User)
+		sort.Strings(shared)
+	}
+	return Result{}, t.putObject(&Object{Handle: o.Handle, Attrs: o.Attrs, Owner: o.Owner, Shared: shared})
+}
+
+// admin checks that actor is an activated admin (crypto officer).
+func (s *State) admin(actor string) *Result {
+	u, ok := s.users[actor]
+	if !ok || u.Role != RoleAdmin {
+		r := fail(p11.CKR_USER_NOT_LOGGED_IN, "%q is not an activated admin", actor)
+		return &r
+	}
+	return nil
+}
+
+func applyCreateUser(s *State, t *txn, m proto.Message) (Result, error) {
+	c := m.(*hsmpb.CmdCreateUser)
+	if r := s.admin(c.Actor); r != nil {
+		return *r, nil
+	}
+	if err := CheckUserName(c.Name); err != nil {
+		return Result{RV: p11.Code(err), Msg: err.Error()}, nil
+	}
+	if c.Role != RoleAdmin && c.Role != RoleCryptoUser {
+		return fail(p11.CKR_USER_TYPE_INVALID, "role %v cannot be created", c.Role), nil
+	}
+	if _, exists := s.users[c.Name]; exists {
+		return fail(p11.CKR_ARGUMENTS_BAD, "user %q exists", c.Name), nil
+	}
+	if checkHash(c.Hash) != nil {
+		return fail(p11.CKR_ARGUMENTS_BAD, "malformed password hash"), nil
+	}
+	return Result{}, t.putUser(&User{Name: c.Name, Role: c.Role, Hash: c.Hash})
+}
+
+func applyDeleteUser(s *State, t *txn, m proto.Message) (Result, error) {
+	c := m.(*hsmpb.CmdDeleteUser)
+	if r := s.admin(c.Actor); r != nil {
+		return *r, nil
+	}
+	if _, ok := s.users[c.Name]; !ok {
+		return fail(p11.CKR_ARGUMENTS_BAD, "no user %q", c.Name), nil
+	}
+	if c.Name == c.Actor {
+		return fail(p11.CKR_ACTION_PROHIBITED, "an admin cannot delete itself"), nil
+	}
+	for _, o := range s.objects {
+		if o.Owner == c.Name {
+			return fail(p11.CKR_ACTION_PROHIBITED, "user %q owns keys; delete them first", c.Name), nil
+		}
+	}
+	t.deleteUser(c.Name)
+	for id, l := range s.logins {
+		if l.User == c.Name {
+			t.deleteLogin(id)
+		}
+	}
+	return Result{}, nil
+}
+
+func applySetPassword(s *State, t *txn, m proto.Message) (Result, error) {
+	c := m.(*hsmpb.CmdSetPassword)
+	u, ok := s.users[c.Name]
+	if !ok {
+		return fail(p11.CKR_ARGUMENTS_BAD, "no user %q", c.Name), nil
+	}
+	if c.Actor != c.Name {
+		if r := s.admin(c.Actor); r != nil {
+			return *r, nil
+		}
+	}
+	if checkHash(c.Hash) != nil {
+		return fail(p11.CKR_ARGUMENTS_BAD, "malformed password hash"), nil
+	}
+	nu := *u
+	nu.Hash, nu.Failed, nu.Locked = c.Hash, 0, false
+	nu.Generation++
+	if nu.Role == RoleUnactivatedAdmin && c.Actor == c.Name {
+		nu.Role = RoleAdmin // the first password change activates the admin, as on CloudHSM
+	}
+	return Result{}, t.putUser(&nu)
+}
+
+func applyLoginAttempt(s *State, t *txn, m proto.Message) (Result, error) {
+	c := m.(*hsmpb.CmdLoginAttempt)
+	u, ok := s.users[c.User]
+	if !ok {
+		return fail(p11.CKR_PIN_INCORRECT, "user not found"), nil
+	}
+	if u.Locked {
+		return fail(p11.CKR_PIN_LOCKED, "user %q is locked after %d failed logins; an admin must reset its password", u.Name, u.Failed), nil
+	}
+	nu := *u
+	if !c.Ok || c.Generation != u.Generation {
+		// A wrong password, or one checked against a hash that has since changed.
+		nu.Failed++
+		nu.Locked = nu.Failed >= MaxFailedLogins
+		if err := t.putUser(&nu); err != nil {
+			return Result{}, err
+		}
+		return fail(p11.CKR_PIN_INCORRECT, "wrong password for %q (%d of %d attempts)", u.Name, nu.Failed, MaxFailedLogins), nil
+	}
+	if c.LoginId == "" || s.logins[c.LoginId] != nil {
+		return fail(p11.CKR_ARGUMENTS_BAD, "bad login id"), nil
+	}
+	if nu.Failed != 0 {
+		nu.Failed = 0
+		if err := t.putUser(&nu); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Value: c.LoginId}, t.putLogin(&Login{ID: c.LoginId, User: u.Name, At: c.AtUnix})
+}
+
+func applyLogout(s *State, t *txn, m proto.Message) (Result, error) {
+	c := m.(*hsmpb.CmdLogout)
+	if _, ok := s.logins[c.LoginId]; !ok {
+		return fail(p11.CKR_USER_NOT_LOGGED_IN, "not logged in"), nil
+	}
+	t.deleteLogin(c.LoginId)
+	return Result{}, nil
+}

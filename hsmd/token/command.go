@@ -1,0 +1,112 @@
+package token
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
+)
+
+// CommandType is the first byte of every command. Values are stable forever: a log written by one
+// version is applied by the next. New commands take new numbers; a removed one is never reused.
+type CommandType byte
+
+const (
+	CmdBootstrap     CommandType = 1
+	CmdCreateObjects CommandType = 2
+	CmdDestroyObject CommandType = 3
+	CmdSetAttributes CommandType = 4
+	CmdShareKey      CommandType = 5
+	CmdCreateUser    CommandType = 6
+	CmdDeleteUser    CommandType = 7
+	CmdSetPassword   CommandType = 8
+	CmdLoginAttempt  CommandType = 9
+	CmdLogout        CommandType = 10
+)
+
+// commandVersion is the encoding version written after the type byte. Apply refuses versions it
+// does not know, so an old node never half-understands a newer command.
+const commandVersion = 1
+
+// maxRequestID bounds the idempotency id a command may carry.
+const maxRequestID = 128
+
+// Command is a decoded command: its type, the idempotency id of the client request that caused
+// it (may be empty), and its message.
+type Command struct {
+	Type      CommandType
+	RequestID string
+	Msg       proto.Message
+}
+
+// newMsg returns an empty message for a command type, or nil if the type is unknown.
+func newMsg(t CommandType) proto.Message {
+	switch t {
+	case CmdBootstrap:
+		return &hsmpb.CmdBootstrap{}
+	case CmdCreateObjects:
+		return &hsmpb.CmdCreateObjects{}
+	case CmdDestroyObject:
+		return &hsmpb.CmdDestroyObject{}
+	case CmdSetAttributes:
+		return &hsmpb.CmdSetAttributes{}
+	case CmdShareKey:
+		return &hsmpb.CmdShareKey{}
+	case CmdCreateUser:
+		return &hsmpb.CmdCreateUser{}
+	case CmdDeleteUser:
+		return &hsmpb.CmdDeleteUser{}
+	case CmdSetPassword:
+		return &hsmpb.CmdSetPassword{}
+	case CmdLoginAttempt:
+		return &hsmpb.CmdLoginAttempt{}
+	case CmdLogout:
+		return &hsmpb.CmdLogout{}
+	}
+	return nil
+}
+
+// Encode is the wire form: type, version, uvarint length of the request id, the id, then the
+// deterministic protobuf encoding of the message.
+func (c Command) Encode() ([]byte, error) {
+	if len(c.RequestID) > maxRequestID {
+		return nil, fmt.Errorf("token: request id longer than %d bytes", maxRequestID)
+	}
+	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(c.Msg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, 2+binary.MaxVarintLen64+len(c.RequestID)+len(body))
+	out = append(out, byte(c.Type), commandVersion)
+	out = binary.AppendUvarint(out, uint64(len(c.RequestID)))
+	out = append(out, c.RequestID...)
+	return append(out, body...), nil
+}
+
+// Decode parses a command. Any error means the bytes are not a command this version can apply;
+// a replica must stop rather than skip it (skipping would diverge from replicas that applied it).
+func Decode(b []byte) (Command, error) {
+	if len(b) < 3 {
+		return Command{}, fmt.Errorf("%w: %d bytes", ErrBadCommand, len(b))
+	}
+	t, v := CommandType(b[0]), b[1]
+	if v != commandVersion {
+		return Command{}, fmt.Errorf("%w: type %d version %d", ErrBadCommand, t, v)
+	}
+	msg := newMsg(t)
+	if msg == nil {
+		return Command{}, fmt.Errorf("%w: unknown type %d", ErrBadCommand, t)
+	}
+	n, k := binary.Uvarint(b[2:])
+	if k <= 0 || n > maxRequestID || uint64(len(b)-2-k) < n {
+		return Command{}, fmt.Errorf("%w: bad request id", ErrBadCommand)
+	}
+	rest := b[2+k:]
+	id := string(rest[:n])
+	if err := proto.Unmarshal(rest[n:], msg); err != nil {
+		return Command{}, fmt.Errorf("%w: %v", ErrBadCommand, err)
+	}
+	return Command{Type: t, RequestID: id, Msg: msg}, nil
+}
