@@ -684,6 +684,7 @@ type InfoResponse struct {
 	Firmware       string                 `protobuf:"bytes,12,opt,name=firmware,proto3" json:"firmware,omitempty"`
 	LeaderId       string                 `protobuf:"bytes,13,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"` // empty when unknown (single node: itself)
 	ActiveLogins   uint32                 `protobuf:"varint,14,opt,name=active_logins,json=activeLogins,proto3" json:"active_logins,omitempty"`
+	Members        []*Member              `protobuf:"bytes,15,rep,name=members,proto3" json:"members,omitempty"` // the cluster as this node knows it (clients learn new nodes here)
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -816,6 +817,97 @@ func (x *InfoResponse) GetActiveLogins() uint32 {
 	return 0
 }
 
+func (x *InfoResponse) GetMembers() []*Member {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type Member struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // hsm-...
+	Az            string                 `protobuf:"bytes,2,opt,name=az,proto3" json:"az,omitempty"`
+	Addr          string                 `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`   // the node API address
+	State         string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"` // ACTIVE, DEGRADED, ... (CloudHSM HsmState)
+	Leader        bool                   `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	AppliedIndex  uint64                 `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Member) Reset() {
+	*x = Member{}
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Member) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Member) ProtoMessage() {}
+
+func (x *Member) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Member.ProtoReflect.Descriptor instead.
+func (*Member) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Member) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Member) GetAz() string {
+	if x != nil {
+		return x.Az
+	}
+	return ""
+}
+
+func (x *Member) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *Member) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Member) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+func (x *Member) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
 type MechanismListResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Types         []uint32               `protobuf:"varint,1,rep,packed,name=types,proto3" json:"types,omitempty"`
@@ -825,7 +917,7 @@ type MechanismListResponse struct {
 
 func (x *MechanismListResponse) Reset() {
 	*x = MechanismListResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[10]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +929,7 @@ func (x *MechanismListResponse) String() string {
 func (*MechanismListResponse) ProtoMessage() {}
 
 func (x *MechanismListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[10]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +942,7 @@ func (x *MechanismListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MechanismListResponse.ProtoReflect.Descriptor instead.
 func (*MechanismListResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{10}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MechanismListResponse) GetTypes() []uint32 {
@@ -869,7 +961,7 @@ type MechanismInfoRequest struct {
 
 func (x *MechanismInfoRequest) Reset() {
 	*x = MechanismInfoRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[11]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +973,7 @@ func (x *MechanismInfoRequest) String() string {
 func (*MechanismInfoRequest) ProtoMessage() {}
 
 func (x *MechanismInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[11]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +986,7 @@ func (x *MechanismInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MechanismInfoRequest.ProtoReflect.Descriptor instead.
 func (*MechanismInfoRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{11}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MechanismInfoRequest) GetType() uint32 {
@@ -915,7 +1007,7 @@ type MechanismInfo struct {
 
 func (x *MechanismInfo) Reset() {
 	*x = MechanismInfo{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[12]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1019,7 @@ func (x *MechanismInfo) String() string {
 func (*MechanismInfo) ProtoMessage() {}
 
 func (x *MechanismInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[12]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1032,7 @@ func (x *MechanismInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MechanismInfo.ProtoReflect.Descriptor instead.
 func (*MechanismInfo) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{12}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MechanismInfo) GetMinKeySize() uint64 {
@@ -974,7 +1066,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[13]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1078,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[13]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1091,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{13}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LoginRequest) GetUser() string {
@@ -1027,7 +1119,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[14]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1131,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[14]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1144,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{14}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LoginResponse) GetCredential() string {
@@ -1086,7 +1178,7 @@ type ChangePasswordRequest struct {
 
 func (x *ChangePasswordRequest) Reset() {
 	*x = ChangePasswordRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[15]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1190,7 @@ func (x *ChangePasswordRequest) String() string {
 func (*ChangePasswordRequest) ProtoMessage() {}
 
 func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[15]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1203,7 @@ func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{15}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ChangePasswordRequest) GetUser() string {
@@ -1139,7 +1231,7 @@ type CreateUserRequest struct {
 
 func (x *CreateUserRequest) Reset() {
 	*x = CreateUserRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[16]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1243,7 @@ func (x *CreateUserRequest) String() string {
 func (*CreateUserRequest) ProtoMessage() {}
 
 func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[16]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1256,7 @@ func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
 func (*CreateUserRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{16}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateUserRequest) GetUser() string {
@@ -1197,7 +1289,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[17]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1301,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[17]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1314,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{17}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteUserRequest) GetUser() string {
@@ -1246,7 +1338,7 @@ type UserInfo struct {
 
 func (x *UserInfo) Reset() {
 	*x = UserInfo{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[18]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +1350,7 @@ func (x *UserInfo) String() string {
 func (*UserInfo) ProtoMessage() {}
 
 func (x *UserInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[18]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +1363,7 @@ func (x *UserInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserInfo.ProtoReflect.Descriptor instead.
 func (*UserInfo) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{18}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UserInfo) GetUser() string {
@@ -1325,7 +1417,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[19]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1429,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[19]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1442,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{19}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListUsersResponse) GetUsers() []*UserInfo {
@@ -1369,7 +1461,7 @@ type ObjectRequest struct {
 
 func (x *ObjectRequest) Reset() {
 	*x = ObjectRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[20]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1473,7 @@ func (x *ObjectRequest) String() string {
 func (*ObjectRequest) ProtoMessage() {}
 
 func (x *ObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[20]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1486,7 @@ func (x *ObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectRequest.ProtoReflect.Descriptor instead.
 func (*ObjectRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{20}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ObjectRequest) GetHandle() uint32 {
@@ -1413,7 +1505,7 @@ type CreateObjectRequest struct {
 
 func (x *CreateObjectRequest) Reset() {
 	*x = CreateObjectRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[21]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1517,7 @@ func (x *CreateObjectRequest) String() string {
 func (*CreateObjectRequest) ProtoMessage() {}
 
 func (x *CreateObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[21]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1530,7 @@ func (x *CreateObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateObjectRequest.ProtoReflect.Descriptor instead.
 func (*CreateObjectRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{21}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateObjectRequest) GetTemplate() []*Attribute {
@@ -1458,7 +1550,7 @@ type CopyObjectRequest struct {
 
 func (x *CopyObjectRequest) Reset() {
 	*x = CopyObjectRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[22]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1562,7 @@ func (x *CopyObjectRequest) String() string {
 func (*CopyObjectRequest) ProtoMessage() {}
 
 func (x *CopyObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[22]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1575,7 @@ func (x *CopyObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyObjectRequest.ProtoReflect.Descriptor instead.
 func (*CopyObjectRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{22}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CopyObjectRequest) GetHandle() uint32 {
@@ -1509,7 +1601,7 @@ type HandleResponse struct {
 
 func (x *HandleResponse) Reset() {
 	*x = HandleResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[23]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1613,7 @@ func (x *HandleResponse) String() string {
 func (*HandleResponse) ProtoMessage() {}
 
 func (x *HandleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[23]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1626,7 @@ func (x *HandleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResponse.ProtoReflect.Descriptor instead.
 func (*HandleResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{23}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HandleResponse) GetHandle() uint32 {
@@ -1554,7 +1646,7 @@ type KeyPairResponse struct {
 
 func (x *KeyPairResponse) Reset() {
 	*x = KeyPairResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[24]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1658,7 @@ func (x *KeyPairResponse) String() string {
 func (*KeyPairResponse) ProtoMessage() {}
 
 func (x *KeyPairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[24]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1671,7 @@ func (x *KeyPairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyPairResponse.ProtoReflect.Descriptor instead.
 func (*KeyPairResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{24}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *KeyPairResponse) GetPublicHandle() uint32 {
@@ -1606,7 +1698,7 @@ type GetAttributesRequest struct {
 
 func (x *GetAttributesRequest) Reset() {
 	*x = GetAttributesRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[25]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1618,7 +1710,7 @@ func (x *GetAttributesRequest) String() string {
 func (*GetAttributesRequest) ProtoMessage() {}
 
 func (x *GetAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[25]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1631,7 +1723,7 @@ func (x *GetAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAttributesRequest.ProtoReflect.Descriptor instead.
 func (*GetAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{25}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetAttributesRequest) GetHandle() uint32 {
@@ -1659,7 +1751,7 @@ type AttributeResult struct {
 
 func (x *AttributeResult) Reset() {
 	*x = AttributeResult{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[26]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +1763,7 @@ func (x *AttributeResult) String() string {
 func (*AttributeResult) ProtoMessage() {}
 
 func (x *AttributeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[26]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +1776,7 @@ func (x *AttributeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeResult.ProtoReflect.Descriptor instead.
 func (*AttributeResult) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{26}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AttributeResult) GetType() uint32 {
@@ -1717,7 +1809,7 @@ type GetAttributesResponse struct {
 
 func (x *GetAttributesResponse) Reset() {
 	*x = GetAttributesResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[27]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1729,7 +1821,7 @@ func (x *GetAttributesResponse) String() string {
 func (*GetAttributesResponse) ProtoMessage() {}
 
 func (x *GetAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[27]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1742,7 +1834,7 @@ func (x *GetAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAttributesResponse.ProtoReflect.Descriptor instead.
 func (*GetAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{27}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetAttributesResponse) GetResults() []*AttributeResult {
@@ -1762,7 +1854,7 @@ type SetAttributesRequest struct {
 
 func (x *SetAttributesRequest) Reset() {
 	*x = SetAttributesRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[28]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +1866,7 @@ func (x *SetAttributesRequest) String() string {
 func (*SetAttributesRequest) ProtoMessage() {}
 
 func (x *SetAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[28]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +1879,7 @@ func (x *SetAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAttributesRequest.ProtoReflect.Descriptor instead.
 func (*SetAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{28}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetAttributesRequest) GetHandle() uint32 {
@@ -1813,7 +1905,7 @@ type FindRequest struct {
 
 func (x *FindRequest) Reset() {
 	*x = FindRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[29]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +1917,7 @@ func (x *FindRequest) String() string {
 func (*FindRequest) ProtoMessage() {}
 
 func (x *FindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[29]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +1930,7 @@ func (x *FindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindRequest.ProtoReflect.Descriptor instead.
 func (*FindRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{29}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *FindRequest) GetTemplate() []*Attribute {
@@ -1857,7 +1949,7 @@ type FindResponse struct {
 
 func (x *FindResponse) Reset() {
 	*x = FindResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[30]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +1961,7 @@ func (x *FindResponse) String() string {
 func (*FindResponse) ProtoMessage() {}
 
 func (x *FindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[30]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +1974,7 @@ func (x *FindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindResponse.ProtoReflect.Descriptor instead.
 func (*FindResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{30}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FindResponse) GetHandles() []uint32 {
@@ -1901,7 +1993,7 @@ type ObjectSizeResponse struct {
 
 func (x *ObjectSizeResponse) Reset() {
 	*x = ObjectSizeResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[31]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1913,7 +2005,7 @@ func (x *ObjectSizeResponse) String() string {
 func (*ObjectSizeResponse) ProtoMessage() {}
 
 func (x *ObjectSizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[31]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1926,7 +2018,7 @@ func (x *ObjectSizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectSizeResponse.ProtoReflect.Descriptor instead.
 func (*ObjectSizeResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{31}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ObjectSizeResponse) GetSize() uint64 {
@@ -1946,7 +2038,7 @@ type GenerateKeyRequest struct {
 
 func (x *GenerateKeyRequest) Reset() {
 	*x = GenerateKeyRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[32]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2050,7 @@ func (x *GenerateKeyRequest) String() string {
 func (*GenerateKeyRequest) ProtoMessage() {}
 
 func (x *GenerateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[32]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2063,7 @@ func (x *GenerateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateKeyRequest.ProtoReflect.Descriptor instead.
 func (*GenerateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{32}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GenerateKeyRequest) GetMechanism() *Mechanism {
@@ -1999,7 +2091,7 @@ type GenerateKeyPairRequest struct {
 
 func (x *GenerateKeyPairRequest) Reset() {
 	*x = GenerateKeyPairRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[33]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2011,7 +2103,7 @@ func (x *GenerateKeyPairRequest) String() string {
 func (*GenerateKeyPairRequest) ProtoMessage() {}
 
 func (x *GenerateKeyPairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[33]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2024,7 +2116,7 @@ func (x *GenerateKeyPairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateKeyPairRequest.ProtoReflect.Descriptor instead.
 func (*GenerateKeyPairRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{33}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GenerateKeyPairRequest) GetMechanism() *Mechanism {
@@ -2059,7 +2151,7 @@ type CryptRequest struct {
 
 func (x *CryptRequest) Reset() {
 	*x = CryptRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[34]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2163,7 @@ func (x *CryptRequest) String() string {
 func (*CryptRequest) ProtoMessage() {}
 
 func (x *CryptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[34]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2176,7 @@ func (x *CryptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CryptRequest.ProtoReflect.Descriptor instead.
 func (*CryptRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{34}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CryptRequest) GetMechanism() *Mechanism {
@@ -2118,7 +2210,7 @@ type CryptResponse struct {
 
 func (x *CryptResponse) Reset() {
 	*x = CryptResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[35]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2222,7 @@ func (x *CryptResponse) String() string {
 func (*CryptResponse) ProtoMessage() {}
 
 func (x *CryptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[35]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2235,7 @@ func (x *CryptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CryptResponse.ProtoReflect.Descriptor instead.
 func (*CryptResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{35}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CryptResponse) GetData() []byte {
@@ -2172,7 +2264,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[36]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2184,7 +2276,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[36]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2197,7 +2289,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{36}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *VerifyRequest) GetMechanism() *Mechanism {
@@ -2238,7 +2330,7 @@ type DigestRequest struct {
 
 func (x *DigestRequest) Reset() {
 	*x = DigestRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[37]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2250,7 +2342,7 @@ func (x *DigestRequest) String() string {
 func (*DigestRequest) ProtoMessage() {}
 
 func (x *DigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[37]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2263,7 +2355,7 @@ func (x *DigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestRequest.ProtoReflect.Descriptor instead.
 func (*DigestRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{37}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DigestRequest) GetMechanism() *Mechanism {
@@ -2291,7 +2383,7 @@ type WrapRequest struct {
 
 func (x *WrapRequest) Reset() {
 	*x = WrapRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[38]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2303,7 +2395,7 @@ func (x *WrapRequest) String() string {
 func (*WrapRequest) ProtoMessage() {}
 
 func (x *WrapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[38]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2316,7 +2408,7 @@ func (x *WrapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrapRequest.ProtoReflect.Descriptor instead.
 func (*WrapRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{38}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WrapRequest) GetMechanism() *Mechanism {
@@ -2352,7 +2444,7 @@ type UnwrapRequest struct {
 
 func (x *UnwrapRequest) Reset() {
 	*x = UnwrapRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[39]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2364,7 +2456,7 @@ func (x *UnwrapRequest) String() string {
 func (*UnwrapRequest) ProtoMessage() {}
 
 func (x *UnwrapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[39]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2377,7 +2469,7 @@ func (x *UnwrapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnwrapRequest.ProtoReflect.Descriptor instead.
 func (*UnwrapRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{39}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UnwrapRequest) GetMechanism() *Mechanism {
@@ -2419,7 +2511,7 @@ type DeriveRequest struct {
 
 func (x *DeriveRequest) Reset() {
 	*x = DeriveRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[40]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2523,7 @@ func (x *DeriveRequest) String() string {
 func (*DeriveRequest) ProtoMessage() {}
 
 func (x *DeriveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[40]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2536,7 @@ func (x *DeriveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeriveRequest.ProtoReflect.Descriptor instead.
 func (*DeriveRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{40}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeriveRequest) GetMechanism() *Mechanism {
@@ -2477,7 +2569,7 @@ type RandomRequest struct {
 
 func (x *RandomRequest) Reset() {
 	*x = RandomRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[41]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2489,7 +2581,7 @@ func (x *RandomRequest) String() string {
 func (*RandomRequest) ProtoMessage() {}
 
 func (x *RandomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[41]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2502,7 +2594,7 @@ func (x *RandomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RandomRequest.ProtoReflect.Descriptor instead.
 func (*RandomRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{41}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RandomRequest) GetLength() uint32 {
@@ -2523,7 +2615,7 @@ type ShareRequest struct {
 
 func (x *ShareRequest) Reset() {
 	*x = ShareRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[42]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2535,7 +2627,7 @@ func (x *ShareRequest) String() string {
 func (*ShareRequest) ProtoMessage() {}
 
 func (x *ShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[42]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2548,7 +2640,7 @@ func (x *ShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareRequest.ProtoReflect.Descriptor instead.
 func (*ShareRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{42}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ShareRequest) GetHandle() uint32 {
@@ -2614,7 +2706,7 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"sharedData\x12\x1f\n" +
 	"\vpublic_data\x18\x03 \x01(\fR\n" +
 	"publicData\"\a\n" +
-	"\x05Empty\"\xae\x03\n" +
+	"\x05Empty\"\xdf\x03\n" +
 	"\fInfoResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x17\n" +
@@ -2632,7 +2724,15 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\vinitialized\x18\v \x01(\bR\vinitialized\x12\x1a\n" +
 	"\bfirmware\x18\f \x01(\tR\bfirmware\x12\x1b\n" +
 	"\tleader_id\x18\r \x01(\tR\bleaderId\x12#\n" +
-	"\ractive_logins\x18\x0e \x01(\rR\factiveLogins\"-\n" +
+	"\ractive_logins\x18\x0e \x01(\rR\factiveLogins\x12/\n" +
+	"\amembers\x18\x0f \x03(\v2\x15.hsmsim.hsm.v1.MemberR\amembers\"\x8f\x01\n" +
+	"\x06Member\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
+	"\x02az\x18\x02 \x01(\tR\x02az\x12\x12\n" +
+	"\x04addr\x18\x03 \x01(\tR\x04addr\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x16\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\x12#\n" +
+	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\"-\n" +
 	"\x15MechanismListResponse\x12\x14\n" +
 	"\x05types\x18\x01 \x03(\rR\x05types\"*\n" +
 	"\x14MechanismInfoRequest\x12\x12\n" +
@@ -2794,7 +2894,7 @@ func file_hsmd_hsmpb_hsm_proto_rawDescGZIP() []byte {
 }
 
 var file_hsmd_hsmpb_hsm_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hsmd_hsmpb_hsm_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_hsmd_hsmpb_hsm_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_hsmd_hsmpb_hsm_proto_goTypes = []any{
 	(Role)(0),                      // 0: hsmsim.hsm.v1.Role
 	(*Error)(nil),                  // 1: hsmsim.hsm.v1.Error
@@ -2807,39 +2907,40 @@ var file_hsmd_hsmpb_hsm_proto_goTypes = []any{
 	(*Ecdh1DeriveParams)(nil),      // 8: hsmsim.hsm.v1.Ecdh1DeriveParams
 	(*Empty)(nil),                  // 9: hsmsim.hsm.v1.Empty
 	(*InfoResponse)(nil),           // 10: hsmsim.hsm.v1.InfoResponse
-	(*MechanismListResponse)(nil),  // 11: hsmsim.hsm.v1.MechanismListResponse
-	(*MechanismInfoRequest)(nil),   // 12: hsmsim.hsm.v1.MechanismInfoRequest
-	(*MechanismInfo)(nil),          // 13: hsmsim.hsm.v1.MechanismInfo
-	(*LoginRequest)(nil),           // 14: hsmsim.hsm.v1.LoginRequest
-	(*LoginResponse)(nil),          // 15: hsmsim.hsm.v1.LoginResponse
-	(*ChangePasswordRequest)(nil),  // 16: hsmsim.hsm.v1.ChangePasswordRequest
-	(*CreateUserRequest)(nil),      // 17: hsmsim.hsm.v1.CreateUserRequest
-	(*DeleteUserRequest)(nil),      // 18: hsmsim.hsm.v1.DeleteUserRequest
-	(*UserInfo)(nil),               // 19: hsmsim.hsm.v1.UserInfo
-	(*ListUsersResponse)(nil),      // 20: hsmsim.hsm.v1.ListUsersResponse
-	(*ObjectRequest)(nil),          // 21: hsmsim.hsm.v1.ObjectRequest
-	(*CreateObjectRequest)(nil),    // 22: hsmsim.hsm.v1.CreateObjectRequest
-	(*CopyObjectRequest)(nil),      // 23: hsmsim.hsm.v1.CopyObjectRequest
-	(*HandleResponse)(nil),         // 24: hsmsim.hsm.v1.HandleResponse
-	(*KeyPairResponse)(nil),        // 25: hsmsim.hsm.v1.KeyPairResponse
-	(*GetAttributesRequest)(nil),   // 26: hsmsim.hsm.v1.GetAttributesRequest
-	(*AttributeResult)(nil),        // 27: hsmsim.hsm.v1.AttributeResult
-	(*GetAttributesResponse)(nil),  // 28: hsmsim.hsm.v1.GetAttributesResponse
-	(*SetAttributesRequest)(nil),   // 29: hsmsim.hsm.v1.SetAttributesRequest
-	(*FindRequest)(nil),            // 30: hsmsim.hsm.v1.FindRequest
-	(*FindResponse)(nil),           // 31: hsmsim.hsm.v1.FindResponse
-	(*ObjectSizeResponse)(nil),     // 32: hsmsim.hsm.v1.ObjectSizeResponse
-	(*GenerateKeyRequest)(nil),     // 33: hsmsim.hsm.v1.GenerateKeyRequest
-	(*GenerateKeyPairRequest)(nil), // 34: hsmsim.hsm.v1.GenerateKeyPairRequest
-	(*CryptRequest)(nil),           // 35: hsmsim.hsm.v1.CryptRequest
-	(*CryptResponse)(nil),          // 36: hsmsim.hsm.v1.CryptResponse
-	(*VerifyRequest)(nil),          // 37: hsmsim.hsm.v1.VerifyRequest
-	(*DigestRequest)(nil),          // 38: hsmsim.hsm.v1.DigestRequest
-	(*WrapRequest)(nil),            // 39: hsmsim.hsm.v1.WrapRequest
-	(*UnwrapRequest)(nil),          // 40: hsmsim.hsm.v1.UnwrapRequest
-	(*DeriveRequest)(nil),          // 41: hsmsim.hsm.v1.DeriveRequest
-	(*RandomRequest)(nil),          // 42: hsmsim.hsm.v1.RandomRequest
-	(*ShareRequest)(nil),           // 43: hsmsim.hsm.v1.ShareRequest
+	(*Member)(nil),                 // 11: hsmsim.hsm.v1.Member
+	(*MechanismListResponse)(nil),  // 12: hsmsim.hsm.v1.MechanismListResponse
+	(*MechanismInfoRequest)(nil),   // 13: hsmsim.hsm.v1.MechanismInfoRequest
+	(*MechanismInfo)(nil),          // 14: hsmsim.hsm.v1.MechanismInfo
+	(*LoginRequest)(nil),           // 15: hsmsim.hsm.v1.LoginRequest
+	(*LoginResponse)(nil),          // 16: hsmsim.hsm.v1.LoginResponse
+	(*ChangePasswordRequest)(nil),  // 17: hsmsim.hsm.v1.ChangePasswordRequest
+	(*CreateUserRequest)(nil),      // 18: hsmsim.hsm.v1.CreateUserRequest
+	(*DeleteUserRequest)(nil),      // 19: hsmsim.hsm.v1.DeleteUserRequest
+	(*UserInfo)(nil),               // 20: hsmsim.hsm.v1.UserInfo
+	(*ListUsersResponse)(nil),      // 21: hsmsim.hsm.v1.ListUsersResponse
+	(*ObjectRequest)(nil),          // 22: hsmsim.hsm.v1.ObjectRequest
+	(*CreateObjectRequest)(nil),    // 23: hsmsim.hsm.v1.CreateObjectRequest
+	(*CopyObjectRequest)(nil),      // 24: hsmsim.hsm.v1.CopyObjectRequest
+	(*HandleResponse)(nil),         // 25: hsmsim.hsm.v1.HandleResponse
+	(*KeyPairResponse)(nil),        // 26: hsmsim.hsm.v1.KeyPairResponse
+	(*GetAttributesRequest)(nil),   // 27: hsmsim.hsm.v1.GetAttributesRequest
+	(*AttributeResult)(nil),        // 28: hsmsim.hsm.v1.AttributeResult
+	(*GetAttributesResponse)(nil),  // 29: hsmsim.hsm.v1.GetAttributesResponse
+	(*SetAttributesRequest)(nil),   // 30: hsmsim.hsm.v1.SetAttributesRequest
+	(*FindRequest)(nil),            // 31: hsmsim.hsm.v1.FindRequest
+	(*FindResponse)(nil),           // 32: hsmsim.hsm.v1.FindResponse
+	(*ObjectSizeResponse)(nil),     // 33: hsmsim.hsm.v1.ObjectSizeResponse
+	(*GenerateKeyRequest)(nil),     // 34: hsmsim.hsm.v1.GenerateKeyRequest
+	(*GenerateKeyPairRequest)(nil), // 35: hsmsim.hsm.v1.GenerateKeyPairRequest
+	(*CryptRequest)(nil),           // 36: hsmsim.hsm.v1.CryptRequest
+	(*CryptResponse)(nil),          // 37: hsmsim.hsm.v1.CryptResponse
+	(*VerifyRequest)(nil),          // 38: hsmsim.hsm.v1.VerifyRequest
+	(*DigestRequest)(nil),          // 39: hsmsim.hsm.v1.DigestRequest
+	(*WrapRequest)(nil),            // 40: hsmsim.hsm.v1.WrapRequest
+	(*UnwrapRequest)(nil),          // 41: hsmsim.hsm.v1.UnwrapRequest
+	(*DeriveRequest)(nil),          // 42: hsmsim.hsm.v1.DeriveRequest
+	(*RandomRequest)(nil),          // 43: hsmsim.hsm.v1.RandomRequest
+	(*ShareRequest)(nil),           // 44: hsmsim.hsm.v1.ShareRequest
 }
 var file_hsmd_hsmpb_hsm_proto_depIdxs = []int32{
 	4,  // 0: hsmsim.hsm.v1.Mechanism.gcm:type_name -> hsmsim.hsm.v1.GcmParams
@@ -2847,89 +2948,90 @@ var file_hsmd_hsmpb_hsm_proto_depIdxs = []int32{
 	6,  // 2: hsmsim.hsm.v1.Mechanism.pss:type_name -> hsmsim.hsm.v1.PssParams
 	7,  // 3: hsmsim.hsm.v1.Mechanism.oaep:type_name -> hsmsim.hsm.v1.OaepParams
 	8,  // 4: hsmsim.hsm.v1.Mechanism.ecdh1:type_name -> hsmsim.hsm.v1.Ecdh1DeriveParams
-	0,  // 5: hsmsim.hsm.v1.CreateUserRequest.role:type_name -> hsmsim.hsm.v1.Role
-	0,  // 6: hsmsim.hsm.v1.UserInfo.role:type_name -> hsmsim.hsm.v1.Role
-	19, // 7: hsmsim.hsm.v1.ListUsersResponse.users:type_name -> hsmsim.hsm.v1.UserInfo
-	2,  // 8: hsmsim.hsm.v1.CreateObjectRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	2,  // 9: hsmsim.hsm.v1.CopyObjectRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	27, // 10: hsmsim.hsm.v1.GetAttributesResponse.results:type_name -> hsmsim.hsm.v1.AttributeResult
-	2,  // 11: hsmsim.hsm.v1.SetAttributesRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	2,  // 12: hsmsim.hsm.v1.FindRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	3,  // 13: hsmsim.hsm.v1.GenerateKeyRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	2,  // 14: hsmsim.hsm.v1.GenerateKeyRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	3,  // 15: hsmsim.hsm.v1.GenerateKeyPairRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	2,  // 16: hsmsim.hsm.v1.GenerateKeyPairRequest.public_template:type_name -> hsmsim.hsm.v1.Attribute
-	2,  // 17: hsmsim.hsm.v1.GenerateKeyPairRequest.private_template:type_name -> hsmsim.hsm.v1.Attribute
-	3,  // 18: hsmsim.hsm.v1.CryptRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	3,  // 19: hsmsim.hsm.v1.CryptResponse.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	3,  // 20: hsmsim.hsm.v1.VerifyRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	3,  // 21: hsmsim.hsm.v1.DigestRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	3,  // 22: hsmsim.hsm.v1.WrapRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	3,  // 23: hsmsim.hsm.v1.UnwrapRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	2,  // 24: hsmsim.hsm.v1.UnwrapRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	3,  // 25: hsmsim.hsm.v1.DeriveRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	2,  // 26: hsmsim.hsm.v1.DeriveRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	9,  // 27: hsmsim.hsm.v1.HSM.GetInfo:input_type -> hsmsim.hsm.v1.Empty
-	9,  // 28: hsmsim.hsm.v1.HSM.GetMechanismList:input_type -> hsmsim.hsm.v1.Empty
-	12, // 29: hsmsim.hsm.v1.HSM.GetMechanismInfo:input_type -> hsmsim.hsm.v1.MechanismInfoRequest
-	14, // 30: hsmsim.hsm.v1.HSM.Login:input_type -> hsmsim.hsm.v1.LoginRequest
-	9,  // 31: hsmsim.hsm.v1.HSM.Logout:input_type -> hsmsim.hsm.v1.Empty
-	16, // 32: hsmsim.hsm.v1.HSM.ChangePassword:input_type -> hsmsim.hsm.v1.ChangePasswordRequest
-	17, // 33: hsmsim.hsm.v1.HSM.CreateUser:input_type -> hsmsim.hsm.v1.CreateUserRequest
-	18, // 34: hsmsim.hsm.v1.HSM.DeleteUser:input_type -> hsmsim.hsm.v1.DeleteUserRequest
-	9,  // 35: hsmsim.hsm.v1.HSM.ListUsers:input_type -> hsmsim.hsm.v1.Empty
-	22, // 36: hsmsim.hsm.v1.HSM.CreateObject:input_type -> hsmsim.hsm.v1.CreateObjectRequest
-	23, // 37: hsmsim.hsm.v1.HSM.CopyObject:input_type -> hsmsim.hsm.v1.CopyObjectRequest
-	21, // 38: hsmsim.hsm.v1.HSM.DestroyObject:input_type -> hsmsim.hsm.v1.ObjectRequest
-	26, // 39: hsmsim.hsm.v1.HSM.GetAttributes:input_type -> hsmsim.hsm.v1.GetAttributesRequest
-	29, // 40: hsmsim.hsm.v1.HSM.SetAttributes:input_type -> hsmsim.hsm.v1.SetAttributesRequest
-	30, // 41: hsmsim.hsm.v1.HSM.FindObjects:input_type -> hsmsim.hsm.v1.FindRequest
-	21, // 42: hsmsim.hsm.v1.HSM.GetObjectSize:input_type -> hsmsim.hsm.v1.ObjectRequest
-	43, // 43: hsmsim.hsm.v1.HSM.ShareKey:input_type -> hsmsim.hsm.v1.ShareRequest
-	33, // 44: hsmsim.hsm.v1.HSM.GenerateKey:input_type -> hsmsim.hsm.v1.GenerateKeyRequest
-	34, // 45: hsmsim.hsm.v1.HSM.GenerateKeyPair:input_type -> hsmsim.hsm.v1.GenerateKeyPairRequest
-	35, // 46: hsmsim.hsm.v1.HSM.Encrypt:input_type -> hsmsim.hsm.v1.CryptRequest
-	35, // 47: hsmsim.hsm.v1.HSM.Decrypt:input_type -> hsmsim.hsm.v1.CryptRequest
-	35, // 48: hsmsim.hsm.v1.HSM.Sign:input_type -> hsmsim.hsm.v1.CryptRequest
-	37, // 49: hsmsim.hsm.v1.HSM.Verify:input_type -> hsmsim.hsm.v1.VerifyRequest
-	38, // 50: hsmsim.hsm.v1.HSM.Digest:input_type -> hsmsim.hsm.v1.DigestRequest
-	39, // 51: hsmsim.hsm.v1.HSM.WrapKey:input_type -> hsmsim.hsm.v1.WrapRequest
-	40, // 52: hsmsim.hsm.v1.HSM.UnwrapKey:input_type -> hsmsim.hsm.v1.UnwrapRequest
-	41, // 53: hsmsim.hsm.v1.HSM.DeriveKey:input_type -> hsmsim.hsm.v1.DeriveRequest
-	42, // 54: hsmsim.hsm.v1.HSM.GenerateRandom:input_type -> hsmsim.hsm.v1.RandomRequest
-	10, // 55: hsmsim.hsm.v1.HSM.GetInfo:output_type -> hsmsim.hsm.v1.InfoResponse
-	11, // 56: hsmsim.hsm.v1.HSM.GetMechanismList:output_type -> hsmsim.hsm.v1.MechanismListResponse
-	13, // 57: hsmsim.hsm.v1.HSM.GetMechanismInfo:output_type -> hsmsim.hsm.v1.MechanismInfo
-	15, // 58: hsmsim.hsm.v1.HSM.Login:output_type -> hsmsim.hsm.v1.LoginResponse
-	9,  // 59: hsmsim.hsm.v1.HSM.Logout:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 60: hsmsim.hsm.v1.HSM.ChangePassword:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 61: hsmsim.hsm.v1.HSM.CreateUser:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 62: hsmsim.hsm.v1.HSM.DeleteUser:output_type -> hsmsim.hsm.v1.Empty
-	20, // 63: hsmsim.hsm.v1.HSM.ListUsers:output_type -> hsmsim.hsm.v1.ListUsersResponse
-	24, // 64: hsmsim.hsm.v1.HSM.CreateObject:output_type -> hsmsim.hsm.v1.HandleResponse
-	24, // 65: hsmsim.hsm.v1.HSM.CopyObject:output_type -> hsmsim.hsm.v1.HandleResponse
-	9,  // 66: hsmsim.hsm.v1.HSM.DestroyObject:output_type -> hsmsim.hsm.v1.Empty
-	28, // 67: hsmsim.hsm.v1.HSM.GetAttributes:output_type -> hsmsim.hsm.v1.GetAttributesResponse
-	9,  // 68: hsmsim.hsm.v1.HSM.SetAttributes:output_type -> hsmsim.hsm.v1.Empty
-	31, // 69: hsmsim.hsm.v1.HSM.FindObjects:output_type -> hsmsim.hsm.v1.FindResponse
-	32, // 70: hsmsim.hsm.v1.HSM.GetObjectSize:output_type -> hsmsim.hsm.v1.ObjectSizeResponse
-	9,  // 71: hsmsim.hsm.v1.HSM.ShareKey:output_type -> hsmsim.hsm.v1.Empty
-	24, // 72: hsmsim.hsm.v1.HSM.GenerateKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	25, // 73: hsmsim.hsm.v1.HSM.GenerateKeyPair:output_type -> hsmsim.hsm.v1.KeyPairResponse
-	36, // 74: hsmsim.hsm.v1.HSM.Encrypt:output_type -> hsmsim.hsm.v1.CryptResponse
-	36, // 75: hsmsim.hsm.v1.HSM.Decrypt:output_type -> hsmsim.hsm.v1.CryptResponse
-	36, // 76: hsmsim.hsm.v1.HSM.Sign:output_type -> hsmsim.hsm.v1.CryptResponse
-	9,  // 77: hsmsim.hsm.v1.HSM.Verify:output_type -> hsmsim.hsm.v1.Empty
-	36, // 78: hsmsim.hsm.v1.HSM.Digest:output_type -> hsmsim.hsm.v1.CryptResponse
-	36, // 79: hsmsim.hsm.v1.HSM.WrapKey:output_type -> hsmsim.hsm.v1.CryptResponse
-	24, // 80: hsmsim.hsm.v1.HSM.UnwrapKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	24, // 81: hsmsim.hsm.v1.HSM.DeriveKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	36, // 82: hsmsim.hsm.v1.HSM.GenerateRandom:output_type -> hsmsim.hsm.v1.CryptResponse
-	55, // [55:83] is the sub-list for method output_type
-	27, // [27:55] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	11, // 5: hsmsim.hsm.v1.InfoResponse.members:type_name -> hsmsim.hsm.v1.Member
+	0,  // 6: hsmsim.hsm.v1.CreateUserRequest.role:type_name -> hsmsim.hsm.v1.Role
+	0,  // 7: hsmsim.hsm.v1.UserInfo.role:type_name -> hsmsim.hsm.v1.Role
+	20, // 8: hsmsim.hsm.v1.ListUsersResponse.users:type_name -> hsmsim.hsm.v1.UserInfo
+	2,  // 9: hsmsim.hsm.v1.CreateObjectRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	2,  // 10: hsmsim.hsm.v1.CopyObjectRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	28, // 11: hsmsim.hsm.v1.GetAttributesResponse.results:type_name -> hsmsim.hsm.v1.AttributeResult
+	2,  // 12: hsmsim.hsm.v1.SetAttributesRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	2,  // 13: hsmsim.hsm.v1.FindRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	3,  // 14: hsmsim.hsm.v1.GenerateKeyRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	2,  // 15: hsmsim.hsm.v1.GenerateKeyRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	3,  // 16: hsmsim.hsm.v1.GenerateKeyPairRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	2,  // 17: hsmsim.hsm.v1.GenerateKeyPairRequest.public_template:type_name -> hsmsim.hsm.v1.Attribute
+	2,  // 18: hsmsim.hsm.v1.GenerateKeyPairRequest.private_template:type_name -> hsmsim.hsm.v1.Attribute
+	3,  // 19: hsmsim.hsm.v1.CryptRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	3,  // 20: hsmsim.hsm.v1.CryptResponse.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	3,  // 21: hsmsim.hsm.v1.VerifyRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	3,  // 22: hsmsim.hsm.v1.DigestRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	3,  // 23: hsmsim.hsm.v1.WrapRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	3,  // 24: hsmsim.hsm.v1.UnwrapRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	2,  // 25: hsmsim.hsm.v1.UnwrapRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	3,  // 26: hsmsim.hsm.v1.DeriveRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	2,  // 27: hsmsim.hsm.v1.DeriveRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	9,  // 28: hsmsim.hsm.v1.HSM.GetInfo:input_type -> hsmsim.hsm.v1.Empty
+	9,  // 29: hsmsim.hsm.v1.HSM.GetMechanismList:input_type -> hsmsim.hsm.v1.Empty
+	13, // 30: hsmsim.hsm.v1.HSM.GetMechanismInfo:input_type -> hsmsim.hsm.v1.MechanismInfoRequest
+	15, // 31: hsmsim.hsm.v1.HSM.Login:input_type -> hsmsim.hsm.v1.LoginRequest
+	9,  // 32: hsmsim.hsm.v1.HSM.Logout:input_type -> hsmsim.hsm.v1.Empty
+	17, // 33: hsmsim.hsm.v1.HSM.ChangePassword:input_type -> hsmsim.hsm.v1.ChangePasswordRequest
+	18, // 34: hsmsim.hsm.v1.HSM.CreateUser:input_type -> hsmsim.hsm.v1.CreateUserRequest
+	19, // 35: hsmsim.hsm.v1.HSM.DeleteUser:input_type -> hsmsim.hsm.v1.DeleteUserRequest
+	9,  // 36: hsmsim.hsm.v1.HSM.ListUsers:input_type -> hsmsim.hsm.v1.Empty
+	23, // 37: hsmsim.hsm.v1.HSM.CreateObject:input_type -> hsmsim.hsm.v1.CreateObjectRequest
+	24, // 38: hsmsim.hsm.v1.HSM.CopyObject:input_type -> hsmsim.hsm.v1.CopyObjectRequest
+	22, // 39: hsmsim.hsm.v1.HSM.DestroyObject:input_type -> hsmsim.hsm.v1.ObjectRequest
+	27, // 40: hsmsim.hsm.v1.HSM.GetAttributes:input_type -> hsmsim.hsm.v1.GetAttributesRequest
+	30, // 41: hsmsim.hsm.v1.HSM.SetAttributes:input_type -> hsmsim.hsm.v1.SetAttributesRequest
+	31, // 42: hsmsim.hsm.v1.HSM.FindObjects:input_type -> hsmsim.hsm.v1.FindRequest
+	22, // 43: hsmsim.hsm.v1.HSM.GetObjectSize:input_type -> hsmsim.hsm.v1.ObjectRequest
+	44, // 44: hsmsim.hsm.v1.HSM.ShareKey:input_type -> hsmsim.hsm.v1.ShareRequest
+	34, // 45: hsmsim.hsm.v1.HSM.GenerateKey:input_type -> hsmsim.hsm.v1.GenerateKeyRequest
+	35, // 46: hsmsim.hsm.v1.HSM.GenerateKeyPair:input_type -> hsmsim.hsm.v1.GenerateKeyPairRequest
+	36, // 47: hsmsim.hsm.v1.HSM.Encrypt:input_type -> hsmsim.hsm.v1.CryptRequest
+	36, // 48: hsmsim.hsm.v1.HSM.Decrypt:input_type -> hsmsim.hsm.v1.CryptRequest
+	36, // 49: hsmsim.hsm.v1.HSM.Sign:input_type -> hsmsim.hsm.v1.CryptRequest
+	38, // 50: hsmsim.hsm.v1.HSM.Verify:input_type -> hsmsim.hsm.v1.VerifyRequest
+	39, // 51: hsmsim.hsm.v1.HSM.Digest:input_type -> hsmsim.hsm.v1.DigestRequest
+	40, // 52: hsmsim.hsm.v1.HSM.WrapKey:input_type -> hsmsim.hsm.v1.WrapRequest
+	41, // 53: hsmsim.hsm.v1.HSM.UnwrapKey:input_type -> hsmsim.hsm.v1.UnwrapRequest
+	42, // 54: hsmsim.hsm.v1.HSM.DeriveKey:input_type -> hsmsim.hsm.v1.DeriveRequest
+	43, // 55: hsmsim.hsm.v1.HSM.GenerateRandom:input_type -> hsmsim.hsm.v1.RandomRequest
+	10, // 56: hsmsim.hsm.v1.HSM.GetInfo:output_type -> hsmsim.hsm.v1.InfoResponse
+	12, // 57: hsmsim.hsm.v1.HSM.GetMechanismList:output_type -> hsmsim.hsm.v1.MechanismListResponse
+	14, // 58: hsmsim.hsm.v1.HSM.GetMechanismInfo:output_type -> hsmsim.hsm.v1.MechanismInfo
+	16, // 59: hsmsim.hsm.v1.HSM.Login:output_type -> hsmsim.hsm.v1.LoginResponse
+	9,  // 60: hsmsim.hsm.v1.HSM.Logout:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 61: hsmsim.hsm.v1.HSM.ChangePassword:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 62: hsmsim.hsm.v1.HSM.CreateUser:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 63: hsmsim.hsm.v1.HSM.DeleteUser:output_type -> hsmsim.hsm.v1.Empty
+	21, // 64: hsmsim.hsm.v1.HSM.ListUsers:output_type -> hsmsim.hsm.v1.ListUsersResponse
+	25, // 65: hsmsim.hsm.v1.HSM.CreateObject:output_type -> hsmsim.hsm.v1.HandleResponse
+	25, // 66: hsmsim.hsm.v1.HSM.CopyObject:output_type -> hsmsim.hsm.v1.HandleResponse
+	9,  // 67: hsmsim.hsm.v1.HSM.DestroyObject:output_type -> hsmsim.hsm.v1.Empty
+	29, // 68: hsmsim.hsm.v1.HSM.GetAttributes:output_type -> hsmsim.hsm.v1.GetAttributesResponse
+	9,  // 69: hsmsim.hsm.v1.HSM.SetAttributes:output_type -> hsmsim.hsm.v1.Empty
+	32, // 70: hsmsim.hsm.v1.HSM.FindObjects:output_type -> hsmsim.hsm.v1.FindResponse
+	33, // 71: hsmsim.hsm.v1.HSM.GetObjectSize:output_type -> hsmsim.hsm.v1.ObjectSizeResponse
+	9,  // 72: hsmsim.hsm.v1.HSM.ShareKey:output_type -> hsmsim.hsm.v1.Empty
+	25, // 73: hsmsim.hsm.v1.HSM.GenerateKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	26, // 74: hsmsim.hsm.v1.HSM.GenerateKeyPair:output_type -> hsmsim.hsm.v1.KeyPairResponse
+	37, // 75: hsmsim.hsm.v1.HSM.Encrypt:output_type -> hsmsim.hsm.v1.CryptResponse
+	37, // 76: hsmsim.hsm.v1.HSM.Decrypt:output_type -> hsmsim.hsm.v1.CryptResponse
+	37, // 77: hsmsim.hsm.v1.HSM.Sign:output_type -> hsmsim.hsm.v1.CryptResponse
+	9,  // 78: hsmsim.hsm.v1.HSM.Verify:output_type -> hsmsim.hsm.v1.Empty
+	37, // 79: hsmsim.hsm.v1.HSM.Digest:output_type -> hsmsim.hsm.v1.CryptResponse
+	37, // 80: hsmsim.hsm.v1.HSM.WrapKey:output_type -> hsmsim.hsm.v1.CryptResponse
+	25, // 81: hsmsim.hsm.v1.HSM.UnwrapKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	25, // 82: hsmsim.hsm.v1.HSM.DeriveKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	37, // 83: hsmsim.hsm.v1.HSM.GenerateRandom:output_type -> hsmsim.hsm.v1.CryptResponse
+	56, // [56:84] is the sub-list for method output_type
+	28, // [28:56] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_hsmd_hsmpb_hsm_proto_init() }
@@ -2951,7 +3053,7 @@ func file_hsmd_hsmpb_hsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hsmd_hsmpb_hsm_proto_rawDesc), len(file_hsmd_hsmpb_hsm_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

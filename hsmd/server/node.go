@@ -45,10 +45,11 @@ type Node struct {
 	log   *slog.Logger
 	store *store.Store
 
-	mu     sync.RWMutex
-	state  *token.State // nil until the node has a cluster key
-	prop   Proposer
-	leader func() string
+	mu      sync.RWMutex
+	state   *token.State // nil until the node has a cluster key
+	prop    Proposer
+	leader  func() string
+	members func() []*hsmpb.Member
 
 	sess *sessionObjects
 }
@@ -152,6 +153,14 @@ func (n *Node) SetProposer(p Proposer, leader func() string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.prop, n.leader = p, leader
+}
+
+// SetMembers tells the node how to list the cluster's members for GetInfo, so clients learn
+// about nodes added and removed.
+func (n *Node) SetMembers(f func() []*hsmpb.Member) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.members = f
 }
 
 // State is the node's token, nil before it has a cluster key.

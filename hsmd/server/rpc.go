@@ -54,6 +54,9 @@ var unactivatedMethods = map[string]bool{"ChangePassword": true, "Logout": true}
 // last-seen index, resolves the credential, runs the call, stamps the applied index on the
 // response, and turns any error into a gRPC status carrying the CK_RV.
 func (n *Node) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if !strings.HasPrefix(info.FullMethod, "/"+hsmpb.HSM_ServiceDesc.ServiceName+"/") {
+		return h(ctx, req) // another service on the same server (the cluster's own) does its own checks
+	}
 	method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
 	var idx atomic.Uint64
 	ctx = context.WithValue(ctx, indexKey, &idx)

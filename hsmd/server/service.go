@@ -49,8 +49,12 @@ func (v *service) GetInfo(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.InfoRespo
 		}
 	}
 	n.mu.RLock()
-	r.LeaderId = n.leader()
+	leader, members := n.leader, n.members
 	n.mu.RUnlock()
+	r.LeaderId = leader()
+	if members != nil {
+		r.Members = members()
+	}
 	return r, nil
 }
 

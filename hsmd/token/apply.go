@@ -12,8 +12,9 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/store"
 )
 
-// txn collects what one command changes: the store writes (committed with the index in one
-// transaction) and the in-memory changes (made only after that commit succeeds).
+// txn collects what commands change: the store writes (committed with the index in one
+// transaction) and the in-memory changes (made once the handler has decided, so that the next
+// command of a batch sees them).
 type txn struct {
 	s      *State
 	writes []store.Write
@@ -108,49 +109,84 @@ func init() {
 	register(CmdLogout, applyLogout)
 }
 
+// Entry is one log entry for ApplyBatch.
+type Entry struct {
+	Index uint64
+	Data  []byte
+}
+
 // Apply applies the command data at log index. It is deterministic. An error (ErrBadCommand,
 // ErrStore) means this replica cannot go on without diverging and must stop; every other outcome,
 // refusals included, is a Result that every replica computes alike.
 func (s *State) Apply(index uint64, data []byte) (Result, error) {
-	cmd, err := Decode(data)
+	rs, err := s.ApplyBatch([]Entry{{Index: index, Data: data}})
 	if err != nil {
 		return Result{}, err
 	}
+	return rs[0], nil
+}
+
+// ApplyBatch applies consecutive entries and makes them durable in one store transaction, so a
+// burst of writes costs one fsync, not one each. Every entry is decoded before any is applied:
+// an undecodable entry fails the whole batch with ErrBadCommand and changes nothing. Entries at
+// or below the applied index (replayed after a restart) are answered without applying again.
+func (s *State) ApplyBatch(entries []Entry) ([]Result, error) {
+	cmds := make([]Command, len(entries))
+	for i, e := range entries {
+		c, err := Decode(e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", e.Index, err)
+		}
+		cmds[i] = c
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if index <= s.applied {
-		// Already applied (replayed after a restart with a durable FSM): same answer, no change.
-		if r, ok := s.reqs[cmd.RequestID]; ok && cmd.RequestID != "" {
-			return Result{RV: r.Rv, Handles: r.Handles, Value: r.Value}, nil
-		}
-		return Result{}, nil
-	}
 	t := &txn{s: s}
-	var res Result
-	if r, seen := s.reqs[cmd.RequestID]; seen && cmd.RequestID != "" {
-		// A client retry of a write that already happened: answer as the first time.
-		res = Result{RV: r.Rv, Handles: r.Handles, Value: r.Value}
-	} else {
-		res, err = handlers[cmd.Type](s, t, cmd.Msg)
-		if err != nil {
-			return Result{}, fmt.Errorf("%w: %v", ErrStore, err)
-		}
-		if cmd.RequestID != "" {
-			if err := t.rememberRequest(cmd.RequestID, index, res); err != nil {
-				return Result{}, fmt.Errorf("%w: %v", ErrStore, err)
+	results := make([]Result, len(entries))
+	last := s.applied
+	for i, c := range cmds {
+		idx := entries[i].Index
+		r, seen := s.reqs[c.RequestID]
+		seen = seen && c.RequestID != ""
+		switch {
+		case idx <= last:
+			if seen {
+				results[i] = Result{RV: r.Rv, Handles: r.Handles, Value: r.Value}
 			}
+			continue
+		case seen:
+			// A client retry of a write that already happened: answer as the first time.
+			results[i] = Result{RV: r.Rv, Handles: r.Handles, Value: r.Value}
+		default:
+			res, err := handlers[c.Type](s, t, c.Msg)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrStore, err)
+			}
+			if c.RequestID != "" {
+				if err := t.rememberRequest(c.RequestID, idx, res); err != nil {
+					return nil, fmt.Errorf("%w: %v", ErrStore, err)
+				}
+			}
+			results[i] = res
 		}
+		// Later entries of the batch see this one's effects; the store sees them all at once.
+		for _, f := range t.after {
+			f()
+		}
+		t.after = t.after[:0]
+		last = idx
 	}
-	if err := s.st.Commit(index, t.writes); err != nil {
-		return Result{}, fmt.Errorf("%w: %v", ErrStore, err)
+	if last == s.applied {
+		return results, nil
 	}
-	for _, f := range t.after {
-		f()
+	if err := s.st.Commit(last, t.writes); err != nil {
+		// Memory is ahead of disk now: the caller must stop this replica.
+		return nil, fmt.Errorf("%w: %v", ErrStore, err)
 	}
-	s.applied = index
+	s.applied = last
 	close(s.notify)
 	s.notify = make(chan struct{})
-	return res, nil
+	return results, nil
 }
 
 func (t *txn) rememberRequest(id string, index uint64, r Result) error {

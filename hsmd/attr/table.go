@@ -1,0 +1,374 @@
+package attr
+
+import (
+	"fmt"
+
+	"github.com/hsmsim/hsmsim/hsmd/p11"
+)
+
+// This file is the attribute table: what PKCS#11 v2.40 says about each attribute of each object
+// class and key type in scope, as data. The functions in rules.go only walk it.
+//
+// The spec marks attributes with footnotes (v2.40 base spec, "Common footnotes for object
+// attribute tables"). They map onto the row fields like this:
+//
+//	1  required in a C_CreateObject template           → req  has onCreate
+//	2  not allowed in a C_CreateObject template        → deny has onCreate
+//	3  required in a C_GenerateKey(Pair) template      → req  has onGenerate
+//	4  not allowed in a C_GenerateKey(Pair) template   → deny has onGenerate
+//	5  required in a C_UnwrapKey template              → req  has onUnwrap
+//	6  not allowed in a C_UnwrapKey template           → deny has onUnwrap
+//	7  not revealed when the key is sensitive or not   → secret
+//	   extractable
+//	8  may change in C_SetAttributeValue / C_CopyObject → change: chFree
+//	10 only the SO may set it to true                  → not checkable here (no session role);
+//	                                                      the token layer gates it
+//	11 once true, read-only                            → change: chToTrue
+//	12 once false, read-only                           → change: chToFalse
+//
+// The spec says nothing about C_DeriveKey templates; the derivation makes the key material the
+// same way generation does, so every attribute denied on generate (4) is denied on derive, except
+// CKA_VALUE_LEN, which a derive template may use to ask for a length.
+//
+// Attributes the spec leaves unmarked cannot be changed after creation (chNever), except those
+// C_CopyObject explicitly lets a copy change (CKA_TOKEN, CKA_PRIVATE, and the PKCS#11 v3
+// footnote 17 set: CKA_MODIFIABLE, CKA_DESTROYABLE), which are chCopy.
+
+// shape is the kind of object an attribute belongs to: a class, and for keys a key type. A row
+// applies to a set of shapes.
+type shape uint16
+
+const (
+	shData    shape = 1 << iota // CKO_DATA
+	shAES                       // CKO_SECRET_KEY, CKK_AES
+	shGeneric                   // CKO_SECRET_KEY, CKK_GENERIC_SECRET
+	shRSAPub                    // CKO_PUBLIC_KEY, CKK_RSA
+	shRSAPriv                   // CKO_PRIVATE_KEY, CKK_RSA
+	shECPub                     // CKO_PUBLIC_KEY, CKK_EC
+	shECPriv                    // CKO_PRIVATE_KEY, CKK_EC
+
+	shSecret = shAES | shGeneric
+	shPub    = shRSAPub | shECPub
+	shPriv   = shRSAPriv | shECPriv
+	shKey    = shSecret | shPub | shPriv
+	shAll    = shData | shKey
+	shNone   = shape(0)
+)
+
+// ops is a set of the calls that create objects.
+type ops uint8
+
+const (
+	onCreate ops = 1 << iota
+	onGenerate
+	onUnwrap
+	onDerive
+
+	// made is what the token itself fills in: never in any template (footnotes 2,4,6 and derive).
+	made = onCreate | onGenerate | onUnwrap | onDerive
+	// material is key data that comes from the call rather than the template when the token makes
+	// the key (footnotes 4,6 and derive).
+	material = onGenerate | onUnwrap | onDerive
+	noOps    = ops(0)
+)
+
+func opBit(op Op) ops {
+	switch op {
+	case OpCreate:
+		return onCreate
+	case OpGenerate:
+		return onGenerate
+	case OpUnwrap:
+		return onUnwrap
+	case OpDerive:
+		return onDerive
+	}
+	return 0
+}
+
+// kind is the canonical encoding of a value.
+type kind uint8
+
+const (
+	kBool  kind = iota // CK_BBOOL, 1 byte
+	kUlong             // CK_ULONG, 8 bytes little-endian
+	kBytes             // raw bytes, any length (strings, DER, big-endian integers)
+	kDate              // CK_DATE: 8 bytes (YYYYMMDD) or empty
+	kBig               // big-endian unsigned integer: equal when equal as numbers (leading zeros)
+)
+
+// change says how an attribute may change after the object exists.
+type change uint8
+
+const (
+	chNever   change = iota // read-only once the object exists
+	chFree                  // footnote 8: C_SetAttributeValue and C_CopyObject may change it
+	chCopy                  // only a copy may change it (C_CopyObject's own list)
+	chToTrue                // may change only from false to true (footnotes 8+11, or 11)
+	chToFalse               // may change only from true to false (footnotes 8+12, CKA_COPYABLE)
+)
+
+// rule is one row of the table. A type may have several rows as long as their shapes do not
+// overlap (CKA_VALUE means different things for data objects, secret keys and EC private keys).
+type rule struct {
+	t      uint32
+	shapes shape
+	kind   kind
+	req    ops    // must be in the template for these calls (after `implied` is merged)
+	deny   ops    // must not be in the template for these calls: CKR_ATTRIBUTE_READ_ONLY
+	change change // what C_SetAttributeValue / C_CopyObject may do
+	// def is the value NewObject fills in when the template has none; nil means no default (the
+	// attribute is required, or the token computes it in Complete).
+	def []byte
+	// defTrue, for usage flags, is the shapes whose default is true (the rest default false).
+	defTrue shape
+	// keyData marks values the key-making call supplies (Complete's material argument).
+	keyData bool
+	// secret is footnote 7: key material, hidden when the key is sensitive or unextractable and
+	// kept apart by Split.
+	secret bool
+	// check validates a value beyond its encoding (CKR_ATTRIBUTE_VALUE_INVALID).
+	check func(v []byte) error
+}
+
+var (
+	vFalse = []byte{0}
+	vTrue  = []byte{1}
+	vEmpty = []byte{}
+)
+
+// Usage-flag defaults. The spec leaves them token-specific (footnote 9). CloudHSM and SoftHSM
+// make a new key usable for every operation its type supports, so the flags an application is
+// likely to rely on default to true where the key type can do the operation: AES encrypts,
+// decrypts, MACs, wraps and unwraps; a generic secret only MACs (HMAC); RSA does all four
+// public-key operations; EC signs and verifies. SIGN_RECOVER, VERIFY_RECOVER, DERIVE,
+// TRUSTED and WRAP_WITH_TRUSTED grant something unusual and default to false.
+const (
+	canEncrypt = shAES | shRSAPub
+	canDecrypt = shAES | shRSAPriv
+	canSign    = shSecret | shRSAPriv | shECPriv
+	canVerify  = shSecret | shRSAPub | shECPub
+	canWrap    = shAES | shRSAPub
+	canUnwrap  = shAES | shRSAPriv
+)
+
+// table is every attribute of every object in scope. Order matters only for which missing
+// attribute CKR_TEMPLATE_INCOMPLETE names first.
+var table = []rule{
+	// Common to all objects. CKA_CLASS and CKA_KEY_TYPE pick the object's shape and are checked
+	// before the rest (resolveShape); their rows make them known, valid and unchangeable.
+	{t: p11.CKA_CLASS, shapes: shAll, kind: kUlong},
+
+	// Storage objects.
+	{t: p11.CKA_TOKEN, shapes: shAll, kind: kBool, def: vFalse, change: chCopy},
+	{t: p11.CKA_PRIVATE, shapes: shAll, kind: kBool, def: vTrue, change: chCopy},
+	{t: p11.CKA_MODIFIABLE, shapes: shAll, kind: kBool, def: vTrue, change: chCopy},
+	{t: p11.CKA_LABEL, shapes: shAll, kind: kBytes, def: vEmpty, change: chFree},
+	// "Cannot be set to true once false": a copy may be made uncopyable, never the reverse.
+	{t: p11.CKA_COPYABLE, shapes: shAll, kind: kBool, def: vTrue, change: chToFalse},
+	{t: p11.CKA_DESTROYABLE, shapes: shAll, kind: kBool, def: vTrue, change: chCopy},
+
+	// Data objects. The spec gives none of them footnote 8, so they are fixed at creation.
+	{t: p11.CKA_APPLICATION, shapes: shData, kind: kBytes, def: vEmpty},
+	{t: p11.CKA_OBJECT_ID, shapes: shData, kind: kBytes, def: vEmpty},
+	{t: p11.CKA_VALUE, shapes: shData, kind: kBytes, def: vEmpty},
+
+	// Common key attributes. KEY_TYPE is footnotes 1,5; generation implies it from the mechanism.
+	{t: p11.CKA_KEY_TYPE, shapes: shKey, kind: kUlong},
+	{t: p11.CKA_ID, shapes: shKey, kind: kBytes, def: vEmpty, change: chFree},
+	{t: p11.CKA_START_DATE, shapes: shKey, kind: kDate, def: vEmpty, change: chFree},
+	{t: p11.CKA_END_DATE, shapes: shKey, kind: kDate, def: vEmpty, change: chFree},
+	{t: p11.CKA_DERIVE, shapes: shKey, kind: kBool, def: vFalse, change: chFree},
+	{t: p11.CKA_LOCAL, shapes: shKey, kind: kBool, deny: made},
+	{t: p11.CKA_KEY_GEN_MECHANISM, shapes: shKey, kind: kUlong, deny: made},
+
+	// Usage flags (footnotes 8,9), each on the classes the spec lists it for.
+	{t: p11.CKA_ENCRYPT, shapes: shSecret | shPub, kind: kBool, defTrue: canEncrypt, change: chFree},
+	{t: p11.CKA_DECRYPT, shapes: shSecret | shPriv, kind: kBool, defTrue: canDecrypt, change: chFree},
+	{t: p11.CKA_SIGN, shapes: shSecret | shPriv, kind: kBool, defTrue: canSign, change: chFree},
+	{t: p11.CKA_VERIFY, shapes: shSecret | shPub, kind: kBool, defTrue: canVerify, change: chFree},
+	{t: p11.CKA_WRAP, shapes: shSecret | shPub, kind: kBool, defTrue: canWrap, change: chFree},
+	{t: p11.CKA_UNWRAP, shapes: shSecret | shPriv, kind: kBool, defTrue: canUnwrap, change: chFree},
+	{t: p11.CKA_SIGN_RECOVER, shapes: shPriv, kind: kBool, def: vFalse, change: chFree},
+	{t: p11.CKA_VERIFY_RECOVER, shapes: shPub, kind: kBool, def: vFalse, change: chFree},
+
+	// Protection of secret and private keys.
+	{t: p11.CKA_SENSITIVE, shapes: shSecret | shPriv, kind: kBool, def: vFalse, change: chToTrue},
+	{t: p11.CKA_EXTRACTABLE, shapes: shSecret | shPriv, kind: kBool, def: vTrue, change: chToFalse},
+	{t: p11.CKA_ALWAYS_SENSITIVE, shapes: shSecret | shPriv, kind: kBool, deny: made},
+	{t: p11.CKA_NEVER_EXTRACTABLE, shapes: shSecret | shPriv, kind: kBool, deny: made},
+	// Footnote 11 without 8: it may still be raised from false, never lowered.
+	{t: p11.CKA_WRAP_WITH_TRUSTED, shapes: shSecret | shPriv, kind: kBool, def: vFalse, change: chToTrue},
+	// Footnote 10 (SO only) needs the session's role, which this package does not see: the token
+	// layer must refuse true from anyone else. CloudHSM lets its CO set and clear it after
+	// creation, so it is changeable here.
+	{t: p11.CKA_TRUSTED, shapes: shSecret | shPub, kind: kBool, def: vFalse, change: chFree},
+	{t: p11.CKA_SUBJECT, shapes: shPub | shPriv, kind: kBytes, def: vEmpty, change: chFree},
+
+	// Secret keys: CKA_VALUE is 1,4,6,7; CKA_VALUE_LEN is 2,3,6 (and may be asked for on derive).
+	{t: p11.CKA_VALUE, shapes: shAES, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: aesLen},
+	{t: p11.CKA_VALUE, shapes: shGeneric, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: genericLen},
+	{t: p11.CKA_VALUE_LEN, shapes: shAES, kind: kUlong, req: onGenerate, deny: onCreate | onUnwrap, keyData: true, check: aesLenUlong},
+	{t: p11.CKA_VALUE_LEN, shapes: shGeneric, kind: kUlong, req: onGenerate, deny: onCreate | onUnwrap, keyData: true, check: genericLenUlong},
+
+	// RSA public keys: MODULUS 1,4; MODULUS_BITS 2,3 (the token computes it on create);
+	// PUBLIC_EXPONENT 1 (optional on generate, where the mechanism picks 65537).
+	{t: p11.CKA_MODULUS, shapes: shRSAPub, kind: kBig, req: onCreate, deny: onGenerate | onDerive, keyData: true, check: nonEmpty},
+	{t: p11.CKA_MODULUS_BITS, shapes: shRSAPub, kind: kUlong, req: onGenerate, deny: onCreate, check: nonZero},
+	{t: p11.CKA_PUBLIC_EXPONENT, shapes: shRSAPub, kind: kBig, req: onCreate, keyData: true, check: nonEmpty},
+
+	// RSA private keys. The spec requires only MODULUS and PRIVATE_EXPONENT on create (1); the
+	// crypto here (crypto/rsa) needs the primes and CRT values, and CloudHSM imports whole keys,
+	// so every component is required on create.
+	{t: p11.CKA_MODULUS, shapes: shRSAPriv, kind: kBig, req: onCreate, deny: material, keyData: true, check: nonEmpty},
+	{t: p11.CKA_PUBLIC_EXPONENT, shapes: shRSAPriv, kind: kBig, req: onCreate, deny: material, keyData: true, check: nonEmpty},
+	{t: p11.CKA_PRIVATE_EXPONENT, shapes: shRSAPriv, kind: kBig, req: onCreate, deny: material, keyData: true, secret: true, check: nonEmpty},
+	{t: p11.CKA_PRIME_1, shapes: shRSAPriv, kind: kBig, req: onCreate, deny: material, keyData: true, secret: true, check: nonEmpty},
+	{t: p11.CKA_PRIME_2, shapes: shRSAPriv, kind: kBig, req: onCreate, deny: material, keyData: true, secret: true, check: nonEmpty},
+	{t: p11.CKA_EXPONENT_1, shapes: shRSAPriv, kind: kBig, req: onCreate, deny: material, keyData: true, secret: true, check: nonEmpty},
+	{t: p11.CKA_EXPONENT_2, shapes: shRSAPriv, kind: kBig, req: onCreate, deny: material, keyData: true, secret: true, check: nonEmpty},
+	{t: p11.CKA_COEFFICIENT, shapes: shRSAPriv, kind: kBig, req: onCreate, deny: material, keyData: true, secret: true, check: nonEmpty},
+
+	// EC public keys: EC_PARAMS 1,3 (the curve is chosen in the public template); EC_POINT 1,4.
+	{t: p11.CKA_EC_PARAMS, shapes: shECPub, kind: kBytes, req: onCreate | onGenerate, keyData: true, check: nonEmpty},
+	{t: p11.CKA_EC_POINT, shapes: shECPub, kind: kBytes, req: onCreate, deny: onGenerate | onDerive, keyData: true, check: nonEmpty},
+	// EC private keys: EC_PARAMS 1,4,6 (generation copies it from the public half); VALUE 1,4,6,7.
+	{t: p11.CKA_EC_PARAMS, shapes: shECPriv, kind: kBytes, req: onCreate, deny: material, keyData: true, check: nonEmpty},
+	{t: p11.CKA_VALUE, shapes: shECPriv, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: nonEmpty},
+}
+
+// index is table by type, built once; init refuses overlapping rows so a lookup is unambiguous.
+var index = func() map[uint32][]*rule {
+	m := make(map[uint32][]*rule)
+	for i := range table {
+		r := &table[i]
+		for _, o := range m[r.t] {
+			if o.shapes&r.shapes != 0 {
+				panic(fmt.Sprintf("attr: rows for %s overlap", p11.AttrName(r.t)))
+			}
+			if o.kind != r.kind {
+				panic(fmt.Sprintf("attr: rows for %s disagree on the encoding", p11.AttrName(r.t)))
+			}
+		}
+		m[r.t] = append(m[r.t], r)
+	}
+	return m
+}()
+
+// lookup returns the row for t on an object of shape s, or nil.
+func lookup(t uint32, s shape) *rule {
+	for _, r := range index[t] {
+		if r.shapes&s != 0 {
+			return r
+		}
+	}
+	return nil
+}
+
+// known reports whether t is in the table at all, and its encoding.
+func known(t uint32) (kind, bool) {
+	rs := index[t]
+	if len(rs) == 0 {
+		return 0, false
+	}
+	return rs[0].kind, true
+}
+
+// secretAnywhere reports whether t is key material for some shape; used when an object's shape
+// cannot be told, so that a damaged object errs on the side of hiding.
+func secretAnywhere(t uint32) bool {
+	for _, r := range index[t] {
+		if r.secret {
+			return true
+		}
+	}
+	return false
+}
+
+// defaultFor is r's default on shape s, or nil.
+func (r *rule) defaultFor(s shape) []byte {
+	if r.defTrue != shNone {
+		return Bool(r.defTrue&s != 0)
+	}
+	return r.def
+}
+
+// shapeOf maps a class and key type onto a shape; shNone when the pair is not in scope.
+func shapeOf(class uint64, keyType uint64, hasKeyType bool) shape {
+	switch class {
+	case p11.CKO_DATA:
+		return shData
+	case p11.CKO_SECRET_KEY:
+		switch {
+		case hasKeyType && keyType == p11.CKK_AES:
+			return shAES
+		case hasKeyType && keyType == p11.CKK_GENERIC_SECRET:
+			return shGeneric
+		}
+	case p11.CKO_PUBLIC_KEY:
+		switch {
+		case hasKeyType && keyType == p11.CKK_RSA:
+			return shRSAPub
+		case hasKeyType && keyType == p11.CKK_EC:
+			return shECPub
+		}
+	case p11.CKO_PRIVATE_KEY:
+		switch {
+		case hasKeyType && keyType == p11.CKK_RSA:
+			return shRSAPriv
+		case hasKeyType && keyType == p11.CKK_EC:
+			return shECPriv
+		}
+	}
+	return shNone
+}
+
+// Value checks. Each names the attribute through the caller (checkValue wraps them).
+
+func aesLen(v []byte) error {
+	switch len(v) {
+	case 16, 24, 32:
+		return nil
+	}
+	return fmt.Errorf("an AES key is 16, 24 or 32 bytes, not %d", len(v))
+}
+
+// genericMax is CloudHSM's limit on generic secret keys (1 to 800 bytes).
+const genericMax = 800
+
+func genericLen(v []byte) error {
+	if len(v) < 1 || len(v) > genericMax {
+		return fmt.Errorf("a generic secret is 1 to %d bytes, not %d", genericMax, len(v))
+	}
+	return nil
+}
+
+func aesLenUlong(v []byte) error {
+	switch n := ulong(v); n {
+	case 16, 24, 32:
+		return nil
+	default:
+		return fmt.Errorf("an AES key is 16, 24 or 32 bytes, not %d", n)
+	}
+}
+
+func genericLenUlong(v []byte) error {
+	if n := ulong(v); n < 1 || n > genericMax {
+		return fmt.Errorf("a generic secret is 1 to %d bytes, not %d", genericMax, n)
+	}
+	return nil
+}
+
+func nonEmpty(v []byte) error {
+	if len(v) == 0 {
+		return fmt.Errorf("must not be empty")
+	}
+	return nil
+}
+
+func nonZero(v []byte) error {
+	if ulong(v) == 0 {
+		return fmt.Errorf("must not be zero")
+	}
+	return nil
+}

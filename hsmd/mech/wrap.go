@@ -1,0 +1,368 @@
+package mech
+
+import (
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/binary"
+
+	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/p11"
+)
+
+// Key wrapping: the AES key wraps (RFC 3394 and RFC 5649, written here), the generic Wrap and
+// Unwrap steps (key → bytes → blob and back), and the PKCS#8 form of private keys.
+//
+// CKM_AES_KEY_WRAP_PAD is the only padded AES wrap in the v2.40 header this module builds
+// against; as in SoftHSM it is RFC 5649 (KWP). PKCS#11 v3.0 later defined 0x210A as RFC 3394
+// over PKCS#7 padding and added CKM_AES_KEY_WRAP_KWP (0x210B) for RFC 5649; revisit if the
+// header moves to v3.
+
+var (
+	kwDefaultIV  = [8]byte{0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6}
+	kwpDefaultIV = [4]byte{0xA6, 0x59, 0x59, 0xA6}
+)
+
+func init() {
+	register(p11.CKM_AES_KEY_WRAP, &entry{minKey: 16, maxKey: 32,
+		encrypt: kwEncrypt, decrypt: kwDecrypt, wrap: wrapWith(kwEncrypt), unwrap: kwDecrypt})
+	register(p11.CKM_AES_KEY_WRAP_PAD, &entry{minKey: 16, maxKey: 32,
+		encrypt: kwpEncrypt, decrypt: kwpDecrypt, wrap: wrapWith(kwpEncrypt), unwrap: kwpDecrypt})
+}
+
+// kwIV reads the optional IV parameter of an AES key wrap: absent or empty for the default, or
+// exactly n bytes.
+func kwIV(m Mechanism, n int) ([]byte, error) {
+	if m.Param == nil {
+		return nil, nil
+	}
+	iv, ok := ivParam(m)
+	if !ok || (len(iv) != 0 && len(iv) != n) {
+		return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "AES key wrap IV must be %d bytes", n)
+	}
+	if len(iv) == 0 {
+		return nil, nil
+	}
+	return iv, nil
+}
+
+func kwEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, error) {
+	b, err := k.aes()
+	if err != nil {
+		return nil, m, err
+	}
+	iv, err := kwIV(m, 8)
+	if err != nil {
+		return nil, m, err
+	}
+	if len(plain) < 16 || len(plain)%8 != 0 {
+		return nil, m, p11.Errorf(p11.CKR_DATA_LEN_RANGE, "AES key wrap input of %d bytes (a multiple of 8, at least 16)", len(plain))
+	}
+	a := kwDefaultIV
+	if iv != nil {
+		copy(a[:], iv)
+	}
+	return kwWrap(b, a, plain), m, nil
+}
+
+func kwDecrypt(m Mechanism, k *material, ct []byte) ([]byte, error) {
+	b, err := k.aes()
+	if err != nil {
+		return nil, err
+	}
+	iv, err := kwIV(m, 8)
+	if err != nil {
+		return nil, err
+	}
+	if len(ct) < 24 || len(ct)%8 != 0 {
+		return nil, errEncLen
+	}
+	want := kwDefaultIV
+	if iv != nil {
+		copy(want[:], iv)
+	}
+	a, p := kwUnwrap(b, ct)
+	if subtle.ConstantTimeCompare(a[:], want[:]) != 1 {
+		clear(p)
+		return nil, p11.Errorf(p11.CKR_ENCRYPTED_DATA_INVALID, "AES key wrap integrity check failed")
+	}
+	return p, nil
+}
+
+func kwpEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, error) {
+	b, err := k.aes()
+	if err != nil {
+		return nil, m, err
+	}
+	iv, err := kwIV(m, 4)
+	if err != nil {
+		return nil, m, err
+	}
+	if len(plain) == 0 || uint64(len(plain)) > 1<<32-1 {
+		return nil, m, p11.Errorf(p11.CKR_DATA_LEN_RANGE, "AES key wrap with padding of %d bytes", len(plain))
+	}
+	var a [8]byte
+	copy(a[:4], kwpDefaultIV[:])
+	if iv != nil {
+		copy(a[:4], iv)
+	}
+	binary.BigEndian.PutUint32(a[4:], uint32(len(plain)))
+	padded := make([]byte, (len(plain)+7)/8*8)
+	copy(padded, plain)
+	defer clear(padded)
+	if len(padded) == 8 { // RFC 5649 §4.1: one block, plain AES
+		out := make([]byte, 16)
+		copy(out, a[:])
+		copy(out[8:], padded)
+		b.Encrypt(out, out)
+		return out, m, nil
+	}
+	return kwWrap(b, a, padded), m, nil
+}
+
+func kwpDecrypt(m Mechanism, k *material, ct []byte) ([]byte, error) {
+	b, err := k.aes()
+	if err != nil {
+		return nil, err
+	}
+	iv, err := kwIV(m, 4)
+	if err != nil {
+		return nil, err
+	}
+	if len(ct) < 16 || len(ct)%8 != 0 {
+		return nil, errEncLen
+	}
+	var a [8]byte
+	var p []byte
+	if len(ct) == 16 {
+		var blk [16]byte
+		b.Decrypt(blk[:], ct)
+		copy(a[:], blk[:8])
+		p = append([]byte(nil), blk[8:]...)
+		clear(blk[:])
+	} else {
+		a, p = kwUnwrap(b, ct)
+	}
+	want := kwpDefaultIV[:]
+	if iv != nil {
+		want = iv
+	}
+	mli := int(binary.BigEndian.Uint32(a[4:]))
+	ok := subtle.ConstantTimeCompare(a[:4], want) == 1 && mli > len(p)-8 && mli <= len(p)
+	if ok {
+		for _, c := range p[mli:] {
+			ok = ok && c == 0
+		}
+	}
+	if !ok {
+		clear(p)
+		return nil, p11.Errorf(p11.CKR_ENCRYPTED_DATA_INVALID, "AES key wrap with padding integrity check failed")
+	}
+	return p[:mli], nil
+}
+
+// kwWrap is W of RFC 3394 §2.2.1 (index form): plain is n ≥ 2 64-bit blocks.
+func kwWrap(b cipher.Block, a [8]byte, plain []byte) []byte {
+	n := len(plain) / 8
+	out := make([]byte, 8+len(plain))
+	r := out[8:]
+	copy(r, plain)
+	var blk [16]byte
+	for j := 0; j < 6; j++ {
+		for i := 0; i < n; i++ {
+			copy(blk[:8], a[:])
+			copy(blk[8:], r[8*i:8*i+8])
+			b.Encrypt(blk[:], blk[:])
+			t := uint64(n*j + i + 1)
+			binary.BigEndian.PutUint64(a[:], binary.BigEndian.Uint64(blk[:8])^t)
+			copy(r[8*i:8*i+8], blk[8:])
+		}
+	}
+	copy(out, a[:])
+	clear(blk[:])
+	return out
+}
+
+// kwUnwrap is W⁻¹ of RFC 3394 §2.2.2: it returns the recovered integrity value A and the
+// plaintext; the caller checks A.
+func kwUnwrap(b cipher.Block, ct []byte) ([8]byte, []byte) {
+	n := len(ct)/8 - 1
+	var a [8]byte
+	copy(a[:], ct[:8])
+	r := append([]byte(nil), ct[8:]...)
+	var blk [16]byte
+	for j := 5; j >= 0; j-- {
+		for i := n - 1; i >= 0; i-- {
+			t := uint64(n*j + i + 1)
+			binary.BigEndian.PutUint64(blk[:8], binary.BigEndian.Uint64(a[:])^t)
+			copy(blk[8:], r[8*i:8*i+8])
+			b.Decrypt(blk[:], blk[:])
+			copy(a[:], blk[:8])
+			copy(r[8*i:8*i+8], blk[8:])
+		}
+	}
+	clear(blk[:])
+	return a, r
+}
+
+// Code translations at the wrap boundary: C_WrapKey names its key's problems
+// CKR_WRAPPING_KEY_* and the target's size CKR_KEY_SIZE_RANGE; C_UnwrapKey names its key's
+// CKR_UNWRAPPING_KEY_* and the blob's CKR_WRAPPED_KEY_*.
+var (
+	wrapCodes = map[uint32]uint32{
+		p11.CKR_KEY_TYPE_INCONSISTENT: p11.CKR_WRAPPING_KEY_TYPE_INCONSISTENT,
+		p11.CKR_KEY_SIZE_RANGE:        p11.CKR_WRAPPING_KEY_SIZE_RANGE,
+		p11.CKR_KEY_HANDLE_INVALID:    p11.CKR_WRAPPING_KEY_HANDLE_INVALID,
+		p11.CKR_DATA_LEN_RANGE:        p11.CKR_KEY_SIZE_RANGE,
+	}
+	unwrapCodes = map[uint32]uint32{
+		p11.CKR_KEY_TYPE_INCONSISTENT:    p11.CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
+		p11.CKR_KEY_SIZE_RANGE:           p11.CKR_UNWRAPPING_KEY_SIZE_RANGE,
+		p11.CKR_KEY_HANDLE_INVALID:       p11.CKR_UNWRAPPING_KEY_HANDLE_INVALID,
+		p11.CKR_ENCRYPTED_DATA_LEN_RANGE: p11.CKR_WRAPPED_KEY_LEN_RANGE,
+		p11.CKR_ENCRYPTED_DATA_INVALID:   p11.CKR_WRAPPED_KEY_INVALID,
+	}
+)
+
+func wrapKey(m Mechanism, wrapping *Key, target attr.Set) ([]byte, error) {
+	e, err := lookup(m.Type)
+	if err != nil {
+		return nil, err
+	}
+	if e.wrap == nil {
+		return nil, errMechanismInvalid
+	}
+	km, err := wrapping.mat()
+	if err != nil {
+		return nil, remap(err, wrapCodes)
+	}
+	plain, private, err := targetBytes(target)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	if private && e.secretOnly {
+		return nil, p11.Errorf(p11.CKR_KEY_NOT_WRAPPABLE, "%s wraps secret keys only", p11.MechName(m.Type))
+	}
+	out, err := e.wrap(m, km, plain)
+	return out, remap(err, wrapCodes)
+}
+
+func unwrapKey(m Mechanism, unwrapping *Key, wrapped []byte, tmpl attr.Set) (attr.Set, error) {
+	e, err := lookup(m.Type)
+	if err != nil {
+		return nil, err
+	}
+	if e.unwrap == nil {
+		return nil, errMechanismInvalid
+	}
+	km, err := unwrapping.mat()
+	if err != nil {
+		return nil, remap(err, unwrapCodes)
+	}
+	plain, err := e.unwrap(m, km, wrapped)
+	if err != nil {
+		return nil, remap(err, unwrapCodes)
+	}
+	defer clear(plain)
+	return materialFromBytes(plain, tmpl)
+}
+
+// targetBytes is what gets wrapped: a secret key's CKA_VALUE, or a private key as PKCS#8 DER.
+func targetBytes(t attr.Set) (b []byte, private bool, err error) {
+	class, _ := t.Ulong(p11.CKA_CLASS)
+	switch class {
+	case p11.CKO_SECRET_KEY:
+		v := t[p11.CKA_VALUE]
+		if len(v) == 0 {
+			return nil, false, p11.Errorf(p11.CKR_KEY_NOT_WRAPPABLE, "secret key without CKA_VALUE")
+		}
+		return append([]byte(nil), v...), false, nil
+	case p11.CKO_PRIVATE_KEY:
+		k, err := newKey(t)
+		if err != nil {
+			return nil, true, p11.Errorf(p11.CKR_KEY_NOT_WRAPPABLE, "private key: %v", err)
+		}
+		m := k.impl.(*material)
+		var der []byte
+		switch {
+		case m.rsaPriv != nil:
+			der, err = x509.MarshalPKCS8PrivateKey(m.rsaPriv)
+		case m.ecPriv != nil:
+			der, err = x509.MarshalPKCS8PrivateKey(m.ecPriv)
+		}
+		if err != nil || der == nil {
+			return nil, true, p11.Errorf(p11.CKR_KEY_NOT_WRAPPABLE, "private key: PKCS#8: %v", err)
+		}
+		return der, true, nil
+	}
+	return nil, false, p11.Errorf(p11.CKR_KEY_NOT_WRAPPABLE, "object class %d cannot be wrapped", class)
+}
+
+// materialFromBytes turns unwrapped bytes into the material attributes of the object tmpl
+// describes. Bytes that cannot be such a key are CKR_WRAPPED_KEY_INVALID; a template that asks
+// for something this cannot make is CKR_TEMPLATE_INCONSISTENT.
+func materialFromBytes(b []byte, tmpl attr.Set) (attr.Set, error) {
+	class, ok := tmpl.Ulong(p11.CKA_CLASS)
+	if !ok {
+		return nil, p11.Errorf(p11.CKR_TEMPLATE_INCOMPLETE, "unwrap template has no CKA_CLASS")
+	}
+	kt, ok := tmpl.Ulong(p11.CKA_KEY_TYPE)
+	if !ok {
+		return nil, p11.Errorf(p11.CKR_TEMPLATE_INCOMPLETE, "unwrap template has no CKA_KEY_TYPE")
+	}
+	switch class {
+	case p11.CKO_SECRET_KEY:
+		if kt == p11.CKK_AES && !validAESLen(len(b)) || len(b) < genericMinLen || len(b) > genericMaxLen {
+			return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "unwrapped %d bytes are no key of type %d", len(b), kt)
+		}
+		if vl, ok := tmpl.Ulong(p11.CKA_VALUE_LEN); ok && vl != uint64(len(b)) {
+			return nil, p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN %d, unwrapped %d bytes", vl, len(b))
+		}
+		return attr.Set{p11.CKA_VALUE: append([]byte(nil), b...)}, nil
+	case p11.CKO_PRIVATE_KEY:
+		if kt != p11.CKK_RSA && kt != p11.CKK_EC {
+			return nil, p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "cannot unwrap private keys of type %d", kt)
+		}
+		key, err := x509.ParsePKCS8PrivateKey(b)
+		if err != nil {
+			return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "PKCS#8: %v", err)
+		}
+		switch k := key.(type) {
+		case *rsa.PrivateKey:
+			if kt != p11.CKK_RSA || len(k.Primes) != 2 {
+				break
+			}
+			return rsaPrivAttrs(k), nil
+		case *ecdsa.PrivateKey:
+			if kt != p11.CKK_EC {
+				break
+			}
+			c := curveOf(k)
+			if c == nil {
+				return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "wrapped EC key on an unsupported curve")
+			}
+			if want, ok := tmpl[p11.CKA_EC_PARAMS]; ok && string(want) != string(c.oid) {
+				return nil, p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "CKA_EC_PARAMS differs from the wrapped key's curve")
+			}
+			d, err := k.Bytes()
+			if err != nil {
+				return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "EC key: %v", err)
+			}
+			return attr.Set{p11.CKA_VALUE: d, p11.CKA_EC_PARAMS: append([]byte(nil), c.oid...)}, nil
+		}
+		return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "wrapped key is not a private key of type %d", kt)
+	}
+	return nil, p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "cannot unwrap objects of class %d", class)
+}
+
+func curveOf(k *ecdsa.PrivateKey) *curve {
+	for _, c := range curves {
+		if c.ec == k.Curve {
+			return c
+		}
+	}
+	return nil
+}
