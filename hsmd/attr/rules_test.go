@@ -115,7 +115,7 @@ func TestNewObject(t *testing.T) {
 			p11.CKA_TOKEN: Bool(false), p11.CKA_PRIVATE: Bool(true), p11.CKA_MODIFIABLE: Bool(true),
 			p11.CKA_COPYABLE: Bool(true), p11.CKA_DESTROYABLE: Bool(true), p11.CKA_LABEL: empty,
 			p11.CKA_ID: empty, p11.CKA_START_DATE: empty, p11.CKA_END_DATE: empty,
-			p11.CKA_SENSITIVE: Bool(false), p11.CKA_EXTRACTABLE: Bool(true), p11.CKA_DERIVE: Bool(false),
+			p11.CKA_SENSITIVE: Bool(true), p11.CKA_EXTRACTABLE: Bool(true), p11.CKA_DERIVE: Bool(false),
 			p11.CKA_ENCRYPT: Bool(true), p11.CKA_DECRYPT: Bool(true), p11.CKA_SIGN: Bool(true),
 			p11.CKA_VERIFY: Bool(true), p11.CKA_WRAP: Bool(true), p11.CKA_UNWRAP: Bool(true),
 			p11.CKA_WRAP_WITH_TRUSTED: Bool(false), p11.CKA_TRUSTED: Bool(false),
@@ -133,7 +133,7 @@ func TestNewObject(t *testing.T) {
 			p11.CKA_ENCRYPT: Bool(false), p11.CKA_VERIFY: Bool(true), p11.CKA_WRAP: Bool(false)}},
 		{name: "rsa private create defaults", op: OpCreate, tmpl: rsaPrivCreate(), want: map[uint32][]byte{
 			p11.CKA_DECRYPT: Bool(true), p11.CKA_SIGN: Bool(true), p11.CKA_UNWRAP: Bool(true),
-			p11.CKA_SIGN_RECOVER: Bool(false), p11.CKA_SENSITIVE: Bool(false), p11.CKA_EXTRACTABLE: Bool(true)},
+			p11.CKA_SIGN_RECOVER: Bool(false), p11.CKA_SENSITIVE: Bool(true), p11.CKA_EXTRACTABLE: Bool(true)},
 			absent: []uint32{p11.CKA_ENCRYPT, p11.CKA_TRUSTED}},
 		{name: "ec private create defaults", op: OpCreate, tmpl: ecPrivCreate(), want: map[uint32][]byte{
 			p11.CKA_DECRYPT: Bool(false), p11.CKA_SIGN: Bool(true), p11.CKA_UNWRAP: Bool(false)}},
@@ -366,7 +366,7 @@ func TestComplete(t *testing.T) {
 			want: map[uint32][]byte{p11.CKA_LOCAL: Bool(true), p11.CKA_KEY_GEN_MECHANISM: Ulong(p11.CKM_AES_KEY_GEN),
 				p11.CKA_ALWAYS_SENSITIVE: Bool(true), p11.CKA_NEVER_EXTRACTABLE: Bool(true), p11.CKA_VALUE: aes, p11.CKA_VALUE_LEN: Ulong(32)}},
 		{name: "aes generate, not sensitive and extractable", op: OpGenerate,
-			tmpl: []Attribute{au(p11.CKA_VALUE_LEN, 32)}, implied: impliedAES, material: set(at(p11.CKA_VALUE, aes)), mech: p11.CKM_AES_KEY_GEN,
+			tmpl: []Attribute{au(p11.CKA_VALUE_LEN, 32), ab(p11.CKA_SENSITIVE, false)}, implied: impliedAES, material: set(at(p11.CKA_VALUE, aes)), mech: p11.CKM_AES_KEY_GEN,
 			want: map[uint32][]byte{p11.CKA_ALWAYS_SENSITIVE: Bool(false), p11.CKA_NEVER_EXTRACTABLE: Bool(false)}},
 		{name: "aes create: no history, length computed", op: OpCreate,
 			tmpl: with(aesCreate(), ab(p11.CKA_SENSITIVE, true), ab(p11.CKA_EXTRACTABLE, false)), mech: p11.CKM_AES_KEY_GEN,
@@ -476,13 +476,15 @@ func equalSets(a, b Set) bool {
 
 // fixtures returns one whole object of every shape, named.
 func fixtures(t *testing.T) map[string]Set {
+	// The key fixtures are "open" (not sensitive) on purpose: the tests move them to sensitive.
+	open := ab(p11.CKA_SENSITIVE, false)
 	return map[string]Set{
-		"aes":     mustNew(t, OpCreate, aesCreate(), nil, nil, 0),
-		"generic": mustNew(t, OpCreate, genericCreate(), nil, nil, 0),
+		"aes":     mustNew(t, OpCreate, with(aesCreate(), open), nil, nil, 0),
+		"generic": mustNew(t, OpCreate, with(genericCreate(), open), nil, nil, 0),
 		"rsaPub":  mustNew(t, OpCreate, rsaPubCreate(), nil, nil, 0),
-		"rsaPriv": mustNew(t, OpCreate, rsaPrivCreate(), nil, nil, 0),
+		"rsaPriv": mustNew(t, OpCreate, with(rsaPrivCreate(), open), nil, nil, 0),
 		"ecPub":   mustNew(t, OpCreate, ecPubCreate(), nil, nil, 0),
-		"ecPriv":  mustNew(t, OpCreate, ecPrivCreate(), nil, nil, 0),
+		"ecPriv":  mustNew(t, OpCreate, with(ecPrivCreate(), open), nil, nil, 0),
 		"data":    mustNew(t, OpCreate, dataCreate(), nil, nil, 0),
 	}
 }

@@ -193,7 +193,9 @@ var table = []rule{
 	{t: p11.CKA_VERIFY_RECOVER, shapes: shPub, kind: kBool, def: vFalse, change: chFree},
 
 	// Protection of secret and private keys.
-	{t: p11.CKA_SENSITIVE, shapes: shSecret | shPriv, kind: kBool, def: vFalse, change: chToTrue},
+	// The spec leaves CKA_SENSITIVE's default to the token (footnote 11); an HSM keeps keys
+	// sensitive unless asked otherwise, as CloudHSM's attribute table does.
+	{t: p11.CKA_SENSITIVE, shapes: shSecret | shPriv, kind: kBool, def: vTrue, change: chToTrue},
 	{t: p11.CKA_EXTRACTABLE, shapes: shSecret | shPriv, kind: kBool, def: vTrue, change: chToFalse},
 	{t: p11.CKA_ALWAYS_SENSITIVE, shapes: shSecret | shPriv, kind: kBool, deny: made},
 	{t: p11.CKA_NEVER_EXTRACTABLE, shapes: shSecret | shPriv, kind: kBool, deny: made},

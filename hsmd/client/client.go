@@ -52,6 +52,11 @@ type Config struct {
 	Dialer func(ctx context.Context, addr string) (net.Conn, error)
 	// Session shares the credential and index with other Clients (one per node in a cluster).
 	Session *Session
+	// Retries is how many times a call that never reached the node (connection refused or
+	// broken, as across a node restart) is retried on the same node, with a short backoff.
+	// Writes are safe to retry: they carry one idempotency id across attempts. The cluster
+	// client leaves this at 0 and fails over to another node instead.
+	Retries int
 }
 
 // Session is what a logged-in application carries between calls and nodes: the credential
@@ -93,8 +98,9 @@ func (s *Session) Observe(i uint64) {
 type Client struct {
 	conn *grpc.ClientConn
 	api  hsmpb.HSMClient
-	sess *Session
-	addr string
+	sess    *Session
+	addr    string
+	retries int
 }
 
 // Dial connects to a node. The connection is made lazily by gRPC; the first call reports
@@ -103,7 +109,7 @@ func Dial(cfg Config) (*Client, error) {
 	if cfg.TLS == nil {
 		return nil, errors.New("client: a TLS config with the trust anchor is required")
 	}
-	c := &Client{sess: cfg.Session, addr: cfg.Addr}
+	c := &Client{sess: cfg.Session, addr: cfg.Addr, retries: cfg.Retries}
 	if c.sess == nil {
 		c.sess = &Session{}
 	}
@@ -167,14 +173,24 @@ func (c *Client) intercept(ctx context.Context, method string, req, reply any, c
 		kv = append(kv, mdRequestID, id)
 	}
 	ctx = metadata.AppendToOutgoingContext(ctx, kv...)
-	var hdr metadata.MD
-	err := inv(ctx, method, req, reply, cc, append(opts, grpc.Header(&hdr))...)
-	if v := hdr.Get(mdIndex); len(v) > 0 {
-		if i, perr := strconv.ParseUint(v[0], 10, 64); perr == nil {
-			c.sess.Observe(i)
+	for attempt := 0; ; attempt++ {
+		var hdr metadata.MD
+		err := FromStatus(inv(ctx, method, req, reply, cc, append(opts, grpc.Header(&hdr))...))
+		if v := hdr.Get(mdIndex); len(v) > 0 {
+			if i, perr := strconv.ParseUint(v[0], 10, 64); perr == nil {
+				c.sess.Observe(i)
+			}
+		}
+		var e *Error
+		if err == nil || attempt >= c.retries || !errors.As(err, &e) || e.remote || e.Code != codes.Unavailable {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
 		}
 	}
-	return FromStatus(err)
 }
 
 // Error is a failed call: the node's CK_RV (or the one the transport failure maps to) and the

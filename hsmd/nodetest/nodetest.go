@@ -133,7 +133,7 @@ func (n *Node) Client(t testing.TB) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.Dial(client.Config{Addr: n.Addr, TLS: tlsCfg})
+	c, err := client.Dial(client.Config{Addr: n.Addr, TLS: tlsCfg, Retries: 5})
 	if err != nil {
 		t.Fatal(err)
 	}

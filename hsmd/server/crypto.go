@@ -259,7 +259,7 @@ func (v *service) DeriveKey(ctx context.Context, r *hsmpb.DeriveRequest) (*hsmpb
 	if err != nil {
 		return nil, err
 	}
-	c, _, bk, err := v.usableKey(ctx, r.BaseKey, p11.CKA_DERIVE, p11.CKR_KEY_HANDLE_INVALID)
+	c, base, bk, err := v.usableKey(ctx, r.BaseKey, p11.CKA_DERIVE, p11.CKR_KEY_HANDLE_INVALID)
 	if err != nil {
 		return nil, err
 	}
@@ -270,6 +270,13 @@ func (v *service) DeriveKey(ctx context.Context, r *hsmpb.DeriveRequest) (*hsmpb
 	mat, err := mech.Derive(m, bk, a)
 	if err != nil {
 		return nil, err
+	}
+	// A derived key is "always sensitive" / "never extractable" only if its base key was:
+	// attr.Complete reads the base key's history from the material it is given.
+	for _, t := range []uint32{p11.CKA_ALWAYS_SENSITIVE, p11.CKA_NEVER_EXTRACTABLE} {
+		if v, ok := base.Attrs[t]; ok {
+			mat[t] = v
+		}
 	}
 	if a, err = attr.Complete(attr.OpDerive, a, mat, p11.CK_UNAVAILABLE_INFORMATION); err != nil {
 		return nil, err

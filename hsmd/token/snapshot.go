@@ -94,15 +94,17 @@ func (s *State) Restore(snap *hsmpb.Snapshot) error {
 	return nil
 }
 
-// Digest is a SHA-256 over a canonical encoding of the state without its index, for checking
-// that replicas agree: two nodes that applied the same commands have equal digests. Material
-// enters the hash opened, since its sealing is randomized; only the hash leaves.
+// Digest is a SHA-256 over a canonical encoding of the token (objects with their material,
+// users, logins, meta), for checking that replicas agree: two nodes that applied the same
+// commands have equal digests. The index and the idempotency memory are left out, so a refused
+// request provably changed nothing a user can see. Material enters the hash opened, since its
+// sealing is randomized; only the hash leaves.
 func (s *State) Digest() ([]byte, error) {
 	snap, err := s.Snapshot()
 	if err != nil {
 		return nil, err
 	}
-	snap.Index = 0
+	snap.Index, snap.Requests = 0, nil
 	for _, o := range snap.Objects {
 		mat, err := s.ck.OpenMaterial(o.SealedMaterial, materialAAD(o.Owner))
 		if err != nil {
