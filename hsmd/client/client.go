@@ -1,9 +1,11 @@
-// Package client is the Go client of one hsmsim node's API. It carries the login credential and
-// the read-your-writes index from call to call, stamps writes with idempotency ids, and turns
-// wire errors back into PKCS#11 codes (p11.Error), so callers see the same errors the node made.
-//
-// A Client talks to one node. The cluster client (package cluster) holds one per node, shares the
-// credential and the index among them, and fails over.
+// Package client is the Go client of an hsmsim cluster, the counterpart of CloudHSM's client
+// library: it knows every node, spreads calls over the healthy ones, fails over when a node is
+// unreachable, slow or cut off from the majority, and carries what makes that safe: the login
+// credential (every node accepts it), the read-your-writes index (a node waits until it has
+// applied what this client has seen), and an idempotency id per write (a retry after a lost reply
+// does not create a second key). Wire errors become PKCS#11 codes (p11.Error) again, so callers
+// see the code the node chose. All of this lives in one gRPC interceptor; the typed methods in
+// ops.go are thin.
 package client
 
 import (
@@ -12,6 +14,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -27,6 +30,7 @@ import (
 
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
+	"github.com/hsmsim/hsmsim/hsmd/pki"
 )
 
 // Metadata keys; they mirror hsmd/server's.
@@ -44,19 +48,42 @@ var writeMethods = map[string]bool{
 	"GenerateKey": true, "GenerateKeyPair": true, "UnwrapKey": true, "DeriveKey": true,
 }
 
-// Config says how to reach a node.
+// Node is one node the client knows: its id and AZ (may be empty until learned) and address.
+type Node struct {
+	ID, AZ, Addr string
+}
+
+// Config says how to reach the cluster.
 type Config struct {
-	Addr string
-	TLS  *tls.Config // verifies the node against the trust anchor (pki.ClientTLS)
+	// Nodes are the nodes to start with; Addr alone means one node. The client learns the rest
+	// of the cluster (and nodes added later) from GetInfo.
+	Nodes []Node
+	Addr  string
+	// CAPEM is the trust anchor; each node is verified against it under its own address.
+	CAPEM []byte
+	// TLS overrides CAPEM with a ready config (tests of one node, or a fixed server name).
+	TLS *tls.Config
 	// Dialer replaces the TCP dialer (the fault layer, netsim, goes here).
 	Dialer func(ctx context.Context, addr string) (net.Conn, error)
-	// Session shares the credential and index with other Clients (one per node in a cluster).
+	// Session shares the credential and index with other Clients.
 	Session *Session
-	// Retries is how many times a call that never reached the node (connection refused or
-	// broken, as across a node restart) is retried on the same node, with a short backoff.
-	// Writes are safe to retry: they carry one idempotency id across attempts. The cluster
-	// client leaves this at 0 and fails over to another node instead.
+	// Retries is how many more attempts a call gets after one that never reached a node or that
+	// a node refused as unable to serve now. Writes are safe to retry: every attempt carries the
+	// same idempotency id. Zero means one attempt per known node, at least 2.
 	Retries int
+	// AttemptTimeout bounds one attempt on one node, so a node that black-holes requests costs
+	// a failover, not the caller's whole deadline. Zero: 3 s.
+	AttemptTimeout time.Duration
+	// Observe, if set, is told of every attempt: which node served which call, with what error.
+	Observe func(Attempt)
+}
+
+// Attempt is one try of one call on one node, for tests and scenarios that check who served what.
+type Attempt struct {
+	Method string
+	Node   string // id, or address when the id is not known yet
+	Err    error
+	Took   time.Duration
 }
 
 // Session is what a logged-in application carries between calls and nodes: the credential
@@ -94,43 +121,100 @@ func (s *Session) Observe(i uint64) {
 	}
 }
 
-// Client is a connection to one node.
+// Client is a connection to a cluster (or one node). Calls go to a healthy node, round robin;
+// a call that fails because its node is unreachable, too slow or cannot serve now is retried on
+// another node. Calls about a session object go to the node that holds it, since session objects
+// are not replicated.
 type Client struct {
-	conn *grpc.ClientConn
-	api  hsmpb.HSMClient
+	api     hsmpb.HSMClient
 	sess    *Session
-	addr    string
-	retries int
+	cfg     Config
+	tlsBase *tls.Config
+
+	mu    sync.Mutex
+	nodes []*nodeConn
+	next  int
+	homes map[uint32]*nodeConn // session-object handle → the node that holds it
 }
 
-// Dial connects to a node. The connection is made lazily by gRPC; the first call reports
-// an unreachable node.
+type nodeConn struct {
+	Node
+	conn      *grpc.ClientConn
+	downUntil time.Time
+}
+
+// Dial prepares connections to the configured nodes. Connections are made lazily by gRPC; the
+// first call reports an unreachable node (and fails over).
 func Dial(cfg Config) (*Client, error) {
-	if cfg.TLS == nil {
-		return nil, errors.New("client: a TLS config with the trust anchor is required")
+	if cfg.TLS == nil && len(cfg.CAPEM) == 0 {
+		return nil, errors.New("client: the trust anchor (CAPEM) or a TLS config is required")
 	}
-	c := &Client{sess: cfg.Session, addr: cfg.Addr, retries: cfg.Retries}
+	if cfg.Addr != "" {
+		cfg.Nodes = append([]Node{{Addr: cfg.Addr}}, cfg.Nodes...)
+	}
+	if len(cfg.Nodes) == 0 {
+		return nil, errors.New("client: no nodes configured")
+	}
+	if cfg.AttemptTimeout == 0 {
+		cfg.AttemptTimeout = 3 * time.Second
+	}
+	c := &Client{sess: cfg.Session, cfg: cfg, tlsBase: cfg.TLS, homes: map[uint32]*nodeConn{}}
 	if c.sess == nil {
 		c.sess = &Session{}
 	}
-	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(credentials.NewTLS(cfg.TLS)),
-		grpc.WithChainUnaryInterceptor(c.intercept),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(8 << 20)),
+	for _, n := range cfg.Nodes {
+		if _, err := c.addNode(n); err != nil {
+			c.Close()
+			return nil, err
+		}
 	}
-	if cfg.Dialer != nil {
-		opts = append(opts, grpc.WithContextDialer(cfg.Dialer))
-	}
-	conn, err := grpc.NewClient(cfg.Addr, opts...)
-	if err != nil {
-		return nil, err
-	}
-	c.conn, c.api = conn, hsmpb.NewHSMClient(conn)
+	c.api = hsmpb.NewHSMClient(c.nodes[0].conn) // the interceptor picks the real node
 	return c, nil
 }
 
-// Addr is the node's address.
-func (c *Client) Addr() string { return c.addr }
+func (c *Client) addNode(n Node) (*nodeConn, error) {
+	tlsCfg := c.tlsBase
+	if tlsCfg == nil {
+		host, _, err := net.SplitHostPort(n.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("client: node address %q: %w", n.Addr, err)
+		}
+		if tlsCfg, err = pki.ClientTLS(c.cfg.CAPEM, host, nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
+		grpc.WithChainUnaryInterceptor(c.intercept),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(8 << 20)),
+	}
+	if c.cfg.Dialer != nil {
+		opts = append(opts, grpc.WithContextDialer(c.cfg.Dialer))
+	}
+	conn, err := grpc.NewClient(n.Addr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	nc := &nodeConn{Node: n, conn: conn}
+	c.mu.Lock()
+	c.nodes = append(c.nodes, nc)
+	c.mu.Unlock()
+	return nc, nil
+}
+
+// Nodes lists the nodes the client knows.
+func (c *Client) Nodes() []Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Node, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.Node
+	}
+	return out
+}
+
+// Addr is the address of the first node (the only one, for a one-node client).
+func (c *Client) Addr() string { return c.cfg.Nodes[0].Addr }
 
 // Session is the credential and index this client uses.
 func (c *Client) Session() *Session { return c.sess }
@@ -138,8 +222,18 @@ func (c *Client) Session() *Session { return c.sess }
 // API is the raw generated client, for callers that need a call this package does not wrap.
 func (c *Client) API() hsmpb.HSMClient { return c.api }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close closes every connection.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var first error
+	for _, n := range c.nodes {
+		if err := n.conn.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
 
 type ctxKey struct{}
 
@@ -156,8 +250,50 @@ func NewRequestID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (c *Client) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, inv grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+func (c *Client) intercept(ctx context.Context, method string, req, reply any, _ *grpc.ClientConn, inv grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	name := method[strings.LastIndexByte(method, '/')+1:]
+	if writeMethods[name] {
+		if id, _ := ctx.Value(ctxKey{}).(string); id == "" {
+			ctx = WithRequestID(ctx, NewRequestID()) // one id for every attempt of this call
+		}
+	}
+	home := c.homeOf(req)
+	retries := c.cfg.Retries
+	if retries == 0 {
+		retries = max(2, len(c.Nodes()))
+	}
+	var err error
+	for attempt := 0; attempt <= retries; attempt++ {
+		nc := home
+		if nc == nil {
+			nc = c.pick()
+		}
+		err = c.try(ctx, nc, name, method, req, reply, inv, opts)
+		if err == nil {
+			c.noteHome(nc, reply)
+			return nil
+		}
+		if !Retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		c.markDown(nc, attempt)
+		if home != nil {
+			// The session object lived on that node only; it is gone with it.
+			return &Error{RV: p11.CKR_DEVICE_REMOVED, Code: codes.Unavailable, Msg: "the node holding this session object is unavailable: " + err.Error()}
+		}
+		if attempt > 0 {
+			select { // several nodes failed in a row: give the cluster a moment (an election)
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			}
+		}
+	}
+	return err
+}
+
+// try is one attempt on one node, bounded by AttemptTimeout.
+func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req, reply any, inv grpc.UnaryInvoker, opts []grpc.CallOption) error {
 	kv := make([]string, 0, 6)
 	if cred := c.sess.Credential(); cred != "" {
 		kv = append(kv, mdAuthorization, "hsm "+cred)
@@ -165,32 +301,139 @@ func (c *Client) intercept(ctx context.Context, method string, req, reply any, c
 	if i := c.sess.Index(); i > 0 {
 		kv = append(kv, mdMinIndex, strconv.FormatUint(i, 10))
 	}
-	if writeMethods[name] {
-		id, _ := ctx.Value(ctxKey{}).(string)
-		if id == "" {
-			id = NewRequestID()
-		}
+	if id, _ := ctx.Value(ctxKey{}).(string); id != "" && writeMethods[name] {
 		kv = append(kv, mdRequestID, id)
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, kv...)
-	for attempt := 0; ; attempt++ {
-		var hdr metadata.MD
-		err := FromStatus(inv(ctx, method, req, reply, cc, append(opts, grpc.Header(&hdr))...))
-		if v := hdr.Get(mdIndex); len(v) > 0 {
-			if i, perr := strconv.ParseUint(v[0], 10, 64); perr == nil {
-				c.sess.Observe(i)
-			}
-		}
-		var e *Error
-		if err == nil || attempt >= c.retries || !errors.As(err, &e) || e.remote || e.Code != codes.Unavailable {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+	actx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, kv...), c.cfg.AttemptTimeout)
+	defer cancel()
+	var hdr metadata.MD
+	start := time.Now()
+	err := FromStatus(inv(actx, method, req, reply, nc.conn, append(opts, grpc.Header(&hdr))...))
+	if v := hdr.Get(mdIndex); len(v) > 0 {
+		if i, perr := strconv.ParseUint(v[0], 10, 64); perr == nil {
+			c.sess.Observe(i)
 		}
 	}
+	if c.cfg.Observe != nil {
+		id := nc.ID
+		if id == "" {
+			id = nc.Addr
+		}
+		c.cfg.Observe(Attempt{Method: name, Node: id, Err: err, Took: time.Since(start)})
+	}
+	return err
+}
+
+// pick chooses the next healthy node, round robin; when none is healthy, the next one anyway
+// (a node marked down may be back, and the caller's deadline bounds the search).
+func (c *Client) pick() *nodeConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	for i := 0; i < len(c.nodes); i++ {
+		nc := c.nodes[(c.next+i)%len(c.nodes)]
+		if now.After(nc.downUntil) {
+			c.next = (c.next + i + 1) % len(c.nodes)
+			return nc
+		}
+	}
+	nc := c.nodes[c.next%len(c.nodes)]
+	c.next = (c.next + 1) % len(c.nodes)
+	return nc
+}
+
+func (c *Client) markDown(nc *nodeConn, attempt int) {
+	c.mu.Lock()
+	nc.downUntil = time.Now().Add(time.Duration(attempt+1) * 500 * time.Millisecond)
+	c.mu.Unlock()
+}
+
+// handleRequest is every request that names an object.
+type handleRequest interface{ GetHandle() uint32 }
+type keyRequest interface{ GetKey() uint32 }
+type wrapRequest interface{ GetWrappingKey() uint32 }
+type unwrapRequest interface{ GetUnwrappingKey() uint32 }
+type deriveRequest interface{ GetBaseKey() uint32 }
+
+// homeOf returns the node a request must go to because it names a session object.
+func (c *Client) homeOf(req any) *nodeConn {
+	var hs []uint32
+	if r, ok := req.(handleRequest); ok {
+		hs = append(hs, r.GetHandle())
+	}
+	if r, ok := req.(keyRequest); ok {
+		hs = append(hs, r.GetKey())
+	}
+	if r, ok := req.(wrapRequest); ok {
+		hs = append(hs, r.GetWrappingKey())
+	}
+	if r, ok := req.(unwrapRequest); ok {
+		hs = append(hs, r.GetUnwrappingKey())
+	}
+	if r, ok := req.(deriveRequest); ok {
+		hs = append(hs, r.GetBaseKey())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range hs {
+		if nc := c.homes[h]; nc != nil {
+			return nc
+		}
+	}
+	return nil
+}
+
+// noteHome remembers where new session objects live.
+func (c *Client) noteHome(nc *nodeConn, reply any) {
+	var hs []uint32
+	switch r := reply.(type) {
+	case *hsmpb.HandleResponse:
+		hs = append(hs, r.Handle)
+	case *hsmpb.KeyPairResponse:
+		hs = append(hs, r.PublicHandle, r.PrivateHandle)
+	default:
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range hs {
+		if h&sessionHandleBit != 0 {
+			c.homes[h] = nc
+		}
+	}
+}
+
+// sessionHandleBit mirrors hsmd/server: handles with it set are session objects.
+const sessionHandleBit = 1 << 31
+
+// Refresh asks the cluster for its members and adds the nodes the client did not know, so
+// HSMs added after the client started get traffic. It returns the members it saw.
+func (c *Client) Refresh(ctx context.Context) ([]*hsmpb.Member, error) {
+	info, err := c.api.GetInfo(ctx, &hsmpb.Empty{})
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]*nodeConn{}
+	c.mu.Lock()
+	for _, n := range c.nodes {
+		known[n.Addr] = n
+	}
+	c.mu.Unlock()
+	for _, m := range info.Members {
+		if nc, ok := known[m.Addr]; ok {
+			c.mu.Lock()
+			nc.ID, nc.AZ = m.Id, m.Az
+			c.mu.Unlock()
+			continue
+		}
+		if m.Addr == "" {
+			continue
+		}
+		if _, err := c.addNode(Node{ID: m.Id, AZ: m.Az, Addr: m.Addr}); err != nil {
+			return nil, err
+		}
+	}
+	return info.Members, nil
 }
 
 // Error is a failed call: the node's CK_RV (or the one the transport failure maps to) and the
@@ -239,6 +482,3 @@ func FromStatus(err error) error {
 	}
 	return &Error{RV: rv, Code: st.Code(), Msg: st.Message()}
 }
-
-// DefaultTimeout bounds calls made without a deadline.
-const DefaultTimeout = 30 * time.Second

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math/rand/v2"
 	"sort"
 	"sync"
 
@@ -22,8 +23,11 @@ type sessionObjects struct {
 	login map[uint32]string
 }
 
+// newSessionObjects starts the handle counter at a random point of the session range, so two
+// nodes rarely hand out the same session handle and a client can tell by handle which node holds
+// which session object.
 func newSessionObjects() *sessionObjects {
-	return &sessionObjects{next: sessionHandleBit, objs: map[uint32]*token.Object{}, login: map[uint32]string{}}
+	return &sessionObjects{next: sessionHandleBit | rand.Uint32N(1<<30), objs: map[uint32]*token.Object{}, login: map[uint32]string{}}
 }
 
 func isSessionHandle(h uint32) bool { return h&sessionHandleBit != 0 }
@@ -32,7 +36,7 @@ func (s *sessionObjects) add(loginID, owner string, a attr.Set) uint32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.next++
-	if s.next == 0 {
+	if s.next == 0 { // wrapped past the top: back to the start of the session range
 		s.next = sessionHandleBit + 1
 	}
 	h := s.next
