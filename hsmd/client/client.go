@@ -50,7 +50,9 @@ var writeMethods = map[string]bool{
 
 // Node is one node the client knows: its id and AZ (may be empty until learned) and address.
 type Node struct {
-	ID, AZ, Addr string
+	ID   string `json:"id,omitempty"`
+	AZ   string `json:"az,omitempty"`
+	Addr string `json:"addr"`
 }
 
 // Config says how to reach the cluster.
@@ -445,7 +447,13 @@ type Error struct {
 	remote bool // the node answered (false: the call never got an answer)
 }
 
-func (e *Error) Error() string { return p11.RVName(e.RV) + ": " + e.Msg }
+func (e *Error) Error() string {
+	name := p11.RVName(e.RV)
+	if strings.HasPrefix(e.Msg, name) { // the node's message already leads with the code
+		return e.Msg
+	}
+	return name + ": " + e.Msg
+}
 
 // Unwrap makes errors.As(err, *p11.Error) and p11.Code work on it.
 func (e *Error) Unwrap() error { return p11.Error(e.RV) }
