@@ -50,7 +50,6 @@ func hashOf(h crypto.Hash, data []byte) []byte {
 
 func init() {
 	for m, h := range mechHash {
-		h := h
 		register(m, &entry{digest: func(_ Mechanism, data []byte) ([]byte, error) { return hashOf(h, data), nil }})
 	}
 	// HMAC key sizes are those of the keys it accepts: generic secrets of 1–800 bytes (AES keys

@@ -248,6 +248,25 @@ func TestAESKeyWrapCustomIV(t *testing.T) {
 	}
 }
 
+// RFC 5649 §3: the message length indicator must be within the last block; a blob whose MLI
+// claims fewer bytes than 8*(n-1)+1 is invalid even when the "padding" is all zeros.
+func TestAESKeyWrapPadRejectsShortMLI(t *testing.T) {
+	kek := secretKey(t, p11.CKK_AES, make([]byte, 16))
+	b := kek.impl.(*material).block
+	a := [8]byte{0xA6, 0x59, 0x59, 0xA6, 0, 0, 0, 3}
+	blob := kwWrap(b, a, append([]byte{1, 2, 3}, make([]byte, 13)...)) // 16 bytes, MLI 3
+	tmpl := attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_GENERIC_SECRET)}
+	_, err := Unwrap(Mechanism{Type: p11.CKM_AES_KEY_WRAP_PAD}, kek, blob, tmpl)
+	wantCode(t, err, p11.CKR_WRAPPED_KEY_INVALID)
+	a[7] = 9 // within 9..16: valid
+	blob = kwWrap(b, a, append([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9}, make([]byte, 7)...))
+	mat, err := Unwrap(Mechanism{Type: p11.CKM_AES_KEY_WRAP_PAD}, kek, blob, tmpl)
+	mustOK(t, err)
+	if len(mat[p11.CKA_VALUE]) != 9 {
+		t.Fatal("MLI 9")
+	}
+}
+
 func TestAESCMACKAT(t *testing.T) {
 	k := secretKey(t, p11.CKK_AES, unhex(t, "2b7e151628aed2a6abf7158809cf4f3c"))
 	msg := unhex(t, sp80038aPlain)
@@ -321,6 +340,29 @@ func TestDigestKAT(t *testing.T) {
 		mustOK(t, err)
 		if !bytes.Equal(got, unhex(t, want)) {
 			t.Errorf("%s(abc) = %x, want %s", p11.MechName(m), got, want)
+		}
+	}
+}
+
+func TestPKCS7Unpad(t *testing.T) {
+	blk := func(tail ...byte) []byte { return append(bytes.Repeat([]byte{0xAA}, 32-len(tail)), tail...) }
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		n    int
+		ok   bool
+	}{
+		{"one byte", blk(1), 31, true},
+		{"full block", blk(bytes.Repeat([]byte{16}, 16)...), 16, true},
+		{"five", blk(5, 5, 5, 5, 5), 27, true},
+		{"zero", blk(0), 0, false},
+		{"seventeen", blk(bytes.Repeat([]byte{17}, 17)...), 0, false},
+		{"inner byte differs", blk(5, 4, 5, 5, 5), 0, false},
+		{"first pad byte differs", blk(4, 5, 5, 5, 5)[1:], 0, false},
+	} {
+		n, ok := pkcs7Len(tc.b)
+		if ok != tc.ok || (ok && n != tc.n) {
+			t.Errorf("%s: (%d, %v), want (%d, %v)", tc.name, n, ok, tc.n, tc.ok)
 		}
 	}
 }
