@@ -80,6 +80,8 @@
 //	"NSIM" | version byte 0x01 | uint16 big-endian len(name) | name | uint16 len(az) | az
 //
 // Names and AZs are at most 1024 bytes. The listener reads exactly these bytes (within
-// [Timing.Dial]) and closes connections whose preamble is missing or malformed, so a client that
-// is not netsim-wrapped cannot connect to a netsim listener.
+// [Timing.Dial]) and closes connections whose preamble is malformed. A connection whose first
+// four bytes are not "NSIM" is a client outside netsim (the CLI, the PKCS#11 module, an SDK, none
+// of which speak the preamble): its bytes are passed on untouched and it counts as the
+// [External] endpoint, so rules naming "external" cut such clients off on the listening side.
 package netsim

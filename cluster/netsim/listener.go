@@ -1,6 +1,7 @@
 package netsim
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -218,7 +219,7 @@ func (l *listener) release(raw net.Conn) bool {
 func (l *listener) handshake(raw net.Conn) {
 	tm := l.n.getTiming()
 	raw.SetReadDeadline(time.Now().Add(tm.Dial))
-	from, err := readPreamble(raw)
+	from, conn, err := l.identify(raw)
 	raw.SetReadDeadline(time.Time{})
 	if err != nil {
 		if l.release(raw) {
@@ -243,13 +244,41 @@ func (l *listener) handshake(raw net.Conn) {
 	if !l.release(raw) {
 		return
 	}
-	c := newConn(l.n, raw, l.ep, from)
+	c := newConn(l.n, conn, l.ep, from)
 	select {
 	case l.conns <- c:
 	case <-l.done:
 		c.abort(net.ErrClosed)
 	}
 }
+
+// External is the endpoint of a connection that arrives without a preamble: a client outside
+// netsim (the PKCS#11 module in another process, the CLI, an SDK). Rules naming "external" apply
+// to it on the listening side, which is the only side netsim controls for such a client.
+var External = Endpoint{Name: "external"}
+
+// identify reads the dialer's preamble. A connection that does not start with the magic is a
+// plain client: its first bytes are handed back to the server (a TLS ClientHello never starts
+// with "NSIM") and it counts as the External endpoint.
+func (l *listener) identify(raw net.Conn) (Endpoint, net.Conn, error) {
+	head := make([]byte, len(preambleMagic))
+	if _, err := io.ReadFull(raw, head); err != nil {
+		return Endpoint{}, nil, fmt.Errorf("%w: %w", ErrBadPreamble, err)
+	}
+	if string(head) != preambleMagic {
+		return External, &replayConn{Conn: raw, r: io.MultiReader(bytes.NewReader(head), raw)}, nil
+	}
+	from, err := readPreamble(io.MultiReader(bytes.NewReader(head), raw))
+	return from, raw, err
+}
+
+// replayConn is a connection whose first bytes were already read; Read returns them first.
+type replayConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // Accept returns the next netsim connection, or an error once the listener is closed.
 func (l *listener) Accept() (net.Conn, error) {

@@ -425,23 +425,56 @@ func TestWriteBlocksOnFullBufferUntilDeadline(t *testing.T) {
 	}
 }
 
-func TestPlainClientCannotConnect(t *testing.T) {
+// A client outside netsim (no preamble: the CLI, the PKCS#11 module, an SDK) is served as the
+// External endpoint, its first bytes intact, and rules naming "external" apply to it.
+func TestPlainClientIsServedAsExternal(t *testing.T) {
 	n := netsim.New(1)
-	n.SetTiming(netsim.Timing{Dial: 200 * time.Millisecond})
+	n.SetTiming(netsim.Timing{Dial: 300 * time.Millisecond})
 	ln, err := n.Listen(hsmB, "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b := make([]byte, 18)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			k, _ := io.ReadFull(c, b)
+			got <- string(b[:k])
+			c.Close()
+		}
+	}()
 	raw, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
 	raw.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
-	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := raw.Read(make([]byte, 1)); err == nil {
-		t.Fatal("a connection without a preamble was kept open")
+	select {
+	case s := <-got:
+		if s != "GET / HTTP/1.0\r\n\r\n" {
+			t.Fatalf("server read %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("plain client never accepted")
+	}
+
+	n.Partition(netsim.External.Name, hsmB.Name)
+	raw2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw2.Close()
+	raw2.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	select {
+	case s := <-got:
+		t.Fatalf("a partitioned external client got through: %q", s)
+	case <-time.After(700 * time.Millisecond):
 	}
 }
 

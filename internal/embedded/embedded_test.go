@@ -1,0 +1,99 @@
+package embedded
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hsmsim/hsmsim/cluster"
+	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/mech"
+	"github.com/hsmsim/hsmsim/hsmd/p11"
+	"github.com/hsmsim/hsmsim/hsmd/token"
+)
+
+// freeBase finds a base port whose API and Raft ports are free.
+func freeBase(t *testing.T, n int) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		base := 20000 + rand.IntN(20000)
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			for _, p := range []int{base + i, base + 100 + i} {
+				l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+				if err != nil {
+					ok = false
+					break
+				}
+				l.Close()
+			}
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free ports")
+	return 0
+}
+
+// TestUpCreatesAndResumesTheCluster: the first Up makes an initialized 3-HSM cluster in 3 AZs
+// with a crypto user; a key made through it is there after the cluster is stopped and started
+// again from its data directory.
+func TestUpCreatesAndResumesTheCluster(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	o := Options{DataDir: dir, BasePort: freeBase(t, 3), NoSync: true, KDF: token.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}, Timeouts: cluster.FastTimeouts()}
+	c, err := Up(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	azs := map[string]bool{}
+	for _, n := range c.State.Nodes {
+		azs[n.AZ] = true
+	}
+	if len(c.Members) != 3 || len(azs) != 3 {
+		t.Fatalf("%d members in %d AZs, want 3 in 3", len(c.Members), len(azs))
+	}
+	cl, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Login(ctx, c.State.CryptoUser, c.State.CryptoPass); err != nil {
+		t.Fatal(err)
+	}
+	h, err := cl.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{
+		{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(32)}, {Type: p11.CKA_LABEL, Value: []byte("kept")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	c.Close()
+
+	c2, err := Up(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if c2.State.ClusterID != c.State.ClusterID {
+		t.Fatalf("resumed cluster %s, want %s", c2.State.ClusterID, c.State.ClusterID)
+	}
+	if err := c2.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl2, err := c2.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	if _, err := cl2.Login(ctx, c.State.CryptoUser, c.State.CryptoPass); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := cl2.FindObjects(ctx, []attr.Attribute{{Type: p11.CKA_LABEL, Value: []byte("kept")}})
+	if err != nil || len(hs) != 1 || hs[0] != h {
+		t.Fatalf("key after restart: %v %v (want [%d])", hs, err, h)
+	}
+}
