@@ -23,22 +23,9 @@ func (v *service) GenerateKey(ctx context.Context, r *hsmpb.GenerateKeyRequest) 
 	if err != nil {
 		return nil, err
 	}
-	a, err := attr.NewObject(attr.OpGenerate, token.TemplateFromPB(r.Template), implied)
-	if err != nil {
-		return nil, err
-	}
-	mat, err := mech.GenerateKey(m, a)
-	if err != nil {
-		return nil, err
-	}
-	if a, err = attr.Complete(attr.OpGenerate, a, mat, uint64(m.Type)); err != nil {
-		return nil, err
-	}
-	h, err := v.n.createObject(ctx, c, a)
-	if err != nil {
-		return nil, err
-	}
-	return &hsmpb.HandleResponse{Handle: h}, nil
+	return v.n.makeObject(ctx, c, attr.OpGenerate, r.Template, implied, uint64(m.Type), func(a attr.Set) (attr.Set, error) {
+		return mech.GenerateKey(m, a)
+	})
 }
 
 // GenerateKeyPair makes both halves here and stores them together: two token halves go in one
@@ -134,12 +121,19 @@ func (v *service) usableKey(ctx context.Context, h uint32, usage, notFound uint3
 	return c, o, k, nil
 }
 
-func (v *service) Encrypt(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.CryptResponse, error) {
-	m, err := hsmpb.MechanismFromPB(r.Mechanism)
+// keyOp decodes the mechanism and resolves a key the caller may use for usage: the common
+// start of every single-key crypto call.
+func (v *service) keyOp(ctx context.Context, pm *hsmpb.Mechanism, h, usage uint32) (mech.Mechanism, *mech.Key, error) {
+	m, err := hsmpb.MechanismFromPB(pm)
 	if err != nil {
-		return nil, err
+		return m, nil, err
 	}
-	_, _, k, err := v.usableKey(ctx, r.Key, p11.CKA_ENCRYPT, p11.CKR_KEY_HANDLE_INVALID)
+	_, _, k, err := v.usableKey(ctx, h, usage, p11.CKR_KEY_HANDLE_INVALID)
+	return m, k, err
+}
+
+func (v *service) Encrypt(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.CryptResponse, error) {
+	m, k, err := v.keyOp(ctx, r.Mechanism, r.Key, p11.CKA_ENCRYPT)
 	if err != nil {
 		return nil, err
 	}
@@ -151,11 +145,7 @@ func (v *service) Encrypt(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.Cr
 }
 
 func (v *service) Decrypt(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.CryptResponse, error) {
-	m, err := hsmpb.MechanismFromPB(r.Mechanism)
-	if err != nil {
-		return nil, err
-	}
-	_, _, k, err := v.usableKey(ctx, r.Key, p11.CKA_DECRYPT, p11.CKR_KEY_HANDLE_INVALID)
+	m, k, err := v.keyOp(ctx, r.Mechanism, r.Key, p11.CKA_DECRYPT)
 	if err != nil {
 		return nil, err
 	}
@@ -167,11 +157,7 @@ func (v *service) Decrypt(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.Cr
 }
 
 func (v *service) Sign(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.CryptResponse, error) {
-	m, err := hsmpb.MechanismFromPB(r.Mechanism)
-	if err != nil {
-		return nil, err
-	}
-	_, _, k, err := v.usableKey(ctx, r.Key, p11.CKA_SIGN, p11.CKR_KEY_HANDLE_INVALID)
+	m, k, err := v.keyOp(ctx, r.Mechanism, r.Key, p11.CKA_SIGN)
 	if err != nil {
 		return nil, err
 	}
@@ -183,11 +169,7 @@ func (v *service) Sign(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.Crypt
 }
 
 func (v *service) Verify(ctx context.Context, r *hsmpb.VerifyRequest) (*hsmpb.Empty, error) {
-	m, err := hsmpb.MechanismFromPB(r.Mechanism)
-	if err != nil {
-		return nil, err
-	}
-	_, _, k, err := v.usableKey(ctx, r.Key, p11.CKA_VERIFY, p11.CKR_KEY_HANDLE_INVALID)
+	m, k, err := v.keyOp(ctx, r.Mechanism, r.Key, p11.CKA_VERIFY)
 	if err != nil {
 		return nil, err
 	}
@@ -236,22 +218,9 @@ func (v *service) UnwrapKey(ctx context.Context, r *hsmpb.UnwrapRequest) (*hsmpb
 	if err != nil {
 		return nil, err
 	}
-	a, err := attr.NewObject(attr.OpUnwrap, token.TemplateFromPB(r.Template), nil)
-	if err != nil {
-		return nil, err
-	}
-	mat, err := mech.Unwrap(m, uk, r.Wrapped, a)
-	if err != nil {
-		return nil, err
-	}
-	if a, err = attr.Complete(attr.OpUnwrap, a, mat, p11.CK_UNAVAILABLE_INFORMATION); err != nil {
-		return nil, err
-	}
-	h, err := v.n.createObject(ctx, c, a)
-	if err != nil {
-		return nil, err
-	}
-	return &hsmpb.HandleResponse{Handle: h}, nil
+	return v.n.makeObject(ctx, c, attr.OpUnwrap, r.Template, nil, p11.CK_UNAVAILABLE_INFORMATION, func(a attr.Set) (attr.Set, error) {
+		return mech.Unwrap(m, uk, r.Wrapped, a)
+	})
 }
 
 func (v *service) DeriveKey(ctx context.Context, r *hsmpb.DeriveRequest) (*hsmpb.HandleResponse, error) {
@@ -263,27 +232,18 @@ func (v *service) DeriveKey(ctx context.Context, r *hsmpb.DeriveRequest) (*hsmpb
 	if err != nil {
 		return nil, err
 	}
-	a, err := attr.NewObject(attr.OpDerive, token.TemplateFromPB(r.Template), nil)
-	if err != nil {
-		return nil, err
-	}
-	mat, err := mech.Derive(m, bk, a)
-	if err != nil {
-		return nil, err
-	}
-	// A derived key is "always sensitive" / "never extractable" only if its base key was:
-	// attr.Complete reads the base key's history from the material it is given.
-	for _, t := range []uint32{p11.CKA_ALWAYS_SENSITIVE, p11.CKA_NEVER_EXTRACTABLE} {
-		if v, ok := base.Attrs[t]; ok {
-			mat[t] = v
+	return v.n.makeObject(ctx, c, attr.OpDerive, r.Template, nil, p11.CK_UNAVAILABLE_INFORMATION, func(a attr.Set) (attr.Set, error) {
+		mat, err := mech.Derive(m, bk, a)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if a, err = attr.Complete(attr.OpDerive, a, mat, p11.CK_UNAVAILABLE_INFORMATION); err != nil {
-		return nil, err
-	}
-	h, err := v.n.createObject(ctx, c, a)
-	if err != nil {
-		return nil, err
-	}
-	return &hsmpb.HandleResponse{Handle: h}, nil
+		// A derived key is "always sensitive" / "never extractable" only if its base key was:
+		// attr.Complete reads the base key's history from the material it is given.
+		for _, t := range []uint32{p11.CKA_ALWAYS_SENSITIVE, p11.CKA_NEVER_EXTRACTABLE} {
+			if v, ok := base.Attrs[t]; ok {
+				mat[t] = v
+			}
+		}
+		return mat, nil
+	})
 }

@@ -14,18 +14,7 @@ func (v *service) CreateObject(ctx context.Context, r *hsmpb.CreateObjectRequest
 	if err != nil {
 		return nil, err
 	}
-	a, err := attr.NewObject(attr.OpCreate, token.TemplateFromPB(r.Template), nil)
-	if err != nil {
-		return nil, err
-	}
-	if a, err = attr.Complete(attr.OpCreate, a, nil, p11.CK_UNAVAILABLE_INFORMATION); err != nil {
-		return nil, err
-	}
-	h, err := v.n.createObject(ctx, c, a)
-	if err != nil {
-		return nil, err
-	}
-	return &hsmpb.HandleResponse{Handle: h}, nil
+	return v.n.makeObject(ctx, c, attr.OpCreate, r.Template, nil, p11.CK_UNAVAILABLE_INFORMATION, nil)
 }
 
 func (v *service) CopyObject(ctx context.Context, r *hsmpb.CopyObjectRequest) (*hsmpb.HandleResponse, error) {

@@ -208,6 +208,31 @@ func (n *Node) lookup(c *caller, h uint32, notFound uint32) (*token.Object, erro
 	return nil, p11.Errorf(notFound, "no object %d visible to %q", h, c.user.Name)
 }
 
+// makeObject is the one path from a template to a stored object for every call that makes one:
+// the template checked for op, the material made (nil for C_CreateObject, whose template holds
+// it), the token's derived attributes added, and the object stored.
+func (n *Node) makeObject(ctx context.Context, c *caller, op attr.Op, tmpl []*hsmpb.Attribute, implied attr.Set, genMech uint64,
+	material func(attr.Set) (attr.Set, error)) (*hsmpb.HandleResponse, error) {
+	a, err := attr.NewObject(op, token.TemplateFromPB(tmpl), implied)
+	if err != nil {
+		return nil, err
+	}
+	var mat attr.Set
+	if material != nil {
+		if mat, err = material(a); err != nil {
+			return nil, err
+		}
+	}
+	if a, err = attr.Complete(op, a, mat, genMech); err != nil {
+		return nil, err
+	}
+	h, err := n.createObject(ctx, c, a)
+	if err != nil {
+		return nil, err
+	}
+	return &hsmpb.HandleResponse{Handle: h}, nil
+}
+
 // createObject stores a new object: token objects through the log, session objects here.
 func (n *Node) createObject(ctx context.Context, c *caller, a attr.Set) (uint32, error) {
 	if tok, _ := a.Bool(p11.CKA_TOKEN); !tok {
