@@ -21,8 +21,10 @@
 // A dialer must know whom it dials: [Network.Listen] registers its own address, and addresses
 // served by other processes are named with [Network.Register]. Lookup is by exact address string,
 // except that loopback and unspecified hosts ("127.0.0.1", "localhost", "::1", "[::]") with the
-// same port are treated as one address. Dialing an unregistered address fails with
-// [ErrUnknownAddress].
+// same port are treated as one address. An unregistered address is dialed as an endpoint named by
+// the address itself (a node of another process that nobody registered): the connection works,
+// rules naming that address apply, and the listener on the other side still learns the dialer's
+// name from the preamble.
 //
 // # Semantics
 //

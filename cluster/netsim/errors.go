@@ -7,9 +7,6 @@ var (
 	// a partition black-holed it.
 	ErrPartitioned = errors.New("netsim: partitioned")
 
-	// ErrUnknownAddress is returned by a dial to an address no endpoint is registered for.
-	ErrUnknownAddress = errors.New("netsim: no endpoint registered for address")
-
 	// ErrReset is returned by a connection that Network.CloseConns reset.
 	ErrReset = errors.New("netsim: connection reset")
 

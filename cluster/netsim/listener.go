@@ -84,7 +84,9 @@ func (n *Network) dial(ctx context.Context, from Endpoint, addr string) (net.Con
 	}
 	to, ok := n.lookup(addr)
 	if !ok {
-		return nil, fmt.Errorf("netsim: dial %s: %w", addr, ErrUnknownAddress)
+		// Served by another process this Network was not told about: an endpoint named by its
+		// address, so rules can still name it, and its own listener knows who we are.
+		to = Endpoint{Name: addr}
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

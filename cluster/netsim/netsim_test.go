@@ -478,10 +478,34 @@ func TestPlainClientIsServedAsExternal(t *testing.T) {
 	}
 }
 
-func TestDialUnknownAddress(t *testing.T) {
+// A node of another process that this Network was never told about is still reachable, as an
+// endpoint named by its address, and a rule naming that address cuts it off.
+func TestDialUnregisteredAddress(t *testing.T) {
+	other := netsim.New(2) // the other process
+	ln, err := other.Listen(hsmB, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(c, c)
+		}
+	}()
 	n := netsim.New(1)
-	if _, err := dial(n, hsmA, "127.0.0.1:1", time.Second); !errors.Is(err, netsim.ErrUnknownAddress) {
-		t.Fatalf("dial: %v; want ErrUnknownAddress", err)
+	addr := ln.Addr().String()
+	c, err := dial(n, hsmA, addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial an unregistered address: %v", err)
+	}
+	c.Close()
+	n.Partition(hsmA.Name, addr)
+	if _, err := dial(n, hsmA, addr, 300*time.Millisecond); !errors.Is(err, netsim.ErrPartitioned) {
+		t.Fatalf("dial across a partition naming the address: %v", err)
 	}
 }
 
