@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -22,11 +23,11 @@ var clientFlags = []cli.Flag{
 func connect(c *cli.Context, login bool) (*client.Client, context.Context, context.CancelFunc, error) {
 	path := c.String("config")
 	if path == "" {
-		path = client.DefaultConfigPath()
+		path = client.ConfigPath(os.Getenv, client.EnvConfig)
 	}
 	cfg, err := client.LoadConfig(path)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("client config: %w (run hsmsim up, or pass --config)", err)
+		return nil, nil, nil, err
 	}
 	cl, err := client.DialConfig(cfg)
 	if err != nil {

@@ -239,6 +239,10 @@ func (c *Client) Close() error {
 
 type ctxKey struct{}
 
+// pinKey sends a call to one given node, with no failover (FindObjects asking each node that
+// holds session objects of this client).
+type pinKey struct{}
+
 // WithRequestID fixes the idempotency id of the writes made with ctx: a caller that retries a
 // write after a lost reply reuses the id, and the cluster applies it once.
 func WithRequestID(ctx context.Context, id string) context.Context {
@@ -260,6 +264,9 @@ func (c *Client) intercept(ctx context.Context, method string, req, reply any, _
 		}
 	}
 	home := c.homeOf(req)
+	if nc, ok := ctx.Value(pinKey{}).(*nodeConn); ok {
+		home = nc
+	}
 	retries := c.cfg.Retries
 	if retries == 0 {
 		retries = max(2, len(c.Nodes()))
@@ -383,6 +390,21 @@ func (c *Client) homeOf(req any) *nodeConn {
 		}
 	}
 	return nil
+}
+
+// homeNodes lists the nodes that hold session objects this client made.
+func (c *Client) homeNodes() []*nodeConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[*nodeConn]bool{}
+	var out []*nodeConn
+	for _, nc := range c.homes {
+		if !seen[nc] {
+			seen[nc] = true
+			out = append(out, nc)
+		}
+	}
+	return out
 }
 
 // noteHome remembers where new session objects live.

@@ -4,94 +4,165 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
-// EnvConfig names the client config file; EnvPKCS11Config takes precedence for the PKCS#11
-// module, so one process can point the module and the CLI at different clusters.
+// The variables that name the client config file. EnvPKCS11Config wins for the PKCS#11 module,
+// so one process can point the module and the CLI at different clusters.
 const (
 	EnvConfig       = "HSMSIM_CONFIG"
 	EnvPKCS11Config = "HSMSIM_PKCS11_CONFIG"
 )
 
-// FileConfig is the client config file that `hsmsim up` writes and that the PKCS#11 module, the
-// CLI and the KMS read: where the cluster is and how to trust it, like CloudHSM's client
-// configuration (cluster nodes plus customerCA.crt).
+// Profiles: how closely the PKCS#11 module follows the spec or the CloudHSM client library.
+const (
+	ProfileStandard = "standard"
+	ProfileCloudHSM = "cloudhsm"
+)
+
+// Defaults of the optional fields.
+const (
+	DefaultAttemptTimeout = 3 * time.Second
+	DefaultMaxBuffer      = 64 << 10
+)
+
+// FileConfig is the client config file, JSON, that `hsmsim up` and `hsmsim hsmd --write-config`
+// write and that every client reads: the PKCS#11 module, the CLI, the KMS. Like CloudHSM's client
+// configuration it says where the cluster is and how to trust it:
+//
+//	{
+//	  "cluster_id": "cluster-abcdefghijk",   the cluster's id; the token's serial number, and
+//	                                         its label when "label" is empty
+//	  "label": "hsmsim",                     token label (CK_TOKEN_INFO.label, 32 bytes at most)
+//	  "trust_anchor": "/path/customerCA.crt", PEM CA that issued the nodes' certificates; a relative
+//	                                         path is relative to the config file's directory
+//	  "nodes": [                             at least one node; the client learns the rest of the
+//	    {"id": "hsm-...", "az": "us-east-1a", "addr": "127.0.0.1:2225"}   cluster from them (id and
+//	  ],                                     az optional; addr is host:port of the node API, TLS)
+//	  "profile": "standard",                 PKCS#11 module: "standard" (default), the spec to the
+//	                                         letter; "cloudhsm", the CloudHSM client's differences
+//	  "log_file": "",                        PKCS#11 module log, appended to; empty: stderr
+//	  "log_level": "info",                   debug, info (default), warn or error
+//	  "attempt_timeout": "3s",               one attempt of one call on one node (Go duration); a
+//	                                         call fails over to other nodes, so its whole time is
+//	                                         bounded by about attempt_timeout × (nodes + 2)
+//	  "max_buffer": 65536                    bytes a PKCS#11 multi-part operation (C_*Update) may
+//	                                         buffer before C_*Final (default 64 KiB)
+//	}
 type FileConfig struct {
 	ClusterID   string `json:"cluster_id"`
-	Label       string `json:"label,omitempty"`           // token label; default: the cluster id
-	TrustAnchor string `json:"trust_anchor"`              // path to the cluster's customerCA.crt (PEM)
-	Nodes       []Node `json:"nodes"`                     // at least one; the rest are learned
-	Profile     string `json:"profile,omitempty"`         // PKCS#11 behaviour: "standard" (default) or "cloudhsm"
-	LogFile     string `json:"log_file,omitempty"`        // module log; empty: stderr
-	LogLevel    string `json:"log_level,omitempty"`       // debug, info (default), warn, error
-	Attempt     string `json:"attempt_timeout,omitempty"` // one attempt on one node, e.g. "3s"
-	MaxBuffer   int    `json:"max_buffer,omitempty"`      // multi-part operation buffer in bytes (default 64 KiB)
+	Label       string `json:"label,omitempty"`
+	TrustAnchor string `json:"trust_anchor"`
+	Nodes       []Node `json:"nodes"`
+	Profile     string `json:"profile,omitempty"`
+	LogFile     string `json:"log_file,omitempty"`
+	LogLevel    string `json:"log_level,omitempty"`
+	Attempt     string `json:"attempt_timeout,omitempty"`
+	MaxBuffer   int    `json:"max_buffer,omitempty"`
+
+	// Parsed by LoadConfig.
+	Path           string        `json:"-"` // where it was read from, for messages
+	AttemptTimeout time.Duration `json:"-"`
+	Level          slog.Level    `json:"-"`
 }
 
-// DefaultConfigPath is where the config is looked for when no variable names it.
-func DefaultConfigPath() string {
-	if d, err := os.UserConfigDir(); err == nil {
+// DefaultConfigPath is where the config is looked for when no variable names it:
+// $XDG_CONFIG_HOME/hsmsim/client.json, else ~/.config/hsmsim/client.json.
+func DefaultConfigPath(getenv func(string) string) string {
+	if d := getenv("XDG_CONFIG_HOME"); d != "" {
 		return filepath.Join(d, "hsmsim", "client.json")
 	}
-	return "client.json"
+	return filepath.Join(getenv("HOME"), ".config", "hsmsim", "client.json")
 }
 
-// ConfigPath resolves the config file: the first variable of vars that is set, else the default.
-func ConfigPath(vars ...string) string {
+// ConfigPath resolves the config file: the first of vars that getenv finds set, else the
+// default path. getenv is os.Getenv for a Go program; the PKCS#11 module passes the C getenv,
+// since a c-shared Go runtime only sees the environment as it was when it was loaded.
+func ConfigPath(getenv func(string) string, vars ...string) string {
 	for _, v := range vars {
-		if p := os.Getenv(v); p != "" {
+		if p := getenv(v); p != "" {
 			return p
 		}
 	}
-	return DefaultConfigPath()
+	return DefaultConfigPath(getenv)
 }
 
-// LoadConfig reads and checks a config file. Relative trust anchor paths are relative to the file.
+// LoadConfig reads and checks a config file; every problem names the file and the field.
 func LoadConfig(path string) (*FileConfig, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("client config: %w (run hsmsim up, or set %s)", err, EnvConfig)
 	}
 	var c FileConfig
 	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("client config %s: %w", path, err)
 	}
-	if len(c.Nodes) == 0 {
-		return nil, fmt.Errorf("%s: no nodes", path)
-	}
-	if c.TrustAnchor == "" {
-		return nil, fmt.Errorf("%s: no trust_anchor", path)
-	}
-	if !filepath.IsAbs(c.TrustAnchor) {
-		c.TrustAnchor = filepath.Join(filepath.Dir(path), c.TrustAnchor)
-	}
-	switch c.Profile {
-	case "", "standard", "cloudhsm":
-	default:
-		return nil, fmt.Errorf("%s: profile %q: want standard or cloudhsm", path, c.Profile)
-	}
-	if _, err := c.AttemptTimeout(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	c.Path = path
+	if err := c.check(); err != nil {
+		return nil, fmt.Errorf("client config %s: %w", path, err)
 	}
 	return &c, nil
 }
 
-// AttemptTimeout parses attempt_timeout (zero when unset).
-func (c *FileConfig) AttemptTimeout() (time.Duration, error) {
-	if c.Attempt == "" {
-		return 0, nil
+func (c *FileConfig) check() error {
+	if len(c.Nodes) == 0 {
+		return errors.New("nodes: at least one node is needed")
 	}
-	d, err := time.ParseDuration(c.Attempt)
-	if err != nil || d <= 0 {
-		return 0, errors.New("attempt_timeout must be a positive duration like 3s")
+	for i, n := range c.Nodes {
+		if n.Addr == "" {
+			return fmt.Errorf("nodes[%d]: addr is empty", i)
+		}
 	}
-	return d, nil
+	if c.TrustAnchor == "" {
+		return errors.New("trust_anchor: the cluster's CA certificate file is needed")
+	}
+	if !filepath.IsAbs(c.TrustAnchor) && c.Path != "" {
+		c.TrustAnchor = filepath.Join(filepath.Dir(c.Path), c.TrustAnchor)
+	}
+	switch c.Profile {
+	case "":
+		c.Profile = ProfileStandard
+	case ProfileStandard, ProfileCloudHSM:
+	default:
+		return fmt.Errorf("profile %q: want %q or %q", c.Profile, ProfileStandard, ProfileCloudHSM)
+	}
+	c.AttemptTimeout = DefaultAttemptTimeout
+	if c.Attempt != "" {
+		d, err := time.ParseDuration(c.Attempt)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("attempt_timeout %q: want a positive duration such as \"3s\"", c.Attempt)
+		}
+		c.AttemptTimeout = d
+	}
+	switch {
+	case c.MaxBuffer == 0:
+		c.MaxBuffer = DefaultMaxBuffer
+	case c.MaxBuffer < 0:
+		return fmt.Errorf("max_buffer %d: must not be negative", c.MaxBuffer)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "", "info":
+		c.Level = slog.LevelInfo
+	case "debug":
+		c.Level = slog.LevelDebug
+	case "warn", "warning":
+		c.Level = slog.LevelWarn
+	case "error":
+		c.Level = slog.LevelError
+	default:
+		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if len(c.Label) > 32 {
+		return fmt.Errorf("label %q: at most 32 bytes (CK_TOKEN_INFO.label)", c.Label)
+	}
+	return nil
 }
 
-// Write saves the config (0600: it names the cluster, not secrets, but stays private anyway).
+// Write saves the config, 0600.
 func (c *FileConfig) Write(path string) error {
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
@@ -107,11 +178,7 @@ func (c *FileConfig) Write(path string) error {
 func DialConfig(c *FileConfig) (*Client, error) {
 	ca, err := os.ReadFile(c.TrustAnchor)
 	if err != nil {
-		return nil, fmt.Errorf("trust anchor: %w", err)
+		return nil, fmt.Errorf("client config %s: trust_anchor: %w", c.Path, err)
 	}
-	at, err := c.AttemptTimeout()
-	if err != nil {
-		return nil, err
-	}
-	return Dial(Config{Nodes: c.Nodes, CAPEM: ca, AttemptTimeout: at})
+	return Dial(Config{Nodes: c.Nodes, CAPEM: ca, AttemptTimeout: c.AttemptTimeout})
 }

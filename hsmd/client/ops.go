@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"slices"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
@@ -97,10 +98,36 @@ func (c *Client) SetAttributes(ctx context.Context, h uint32, t []attr.Attribute
 	return err
 }
 
-// FindObjects returns every matching handle the caller sees.
+// FindObjects returns every matching handle the caller sees: token objects from any node, and
+// session objects from each node that holds some of this client's (they are not replicated).
 func (c *Client) FindObjects(ctx context.Context, t []attr.Attribute) ([]uint32, error) {
-	r, err := c.api.FindObjects(ctx, &hsmpb.FindRequest{Template: tmplPB(t)})
-	return r.GetHandles(), err
+	req := &hsmpb.FindRequest{Template: tmplPB(t)}
+	r, err := c.api.FindObjects(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[uint32]bool{}
+	out := make([]uint32, 0, len(r.Handles))
+	add := func(hs []uint32) {
+		for _, h := range hs {
+			if !seen[h] {
+				seen[h] = true
+				out = append(out, h)
+			}
+		}
+	}
+	add(r.Handles)
+	for _, nc := range c.homeNodes() {
+		r, err := c.api.FindObjects(context.WithValue(ctx, pinKey{}, nc), req)
+		switch {
+		case err == nil:
+			add(r.Handles)
+		case !Retryable(err):
+			return nil, err
+		} // an unreachable node's session objects are gone with it: nothing to list
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // ShareKey shares (or unshares) a key with another crypto user.

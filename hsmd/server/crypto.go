@@ -206,7 +206,8 @@ func (v *service) WrapKey(ctx context.Context, r *hsmpb.WrapRequest) (*hsmpb.Cry
 	if err != nil {
 		return nil, err
 	}
-	return &hsmpb.CryptResponse{Data: out}, nil
+	// m as used: an AES-GCM wrap with an empty IV carries the HSM-generated one back.
+	return &hsmpb.CryptResponse{Data: out, Mechanism: hsmpb.MechanismToPB(m)}, nil
 }
 
 func (v *service) UnwrapKey(ctx context.Context, r *hsmpb.UnwrapRequest) (*hsmpb.HandleResponse, error) {

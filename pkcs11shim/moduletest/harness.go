@@ -1,0 +1,340 @@
+// Package moduletest tests libhsmsim-pkcs11.so as applications use it: the tests build the
+// module, load it with dlopen (miekg/pkcs11, crypto11, and the raw C calls in this file for what
+// those wrappers hide), and drive it against real nodes started with hsmd/nodetest. The package
+// has no other use; this file is ordinary Go only because _test.go files cannot use cgo.
+package moduletest
+
+/*
+#cgo pkg-config: p11-kit-1
+#cgo LDFLAGS: -ldl
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <p11-kit/pkcs11.h>
+
+static CK_FUNCTION_LIST_PTR fl;
+static void *lib;
+
+static const char *h_load(const char *path) {
+	CK_RV (*get)(CK_FUNCTION_LIST_PTR_PTR);
+	lib = dlopen(path, RTLD_NOW);
+	if (!lib) return dlerror();
+	get = (CK_RV (*)(CK_FUNCTION_LIST_PTR_PTR))dlsym(lib, "C_GetFunctionList");
+	if (!get) return "no C_GetFunctionList";
+	if (get(&fl) != CKR_OK) return "C_GetFunctionList failed";
+	return NULL;
+}
+
+static CK_RV fake_create(CK_VOID_PTR_PTR m) { return CKR_OK; }
+static CK_RV fake_mutex(CK_VOID_PTR m) { return CKR_OK; }
+
+static CK_RV h_initialize(int null_args, CK_FLAGS flags, int mutexes, int reserved) {
+	CK_C_INITIALIZE_ARGS a;
+	memset(&a, 0, sizeof a);
+	if (null_args) return fl->C_Initialize(NULL);
+	a.flags = flags;
+	if (mutexes) {
+		a.CreateMutex = fake_create;
+		a.DestroyMutex = fake_mutex;
+		a.LockMutex = fake_mutex;
+		a.UnlockMutex = mutexes == 2 ? NULL : fake_mutex;
+	}
+	if (reserved) a.pReserved = &a;
+	return fl->C_Initialize(&a);
+}
+
+static CK_RV h_finalize(int reserved) { return fl->C_Finalize(reserved ? (void *)fl : NULL); }
+static CK_RV h_get_info(CK_INFO *info) { return fl->C_GetInfo(info); }
+static CK_RV h_slots(CK_SLOT_ID *list, CK_ULONG *n) { return fl->C_GetSlotList(CK_TRUE, list, n); }
+static CK_VERSION h_version(void) { return fl->version; }
+
+static CK_RV h_get_attrs(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *t, CK_ULONG n) {
+	return fl->C_GetAttributeValue(s, o, t, n);
+}
+
+static CK_RV h_sign(CK_SESSION_HANDLE s, CK_BYTE *d, CK_ULONG dl, CK_BYTE *sig, CK_ULONG *sl) {
+	return fl->C_Sign(s, d, dl, sig, sl);
+}
+
+static CK_RV h_encrypt_update(CK_SESSION_HANDLE s, CK_BYTE *d, CK_ULONG dl, CK_BYTE *o, CK_ULONG *ol) {
+	return fl->C_EncryptUpdate(s, d, dl, o, ol);
+}
+
+static CK_RV h_null_session_calls(CK_SESSION_HANDLE s) {
+	CK_ULONG n;
+	return fl->C_FindObjects(s, NULL, 1, &n);
+}
+
+static CK_RV h_wait(CK_FLAGS flags) {
+	CK_SLOT_ID slot;
+	return fl->C_WaitForSlotEvent(flags, &slot, NULL);
+}
+
+// The v3.0 interface, looked up by name through dlsym (the v2.40 list does not have it).
+typedef struct { CK_CHAR *name; void *list; CK_FLAGS flags; } iface;
+
+static CK_RV h_interface_list(iface *out, CK_ULONG *n) {
+	CK_RV (*f)(iface *, CK_ULONG *) = (CK_RV (*)(iface *, CK_ULONG *))dlsym(lib, "C_GetInterfaceList");
+	if (!f) return CKR_FUNCTION_NOT_SUPPORTED;
+	return f(out, n);
+}
+
+static CK_RV h_interface(const char *name, CK_VERSION *v, CK_FLAGS flags, CK_VERSION *got) {
+	iface *p = NULL;
+	CK_RV (*f)(CK_UTF8CHAR *, CK_VERSION *, iface **, CK_FLAGS) =
+		(CK_RV (*)(CK_UTF8CHAR *, CK_VERSION *, iface **, CK_FLAGS))dlsym(lib, "C_GetInterface");
+	if (!f) return CKR_FUNCTION_NOT_SUPPORTED;
+	CK_RV rv = f((CK_UTF8CHAR *)name, v, &p, flags);
+	if (rv == CKR_OK) *got = *(CK_VERSION *)p->list;
+	return rv;
+}
+
+// The v3.0 list's entries past the v2.40 ones: index 0 is C_GetInterfaceList.
+static void *h_v3_entry(void *list, int i) {
+	return ((void **)((CK_FUNCTION_LIST *)list + 1))[i];
+}
+
+static CK_RV h_login_user(CK_SESSION_HANDLE s, const char *user, const char *pw) {
+	iface *p = NULL;
+	CK_VERSION v = {3, 0};
+	CK_RV (*gi)(CK_UTF8CHAR *, CK_VERSION *, iface **, CK_FLAGS) =
+		(CK_RV (*)(CK_UTF8CHAR *, CK_VERSION *, iface **, CK_FLAGS))dlsym(lib, "C_GetInterface");
+	CK_RV rv = gi(NULL, &v, &p, 0);
+	if (rv != CKR_OK) return rv;
+	CK_RV (*lu)(CK_SESSION_HANDLE, CK_USER_TYPE, CK_UTF8CHAR *, CK_ULONG, CK_UTF8CHAR *, CK_ULONG) =
+		(CK_RV (*)(CK_SESSION_HANDLE, CK_USER_TYPE, CK_UTF8CHAR *, CK_ULONG, CK_UTF8CHAR *, CK_ULONG))h_v3_entry(p->list, 2);
+	return lu(s, CKU_USER, (CK_UTF8CHAR *)pw, strlen(pw), (CK_UTF8CHAR *)user, strlen(user));
+}
+
+// h_fork_child forks; the child asks for the slot list and exits with 0 when it was told
+// CKR_CRYPTOKI_NOT_INITIALIZED. The parent returns the child's exit status (or -1).
+static int h_fork_child(void) {
+	pid_t pid = fork();
+	if (pid < 0) return -1;
+	if (pid == 0) {
+		CK_ULONG n = 0;
+		CK_RV rv = fl->C_GetSlotList(CK_TRUE, NULL, &n);
+		_exit(rv == CKR_CRYPTOKI_NOT_INITIALIZED ? 0 : 10);
+	}
+	int st = 0;
+	for (int i = 0; i < 100; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -2;
+		usleep(50000);
+	}
+	kill(pid, 9);
+	waitpid(pid, &st, 0);
+	return -3;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"unsafe"
+)
+
+// Load dlopens the module (a second dlopen of a loaded library shares it) and keeps its
+// function list for the raw calls below.
+func Load(path string) error {
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	if e := C.h_load(cp); e != nil {
+		return errors.New(C.GoString(e))
+	}
+	return nil
+}
+
+// ListVersion is the version of the list C_GetFunctionList returns.
+func ListVersion() (major, minor int) {
+	v := C.h_version()
+	return int(v.major), int(v.minor)
+}
+
+// InitArgs describe a C_Initialize call.
+type InitArgs struct {
+	Null     bool   // pass NULL instead of CK_C_INITIALIZE_ARGS
+	Flags    uint64 // CKF_OS_LOCKING_OK, CKF_LIBRARY_CANT_CREATE_OS_THREADS
+	Mutexes  int    // 0: none, 1: all four callbacks, 2: three of four
+	Reserved bool   // a non-NULL pReserved
+}
+
+// Initialize calls C_Initialize with a.
+func Initialize(a InitArgs) uint {
+	null, mut, res := 0, C.int(a.Mutexes), 0
+	if a.Null {
+		null = 1
+	}
+	if a.Reserved {
+		res = 1
+	}
+	return uint(C.h_initialize(C.int(null), C.CK_FLAGS(a.Flags), mut, C.int(res)))
+}
+
+// Finalize calls C_Finalize, with a non-NULL pReserved if asked.
+func Finalize(reserved bool) uint {
+	r := 0
+	if reserved {
+		r = 1
+	}
+	return uint(C.h_finalize(C.int(r)))
+}
+
+// GetInfo calls C_GetInfo and returns the cryptoki version.
+func GetInfo() (rv uint, major, minor int) {
+	var info C.CK_INFO
+	rv = uint(C.h_get_info(&info))
+	return rv, int(info.cryptokiVersion.major), int(info.cryptokiVersion.minor)
+}
+
+// SlotCount calls C_GetSlotList(NULL) for the count.
+func SlotCount() (uint, int) {
+	var n C.CK_ULONG
+	rv := C.h_slots(nil, &n)
+	return uint(rv), int(n)
+}
+
+// Attr is one entry of a raw C_GetAttributeValue template: Len < 0 passes pValue NULL (a length
+// query); otherwise a buffer of Len bytes. After the call, Len is ulValueLen as the module set
+// it (-1 for CK_UNAVAILABLE_INFORMATION) and Value what it wrote.
+type Attr struct {
+	Type  uint
+	Len   int
+	Value []byte
+}
+
+// GetAttributes calls C_GetAttributeValue with raw buffers.
+func GetAttributes(session, object uint, attrs []Attr) uint {
+	t := (*[1 << 16]C.CK_ATTRIBUTE)(C.malloc(C.size_t(len(attrs)) * C.sizeof_CK_ATTRIBUTE))[:len(attrs):len(attrs)]
+	defer C.free(unsafe.Pointer(&t[0]))
+	for i, a := range attrs {
+		t[i]._type = C.CK_ATTRIBUTE_TYPE(a.Type)
+		t[i].pValue = nil
+		t[i].ulValueLen = 0
+		if a.Len >= 0 {
+			t[i].pValue = C.malloc(C.size_t(a.Len + 1))
+			t[i].ulValueLen = C.CK_ULONG(a.Len)
+		}
+	}
+	rv := C.h_get_attrs(C.CK_SESSION_HANDLE(session), C.CK_OBJECT_HANDLE(object), &t[0], C.CK_ULONG(len(attrs)))
+	for i := range attrs {
+		n := t[i].ulValueLen
+		if n == C.CK_ULONG(^uint64(0)) {
+			attrs[i].Len = -1
+		} else {
+			attrs[i].Len = int(n)
+		}
+		if t[i].pValue != nil {
+			if attrs[i].Len >= 0 {
+				attrs[i].Value = C.GoBytes(t[i].pValue, C.int(n))
+			}
+			C.free(t[i].pValue)
+		}
+	}
+	return uint(rv)
+}
+
+// Sign calls C_Sign with an output buffer of room bytes (room < 0: NULL, a length query). It
+// returns the CK_RV, *pulSignatureLen and what was written.
+func Sign(session uint, data []byte, room int) (uint, int, []byte) {
+	var sig unsafe.Pointer
+	l := C.CK_ULONG(0)
+	if room >= 0 {
+		sig = C.malloc(C.size_t(room + 1))
+		defer C.free(sig)
+		l = C.CK_ULONG(room)
+	}
+	d := C.CBytes(data)
+	defer C.free(d)
+	rv := C.h_sign(C.CK_SESSION_HANDLE(session), (*C.CK_BYTE)(d), C.CK_ULONG(len(data)), (*C.CK_BYTE)(sig), &l)
+	var out []byte
+	if sig != nil && rv == C.CKR_OK {
+		out = C.GoBytes(sig, C.int(l))
+	}
+	return uint(rv), int(l), out
+}
+
+// EncryptUpdate calls C_EncryptUpdate with an output buffer of room bytes (room < 0: NULL).
+func EncryptUpdate(session uint, data []byte, room int) (uint, int) {
+	var out unsafe.Pointer
+	l := C.CK_ULONG(0)
+	if room >= 0 {
+		out = C.malloc(C.size_t(room + 1))
+		defer C.free(out)
+		l = C.CK_ULONG(room)
+	}
+	d := C.CBytes(data)
+	defer C.free(d)
+	rv := C.h_encrypt_update(C.CK_SESSION_HANDLE(session), (*C.CK_BYTE)(d), C.CK_ULONG(len(data)), (*C.CK_BYTE)(out), &l)
+	return uint(rv), int(l)
+}
+
+// FindObjectsNullOut calls C_FindObjects with a NULL handle array.
+func FindObjectsNullOut(session uint) uint {
+	return uint(C.h_null_session_calls(C.CK_SESSION_HANDLE(session)))
+}
+
+// Interface is one entry of C_GetInterfaceList.
+type Interface struct {
+	Name         string
+	Major, Minor int
+	Flags        uint64
+}
+
+// InterfaceList calls C_GetInterfaceList: the count query, then the list.
+func InterfaceList() (uint, []Interface) {
+	var n C.CK_ULONG
+	if rv := C.h_interface_list(nil, &n); rv != C.CKR_OK {
+		return uint(rv), nil
+	}
+	buf := make([]C.iface, n)
+	if rv := C.h_interface_list(&buf[0], &n); rv != C.CKR_OK {
+		return uint(rv), nil
+	}
+	out := make([]Interface, n)
+	for i, f := range buf[:n] {
+		v := (*C.CK_VERSION)(f.list)
+		out[i] = Interface{Name: C.GoString((*C.char)(unsafe.Pointer(f.name))), Major: int(v.major), Minor: int(v.minor), Flags: uint64(f.flags)}
+	}
+	return C.CKR_OK, out
+}
+
+// InterfaceListShort calls C_GetInterfaceList with room for one entry.
+func InterfaceListShort() (uint, int) {
+	var buf [1]C.iface
+	n := C.CK_ULONG(1)
+	rv := C.h_interface_list(&buf[0], &n)
+	return uint(rv), int(n)
+}
+
+// GetInterface calls C_GetInterface; name "" passes NULL, major < 0 passes no version.
+func GetInterface(name string, major, minor int, flags uint64) (rv uint, gotMajor, gotMinor int) {
+	var cn *C.char
+	if name != "" {
+		cn = C.CString(name)
+		defer C.free(unsafe.Pointer(cn))
+	}
+	var v *C.CK_VERSION
+	if major >= 0 {
+		v = &C.CK_VERSION{major: C.CK_BYTE(major), minor: C.CK_BYTE(minor)}
+	}
+	var got C.CK_VERSION
+	r := C.h_interface(cn, v, C.CK_FLAGS(flags), &got)
+	return uint(r), int(got.major), int(got.minor)
+}
+
+// LoginUser calls the v3.0 C_LoginUser through the 3.0 function list.
+func LoginUser(session uint, user, password string) uint {
+	cu, cp := C.CString(user), C.CString(password)
+	defer C.free(unsafe.Pointer(cu))
+	defer C.free(unsafe.Pointer(cp))
+	return uint(C.h_login_user(C.CK_SESSION_HANDLE(session), cu, cp))
+}
+
+// WaitForSlotEvent calls C_WaitForSlotEvent.
+func WaitForSlotEvent(flags uint64) uint { return uint(C.h_wait(C.CK_FLAGS(flags))) }
+
+// ForkChild forks; the child calls C_GetSlotList. 0 means the child was told
+// CKR_CRYPTOKI_NOT_INITIALIZED; 10 another code; negative: it crashed or hung.
+func ForkChild() int { return int(C.h_fork_child()) }

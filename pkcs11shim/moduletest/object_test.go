@@ -1,0 +1,171 @@
+package moduletest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	"github.com/miekg/pkcs11"
+)
+
+func TestFindPaging(t *testing.T) {
+	start(t, standard)
+	s := session(t)
+	var made []pkcs11.ObjectHandle
+	for i := range 25 {
+		h, err := p.CreateObject(s, []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_DATA),
+			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, i%2 == 0),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, "page"),
+			pkcs11.NewAttribute(pkcs11.CKA_VALUE, []byte(fmt.Sprint(i))),
+		})
+		must(t, err)
+		made = append(made, h)
+	}
+	_, err := p.CreateObject(s, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_DATA), pkcs11.NewAttribute(pkcs11.CKA_LABEL, "other")})
+	must(t, err)
+
+	_, _, err = p.FindObjects(s, 10)
+	wantRV(t, "C_FindObjects without init", err, pkcs11.CKR_OPERATION_NOT_INITIALIZED)
+	must(t, p.FindObjectsInit(s, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_LABEL, "page")}))
+	wantRV(t, "second C_FindObjectsInit", p.FindObjectsInit(s, nil), pkcs11.CKR_OPERATION_ACTIVE)
+	wantCode(t, "NULL handle array", FindObjectsNullOut(uint(s)), pkcs11.CKR_ARGUMENTS_BAD)
+	var pages []int
+	seen := map[pkcs11.ObjectHandle]bool{}
+	for {
+		hs, _, err := p.FindObjects(s, 10)
+		must(t, err)
+		pages = append(pages, len(hs))
+		if len(hs) == 0 {
+			break
+		}
+		for _, h := range hs {
+			seen[h] = true
+		}
+	}
+	must(t, p.FindObjectsFinal(s))
+	wantRV(t, "second C_FindObjectsFinal", p.FindObjectsFinal(s), pkcs11.CKR_OPERATION_NOT_INITIALIZED)
+	if fmt.Sprint(pages) != "[10 10 5 0]" || len(seen) != 25 {
+		t.Fatalf("pages %v, %d distinct", pages, len(seen))
+	}
+	for _, h := range made {
+		if !seen[h] {
+			t.Fatalf("object %d not found", h)
+		}
+	}
+	// Find by class and ulong-valued attributes (C layout converted to the canonical one).
+	must(t, p.FindObjectsInit(s, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_DATA), pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true)}))
+	hs, _, err := p.FindObjects(s, 100)
+	must(t, err)
+	must(t, p.FindObjectsFinal(s))
+	if len(hs) != 13 {
+		t.Fatalf("%d token data objects, want 13", len(hs))
+	}
+}
+
+func TestAttributes(t *testing.T) {
+	start(t, standard)
+	s := session(t)
+	k, err := p.GenerateKey(s, mechs(pkcs11.CKM_AES_KEY_GEN, nil), []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, 32), pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+		pkcs11.NewAttribute(pkcs11.CKA_LABEL, "secret-key"), pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true)})
+	must(t, err)
+
+	// Length queries: every attribute is answered, the call returns a per-attribute code.
+	q := []Attr{{Type: pkcs11.CKA_VALUE, Len: -1}, {Type: pkcs11.CKA_LABEL, Len: -1}, {Type: pkcs11.CKA_CLASS, Len: -1},
+		{Type: 0x7FFF1234, Len: -1}, {Type: pkcs11.CKA_SENSITIVE, Len: -1}}
+	rv := GetAttributes(uint(s), uint(k), q)
+	if rv != pkcs11.CKR_ATTRIBUTE_SENSITIVE && rv != pkcs11.CKR_ATTRIBUTE_TYPE_INVALID {
+		t.Fatalf("length query: %v", pkcs11.Error(rv))
+	}
+	if q[0].Len != -1 || q[1].Len != len("secret-key") || q[2].Len != 8 || q[3].Len != -1 || q[4].Len != 1 {
+		t.Fatalf("lengths %+v", q)
+	}
+	// With buffers: one too small, the others filled.
+	q = []Attr{{Type: pkcs11.CKA_LABEL, Len: 3}, {Type: pkcs11.CKA_CLASS, Len: 8}, {Type: pkcs11.CKA_TOKEN, Len: 1}, {Type: pkcs11.CKA_ID, Len: 0}}
+	wantCode(t, "small buffer", GetAttributes(uint(s), uint(k), q), pkcs11.CKR_BUFFER_TOO_SMALL)
+	if q[0].Len != -1 || binary.NativeEndian.Uint64(q[1].Value) != pkcs11.CKO_SECRET_KEY || !bytes.Equal(q[2].Value, []byte{1}) || q[3].Len != 0 {
+		t.Fatalf("partial fill %+v", q)
+	}
+	q = []Attr{{Type: pkcs11.CKA_VALUE, Len: 32}}
+	wantCode(t, "sensitive value", GetAttributes(uint(s), uint(k), q), pkcs11.CKR_ATTRIBUTE_SENSITIVE)
+	if q[0].Len != -1 {
+		t.Fatalf("sensitive value length %d", q[0].Len)
+	}
+	_, err = p.GetAttributeValue(s, k, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_VALUE, nil)})
+	wantRV(t, "miekg: sensitive", err, pkcs11.CKR_ATTRIBUTE_SENSITIVE)
+	_, err = p.GetAttributeValue(s, 999999, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil)})
+	wantRV(t, "unknown object", err, pkcs11.CKR_OBJECT_HANDLE_INVALID)
+
+	// C_SetAttributeValue, C_GetObjectSize and C_CopyObject (profile standard).
+	must(t, p.SetAttributeValue(s, k, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_LABEL, "renamed"), pkcs11.NewAttribute(pkcs11.CKA_ID, []byte{1, 2})}))
+	if got := string(attr(t, s, k, pkcs11.CKA_LABEL)); got != "renamed" {
+		t.Fatalf("label %q", got)
+	}
+	wantRV(t, "CKA_SENSITIVE back to false",
+		p.SetAttributeValue(s, k, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, false)}), pkcs11.CKR_ATTRIBUTE_READ_ONLY)
+	wantRV(t, "a CK_ULONG of 4 bytes",
+		p.SetAttributeValue(s, k, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, []byte{4, 0, 0, 0})}), pkcs11.CKR_ATTRIBUTE_VALUE_INVALID)
+	size, err := p.GetObjectSize(s, k)
+	must(t, err)
+	if size == 0 {
+		t.Fatal("C_GetObjectSize 0")
+	}
+	cp, err := p.CopyObject(s, k, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_LABEL, "copy"), pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false)})
+	must(t, err)
+	if got := string(attr(t, s, cp, pkcs11.CKA_LABEL)); got != "copy" {
+		t.Fatalf("copy label %q", got)
+	}
+	must(t, p.DestroyObject(s, k))
+	_, err = p.GetObjectSize(s, k)
+	wantRV(t, "destroyed object", err, pkcs11.CKR_OBJECT_HANDLE_INVALID)
+}
+
+// The output convention: NULL asks the length and keeps the operation; a small buffer is
+// CKR_BUFFER_TOO_SMALL and keeps it too; the call that fits ends it.
+func TestOutputConvention(t *testing.T) {
+	start(t, standard)
+	s := session(t)
+	pub, priv := ecKeyPair(t, s, false)
+	h := digest("convention")
+	must(t, p.SignInit(s, mechs(pkcs11.CKM_ECDSA, nil), priv))
+	rv, n, _ := Sign(uint(s), h, -1)
+	if rv != pkcs11.CKR_OK || n != 64 {
+		t.Fatalf("length query: %v, %d", pkcs11.Error(rv), n)
+	}
+	rv, n, _ = Sign(uint(s), h, 10)
+	if rv != pkcs11.CKR_BUFFER_TOO_SMALL || n != 64 {
+		t.Fatalf("small buffer: %v, %d", pkcs11.Error(rv), n)
+	}
+	rv, n, sig := Sign(uint(s), h, 100)
+	if rv != pkcs11.CKR_OK || n != 64 || len(sig) != 64 {
+		t.Fatalf("sign: %v, %d", pkcs11.Error(rv), n)
+	}
+	if !ecdsaOK(ecPublic(t, s, pub), h, sig) {
+		t.Fatal("signature after a length query does not verify")
+	}
+	rv, _, _ = Sign(uint(s), h, 100)
+	wantCode(t, "after the operation ended", rv, pkcs11.CKR_OPERATION_NOT_INITIALIZED)
+
+	// C_EncryptUpdate buffers: it outputs nothing, and a NULL output consumes nothing.
+	k := aesKey(t, s, bytes.Repeat([]byte{1}, 16))
+	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_ECB, nil), k))
+	if rv, n := EncryptUpdate(uint(s), make([]byte, 16), -1); rv != pkcs11.CKR_OK || n != 0 {
+		t.Fatalf("update length query: %v, %d", pkcs11.Error(rv), n)
+	}
+	if rv, n := EncryptUpdate(uint(s), make([]byte, 16), 16); rv != pkcs11.CKR_OK || n != 0 {
+		t.Fatalf("update: %v, %d", pkcs11.Error(rv), n)
+	}
+	ct, err := p.EncryptFinal(s)
+	must(t, err)
+	if len(ct) != 16 {
+		t.Fatalf("C_EncryptFinal gave %d bytes, want one block", len(ct))
+	}
+	// A single-part call cannot end a multi-part operation.
+	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_ECB, nil), k))
+	_, err = p.EncryptUpdate(s, make([]byte, 16))
+	must(t, err)
+	_, err = p.Encrypt(s, make([]byte, 16))
+	wantRV(t, "C_Encrypt after C_EncryptUpdate", err, pkcs11.CKR_OPERATION_ACTIVE)
+}
