@@ -1,0 +1,172 @@
+package kms
+
+import (
+	"context"
+	"strings"
+)
+
+// maxAliasesPerKey is the per-key alias quota.
+const maxAliasesPerKey = 50
+
+// checkAliasName: aliases start with alias/, and alias/aws/ belongs to AWS managed keys.
+func checkAliasName(name string) *Error {
+	if !strings.HasPrefix(name, "alias/") || name == "alias/" {
+		return newError(errValidation, "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
+	}
+	if strings.HasPrefix(name, "alias/aws/") {
+		return newError(errInvalidAliasName, "Alias %s cannot begin with 'alias/aws/'. The alias/aws/ prefix is reserved for AWS managed keys.", name)
+	}
+	return nil
+}
+
+// aliasTarget resolves TargetKeyId, which must name a key by id or key ARN (not by alias).
+func (s *Server) aliasTarget(c *caller, id string) (*keyRec, *Error) {
+	if strings.HasPrefix(id, "alias/") || strings.Contains(id, ":alias/") {
+		return nil, newError(errValidation, "Aliases must refer to keys. Not aliases")
+	}
+	k, err := s.resolve(c, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNotPending(k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+type aliasInput struct {
+	AliasName   string
+	TargetKeyId string
+}
+
+func createAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empty, error) {
+	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, err := s.aliasTarget(c, in.TargetKeyId)
+	if err != nil {
+		return nil, err
+	}
+	ak := aliasKey(c.Account, c.Region, in.AliasName)
+	if s.aliases[ak] != nil {
+		return nil, newError(errAlreadyExists, "An alias with the name %s already exists", aliasARN(c, in.AliasName))
+	}
+	n := 0
+	for _, a := range s.aliases {
+		if a.Target == k.ID {
+			n++
+		}
+	}
+	if n >= maxAliasesPerKey {
+		return nil, newError(errLimitExceeded, "A KMS key can have at most %d aliases.", maxAliasesPerKey)
+	}
+	now := s.now().UTC()
+	a := &aliasRec{Name: in.AliasName, Account: c.Account, Region: c.Region, Target: k.ID, Created: now, Updated: now}
+	if err := s.put(bucketAliases, ak, a); err != nil {
+		return nil, err
+	}
+	s.aliases[ak] = a
+	return nil, nil
+}
+
+func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empty, error) {
+	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ak := aliasKey(c.Account, c.Region, in.AliasName)
+	cur := s.aliases[ak]
+	if cur == nil {
+		return nil, newError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
+	}
+	k, err := s.aliasTarget(c, in.TargetKeyId)
+	if err != nil {
+		return nil, err
+	}
+	// An alias may move only between keys of the same type and usage, so that code using it
+	// keeps working (KMSDG:alias-manage).
+	if old := s.keys[cur.Target]; old != nil && (old.Spec != k.Spec || old.Usage != k.Usage) {
+		return nil, newError(errValidation, "%s key usage or key spec is not compatible with the current target of %s.", keyARN(k), in.AliasName)
+	}
+	a := *cur
+	a.Target, a.Updated = k.ID, s.now().UTC()
+	if err := s.put(bucketAliases, ak, &a); err != nil {
+		return nil, err
+	}
+	s.aliases[ak] = &a
+	return nil, nil
+}
+
+type aliasNameInput struct {
+	AliasName string
+}
+
+func deleteAlias(s *Server, _ context.Context, c *caller, in *aliasNameInput) (*empty, error) {
+	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ak := aliasKey(c.Account, c.Region, in.AliasName)
+	if s.aliases[ak] == nil {
+		return nil, newError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
+	}
+	if err := s.del(bucketAliases, ak); err != nil {
+		return nil, err
+	}
+	delete(s.aliases, ak)
+	return nil, nil
+}
+
+type listAliasesInput struct {
+	KeyId  *string
+	Limit  *int
+	Marker *string
+}
+
+type aliasEntry struct {
+	AliasName       string
+	AliasArn        string
+	TargetKeyId     string
+	CreationDate    *epoch
+	LastUpdatedDate *epoch
+}
+
+type listAliasesOutput struct {
+	Aliases    []aliasEntry
+	NextMarker string `json:",omitempty"`
+	Truncated  bool
+}
+
+func listAliases(s *Server, _ context.Context, c *caller, in *listAliasesInput) (*listAliasesOutput, error) {
+	s.mu.RLock()
+	var only string
+	if in.KeyId != nil {
+		k, err := s.resolve(c, *in.KeyId)
+		if err != nil {
+			s.mu.RUnlock()
+			return nil, err
+		}
+		only = k.ID
+	}
+	var all []aliasRec
+	for _, a := range s.aliases {
+		if a.Account == c.Account && a.Region == c.Region && (only == "" || a.Target == only) {
+			all = append(all, *a)
+		}
+	}
+	s.mu.RUnlock()
+	items, next, trunc, err := page(all, func(a aliasRec) string { return a.Name }, in.Limit, 50, in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	out := &listAliasesOutput{Aliases: []aliasEntry{}, NextMarker: next, Truncated: trunc}
+	for _, a := range items {
+		out.Aliases = append(out.Aliases, aliasEntry{AliasName: a.Name, AliasArn: aliasARN(c, a.Name), TargetKeyId: a.Target,
+			CreationDate: ts(a.Created), LastUpdatedDate: ts(a.Updated)})
+	}
+	return out, nil
+}

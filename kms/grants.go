@@ -1,0 +1,248 @@
+package kms
+
+import (
+	"context"
+	"encoding/base64"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Grants are stored, listed, retired and revoked as KMS does. hsmsim has no IAM: every caller acts
+// as its account's root, so a grant never changes what a caller may do; grant tokens are checked
+// for form (a token hsmsim did not issue is InvalidGrantTokenException).
+
+const grantTokenPrefix = "hsmsim-grant-v1:"
+
+var grantIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// checkGrantTokens accepts the tokens CreateGrant issued.
+func checkGrantTokens(tokens []string) *Error {
+	for _, t := range tokens {
+		if _, ok := grantIDOfToken(t); !ok {
+			return newError(errInvalidGrantToken, "Invalid grant token")
+		}
+	}
+	return nil
+}
+
+func grantToken(id string) string {
+	return base64.StdEncoding.EncodeToString([]byte(grantTokenPrefix + id + ":" + randomHex(16)))
+}
+
+func grantIDOfToken(t string) (string, bool) {
+	b, err := base64.StdEncoding.DecodeString(t)
+	if err != nil {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(string(b), grantTokenPrefix)
+	if !ok {
+		return "", false
+	}
+	id, _, _ := strings.Cut(rest, ":")
+	return id, grantIDRE.MatchString(id)
+}
+
+type createGrantInput struct {
+	KeyId             string
+	GranteePrincipal  string
+	RetiringPrincipal string
+	Operations        []string
+	Constraints       *grantConstraints
+	GrantTokens       []string
+	Name              string
+	DryRun            bool
+}
+
+type createGrantOutput struct {
+	GrantToken string
+	GrantId    string
+}
+
+// maxGrantsPerKey is the per-key grant quota.
+const maxGrantsPerKey = 50000
+
+func createGrant(s *Server, _ context.Context, c *caller, in *createGrantInput) (*createGrantOutput, error) {
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	if len(in.Operations) == 0 {
+		return nil, newError(errValidation, "1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	}
+	if in.Constraints != nil && in.Constraints.EncryptionContextEquals != nil && in.Constraints.EncryptionContextSubset != nil {
+		return nil, newError(errValidation, "Grant constraints cannot include both EncryptionContextEquals and EncryptionContextSubset.")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, rerr := s.resolve(c, in.KeyId)
+	if rerr != nil {
+		return nil, rerr
+	}
+	if err := checkNotPending(k); err != nil {
+		return nil, err
+	}
+	if err := dryRun(in.DryRun); err != nil {
+		return nil, err
+	}
+	ops := slices.Clone(in.Operations)
+	slices.Sort(ops)
+	n := 0
+	for _, g := range s.grants {
+		if g.KeyID != k.ID {
+			continue
+		}
+		n++
+		// A named grant created again with the same parameters is the same grant (idempotent
+		// CreateGrant, KMSDG:grant-manage).
+		if in.Name != "" && g.Name == in.Name && g.Grantee == in.GranteePrincipal && g.Retiring == in.RetiringPrincipal &&
+			slices.Equal(g.Operations, ops) && reflect.DeepEqual(g.Constraints, in.Constraints) {
+			return &createGrantOutput{GrantToken: g.Token, GrantId: g.ID}, nil
+		}
+	}
+	if n >= maxGrantsPerKey {
+		return nil, newError(errLimitExceeded, "A KMS key can have at most %d grants.", maxGrantsPerKey)
+	}
+	g := &grantRec{ID: randomHex(32), KeyID: k.ID, Name: in.Name, Grantee: in.GranteePrincipal, Retiring: in.RetiringPrincipal,
+		Operations: ops, Constraints: in.Constraints, Created: s.now().UTC()}
+	g.Token = grantToken(g.ID)
+	if err := s.put(bucketGrants, g.ID, g); err != nil {
+		return nil, err
+	}
+	s.grants[g.ID] = g
+	return &createGrantOutput{GrantToken: g.Token, GrantId: g.ID}, nil
+}
+
+type grantEntry struct {
+	KeyId             string
+	GrantId           string
+	Name              string `json:",omitempty"`
+	CreationDate      *epoch
+	GranteePrincipal  string
+	RetiringPrincipal string `json:",omitempty"`
+	IssuingAccount    string
+	Operations        []string
+	Constraints       *grantConstraints `json:",omitempty"`
+}
+
+type listGrantsInput struct {
+	KeyId             string
+	GrantId           string
+	GranteePrincipal  string
+	RetiringPrincipal string
+	Limit             *int
+	Marker            *string
+}
+
+type listGrantsOutput struct {
+	Grants     []grantEntry
+	NextMarker string `json:",omitempty"`
+	Truncated  bool
+}
+
+func (s *Server) grantEntry(g *grantRec) grantEntry {
+	k := s.keys[g.KeyID]
+	return grantEntry{KeyId: keyARN(k), GrantId: g.ID, Name: g.Name, CreationDate: ts(g.Created), GranteePrincipal: g.Grantee,
+		RetiringPrincipal: g.Retiring, IssuingAccount: "arn:aws:iam::" + k.Account + ":root", Operations: g.Operations, Constraints: g.Constraints}
+}
+
+func (s *Server) listGrantsWhere(in *listGrantsInput, keep func(g *grantRec) bool) (*listGrantsOutput, error) {
+	s.mu.RLock()
+	var all []grantEntry
+	for _, g := range s.grants {
+		if keep(g) {
+			all = append(all, s.grantEntry(g))
+		}
+	}
+	s.mu.RUnlock()
+	items, next, trunc, err := page(all, func(e grantEntry) string { return e.GrantId }, in.Limit, 50, in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	return &listGrantsOutput{Grants: append([]grantEntry{}, items...), NextMarker: next, Truncated: trunc}, nil
+}
+
+func listGrants(s *Server, _ context.Context, c *caller, in *listGrantsInput) (*listGrantsOutput, error) {
+	s.mu.RLock()
+	k, rerr := s.resolve(c, in.KeyId)
+	s.mu.RUnlock()
+	if rerr != nil {
+		return nil, rerr
+	}
+	return s.listGrantsWhere(in, func(g *grantRec) bool {
+		return g.KeyID == k.ID && (in.GrantId == "" || g.ID == in.GrantId) && (in.GranteePrincipal == "" || g.Grantee == in.GranteePrincipal)
+	})
+}
+
+func listRetirableGrants(s *Server, _ context.Context, c *caller, in *listGrantsInput) (*listGrantsOutput, error) {
+	return s.listGrantsWhere(in, func(g *grantRec) bool {
+		k := s.keys[g.KeyID]
+		return g.Retiring == in.RetiringPrincipal && k != nil && k.Account == c.Account && k.Region == c.Region
+	})
+}
+
+type retireGrantInput struct {
+	GrantToken string
+	KeyId      string
+	GrantId    string
+	DryRun     bool
+}
+
+// removeGrant deletes a grant of key k (callers hold s.mu).
+func (s *Server) removeGrant(k *keyRec, id string, dry bool) error {
+	if !grantIDRE.MatchString(id) {
+		return newError(errInvalidGrantID, "Invalid grant id %s", id)
+	}
+	g := s.grants[id]
+	if g == nil || g.KeyID != k.ID {
+		return newError(errNotFound, "Grant ID %s not found", id)
+	}
+	if err := dryRun(dry); err != nil {
+		return err
+	}
+	if err := s.del(bucketGrants, id); err != nil {
+		return err
+	}
+	delete(s.grants, id)
+	return nil
+}
+
+func retireGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) (*empty, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := in.GrantId
+	if in.GrantToken != "" {
+		tid, ok := grantIDOfToken(in.GrantToken)
+		if !ok {
+			return nil, newError(errInvalidGrantToken, "Invalid grant token")
+		}
+		id = tid
+		g := s.grants[id]
+		if g == nil {
+			return nil, newError(errNotFound, "Grant not found")
+		}
+		k := s.keys[g.KeyID]
+		if k.Account != c.Account || k.Region != c.Region {
+			return nil, newError(errNotFound, "Grant not found")
+		}
+		return nil, s.removeGrant(k, id, in.DryRun)
+	}
+	if in.KeyId == "" || in.GrantId == "" {
+		return nil, newError(errValidation, "Either GrantToken or both KeyId and GrantId must be specified.")
+	}
+	k, rerr := s.resolve(c, in.KeyId)
+	if rerr != nil {
+		return nil, rerr
+	}
+	return nil, s.removeGrant(k, id, in.DryRun)
+}
+
+func revokeGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) (*empty, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, rerr := s.resolve(c, in.KeyId)
+	if rerr != nil {
+		return nil, rerr
+	}
+	return nil, s.removeGrant(k, in.GrantId, in.DryRun)
+}

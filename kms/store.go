@@ -1,0 +1,273 @@
+package kms
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Persistence: every key, alias, grant and custom key store is one JSON record in its bbolt
+// bucket, written in the same call that changes the in-memory copy (write-through; the in-memory
+// maps are what requests read). Secrets in a record (default-store key material, kmsuser
+// passwords) are sealed with AES-256-GCM under the master key in kms-master.key, with the
+// record's identity as AAD so a sealed value cannot be moved to another record.
+
+var (
+	bucketKeys    = []byte("keys")
+	bucketAliases = []byte("aliases")
+	bucketGrants  = []byte("grants")
+	bucketStores  = []byte("stores")
+)
+
+const masterKeyFile = "kms-master.key"
+
+// keyRec is a KMS key.
+type keyRec struct {
+	ID        string    `json:"id"`
+	Account   string    `json:"account"`
+	Region    string    `json:"region"`
+	Created   time.Time `json:"created"`
+	Desc      string    `json:"description"`
+	Usage     string    `json:"usage"`
+	Spec      string    `json:"spec"`
+	Origin    string    `json:"origin"`
+	Enabled   bool      `json:"enabled"`
+	Pending   bool      `json:"pending_deletion,omitempty"`
+	DeleteAt  time.Time `json:"delete_at,omitzero"`
+	Window    int       `json:"window,omitempty"`
+	StoreID   string    `json:"store,omitempty"`
+	ClusterID string    `json:"cluster,omitempty"`
+	// Versions is the key material, oldest first; the last one encrypts. Version numbers start
+	// at 1 and appear in every ciphertext.
+	Versions       []matVersion `json:"versions"`
+	RotationOn     bool         `json:"rotation,omitempty"`
+	RotationPeriod int          `json:"rotation_period,omitempty"`
+	NextRotation   time.Time    `json:"next_rotation,omitzero"`
+	Tags           []tag        `json:"tags,omitempty"`
+	Policy         string       `json:"policy"`
+	PublicKey      []byte       `json:"public_key,omitempty"` // DER SubjectPublicKeyInfo (asymmetric)
+}
+
+// matVersion is one generation of a key's material.
+type matVersion struct {
+	N        uint32    `json:"n"`
+	ID       string    `json:"id"` // KeyMaterialId: 64 hex digits
+	Created  time.Time `json:"created"`
+	Rotation string    `json:"rotation,omitempty"` // "", AUTOMATIC or ON_DEMAND
+	Sealed   []byte    `json:"sealed,omitempty"`   // default store: the material, sealed
+	Handle   uint32    `json:"handle,omitempty"`   // custom key store: the key object in the cluster
+}
+
+type tag struct {
+	TagKey   string `json:"TagKey"`
+	TagValue string `json:"TagValue"`
+}
+
+type aliasRec struct {
+	Name    string    `json:"name"`
+	Account string    `json:"account"`
+	Region  string    `json:"region"`
+	Target  string    `json:"target"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
+
+type grantRec struct {
+	ID          string            `json:"id"`
+	KeyID       string            `json:"key"`
+	Name        string            `json:"name,omitempty"`
+	Grantee     string            `json:"grantee"`
+	Retiring    string            `json:"retiring,omitempty"`
+	Operations  []string          `json:"operations"`
+	Constraints *grantConstraints `json:"constraints,omitempty"`
+	Created     time.Time         `json:"created"`
+	Token       string            `json:"token"`
+}
+
+type grantConstraints struct {
+	EncryptionContextSubset map[string]string `json:"EncryptionContextSubset,omitempty"`
+	EncryptionContextEquals map[string]string `json:"EncryptionContextEquals,omitempty"`
+}
+
+type storeRec struct {
+	ID          string    `json:"id"`
+	Account     string    `json:"account"`
+	Region      string    `json:"region"`
+	Name        string    `json:"name"`
+	ClusterID   string    `json:"cluster"`
+	TrustAnchor string    `json:"trust_anchor"`
+	Password    []byte    `json:"password"`          // sealed kmsuser password
+	Pending     []byte    `json:"pending,omitempty"` // sealed new password while a rotation is under way
+	Created     time.Time `json:"created"`
+	// Connected records that the store should be connected: set by Connect, cleared by
+	// Disconnect, so a restart connects it again.
+	Connected bool `json:"connected,omitempty"`
+}
+
+func aliasKey(account, region, name string) string { return account + "/" + region + "/" + name }
+
+func (s *Server) openStore() error {
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	mk, err := loadMasterKey(filepath.Join(s.cfg.DataDir, masterKeyFile))
+	if err != nil {
+		return err
+	}
+	blk, _ := aes.NewCipher(mk)
+	s.seal, _ = cipher.NewGCM(blk)
+	db, err := bolt.Open(filepath.Join(s.cfg.DataDir, "kms.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: s.cfg.NoSync})
+	if err != nil {
+		return fmt.Errorf("kms: open store: %w", err)
+	}
+	s.db = db
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketKeys, bucketAliases, bucketGrants, bucketStores} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		load := func(b []byte, f func(v []byte) error) error {
+			return tx.Bucket(b).ForEach(func(_, v []byte) error { return f(v) })
+		}
+		if err := load(bucketKeys, func(v []byte) error {
+			var k keyRec
+			if err := json.Unmarshal(v, &k); err != nil {
+				return err
+			}
+			s.keys[k.ID] = &k
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := load(bucketAliases, func(v []byte) error {
+			var a aliasRec
+			if err := json.Unmarshal(v, &a); err != nil {
+				return err
+			}
+			s.aliases[aliasKey(a.Account, a.Region, a.Name)] = &a
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := load(bucketGrants, func(v []byte) error {
+			var g grantRec
+			if err := json.Unmarshal(v, &g); err != nil {
+				return err
+			}
+			s.grants[g.ID] = &g
+			return nil
+		}); err != nil {
+			return err
+		}
+		return load(bucketStores, func(v []byte) error {
+			var st storeRec
+			if err := json.Unmarshal(v, &st); err != nil {
+				return err
+			}
+			s.stores[st.ID] = &st
+			return nil
+		})
+	})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("kms: load store: %w", err)
+	}
+	return nil
+}
+
+// loadMasterKey reads the 32-byte master key, creating it on first start.
+func loadMasterKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		b = make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return b, f.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != 32 {
+		return nil, fmt.Errorf("kms: %s: master key must be 32 bytes, found %d", path, len(b))
+	}
+	return b, nil
+}
+
+// sealBytes encrypts a secret for the store; aad names what it is and whose.
+func (s *Server) sealBytes(plain []byte, aad string) []byte {
+	nonce := make([]byte, s.seal.NonceSize())
+	_, _ = rand.Read(nonce)
+	return s.seal.Seal(nonce, nonce, plain, []byte(aad))
+}
+
+func (s *Server) unsealBytes(sealed []byte, aad string) ([]byte, error) {
+	ns := s.seal.NonceSize()
+	if len(sealed) < ns {
+		return nil, errors.New("kms: sealed value too short")
+	}
+	p, err := s.seal.Open(nil, sealed[:ns], sealed[ns:], []byte(aad))
+	if err != nil {
+		return nil, fmt.Errorf("kms: unseal %s: %w", aad, err)
+	}
+	return p, nil
+}
+
+// put writes one record (callers hold s.mu).
+func (s *Server) put(bucket []byte, id string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(id), b) })
+}
+
+// del removes records (callers hold s.mu).
+func (s *Server) del(bucket []byte, ids ...string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			if err := tx.Bucket(bucket).Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// clone copies a key record so a change can be persisted before it becomes visible.
+func (k *keyRec) clone() *keyRec {
+	c := *k
+	c.Versions = append([]matVersion(nil), k.Versions...)
+	c.Tags = append([]tag(nil), k.Tags...)
+	return &c
+}
+
+// saveKey persists k and installs it (callers hold s.mu for writing).
+func (s *Server) saveKey(k *keyRec) error {
+	if err := s.put(bucketKeys, k.ID, k); err != nil {
+		return err
+	}
+	s.keys[k.ID] = k
+	return nil
+}
