@@ -25,7 +25,7 @@ const (
 	AdminPassword = "adminpass1"
 	CryptoUser    = "alice"
 	CryptoPass    = "alicepass1"
-	ClusterID     = "cluster-testtesttest1"
+	ClusterID     = "cluster-testtesttestab"
 )
 
 // FastKDF keeps argon2id real but cheap, so tests that log in often stay fast.
