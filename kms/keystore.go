@@ -567,13 +567,13 @@ func (s *Server) loginKMSUser(ctx context.Context, cl *client.Client, st *storeR
 }
 
 // loginErrorCode names a failed kmsuser login. The node answers CKR_PIN_INCORRECT both for a
-// wrong password and for a missing user; its message tells them apart.
+// wrong password and for a missing user; its reason code tells them apart.
 func loginErrorCode(err error) string {
 	switch p11.Code(err) {
 	case p11.CKR_PIN_LOCKED:
 		return "USER_LOCKED_OUT"
 	case p11.CKR_PIN_INCORRECT:
-		if strings.Contains(err.Error(), "user not found") {
+		if p11.Reason(err) == p11.ReasonUserNotFound {
 			return "USER_NOT_FOUND"
 		}
 		return "INVALID_CREDENTIALS"

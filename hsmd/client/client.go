@@ -466,7 +466,8 @@ type Error struct {
 	RV     uint32
 	Code   codes.Code
 	Msg    string
-	remote bool // the node answered (false: the call never got an answer)
+	Why    string // the node's reason code (p11.Reason), if any
+	remote bool   // the node answered (false: the call never got an answer)
 }
 
 func (e *Error) Error() string {
@@ -476,6 +477,9 @@ func (e *Error) Error() string {
 	}
 	return name + ": " + e.Msg
 }
+
+// Reason is the node's reason code, for p11.Reason.
+func (e *Error) Reason() string { return e.Why }
 
 // Unwrap makes errors.As(err, *p11.Error) and p11.Code work on it.
 func (e *Error) Unwrap() error { return p11.Error(e.RV) }
@@ -503,7 +507,7 @@ func FromStatus(err error) error {
 	}
 	for _, d := range st.Details() {
 		if e, ok := d.(*hsmpb.Error); ok {
-			return &Error{RV: e.Rv, Code: st.Code(), Msg: e.Message, remote: true}
+			return &Error{RV: e.Rv, Code: st.Code(), Msg: e.Message, Why: e.Reason, remote: true}
 		}
 	}
 	rv := uint32(p11.CKR_DEVICE_ERROR)

@@ -86,6 +86,7 @@ type Error struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rv            uint32                 `protobuf:"varint,1,opt,name=rv,proto3" json:"rv,omitempty"`          // the CK_RV
 	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"` // why, for logs and people
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`   // a machine-readable refinement of rv, e.g. USER_NOT_FOUND (see p11.Reason)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -130,6 +131,13 @@ func (x *Error) GetRv() uint32 {
 func (x *Error) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *Error) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -2668,10 +2676,11 @@ var File_hsmd_hsmpb_hsm_proto protoreflect.FileDescriptor
 
 const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\n" +
-	"\x14hsmd/hsmpb/hsm.proto\x12\rhsmsim.hsm.v1\"1\n" +
+	"\x14hsmd/hsmpb/hsm.proto\x12\rhsmsim.hsm.v1\"I\n" +
 	"\x05Error\x12\x0e\n" +
 	"\x02rv\x18\x01 \x01(\rR\x02rv\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"5\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"5\n" +
 	"\tAttribute\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\rR\x04type\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\"\xaf\x02\n" +

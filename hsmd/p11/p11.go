@@ -58,3 +58,32 @@ func name(tbl map[uint64]string, v uint32) string {
 	}
 	return fmt.Sprintf("0x%08X", v)
 }
+
+// Reasons refine a CK_RV where PKCS#11 has one code for cases a caller must tell apart. A login
+// with an unknown user name is CKR_PIN_INCORRECT, as for a wrong password (no user enumeration
+// through PKCS#11), but the KMS has to report USER_NOT_FOUND rather than INVALID_CREDENTIALS.
+const (
+	ReasonUserNotFound = "USER_NOT_FOUND"
+)
+
+// WithReason attaches a reason to an error; Code is unchanged.
+func WithReason(err error, reason string) error { return &reasoned{err: err, reason: reason} }
+
+type reasoned struct {
+	err    error
+	reason string
+}
+
+func (r *reasoned) Error() string  { return r.err.Error() }
+func (r *reasoned) Unwrap() error  { return r.err }
+func (r *reasoned) Reason() string { return r.reason }
+
+// Reason returns the reason attached anywhere in err's chain (by WithReason, or by any error with
+// a Reason method, such as the client's wire errors), or "".
+func Reason(err error) string {
+	var r interface{ Reason() string }
+	if errors.As(err, &r) {
+		return r.Reason()
+	}
+	return ""
+}

@@ -36,3 +36,13 @@ func TestNamesComeFromTheHeader(t *testing.T) {
 		t.Fatal("compound macro evaluated wrongly")
 	}
 }
+
+func TestReasonRefinesACodeWithoutChangingIt(t *testing.T) {
+	err := fmt.Errorf("login: %w", WithReason(Errorf(CKR_PIN_INCORRECT, "user not found"), ReasonUserNotFound))
+	if Code(err) != CKR_PIN_INCORRECT || Reason(err) != ReasonUserNotFound {
+		t.Fatalf("code %s reason %q", RVName(Code(err)), Reason(err))
+	}
+	if Reason(Error(CKR_PIN_INCORRECT)) != "" {
+		t.Fatal("a plain code has a reason")
+	}
+}

@@ -206,7 +206,7 @@ func toStatus(err error) error {
 	case rv == p11.CKR_ARGUMENTS_BAD:
 		code = codes.InvalidArgument
 	}
-	st, derr := status.New(code, err.Error()).WithDetails(&hsmpb.Error{Rv: rv, Message: err.Error()})
+	st, derr := status.New(code, err.Error()).WithDetails(&hsmpb.Error{Rv: rv, Message: err.Error(), Reason: p11.Reason(err)})
 	if derr != nil {
 		return status.Error(code, err.Error())
 	}

@@ -79,7 +79,7 @@ func (v *service) Login(ctx context.Context, r *hsmpb.LoginRequest) (*hsmpb.Logi
 	}
 	u, ok := s.User(r.User)
 	if !ok {
-		return nil, p11.Errorf(p11.CKR_PIN_INCORRECT, "user not found")
+		return nil, p11.WithReason(p11.Errorf(p11.CKR_PIN_INCORRECT, "user not found"), p11.ReasonUserNotFound)
 	}
 	if u.Locked {
 		return nil, p11.Errorf(p11.CKR_PIN_LOCKED, "user %q is locked; an admin must reset its password", u.Name)
