@@ -132,3 +132,26 @@ func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// crash stops the server the way a killed process stops: its HSM connections drop without a
+// logout, so the cluster still holds its kmsuser login.
+func (e *testEnv) crash() {
+	e.hs.Close()
+	s := e.srv
+	s.stop()
+	s.wg.Wait()
+	s.mu.Lock()
+	conns := s.conns
+	s.conns = map[string]*storeConn{}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.cancel()
+		if c.cl != nil {
+			_ = c.cl.Close()
+		}
+	}
+	if err := s.db.Close(); err != nil {
+		e.t.Error(err)
+	}
+	e.srv = nil
+}

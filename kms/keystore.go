@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -497,12 +498,47 @@ func (s *Server) connect(ctx context.Context, id string) (*client.Client, string
 	return cl, ""
 }
 
+// updateStore persists f applied to a copy of store id's record (callers do not hold s.mu).
+func (s *Server) updateStore(id string, f func(*storeRec)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.stores[id]
+	if cur == nil {
+		return fmt.Errorf("kms: custom key store %s is gone", id)
+	}
+	upd := *cur
+	f(&upd)
+	if err := s.put(bucketStores, upd.ID, &upd); err != nil {
+		return err
+	}
+	s.stores[upd.ID] = &upd
+	return nil
+}
+
+func sessionAAD(id string) string { return "kmsuser-session:" + id }
+
+// endStaleLogin logs out the kmsuser login an earlier run of this KMS left behind when it
+// stopped without disconnecting (a crash): on CloudHSM that session ends with its connection,
+// here the KMS ends it itself, so its own old login is not taken for USER_LOGGED_IN.
+func (s *Server) endStaleLogin(ctx context.Context, cl *client.Client, st *storeRec) {
+	if st.Session == nil {
+		return
+	}
+	if cred, err := s.unsealBytes(st.Session, sessionAAD(st.ID)); err == nil {
+		cl.Session().SetCredential(string(cred))
+		_ = cl.Logout(ctx) // already gone is fine too
+		cl.Session().SetCredential("")
+	}
+	_ = s.updateStore(st.ID, func(r *storeRec) { r.Session = nil })
+}
+
 // loginKMSUser logs cl in as kmsuser and rotates its password.
 func (s *Server) loginKMSUser(ctx context.Context, cl *client.Client, st *storeRec) string {
 	pw, err := s.unsealBytes(st.Password, passwordAAD(st.ID))
 	if err != nil {
 		return "INTERNAL_ERROR"
 	}
+	s.endStaleLogin(ctx, cl, st)
 	_, err = cl.Login(ctx, kmsUser, string(pw))
 	if err != nil && p11.Code(err) == p11.CKR_PIN_INCORRECT && st.Pending != nil {
 		// A rotation was interrupted after the cluster may have taken the new password.
@@ -513,6 +549,10 @@ func (s *Server) loginKMSUser(ctx context.Context, cl *client.Client, st *storeR
 	}
 	if err != nil {
 		return loginErrorCode(err)
+	}
+	if err := s.updateStore(st.ID, func(r *storeRec) { r.Session = s.sealBytes([]byte(cl.Session().Credential()), sessionAAD(st.ID)) }); err != nil {
+		_ = cl.Logout(ctx)
+		return "INTERNAL_ERROR"
 	}
 	users, err := cl.ListUsers(ctx)
 	if err != nil {
@@ -532,20 +572,9 @@ func (s *Server) loginKMSUser(ctx context.Context, cl *client.Client, st *storeR
 		}
 	}
 	next := newKMSUserPassword()
-	s.mu.Lock()
-	cur := s.stores[st.ID]
-	if cur == nil {
-		s.mu.Unlock()
-		_ = cl.Logout(ctx)
-		return "INTERNAL_ERROR"
-	}
-	upd := *cur
-	upd.Password, upd.Pending = s.sealBytes(pw, passwordAAD(st.ID)), s.sealBytes([]byte(next), passwordAAD(st.ID))
-	err = s.put(bucketStores, upd.ID, &upd)
-	if err == nil {
-		s.stores[upd.ID] = &upd
-	}
-	s.mu.Unlock()
+	err = s.updateStore(st.ID, func(r *storeRec) {
+		r.Password, r.Pending = s.sealBytes(pw, passwordAAD(st.ID)), s.sealBytes([]byte(next), passwordAAD(st.ID))
+	})
 	if err != nil {
 		_ = cl.Logout(ctx)
 		return "INTERNAL_ERROR"
@@ -554,15 +583,7 @@ func (s *Server) loginKMSUser(ctx context.Context, cl *client.Client, st *storeR
 		_ = cl.Logout(ctx)
 		return hsmErrorCode(err)
 	}
-	s.mu.Lock()
-	if cur := s.stores[st.ID]; cur != nil {
-		done := *cur
-		done.Password, done.Pending = s.sealBytes([]byte(next), passwordAAD(st.ID)), nil
-		if err := s.put(bucketStores, done.ID, &done); err == nil {
-			s.stores[done.ID] = &done
-		}
-	}
-	s.mu.Unlock()
+	_ = s.updateStore(st.ID, func(r *storeRec) { r.Password, r.Pending = s.sealBytes([]byte(next), passwordAAD(st.ID)), nil })
 	return ""
 }
 

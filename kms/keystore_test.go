@@ -299,6 +299,20 @@ func TestCustomKeyStore(t *testing.T) {
 		t.Fatal("HSM round trip after restart")
 	}
 
+	// A crashed KMS never logged out; started again, it ends its own old login rather than
+	// taking it for someone else's (USER_LOGGED_IN) and connects.
+	e.crash()
+	e.open()
+	c = e.kms
+	if st := waitConnection(t, c, id); st.ConnectionState != types.ConnectionStateTypeConnected {
+		t.Fatalf("after a crash: %s/%s", st.ConnectionState, st.ConnectionErrorCode)
+	}
+	dec, err = c.Decrypt(ctx(), &awskms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ec})
+	check(t, err)
+	if string(dec.Plaintext) != "in the HSM" {
+		t.Fatal("HSM round trip after a crash")
+	}
+
 	// Disconnected: keys Unavailable, cryptography KMSInvalidStateException, CreateKey and
 	// GenerateRandom CustomKeyStoreInvalidStateException, Delete refused while keys remain.
 	disconnect(t, c, id)

@@ -106,6 +106,7 @@ type storeRec struct {
 	TrustAnchor string    `json:"trust_anchor"`
 	Password    []byte    `json:"password"`          // sealed kmsuser password
 	Pending     []byte    `json:"pending,omitempty"` // sealed new password while a rotation is under way
+	Session     []byte    `json:"session,omitempty"` // sealed credential of KMS's kmsuser login while connected
 	Created     time.Time `json:"created"`
 	// Connected records that the store should be connected: set by Connect, cleared by
 	// Disconnect, so a restart connects it again.
