@@ -91,7 +91,13 @@ func initialize(getenv func(string) string) error {
 	if err != nil {
 		return p11.Errorf(p11.CKR_GENERAL_ERROR, "%v", err)
 	}
-	cl, err := client.DialConfig(cfg.FileConfig)
+	cl, err := client.DialConfig(cfg.FileConfig, func(c *client.Config) {
+		c.Observe = func(a client.Attempt) {
+			if a.Err != nil && client.Retryable(a.Err) {
+				log.Warn("a node did not serve a call; trying another", "node", a.Node, "call", a.Method, "after", a.Took, "err", a.Err)
+			}
+		}
+	})
 	if err != nil {
 		log.Error("C_Initialize: cannot set up the cluster client", "config", path, "err", err)
 		logC.Close()

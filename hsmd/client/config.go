@@ -174,11 +174,16 @@ func (c *FileConfig) Write(path string) error {
 	return os.WriteFile(path, append(b, '\n'), 0o600)
 }
 
-// DialConfig connects to the cluster a config file describes.
-func DialConfig(c *FileConfig) (*Client, error) {
+// DialConfig connects to the cluster a config file describes; tune adjusts the client config
+// before dialing (an Observe hook, a dialer).
+func DialConfig(c *FileConfig, tune ...func(*Config)) (*Client, error) {
 	ca, err := os.ReadFile(c.TrustAnchor)
 	if err != nil {
 		return nil, fmt.Errorf("client config %s: trust_anchor: %w", c.Path, err)
 	}
-	return Dial(Config{Nodes: c.Nodes, CAPEM: ca, AttemptTimeout: c.AttemptTimeout})
+	cfg := Config{Nodes: c.Nodes, CAPEM: ca, AttemptTimeout: c.AttemptTimeout}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	return Dial(cfg)
 }
