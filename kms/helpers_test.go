@@ -119,7 +119,7 @@ func wantErr(t *testing.T, err error, code string) {
 }
 
 // check fails the test on err.
-func check(t *testing.T, err error) {
+func check(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ const kmsUserPass = "kmsPassword1"
 const testClusterID = "cluster-hsmsimtestaaa"
 
 // waitConnection polls DescribeCustomKeyStores until the store leaves CONNECTING.
-func waitConnection(t *testing.T, c *awskms.Client, id string) types.CustomKeyStoresListEntry {
+func waitConnection(t testing.TB, c *awskms.Client, id string) types.CustomKeyStoresListEntry {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -95,7 +95,7 @@ func waitConnection(t *testing.T, c *awskms.Client, id string) types.CustomKeySt
 	}
 }
 
-func connectAndWait(t *testing.T, c *awskms.Client, id string) types.CustomKeyStoresListEntry {
+func connectAndWait(t testing.TB, c *awskms.Client, id string) types.CustomKeyStoresListEntry {
 	t.Helper()
 	check(t, tryOp(c.ConnectCustomKeyStore(ctx(), &awskms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)})))
 	return waitConnection(t, c, id)

@@ -1,0 +1,681 @@
+package cloudhsm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hsmsim/hsmsim/cluster"
+	"github.com/hsmsim/hsmsim/cluster/netsim"
+	"github.com/hsmsim/hsmsim/hsmd/client"
+	"github.com/hsmsim/hsmsim/hsmd/pki"
+	"github.com/hsmsim/hsmsim/hsmd/token"
+	"github.com/hsmsim/hsmsim/kms"
+)
+
+// Config configures a Service.
+type Config struct {
+	// DataDir holds the catalog, the backups and every HSM's data directory. Required.
+	DataDir string
+	// Region and AccountID are the defaults for Go callers that pass no kms.Request (the same
+	// defaults as kms.Config: us-east-1, 111122223333).
+	Region, AccountID string
+	// Host is the address HSMs listen on and their ENI IP (default 127.0.0.1).
+	Host string
+	// BasePort, when set, gives HSMs fixed ports: node APIs BasePort, BasePort+1, ... and Raft
+	// BasePort+100, ... (the first free pair). Zero: any free port, recorded for restarts.
+	BasePort int
+	// Network carries every connection of every HSM and of the clients Dial makes. Nil: a new
+	// one seeded from the clock.
+	Network *netsim.Network
+	Logger  *slog.Logger
+	// NoSync, KDF and Timeouts are passed to every member (tests: NoSync, a cheap KDF,
+	// cluster.FastTimeouts).
+	NoSync   bool
+	KDF      token.KDFParams
+	Timeouts cluster.Timeouts
+	// Now is the clock of timestamps, retention and pending deletion. Nil: time.Now.
+	Now func() time.Time
+}
+
+// Service is the CloudHSM service of one process. It implements kms.ControlPlane and
+// kms.ClusterDirectory, and offers a Go API for tests and scenarios (Members, Kill, Restart,
+// Wipe, ClientConfig, DialCluster).
+type Service struct {
+	cfg        Config
+	log        *slog.Logger
+	net        *netsim.Network
+	serviceKey []byte
+
+	mu  sync.Mutex // guards cat and rt; held briefly, never across a member operation
+	cat catalog
+	rt  map[string]*runtime // cluster id → running members
+
+	dials int // counter for the netsim names of the clients Dial makes
+}
+
+var (
+	_ kms.ControlPlane     = (*Service)(nil)
+	_ kms.ClusterDirectory = (*Service)(nil)
+)
+
+// runtime is what runs of a cluster: its members, and the lock that serializes its life cycle
+// operations (CreateHsm, DeleteHsm, restores, kills) so they never interleave.
+type runtime struct {
+	op      sync.Mutex
+	members map[string]*cluster.Member // hsm id → running member
+}
+
+// catalog is catalog.json.
+type catalog struct {
+	Clusters map[string]*clusterRec `json:"clusters"`
+	Backups  map[string]*backupRec  `json:"backups"`
+	CAs      map[string]*caRec      `json:"hsm_cas"` // fingerprint → HSM CA
+}
+
+type caRec struct {
+	CertPEM string `json:"cert"`
+	KeyPEM  string `json:"key"`
+}
+
+type clusterRec struct {
+	ID             string                     `json:"id"`
+	Account        string                     `json:"account"`
+	Region         string                     `json:"region"`
+	State          string                     `json:"state"`
+	Created        time.Time                  `json:"created"`
+	HsmType        string                     `json:"hsm_type"`
+	Mode           string                     `json:"mode"`
+	NetworkType    string                     `json:"network_type"`
+	Subnets        map[string]string          `json:"subnets"` // AZ → subnet id
+	Retention      *kms.BackupRetentionPolicy `json:"retention"`
+	SourceBackupID string                     `json:"source_backup_id,omitempty"`
+	CA             string                     `json:"hsm_ca"` // fingerprint of its HSM CA
+	CSR            string                     `json:"csr,omitempty"`
+	ClusterCert    string                     `json:"cluster_cert,omitempty"`
+	TrustAnchor    string                     `json:"trust_anchor,omitempty"`
+	HSMs           []*hsmRec                  `json:"hsms"`
+	Tags           []kms.HsmTag               `json:"tags,omitempty"`
+}
+
+type hsmRec struct {
+	ID       string `json:"id"`
+	AZ       string `json:"az"`
+	SubnetID string `json:"subnet_id"`
+	EniID    string `json:"eni_id"`
+	EniIP    string `json:"eni_ip"`
+	APIAddr  string `json:"api_addr"`
+	RaftAddr string `json:"raft_addr"`
+	// Joined is set once the HSM bootstrapped, restored or joined: until then it is
+	// CREATE_IN_PROGRESS, and a restart drops it (its CreateHsm never answered).
+	Joined bool `json:"joined"`
+}
+
+type backupRec struct {
+	ID           string       `json:"id"`
+	Account      string       `json:"account"`
+	Region       string       `json:"region"`
+	ClusterID    string       `json:"cluster_id"`
+	State        string       `json:"state"`
+	Created      time.Time    `json:"created"`
+	DeleteAt     *time.Time   `json:"delete_at,omitempty"`
+	NeverExpires bool         `json:"never_expires,omitempty"`
+	HsmType      string       `json:"hsm_type"`
+	Mode         string       `json:"mode"`
+	CA           string       `json:"hsm_ca"`
+	ClusterState string       `json:"cluster_state"`
+	ClusterCert  string       `json:"cluster_cert,omitempty"`
+	TrustAnchor  string       `json:"trust_anchor,omitempty"`
+	Tags         []kms.HsmTag `json:"tags,omitempty"`
+}
+
+const (
+	catalogFile    = "catalog.json"
+	serviceKeyFile = "backup-service.key"
+	// MaxHSMs is CloudHSM's per-cluster limit.
+	MaxHSMs = 28
+	// pendingDeletion is how long a deleted backup can be restored.
+	pendingDeletion = 7 * 24 * time.Hour
+)
+
+// Open opens (or creates) the service in cfg.DataDir and starts every HSM it holds.
+func Open(cfg Config) (*Service, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("cloudhsm: DataDir is required")
+	}
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DataDir = abs
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.AccountID == "" {
+		cfg.AccountID = "111122223333"
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Network == nil {
+		cfg.Network = netsim.New(time.Now().UnixNano())
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, net: cfg.Network, rt: map[string]*runtime{},
+		cat: catalog{Clusters: map[string]*clusterRec{}, Backups: map[string]*backupRec{}, CAs: map[string]*caRec{}}}
+	if err := os.MkdirAll(filepath.Join(abs, "backups"), 0o700); err != nil {
+		return nil, err
+	}
+	if s.serviceKey, err = loadOrCreateKey(filepath.Join(abs, serviceKeyFile)); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(abs, catalogFile))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(b, &s.cat); err != nil {
+			return nil, fmt.Errorf("cloudhsm: %s: %w", catalogFile, err)
+		}
+	}
+	if err := s.resume(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func loadOrCreateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k, derr := hex.DecodeString(string(trimSpace(b)))
+		if derr != nil || len(k) != cluster.ServiceKeySize {
+			return nil, fmt.Errorf("cloudhsm: %s is damaged", path)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k := cluster.NewServiceKey()
+	return k, os.WriteFile(path, []byte(hex.EncodeToString(k)+"\n"), 0o600)
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// resume starts every HSM that had joined its cluster; an HSM whose CreateHsm never finished is
+// dropped with its directory.
+func (s *Service) resume() error {
+	for _, c := range s.cat.Clusters {
+		rt := s.runtime(c.ID)
+		kept := c.HSMs[:0]
+		for _, h := range c.HSMs {
+			if !h.Joined {
+				s.log.Warn("dropping an HSM whose creation did not finish", "cluster", c.ID, "hsm", h.ID)
+				_ = os.RemoveAll(s.hsmDir(c.ID, h.ID))
+				continue
+			}
+			kept = append(kept, h)
+			m, err := s.startMember(c, h)
+			if err != nil {
+				return fmt.Errorf("cloudhsm: restarting %s of %s: %w", h.ID, c.ID, err)
+			}
+			rt.members[h.ID] = m
+		}
+		c.HSMs = kept
+	}
+	return s.saveLocked()
+}
+
+// Close stops every HSM (their state stays; Open resumes them).
+func (s *Service) Close() error {
+	s.mu.Lock()
+	var ms []*cluster.Member
+	for _, rt := range s.rt {
+		for id, m := range rt.members {
+			ms = append(ms, m)
+			delete(rt.members, id)
+		}
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = m.Close() }()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Network is the netsim network every HSM and every client Dial makes goes through.
+func (s *Service) Network() *netsim.Network { return s.net }
+
+// DataDir is the service's data directory.
+func (s *Service) DataDir() string { return s.cfg.DataDir }
+
+func (s *Service) runtime(id string) *runtime {
+	rt := s.rt[id]
+	if rt == nil {
+		rt = &runtime{members: map[string]*cluster.Member{}}
+		s.rt[id] = rt
+	}
+	return rt
+}
+
+func (s *Service) clusterDir(id string) string { return filepath.Join(s.cfg.DataDir, "clusters", id) }
+func (s *Service) hsmDir(cid, hid string) string {
+	return filepath.Join(s.clusterDir(cid), "hsms", hid)
+}
+func (s *Service) backupPath(id string) string {
+	return filepath.Join(s.cfg.DataDir, "backups", id+".bak")
+}
+
+// saveLocked writes the catalog atomically (s.mu held, or no concurrency yet).
+func (s *Service) saveLocked() error {
+	b, err := json.MarshalIndent(&s.cat, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(s.cfg.DataDir, catalogFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func (s *Service) save() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saveLocked()
+}
+
+// hsmCA returns the HSM CA of fingerprint fp.
+func (s *Service) hsmCA(fp string) (*pki.CA, error) {
+	s.mu.Lock()
+	r := s.cat.CAs[fp]
+	s.mu.Unlock()
+	if r == nil {
+		return nil, fmt.Errorf("cloudhsm: HSM CA %s missing from the catalog", fp)
+	}
+	return pki.LoadCA([]byte(r.CertPEM), []byte(r.KeyPEM))
+}
+
+// startMember starts an HSM from its directory, issuing its TLS pair on first start.
+func (s *Service) startMember(c *clusterRec, h *hsmRec) (*cluster.Member, error) {
+	ca, err := s.hsmCA(c.CA)
+	if err != nil {
+		return nil, err
+	}
+	dir := s.hsmDir(c.ID, h.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	certPath, keyPath := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	cert, err := os.ReadFile(certPath)
+	key, kerr := os.ReadFile(keyPath)
+	if err != nil || kerr != nil {
+		if cert, key, err = ca.Issue(h.ID, []string{s.cfg.Host, "127.0.0.1", "localhost"}, false); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(certPath, cert, 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(keyPath, key, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	api, raftAddr := h.APIAddr, h.RaftAddr
+	if api == "" {
+		api = net.JoinHostPort(s.cfg.Host, "0")
+	}
+	if raftAddr == "" {
+		raftAddr = net.JoinHostPort(s.cfg.Host, "0")
+	}
+	return cluster.Start(cluster.Config{NodeID: h.ID, AZ: h.AZ, DataDir: dir, APIAddr: api, RaftAddr: raftAddr,
+		CertPEM: cert, KeyPEM: key, CAPEM: ca.CertPEM, Network: s.net, NoSync: s.cfg.NoSync, KDF: s.cfg.KDF,
+		Timeouts: s.cfg.Timeouts, Logger: s.log})
+}
+
+// allocAddrs picks the addresses of a new HSM (s.mu held): fixed ports from BasePort, or none
+// (any port, recorded after start).
+func (s *Service) allocAddrsLocked() (api, raftAddr string) {
+	if s.cfg.BasePort == 0 {
+		return "", ""
+	}
+	used := map[string]bool{}
+	for _, c := range s.cat.Clusters {
+		for _, h := range c.HSMs {
+			used[h.APIAddr], used[h.RaftAddr] = true, true
+		}
+	}
+	for k := 0; k < 100; k++ {
+		a := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.BasePort+k))
+		r := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.BasePort+100+k))
+		if used[a] || used[r] || !free(a) || !free(r) {
+			continue
+		}
+		return a, r
+	}
+	return "", ""
+}
+
+func free(addr string) bool {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// SubnetID is the subnet the service places in az.
+func SubnetID(az string) string { return "subnet-" + hash17("subnet/"+az) }
+
+func hash17(s string) string {
+	sum := sha256.Sum256([]byte("hsmsim/" + s))
+	return hex.EncodeToString(sum[:])[:17]
+}
+
+// vpcID is the one VPC of an account and region.
+func vpcID(account, region string) string { return "vpc-" + hash17("vpc/"+account+"/"+region) }
+
+func securityGroup(clusterID string) string { return "sg-" + hash17("sg/"+clusterID) }
+
+// sortedClusters lists the catalog's clusters by creation, then id (s.mu held).
+func (s *Service) sortedClustersLocked() []*clusterRec {
+	out := make([]*clusterRec, 0, len(s.cat.Clusters))
+	for _, c := range s.cat.Clusters {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// ---- Go API for tests and scenarios ----
+
+// ClusterIDs lists the clusters of every account, oldest first.
+func (s *Service) ClusterIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, c := range s.sortedClustersLocked() {
+		out = append(out, c.ID)
+	}
+	return out
+}
+
+// Members returns the running members of a cluster, in the order their HSMs were created.
+func (s *Service) Members(clusterID string) []*cluster.Member {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cat.Clusters[clusterID]
+	rt := s.rt[clusterID]
+	if c == nil || rt == nil {
+		return nil
+	}
+	var out []*cluster.Member
+	for _, h := range c.HSMs {
+		if m := rt.members[h.ID]; m != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Member returns a running HSM of a cluster, or nil.
+func (s *Service) Member(clusterID, hsmID string) *cluster.Member {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rt := s.rt[clusterID]; rt != nil {
+		return rt.members[hsmID]
+	}
+	return nil
+}
+
+func (s *Service) find(clusterID, hsmID string) (*clusterRec, *hsmRec, *runtime, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cat.Clusters[clusterID]
+	if c == nil {
+		return nil, nil, nil, fmt.Errorf("cloudhsm: no cluster %s", clusterID)
+	}
+	for _, h := range c.HSMs {
+		if h.ID == hsmID {
+			return c, h, s.runtime(clusterID), nil
+		}
+	}
+	return nil, nil, nil, fmt.Errorf("cloudhsm: no HSM %s in %s", hsmID, clusterID)
+}
+
+// Kill stops an HSM abruptly (cluster.Member.Kill); its directory and place in the cluster stay,
+// and it shows DEGRADED until Restart.
+func (s *Service) Kill(clusterID, hsmID string) error {
+	_, _, rt, err := s.find(clusterID, hsmID)
+	if err != nil {
+		return err
+	}
+	rt.op.Lock()
+	defer rt.op.Unlock()
+	s.mu.Lock()
+	m := rt.members[hsmID]
+	delete(rt.members, hsmID)
+	s.mu.Unlock()
+	if m != nil {
+		m.Kill()
+	}
+	return nil
+}
+
+// Restart starts a killed HSM again from its directory on its addresses; it rejoins by itself.
+func (s *Service) Restart(ctx context.Context, clusterID, hsmID string) error {
+	c, h, rt, err := s.find(clusterID, hsmID)
+	if err != nil {
+		return err
+	}
+	rt.op.Lock()
+	defer rt.op.Unlock()
+	s.mu.Lock()
+	running := rt.members[hsmID] != nil
+	s.mu.Unlock()
+	if running {
+		return fmt.Errorf("cloudhsm: %s is running", hsmID)
+	}
+	m, err := s.startMember(c, h)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	rt.members[hsmID] = m
+	s.mu.Unlock()
+	return nil
+}
+
+// Wipe kills an HSM, deletes its data directory (a replaced disk) and has it join the cluster
+// again under the same id and addresses, catching up from the others.
+func (s *Service) Wipe(ctx context.Context, clusterID, hsmID string) error {
+	if err := s.Kill(clusterID, hsmID); err != nil {
+		return err
+	}
+	c, h, rt, err := s.find(clusterID, hsmID)
+	if err != nil {
+		return err
+	}
+	rt.op.Lock()
+	defer rt.op.Unlock()
+	if err := os.RemoveAll(s.hsmDir(clusterID, hsmID)); err != nil {
+		return err
+	}
+	peers := s.peers(clusterID, hsmID)
+	m, err := s.startMember(c, h)
+	if err != nil {
+		return err
+	}
+	if err := m.Join(ctx, peers); err != nil {
+		m.Kill()
+		return err
+	}
+	s.mu.Lock()
+	rt.members[hsmID] = m
+	s.mu.Unlock()
+	return nil
+}
+
+// peers lists the API addresses of a cluster's running members but one.
+func (s *Service) peers(clusterID, except string) []string {
+	var out []string
+	for _, m := range s.Members(clusterID) {
+		if m.ID() != except {
+			out = append(out, m.APIAddr())
+		}
+	}
+	return out
+}
+
+// HSMCAPEM is the certificate of the CA that issued the cluster's HSM TLS certificates: the
+// trust anchor clients verify HSMs with.
+func (s *Service) HSMCAPEM(clusterID string) ([]byte, error) {
+	s.mu.Lock()
+	c := s.cat.Clusters[clusterID]
+	s.mu.Unlock()
+	if c == nil {
+		return nil, fmt.Errorf("cloudhsm: no cluster %s", clusterID)
+	}
+	ca, err := s.hsmCA(c.CA)
+	if err != nil {
+		return nil, err
+	}
+	return ca.CertPEM, nil
+}
+
+// ClientConfig writes the cluster's client config (and its HSM CA beside it) under the
+// cluster's directory and returns it; its Path is where it was written. The PKCS#11 module,
+// the CLI and client.DialConfig read it.
+func (s *Service) ClientConfig(clusterID string) (*client.FileConfig, error) {
+	ca, err := s.HSMCAPEM(clusterID)
+	if err != nil {
+		return nil, err
+	}
+	dir := s.clusterDir(clusterID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	caPath := filepath.Join(dir, "hsm-ca.crt")
+	if err := os.WriteFile(caPath, ca, 0o644); err != nil {
+		return nil, err
+	}
+	cfg := &client.FileConfig{ClusterID: clusterID, Label: clusterID, TrustAnchor: caPath, Nodes: s.clientNodes(clusterID, false)}
+	cfg.Path = filepath.Join(dir, "client.json")
+	return cfg, cfg.Write(cfg.Path)
+}
+
+// clientNodes lists the cluster's HSMs as client nodes (activeOnly: the ACTIVE ones, or all
+// with an address if none is).
+func (s *Service) clientNodes(clusterID string, activeOnly bool) []client.Node {
+	var all, active []client.Node
+	s.mu.Lock()
+	c := s.cat.Clusters[clusterID]
+	rt := s.rt[clusterID]
+	var hs []*hsmRec
+	if c != nil {
+		hs = append(hs, c.HSMs...)
+	}
+	members := map[string]*cluster.Member{}
+	if rt != nil {
+		for k, v := range rt.members {
+			members[k] = v
+		}
+	}
+	s.mu.Unlock()
+	for _, h := range hs {
+		if h.APIAddr == "" {
+			continue
+		}
+		n := client.Node{ID: h.ID, AZ: h.AZ, Addr: h.APIAddr}
+		all = append(all, n)
+		if m := members[h.ID]; m != nil && m.HSMState() == cluster.HSMActive {
+			active = append(active, n)
+		}
+	}
+	if activeOnly && len(active) > 0 {
+		return active
+	}
+	return all
+}
+
+// DialCluster returns a client of the cluster's HSMs (not logged in) through the service's
+// network, as KMS gets from Dial.
+func (s *Service) DialCluster(clusterID string) (*client.Client, error) {
+	ca, err := s.HSMCAPEM(clusterID)
+	if err != nil {
+		return nil, err
+	}
+	nodes := s.clientNodes(clusterID, true)
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("cloudhsm: cluster %s has no HSM", clusterID)
+	}
+	s.mu.Lock()
+	s.dials++
+	name := fmt.Sprintf("client-%s-%d", clusterID, s.dials)
+	s.mu.Unlock()
+	return client.Dial(client.Config{Nodes: nodes, CAPEM: ca, Dialer: s.net.Dialer(netsim.Endpoint{Name: name}),
+		AttemptTimeout: 2 * time.Second})
+}
+
+// WaitActive waits until the cluster is ACTIVE with n HSMs ACTIVE (a leader among them).
+func (s *Service) WaitActive(ctx context.Context, clusterID string, n int) error {
+	for {
+		d, err := s.Cluster(ctx, "", "", clusterID)
+		if err != nil {
+			return err
+		}
+		active, _ := countActive(d)
+		if d.State == "ACTIVE" && active >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cloudhsm: cluster %s: %s with %d active HSMs, want ACTIVE with %d: %w", clusterID, d.State, active, n, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func countActive(c *kms.Cluster) (hsms, azs int) {
+	seen := map[string]bool{}
+	for _, h := range c.HSMs {
+		if h.State == string(cluster.HSMActive) {
+			hsms++
+			seen[h.AZ] = true
+		}
+	}
+	return hsms, len(seen)
+}
