@@ -38,7 +38,7 @@ func startHsmsimUp(t *testing.T) *liveCluster {
 		t.Fatalf("building hsmsim: %v\n%s", err, out)
 	}
 	data := filepath.Join(t.TempDir(), "data")
-	cmd := exec.Command(bin, "up", "--data-dir", data, "--base-port", strconv.Itoa(freeBasePort(t)), "--log-level", "warn")
+	cmd := exec.Command(bin, "up", "--data-dir", data, "--base-port", strconv.Itoa(freeBasePort(t)), "--kms-listen", "127.0.0.1:0", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "HSMSIM_PKCS11_MODULE="+libPath)
 	stdout, err := cmd.StdoutPipe()
 	must(t, err)
