@@ -7,9 +7,10 @@ MODULE  := build/libhsmsim-pkcs11.so
 DATA    ?= .data
 export PATH := $(PATH):/usr/local/go/bin:$(shell go env GOPATH 2>/dev/null)/bin
 
-# Debian packages: p11-kit's pkcs11.h for the PKCS#11 module (cgo), and the real PKCS#11
-# consumers the module is tested against (pkcs11-tool from opensc, p11tool from gnutls-bin).
-DEBS := libp11-kit-dev pkg-config gcc opensc gnutls-bin
+# Debian packages: p11-kit's pkcs11.h for the PKCS#11 module (cgo), the real PKCS#11
+# consumers the module is tested against (pkcs11-tool from opensc, p11tool from gnutls-bin), and
+# SoftHSM v2, the module's peer in "make bench".
+DEBS := libp11-kit-dev pkg-config gcc opensc gnutls-bin softhsm2
 
 .PHONY: all build run test bench lint proto deps fuzz clean
 
@@ -36,9 +37,12 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
 
-# bench: the node API against the Go standard library, side by side in one run (docs/BENCHMARKS.md).
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./bench/...
+# bench: side by side in one run (docs/BENCHMARKS.md): the node API against the Go standard
+# library; one shared client against a 3-HSM cluster, unbatched and batched; and the PKCS#11
+# module (against "hsmsim up" in its own process) against SoftHSM v2, through miekg/pkcs11.
+bench: deps build
+	HSMSIM_BENCH_BIN=$(CURDIR)/$(BIN) HSMSIM_BENCH_MODULE=$(CURDIR)/$(MODULE) \
+		$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./bench/...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

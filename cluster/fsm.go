@@ -67,11 +67,10 @@ type applyResult struct {
 // entry with ErrHalted without touching the state, refuses to snapshot (so no snapshot claims
 // entries it did not apply) and calls onFatal, which stops the member. It never skips an entry.
 type FSM struct {
-	state     func() *token.State
-	st        *store.Store
-	keyRecord func() (store.Write, error)
-	log       *slog.Logger
-	onFatal   func(error)
+	state   func() *token.State
+	st      *store.Store
+	log     *slog.Logger
+	onFatal func(error)
 
 	mu           sync.RWMutex
 	members      map[string]*clusterpb.MemberRecord
@@ -91,13 +90,12 @@ var (
 type NodeState interface {
 	State() *token.State
 	Store() *store.Store
-	ClusterKeyRecord() (store.Write, error)
 }
 
 // NewFSM returns the state machine over node's token and store, loading the member metadata
 // the store holds. onFatal is called once, in its own goroutine, if the FSM halts.
 func NewFSM(node NodeState, log *slog.Logger, onFatal func(error)) (*FSM, error) {
-	f := &FSM{state: node.State, st: node.Store(), keyRecord: node.ClusterKeyRecord, log: log, onFatal: onFatal,
+	f := &FSM{state: node.State, st: node.Store(), log: log, onFatal: onFatal,
 		members: map[string]*clusterpb.MemberRecord{}}
 	err := f.st.ForEach(bucketMembers, func(k, v []byte) error {
 		var r clusterpb.MemberRecord
@@ -315,16 +313,19 @@ func (f *FSM) applyRestore(l *raft.Log) any {
 	return &applyResult{Index: l.Index}
 }
 
-// persistAfterRestore writes back what a token restore dropped from the store (store.Replace
-// replaces every data bucket): the node's cluster key record and the member metadata. f.mu held.
-// Between the two transactions a crash leaves a store without the cluster key; Member.Start
-// reports such a data directory as damaged (wipe it and rejoin).
+// persistAfterRestore makes the member metadata on disk what the restored state says: the
+// records of the snapshot, and none of the members it does not know. f.mu held.
 func (f *FSM) persistAfterRestore(members []*clusterpb.MemberRecord, index uint64) error {
-	kr, err := f.keyRecord()
-	if err != nil {
-		return err
+	writes := []store.Write{{Bucket: bucketMeta, Key: keyMembersIndex, Value: indexBytes(index)}}
+	keep := map[string]bool{}
+	for _, r := range members {
+		keep[r.Id] = true
 	}
-	writes := []store.Write{kr, {Bucket: bucketMeta, Key: keyMembersIndex, Value: indexBytes(index)}}
+	for id := range f.members {
+		if !keep[id] {
+			writes = append(writes, store.Write{Bucket: bucketMembers, Key: []byte(id)})
+		}
+	}
 	for _, r := range members {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
 		if err != nil {
@@ -418,6 +419,14 @@ func (f *FSM) restoreBytes(b []byte) error {
 	if s == nil {
 		return fmt.Errorf("cluster: cannot restore a snapshot on a node without the cluster key")
 	}
+	if last := f.LastIndex(); snap.Index <= last && last > 0 {
+		// The state already holds everything the snapshot does and later committed entries (a
+		// leader's replication of a removed-and-re-added member can send a stale snapshot
+		// after a newer one). Going back would leave this node behind until the next commit;
+		// Raft replays the entries after the snapshot, which the FSM answers without applying.
+		f.log.Info("snapshot older than the state; kept the state", "snapshot_index", snap.Index, "index", last)
+		return nil
+	}
 	var ts hsmpb.Snapshot
 	if err := proto.Unmarshal(snap.TokenSnapshot, &ts); err != nil {
 		return fmt.Errorf("%w: token snapshot: %v", ErrBadEntry, err)
@@ -429,7 +438,7 @@ func (f *FSM) restoreBytes(b []byte) error {
 	err := f.persistAfterRestore(snap.Members, snap.Index)
 	f.mu.Unlock()
 	if err != nil {
-		// The token is restored but the key record is not back on disk: stop here.
+		// The token is restored but the member metadata is not: stop here.
 		f.halt(err)
 		return err
 	}

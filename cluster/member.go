@@ -539,6 +539,10 @@ func (m *Member) Close() error {
 // SIGKILL (only a machine crash loses them).
 func (m *Member) Kill() { m.stop(true) }
 
+// shutdownGrace is how long a graceful stop lets Raft finish before it resets the member's
+// connections.
+const shutdownGrace = 3 * time.Second
+
 func (m *Member) stop(abrupt bool) {
 	m.stopOnce.Do(func() {
 		m.down.Store(true)
@@ -550,7 +554,20 @@ func (m *Member) stop(abrupt bool) {
 		}
 		m.grpcSrv.Stop()
 		if r := m.r.Load(); r != nil {
-			if err := r.Shutdown().Error(); err != nil {
+			done := make(chan error, 1)
+			go func() { done <- r.Shutdown().Error() }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(shutdownGrace):
+				// Raft waits for its replication goroutines, and one can be stuck writing to a
+				// peer whose link holds the bytes (a partition that was never healed): reset
+				// this member's connections so the writes fail and Raft can finish.
+				m.log.Warn("raft shutdown is stuck on the network; resetting connections")
+				m.nw.CloseConns(m.cfg.NodeID)
+				err = <-done
+			}
+			if err != nil {
 				m.log.Warn("raft shutdown", "err", err)
 			}
 		} else {

@@ -92,6 +92,9 @@ func initialize(getenv func(string) string) error {
 		return p11.Errorf(p11.CKR_GENERAL_ERROR, "%v", err)
 	}
 	cl, err := client.DialConfig(cfg.FileConfig, func(c *client.Config) {
+		// All the application's sessions share this client: their concurrent crypto calls
+		// go to the nodes in batches (hsmd/client/batch.go).
+		c.Batch = cfg.Batching()
 		c.Observe = func(a client.Attempt) {
 			if a.Err != nil && client.Retryable(a.Err) {
 				log.Warn("a node did not serve a call; trying another", "node", a.Node, "call", a.Method, "after", a.Took, "err", a.Err)

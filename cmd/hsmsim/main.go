@@ -24,6 +24,6 @@ func app() *cli.App {
 "hsmsim key". Client commands find the cluster through the client config file
 ($HSMSIM_CONFIG, or --config) and log in with a PIN "user:password" ($HSMSIM_PIN, or --pin),
 as CloudHSM's PKCS#11 library does.`,
-		Commands: []*cli.Command{upCommand(), envCommand(), hsmdCommand(), infoCommand(), clusterCommand(), userCommand(), keyCommand()},
+		Commands: []*cli.Command{upCommand(), envCommand(), kmsCommand(), hsmdCommand(), infoCommand(), clusterCommand(), userCommand(), keyCommand(), scenarioCommand()},
 	}
 }

@@ -78,6 +78,17 @@ type Config struct {
 	AttemptTimeout time.Duration
 	// Observe, if set, is told of every attempt: which node served which call, with what error.
 	Observe func(Attempt)
+	// Batch coalesces concurrent crypto reads (Sign, Verify, Encrypt, Decrypt, Digest,
+	// GenerateRandom) into HSMBatch requests while earlier ones are in flight (batch.go).
+	// BatchFlights is how many requests may be in flight before calls queue (default 2);
+	// MaxBatch bounds the calls of one request (default 64).
+	Batch        bool
+	BatchFlights int
+	MaxBatch     int
+	// Refresh, if set, is how often the client asks the cluster for its members (GetInfo), so
+	// HSMs added later get traffic and removed ones get none, as CloudHSM's client learns of
+	// them from the cluster.
+	Refresh time.Duration
 }
 
 // Attempt is one try of one call on one node, for tests and scenarios that check who served what.
@@ -93,6 +104,7 @@ type Attempt struct {
 type Session struct {
 	mu    sync.RWMutex
 	cred  string
+	auth  string // "hsm " + cred, the authorization value, made once per login
 	index atomic.Uint64
 }
 
@@ -106,7 +118,10 @@ func (s *Session) Credential() string {
 // SetCredential installs a credential (after Login, or to share one).
 func (s *Session) SetCredential(c string) {
 	s.mu.Lock()
-	s.cred = c
+	s.cred, s.auth = c, ""
+	if c != "" {
+		s.auth = "hsm " + c
+	}
 	s.mu.Unlock()
 }
 
@@ -128,21 +143,27 @@ func (s *Session) Observe(i uint64) {
 // another node. Calls about a session object go to the node that holds it, since session objects
 // are not replicated.
 type Client struct {
-	api     hsmpb.HSMClient
-	sess    *Session
-	cfg     Config
-	tlsBase *tls.Config
+	api      hsmpb.HSMClient
+	batch    *batcher // nil: batching off
+	batchAPI hsmpb.HSMBatchClient
+	sess     *Session
+	cfg      Config
+	tlsBase  *tls.Config
 
 	mu    sync.Mutex
 	nodes []*nodeConn
 	next  int
 	homes map[uint32]*nodeConn // session-object handle → the node that holds it
+
+	stop chan struct{} // closed by Close: ends the refresh loop
+	once sync.Once
 }
 
 type nodeConn struct {
 	Node
 	conn      *grpc.ClientConn
 	downUntil time.Time
+	removed   bool // no longer a member: never picked (its connection closes with the client)
 }
 
 // Dial prepares connections to the configured nodes. Connections are made lazily by gRPC; the
@@ -160,7 +181,7 @@ func Dial(cfg Config) (*Client, error) {
 	if cfg.AttemptTimeout == 0 {
 		cfg.AttemptTimeout = 3 * time.Second
 	}
-	c := &Client{sess: cfg.Session, cfg: cfg, tlsBase: cfg.TLS, homes: map[uint32]*nodeConn{}}
+	c := &Client{sess: cfg.Session, cfg: cfg, tlsBase: cfg.TLS, homes: map[uint32]*nodeConn{}, stop: make(chan struct{})}
 	if c.sess == nil {
 		c.sess = &Session{}
 	}
@@ -171,7 +192,30 @@ func Dial(cfg Config) (*Client, error) {
 		}
 	}
 	c.api = hsmpb.NewHSMClient(c.nodes[0].conn) // the interceptor picks the real node
+	c.batchAPI = hsmpb.NewHSMBatchClient(c.nodes[0].conn)
+	if cfg.Batch {
+		c.batch = newBatcher(c)
+		c.batch.api = c.batchAPI
+	}
+	if cfg.Refresh > 0 {
+		go c.refreshLoop(cfg.Refresh)
+	}
 	return c, nil
+}
+
+func (c *Client) refreshLoop(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			_, _ = c.Refresh(ctx) // a failed refresh keeps the nodes known so far
+			cancel()
+		}
+	}
 }
 
 func (c *Client) addNode(n Node) (*nodeConn, error) {
@@ -204,13 +248,15 @@ func (c *Client) addNode(n Node) (*nodeConn, error) {
 	return nc, nil
 }
 
-// Nodes lists the nodes the client knows.
+// Nodes lists the nodes the client knows as members.
 func (c *Client) Nodes() []Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]Node, len(c.nodes))
-	for i, n := range c.nodes {
-		out[i] = n.Node
+	out := make([]Node, 0, len(c.nodes))
+	for _, n := range c.nodes {
+		if !n.removed {
+			out = append(out, n.Node)
+		}
 	}
 	return out
 }
@@ -226,6 +272,7 @@ func (c *Client) API() hsmpb.HSMClient { return c.api }
 
 // Close closes every connection.
 func (c *Client) Close() error {
+	c.once.Do(func() { close(c.stop) })
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var first error
@@ -258,6 +305,17 @@ func NewRequestID() string {
 
 func (c *Client) intercept(ctx context.Context, method string, req, reply any, _ *grpc.ClientConn, inv grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	name := method[strings.LastIndexByte(method, '/')+1:]
+	if c.batch != nil && batchable[name] && ctx.Value(pinKey{}) == nil {
+		if item := batchItem(name, req); item != nil {
+			return c.batch.do(&pending{ctx: ctx, item: item, reply: reply, done: make(chan struct{}),
+				solo: func(ctx context.Context) error { return c.unary(ctx, name, method, req, reply, inv, opts) }})
+		}
+	}
+	return c.unary(ctx, name, method, req, reply, inv, opts)
+}
+
+// unary is one call with failover: the node choice, the retries, the idempotency id of a write.
+func (c *Client) unary(ctx context.Context, name, method string, req, reply any, inv grpc.UnaryInvoker, opts []grpc.CallOption) error {
 	if writeMethods[name] {
 		if id, _ := ctx.Value(ctxKey{}).(string); id == "" {
 			ctx = WithRequestID(ctx, NewRequestID()) // one id for every attempt of this call
@@ -269,7 +327,9 @@ func (c *Client) intercept(ctx context.Context, method string, req, reply any, _
 	}
 	retries := c.cfg.Retries
 	if retries == 0 {
-		retries = max(2, len(c.Nodes()))
+		c.mu.Lock()
+		retries = max(2, len(c.nodes))
+		c.mu.Unlock()
 	}
 	var err error
 	for attempt := 0; attempt <= retries; attempt++ {
@@ -304,8 +364,11 @@ func (c *Client) intercept(ctx context.Context, method string, req, reply any, _
 // try is one attempt on one node, bounded by AttemptTimeout.
 func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req, reply any, inv grpc.UnaryInvoker, opts []grpc.CallOption) error {
 	kv := make([]string, 0, 6)
-	if cred := c.sess.Credential(); cred != "" {
-		kv = append(kv, mdAuthorization, "hsm "+cred)
+	c.sess.mu.RLock()
+	auth := c.sess.auth
+	c.sess.mu.RUnlock()
+	if auth != "" {
+		kv = append(kv, mdAuthorization, auth)
 	}
 	if i := c.sess.Index(); i > 0 {
 		kv = append(kv, mdMinIndex, strconv.FormatUint(i, 10))
@@ -341,12 +404,19 @@ func (c *Client) pick() *nodeConn {
 	now := time.Now()
 	for i := 0; i < len(c.nodes); i++ {
 		nc := c.nodes[(c.next+i)%len(c.nodes)]
-		if now.After(nc.downUntil) {
+		if !nc.removed && now.After(nc.downUntil) {
 			c.next = (c.next + i + 1) % len(c.nodes)
 			return nc
 		}
 	}
-	nc := c.nodes[c.next%len(c.nodes)]
+	for i := 0; i < len(c.nodes); i++ { // all down: the next member anyway
+		nc := c.nodes[(c.next+i)%len(c.nodes)]
+		if !nc.removed {
+			c.next = (c.next + i + 1) % len(c.nodes)
+			return nc
+		}
+	}
+	nc := c.nodes[c.next%len(c.nodes)] // every known node removed: keep trying what we have
 	c.next = (c.next + 1) % len(c.nodes)
 	return nc
 }
@@ -430,31 +500,36 @@ func (c *Client) noteHome(nc *nodeConn, reply any) {
 // sessionHandleBit mirrors hsmd/server: handles with it set are session objects.
 const sessionHandleBit = 1 << 31
 
-// Refresh asks the cluster for its members and adds the nodes the client did not know, so
-// HSMs added after the client started get traffic. It returns the members it saw.
+// Refresh asks the cluster for its members: nodes the client did not know are added, so HSMs
+// added after the client started get traffic, and known nodes that are no longer members are
+// no longer picked. It returns the members it saw.
 func (c *Client) Refresh(ctx context.Context) ([]*hsmpb.Member, error) {
 	info, err := c.api.GetInfo(ctx, &hsmpb.Empty{})
 	if err != nil {
 		return nil, err
 	}
-	known := map[string]*nodeConn{}
+	current := map[string]*hsmpb.Member{}
+	for _, m := range info.Members {
+		if m.Addr != "" {
+			current[m.Addr] = m
+		}
+	}
+	known := map[string]bool{}
 	c.mu.Lock()
 	for _, n := range c.nodes {
-		known[n.Addr] = n
+		known[n.Addr] = true
+		if m, ok := current[n.Addr]; ok {
+			n.ID, n.AZ, n.removed = m.Id, m.Az, false
+		} else if len(current) > 0 {
+			n.removed = true
+		}
 	}
 	c.mu.Unlock()
-	for _, m := range info.Members {
-		if nc, ok := known[m.Addr]; ok {
-			c.mu.Lock()
-			nc.ID, nc.AZ = m.Id, m.Az
-			c.mu.Unlock()
-			continue
-		}
-		if m.Addr == "" {
-			continue
-		}
-		if _, err := c.addNode(Node{ID: m.Id, AZ: m.Az, Addr: m.Addr}); err != nil {
-			return nil, err
+	for addr, m := range current {
+		if !known[addr] {
+			if _, err := c.addNode(Node{ID: m.Id, AZ: m.Az, Addr: addr}); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return info.Members, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hsmsim/hsmsim/hsmd/client"
+	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/nodetest"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
@@ -103,5 +104,40 @@ func TestNodeErrorsAreNotRetried(t *testing.T) {
 	}
 	if tries != 1 {
 		t.Fatalf("a node's refusal was tried %d times", tries)
+	}
+}
+
+// TestRefreshLearnsMembersAndForgetsRemovedOnes: nodes the cluster lists are added, and a node
+// it no longer lists is no longer picked.
+func TestRefreshLearnsMembersAndForgetsRemovedOnes(t *testing.T) {
+	n := nodetest.Start(t, nodetest.Options{})
+	stale := deadAddr(t)
+	c, err := client.Dial(client.Config{Nodes: []client.Node{{Addr: n.Addr}, {Addr: stale}}, CAPEM: n.CA.CertPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// A lone node lists no members (no cluster layer): nothing is removed on an empty list.
+	if _, err := c.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(c.Nodes()); got != 2 {
+		t.Fatalf("%d nodes after refreshing from a node that lists no members, want 2", got)
+	}
+	// The node reports itself as the only member: the stale address is dropped.
+	n.SetMembers(func() []*hsmpb.Member { return []*hsmpb.Member{{Id: "hsm-testnode00001", Az: "us-east-1a", Addr: n.Addr}} })
+	if _, err := c.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nodes := c.Nodes()
+	if len(nodes) != 1 || nodes[0].Addr != n.Addr || nodes[0].ID != "hsm-testnode00001" {
+		t.Fatalf("after refresh: %+v", nodes)
+	}
+	for i := 0; i < 5; i++ { // every call lands on the member, none on the dropped address
+		if _, err := c.GenerateRandom(ctx, 4); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

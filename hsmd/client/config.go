@@ -28,6 +28,8 @@ const (
 const (
 	DefaultAttemptTimeout = 3 * time.Second
 	DefaultMaxBuffer      = 64 << 10
+	// DefaultRefresh is how often a client made from a config file relearns the cluster's members.
+	DefaultRefresh = 10 * time.Second
 )
 
 // FileConfig is the client config file, JSON, that `hsmsim up` and `hsmsim hsmd --write-config`
@@ -50,8 +52,11 @@ const (
 //	  "attempt_timeout": "3s",               one attempt of one call on one node (Go duration); a
 //	                                         call fails over to other nodes, so its whole time is
 //	                                         bounded by about attempt_timeout × (nodes + 2)
-//	  "max_buffer": 65536                    bytes a PKCS#11 multi-part operation (C_*Update) may
+//	  "max_buffer": 65536,                   bytes a PKCS#11 multi-part operation (C_*Update) may
 //	                                         buffer before C_*Final (default 64 KiB)
+//	  "batch": true                          PKCS#11 module: coalesce concurrent crypto calls of
+//	                                         its sessions into batch requests (default true;
+//	                                         false: one request per call, see batch.go)
 //	}
 type FileConfig struct {
 	ClusterID   string `json:"cluster_id"`
@@ -63,6 +68,7 @@ type FileConfig struct {
 	LogLevel    string `json:"log_level,omitempty"`
 	Attempt     string `json:"attempt_timeout,omitempty"`
 	MaxBuffer   int    `json:"max_buffer,omitempty"`
+	Batch       *bool  `json:"batch,omitempty"`
 
 	// Parsed by LoadConfig.
 	Path           string        `json:"-"` // where it was read from, for messages
@@ -174,6 +180,10 @@ func (c *FileConfig) Write(path string) error {
 	return os.WriteFile(path, append(b, '\n'), 0o600)
 }
 
+// Batching reports whether the PKCS#11 module should coalesce its sessions' crypto calls
+// ("batch", default true).
+func (c *FileConfig) Batching() bool { return c.Batch == nil || *c.Batch }
+
 // DialConfig connects to the cluster a config file describes; tune adjusts the client config
 // before dialing (an Observe hook, a dialer).
 func DialConfig(c *FileConfig, tune ...func(*Config)) (*Client, error) {
@@ -181,7 +191,7 @@ func DialConfig(c *FileConfig, tune ...func(*Config)) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client config %s: trust_anchor: %w", c.Path, err)
 	}
-	cfg := Config{Nodes: c.Nodes, CAPEM: ca, AttemptTimeout: c.AttemptTimeout}
+	cfg := Config{Nodes: c.Nodes, CAPEM: ca, AttemptTimeout: c.AttemptTimeout, Refresh: DefaultRefresh}
 	for _, f := range tune {
 		f(&cfg)
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
@@ -27,12 +28,21 @@ type service struct {
 	n *Node
 }
 
-// Register puts the node's API on a gRPC server (built with n.UnaryInterceptor).
-func (n *Node) Register(s *grpc.Server) { hsmpb.RegisterHSMServer(s, &service{n: n}) }
+// Register puts the node's API on a gRPC server (built with n.UnaryInterceptor): HSM, and
+// HSMBatch beside it (batch.go).
+func (n *Node) Register(s *grpc.Server) {
+	v := &service{n: n}
+	hsmpb.RegisterHSMServer(s, v)
+	v.registerBatch(s)
+}
 
 // ServerOptions are the options a gRPC server of this node needs besides its credentials.
 func (n *Node) ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(n.UnaryInterceptor), grpc.MaxRecvMsgSize(8 << 20)}
+	// Stream workers: a call runs on a long-lived goroutine whose stack has already grown
+	// through the crypto code, instead of a new goroutine per call (its stack growth showed in
+	// the profile, docs/BENCHMARKS.md); gRPC falls back to a new goroutine when all are busy.
+	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(n.UnaryInterceptor), grpc.MaxRecvMsgSize(8 << 20),
+		grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0)))}
 }
 
 func (v *service) GetInfo(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.InfoResponse, error) {

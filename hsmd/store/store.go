@@ -47,6 +47,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 const (
@@ -449,8 +450,10 @@ func (s *Store) readBucket(tx *bolt.Tx, bucket string) ([]KV, error) {
 	return records, nil
 }
 
-// Replace atomically drops every data bucket and loads data in its place,
-// setting the applied index to index: this is snapshot restore. Unlike
+// Replace atomically drops the buckets named in data and loads data in their
+// place, setting the applied index to index: this is snapshot restore. Buckets
+// data does not name are left alone (the node's own records, the cluster's
+// membership), so a restore never drops what the snapshot does not carry. Unlike
 // Commit, index is not required to grow (a restore installs whatever state
 // the snapshot holds). A nil Value is stored as an empty value. A bucket
 // with no records is created empty. Invalid bucket names, empty keys or a
@@ -475,19 +478,9 @@ func (s *Store) Replace(index uint64, data map[string][]KV) error {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
 		err := db.Update(func(tx *bolt.Tx) error {
-			var old [][]byte
-			err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-				if string(name) != metaBucket {
-					old = append(old, bytes.Clone(name))
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			for _, name := range old {
-				if err := tx.DeleteBucket(name); err != nil {
-					return fmt.Errorf("store: replace: drop %q: %w", name, err)
+			for bucket := range data {
+				if err := tx.DeleteBucket([]byte(bucket)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+					return fmt.Errorf("store: replace: drop %q: %w", bucket, err)
 				}
 			}
 			for bucket, kvs := range data {

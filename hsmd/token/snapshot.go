@@ -44,7 +44,9 @@ func (s *State) Restore(snap *hsmpb.Snapshot) error {
 	if snap.Meta != nil {
 		n.meta = proto.Clone(snap.Meta).(*hsmpb.StoredMeta)
 	}
-	data := map[string][]store.KV{}
+	// Every token bucket is named, empty or not, so Replace drops all of the old token and
+	// nothing else (the node's own records live in buckets the token does not name).
+	data := map[string][]store.KV{bucketObjects: nil, bucketUsers: nil, bucketLogins: nil, bucketMeta: nil, bucketRequests: nil}
 	put := func(bucket string, key []byte, m proto.Message) error {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 		data[bucket] = append(data[bucket], store.KV{Key: key, Value: b})

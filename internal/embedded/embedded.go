@@ -1,27 +1,41 @@
-// Package embedded is the embedded default of hsmsim: one process running an initialized cluster
-// (3 HSMs in 3 AZs unless told otherwise) with an activated admin and one crypto user, its state
-// in one data directory that survives restarts, and the client config every face reads. It is
-// what `hsmsim up` (and `make run`) start, and what scenarios build on.
+// Package embedded is the embedded default of hsmsim: one process running the CloudHSM service
+// (kms/cloudhsm) with one initialized cluster (3 HSMs in 3 AZs unless told otherwise), an
+// activated admin, a crypto user and kmsuser, and the KMS and CloudHSM endpoint on loopback;
+// its state in one data directory that survives restarts, and the client config every face
+// reads. It is what `hsmsim up` (and `make run`) start, and what scenarios build on.
+//
+// The first run provisions the cluster as an operator would, through the service's real APIs:
+// CreateCluster, CreateHsm per HSM, the cluster's CSR signed by a customer CA this package makes
+// (DATA/customerCA.crt and .key), InitializeCluster, then through the HSM client the admin's
+// activation and the users. Later runs open the same service and KMS again.
 package embedded
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"math/big"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/cluster/netsim"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
-	"github.com/hsmsim/hsmsim/hsmd/pki"
 	"github.com/hsmsim/hsmsim/hsmd/token"
+	"github.com/hsmsim/hsmsim/kms"
+	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
 // Options shape a new embedded cluster; a data directory that already holds one keeps its shape.
@@ -35,25 +49,40 @@ type Options struct {
 	NoSync   bool // tests only
 	KDF      token.KDFParams
 	Timeouts cluster.Timeouts
+
+	// KMSListen is the address of the KMS and CloudHSM endpoint (default 127.0.0.1:4566);
+	// NoKMS runs the cluster alone.
+	KMSListen string
+	NoKMS     bool
+	// Strict makes the endpoint verify every request's SigV4 signature against the local
+	// access key pair (State.AccessKeyID, State.SecretAccessKey).
+	Strict bool
 }
 
 // State is what the data directory remembers (embedded.json, 0600: it holds the demo users'
-// passwords so `hsmsim env` can print the crypto user's PIN; this is an emulator for local use).
+// passwords and the local access key so `hsmsim env` can print them; this is an emulator for
+// local use).
 type State struct {
 	ClusterID     string `json:"cluster_id"`
 	AdminPassword string `json:"admin_password"`
 	CryptoUser    string `json:"crypto_user"`
 	CryptoPass    string `json:"crypto_user_password"`
+	KMSUserPass   string `json:"kmsuser_password"`
 	Nodes         []Node `json:"nodes"`
-	KMSAddr       string `json:"kms_addr,omitempty"`
+	Region        string `json:"region"`
+	AccountID     string `json:"account_id"`
+	AccessKeyID   string `json:"access_key_id"`
+	SecretKey     string `json:"secret_access_key"`
+	// KMSURL is the endpoint of the running `hsmsim up` (AWS_ENDPOINT_URL_KMS and
+	// AWS_ENDPOINT_URL_CLOUDHSM_V2), written at every start.
+	KMSURL string `json:"kms_url,omitempty"`
 }
 
 // Node is one HSM of the embedded cluster.
 type Node struct {
-	ID       string `json:"id"`
-	AZ       string `json:"az"`
-	APIAddr  string `json:"api_addr"`
-	RaftAddr string `json:"raft_addr"`
+	ID      string `json:"id"`
+	AZ      string `json:"az"`
+	APIAddr string `json:"api_addr"`
 }
 
 // Default demo credentials, printed by `hsmsim up` and `hsmsim env`.
@@ -61,32 +90,49 @@ const (
 	DefaultAdminPassword = "adminpass1"
 	DefaultCryptoUser    = "crypto_user"
 	DefaultCryptoPass    = "cryptopass1"
+	DefaultKMSUserPass   = "kmsPassword1"
+	DefaultKMSListen     = "127.0.0.1:4566"
 )
 
 // Files in the data directory.
 const (
-	StateFile  = "embedded.json"
-	ConfigFile = "client.json"
-	CACertFile = "pki/customerCA.crt"
-	caKeyFile  = "pki/customerCA.key"
+	StateFile      = "embedded.json"
+	ConfigFile     = "client.json"
+	CustomerCAFile = "customerCA.crt" // the trust anchor given at InitializeCluster
+	customerCAKey  = "customerCA.key"
+	serviceDir     = "cloudhsm"
+	kmsDir         = "kms"
 )
 
-// Cluster is a running embedded cluster.
+// Cluster is a running embedded default: the service, its cluster, and the KMS.
 type Cluster struct {
+	Service *cloudhsm.Service
+	KMS     *kms.Server // nil with NoKMS
 	// Net carries every connection between the HSMs (and is where scenarios put faults).
 	Net     *netsim.Network
 	Dir     string
 	State   State
 	Members []*cluster.Member
-	CA      *pki.CA
 	log     *slog.Logger
 }
 
 // ConfigPath is the client config file of the cluster.
 func (c *Cluster) ConfigPath() string { return filepath.Join(c.Dir, ConfigFile) }
 
-// TrustAnchorPath is the cluster's customerCA.crt.
-func (c *Cluster) TrustAnchorPath() string { return filepath.Join(c.Dir, CACertFile) }
+// TrustAnchorPath is the CA clients verify the HSMs' TLS certificates with (the client
+// config's trust_anchor): the cluster's HSM CA (see kms/cloudhsm).
+func (c *Cluster) TrustAnchorPath() string {
+	return filepath.Join(c.Dir, serviceDir, "clusters", c.State.ClusterID, "hsm-ca.crt")
+}
+
+// CustomerCAPath is the customer CA the cluster was initialized with: the
+// TrustAnchorCertificate of a KMS custom key store on it.
+func (c *Cluster) CustomerCAPath() string { return filepath.Join(c.Dir, CustomerCAFile) }
+
+// TrustAnchorPath of a data directory (for `hsmsim env`).
+func TrustAnchorPath(dir string, st *State) string {
+	return filepath.Join(dir, serviceDir, "clusters", st.ClusterID, "hsm-ca.crt")
+}
 
 // LoadState reads the state file of a data directory (for `hsmsim env`).
 func LoadState(dir string) (*State, error) {
@@ -98,62 +144,13 @@ func LoadState(dir string) (*State, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w", StateFile, err)
 	}
+	if s.Region == "" {
+		return nil, fmt.Errorf("%s: written by an older hsmsim; start with a new --data-dir", StateFile)
+	}
 	return &s, nil
 }
 
-// Up starts the embedded cluster in o.DataDir: a new one (trust anchor, certificates, Raft
-// bootstrap, joins, admin activation, the crypto user) when the directory is empty, or the one
-// it already holds.
-func Up(ctx context.Context, o Options) (*Cluster, error) {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	abs, err := filepath.Abs(o.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	c := &Cluster{Dir: abs, log: o.Logger, Net: netsim.New(time.Now().UnixNano())}
-	st, err := LoadState(abs)
-	fresh := errors.Is(err, os.ErrNotExist)
-	switch {
-	case fresh:
-		if err := c.create(o); err != nil {
-			return nil, err
-		}
-	case err != nil:
-		return nil, err
-	default:
-		c.State = *st
-		if err := c.loadCA(); err != nil {
-			return nil, err
-		}
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			c.Close()
-		}
-	}()
-	for _, n := range c.State.Nodes {
-		m, err := c.startMember(o, n)
-		if err != nil {
-			return nil, err
-		}
-		c.Members = append(c.Members, m)
-	}
-	if fresh {
-		if err := c.initialize(ctx); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.writeClientConfig(); err != nil {
-		return nil, err
-	}
-	ok = true
-	return c, nil
-}
-
-func (c *Cluster) create(o Options) error {
+func (o *Options) defaults() {
 	if o.HSMs == 0 {
 		o.HSMs = 3
 	}
@@ -166,47 +163,215 @@ func (c *Cluster) create(o Options) error {
 	if o.BasePort == 0 {
 		o.BasePort = 2225
 	}
-	if o.HSMs < 1 || o.HSMs > 28 {
-		return fmt.Errorf("embedded: %d HSMs: a cluster has 1 to 28", o.HSMs)
+	if o.KMSListen == "" {
+		o.KMSListen = DefaultKMSListen
 	}
-	st := State{ClusterID: cluster.NewClusterID(), AdminPassword: DefaultAdminPassword, CryptoUser: DefaultCryptoUser, CryptoPass: DefaultCryptoPass}
-	for i := 0; i < o.HSMs; i++ {
-		n := Node{ID: cluster.NewHSMID(), AZ: o.AZs[i%len(o.AZs)],
-			APIAddr:  net.JoinHostPort(o.Host, strconv.Itoa(o.BasePort+i)),
-			RaftAddr: net.JoinHostPort(o.Host, strconv.Itoa(o.BasePort+100+i))}
-		for _, a := range []string{n.APIAddr, n.RaftAddr} {
-			l, err := net.Listen("tcp", a)
-			if err != nil {
-				return fmt.Errorf("embedded: port %s is taken (choose another --base-port): %w", a, err)
-			}
-			l.Close()
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Up starts the embedded default in o.DataDir: a new cluster when the directory holds none
+// (provisioned through the CloudHSM APIs), or the one it holds; then the KMS endpoint.
+func Up(ctx context.Context, o Options) (*Cluster, error) {
+	o.defaults()
+	abs, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if o.HSMs < 1 || o.HSMs > cloudhsm.MaxHSMs {
+		return nil, fmt.Errorf("embedded: %d HSMs: a cluster has 1 to %d", o.HSMs, cloudhsm.MaxHSMs)
+	}
+	region := o.AZs[0][:len(o.AZs[0])-1]
+	for _, az := range o.AZs {
+		if len(az) < 2 || az[:len(az)-1] != region {
+			return nil, fmt.Errorf("embedded: AZ %q is not in region %s (AZs are a region and a letter: us-east-1a)", az, region)
 		}
-		st.Nodes = append(st.Nodes, n)
 	}
-	// A directory without a state file never finished initializing: start it over.
-	if err := os.RemoveAll(filepath.Join(c.Dir, "nodes")); err != nil {
-		return err
+	st, err := LoadState(abs)
+	fresh := errors.Is(err, os.ErrNotExist)
+	if err != nil && !fresh {
+		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(c.Dir, "pki"), 0o700); err != nil {
-		return err
+	if fresh {
+		// A directory without a state file never finished provisioning: start it over.
+		for _, d := range []string{serviceDir, kmsDir} {
+			if err := os.RemoveAll(filepath.Join(abs, d)); err != nil {
+				return nil, err
+			}
+		}
+		if err := os.MkdirAll(abs, 0o700); err != nil {
+			return nil, err
+		}
+		st = &State{AdminPassword: DefaultAdminPassword, CryptoUser: DefaultCryptoUser, CryptoPass: DefaultCryptoPass,
+			KMSUserPass: DefaultKMSUserPass, Region: region, AccountID: "111122223333",
+			AccessKeyID: "AKIA" + randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+			SecretKey:   randomString(40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+")}
 	}
-	ca, err := pki.NewCA(st.ClusterID)
+	svc, err := cloudhsm.Open(cloudhsm.Config{DataDir: filepath.Join(abs, serviceDir), Region: st.Region, AccountID: st.AccountID,
+		Host: o.Host, BasePort: o.BasePort, Logger: o.Logger, NoSync: o.NoSync, KDF: o.KDF, Timeouts: o.Timeouts})
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Service: svc, Net: svc.Network(), Dir: abs, State: *st, log: o.Logger}
+	ok := false
+	defer func() {
+		if !ok {
+			c.Close()
+		}
+	}()
+	if fresh {
+		if err := c.provision(ctx, o); err != nil {
+			return nil, fmt.Errorf("embedded: provisioning the cluster: %w", err)
+		}
+	}
+	c.Members = svc.Members(c.State.ClusterID)
+	if err := c.WaitReady(ctx); err != nil {
+		return nil, err
+	}
+	c.State.Nodes = nil
+	for _, m := range c.Members {
+		c.State.Nodes = append(c.State.Nodes, Node{ID: m.ID(), AZ: m.AZ(), APIAddr: m.APIAddr()})
+	}
+	if err := c.writeClientConfig(); err != nil {
+		return nil, err
+	}
+	c.State.KMSURL = ""
+	if !o.NoKMS {
+		c.KMS, err = kms.Open(kms.Config{DataDir: filepath.Join(abs, kmsDir), Region: c.State.Region, AccountID: c.State.AccountID,
+			Credentials: []kms.Credential{{AccessKeyID: c.State.AccessKeyID, SecretAccessKey: c.State.SecretKey}},
+			Strict:      o.Strict, Clusters: svc, ControlPlane: svc, Logger: o.Logger, NoSync: o.NoSync})
+		if err != nil {
+			return nil, err
+		}
+		if c.State.KMSURL, err = c.KMS.Start(o.KMSListen); err != nil {
+			return nil, fmt.Errorf("embedded: KMS endpoint on %s (choose another with --kms-listen): %w", o.KMSListen, err)
+		}
+	}
+	if err := c.saveState(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return c, nil
+}
+
+// provision makes the cluster through the CloudHSM APIs and the HSM client, as an operator
+// would, and saves the state file last (a directory without it is provisioned afresh).
+func (c *Cluster) provision(ctx context.Context, o Options) error {
+	svc := c.Service
+	r := &kms.Request{Account: c.State.AccountID, Region: c.State.Region}
+	var subnets []string
+	for _, az := range o.AZs {
+		if id := cloudhsm.SubnetID(az); !slices.Contains(subnets, id) {
+			subnets = append(subnets, id)
+		}
+	}
+	cc, err := svc.CreateCluster(ctx, r, &kms.CreateClusterInput{HsmType: "hsm2m.medium", SubnetIds: subnets,
+		TagList: []kms.HsmTag{{Key: "hsmsim", Value: "embedded"}}})
 	if err != nil {
 		return err
 	}
-	keyPEM, err := ca.KeyPEM()
+	id := cc.Cluster.ClusterId
+	c.State.ClusterID = id
+	for i := 0; i < o.HSMs; i++ {
+		if _, err := svc.CreateHsm(ctx, r, &kms.CreateHsmInput{ClusterId: id, AvailabilityZone: o.AZs[i%len(o.AZs)]}); err != nil {
+			return err
+		}
+	}
+	d, err := svc.DescribeClusters(ctx, r, &kms.DescribeClustersInput{Filters: map[string][]string{"clusterIds": {id}}})
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(c.Dir, CACertFile), ca.CertPEM, 0o644); err != nil {
+	caPEM, signed, err := c.signCSR(d.Clusters[0].Certificates.ClusterCsr)
+	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(c.Dir, caKeyFile), keyPEM, 0o600); err != nil {
+	if _, err := svc.InitializeCluster(ctx, r, &kms.InitializeClusterInput{ClusterId: id, SignedCert: signed, TrustAnchor: caPEM}); err != nil {
 		return err
 	}
-	c.CA, c.State = ca, st
-	// The state file is written last: a directory without it is one Up will create afresh.
+	cl, err := svc.DialCluster(id)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if _, err := cl.Login(ctx, token.AdminName, token.InitialAdminPassword); err != nil {
+		return fmt.Errorf("admin login: %w", err)
+	}
+	if err := cl.ChangePassword(ctx, "", c.State.AdminPassword); err != nil {
+		return fmt.Errorf("activating the admin: %w", err)
+	}
+	for _, u := range [][2]string{{c.State.CryptoUser, c.State.CryptoPass}, {"kmsuser", c.State.KMSUserPass}} {
+		if err := cl.CreateUser(ctx, u[0], hsmpb.Role_ROLE_CRYPTO_USER, u[1]); err != nil {
+			return fmt.Errorf("creating the crypto user %s: %w", u[0], err)
+		}
+	}
+	if err := cl.Logout(ctx); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := svc.WaitActive(wctx, id, 1); err != nil {
+		return err
+	}
 	return nil
+}
+
+// signCSR makes the customer CA (DATA/customerCA.crt and .key) and signs the cluster's CSR with
+// it, as the AWS guide does with openssl.
+func (c *Cluster) signCSR(csrPEM string) (caPEM, signed string, err error) {
+	b, _ := pem.Decode([]byte(csrPEM))
+	if b == nil {
+		return "", "", errors.New("the cluster has no CSR")
+	}
+	csr, err := x509.ParseCertificateRequest(b.Bytes)
+	if err != nil {
+		return "", "", err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: "hsmsim embedded customer CA", Organization: []string{"hsmsim"}},
+		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(10 * 365 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return "", "", err
+	}
+	caCert, _ := x509.ParseCertificate(der)
+	leaf, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: serial(), Subject: csr.Subject,
+		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(10 * 365 * 24 * time.Hour)}, caCert, csr.PublicKey, key)
+	if err != nil {
+		return "", "", err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	caPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	if err := os.WriteFile(filepath.Join(c.Dir, CustomerCAFile), []byte(caPEM), 0o644); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(filepath.Join(c.Dir, customerCAKey), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return "", "", err
+	}
+	return caPEM, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf})), nil
+}
+
+func serial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	return n.Add(n, big.NewInt(1))
+}
+
+func randomString(n int, alphabet string) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	var sb strings.Builder
+	for _, x := range b {
+		sb.WriteByte(alphabet[int(x)%len(alphabet)])
+	}
+	return sb.String()
 }
 
 func (c *Cluster) saveState() error {
@@ -217,107 +382,27 @@ func (c *Cluster) saveState() error {
 	return os.WriteFile(filepath.Join(c.Dir, StateFile), append(b, '\n'), 0o600)
 }
 
-func (c *Cluster) loadCA() error {
-	cert, err := os.ReadFile(filepath.Join(c.Dir, CACertFile))
-	if err != nil {
-		return err
-	}
-	key, err := os.ReadFile(filepath.Join(c.Dir, caKeyFile))
-	if err != nil {
-		return err
-	}
-	c.CA, err = pki.LoadCA(cert, key)
-	return err
-}
-
-func (c *Cluster) nodeDir(n Node) string { return filepath.Join(c.Dir, "nodes", n.ID) }
-
-// startMember starts one HSM, issuing its certificate on first start.
-func (c *Cluster) startMember(o Options, n Node) (*cluster.Member, error) {
-	dir := c.nodeDir(n)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	certPath, keyPath := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	cert, err := os.ReadFile(certPath)
-	key, kerr := os.ReadFile(keyPath)
-	if err != nil || kerr != nil {
-		host, _, _ := net.SplitHostPort(n.APIAddr)
-		if cert, key, err = c.CA.Issue(n.ID, []string{host, "localhost"}, false); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(certPath, cert, 0o600); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(keyPath, key, 0o600); err != nil {
-			return nil, err
-		}
-	}
-	return cluster.Start(cluster.Config{NodeID: n.ID, AZ: n.AZ, DataDir: dir, APIAddr: n.APIAddr, RaftAddr: n.RaftAddr,
-		CertPEM: cert, KeyPEM: key, CAPEM: c.CA.CertPEM, Network: c.Net, NoSync: o.NoSync, KDF: o.KDF, Timeouts: o.Timeouts, Logger: o.Logger})
-}
-
-// initialize makes the cluster: the first HSM bootstraps, the others join, then the admin is
-// activated and the crypto user created through the node API, as an operator would.
-func (c *Cluster) initialize(ctx context.Context) error {
-	first := c.Members[0]
-	if err := first.Bootstrap(ctx, c.State.ClusterID, c.State.ClusterID); err != nil {
-		return err
-	}
-	for _, m := range c.Members[1:] {
-		if err := m.Join(ctx, []string{first.APIAddr()}); err != nil {
-			return err
-		}
-	}
-	cl, err := client.Dial(client.Config{Nodes: c.clientNodes(), CAPEM: c.CA.CertPEM})
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if _, err := cl.Login(ctx, token.AdminName, token.InitialAdminPassword); err != nil {
-		return fmt.Errorf("embedded: admin login: %w", err)
-	}
-	if err := cl.ChangePassword(ctx, "", c.State.AdminPassword); err != nil {
-		return fmt.Errorf("embedded: activating the admin: %w", err)
-	}
-	if err := cl.CreateUser(ctx, c.State.CryptoUser, hsmpb.Role_ROLE_CRYPTO_USER, c.State.CryptoPass); err != nil {
-		return fmt.Errorf("embedded: creating the crypto user: %w", err)
-	}
-	if err := cl.Logout(ctx); err != nil {
-		return err
-	}
-	return c.saveState()
-}
-
-func (c *Cluster) clientNodes() []client.Node {
-	out := make([]client.Node, len(c.State.Nodes))
-	for i, n := range c.State.Nodes {
-		out[i] = client.Node{ID: n.ID, AZ: n.AZ, Addr: n.APIAddr}
-	}
-	return out
-}
-
+// writeClientConfig writes DATA/client.json (the service also keeps one beside the cluster).
 func (c *Cluster) writeClientConfig() error {
-	cfg := client.FileConfig{ClusterID: c.State.ClusterID, Label: c.State.ClusterID, TrustAnchor: c.TrustAnchorPath(), Nodes: c.clientNodes()}
+	cfg, err := c.Service.ClientConfig(c.State.ClusterID)
+	if err != nil {
+		return err
+	}
 	return cfg.Write(c.ConfigPath())
 }
 
-// Client dials the cluster with the client config it wrote.
+// Client dials the cluster through the service's network.
 func (c *Cluster) Client() (*client.Client, error) {
-	return client.Dial(client.Config{Nodes: c.clientNodes(), CAPEM: c.CA.CertPEM})
+	return c.Service.DialCluster(c.State.ClusterID)
 }
 
 // WaitReady waits until the cluster has a leader.
 func (c *Cluster) WaitReady(ctx context.Context) error {
 	for {
-		leader := ""
-		for _, m := range c.Members {
+		for _, m := range c.Service.Members(c.State.ClusterID) {
 			if m.IsLeader() {
-				leader = m.ID()
+				return nil
 			}
-		}
-		if leader != "" {
-			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -327,9 +412,13 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 	}
 }
 
-// Close stops every member.
+// Close stops the KMS endpoint and every HSM.
 func (c *Cluster) Close() {
-	for _, m := range c.Members {
-		_ = m.Close()
+	if c.KMS != nil {
+		_ = c.KMS.Close()
+		c.KMS = nil
+	}
+	if c.Service != nil {
+		_ = c.Service.Close()
 	}
 }

@@ -40,13 +40,13 @@ func freeBase(t *testing.T, n int) int {
 }
 
 // TestUpCreatesAndResumesTheCluster: the first Up makes an initialized 3-HSM cluster in 3 AZs
-// with a crypto user; a key made through it is there after the cluster is stopped and started
-// again from its data directory.
+// with a crypto user, through the CloudHSM service, and serves the KMS; a key made through it is
+// there after the cluster is stopped and started again from its data directory.
 func TestUpCreatesAndResumesTheCluster(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	o := Options{DataDir: dir, BasePort: freeBase(t, 3), NoSync: true, KDF: token.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}, Timeouts: cluster.FastTimeouts()}
+	o := Options{DataDir: dir, BasePort: freeBase(t, 3), KMSListen: "127.0.0.1:0", NoSync: true, KDF: token.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}, Timeouts: cluster.FastTimeouts()}
 	c, err := Up(ctx, o)
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +57,12 @@ func TestUpCreatesAndResumesTheCluster(t *testing.T) {
 	}
 	if len(c.Members) != 3 || len(azs) != 3 {
 		t.Fatalf("%d members in %d AZs, want 3 in 3", len(c.Members), len(azs))
+	}
+	if c.KMS == nil || c.State.KMSURL == "" {
+		t.Fatal("no KMS endpoint")
+	}
+	if d, err := c.Service.Cluster(ctx, "", "", c.State.ClusterID); err != nil || d.State != "ACTIVE" || len(d.TrustAnchorPEM) == 0 {
+		t.Fatalf("cluster %+v %v, want ACTIVE with the customer's trust anchor", d, err)
 	}
 	cl, err := c.Client()
 	if err != nil {

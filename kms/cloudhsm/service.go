@@ -646,8 +646,10 @@ func (s *Service) DialCluster(clusterID string) (*client.Client, error) {
 	s.dials++
 	name := fmt.Sprintf("client-%s-%d", clusterID, s.dials)
 	s.mu.Unlock()
+	// Refresh: KMS keeps this client while its key store is connected; HSMs added later must
+	// get its traffic, as the CloudHSM client learns of new HSMs from the cluster.
 	return client.Dial(client.Config{Nodes: nodes, CAPEM: ca, Dialer: s.net.Dialer(netsim.Endpoint{Name: name}),
-		AttemptTimeout: 2 * time.Second})
+		AttemptTimeout: 2 * time.Second, Refresh: 2 * time.Second})
 }
 
 // WaitActive waits until the cluster is ACTIVE with n HSMs ACTIVE (a leader among them).

@@ -361,6 +361,25 @@ func TestCustomKeyStoreOnAClusterMadeThroughTheAPI(t *testing.T) {
 		t.Fatalf("Decrypt on the related cluster: %q", dec.Plaintext)
 	}
 
+	// Process faults through the Go API: a killed HSM is DEGRADED and the key goes on through the
+	// other; restarted, it is ACTIVE again; wiped, it rejoins under its id and catches up.
+	victim := aws.ToString(related.Hsms[1].HsmId)
+	check(t, e.svc.Kill(rid, victim))
+	if st := e.describe(rid).Hsms[1].State; st != hsmtypes.HsmStateDegraded {
+		t.Fatalf("killed HSM is %s", st)
+	}
+	retry(t, "Decrypt with an HSM killed", func() error {
+		_, err := e.kms.Decrypt(ctx(), &awskms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+		return err
+	})
+	check(t, e.svc.Restart(ctx(), rid, victim))
+	check(t, e.svc.WaitActive(wctx, rid, 2))
+	check(t, e.svc.Wipe(ctx(), rid, victim))
+	check(t, e.svc.WaitActive(wctx, rid, 2))
+	if n := len(e.svc.Member(rid, victim).Node().State().Find("kmsuser", nil)); n == 0 {
+		t.Fatal("the wiped HSM did not catch up")
+	}
+
 	// The source cluster can go once its HSMs are gone.
 	_, err = e.hsm.DeleteCluster(ctx(), &hsm.DeleteClusterInput{ClusterId: aws.String(id)})
 	wantErr(t, err, "CloudHsmInvalidRequestException")

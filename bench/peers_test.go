@@ -1,0 +1,272 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/pkcs11"
+)
+
+// The two PKCS#11 modules BenchmarkModuleVsSoftHSM compares, each loaded once per process with
+// miekg/pkcs11 (a Go c-shared library cannot be unloaded, so neither is).
+//
+// hsmsim's module talks to `hsmsim up` run as its own process, as an application and the cluster
+// would run: the benchmark process holds the application and the module, the other process
+// the three HSMs and their Raft. SoftHSM v2 keeps a fresh token in a temporary directory.
+//
+// Prebuilt artifacts are used when HSMSIM_BENCH_BIN (the hsmsim binary) and
+// HSMSIM_BENCH_MODULE (libhsmsim-pkcs11.so) name them ("make bench" does); otherwise both are
+// built into a temporary directory.
+
+// softhsmPaths are where Debian's softhsm2 package puts the module.
+var softhsmPaths = []string{"/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so"}
+
+// peer is one loaded, initialized module with a logged-in slot.
+type peer struct {
+	name string
+	ctx  *pkcs11.Ctx
+	slot uint
+	pin  string
+}
+
+var (
+	peersOnce sync.Once
+	peersErr  error
+	hsmsimP   *peer
+	softhsmP  *peer
+	upProc    *exec.Cmd
+	benchTmp  string
+)
+
+// peers starts (once per process) the hsmsim cluster and the SoftHSM token and loads both
+// modules. Nothing is torn down before the process exits: the cluster process is stopped by
+// stopPeers from TestMain.
+func peers(b *testing.B) (*peer, *peer) {
+	b.Helper()
+	peersOnce.Do(func() { peersErr = startPeers() })
+	if peersErr != nil {
+		b.Fatal(peersErr)
+	}
+	return hsmsimP, softhsmP
+}
+
+func startPeers() error {
+	dir, err := os.MkdirTemp("", "hsmsim-bench-")
+	if err != nil {
+		return err
+	}
+	benchTmp = dir
+	bin, lib := os.Getenv("HSMSIM_BENCH_BIN"), os.Getenv("HSMSIM_BENCH_MODULE")
+	if bin == "" {
+		bin = filepath.Join(dir, "hsmsim")
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/hsmsim/hsmsim/cmd/hsmsim").CombinedOutput(); err != nil {
+			return fmt.Errorf("building hsmsim: %v\n%s", err, out)
+		}
+	}
+	if lib == "" {
+		lib = filepath.Join(dir, "libhsmsim-pkcs11.so")
+		if out, err := exec.Command("go", "build", "-buildmode=c-shared", "-o", lib, "github.com/hsmsim/hsmsim/cmd/libhsmsim-pkcs11").CombinedOutput(); err != nil {
+			return fmt.Errorf("building the module: %v\n%s", err, out)
+		}
+	}
+	env, err := startHsmsimUp(bin, filepath.Join(dir, "cluster"))
+	if err != nil {
+		return err
+	}
+	os.Setenv("HSMSIM_PKCS11_CONFIG", env["HSMSIM_PKCS11_CONFIG"])
+	if hsmsimP, err = loadPeer("hsmsim", lib, env["HSMSIM_PIN"]); err != nil {
+		return err
+	}
+	soft := ""
+	for _, p := range softhsmPaths {
+		if _, err := os.Stat(p); err == nil {
+			soft = p
+			break
+		}
+	}
+	if soft == "" {
+		return fmt.Errorf("SoftHSM v2 not found (Debian package softhsm2; make bench installs it)")
+	}
+	if err := initSoftHSMToken(filepath.Join(dir, "softhsm")); err != nil {
+		return err
+	}
+	softhsmP, err = loadPeer("softhsm", soft, "1234")
+	return err
+}
+
+// startHsmsimUp runs `hsmsim up` in dataDir on free ports, waits until it is up, and returns the
+// environment `hsmsim env` prints for it.
+func startHsmsimUp(bin, dataDir string) (map[string]string, error) {
+	base, err := freeBasePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "up", "--data-dir", dataDir, "--base-port", strconv.Itoa(base), "--log-level", "warn")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	upProc = cmd
+	up := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		said := false
+		for sc.Scan() {
+			if !said && strings.HasPrefix(sc.Text(), "hsmsim is up") {
+				said = true
+				up <- true
+			}
+		}
+		if !said {
+			up <- false
+		}
+	}()
+	select {
+	case ok := <-up:
+		if !ok {
+			return nil, fmt.Errorf("hsmsim up exited before it was up")
+		}
+	case <-time.After(2 * time.Minute):
+		return nil, fmt.Errorf("hsmsim up did not come up within 2 minutes")
+	}
+	out, err := exec.Command(bin, "env", "--data-dir", dataDir).Output()
+	if err != nil {
+		return nil, fmt.Errorf("hsmsim env: %v", err)
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		kv, _ := strings.CutPrefix(line, "export ")
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = strings.Trim(v, "'")
+		}
+	}
+	if env["HSMSIM_PKCS11_CONFIG"] == "" || env["HSMSIM_PIN"] == "" {
+		return nil, fmt.Errorf("hsmsim env printed no config or PIN:\n%s", out)
+	}
+	return env, nil
+}
+
+// stopPeers ends the cluster process and removes the temporary directory.
+func stopPeers() {
+	if hsmsimP != nil {
+		_ = hsmsimP.ctx.Finalize()
+	}
+	if softhsmP != nil {
+		_ = softhsmP.ctx.Finalize()
+	}
+	if upProc != nil && upProc.Process != nil {
+		_ = upProc.Process.Signal(syscall.SIGINT)
+		done := make(chan struct{})
+		go func() { _ = upProc.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = upProc.Process.Kill()
+		}
+	}
+	if benchTmp != "" {
+		_ = os.RemoveAll(benchTmp)
+	}
+}
+
+// TestMain stops the cluster process the benchmarks started, whatever they did.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	stopPeers()
+	os.Exit(code)
+}
+
+// initSoftHSMToken makes a fresh SoftHSM token "bench" (user and SO PIN 1234) in dir.
+func initSoftHSMToken(dir string) error {
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.MkdirAll(tokens, 0o700); err != nil {
+		return err
+	}
+	conf := filepath.Join(dir, "softhsm2.conf")
+	body := fmt.Sprintf("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n", tokens)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		return err
+	}
+	os.Setenv("SOFTHSM2_CONF", conf)
+	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "bench", "--pin", "1234", "--so-pin", "1234")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("softhsm2-util --init-token: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// loadPeer loads a module, initializes it, finds its first token and logs in as the user.
+func loadPeer(name, path, pin string) (*peer, error) {
+	ctx := pkcs11.New(path)
+	if ctx == nil {
+		return nil, fmt.Errorf("%s: cannot load %s", name, path)
+	}
+	if err := ctx.Initialize(); err != nil {
+		return nil, fmt.Errorf("%s: C_Initialize: %w", name, err)
+	}
+	slots, err := ctx.GetSlotList(true)
+	if err != nil || len(slots) == 0 {
+		return nil, fmt.Errorf("%s: no slot with a token (%v)", name, err)
+	}
+	return &peer{name: name, ctx: ctx, slot: slots[0], pin: pin}, nil
+}
+
+// sessions opens n R/W sessions; the first logs in (a login is the application's, shared by
+// all its sessions).
+func (p *peer) sessions(b *testing.B, n int) []pkcs11.SessionHandle {
+	b.Helper()
+	out := make([]pkcs11.SessionHandle, n)
+	for i := range out {
+		s, err := p.ctx.OpenSession(p.slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+		if err != nil {
+			b.Fatalf("%s: C_OpenSession: %v", p.name, err)
+		}
+		if err := p.ctx.Login(s, pkcs11.CKU_USER, p.pin); err != nil {
+			if e, ok := err.(pkcs11.Error); !ok || e != pkcs11.CKR_USER_ALREADY_LOGGED_IN {
+				b.Fatalf("%s: C_Login: %v", p.name, err)
+			}
+		}
+		out[i] = s
+	}
+	b.Cleanup(func() {
+		for _, s := range out {
+			_ = p.ctx.CloseSession(s)
+		}
+	})
+	return out
+}
+
+// freeBasePort finds a base port whose API (base+i) and Raft (base+100+i) ports are free.
+func freeBasePort() (int, error) {
+	for try := 0; try < 50; try++ {
+		base := 20000 + rand.IntN(20000)
+		free := true
+		for _, p := range []int{base, base + 1, base + 2, base + 100, base + 101, base + 102} {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no free ports")
+}

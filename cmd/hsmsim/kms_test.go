@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	hsm "github.com/aws/aws-sdk-go-v2/service/cloudhsmv2"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+)
+
+// freeBasePort finds a base port whose first n API and Raft ports (base+i, base+100+i) are free.
+func freeBasePort(t *testing.T, n int) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		base := 20000 + rand.IntN(20000)
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			for _, p := range []int{base + i, base + 100 + i} {
+				l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+				if err != nil {
+					ok = false
+					break
+				}
+				l.Close()
+			}
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free ports")
+	return 0
+}
+
+// startUp runs "hsmsim up" in its own process and returns its data directory once it serves.
+func startUp(t *testing.T, bin string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	cmd := exec.Command(bin, "up", "--data-dir", dir, "--base-port", strconv.Itoa(freeBasePort(t, 3)), "--kms-listen", freePort(t), "--log-level", "warn")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("hsmsim up:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(120 * time.Second)
+	for !strings.Contains(logs.String(), "hsmsim is up") {
+		if time.Now().After(deadline) {
+			t.Fatalf("hsmsim up did not come up:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return dir
+}
+
+// hsmsimEnv runs "hsmsim env" and parses its export lines.
+func hsmsimEnv(t *testing.T, bin, dir string) map[string]string {
+	t.Helper()
+	out, err := exec.Command(bin, "env", "--data-dir", dir).Output()
+	if err != nil {
+		t.Fatalf("hsmsim env: %v", err)
+	}
+	vars := map[string]string{}
+	line := regexp.MustCompile(`^export ([A-Z0-9_]+)='(.*)'$`)
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		m := line.FindStringSubmatch(sc.Text())
+		if m == nil {
+			t.Fatalf("hsmsim env: unexpected line %q", sc.Text())
+		}
+		vars[m[1]] = strings.ReplaceAll(m[2], `'\''`, `'`)
+	}
+	for _, k := range []string{"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_CLOUDHSM_V2", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		if vars[k] == "" {
+			t.Fatalf("hsmsim env does not set %s:\n%s", k, out)
+		}
+	}
+	return vars
+}
+
+// isolate keeps the host's AWS configuration (profiles, config files) out of a test.
+func isolate(t *testing.T) {
+	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+}
+
+// TestUpServesTheKMSToTheSDKAndTheAWSCLI runs "hsmsim up" as a process, takes "hsmsim env" as
+// a user's shell would, and uses it with no other configuration: an AWS SDK program built with
+// config.LoadDefaultConfig (the variables alone point it at hsmsim), then the aws CLI.
+func TestUpServesTheKMSToTheSDKAndTheAWSCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hsmsim up")
+	}
+	bin := buildCLI(t)
+	dir := startUp(t, bin)
+	vars := hsmsimEnv(t, bin, dir)
+	isolate(t)
+	for k, v := range vars {
+		t.Setenv(k, v)
+	}
+
+	// (d) An SDK program, unchanged: the default config reads the variables.
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := awskms.NewFromConfig(cfg)
+	key, err := k.CreateKey(ctx, &awskms.CreateKeyInput{Description: aws.String("from the SDK")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := k.Encrypt(ctx, &awskms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: []byte("hello")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := k.Decrypt(ctx, &awskms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	if err != nil || string(dec.Plaintext) != "hello" {
+		t.Fatalf("Decrypt: %q %v", dec.Plaintext, err)
+	}
+	clusters, err := hsm.NewFromConfig(cfg).DescribeClusters(ctx, &hsm.DescribeClustersInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(clusters.Clusters) != 1 || aws.ToString(clusters.Clusters[0].ClusterId) != vars["HSMSIM_CLUSTER_ID"] ||
+		clusters.Clusters[0].State != "ACTIVE" || len(clusters.Clusters[0].Hsms) != 3 {
+		t.Fatalf("DescribeClusters: %+v", clusters.Clusters)
+	}
+
+	// (c) The aws CLI: a key, encrypt and decrypt, then a custom key store on the cluster.
+	awsBin := ""
+	for _, c := range []string{"/usr/bin/aws", "aws"} { // Debian's awscli first
+		if p, err := exec.LookPath(c); err == nil {
+			awsBin = p
+			break
+		}
+	}
+	if awsBin == "" {
+		t.Skip("no aws CLI (apt-get install awscli): the aws CLI part is skipped")
+	}
+	extra := cliEndpoint(t, awsBin, vars["AWS_ENDPOINT_URL_KMS"])
+	awsCLI := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(awsBin, append(slices.Clone(extra), args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	id := awsCLI("kms", "create-key", "--description", "from the aws CLI", "--query", "KeyMetadata.KeyId", "--output", "text")
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.WriteFile(plain, []byte("secret bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ct := awsCLI("kms", "encrypt", "--key-id", id, "--plaintext", "fileb://"+plain, "--query", "CiphertextBlob", "--output", "text")
+	blob, err := base64.StdEncoding.DecodeString(ct)
+	if err != nil {
+		t.Fatalf("encrypt output %q: %v", ct, err)
+	}
+	blobFile := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(blobFile, blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pt := awsCLI("kms", "decrypt", "--ciphertext-blob", "fileb://"+blobFile, "--query", "Plaintext", "--output", "text")
+	if got, _ := base64.StdEncoding.DecodeString(pt); string(got) != "secret bytes" {
+		t.Fatalf("decrypt: %q", got)
+	}
+	store := awsCLI("kms", "create-custom-key-store", "--custom-key-store-name", "cli-store", "--cloud-hsm-cluster-id", vars["HSMSIM_CLUSTER_ID"],
+		"--trust-anchor-certificate", "file://"+vars["HSMSIM_CUSTOMER_CA"], "--key-store-password", vars["HSMSIM_KMSUSER_PASSWORD"],
+		"--query", "CustomKeyStoreId", "--output", "text")
+	awsCLI("kms", "connect-custom-key-store", "--custom-key-store-id", store)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var d struct {
+			CustomKeyStores []struct{ ConnectionState, ConnectionErrorCode string }
+		}
+		if err := json.Unmarshal([]byte(awsCLI("kms", "describe-custom-key-stores", "--custom-key-store-id", store, "--output", "json")), &d); err != nil {
+			t.Fatal(err)
+		}
+		st := d.CustomKeyStores[0]
+		if st.ConnectionState == "CONNECTED" {
+			break
+		}
+		if st.ConnectionState == "FAILED" || time.Now().After(deadline) {
+			t.Fatalf("key store %s %s", st.ConnectionState, st.ConnectionErrorCode)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	hk := awsCLI("kms", "create-key", "--origin", "AWS_CLOUDHSM", "--custom-key-store-id", store, "--query", "KeyMetadata.KeyId", "--output", "text")
+	ct = awsCLI("kms", "encrypt", "--key-id", hk, "--plaintext", "fileb://"+plain, "--query", "CiphertextBlob", "--output", "text")
+	if _, err := base64.StdEncoding.DecodeString(ct); err != nil {
+		t.Fatalf("encrypt with the HSM key: %q", ct)
+	}
+}
+
+// cliEndpoint is what an aws CLI needs besides the variables: nothing for one that reads
+// AWS_ENDPOINT_URL_<SERVICE> (v2.13 and v1.29 on), --endpoint-url for an older one (Debian 12
+// ships 2.9.19).
+func cliEndpoint(t *testing.T, bin, url string) []string {
+	out, _ := exec.Command(bin, "--version").CombinedOutput()
+	m := regexp.MustCompile(`aws-cli/(\d+)\.(\d+)`).FindStringSubmatch(string(out))
+	if m != nil {
+		major, _ := strconv.Atoi(m[1])
+		minor, _ := strconv.Atoi(m[2])
+		if major > 2 || (major == 2 && minor >= 13) || (major == 1 && minor >= 29) {
+			return nil
+		}
+	}
+	t.Logf("%s (%s) predates AWS_ENDPOINT_URL_KMS: passing --endpoint-url", bin, strings.TrimSpace(string(out)))
+	return []string{"--endpoint-url", url}
+}

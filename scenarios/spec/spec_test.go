@@ -1,0 +1,48 @@
+package spec
+
+import (
+	"strings"
+	"testing"
+)
+
+const good = `name: t
+models: a test
+duration: 10s
+cluster:
+  hsms: {a: 1, b: 1, c: 1}
+setup:
+  - user: {name: app, password: appPassword1}
+workloads:
+  - {name: w, face: hsm, op: key-lifecycle}
+faults:
+  - {name: k, at: 1s..2s, do: kill, node: follower, for: 1s}
+`
+
+func TestParseGood(t *testing.T) {
+	s, err := Parse("good.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Cluster.Nodes() != 3 || s.Faults[0].At != (Range{1e9, 2e9}) || s.Workloads[0].User != "app" || !s.Expect.Linearizable {
+		t.Fatalf("%+v", s)
+	}
+}
+
+// Errors name the file, the line and column, and the field.
+func TestParseErrorsNameFileLineField(t *testing.T) {
+	cases := []struct{ src, want string }{
+		{strings.Replace(good, "duration: 10s", "duration: ten", 1), "bad.yaml:3:11: duration: expected a duration"},
+		{strings.Replace(good, "op: key-lifecycle", "op: key-lifecycle, rat: 5/s", 1), "bad.yaml:9:45: workloads[0].rat: unknown field"},
+		{strings.Replace(good, "node: follower", "node: boss", 1), "bad.yaml:11:5: faults[0].node: \"boss\" is not a node selector"},
+		{strings.Replace(good, "do: kill", "do: explode", 1), "bad.yaml:11:5: faults[0].do: \"explode\""},
+		{strings.Replace(good, "op: key-lifecycle", "op: key-lifecycle, user: bob", 1), "bad.yaml:9:5: workloads[0].user: \"bob\" is not a user"},
+		{strings.Replace(good, "{a: 1, b: 1, c: 1}", "[a, b]", 1), "bad.yaml:5:9: cluster.hsms: expected a mapping"},
+		{good + "expect:\n  errors:\n    - {workload: nope, max: 0}\n", "bad.yaml:14:7: expect.errors[0].workload: \"nope\" is not a workload"},
+	}
+	for _, c := range cases {
+		_, err := Parse("bad.yaml", []byte(c.src))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("want %q, got %v", c.want, err)
+		}
+	}
+}
