@@ -127,7 +127,9 @@ func TestRefreshLearnsMembersAndForgetsRemovedOnes(t *testing.T) {
 		t.Fatalf("%d nodes after refreshing from a node that lists no members, want 2", got)
 	}
 	// The node reports itself as the only member: the stale address is dropped.
-	n.SetMembers(func() []*hsmpb.Member { return []*hsmpb.Member{{Id: "hsm-testnode00001", Az: "us-east-1a", Addr: n.Addr}} })
+	n.SetMembers(func() []*hsmpb.Member {
+		return []*hsmpb.Member{{Id: "hsm-testnode00001", Az: "us-east-1a", Addr: n.Addr}}
+	})
 	if _, err := c.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
