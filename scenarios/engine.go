@@ -315,6 +315,8 @@ func (e *engine) waitEvent(ctx context.Context, ev *spec.Event) (time.Time, bool
 			continue
 		}
 		switch ev.Kind {
+		case spec.OnFired:
+			return time.Now(), true
 		case spec.OnLeaderChange:
 			e.mu.Lock()
 			l := e.leader
@@ -475,8 +477,8 @@ func (e *engine) progress(ctx context.Context, phase string) {
 	}
 }
 
-// settle waits (bounded) until every running node has applied the same index and holds the same
-// token, and returns what each node holds.
+// settle waits (bounded) until, in each cluster, every running node has applied the same index
+// and holds the same token, and returns what each node holds.
 func (e *engine) settle(ctx context.Context) validate.Final {
 	start := time.Now()
 	deadline := start.Add(e.s.Expect.ConvergeWithin)
@@ -484,12 +486,12 @@ func (e *engine) settle(ctx context.Context) validate.Final {
 	for {
 		final.Nodes = final.Nodes[:0]
 		agreed := true
-		var first *validate.NodeFinal
+		first := map[string]validate.NodeFinal{} // per cluster
 		for _, n := range e.env.Nodes() {
 			if n.Removed {
 				continue
 			}
-			nf := validate.NodeFinal{Label: n.Label, ID: n.ID, Up: n.Up, State: n.State}
+			nf := validate.NodeFinal{Label: n.Label, ID: n.ID, Cluster: n.Cluster, Up: n.Up, State: n.State}
 			if st := e.env.State(n.Label); st != nil {
 				nf.Applied = st.Applied()
 				if d, err := st.Digest(); err == nil {
@@ -502,13 +504,13 @@ func (e *engine) settle(ctx context.Context) validate.Final {
 			if !nf.Up {
 				continue
 			}
-			if first == nil {
-				first = &final.Nodes[len(final.Nodes)-1]
-			} else if nf.Digest != first.Digest || nf.Applied != first.Applied {
+			if f, ok := first[nf.Cluster]; !ok {
+				first[nf.Cluster] = nf
+			} else if nf.Digest != f.Digest || nf.Applied != f.Applied {
 				agreed = false
 			}
 		}
-		if agreed && first != nil {
+		if agreed && len(first) > 0 {
 			final.ConvergeTook = time.Since(start)
 			return final
 		}
@@ -525,6 +527,9 @@ func (e *engine) finalChecks(ctx context.Context, f *validate.Final) {
 	acked := validate.AckedKeys(e.tl.Ops())
 	f.Present = map[string]map[uint32]bool{}
 	for _, n := range f.Nodes {
+		if n.Cluster != "" {
+			continue // a restored cluster holds what its backup held, not the later keys
+		}
 		st := e.env.State(n.Label)
 		if st == nil {
 			continue

@@ -289,17 +289,18 @@ func TestABatchFailsOverWhenItsNodeDies(t *testing.T) {
 	c, err := client.Dial(client.Config{Nodes: nodes, CAPEM: cl.CA.CertPEM, Batch: true, AttemptTimeout: time.Second,
 		Dialer: cl.Net.Dialer(netsim.Endpoint{Name: "batch-client"}),
 		Observe: func(a client.Attempt) {
-			if a.Method != "Batch" {
-				return
-			}
 			if a.Err != nil {
+				// Which call meets the dead node first, a batch or a lone call, is up to timing:
+				// both fail over the same way, through the interceptor.
 				mu.Lock()
 				failed = append(failed, a)
 				mu.Unlock()
 				return
 			}
-			v, _ := served.LoadOrStore(a.Node, new(atomic.Int64))
-			v.(*atomic.Int64).Add(1)
+			if a.Method == "Batch" {
+				v, _ := served.LoadOrStore(a.Node, new(atomic.Int64))
+				v.(*atomic.Int64).Add(1)
+			}
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -354,6 +355,7 @@ func TestABatchFailsOverWhenItsNodeDies(t *testing.T) {
 		t.Fatal("no node served batches")
 	}
 	before := calls.Load()
+	batchesBefore, _ := c.BatchStats()
 	cl.Kill(victim)
 	time.Sleep(2 * time.Second)
 	close(stop)
@@ -373,9 +375,9 @@ func TestABatchFailsOverWhenItsNodeDies(t *testing.T) {
 		}
 	}
 	if !sawVictim {
-		t.Errorf("no batch attempt failed on the killed node %s (failed attempts: %v)", victim.ID, failed)
+		t.Errorf("no attempt failed on the killed node %s (failed attempts: %v)", victim.ID, failed)
 	}
-	if b, _ := c.BatchStats(); b == 0 {
-		t.Error("no batches were sent")
+	if b, _ := c.BatchStats(); b <= batchesBefore {
+		t.Error("no batch was served after the node died")
 	}
 }

@@ -46,6 +46,11 @@ type Config struct {
 	NoSync   bool
 	KDF      token.KDFParams
 	Timeouts cluster.Timeouts
+	// SnapshotThreshold, TrailingLogs and SnapshotInterval are passed to every member (zero:
+	// cluster's defaults); scenarios snapshot often so that rejoining HSMs catch up from one.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	SnapshotInterval  time.Duration
 	// Now is the clock of timestamps, retention and pending deletion. Nil: time.Now.
 	Now func() time.Time
 }
@@ -357,7 +362,8 @@ func (s *Service) startMember(c *clusterRec, h *hsmRec) (*cluster.Member, error)
 	}
 	return cluster.Start(cluster.Config{NodeID: h.ID, AZ: h.AZ, DataDir: dir, APIAddr: api, RaftAddr: raftAddr,
 		CertPEM: cert, KeyPEM: key, CAPEM: ca.CertPEM, Network: s.net, NoSync: s.cfg.NoSync, KDF: s.cfg.KDF,
-		Timeouts: s.cfg.Timeouts, Logger: s.log})
+		Timeouts: s.cfg.Timeouts, SnapshotThreshold: s.cfg.SnapshotThreshold, TrailingLogs: s.cfg.TrailingLogs,
+		SnapshotInterval: s.cfg.SnapshotInterval, Logger: s.log})
 }
 
 // allocAddrs picks the addresses of a new HSM (s.mu held): fixed ports from BasePort, or none
@@ -634,6 +640,16 @@ func (s *Service) clientNodes(clusterID string, activeOnly bool) []client.Node {
 // DialCluster returns a client of the cluster's HSMs (not logged in) through the service's
 // network, as KMS gets from Dial.
 func (s *Service) DialCluster(clusterID string) (*client.Client, error) {
+	s.mu.Lock()
+	s.dials++
+	name := fmt.Sprintf("client-%s-%d", clusterID, s.dials)
+	s.mu.Unlock()
+	return s.DialClusterAs(clusterID, name)
+}
+
+// DialClusterAs is DialCluster with the client's netsim endpoint name chosen by the caller, so
+// that network rules can name it (a scenario cuts a paused HSM off from the KMS's clients).
+func (s *Service) DialClusterAs(clusterID, endpoint string) (*client.Client, error) {
 	ca, err := s.HSMCAPEM(clusterID)
 	if err != nil {
 		return nil, err
@@ -642,10 +658,7 @@ func (s *Service) DialCluster(clusterID string) (*client.Client, error) {
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("cloudhsm: cluster %s has no HSM", clusterID)
 	}
-	s.mu.Lock()
-	s.dials++
-	name := fmt.Sprintf("client-%s-%d", clusterID, s.dials)
-	s.mu.Unlock()
+	name := endpoint
 	// Refresh: KMS keeps this client while its key store is connected; HSMs added later must
 	// get its traffic, as the CloudHSM client learns of new HSMs from the cluster.
 	return client.Dial(client.Config{Nodes: nodes, CAPEM: ca, Dialer: s.net.Dialer(netsim.Endpoint{Name: name}),

@@ -268,7 +268,7 @@ func (in *Injector) apply(ctx context.Context, p Planned, fields map[string]stri
 		if err := env.Kill(l); err != nil {
 			return nil, false, err
 		}
-		af.undo = func(context.Context) error { return env.Restart(l) }
+		af.undo = func(ctx context.Context) error { return env.Restart(ctx, l) }
 		return af, false, nil
 	case spec.DoRestart:
 		l, err := one(f.Node)
@@ -278,14 +278,16 @@ func (in *Injector) apply(ctx context.Context, p Planned, fields map[string]stri
 		if err := env.Kill(l); err != nil {
 			return nil, false, err
 		}
-		err = env.Restart(l)
+		err = env.Restart(ctx, l)
 		return af, true, err
 	case spec.DoWipe:
 		l, err := one(f.Node)
 		if err != nil {
 			return nil, false, err
 		}
-		if err := env.Wipe(l); err != nil {
+		// The HSM is down while wiped; its directory is deleted when it comes back (the
+		// service's Wipe deletes it and rejoins the HSM under its id).
+		if err := env.Kill(l); err != nil {
 			return nil, false, err
 		}
 		af.undo = func(ctx context.Context) error {
@@ -358,7 +360,16 @@ func (in *Injector) apply(ctx context.Context, p Planned, fields map[string]stri
 	case spec.DoDisconnect, spec.DoConnect, spec.DoReconnect, spec.DoUpdateStore, spec.DoKMSCreateKey:
 		return nil, true, in.storeAction(ctx, f)
 	case spec.DoBackupRestore:
-		return nil, false, skipf("restore-backup needs the CloudHSM service (kms/cloudhsm), not in this engine yet")
+		cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		defer cancel()
+		id, backup, err := env.RestoreBackup(cctx, f.Name)
+		fields["cluster"], fields["backup"] = id, backup
+		for _, n := range env.Nodes() {
+			if n.Cluster == f.Name {
+				af.nodes = append(af.nodes, n.Label)
+			}
+		}
+		return af, true, err
 	default:
 		return nil, false, fmt.Errorf("action %s not implemented", p.Do)
 	}
@@ -448,11 +459,20 @@ func (in *Injector) storeAction(ctx context.Context, f *spec.Fault) error {
 		return err
 	case spec.DoUpdateStore:
 		inp := &awskms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)}
-		pw := f.Password
-		if pw == "" {
-			pw = in.kmsUserPass()
+		if f.Cluster != "" {
+			cid := in.Env.RestoredCluster(f.Cluster)
+			if cid == "" {
+				return fmt.Errorf("no cluster was restored by %s", f.Cluster)
+			}
+			inp.CloudHsmClusterId = aws.String(cid)
 		}
-		inp.KeyStorePassword = aws.String(pw)
+		if f.Password != "" || f.Cluster == "" {
+			pw := f.Password
+			if pw == "" {
+				pw = in.kmsUserPass()
+			}
+			inp.KeyStorePassword = aws.String(pw)
+		}
 		_, err := in.KMS.UpdateCustomKeyStore(cctx, inp)
 		return err
 	case spec.DoKMSCreateKey:
@@ -514,10 +534,11 @@ func (in *Injector) isolateRules(l string, keep []string) []netsim.Rule {
 	return out
 }
 
+// liveLabels lists the HSMs of the scenario's cluster not removed.
 func (in *Injector) liveLabels() []string {
 	var out []string
 	for _, n := range in.Env.Nodes() {
-		if !n.Removed {
+		if !n.Removed && n.Cluster == "" {
 			out = append(out, n.Label)
 		}
 	}
@@ -587,7 +608,7 @@ func (in *Injector) resolve(ctx context.Context, sel string, pick uint32) (strin
 	case sel == "follower", sel == "random", strings.HasPrefix(sel, "az:"):
 		leader := in.Env.Leader()
 		for _, n := range nodes {
-			if n.Removed || !n.Up || frozen[n.Label] {
+			if n.Removed || !n.Up || frozen[n.Label] || n.Cluster != "" {
 				continue
 			}
 			if sel == "follower" && (n.Label == leader || leader == "") {
@@ -660,12 +681,12 @@ func (in *Injector) reconcile() {
 	}
 }
 
-// Avail reports how many voters can form a quorum now: the largest group of running members
-// that reach each other both ways, and how many voters there are.
+// Avail reports how many voters of the scenario's cluster can form a quorum now: the largest
+// group of running members that reach each other both ways, and how many voters there are.
 func (in *Injector) Avail() (up, voters int) {
 	var live []target.NodeInfo
 	for _, n := range in.Env.Nodes() {
-		if !n.Removed {
+		if !n.Removed && n.Cluster == "" {
 			voters++
 			if n.Up {
 				live = append(live, n)

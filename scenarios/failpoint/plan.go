@@ -73,6 +73,8 @@ func DescribeEvent(e *spec.Event) string {
 		}
 	case spec.OnKeyStoreState:
 		s = fmt.Sprintf("key store %s is %s", e.Store, e.State)
+	case spec.OnFired:
+		return e.After + " was done"
 	}
 	if e.After != "" {
 		s += " (after " + e.After + ")"
@@ -103,6 +105,9 @@ func DescribeFault(f *spec.Fault) string {
 		return "the admin changes kmsuser's password behind KMS's back"
 	case spec.DoDisconnect, spec.DoConnect, spec.DoReconnect, spec.DoKMSCreateKey, spec.DoUpdateStore:
 		s := fmt.Sprintf("%s %s", f.Do, f.Store)
+		if f.Cluster != "" {
+			s += " to the cluster restored by " + f.Cluster
+		}
 		if f.Expect != "ok" {
 			s += ", expecting " + f.Expect
 		}

@@ -171,6 +171,8 @@ type Verdict struct {
 	Result     porcupine.CheckResult
 	Keys       int
 	Operations int
+	// Violations is how many keys' histories do not linearize (0 when Result is Ok).
+	Violations int
 	// Illegal lists, for a failed check, the longest linearizable prefix of the offending keys.
 	Illegal []string
 }
@@ -206,6 +208,7 @@ func Check(ops []history.Op, timeout time.Duration) Verdict {
 		// Name the key histories that do not linearize alone.
 		for _, part := range m.Partition(pops) {
 			if !porcupine.CheckOperations(m, part) {
+				v.Violations++
 				k := part[0].Input.(Input).Key
 				desc := ""
 				for i, op := range part {

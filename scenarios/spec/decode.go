@@ -472,8 +472,11 @@ func (d *decoder) event(n *yaml.Node, path string) *Event {
 		"state":    d.str(&e.State),
 		"after":    d.str(&e.After),
 	})
+	if e.Kind == "" && e.After != "" {
+		e.Kind = OnFired // {after: f} alone: as soon as f was injected
+	}
 	if e.Kind == "" {
-		d.errf(n, path, "the event needs one of leader-change, writes, ops, keystore")
+		d.errf(n, path, "the event needs one of leader-change, writes, ops, keystore, after")
 	}
 	return e
 }

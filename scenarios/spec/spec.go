@@ -174,6 +174,7 @@ const (
 	OnWrites        = "writes"         // count successful writes (all workloads)
 	OnOps           = "ops"            // count successful operations (of workload, or all)
 	OnKeyStoreState = "keystore-state" // store reaches state
+	OnFired         = "fired"          // the fault named by After was injected (and finished)
 )
 
 // Fault is one entry of the fault schedule: when, what, for how long, how often.

@@ -9,7 +9,7 @@ const good = `name: t
 models: a test
 duration: 10s
 cluster:
-  hsms: {a: 1, b: 1, c: 1}
+  hsms: {us-east-1a: 1, us-east-1b: 1, us-east-1c: 1}
 setup:
   - user: {name: app, password: appPassword1}
 workloads:
@@ -36,7 +36,10 @@ func TestParseErrorsNameFileLineField(t *testing.T) {
 		{strings.Replace(good, "node: follower", "node: boss", 1), "bad.yaml:11:5: faults[0].node: \"boss\" is not a node selector"},
 		{strings.Replace(good, "do: kill", "do: explode", 1), "bad.yaml:11:5: faults[0].do: \"explode\""},
 		{strings.Replace(good, "op: key-lifecycle", "op: key-lifecycle, user: bob", 1), "bad.yaml:9:5: workloads[0].user: \"bob\" is not a user"},
-		{strings.Replace(good, "{a: 1, b: 1, c: 1}", "[a, b]", 1), "bad.yaml:5:9: cluster.hsms: expected a mapping"},
+		{strings.Replace(good, "{us-east-1a: 1, us-east-1b: 1, us-east-1c: 1}", "[a, b]", 1), "bad.yaml:5:9: cluster.hsms: expected a mapping"},
+		{strings.Replace(good, "us-east-1c: 1", "eu-west-1c: 1", 1), "cluster.hsms.eu-west-1c: not in region us-east-1"},
+		{strings.Replace(good, "us-east-1c: 1", "zone-z: 1", 1), "cluster.hsms.zone-z: an AZ is a region and a letter"},
+		{good + "  - {name: u, at: 2s, do: update-keystore, store: s, cluster: k}\n", "faults[1].cluster: \"k\": update-keystore's cluster names a restore-backup fault"},
 		{good + "expect:\n  errors:\n    - {workload: nope, max: 0}\n", "bad.yaml:14:7: expect.errors[0].workload: \"nope\" is not a workload"},
 	}
 	for _, c := range cases {

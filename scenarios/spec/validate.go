@@ -81,10 +81,21 @@ func validate(d *decoder, s *Scenario) {
 	if len(s.Cluster.AZs) == 0 {
 		d.errAt(root, "cluster.hsms", "required: HSMs per AZ, such as {us-east-1a: 1, us-east-1b: 1, us-east-1c: 1}")
 	}
+	region := ""
 	for _, az := range s.Cluster.AZs {
 		azs[az.Name] = true
 		if az.HSMs < 0 {
 			d.errAt(root, "cluster.hsms."+az.Name, "a count of HSMs cannot be negative")
+		}
+		n := az.Name
+		if len(n) < 2 || n[len(n)-1] < 'a' || n[len(n)-1] > 'f' {
+			d.errAt(root, "cluster.hsms."+n, "an AZ is a region and a letter a to f (us-east-1a), as the CloudHSM service places subnets")
+			continue
+		}
+		if region == "" {
+			region = n[:len(n)-1]
+		} else if n[:len(n)-1] != region {
+			d.errAt(root, "cluster.hsms."+n, "not in region %s: a cluster's AZs are in one region", region)
 		}
 	}
 	if n := s.Cluster.Nodes(); n < 1 || n > 28 {
@@ -321,6 +332,15 @@ func validate(d *decoder, s *Scenario) {
 		case f.Do == DoDisconnect, f.Do == DoConnect, f.Do == DoReconnect, f.Do == DoUpdateStore, f.Do == DoKMSCreateKey:
 			if !stores[f.Store] {
 				d.errAt(f.Pos, p+".store", "%q is not a key store of the setup", f.Store)
+			}
+			if f.Cluster != "" {
+				if r := s.Fault(f.Cluster); f.Do != DoUpdateStore || r == nil || r.Do != DoBackupRestore {
+					d.errAt(f.Pos, p+".cluster", "%q: update-keystore's cluster names a restore-backup fault", f.Cluster)
+				}
+			}
+		case f.Do == DoBackupRestore:
+			if f.Repeat.Times > 1 {
+				d.errAt(f.Pos, p+".repeat", "a cluster is restored once per restore-backup fault (its name names the cluster)")
 			}
 		}
 		if slices.Contains(kmsActions, f.Do) && !hasKMSUser {

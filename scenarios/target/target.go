@@ -1,20 +1,30 @@
-// Package target is what a scenario runs against: an in-process hsmsim cluster (every member a
-// real cluster.Member with its own data directory, TLS and TCP on 127.0.0.1, all connections
-// through one netsim.Network) and, when the scenario needs it, the KMS over it with this
-// cluster as its CloudHSM directory. It is deliberately thin: the engine only uses the
-// methods of Env, so a CloudHSM service that runs clusters (kms/cloudhsm) can take its place.
+// Package target is what a scenario runs against: hsmsim's CloudHSM service (kms/cloudhsm) in
+// this process. The scenario's cluster is made through the service's control plane, as an
+// operator makes one (CreateCluster, CreateHsm per HSM, InitializeCluster with a CSR signed by
+// a customer CA, the admin activated); every HSM is a real cluster.Member with its own data
+// directory, TLS and TCP on 127.0.0.1, every connection through the service's netsim.Network.
+// When the scenario needs it, the KMS runs over the service (its control plane, and its cluster
+// directory through Env, which names the KMS's client endpoint "kms" so faults can cut it).
+//
+// Env adds what a scenario needs on top of the service: labels (n1, n2, ... in the order HSMs
+// were created; never reused, kept across kills and wipes), the clusters restored from backups
+// by name, and clients whose netsim endpoint names the engine knows.
 package target
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
+	"math/big"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -26,10 +36,14 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/pki"
 	"github.com/hsmsim/hsmsim/hsmd/token"
 	"github.com/hsmsim/hsmsim/kms"
+	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
 // AdminPassword is the activated admin's password in every scenario cluster.
 const AdminPassword = "scenarioAdmin1"
+
+// KMSAccount is the account every scenario request acts for.
+const KMSAccount = "111122223333"
 
 // kdf keeps argon2id real but cheap: scenarios log in often.
 var kdf = token.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
@@ -44,66 +58,71 @@ type AZCount struct {
 type Options struct {
 	AZs      []AZCount
 	Timeouts cluster.Timeouts
-	// Seed makes the cluster and HSM ids (and netsim's random draws) the same from run to run.
+	// Seed seeds netsim's random draws (jitter, loss). Cluster and HSM ids are the service's.
 	Seed   int64
 	Dir    string // where data directories go; empty: a new temporary directory, removed at Close
 	Logger *slog.Logger
 	KMS    bool // run the KMS (and serve it on a loopback port)
 }
 
-// Node is one HSM slot: it keeps its label, id, AZ, directory and addresses across kills.
-type Node struct {
-	Label, ID, AZ string
-
-	dir       string
-	cert, key []byte
-	apiAddr   string
-	raftAddr  string
-	m         *cluster.Member
-	removed   bool
+// node is one HSM as the scenario knows it.
+type node struct {
+	label, id, az string
+	cluster       string // "" the scenario's cluster; else the name of a restored cluster
+	removed       bool
 }
 
-// NodeInfo is a node as the engine sees it.
+// NodeInfo is an HSM as the engine sees it.
 type NodeInfo struct {
 	Label, ID, AZ string
-	Up, Removed   bool
-	Leader        bool
-	State         string // HSM state (ACTIVE, DEGRADED, CREATE_IN_PROGRESS), DOWN when not running
-	LeaderID      string // the leader this node follows
+	// Cluster is "" for the scenario's cluster, else the name of the cluster restored from a
+	// backup that holds the HSM.
+	Cluster     string `json:",omitempty"`
+	Up, Removed bool
+	Leader      bool
+	State       string // HSM state (ACTIVE, DEGRADED, CREATE_IN_PROGRESS), DOWN when not running
+	LeaderID    string // the leader this node follows
 }
 
 // Env is a running scenario environment.
 type Env struct {
+	// ClusterID is the scenario's cluster (the one workloads, setup and faults act on).
 	ClusterID string
-	CA        *pki.CA
+	Svc       *cloudhsm.Service
 	Net       *netsim.Network
 
 	opts    Options
 	log     *slog.Logger
 	dir     string
 	tempDir bool
-	rng     *rand.Rand
+	req     *kms.Request
+	anchor  []byte // the customer CA: InitializeCluster's trust anchor, key stores' too
 
-	mu      sync.Mutex
-	nodes   []*Node
-	clients map[string]bool // netsim endpoint names of the clients made
+	mu       sync.Mutex
+	nodes    []*node
+	clusters map[string]string // restored cluster name → id
+	clients  map[string]bool   // netsim endpoint names of the clients made
 
 	kms    *kms.Server
 	kmsSrv *httptest.Server
 }
 
-const idAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
-
-func (e *Env) newID(prefix string) string {
-	b := make([]byte, 12)
-	for i := range b {
-		b[i] = idAlphabet[e.rng.IntN(len(idAlphabet))]
+// Region is the region of a list of AZs: each AZ is the region and one letter (us-east-1a).
+func Region(azs []string) (string, error) {
+	if len(azs) == 0 {
+		return "", errors.New("target: a cluster needs at least one AZ")
 	}
-	return prefix + string(b)
+	region := azs[0][:len(azs[0])-1]
+	for _, az := range azs {
+		if len(az) < 2 || az[:len(az)-1] != region || az[len(az)-1] < 'a' || az[len(az)-1] > 'f' {
+			return "", fmt.Errorf("target: AZ %q: every AZ must be one region and a letter a to f (us-east-1a, us-east-1b, ...)", az)
+		}
+	}
+	return region, nil
 }
 
-// Start creates the environment: a cluster bootstrapped on its first node, the admin activated
-// with AdminPassword, the other nodes joined; then the KMS when asked for.
+// Start creates the environment: the service, the scenario's cluster made and activated
+// through it (admin password AdminPassword), every HSM ACTIVE; then the KMS when asked for.
 func Start(ctx context.Context, o Options) (*Env, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -111,7 +130,21 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 	if o.Timeouts == (cluster.Timeouts{}) {
 		o.Timeouts = cluster.FastTimeouts()
 	}
-	e := &Env{opts: o, log: o.Logger, rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x5ce7a210)), clients: map[string]bool{}}
+	var azs []string
+	total := 0
+	for _, a := range o.AZs {
+		azs = append(azs, a.AZ)
+		total += a.HSMs
+	}
+	region, err := Region(azs)
+	if err != nil {
+		return nil, err
+	}
+	if total == 0 {
+		return nil, errors.New("target: a cluster needs at least one HSM")
+	}
+	e := &Env{opts: o, log: o.Logger, clients: map[string]bool{}, clusters: map[string]string{},
+		req: &kms.Request{Account: KMSAccount, Region: region}}
 	e.dir = o.Dir
 	if e.dir == "" {
 		d, err := os.MkdirTemp("", "hsmsim-scenario-")
@@ -120,47 +153,35 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 		}
 		e.dir, e.tempDir = d, true
 	}
-	e.ClusterID = e.newID("cluster-")
-	ca, err := pki.NewCA(e.ClusterID)
-	if err != nil {
-		return nil, err
-	}
-	e.CA, e.Net = ca, netsim.New(o.Seed)
 	ok := false
 	defer func() {
 		if !ok {
 			e.Close()
 		}
 	}()
-	var azs []string
-	for _, a := range o.AZs {
-		for i := 0; i < a.HSMs; i++ {
-			azs = append(azs, a.AZ)
-		}
-	}
-	if len(azs) == 0 {
-		return nil, errors.New("target: a cluster needs at least one HSM")
-	}
-	first, err := e.newNode(azs[0])
+	e.Net = netsim.New(o.Seed)
+	e.Svc, err = cloudhsm.Open(cloudhsm.Config{DataDir: filepath.Join(e.dir, "cloudhsm"), Region: region, AccountID: KMSAccount,
+		Network: e.Net, Logger: o.Logger, NoSync: true, KDF: kdf, Timeouts: o.Timeouts,
+		SnapshotThreshold: 256, TrailingLogs: 128, SnapshotInterval: time.Second})
 	if err != nil {
 		return nil, err
 	}
-	if err := first.m.Bootstrap(ctx, e.ClusterID, "hsmsim-scenario"); err != nil {
-		return nil, fmt.Errorf("target: bootstrap: %w", err)
-	}
-	if err := e.activate(ctx); err != nil {
+	if e.ClusterID, err = e.createCluster(ctx, "", ""); err != nil {
 		return nil, err
 	}
-	for _, az := range azs[1:] {
-		if _, err := e.Add(ctx, az); err != nil {
-			return nil, err
-		}
+	if err := e.initialize(ctx); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := e.Svc.WaitActive(wctx, e.ClusterID, total); err != nil {
+		return nil, err
 	}
 	if err := e.WaitActive(ctx, 30*time.Second); err != nil {
 		return nil, err
 	}
 	if o.KMS {
-		if err := e.startKMS(); err != nil {
+		if err := e.startKMS(region); err != nil {
 			return nil, err
 		}
 	}
@@ -168,7 +189,65 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 	return e, nil
 }
 
-func (e *Env) activate(ctx context.Context) error {
+// createCluster makes a cluster (from a backup when source is set) with the scenario's HSMs
+// per AZ, labelling them in order; name is "" for the scenario's cluster.
+func (e *Env) createCluster(ctx context.Context, name, source string) (string, error) {
+	var subnets []string
+	for _, a := range e.opts.AZs {
+		if id := cloudhsm.SubnetID(a.AZ); !slices.Contains(subnets, id) {
+			subnets = append(subnets, id)
+		}
+	}
+	out, err := e.Svc.CreateCluster(ctx, e.req, &kms.CreateClusterInput{HsmType: "hsm2m.medium", SubnetIds: subnets, SourceBackupId: source,
+		TagList: []kms.HsmTag{{Key: "hsmsim", Value: "scenario"}}})
+	if err != nil {
+		return "", fmt.Errorf("target: CreateCluster: %w", err)
+	}
+	id := out.Cluster.ClusterId
+	if name != "" {
+		e.mu.Lock()
+		e.clusters[name] = id
+		e.mu.Unlock()
+	}
+	for _, a := range e.opts.AZs {
+		for i := 0; i < a.HSMs; i++ {
+			if _, err := e.createHSM(ctx, name, id, a.AZ); err != nil {
+				return id, err
+			}
+		}
+	}
+	return id, nil
+}
+
+// createHSM adds an HSM through the control plane and gives it the next label.
+func (e *Env) createHSM(ctx context.Context, name, clusterID, az string) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	out, err := e.Svc.CreateHsm(cctx, e.req, &kms.CreateHsmInput{ClusterId: clusterID, AvailabilityZone: az})
+	if err != nil {
+		return "", fmt.Errorf("target: CreateHsm in %s: %w", az, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := &node{label: "n" + strconv.Itoa(len(e.nodes)+1), id: out.Hsm.HsmId, az: az, cluster: name}
+	e.nodes = append(e.nodes, n)
+	return n.label, nil
+}
+
+// initialize claims the scenario's cluster: its CSR signed by a fresh customer CA,
+// InitializeCluster, and the admin's first password change (which makes it ACTIVE).
+func (e *Env) initialize(ctx context.Context) error {
+	d, err := e.Svc.DescribeClusters(ctx, e.req, &kms.DescribeClustersInput{Filters: map[string][]string{"clusterIds": {e.ClusterID}}})
+	if err != nil || len(d.Clusters) != 1 || d.Clusters[0].Certificates == nil {
+		return fmt.Errorf("target: describing the new cluster: %v", err)
+	}
+	signed, err := e.signCSR(d.Clusters[0].Certificates.ClusterCsr)
+	if err != nil {
+		return err
+	}
+	if _, err := e.Svc.InitializeCluster(ctx, e.req, &kms.InitializeClusterInput{ClusterId: e.ClusterID, SignedCert: signed, TrustAnchor: string(e.anchor)}); err != nil {
+		return fmt.Errorf("target: InitializeCluster: %w", err)
+	}
 	cl, err := e.Client("setup-admin", nil)
 	if err != nil {
 		return err
@@ -183,72 +262,105 @@ func (e *Env) activate(ctx context.Context) error {
 	return cl.Logout(ctx)
 }
 
-func (e *Env) newNode(az string) (*Node, error) {
-	e.mu.Lock()
-	label := "n" + strconv.Itoa(len(e.nodes)+1)
-	id := e.newID("hsm-")
-	e.mu.Unlock()
-	cert, key, err := e.CA.Issue(id, []string{"127.0.0.1", "localhost"}, false)
+// signCSR makes the customer CA (the trust anchor) and signs the cluster's CSR with it, as the
+// AWS guide does with openssl.
+func (e *Env) signCSR(csrPEM string) (string, error) {
+	b, _ := pem.Decode([]byte(csrPEM))
+	if b == nil {
+		return "", errors.New("target: the cluster has no CSR")
+	}
+	csr, err := x509.ParseCertificateRequest(b.Bytes)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	n := &Node{Label: label, ID: id, AZ: az, dir: filepath.Join(e.dir, label), cert: cert, key: key,
-		apiAddr: "127.0.0.1:0", raftAddr: "127.0.0.1:0"}
-	if err := os.MkdirAll(n.dir, 0o700); err != nil {
-		return nil, err
+	ca, err := pki.NewCA("hsmsim scenario customer CA")
+	if err != nil {
+		return "", err
 	}
-	if err := e.startNode(n); err != nil {
-		return nil, err
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	now := time.Now()
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: serial.Add(serial, big.NewInt(1)), Subject: csr.Subject,
+		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(365 * 24 * time.Hour)}, ca.Cert, csr.PublicKey, ca.Key)
+	if err != nil {
+		return "", err
 	}
-	e.mu.Lock()
-	e.nodes = append(e.nodes, n)
-	e.mu.Unlock()
-	return n, nil
+	e.anchor = ca.CertPEM
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), nil
 }
 
-func (e *Env) startNode(n *Node) error {
-	e.mu.Lock()
-	running := n.m != nil
-	e.mu.Unlock()
-	if running {
-		return fmt.Errorf("target: %s is running", n.Label)
-	}
-	m, err := cluster.Start(cluster.Config{NodeID: n.ID, AZ: n.AZ, DataDir: n.dir, APIAddr: n.apiAddr, RaftAddr: n.raftAddr,
-		CertPEM: n.cert, KeyPEM: n.key, CAPEM: e.CA.CertPEM, Network: e.Net, NoSync: true, KDF: kdf,
-		Timeouts: e.opts.Timeouts, SnapshotThreshold: 256, TrailingLogs: 128, SnapshotInterval: time.Second,
-		Logger: e.log.With("node", n.Label)})
+// RestoreBackup backs the scenario's cluster up now (cloudhsm.Service.TakeBackup), makes a new
+// cluster from the backup through the control plane (CreateCluster with SourceBackupId, then
+// CreateHsm as many HSMs per AZ as the scenario's cluster started with: the first restores the
+// backup, the others join) and waits until it is ACTIVE. The new cluster is related to the
+// scenario's (same cluster certificate and trust anchor); its HSMs get the next labels. It
+// returns the new cluster's id and the backup's.
+func (e *Env) RestoreBackup(ctx context.Context, name string) (clusterID, backupID string, err error) {
+	backupID, err = e.Svc.TakeBackup(e.ClusterID)
 	if err != nil {
-		return err
+		return "", "", fmt.Errorf("target: backup: %w", err)
 	}
-	e.mu.Lock()
-	n.m, n.apiAddr, n.raftAddr = m, m.APIAddr(), m.RaftAddr()
-	e.mu.Unlock()
-	return nil
+	clusterID, err = e.createCluster(ctx, name, backupID)
+	if err != nil {
+		return clusterID, backupID, err
+	}
+	total := 0
+	for _, a := range e.opts.AZs {
+		total += a.HSMs
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return clusterID, backupID, e.Svc.WaitActive(wctx, clusterID, total)
 }
 
-func (e *Env) node(label string) (*Node, error) {
+// RestoredCluster is the id of the cluster restored under name ("" if none).
+func (e *Env) RestoredCluster(name string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.clusters[name]
+}
+
+func (e *Env) clusterOf(n *node) string {
+	if n.cluster == "" {
+		return e.ClusterID
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.clusters[n.cluster]
+}
+
+func (e *Env) node(label string) (*node, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, n := range e.nodes {
-		if n.Label == label {
+		if n.label == label {
 			return n, nil
 		}
 	}
 	return nil, fmt.Errorf("target: no node %s", label)
 }
 
-// Nodes lists every node ever started (removed ones too), in the order they were added.
+func (e *Env) member(n *node) *cluster.Member {
+	e.mu.Lock()
+	removed := n.removed
+	e.mu.Unlock()
+	if removed {
+		return nil
+	}
+	return e.Svc.Member(e.clusterOf(n), n.id)
+}
+
+// Nodes lists every HSM ever created (removed ones too), in the order they were created.
 func (e *Env) Nodes() []NodeInfo {
 	e.mu.Lock()
-	nodes := append([]*Node(nil), e.nodes...)
+	nodes := append([]*node(nil), e.nodes...)
 	e.mu.Unlock()
 	out := make([]NodeInfo, 0, len(nodes))
 	for _, n := range nodes {
 		e.mu.Lock()
-		m, removed := n.m, n.removed
+		removed := n.removed
 		e.mu.Unlock()
-		ni := NodeInfo{Label: n.Label, ID: n.ID, AZ: n.AZ, Removed: removed, State: "DOWN"}
-		if m != nil {
+		ni := NodeInfo{Label: n.label, ID: n.id, AZ: n.az, Cluster: n.cluster, Removed: removed, State: "DOWN"}
+		if m := e.member(n); m != nil {
 			ni.Up, ni.Leader, ni.State, ni.LeaderID = true, m.IsLeader(), string(m.HSMState()), m.LeaderID()
 		}
 		if removed {
@@ -259,7 +371,7 @@ func (e *Env) Nodes() []NodeInfo {
 	return out
 }
 
-// WaitActive waits until every running node not removed is ACTIVE (a voter in touch with a
+// WaitActive waits until every running HSM not removed is ACTIVE (a voter in touch with a
 // leader), as CloudHSM reports HSMs before KMS counts them.
 func (e *Env) WaitActive(ctx context.Context, within time.Duration) error {
 	deadline := time.Now().Add(within)
@@ -280,165 +392,101 @@ func (e *Env) WaitActive(ctx context.Context, within time.Duration) error {
 	}
 }
 
-// Label returns the label of the node with HSM id id ("" if none).
+// Label returns the label of the HSM with id id ("" if none).
 func (e *Env) Label(id string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, n := range e.nodes {
-		if n.ID == id {
-			return n.Label
+		if n.id == id {
+			return n.label
 		}
 	}
 	return ""
 }
 
-// Leader is the label of the running node that leads ("" when none does).
+// Leader is the label of the running HSM that leads the scenario's cluster ("" when none does).
 func (e *Env) Leader() string {
 	for _, n := range e.Nodes() {
-		if n.Up && !n.Removed && n.Leader {
+		if n.Cluster == "" && n.Up && !n.Removed && n.Leader {
 			return n.Label
 		}
 	}
 	return ""
 }
 
-// State is a running node's token (nil when down).
+// State is a running HSM's token (nil when down).
 func (e *Env) State(label string) *token.State {
 	n, err := e.node(label)
 	if err != nil {
 		return nil
 	}
-	e.mu.Lock()
-	m := n.m
-	e.mu.Unlock()
+	m := e.member(n)
 	if m == nil {
 		return nil
 	}
 	return m.Node().State()
 }
 
-// Kill stops a node abruptly; its directory stays.
+// Kill stops an HSM abruptly (cloudhsm.Service.Kill); its directory and place stay.
 func (e *Env) Kill(label string) error {
 	n, err := e.node(label)
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	m := n.m
-	n.m = nil
-	e.mu.Unlock()
-	if m == nil {
+	if e.member(n) == nil {
 		return fmt.Errorf("target: %s is not running", label)
 	}
-	m.Kill()
-	return nil
+	return e.Svc.Kill(e.clusterOf(n), n.id)
 }
 
-// Restart starts a killed node from its directory on its addresses; it rejoins by itself.
-func (e *Env) Restart(label string) error {
+// Restart starts a killed HSM from its directory on its addresses; it rejoins by itself.
+func (e *Env) Restart(ctx context.Context, label string) error {
 	n, err := e.node(label)
 	if err != nil {
 		return err
 	}
-	return e.startNode(n)
+	return e.Svc.Restart(ctx, e.clusterOf(n), n.id)
 }
 
-// Wipe kills a node (if it runs) and deletes its data directory, as a replaced disk.
-func (e *Env) Wipe(label string) error {
-	n, err := e.node(label)
-	if err != nil {
-		return err
-	}
-	_ = e.Kill(label)
-	if err := os.RemoveAll(n.dir); err != nil {
-		return err
-	}
-	return os.MkdirAll(n.dir, 0o700)
-}
-
-// Rejoin starts a wiped node (same id and addresses) and joins it again.
+// Rejoin deletes a killed HSM's data directory and has it join its cluster again under the same
+// id and addresses (cloudhsm.Service.Wipe: taken out of the configuration, staged, caught up,
+// promoted).
 func (e *Env) Rejoin(ctx context.Context, label string) error {
 	n, err := e.node(label)
 	if err != nil {
 		return err
 	}
-	if err := e.startNode(n); err != nil {
-		return err
-	}
-	e.mu.Lock()
-	m := n.m
-	e.mu.Unlock()
-	return m.Join(ctx, e.peers(n))
+	return e.Svc.Wipe(ctx, e.clusterOf(n), n.id)
 }
 
-// peers are the API addresses of the running members other than not.
-func (e *Env) peers(not *Node) []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []string
-	for _, n := range e.nodes {
-		if n != not && n.m != nil && !n.removed {
-			out = append(out, n.apiAddr)
-		}
-	}
-	return out
-}
-
-// Add starts a new HSM in az and joins it; it returns its label.
+// Add creates a new HSM in az in the scenario's cluster (CreateHsm) and returns its label.
 func (e *Env) Add(ctx context.Context, az string) (string, error) {
-	peers := e.peers(nil)
-	n, err := e.newNode(az)
-	if err != nil {
-		return "", err
-	}
-	if len(peers) == 0 {
-		return n.Label, nil // the first node: the caller bootstraps it
-	}
-	e.mu.Lock()
-	m := n.m
-	e.mu.Unlock()
-	if err := m.Join(ctx, peers); err != nil {
-		return n.Label, fmt.Errorf("target: %s joining: %w", n.Label, err)
-	}
-	return n.Label, nil
+	return e.createHSM(ctx, "", e.ClusterID, az)
 }
 
-// Remove takes a node out of the cluster through another member and stops it.
+// Remove deletes an HSM from its cluster (DeleteHsm).
 func (e *Env) Remove(ctx context.Context, label string) error {
 	n, err := e.node(label)
 	if err != nil {
 		return err
 	}
-	var via *cluster.Member
-	e.mu.Lock()
-	for _, o := range e.nodes {
-		if o != n && o.m != nil && !o.removed {
-			via = o.m
-			break
-		}
-	}
-	e.mu.Unlock()
-	if via == nil {
-		return fmt.Errorf("target: no member left to remove %s through", label)
-	}
-	if err := via.RemoveHSM(ctx, n.ID); err != nil {
+	if _, err := e.Svc.DeleteHsm(ctx, e.req, &kms.DeleteHsmInput{ClusterId: e.clusterOf(n), HsmId: n.id}); err != nil {
 		return err
 	}
 	e.mu.Lock()
 	n.removed = true
 	e.mu.Unlock()
-	_ = e.Kill(label)
 	return nil
 }
 
-// Endpoints are the netsim names of every node and client, for faults that cut a node off from
+// Endpoints are the netsim names of every HSM and client, for faults that cut an HSM off from
 // everyone.
 func (e *Env) Endpoints() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []string
 	for _, n := range e.nodes {
-		out = append(out, n.ID)
+		out = append(out, n.id)
 	}
 	for c := range e.clients {
 		out = append(out, c)
@@ -453,11 +501,11 @@ func (e *Env) ID(label string) string {
 	if err != nil {
 		return ""
 	}
-	return n.ID
+	return n.id
 }
 
-// Client dials every node not removed through the netsim endpoint name (not logged in).
-// observe, if set, hears of every attempt.
+// Client dials every HSM of the scenario's cluster through the netsim endpoint name (not
+// logged in). observe, if set, hears of every attempt.
 func (e *Env) Client(name string, observe func(client.Attempt)) (*client.Client, error) {
 	return e.SessionClient(name, nil, observe)
 }
@@ -465,16 +513,24 @@ func (e *Env) Client(name string, observe func(client.Attempt)) (*client.Client,
 // SessionClient is Client sharing sess (credential and read-your-writes index) with other
 // clients; nil: a session of its own.
 func (e *Env) SessionClient(name string, sess *client.Session, observe func(client.Attempt)) (*client.Client, error) {
-	e.mu.Lock()
-	e.clients[name] = true
+	ca, err := e.Svc.HSMCAPEM(e.ClusterID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := e.Svc.Cluster(context.Background(), "", "", e.ClusterID)
+	if err != nil {
+		return nil, err
+	}
 	var nodes []client.Node
-	for _, n := range e.nodes {
-		if !n.removed {
-			nodes = append(nodes, client.Node{ID: n.ID, AZ: n.AZ, Addr: n.apiAddr})
+	for _, h := range c.HSMs {
+		if h.Addr != "" {
+			nodes = append(nodes, client.Node{ID: h.ID, AZ: h.AZ, Addr: h.Addr})
 		}
 	}
+	e.mu.Lock()
+	e.clients[name] = true
 	e.mu.Unlock()
-	return client.Dial(client.Config{Nodes: nodes, CAPEM: e.CA.CertPEM, Dialer: e.Net.Dialer(netsim.Endpoint{Name: name}),
+	return client.Dial(client.Config{Nodes: nodes, CAPEM: ca, Dialer: e.Net.Dialer(netsim.Endpoint{Name: name}),
 		Session: sess, AttemptTimeout: e.opts.Timeouts.Apply + time.Second, Observe: observe})
 }
 
@@ -493,16 +549,13 @@ func (e *Env) Admin(ctx context.Context, name string) (*client.Client, error) {
 
 // ---- the KMS ----
 
-// KMSAccount is the account every scenario request acts for.
-const KMSAccount = "111122223333"
-
-func (e *Env) startKMS() error {
+func (e *Env) startKMS(region string) error {
 	dir := filepath.Join(e.dir, "kms")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	s, err := kms.Open(kms.Config{DataDir: dir, Clusters: e, NoSync: true, SweepEvery: time.Hour, AccountID: KMSAccount,
-		Logger: e.log.With("face", "kms")})
+	s, err := kms.Open(kms.Config{DataDir: dir, Region: region, Clusters: e, ControlPlane: e.Svc, NoSync: true, SweepEvery: time.Hour,
+		AccountID: KMSAccount, Logger: e.log.With("face", "kms")})
 	if err != nil {
 		return err
 	}
@@ -525,51 +578,23 @@ func (e *Env) KMSURL() string {
 	return e.kmsSrv.URL
 }
 
-// TrustAnchorPEM is the cluster's customerCA.crt.
-func (e *Env) TrustAnchorPEM() []byte { return e.CA.CertPEM }
+// TrustAnchorPEM is the scenario cluster's customerCA.crt (a key store's TrustAnchorCertificate).
+func (e *Env) TrustAnchorPEM() []byte { return e.anchor }
 
-// Cluster implements kms.ClusterDirectory: the one cluster of the environment.
-func (e *Env) Cluster(_ context.Context, account, _, id string) (*kms.Cluster, error) {
-	if id != e.ClusterID || account != KMSAccount {
-		return nil, kms.ErrClusterNotFound
-	}
-	c := &kms.Cluster{ID: e.ClusterID, State: "ACTIVE", TrustAnchorPEM: e.CA.CertPEM, ClusterCertificatePEM: e.CA.CertPEM}
-	e.mu.Lock()
-	nodes := append([]*Node(nil), e.nodes...)
-	e.mu.Unlock()
-	for _, n := range nodes {
-		e.mu.Lock()
-		m, removed, addr := n.m, n.removed, n.apiAddr
-		e.mu.Unlock()
-		if removed {
-			continue
-		}
-		st := "DEGRADED"
-		if m != nil {
-			st = string(m.HSMState())
-		}
-		c.HSMs = append(c.HSMs, kms.HSM{ID: n.ID, AZ: n.AZ, State: st, Addr: addr})
-	}
-	return c, nil
+// Cluster implements kms.ClusterDirectory: the service's clusters.
+func (e *Env) Cluster(ctx context.Context, account, region, id string) (*kms.Cluster, error) {
+	return e.Svc.Cluster(ctx, account, region, id)
 }
 
-// Dial implements kms.ClusterDirectory: a client of the cluster's HSMs through the netsim
-// endpoint "kms".
+// Dial implements kms.ClusterDirectory: the service's client of the cluster's HSMs, through the
+// netsim endpoint "kms".
 func (e *Env) Dial(_ context.Context, c *kms.Cluster) (*client.Client, error) {
-	var nodes []client.Node
-	for _, h := range c.HSMs {
-		nodes = append(nodes, client.Node{ID: h.ID, AZ: h.AZ, Addr: h.Addr})
-	}
-	if len(nodes) == 0 {
-		return nil, errors.New("target: no HSM to dial")
-	}
-	return client.Dial(client.Config{Nodes: nodes, CAPEM: e.CA.CertPEM, Dialer: e.Net.Dialer(netsim.Endpoint{Name: "kms"}),
-		AttemptTimeout: 2 * time.Second})
+	return e.Svc.DialClusterAs(c.ID, "kms")
 }
 
 var _ kms.ClusterDirectory = (*Env)(nil)
 
-// Close stops the KMS and every member, and removes a temporary directory.
+// Close stops the KMS and every HSM, and removes a temporary directory.
 func (e *Env) Close() {
 	if e.kmsSrv != nil {
 		e.kmsSrv.Close()
@@ -577,17 +602,8 @@ func (e *Env) Close() {
 	if e.kms != nil {
 		_ = e.kms.Close()
 	}
-	e.mu.Lock()
-	nodes := append([]*Node(nil), e.nodes...)
-	e.mu.Unlock()
-	for _, n := range nodes {
-		e.mu.Lock()
-		m := n.m
-		n.m = nil
-		e.mu.Unlock()
-		if m != nil {
-			_ = m.Close()
-		}
+	if e.Svc != nil {
+		_ = e.Svc.Close()
 	}
 	if e.tempDir {
 		_ = os.RemoveAll(e.dir)
