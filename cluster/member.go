@@ -148,9 +148,15 @@ func Start(cfg Config) (*Member, error) {
 	}
 	m.raftLis = tls.NewListener(rl, raftSrvTLS)
 	closers = append(closers, func() { m.raftLis.Close() })
+	// MaxRPCsInFlight 1 turns off Raft's pipelined replication. With it on, a leader that stops
+	// while a follower's link holds its bytes (a partition netsim never healed) can deadlock in
+	// raft v1.7.3: the pipeline's sender waits for its decoder, which waits for a consumer that
+	// shutdown already stopped, so Shutdown never returns (seen in the scenario library). The
+	// synchronous path costs some replication throughput under load, which batching of entries
+	// (BatchApplyCh, MaxAppendEntries) mostly recovers.
 	m.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  &streamLayer{Listener: m.raftLis, nw: m.nw, ep: m.ep, tls: raftCliTLS, down: &m.down},
-		MaxPool: 4, Timeout: cfg.Timeouts.Transport, Logger: m.hlog,
+		MaxPool: 4, Timeout: cfg.Timeouts.Transport, Logger: m.hlog, MaxRPCsInFlight: 1,
 	})
 	closers = append(closers, func() { m.trans.Close() })
 
