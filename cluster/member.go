@@ -54,7 +54,7 @@ type Member struct {
 	apiLis  net.Listener
 	grpcSrv *grpc.Server
 	raftLis net.Listener
-	trans   *raft.NetworkTransport
+	trans   *pipelinedTransport
 	logs    *raftboltdb.BoltStore
 	snaps   *raft.FileSnapshotStore
 	down    atomic.Bool // stopping or stopped: dialers refuse, as a dead process makes no calls
@@ -148,16 +148,10 @@ func Start(cfg Config) (*Member, error) {
 	}
 	m.raftLis = tls.NewListener(rl, raftSrvTLS)
 	closers = append(closers, func() { m.raftLis.Close() })
-	// MaxRPCsInFlight 1 turns off Raft's pipelined replication. With it on, a leader that stops
-	// while a follower's link holds its bytes (a partition netsim never healed) can deadlock in
-	// raft v1.7.3: the pipeline's sender waits for its decoder, which waits for a consumer that
-	// shutdown already stopped, so Shutdown never returns (seen in the scenario library). The
-	// synchronous path costs some replication throughput under load, which batching of entries
-	// (BatchApplyCh, MaxAppendEntries) mostly recovers.
-	m.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	m.trans = newPipelinedTransport(raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  &streamLayer{Listener: m.raftLis, nw: m.nw, ep: m.ep, tls: raftCliTLS, down: &m.down},
-		MaxPool: 4, Timeout: cfg.Timeouts.Transport, Logger: m.hlog, MaxRPCsInFlight: 1,
-	})
+		MaxPool: 4, Timeout: cfg.Timeouts.Transport, Logger: m.hlog,
+	}))
 	closers = append(closers, func() { m.trans.Close() })
 
 	if m.apiLis, err = listen(m.nw, m.ep, cfg.APIAddr); err != nil {
@@ -566,10 +560,10 @@ func (m *Member) stop(abrupt bool) {
 			select {
 			case err = <-done:
 			case <-time.After(shutdownGrace):
-				// Raft waits for its replication goroutines, and one can be stuck writing to a
-				// peer whose link holds the bytes (a partition that was never healed): reset
-				// this member's connections so the writes fail and Raft can finish.
-				m.log.Warn("raft shutdown is stuck on the network; resetting connections")
+				// Raft waits for its replication goroutines, and one can be stuck on a peer
+				// whose link holds the bytes (see pipelinedTransport): release them.
+				m.log.Warn("raft shutdown is stuck; closing its replication pipelines and connections")
+				m.trans.closePipelines()
 				m.nw.CloseConns(m.cfg.NodeID)
 				err = <-done
 			}

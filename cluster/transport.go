@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -109,4 +110,57 @@ func certCommonName(certPEM []byte) (string, error) {
 		return "", err
 	}
 	return c.Subject.CommonName, nil
+}
+
+// pipelinedTransport is raft's NetworkTransport with its open replication pipelines remembered,
+// so that a stop Raft cannot finish can close them. In raft v1.7.3 a leader's Shutdown can
+// deadlock while a follower's link holds its bytes (a partition that was never healed): the
+// pipeline's sender waits for its response decoder, which waits for a consumer that shutdown has
+// already stopped. Closing the pipelines releases both (seen in the scenario library).
+type pipelinedTransport struct {
+	*raft.NetworkTransport
+	mu    sync.Mutex
+	pipes map[*trackedPipeline]struct{}
+}
+
+type trackedPipeline struct {
+	raft.AppendPipeline
+	t *pipelinedTransport
+}
+
+func newPipelinedTransport(t *raft.NetworkTransport) *pipelinedTransport {
+	return &pipelinedTransport{NetworkTransport: t, pipes: map[*trackedPipeline]struct{}{}}
+}
+
+// AppendEntriesPipeline opens a pipeline and remembers it until it is closed.
+func (t *pipelinedTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
+	p, err := t.NetworkTransport.AppendEntriesPipeline(id, target)
+	if err != nil {
+		return nil, err
+	}
+	tp := &trackedPipeline{AppendPipeline: p, t: t}
+	t.mu.Lock()
+	t.pipes[tp] = struct{}{}
+	t.mu.Unlock()
+	return tp, nil
+}
+
+func (p *trackedPipeline) Close() error {
+	p.t.mu.Lock()
+	delete(p.t.pipes, p)
+	p.t.mu.Unlock()
+	return p.AppendPipeline.Close()
+}
+
+// closePipelines closes every open pipeline (closing one twice is harmless in raft).
+func (t *pipelinedTransport) closePipelines() {
+	t.mu.Lock()
+	pipes := make([]*trackedPipeline, 0, len(t.pipes))
+	for p := range t.pipes {
+		pipes = append(pipes, p)
+	}
+	t.mu.Unlock()
+	for _, p := range pipes {
+		_ = p.Close()
+	}
 }
