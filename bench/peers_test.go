@@ -3,8 +3,6 @@ package bench
 import (
 	"bufio"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/pkcs11"
+
+	"github.com/hsmsim/hsmsim/internal/ports"
 )
 
 // The two PKCS#11 modules BenchmarkModuleVsSoftHSM compares, each loaded once per process with
@@ -108,7 +108,7 @@ func startPeers() error {
 // startHsmsimUp runs `hsmsim up` in dataDir on free ports, waits until it is up, and returns the
 // environment `hsmsim env` prints for it.
 func startHsmsimUp(bin, dataDir string) (map[string]string, error) {
-	base, err := freeBasePort()
+	base, err := ports.FreeBase(3)
 	if err != nil {
 		return nil, err
 	}
@@ -249,24 +249,4 @@ func (p *peer) sessions(b *testing.B, n int) []pkcs11.SessionHandle {
 		}
 	})
 	return out
-}
-
-// freeBasePort finds a base port whose API (base+i) and Raft (base+100+i) ports are free.
-func freeBasePort() (int, error) {
-	for try := 0; try < 50; try++ {
-		base := 20000 + rand.IntN(20000)
-		free := true
-		for _, p := range []int{base, base + 1, base + 2, base + 100, base + 101, base + 102} {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("no free ports")
 }

@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,37 +20,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	hsm "github.com/aws/aws-sdk-go-v2/service/cloudhsmv2"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
-)
 
-// freeBasePort finds a base port whose first n API and Raft ports (base+i, base+100+i) are free.
-func freeBasePort(t *testing.T, n int) int {
-	t.Helper()
-	for try := 0; try < 50; try++ {
-		base := 20000 + rand.IntN(20000)
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			for _, p := range []int{base + i, base + 100 + i} {
-				l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-				if err != nil {
-					ok = false
-					break
-				}
-				l.Close()
-			}
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free ports")
-	return 0
-}
+	"github.com/hsmsim/hsmsim/internal/ports"
+)
 
 // startUp runs "hsmsim up" in its own process and returns its data directory once it serves.
 func startUp(t *testing.T, bin string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
-	cmd := exec.Command(bin, "up", "--data-dir", dir, "--base-port", strconv.Itoa(freeBasePort(t, 3)), "--kms-listen", freePort(t), "--log-level", "warn")
+	base, err := ports.FreeBase(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "up", "--data-dir", dir, "--base-port", strconv.Itoa(base), "--kms-listen", freePort(t), "--log-level", "warn")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

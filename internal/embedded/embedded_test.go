@@ -2,9 +2,6 @@ package embedded
 
 import (
 	"context"
-	"math/rand/v2"
-	"net"
-	"strconv"
 	"testing"
 	"time"
 
@@ -13,31 +10,8 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 	"github.com/hsmsim/hsmsim/hsmd/token"
+	"github.com/hsmsim/hsmsim/internal/ports"
 )
-
-// freeBase finds a base port whose API and Raft ports are free.
-func freeBase(t *testing.T, n int) int {
-	t.Helper()
-	for try := 0; try < 50; try++ {
-		base := 20000 + rand.IntN(20000)
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			for _, p := range []int{base + i, base + 100 + i} {
-				l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-				if err != nil {
-					ok = false
-					break
-				}
-				l.Close()
-			}
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free ports")
-	return 0
-}
 
 // TestUpCreatesAndResumesTheCluster: the first Up makes an initialized 3-HSM cluster in 3 AZs
 // with a crypto user, through the CloudHSM service, and serves the KMS; a key made through it is
@@ -46,7 +20,11 @@ func TestUpCreatesAndResumesTheCluster(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	o := Options{DataDir: dir, BasePort: freeBase(t, 3), KMSListen: "127.0.0.1:0", NoSync: true, KDF: token.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}, Timeouts: cluster.FastTimeouts()}
+	base, err := ports.FreeBase(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{DataDir: dir, BasePort: base, KMSListen: "127.0.0.1:0", NoSync: true, KDF: token.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}, Timeouts: cluster.FastTimeouts()}
 	c, err := Up(ctx, o)
 	if err != nil {
 		t.Fatal(err)

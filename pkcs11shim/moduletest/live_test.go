@@ -2,8 +2,6 @@ package moduletest
 
 import (
 	"bufio"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hsmsim/hsmsim/internal/ports"
 )
 
 // liveCluster is a running `hsmsim up`: a separate process with a 3-HSM Raft cluster, as a user
@@ -38,7 +38,9 @@ func startHsmsimUp(t *testing.T) *liveCluster {
 		t.Fatalf("building hsmsim: %v\n%s", err, out)
 	}
 	data := filepath.Join(t.TempDir(), "data")
-	cmd := exec.Command(bin, "up", "--data-dir", data, "--base-port", strconv.Itoa(freeBasePort(t)), "--kms-listen", "127.0.0.1:0", "--log-level", "warn")
+	base, err := ports.FreeBase(3)
+	must(t, err)
+	cmd := exec.Command(bin, "up", "--data-dir", data, "--base-port", strconv.Itoa(base), "--kms-listen", "127.0.0.1:0", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "HSMSIM_PKCS11_MODULE="+libPath)
 	stdout, err := cmd.StdoutPipe()
 	must(t, err)
@@ -91,26 +93,4 @@ func startHsmsimUp(t *testing.T) *liveCluster {
 		}
 	}
 	return l
-}
-
-// freeBasePort finds a base port whose API (base+i) and Raft (base+100+i) ports are free.
-func freeBasePort(t *testing.T) int {
-	t.Helper()
-	for try := 0; try < 50; try++ {
-		base := 20000 + rand.IntN(20000)
-		free := true
-		for _, p := range []int{base, base + 1, base + 2, base + 100, base + 101, base + 102} {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return base
-		}
-	}
-	t.Fatal("no free ports")
-	return 0
 }
