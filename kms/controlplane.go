@@ -22,6 +22,7 @@ type ControlPlane interface {
 	DescribeBackups(ctx context.Context, r *Request, in *DescribeBackupsInput) (*DescribeBackupsOutput, error)
 	RestoreBackup(ctx context.Context, r *Request, in *BackupIDInput) (*BackupOutput, error)
 	DeleteBackup(ctx context.Context, r *Request, in *BackupIDInput) (*BackupOutput, error)
+	ModifyBackupAttributes(ctx context.Context, r *Request, in *ModifyBackupAttributesInput) (*BackupOutput, error)
 	TagResource(ctx context.Context, r *Request, in *TagResourceInput) error
 	UntagResource(ctx context.Context, r *Request, in *UntagResourceInput) error
 	ListTags(ctx context.Context, r *Request, in *ListTagsInput) (*ListTagsOutput, error)
@@ -70,6 +71,9 @@ func (NotImplemented) RestoreBackup(context.Context, *Request, *BackupIDInput) (
 }
 func (NotImplemented) DeleteBackup(context.Context, *Request, *BackupIDInput) (*BackupOutput, error) {
 	return nil, notImplemented("DeleteBackup")
+}
+func (NotImplemented) ModifyBackupAttributes(context.Context, *Request, *ModifyBackupAttributesInput) (*BackupOutput, error) {
+	return nil, notImplemented("ModifyBackupAttributes")
 }
 func (NotImplemented) TagResource(context.Context, *Request, *TagResourceInput) error {
 	return notImplemented("TagResource")
@@ -238,6 +242,13 @@ type BackupIDInput struct {
 	BackupId string
 }
 
+// ModifyBackupAttributesInput is ModifyBackupAttributesRequest: NeverExpires exempts a backup
+// from the cluster's retention policy.
+type ModifyBackupAttributesInput struct {
+	BackupId     string
+	NeverExpires bool
+}
+
 type BackupOutput struct {
 	Backup *Backup
 }
@@ -317,6 +328,9 @@ var hsmHandlers = map[string]handler{
 	}),
 	"DeleteBackup": hsmOp(func(cp ControlPlane, ctx context.Context, r *Request, in *BackupIDInput) (*BackupOutput, error) {
 		return cp.DeleteBackup(ctx, r, in)
+	}),
+	"ModifyBackupAttributes": hsmOp(func(cp ControlPlane, ctx context.Context, r *Request, in *ModifyBackupAttributesInput) (*BackupOutput, error) {
+		return cp.ModifyBackupAttributes(ctx, r, in)
 	}),
 	"TagResource": hsmOp(func(cp ControlPlane, ctx context.Context, r *Request, in *TagResourceInput) (*empty, error) {
 		return nil, cp.TagResource(ctx, r, in)

@@ -813,6 +813,22 @@ func (s *Service) DeleteBackup(ctx context.Context, r *kms.Request, in *kms.Back
 	return &kms.BackupOutput{Backup: &out}, nil
 }
 
+// ModifyBackupAttributes sets whether a backup is kept past the cluster's retention period.
+func (s *Service) ModifyBackupAttributes(ctx context.Context, r *kms.Request, in *kms.ModifyBackupAttributesInput) (*kms.BackupOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.backupForLocked(r, in.BackupId)
+	if err != nil {
+		return nil, err
+	}
+	b.NeverExpires = in.NeverExpires
+	if err := s.saveLocked(); err != nil {
+		return nil, err
+	}
+	out := s.backupOut(b)
+	return &kms.BackupOutput{Backup: &out}, nil
+}
+
 // RestoreBackup brings a PENDING_DELETION backup back to READY.
 func (s *Service) RestoreBackup(ctx context.Context, r *kms.Request, in *kms.BackupIDInput) (*kms.BackupOutput, error) {
 	s.mu.Lock()

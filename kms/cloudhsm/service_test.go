@@ -331,6 +331,14 @@ func TestCustomKeyStoreOnAClusterMadeThroughTheAPI(t *testing.T) {
 	wantErr(t, err, "CloudHsmInvalidRequestException")
 	_, err = e.hsm.RestoreBackup(ctx(), &hsm.RestoreBackupInput{BackupId: newest.BackupId})
 	check(t, err)
+	// NeverExpires exempts a backup from retention; the attribute is returned as set.
+	mod, err := e.hsm.ModifyBackupAttributes(ctx(), &hsm.ModifyBackupAttributesInput{BackupId: newest.BackupId, NeverExpires: aws.Bool(true)})
+	check(t, err)
+	if !aws.ToBool(mod.Backup.NeverExpires) {
+		t.Fatal("ModifyBackupAttributes did not set NeverExpires")
+	}
+	_, err = e.hsm.ModifyBackupAttributes(ctx(), &hsm.ModifyBackupAttributesInput{BackupId: aws.String("backup-nosuchbackup2"), NeverExpires: aws.Bool(true)})
+	wantErr(t, err, "CloudHsmResourceNotFoundException")
 
 	// A cluster from the backup is related: same cluster certificate, same trust anchor.
 	rc, err := e.hsm.CreateCluster(ctx(), &hsm.CreateClusterInput{HsmType: aws.String("hsm2m.medium"), SourceBackupId: newest.BackupArn,
