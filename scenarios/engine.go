@@ -401,7 +401,11 @@ func (e *engine) sampleNodes() {
 		e.nodeStates[n.Label] = n.State
 		e.mu.Unlock()
 		if old != n.State {
-			e.tl.AddEvent(history.Event{Kind: history.EvNode, Name: n.Label, Detail: n.State, Fields: map[string]string{"id": n.ID, "az": n.AZ}})
+			f := map[string]string{"id": n.ID, "az": n.AZ}
+			if n.Cluster != "" {
+				f["cluster"] = n.Cluster
+			}
+			e.tl.AddEvent(history.Event{Kind: history.EvNode, Name: n.Label, Detail: n.State, Fields: f})
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hsmsim/hsmsim/scenarios/spec"
+	"github.com/hsmsim/hsmsim/scenarios/traffic"
 	"github.com/hsmsim/hsmsim/scenarios/validate"
 )
 
@@ -26,6 +28,16 @@ func TestLibrary(t *testing.T) {
 		t.Fatalf("the library has %d scenarios", len(ss))
 	}
 	only := os.Getenv("HSMSIM_SCENARIO")
+	// Build and load the PKCS#11 module once, outside any scenario's 30 s.
+	for _, s := range ss {
+		for _, w := range s.Workloads {
+			if w.Face == spec.FacePKCS11 && (only == "" || only == s.Name) {
+				if _, err := traffic.LoadModule(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 	for _, s := range ss {
 		if only != "" && s.Name != only {
 			continue

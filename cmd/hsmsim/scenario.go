@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -17,6 +18,7 @@ import (
 	"github.com/hsmsim/hsmsim/scenarios/failpoint"
 	"github.com/hsmsim/hsmsim/scenarios/report"
 	"github.com/hsmsim/hsmsim/scenarios/spec"
+	"github.com/hsmsim/hsmsim/scenarios/traffic"
 )
 
 func scenarioCommand() *cli.Command {
@@ -39,6 +41,8 @@ The library lives in testdata/scenarios.`,
 					&cli.StringFlag{Name: "json", Usage: "write the JSON result to this file (- for stdout)"},
 					&cli.BoolFlag{Name: "ops", Usage: "include every operation in the JSON result"},
 					&cli.StringFlag{Name: "log-level", Value: "error", Usage: "log level of the cluster's own logs (to stderr)"},
+					&cli.StringFlag{Name: "pkcs11-module", EnvVars: []string{traffic.EnvModule},
+						Usage: "libhsmsim-pkcs11.so for pkcs11 workloads (default: built from this source tree with go build)"},
 				},
 				Action: scenarioRun,
 			},
@@ -88,16 +92,25 @@ func loadScenarios(args []string) ([]*spec.Scenario, error) {
 }
 
 func scenarioRun(c *cli.Context) error {
-	if c.NArg() == 0 {
+	files, err := trailingFlags(c)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
 		return fmt.Errorf("scenario run: name scenario files or directories")
 	}
-	ss, err := loadScenarios(c.Args().Slice())
+	ss, err := loadScenarios(files)
 	if err != nil {
 		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return err
+	}
+	if m := c.String("pkcs11-module"); m != "" {
+		if err := os.Setenv(traffic.EnvModule, m); err != nil {
+			return err
+		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
@@ -148,6 +161,48 @@ func scenarioRun(c *cli.Context) error {
 		return cli.Exit("", 1)
 	}
 	return nil
+}
+
+// trailingFlags lets flags follow the files ("scenario run FILE --report out.html"): urfave/cli
+// stops at the first argument, so the flags after it are set here, and the files returned.
+func trailingFlags(c *cli.Context) ([]string, error) {
+	args := c.Args().Slice()
+	var files []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			files = append(files, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			files = append(files, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		var flag cli.Flag
+		for _, f := range c.Command.Flags {
+			if slices.Contains(f.Names(), name) {
+				flag = f
+			}
+		}
+		if flag == nil {
+			return nil, fmt.Errorf("scenario run: unknown flag %s", a)
+		}
+		if _, isBool := flag.(*cli.BoolFlag); isBool && !hasValue {
+			value, hasValue = "true", true
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("scenario run: flag %s needs a value", a)
+			}
+			i++
+			value = args[i]
+		}
+		if err := c.Set(name, value); err != nil {
+			return nil, fmt.Errorf("scenario run: %s: %w", a, err)
+		}
+	}
+	return files, nil
 }
 
 func progressLine(w io.Writer, tty bool, p scenarios.Progress) {

@@ -607,6 +607,11 @@ func (in *Injector) resolve(ctx context.Context, sel string, pick uint32) (strin
 		return l, nil
 	case sel == "follower", sel == "random", strings.HasPrefix(sel, "az:"):
 		leader := in.Env.Leader()
+		// A follower follows a leader: during an election, wait (briefly) for one.
+		for deadline := time.Now().Add(5 * time.Second); sel == "follower" && leader == "" && time.Now().Before(deadline) && ctx.Err() == nil; {
+			time.Sleep(20 * time.Millisecond)
+			leader = in.Env.Leader()
+		}
 		for _, n := range nodes {
 			if n.Removed || !n.Up || frozen[n.Label] || n.Cluster != "" {
 				continue

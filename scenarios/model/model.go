@@ -173,7 +173,8 @@ type Verdict struct {
 	Operations int
 	// Violations is how many keys' histories do not linearize (0 when Result is Ok).
 	Violations int
-	// Illegal lists, for a failed check, the longest linearizable prefix of the offending keys.
+	// Illegal describes, for a failed check, each key whose history does not linearize: the
+	// longest prefix that does, and the history.
 	Illegal []string
 }
 
@@ -181,7 +182,7 @@ type Verdict struct {
 func Check(ops []history.Op, timeout time.Duration) Verdict {
 	pops := Ops(ops)
 	m := Model.ToModel()
-	res, info := porcupine.CheckOperationsVerbose(m, pops, timeout)
+	res := porcupine.CheckOperationsTimeout(m, pops, timeout)
 	v := Verdict{Result: res, Operations: len(pops)}
 	keys := map[string]bool{}
 	for _, o := range pops {
@@ -189,40 +190,42 @@ func Check(ops []history.Op, timeout time.Duration) Verdict {
 	}
 	v.Keys = len(keys)
 	if res == porcupine.Illegal {
-		for _, part := range info.PartialLinearizationsOperations() {
-			for _, lin := range part {
-				if len(lin) == 0 {
-					continue
-				}
-				s := ""
-				for i, op := range lin {
-					if i > 0 {
-						s += ", "
-					}
-					s += m.DescribeOperation(op.Input, op.Output)
-				}
-				v.Illegal = append(v.Illegal, "longest linearizable prefix: "+s)
-				break
-			}
-		}
-		// Name the key histories that do not linearize alone.
+		// Name the keys whose history does not linearize, each with the longest prefix that does
+		// and the whole history (call and return times).
 		for _, part := range m.Partition(pops) {
-			if !porcupine.CheckOperations(m, part) {
-				v.Violations++
-				k := part[0].Input.(Input).Key
-				desc := ""
-				for i, op := range part {
-					if i > 0 {
-						desc += "; "
-					}
-					ret := "∞"
-					if op.Return != math.MaxInt64 {
-						ret = time.Duration(op.Return).Round(time.Millisecond).String()
-					}
-					desc += fmt.Sprintf("%s [%s..%s]", m.DescribeOperation(op.Input, op.Output), time.Duration(op.Call).Round(time.Millisecond), ret)
-				}
-				v.Illegal = append(v.Illegal, fmt.Sprintf("key %s: %s", k, desc))
+			pres, pinfo := porcupine.CheckOperationsVerbose(m, part, timeout)
+			if pres != porcupine.Illegal {
+				continue
 			}
+			v.Violations++
+			k := part[0].Input.(Input).Key
+			prefix := ""
+			for _, lins := range pinfo.PartialLinearizationsOperations() {
+				for _, lin := range lins {
+					if len(lin) == 0 {
+						continue
+					}
+					for i, op := range lin {
+						if i > 0 {
+							prefix += ", "
+						}
+						prefix += m.DescribeOperation(op.Input, op.Output)
+					}
+					break
+				}
+			}
+			desc := ""
+			for i, op := range part {
+				if i > 0 {
+					desc += "; "
+				}
+				ret := "∞"
+				if op.Return != math.MaxInt64 {
+					ret = time.Duration(op.Return).Round(time.Millisecond).String()
+				}
+				desc += fmt.Sprintf("%s [%s..%s]", m.DescribeOperation(op.Input, op.Output), time.Duration(op.Call).Round(time.Millisecond), ret)
+			}
+			v.Illegal = append(v.Illegal, fmt.Sprintf("key %s: longest linearizable prefix: %s; history: %s", k, prefix, desc))
 		}
 	}
 	return v

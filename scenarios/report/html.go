@@ -84,8 +84,8 @@ svg text{font:11px system-ui,sans-serif}
 <table><tr><th>#</th><th>fault</th><th>when and what</th></tr>
 {{range .Schedule}}<tr><td>{{.Seq}}</td><td>{{.Key}}</td><td>{{.Describe}}</td></tr>{{end}}</table>
 <h3>Nodes at the end</h3>
-<table><tr><th>node</th><th>id</th><th>up</th><th>state</th><th>applied</th><th>digest</th></tr>
-{{range .Final.Nodes}}<tr><td>{{.Label}}</td><td>{{.ID}}</td><td>{{.Up}}</td><td>{{.State}}</td><td class="num">{{.Applied}}</td><td><code>{{.Digest}}</code></td></tr>{{end}}</table>
+<table><tr><th>node</th><th>cluster</th><th>id</th><th>up</th><th>state</th><th>applied</th><th>digest</th></tr>
+{{range .Final.Nodes}}<tr><td>{{.Label}}</td><td>{{if .Cluster}}{{.Cluster}}{{else}}scenario{{end}}</td><td>{{.ID}}</td><td>{{.Up}}</td><td>{{.State}}</td><td class="num">{{.Applied}}</td><td><code>{{.Digest}}</code></td></tr>{{end}}</table>
 <details><summary>Setup</summary><ul>{{range .Setup}}<li>{{.}}</li>{{end}}</ul></details>
 <details><summary>Event log ({{len .Events}} events)</summary><table><tr><th>at</th><th>kind</th><th>name</th><th>detail</th></tr>
 {{range .Events}}<tr><td class="num">{{at .At}}</td><td>{{.Kind}}</td><td>{{.Name}}</td><td>{{.Detail}}</td></tr>{{end}}</table></details>
@@ -144,10 +144,12 @@ func Timeline(r *scenarios.Result) string {
 	}
 	var nodes, stores []string
 	seenN, seenS := map[string]bool{}, map[string]bool{}
+	clusterOf := map[string]string{} // node label → restored cluster name
 	for _, e := range r.Events {
 		if e.Kind == history.EvNode && !seenN[e.Name] {
 			seenN[e.Name] = true
 			nodes = append(nodes, e.Name)
+			clusterOf[e.Name] = e.Fields["cluster"]
 		}
 		if e.Kind == history.EvKeyStore && !seenS[e.Name] {
 			seenS[e.Name] = true
@@ -266,7 +268,11 @@ func Timeline(r *scenarios.Result) string {
 		flush(s.end)
 	}
 	for _, n := range nodes {
-		segments(lane("node "+n), history.EvNode, n)
+		name := "node " + n
+		if c := clusterOf[n]; c != "" {
+			name += " (" + c + ")"
+		}
+		segments(lane(name), history.EvNode, n)
 	}
 	ly := lane("leader")
 	s.printf(`<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>`, left, ly+laneH/2, left+s.plot, ly+laneH/2)

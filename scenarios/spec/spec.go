@@ -114,6 +114,9 @@ type Step struct {
 const (
 	FaceKMS = "kms" // the KMS over the AWS wire (aws-sdk-go-v2)
 	FaceHSM = "hsm" // the cluster client (hsmd/client), the calls PKCS#11 makes
+	// FacePKCS11 is libhsmsim-pkcs11.so itself, loaded with dlopen (miekg/pkcs11): sessions,
+	// C_Login, C_SignInit/C_Sign, the module's own failover.
+	FacePKCS11 = "pkcs11"
 )
 
 // Workload operations.

@@ -167,6 +167,7 @@ func validate(d *decoder, s *Scenario) {
 	}
 	// workloads
 	wnames := map[string]bool{}
+	pkcs11Workloads := 0
 	for i := range s.Workloads {
 		w := &s.Workloads[i]
 		p := fmt.Sprintf("workloads[%d]", i)
@@ -203,9 +204,17 @@ func validate(d *decoder, s *Scenario) {
 			if w.Transport != "http" && w.Transport != "inproc" {
 				d.errAt(w.Pos, p+".transport", "%q: expected http or inproc", w.Transport)
 			}
-		case FaceHSM:
-			if !slices.Contains([]string{OpSign, OpEncrypt, OpGenerateKey, OpKeyLifecycle}, w.Op) {
+		case FaceHSM, FacePKCS11:
+			if w.Face == FaceHSM && !slices.Contains([]string{OpSign, OpEncrypt, OpGenerateKey, OpKeyLifecycle}, w.Op) {
 				d.errAt(w.Pos, p+".op", "%q: the hsm face does sign, encrypt, generate-key, key-lifecycle", w.Op)
+			}
+			if w.Face == FacePKCS11 {
+				if w.Op != OpSign {
+					d.errAt(w.Pos, p+".op", "%q: the pkcs11 face does sign", w.Op)
+				}
+				if pkcs11Workloads++; pkcs11Workloads > 1 {
+					d.errAt(w.Pos, p+".face", "one pkcs11 workload per scenario (the module is initialized once); give it more concurrency")
+				}
 			}
 			if w.User == "" {
 				for _, st := range s.Setup {
@@ -227,10 +236,8 @@ func validate(d *decoder, s *Scenario) {
 					d.errAt(w.Pos, p+".keys", "%q is not a %s key of the setup", k, want)
 				}
 			}
-		case "pkcs11":
-			d.errAt(w.Pos, p+".face", "the pkcs11 face (through libhsmsim-pkcs11.so) is not available in the engine yet; use hsm")
 		default:
-			d.errAt(w.Pos, p+".face", "%q: expected kms or hsm", w.Face)
+			d.errAt(w.Pos, p+".face", "%q: expected kms, hsm or pkcs11", w.Face)
 		}
 	}
 	// faults

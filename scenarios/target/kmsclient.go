@@ -21,7 +21,7 @@ func (e *Env) KMSClient(inproc bool, timeout time.Duration) *awskms.Client {
 		hc, url = handlerClient{e.kms}, "http://kms.inproc"
 	}
 	return awskms.New(awskms.Options{
-		Region:           "us-east-1",
+		Region:           e.req.Region, // the region of the scenario's AZs
 		BaseEndpoint:     aws.String(url),
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIAHSMSIMSCENARIO01", "hsmsim/scenario/secret/key/00000000000000", ""),
 		RetryMaxAttempts: 1,

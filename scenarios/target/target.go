@@ -609,3 +609,28 @@ func (e *Env) Close() {
 		_ = os.RemoveAll(e.dir)
 	}
 }
+
+// ---- the PKCS#11 module ----
+
+// PKCS11Config writes the client config file libhsmsim-pkcs11.so reads (the service's
+// client.json of the scenario's cluster: its HSMs and trust anchor), with the module's log sent
+// to a file beside it, and returns its path. The module runs its own Go runtime and dials the
+// HSMs with plain TCP, so netsim sees its connections as the "external" endpoint (rules apply
+// on the HSMs' side); Endpoints includes it from now on.
+func (e *Env) PKCS11Config() (string, error) {
+	cfg, err := e.Svc.ClientConfig(e.ClusterID)
+	if err != nil {
+		return "", err
+	}
+	cfg.LogFile = filepath.Join(e.dir, "pkcs11.log")
+	cfg.LogLevel = "warn"
+	cfg.Attempt = (e.opts.Timeouts.Apply + time.Second).String() // as the engine's own clients
+	path := filepath.Join(e.dir, "pkcs11-client.json")
+	if err := cfg.Write(path); err != nil {
+		return "", err
+	}
+	e.mu.Lock()
+	e.clients[netsim.External.Name] = true
+	e.mu.Unlock()
+	return path, nil
+}

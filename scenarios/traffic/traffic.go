@@ -1,6 +1,6 @@
 // Package traffic is the load side of a scenario: workers that drive one face of the system
-// (the KMS over the AWS wire, or the cluster client, whose calls are those PKCS#11 makes) at a
-// rate, and record every operation on the timeline with its start, end, exact result and the
+// (the KMS over the AWS wire, the cluster client, whose calls are those PKCS#11 makes, or the
+// PKCS#11 module itself) at a rate, and record every operation on the timeline with its start, end, exact result and the
 // node that served it.
 package traffic
 
@@ -70,6 +70,9 @@ func Run(ctx context.Context, w spec.Workload, d Deps) error {
 	var tokens <-chan struct{}
 	if w.Rate > 0 {
 		tokens = pace(ctx, w.Rate)
+	}
+	if w.Face == spec.FacePKCS11 {
+		return runPKCS11(ctx, w, d, tokens)
 	}
 	var sess *client.Session
 	var kc *awskms.Client
