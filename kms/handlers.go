@@ -2,8 +2,7 @@ package kms
 
 // kmsHandlers is every TrentService operation hsmsim implements. An operation of the model that is
 // not here (imported key material, multi-Region keys, external key stores, key agreement,
-// GenerateDataKeyPair, Sign/Verify on asymmetric keys) is validated and then answered with
-// UnsupportedOperationException.
+// GenerateDataKeyPair) is validated and then answered with UnsupportedOperationException.
 var kmsHandlers = map[string]handler{
 	"CreateKey":            op(createKey),
 	"DescribeKey":          op(describeKey),
@@ -38,6 +37,9 @@ var kmsHandlers = map[string]handler{
 	"GenerateRandom":                  op(generateRandom),
 	"GenerateMac":                     op(generateMac),
 	"VerifyMac":                       op(verifyMac),
+	"Sign":                            op(signOp),
+	"Verify":                          op(verifyOp),
+	"GetPublicKey":                    op(getPublicKey),
 
 	"CreateGrant":         op(createGrant),
 	"ListGrants":          op(listGrants),
