@@ -25,7 +25,7 @@ deps:
 	fi
 	$(GO) mod download
 
-build:
+build: deps
 	$(GO) build -o $(BIN) ./cmd/hsmsim
 	@if [ -d cmd/libhsmsim-pkcs11 ]; then $(GO) build -buildmode=c-shared -o $(MODULE) ./cmd/libhsmsim-pkcs11; fi
 
@@ -42,7 +42,7 @@ test: deps
 # module (against "hsmsim up" in its own process) against SoftHSM v2, through miekg/pkcs11;
 # key creations through the cluster and failover time; the KMS through aws-sdk-go-v2; the
 # mechanism registry against the standard library.
-bench: deps build
+bench: build
 	HSMSIM_BENCH_BIN=$(CURDIR)/$(BIN) HSMSIM_BENCH_MODULE=$(CURDIR)/$(MODULE) \
 		$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./bench/... ./cluster/ ./kms/ ./hsmd/mech/
 
