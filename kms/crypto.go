@@ -547,21 +547,31 @@ type macOutput struct {
 	KeyId        string
 }
 
-func (s *Server) mac(c *caller, in *macInput) (*keyRec, []byte, error) {
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
-		return nil, nil, err
+// usableKey resolves a key for a cryptographic operation: grant tokens well-formed, the key
+// found and in a usable state, and of key usage usage ("" for any).
+func (s *Server) usableKey(c *caller, keyID string, grantTokens []string, usage string) (*keyRec, error) {
+	if err := checkGrantTokens(grantTokens); err != nil {
+		return nil, err
 	}
 	s.mu.RLock()
-	k, rerr := s.resolve(c, in.KeyId)
+	k, rerr := s.resolve(c, keyID)
 	if rerr == nil {
 		rerr = s.checkUsable(k)
 	}
 	s.mu.RUnlock()
 	if rerr != nil {
-		return nil, nil, rerr
+		return nil, rerr
 	}
-	if k.Usage != usageMac {
-		return nil, nil, newError(errInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", keyARN(k), k.Usage)
+	if usage != "" && k.Usage != usage {
+		return nil, newError(errInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", keyARN(k), k.Usage)
+	}
+	return k, nil
+}
+
+func (s *Server) mac(c *caller, in *macInput) (*keyRec, []byte, error) {
+	k, err := s.usableKey(c, in.KeyId, in.GrantTokens, usageMac)
+	if err != nil {
+		return nil, nil, err
 	}
 	h, ok := macHash(in.MacAlgorithm)
 	if !ok || specAlgorithms[k.Spec].mac[0] != in.MacAlgorithm {

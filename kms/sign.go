@@ -39,20 +39,9 @@ var signingHash = map[string]crypto.Hash{
 
 // signKey resolves a key for Sign or Verify and computes the digest the algorithm signs.
 func (s *Server) signKey(c *caller, in *signInput) (*keyRec, []byte, crypto.Hash, error) {
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	k, err := s.usableKey(c, in.KeyId, in.GrantTokens, usageSign)
+	if err != nil {
 		return nil, nil, 0, err
-	}
-	s.mu.RLock()
-	k, rerr := s.resolve(c, in.KeyId)
-	if rerr == nil {
-		rerr = s.checkUsable(k)
-	}
-	s.mu.RUnlock()
-	if rerr != nil {
-		return nil, nil, 0, rerr
-	}
-	if k.Usage != usageSign {
-		return nil, nil, 0, newError(errInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", keyARN(k), k.Usage)
 	}
 	h, ok := signingHash[in.SigningAlgorithm]
 	if !ok || !slices.Contains(specAlgorithms[k.Spec].sign, in.SigningAlgorithm) {
@@ -154,17 +143,9 @@ type publicKeyOutput struct {
 }
 
 func getPublicKey(s *Server, _ context.Context, c *caller, in *publicKeyInput) (*publicKeyOutput, error) {
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	k, err := s.usableKey(c, in.KeyId, in.GrantTokens, "")
+	if err != nil {
 		return nil, err
-	}
-	s.mu.RLock()
-	k, rerr := s.resolve(c, in.KeyId)
-	if rerr == nil {
-		rerr = s.checkUsable(k)
-	}
-	s.mu.RUnlock()
-	if rerr != nil {
-		return nil, rerr
 	}
 	if len(k.PublicKey) == 0 {
 		return nil, newError(errUnsupported, "%s is not an asymmetric KMS key.", keyARN(k))
