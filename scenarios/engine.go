@@ -39,6 +39,11 @@ type Options struct {
 	Logger   *slog.Logger
 	Dir      string         // data directories; empty: a temporary directory, removed afterwards
 	Progress func(Progress) // called about once a second during the load phase
+	// Processes runs the HSMs as separate "hsmsim hsmd" processes instead of in this process;
+	// Binary is the hsmsim binary they run (empty: $HSMSIM_BIN, else built from this module).
+	// A scenario that needs what process mode cannot do is refused (ProcessModeRefusal).
+	Processes bool
+	Binary    string
 }
 
 // Progress is the live state of a run.
@@ -128,8 +133,14 @@ func run(ctx context.Context, s *spec.Scenario, o Options, res *Result) error {
 	for _, az := range s.Cluster.AZs {
 		azs = append(azs, target.AZCount{AZ: az.Name, HSMs: az.HSMs})
 	}
+	if o.Processes {
+		if err := ProcessModeRefusal(s); err != nil {
+			return err
+		}
+	}
 	t0 := time.Now()
-	env, err := target.Start(ctx, target.Options{AZs: azs, Timeouts: timeouts, Seed: s.Seed, Dir: o.Dir, Logger: o.Logger, KMS: s.NeedsKMS()})
+	env, err := target.Start(ctx, target.Options{AZs: azs, Timeouts: timeouts, Seed: s.Seed, Dir: o.Dir, Logger: o.Logger, KMS: s.NeedsKMS(),
+		Processes: o.Processes, Binary: o.Binary})
 	if err != nil {
 		return fmt.Errorf("starting the cluster: %w", err)
 	}
@@ -496,7 +507,13 @@ func (e *engine) settle(ctx context.Context) validate.Final {
 				continue
 			}
 			nf := validate.NodeFinal{Label: n.Label, ID: n.ID, Cluster: n.Cluster, Up: n.Up, State: n.State}
-			if st := e.env.State(n.Label); st != nil {
+			if e.env.Processes() { // no token to read: the applied index over the API, no digest
+				if a, ok := e.env.AppliedIndex(n.Label); ok && n.Up {
+					nf.Applied = a
+				} else {
+					nf.Up = false
+				}
+			} else if st := e.env.State(n.Label); st != nil {
 				nf.Applied = st.Applied()
 				if d, err := st.Digest(); err == nil {
 					nf.Digest = hex.EncodeToString(d)
@@ -515,6 +532,9 @@ func (e *engine) settle(ctx context.Context) validate.Final {
 			}
 		}
 		if agreed && len(first) > 0 {
+			if e.env.Processes() {
+				final.Notes = append(final.Notes, "process mode: nodes compared by applied index only (a token digest is not readable over the node API)")
+			}
 			final.ConvergeTook = time.Since(start)
 			return final
 		}
@@ -530,6 +550,32 @@ func (e *engine) settle(ctx context.Context) validate.Final {
 func (e *engine) finalChecks(ctx context.Context, f *validate.Final) {
 	acked := validate.AckedKeys(e.tl.Ops())
 	f.Present = map[string]map[uint32]bool{}
+	if e.env.Processes() {
+		e.reg.Lock()
+		users := map[string]string{}
+		for u, pw := range e.reg.Users {
+			users[u] = pw
+		}
+		e.reg.Unlock()
+		for _, n := range f.Nodes {
+			if !n.Up || n.Cluster != "" {
+				continue
+			}
+			have, err := e.env.NodeHandles(ctx, n.Label, users)
+			if err != nil {
+				f.Notes = append(f.Notes, fmt.Sprintf("process mode: could not list %s's keys: %v", n.Label, err))
+				continue
+			}
+			p := map[uint32]bool{}
+			for h := range acked {
+				if have[h] {
+					p[h] = true
+				}
+			}
+			f.Present[n.Label] = p
+		}
+		return // no KMS in process mode
+	}
 	for _, n := range f.Nodes {
 		if n.Cluster != "" {
 			continue // a restored cluster holds what its backup held, not the later keys
@@ -734,4 +780,38 @@ func setupStore(ctx context.Context, env *target.Env, reg *target.Registry, kc *
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// ProcessModeRefusal says which part of a scenario a run with separate hsmd processes
+// (Options.Processes) cannot carry out, naming it by file, line and field; nil when none.
+func ProcessModeRefusal(s *spec.Scenario) error {
+	var why []string
+	add := func(pos spec.Pos, format string, args ...any) {
+		why = append(why, fmt.Sprintf("%s: %s", pos, fmt.Sprintf(format, args...)))
+	}
+	if s.Cluster.Heartbeat > 0 || s.Cluster.Election > 0 || s.Cluster.LeaderLease > 0 || s.Cluster.Apply > 0 {
+		why = append(why, fmt.Sprintf("%s: cluster.timeouts: custom Raft timeouts (hsmd takes its defaults or --fast-timeouts only)", s.File))
+	}
+	for _, st := range s.Setup {
+		if st.Kind == spec.StepKeyStore || st.Kind == spec.StepKMSKey {
+			add(st.Pos, "setup %s %s: needs the KMS, which process mode does not run", st.Kind, st.Name)
+		}
+	}
+	for _, w := range s.Workloads {
+		if w.Face == spec.FaceKMS {
+			add(w.Pos, "workload %s: face kms needs the KMS, which process mode does not run", w.Name)
+		}
+	}
+	for _, f := range s.Faults {
+		switch f.Do {
+		case spec.DoWipe, spec.DoRemoveHSM, spec.DoAddHSM, spec.DoBackupRestore:
+			add(f.Pos, "fault %s: do %s is not supported with separate hsmd processes", f.Name, f.Do)
+		case spec.DoDisconnect, spec.DoConnect, spec.DoReconnect, spec.DoUpdateStore, spec.DoKMSCreateKey:
+			add(f.Pos, "fault %s: do %s needs the KMS, which process mode does not run", f.Name, f.Do)
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s cannot run with --processes: %w:\n  %s", s.Name, target.ErrProcessMode, strings.Join(why, "\n  "))
 }

@@ -37,6 +37,7 @@ The library lives in testdata/scenarios.`,
 				Flags: []cli.Flag{
 					&cli.Int64Flag{Name: "seed", Usage: "override every scenario's seed (0: the file's)"},
 					&cli.BoolFlag{Name: "short", Usage: "the short profile (what CI runs)"},
+					&cli.BoolFlag{Name: "processes", Usage: "run the HSMs as separate 'hsmsim hsmd' processes (this binary) instead of in this process; scenarios needing the KMS, wipe, add/remove HSM or backups are refused"},
 					&cli.StringFlag{Name: "report", Usage: "write an HTML report (timeline chart, checks, events) to this file"},
 					&cli.StringFlag{Name: "json", Usage: "write the JSON result to this file (- for stdout)"},
 					&cli.BoolFlag{Name: "ops", Usage: "include every operation in the JSON result"},
@@ -122,10 +123,17 @@ func scenarioRun(c *cli.Context) error {
 			tty = st.Mode()&os.ModeCharDevice != 0
 		}
 	}
+	var self string // process mode runs this very binary's hsmd
+	if c.Bool("processes") {
+		if self, err = os.Executable(); err != nil {
+			return fmt.Errorf("--processes: finding this binary: %w", err)
+		}
+	}
 	var results []*scenarios.Result
 	for _, s := range ss {
 		fmt.Fprintf(out, "running %s (%s)\n", s.Name, s.File)
 		res, err := scenarios.Run(ctx, s, scenarios.Options{Short: c.Bool("short"), Seed: c.Int64("seed"), Logger: log,
+			Processes: c.Bool("processes"), Binary: self,
 			Progress: func(p scenarios.Progress) { progressLine(out, tty, p) }})
 		if tty {
 			fmt.Fprint(out, "\r\033[K")

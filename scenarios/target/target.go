@@ -63,6 +63,10 @@ type Options struct {
 	Dir    string // where data directories go; empty: a new temporary directory, removed at Close
 	Logger *slog.Logger
 	KMS    bool // run the KMS (and serve it on a loopback port)
+	// Processes runs the HSMs as separate "hsmsim hsmd" processes (process.go); Binary is the
+	// hsmsim to run (empty: $HSMSIM_BIN, else built from this module).
+	Processes bool
+	Binary    string
 }
 
 // node is one HSM as the scenario knows it.
@@ -105,6 +109,8 @@ type Env struct {
 
 	kms    *kms.Server
 	kmsSrv *httptest.Server
+
+	proc *procCluster // process mode; nil in-process
 }
 
 // Region is the region of a list of AZs: each AZ is the region and one letter (us-east-1a).
@@ -159,6 +165,13 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 			e.Close()
 		}
 	}()
+	if o.Processes {
+		if err := e.startProcesses(ctx); err != nil {
+			return nil, err
+		}
+		ok = true
+		return e, nil
+	}
 	e.Net = netsim.New(o.Seed)
 	e.Svc, err = cloudhsm.Open(cloudhsm.Config{DataDir: filepath.Join(e.dir, "cloudhsm"), Region: region, AccountID: KMSAccount,
 		Network: e.Net, Logger: o.Logger, NoSync: true, KDF: kdf, Timeouts: o.Timeouts,
@@ -295,6 +308,9 @@ func (e *Env) signCSR(csrPEM string) (string, error) {
 // scenario's (same cluster certificate and trust anchor); its HSMs get the next labels. It
 // returns the new cluster's id and the backup's.
 func (e *Env) RestoreBackup(ctx context.Context, name string) (clusterID, backupID string, err error) {
+	if e.proc != nil {
+		return "", "", errProcess("restore-backup")
+	}
 	backupID, err = e.Svc.TakeBackup(e.ClusterID)
 	if err != nil {
 		return "", "", fmt.Errorf("target: backup: %w", err)
@@ -343,7 +359,7 @@ func (e *Env) member(n *node) *cluster.Member {
 	e.mu.Lock()
 	removed := n.removed
 	e.mu.Unlock()
-	if removed {
+	if removed || e.proc != nil {
 		return nil
 	}
 	return e.Svc.Member(e.clusterOf(n), n.id)
@@ -360,7 +376,9 @@ func (e *Env) Nodes() []NodeInfo {
 		removed := n.removed
 		e.mu.Unlock()
 		ni := NodeInfo{Label: n.label, ID: n.id, AZ: n.az, Cluster: n.cluster, Removed: removed, State: "DOWN"}
-		if m := e.member(n); m != nil {
+		if e.proc != nil {
+			e.proc.nodeInfo(n, &ni)
+		} else if m := e.member(n); m != nil {
 			ni.Up, ni.Leader, ni.State, ni.LeaderID = true, m.IsLeader(), string(m.HSMState()), m.LeaderID()
 		}
 		if removed {
@@ -433,6 +451,9 @@ func (e *Env) Kill(label string) error {
 	if err != nil {
 		return err
 	}
+	if e.proc != nil {
+		return e.proc.kill(label)
+	}
 	if e.member(n) == nil {
 		return fmt.Errorf("target: %s is not running", label)
 	}
@@ -445,6 +466,9 @@ func (e *Env) Restart(ctx context.Context, label string) error {
 	if err != nil {
 		return err
 	}
+	if e.proc != nil {
+		return e.proc.restart(ctx, label)
+	}
 	return e.Svc.Restart(ctx, e.clusterOf(n), n.id)
 }
 
@@ -452,6 +476,9 @@ func (e *Env) Restart(ctx context.Context, label string) error {
 // id and addresses (cloudhsm.Service.Wipe: taken out of the configuration, staged, caught up,
 // promoted).
 func (e *Env) Rejoin(ctx context.Context, label string) error {
+	if e.proc != nil {
+		return errProcess("wipe (rejoin with an empty data directory)")
+	}
 	n, err := e.node(label)
 	if err != nil {
 		return err
@@ -461,11 +488,17 @@ func (e *Env) Rejoin(ctx context.Context, label string) error {
 
 // Add creates a new HSM in az in the scenario's cluster (CreateHsm) and returns its label.
 func (e *Env) Add(ctx context.Context, az string) (string, error) {
+	if e.proc != nil {
+		return "", errProcess("add-hsm")
+	}
 	return e.createHSM(ctx, "", e.ClusterID, az)
 }
 
 // Remove deletes an HSM from its cluster (DeleteHsm).
 func (e *Env) Remove(ctx context.Context, label string) error {
+	if e.proc != nil {
+		return errProcess("remove-hsm")
+	}
 	n, err := e.node(label)
 	if err != nil {
 		return err
@@ -513,6 +546,13 @@ func (e *Env) Client(name string, observe func(client.Attempt)) (*client.Client,
 // SessionClient is Client sharing sess (credential and read-your-writes index) with other
 // clients; nil: a session of its own.
 func (e *Env) SessionClient(name string, sess *client.Session, observe func(client.Attempt)) (*client.Client, error) {
+	if e.proc != nil {
+		e.mu.Lock()
+		e.clients[name] = true
+		e.mu.Unlock()
+		return client.Dial(client.Config{Nodes: e.proc.clientNodes(e), CAPEM: e.proc.caPEM, Dialer: e.Net.Dialer(netsim.Endpoint{Name: name}),
+			Session: sess, AttemptTimeout: e.opts.Timeouts.Apply + time.Second, Observe: observe})
+	}
 	ca, err := e.Svc.HSMCAPEM(e.ClusterID)
 	if err != nil {
 		return nil, err
@@ -602,6 +642,9 @@ func (e *Env) Close() {
 	if e.kms != nil {
 		_ = e.kms.Close()
 	}
+	if e.proc != nil {
+		e.proc.close()
+	}
 	if e.Svc != nil {
 		_ = e.Svc.Close()
 	}
@@ -618,6 +661,9 @@ func (e *Env) Close() {
 // HSMs with plain TCP, so netsim sees its connections as the "external" endpoint (rules apply
 // on the HSMs' side); Endpoints includes it from now on.
 func (e *Env) PKCS11Config() (string, error) {
+	if e.proc != nil {
+		return e.proc.pkcs11Config(e)
+	}
 	cfg, err := e.Svc.ClientConfig(e.ClusterID)
 	if err != nil {
 		return "", err

@@ -1,0 +1,96 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hsmsim/hsmsim/scenarios/history"
+	"github.com/hsmsim/hsmsim/scenarios/spec"
+	"github.com/hsmsim/hsmsim/scenarios/target"
+)
+
+func logResult(t *testing.T, res *Result) {
+	t.Helper()
+	for _, l := range res.Setup {
+		t.Logf("setup: %s", l)
+	}
+	for _, c := range res.Checks {
+		t.Logf("check %s pass=%v: %s %v", c.Name, c.Pass, c.Summary, c.Details)
+	}
+	for _, n := range res.Final.Notes {
+		t.Logf("note: %s", n)
+	}
+}
+
+// TestProcessModeRunsALibraryScenario runs library scenarios against separate "hsmsim hsmd"
+// processes (built from this module unless $HSMSIM_BIN names one): minority-partition
+// (partitions mirrored to the processes with SetFaults) and rolling-restart (SIGKILL and a
+// restart on the same data directory), short profiles. Both must pass, every check run.
+func TestProcessModeRunsALibraryScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds hsmsim and starts hsmd processes")
+	}
+	for _, name := range []string{"minority-partition", "rolling-restart"} {
+		t.Run(name, func(t *testing.T) {
+			s, err := spec.Load(filepath.Join("..", "testdata", "scenarios", name+".yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Run(context.Background(), s, Options{Short: true, Processes: true, Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			logResult(t, res)
+			if !res.Pass {
+				t.Fatalf("%s failed in process mode", name)
+			}
+			var sawNoLost bool
+			for _, c := range res.Checks {
+				sawNoLost = sawNoLost || c.Name == "no-lost-keys"
+			}
+			if !sawNoLost {
+				t.Errorf("no no-lost-keys check among %d", len(res.Checks))
+			}
+			// The faults reached the processes: the leader they took away was replaced.
+			leaders := map[string]bool{}
+			for _, ev := range res.Events {
+				if ev.Kind == history.EvLeader && ev.Detail != "none" {
+					leaders[ev.Detail] = true
+				}
+			}
+			if len(leaders) < 2 {
+				t.Errorf("the leader never changed (%v): the faults did not reach the hsmd processes", leaders)
+			}
+			if len(res.Nodes) != 3 || res.Nodes[0].ID == "" {
+				t.Errorf("nodes: %+v", res.Nodes)
+			}
+		})
+	}
+}
+
+// TestProcessModeRefusesWhatItCannotDo: a scenario with the KMS or a wipe is refused before
+// anything starts, naming the step.
+func TestProcessModeRefusesWhatItCannotDo(t *testing.T) {
+	for file, want := range map[string][]string{
+		"node-wiped-rejoin.yaml": {"do wipe"},
+		"az-outage-kms.yaml":     {"needs the KMS"},
+		"slow-links.yaml":        {"custom Raft timeouts"},
+	} {
+		s, err := spec.Load(filepath.Join("..", "testdata", "scenarios", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(context.Background(), s, Options{Short: true, Processes: true, Binary: "/nonexistent/hsmsim"})
+		if err == nil || !errors.Is(err, target.ErrProcessMode) || res.Pass {
+			t.Fatalf("%s: err %v, pass %v", file, err, res.Pass)
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) || !strings.Contains(err.Error(), file) {
+				t.Errorf("%s: %v does not name %q and the file", file, err, w)
+			}
+		}
+	}
+}
