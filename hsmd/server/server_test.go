@@ -505,3 +505,17 @@ func (s *syncBuffer) Bytes() []byte {
 	defer s.mu.Unlock()
 	return append([]byte(nil), s.b.Bytes()...)
 }
+
+// TestMalformedRequestIDIsRefusedBeforeTheLog: an idempotency id the state machine could not
+// store is refused with CKR_ARGUMENTS_BAD on the node that received it, and nothing is applied.
+func TestMalformedRequestIDIsRefusedBeforeTheLog(t *testing.T) {
+	n := nodetest.Start(t, nodetest.Options{})
+	alice := n.Alice(t)
+	before, _ := n.State().Digest()
+	applied := n.State().Applied()
+	_, err := alice.GenerateKey(client.WithRequestID(ctxT(t), "not valid"), mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate(true, "x"))
+	wantRV(t, "request id with a space", err, p11.CKR_ARGUMENTS_BAD)
+	if after, _ := n.State().Digest(); !bytes.Equal(before, after) || n.State().Applied() != applied {
+		t.Fatal("a refused request id changed the token or the log")
+	}
+}

@@ -71,8 +71,8 @@ func newMsg(t CommandType) proto.Message {
 // Encode is the wire form: type, version, uvarint length of the request id, the id, then the
 // deterministic protobuf encoding of the message.
 func (c Command) Encode() ([]byte, error) {
-	if len(c.RequestID) > maxRequestID {
-		return nil, fmt.Errorf("token: request id longer than %d bytes", maxRequestID)
+	if err := checkRequestID(c.RequestID); err != nil {
+		return nil, err
 	}
 	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(c.Msg)
 	if err != nil {
@@ -105,8 +105,26 @@ func Decode(b []byte) (Command, error) {
 	}
 	rest := b[2+k:]
 	id := string(rest[:n])
+	if err := checkRequestID(id); err != nil {
+		return Command{}, fmt.Errorf("%w: %v", ErrBadCommand, err)
+	}
 	if err := proto.Unmarshal(rest[n:], msg); err != nil {
 		return Command{}, fmt.Errorf("%w: %v", ErrBadCommand, err)
 	}
 	return Command{Type: t, RequestID: id, Msg: msg}, nil
+}
+
+// checkRequestID accepts idempotency ids of up to maxRequestID printable ASCII characters (what
+// gRPC metadata carries). The id is stored in the replicated request memory, so one that could
+// not be stored must never reach the log: Encode refuses it on the proposer, Decode on replay.
+func checkRequestID(id string) error {
+	if len(id) > maxRequestID {
+		return fmt.Errorf("token: request id longer than %d bytes", maxRequestID)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return fmt.Errorf("token: request id has a byte 0x%02x outside printable ASCII", id[i])
+		}
+	}
+	return nil
 }
