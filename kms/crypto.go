@@ -148,15 +148,12 @@ type cryptoKey struct {
 func (s *Server) forEncrypt(c *caller, id string) (*cryptoKey, *Error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	k, err := s.resolve(c, id)
+	k, err := s.usableKeyLocked(c, id, usageEncrypt)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkUsable(k); err != nil {
-		return nil, err
-	}
-	if k.Usage != usageEncrypt || k.Spec != specSymmetric {
-		return nil, newError(errInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", keyARN(k), k.Usage)
+	if k.Spec != specSymmetric {
+		return nil, wrongUsage(k)
 	}
 	ck := &cryptoKey{k: k, v: k.Versions[len(k.Versions)-1]}
 	if k.StoreID != "" {
@@ -217,7 +214,7 @@ func (s *Server) decrypt(ctx context.Context, c *caller, keyID *string, ec map[s
 			return nil, err
 		}
 		if k.Usage != usageEncrypt || k.Spec != specSymmetric {
-			return nil, newError(errInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", keyARN(k), k.Usage)
+			return nil, wrongUsage(k)
 		}
 		if b.Version > uint32(len(k.Versions)) {
 			return nil, newError(errInvalidCiphertext, "")
@@ -554,18 +551,31 @@ func (s *Server) usableKey(c *caller, keyID string, grantTokens []string, usage 
 		return nil, err
 	}
 	s.mu.RLock()
-	k, rerr := s.resolve(c, keyID)
-	if rerr == nil {
-		rerr = s.checkUsable(k)
-	}
-	s.mu.RUnlock()
-	if rerr != nil {
-		return nil, rerr
-	}
-	if usage != "" && k.Usage != usage {
-		return nil, newError(errInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", keyARN(k), k.Usage)
+	defer s.mu.RUnlock()
+	k, err := s.usableKeyLocked(c, keyID, usage)
+	if err != nil {
+		return nil, err
 	}
 	return k, nil
+}
+
+// usableKeyLocked is usableKey without the grant tokens, for callers that hold s.mu.
+func (s *Server) usableKeyLocked(c *caller, keyID, usage string) (*keyRec, *Error) {
+	k, err := s.resolve(c, keyID)
+	if err == nil {
+		err = s.checkUsable(k)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if usage != "" && k.Usage != usage {
+		return nil, wrongUsage(k)
+	}
+	return k, nil
+}
+
+func wrongUsage(k *keyRec) *Error {
+	return newError(errInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", keyARN(k), k.Usage)
 }
 
 func (s *Server) mac(c *caller, in *macInput) (*keyRec, []byte, error) {

@@ -90,6 +90,13 @@ type Server struct {
 	lis     net.Listener
 }
 
+// The region and account of a caller whose request does not say (an unsigned request), unless
+// configured otherwise. The account is the one AWS's documentation uses in examples.
+const (
+	DefaultRegion    = "us-east-1"
+	DefaultAccountID = "111122223333"
+)
+
 // Open opens (or creates) the KMS state in cfg.DataDir and starts the background sweeper. Custom
 // key stores that were connected when the server last stopped connect again.
 func Open(cfg Config) (*Server, error) {
@@ -97,10 +104,10 @@ func Open(cfg Config) (*Server, error) {
 		return nil, errors.New("kms: DataDir is required")
 	}
 	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		cfg.Region = DefaultRegion
 	}
 	if cfg.AccountID == "" {
-		cfg.AccountID = "111122223333"
+		cfg.AccountID = DefaultAccountID
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"slices"
+	"strings"
 )
 
 // Asymmetric keys of the default store: Sign, Verify and GetPublicKey. The private key is the
@@ -67,7 +68,7 @@ func (s *Server) signKey(c *caller, in *signInput) (*keyRec, []byte, crypto.Hash
 	return k, digest, h, nil
 }
 
-func isPSS(alg string) bool { return len(alg) > 10 && alg[:10] == "RSASSA_PSS" }
+func isPSS(alg string) bool { return strings.HasPrefix(alg, "RSASSA_PSS") }
 
 func signOp(s *Server, _ context.Context, c *caller, in *signInput) (*signOutput, error) {
 	k, digest, h, err := s.signKey(c, in)

@@ -18,11 +18,7 @@ func (v *service) CreateObject(ctx context.Context, r *hsmpb.CreateObjectRequest
 }
 
 func (v *service) CopyObject(ctx context.Context, r *hsmpb.CopyObjectRequest) (*hsmpb.HandleResponse, error) {
-	c, err := cryptoUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	src, err := v.n.lookup(c, r.Handle, p11.CKR_OBJECT_HANDLE_INVALID)
+	c, src, err := v.object(ctx, r.Handle)
 	if err != nil {
 		return nil, err
 	}
@@ -59,11 +55,7 @@ func (v *service) DestroyObject(ctx context.Context, r *hsmpb.ObjectRequest) (*h
 // GetAttributes answers per attribute, as C_GetAttributeValue must: a sensitive or unknown
 // attribute does not hide the others.
 func (v *service) GetAttributes(ctx context.Context, r *hsmpb.GetAttributesRequest) (*hsmpb.GetAttributesResponse, error) {
-	c, err := cryptoUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	o, err := v.n.lookup(c, r.Handle, p11.CKR_OBJECT_HANDLE_INVALID)
+	_, o, err := v.object(ctx, r.Handle)
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +100,7 @@ func (v *service) FindObjects(ctx context.Context, r *hsmpb.FindRequest) (*hsmpb
 
 // GetObjectSize reports the bytes the object's attributes occupy, the spec's "approximate size".
 func (v *service) GetObjectSize(ctx context.Context, r *hsmpb.ObjectRequest) (*hsmpb.ObjectSizeResponse, error) {
-	c, err := cryptoUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	o, err := v.n.lookup(c, r.Handle, p11.CKR_OBJECT_HANDLE_INVALID)
+	_, o, err := v.object(ctx, r.Handle)
 	if err != nil {
 		return nil, err
 	}
@@ -132,4 +120,18 @@ func (v *service) ShareKey(ctx context.Context, r *hsmpb.ShareRequest) (*hsmpb.E
 		return nil, p11.Errorf(p11.CKR_ACTION_PROHIBITED, "session objects cannot be shared")
 	}
 	return v.apply(ctx, token.CmdShareKey, &hsmpb.CmdShareKey{Actor: c.user.Name, Handle: r.Handle, User: r.User, Share: r.Share})
+}
+
+// object is the common start of the calls about one object: the caller must be a crypto user,
+// and the object one it may see (else CKR_OBJECT_HANDLE_INVALID).
+func (v *service) object(ctx context.Context, h uint32) (*caller, *token.Object, error) {
+	c, err := cryptoUser(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := v.n.lookup(c, h, p11.CKR_OBJECT_HANDLE_INVALID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, o, nil
 }

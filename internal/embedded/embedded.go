@@ -204,7 +204,7 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 			return nil, err
 		}
 		st = &State{AdminPassword: DefaultAdminPassword, CryptoUser: DefaultCryptoUser, CryptoPass: DefaultCryptoPass,
-			KMSUserPass: DefaultKMSUserPass, Region: region, AccountID: "111122223333",
+			KMSUserPass: DefaultKMSUserPass, Region: region, AccountID: kms.DefaultAccountID,
 			AccessKeyID: "AKIA" + randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
 			SecretKey:   randomString(40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+")}
 	}

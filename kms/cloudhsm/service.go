@@ -166,10 +166,10 @@ func Open(cfg Config) (*Service, error) {
 	}
 	cfg.DataDir = abs
 	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		cfg.Region = kms.DefaultRegion
 	}
 	if cfg.AccountID == "" {
-		cfg.AccountID = "111122223333"
+		cfg.AccountID = kms.DefaultAccountID
 	}
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
