@@ -23,11 +23,28 @@ func ConfigPath(getenv func(string) string) string {
 	return client.ConfigPath(getenv, client.EnvPKCS11Config, client.EnvConfig)
 }
 
-// LoadConfig reads and checks a config file.
-func LoadConfig(path string) (*Config, error) {
+// The variables that override the config file's logging, so a user can turn the module's log
+// up for one run of a program without editing the file the whole machine shares.
+const (
+	EnvLogLevel = "HSMSIM_PKCS11_LOG_LEVEL"
+	EnvLogFile  = "HSMSIM_PKCS11_LOG_FILE"
+)
+
+// LoadConfig reads and checks a config file, then applies the logging variables.
+func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 	fc, err := client.LoadConfig(path)
 	if err != nil {
 		return nil, err
+	}
+	if v := getenv(EnvLogLevel); v != "" {
+		lvl, err := client.ParseLogLevel(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvLogLevel, err)
+		}
+		fc.Level = lvl
+	}
+	if v := getenv(EnvLogFile); v != "" {
+		fc.LogFile = v
 	}
 	return &Config{FileConfig: fc}, nil
 }

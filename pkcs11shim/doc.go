@@ -23,6 +23,11 @@
 // else $XDG_CONFIG_HOME/hsmsim/client.json or ~/.config/hsmsim/client.json (see Config). A
 // missing or bad file fails C_Initialize with CKR_GENERAL_ERROR and a log line on stderr.
 //
+// The module is quiet by default: it logs warnings (a node that did not answer, a failover) and
+// errors only, to stderr. The file's "log_level" and "log_file" change that for every program;
+// $HSMSIM_PKCS11_LOG_LEVEL (debug, info, warn, error) and $HSMSIM_PKCS11_LOG_FILE override them
+// for one run.
+//
 // # Behaviour
 //
 //   - Sessions: R/O and R/W, at most 1024 per application. The login is the application's: all

@@ -83,7 +83,7 @@ func initialize(getenv func(string) string) error {
 		cur.Store(nil)
 	}
 	path := ConfigPath(getenv)
-	cfg, err := LoadConfig(path)
+	cfg, err := LoadConfig(path, getenv)
 	if err != nil {
 		return p11.Errorf(p11.CKR_GENERAL_ERROR, "%v", err) // logged to stderr by call
 	}

@@ -48,7 +48,8 @@ const (
 //	  "profile": "standard",                 PKCS#11 module: "standard" (default), the spec to the
 //	                                         letter; "cloudhsm", the CloudHSM client's differences
 //	  "log_file": "",                        PKCS#11 module log, appended to; empty: stderr
-//	  "log_level": "info",                   debug, info (default), warn or error
+//	  "log_level": "warn",                   debug, info, warn (default: failovers and failures
+//	                                         only, so a pkcs11-tool run prints nothing) or error
 //	  "attempt_timeout": "3s",               one attempt of one call on one node (Go duration); a
 //	                                         call fails over to other nodes, so its whole time is
 //	                                         bounded by about attempt_timeout × (nodes + 2)
@@ -150,18 +151,11 @@ func (c *FileConfig) check() error {
 	case c.MaxBuffer < 0:
 		return fmt.Errorf("max_buffer %d: must not be negative", c.MaxBuffer)
 	}
-	switch strings.ToLower(c.LogLevel) {
-	case "", "info":
-		c.Level = slog.LevelInfo
-	case "debug":
-		c.Level = slog.LevelDebug
-	case "warn", "warning":
-		c.Level = slog.LevelWarn
-	case "error":
-		c.Level = slog.LevelError
-	default:
-		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	lvl, err := ParseLogLevel(c.LogLevel)
+	if err != nil {
+		return fmt.Errorf("log_level: %w", err)
 	}
+	c.Level = lvl
 	if len(c.Label) > 32 {
 		return fmt.Errorf("label %q: at most 32 bytes (CK_TOKEN_INFO.label)", c.Label)
 	}
@@ -196,4 +190,21 @@ func DialConfig(c *FileConfig, tune ...func(*Config)) (*Client, error) {
 		f(&cfg)
 	}
 	return Dial(cfg)
+}
+
+// ParseLogLevel reads a log level as the config file and HSMSIM_PKCS11_LOG_LEVEL give it. The
+// empty string is the default, warn: a PKCS#11 module is a library inside someone else's
+// program, and vendor modules say nothing on stderr unless something goes wrong.
+func ParseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "", "warn", "warning":
+		return slog.LevelWarn, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q: want debug, info, warn or error", s)
 }
