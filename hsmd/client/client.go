@@ -141,7 +141,8 @@ func (s *Session) Observe(i uint64) {
 // Client is a connection to a cluster (or one node). Calls go to a healthy node, round robin;
 // a call that fails because its node is unreachable, too slow or cannot serve now is retried on
 // another node. Calls about a session object go to the node that holds it, since session objects
-// are not replicated.
+// are not replicated; and every session object the client makes goes to one node, its session
+// home, so that a call naming two of them (a session KEK wrapping a session key) finds both.
 type Client struct {
 	api      hsmpb.HSMClient
 	batch    *batcher // nil: batching off
@@ -154,6 +155,8 @@ type Client struct {
 	nodes []*nodeConn
 	next  int
 	homes map[uint32]*nodeConn // session-object handle → the node that holds it
+	// sessHome is where new session objects go: the node of the first one made, until it fails.
+	sessHome *nodeConn
 
 	stop chan struct{} // closed by Close: ends the refresh loop
 	once sync.Once
@@ -325,6 +328,12 @@ func (c *Client) unary(ctx context.Context, name, method string, req, reply any,
 	if nc, ok := ctx.Value(pinKey{}).(*nodeConn); ok {
 		home = nc
 	}
+	creating := home == nil && makesSessionObject(req)
+	if creating {
+		c.mu.Lock()
+		home = c.sessHome
+		c.mu.Unlock()
+	}
 	retries := c.cfg.Retries
 	if retries == 0 {
 		c.mu.Lock()
@@ -346,6 +355,17 @@ func (c *Client) unary(ctx context.Context, name, method string, req, reply any,
 			return err
 		}
 		c.markDown(nc, attempt)
+		if creating && home != nil {
+			// The session home is gone, and its session objects with it: new ones start over
+			// on another node.
+			c.mu.Lock()
+			if c.sessHome == home {
+				c.sessHome = nil
+			}
+			c.mu.Unlock()
+			home = nil
+			continue
+		}
 		if home != nil {
 			// The session object lived on that node only; it is gone with it.
 			return &Error{RV: p11.CKR_DEVICE_REMOVED, Code: codes.Unavailable, Msg: "the node holding this session object is unavailable: " + err.Error()}
@@ -493,8 +513,54 @@ func (c *Client) noteHome(nc *nodeConn, reply any) {
 	for _, h := range hs {
 		if h&sessionHandleBit != 0 {
 			c.homes[h] = nc
+			if c.sessHome == nil || c.sessHome.removed {
+				c.sessHome = nc
+			}
 		}
 	}
+}
+
+// forgetHomes drops what the client knows of session objects: after a logout (which ends them
+// on every node) or for one destroyed object.
+func (c *Client) forgetHomes(hs ...uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(hs) == 0 {
+		clear(c.homes)
+		c.sessHome = nil
+		return
+	}
+	for _, h := range hs {
+		delete(c.homes, h)
+	}
+}
+
+// makesSessionObject reports whether a request makes an object that may be a session object: its
+// template (either template of a pair) does not set CKA_TOKEN true, and CKA_TOKEN defaults to
+// false. C_CopyObject names its source, so it already goes to the source's node when that is a
+// session object.
+func makesSessionObject(req any) bool {
+	isSession := func(t []*hsmpb.Attribute) bool {
+		for _, a := range t {
+			if a.GetType() == p11.CKA_TOKEN {
+				return len(a.GetValue()) != 1 || a.GetValue()[0] == 0
+			}
+		}
+		return true
+	}
+	switch r := req.(type) {
+	case *hsmpb.CreateObjectRequest:
+		return isSession(r.Template)
+	case *hsmpb.GenerateKeyRequest:
+		return isSession(r.Template)
+	case *hsmpb.GenerateKeyPairRequest:
+		return isSession(r.PublicTemplate) || isSession(r.PrivateTemplate)
+	case *hsmpb.UnwrapRequest:
+		return isSession(r.Template)
+	case *hsmpb.DeriveRequest:
+		return isSession(r.Template)
+	}
+	return false
 }
 
 // sessionHandleBit mirrors hsmd/server: handles with it set are session objects.

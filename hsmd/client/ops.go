@@ -37,6 +37,7 @@ func (c *Client) Logout(ctx context.Context) error {
 	_, err := c.api.Logout(ctx, &hsmpb.Empty{})
 	if err == nil {
 		c.sess.SetCredential("")
+		c.forgetHomes() // the logout ended this login's session objects on every node
 	}
 	return err
 }
@@ -83,6 +84,9 @@ func (c *Client) CopyObject(ctx context.Context, h uint32, t []attr.Attribute) (
 // DestroyObject is C_DestroyObject.
 func (c *Client) DestroyObject(ctx context.Context, h uint32) error {
 	_, err := c.api.DestroyObject(ctx, &hsmpb.ObjectRequest{Handle: h})
+	if err == nil {
+		c.forgetHomes(h)
+	}
 	return err
 }
 

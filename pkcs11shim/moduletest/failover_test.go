@@ -14,11 +14,11 @@ import (
 	"github.com/hsmsim/hsmsim/cluster/clustertest"
 )
 
-// TestSigningLoopSurvivesAKilledNode: an application signs in a loop through the module while
-// one HSM of a three-node cluster is killed. The module fails over; the application sees no
-// error, and every signature verifies.
-func TestSigningLoopSurvivesAKilledNode(t *testing.T) {
-	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Timeouts: hsmcluster.FastTimeouts()})
+// startNodes starts an n-node cluster and points the module's config at every node, without
+// initializing the module.
+func startNodes(t *testing.T, n int) (*clustertest.Cluster, moduleConfig) {
+	t.Helper()
+	c := clustertest.Start(t, clustertest.Options{Nodes: n, Timeouts: hsmcluster.FastTimeouts()})
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "customerCA.crt"), c.CA.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
@@ -31,6 +31,14 @@ func TestSigningLoopSurvivesAKilledNode(t *testing.T) {
 	cl := &cluster{dir: dir, cfgPath: filepath.Join(dir, "client.json"), cfg: cfg}
 	cl.writeConfig(t)
 	t.Setenv("HSMSIM_PKCS11_CONFIG", cl.cfgPath)
+	return c, cfg
+}
+
+// TestSigningLoopSurvivesAKilledNode: an application signs in a loop through the module while
+// one HSM of a three-node cluster is killed. The module fails over; the application sees no
+// error, and every signature verifies.
+func TestSigningLoopSurvivesAKilledNode(t *testing.T) {
+	c, cfg := startNodes(t, 3)
 	must(t, p.Initialize())
 	defer p.Finalize()
 
