@@ -34,9 +34,12 @@
 //     sessions share it, a second C_Login is CKR_USER_ALREADY_LOGGED_IN, and closing the last
 //     session logs out. The PIN is "user:password" (C_LoginUser takes the user apart). Only
 //     CKU_USER logs in, as with CloudHSM: admins manage users with the hsmsim CLI, so CKU_SO is
-//     CKR_USER_TYPE_INVALID. Without a login no object is visible (every object belongs to a
-//     crypto user): C_FindObjects finds nothing and object handles are invalid.
-//   - Session objects (CKA_TOKEN false) live on the node that made them and are destroyed with
+//     CKR_USER_TYPE_INVALID. A session that is not logged in finds and reads the token's public
+//     objects (CKA_PRIVATE false) in profile standard, as the spec's public sessions do; private
+//     objects are invisible to it and their handles invalid. In profile cloudhsm nothing is
+//     visible before a login, as with the CloudHSM library.
+//   - Session objects (CKA_TOKEN false) live on one node, the same for all of the application's
+//     session objects (so a session KEK can wrap a session key), and are destroyed with
 //     the session that made them (C_CloseSession), at logout, and at C_Finalize.
 //   - Operations: the module keeps the state of C_*Init; the node is asked once per operation
 //     (C_Encrypt, C_Sign, ... or C_*Final). C_*Update buffers in the module up to max_buffer bytes

@@ -14,14 +14,25 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
-// object resolves an object handle for the object functions. Without a login no object is
-// visible (every object belongs to a crypto user), so every handle is invalid.
+// object resolves an object handle for the functions that change or copy an object. They need a
+// login: without one, every handle is invalid here.
 func (s *session) object(h C.CK_OBJECT_HANDLE) (uint32, error) {
+	return s.objectHandle(h, s.m.loggedIn())
+}
+
+// readable resolves an object handle for the functions that read one (C_GetAttributeValue,
+// C_GetObjectSize). A public session may read the token's public objects, and the node decides
+// which handles those are; in profile cloudhsm nothing is visible before a login.
+func (s *session) readable(h C.CK_OBJECT_HANDLE) (uint32, error) {
+	return s.objectHandle(h, s.m.seesPublicObjects())
+}
+
+func (s *session) objectHandle(h C.CK_OBJECT_HANDLE, visible bool) (uint32, error) {
 	oh, err := handle32(h, p11.CKR_OBJECT_HANDLE_INVALID)
 	if err != nil {
 		return 0, err
 	}
-	if !s.m.loggedIn() {
+	if !visible {
 		return 0, p11.Error(p11.CKR_OBJECT_HANDLE_INVALID)
 	}
 	return oh, nil
@@ -92,7 +103,7 @@ func C_GetObjectSize(hSession C.CK_SESSION_HANDLE, hObject C.CK_OBJECT_HANDLE, p
 		if err := onlyStandard(s.m); err != nil {
 			return err
 		}
-		h, err := s.object(hObject)
+		h, err := s.readable(hObject)
 		if err != nil {
 			return err
 		}
@@ -111,7 +122,7 @@ func C_GetAttributeValue(hSession C.CK_SESSION_HANDLE, hObject C.CK_OBJECT_HANDL
 		if pTemplate == nil && ulCount > 0 {
 			return p11.Error(p11.CKR_ARGUMENTS_BAD)
 		}
-		h, err := s.object(hObject)
+		h, err := s.readable(hObject)
 		if err != nil {
 			return err
 		}

@@ -141,6 +141,11 @@ func finalize() error {
 
 func (m *module) cloudHSM() bool { return m.cfg.Profile == client.ProfileCloudHSM }
 
+// seesPublicObjects says whether the application may find and read objects now: after a login,
+// or in a public session of profile standard, which sees the token's public objects (CKA_PRIVATE
+// false) as the spec says. The CloudHSM library shows nothing before a login.
+func (m *module) seesPublicObjects() bool { return m.loggedIn() || !m.cloudHSM() }
+
 // ctx bounds one module call that reaches the cluster: every attempt on every node plus the
 // client's backoff between rounds, so an application never hangs on a dead cluster.
 func (m *module) ctx() (context.Context, context.CancelFunc) {

@@ -315,14 +315,14 @@ func (s *session) verify(data, sig []byte, final bool) error {
 	return s.m.cl.Verify(ctx, op.mech, op.key, data, sig)
 }
 
-// findInit is C_FindObjectsInit. Without a login nothing is visible: every object of the
-// cluster belongs to a crypto user (public objects too need the login to be seen, as on CloudHSM).
+// findInit is C_FindObjectsInit. A public session finds the public objects in profile standard
+// (the node answers an anonymous caller with those alone) and nothing in profile cloudhsm.
 func (s *session) findInit(tmpl []attr.Attribute) error {
 	if s.find != nil {
 		return p11.Error(p11.CKR_OPERATION_ACTIVE)
 	}
 	f := &findState{}
-	if s.m.loggedIn() {
+	if s.m.seesPublicObjects() {
 		ctx, cancel := s.m.ctx()
 		defer cancel()
 		hs, err := s.m.cl.FindObjects(ctx, tmpl)

@@ -18,7 +18,7 @@ func (v *service) CreateObject(ctx context.Context, r *hsmpb.CreateObjectRequest
 }
 
 func (v *service) CopyObject(ctx context.Context, r *hsmpb.CopyObjectRequest) (*hsmpb.HandleResponse, error) {
-	c, src, err := v.object(ctx, r.Handle)
+	c, src, err := v.object(ctx, r.Handle, cryptoUser)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func (v *service) DestroyObject(ctx context.Context, r *hsmpb.ObjectRequest) (*h
 // GetAttributes answers per attribute, as C_GetAttributeValue must: a sensitive or unknown
 // attribute does not hide the others.
 func (v *service) GetAttributes(ctx context.Context, r *hsmpb.GetAttributesRequest) (*hsmpb.GetAttributesResponse, error) {
-	_, o, err := v.object(ctx, r.Handle)
+	_, o, err := v.object(ctx, r.Handle, reader)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func (v *service) SetAttributes(ctx context.Context, r *hsmpb.SetAttributesReque
 }
 
 func (v *service) FindObjects(ctx context.Context, r *hsmpb.FindRequest) (*hsmpb.FindResponse, error) {
-	c, err := cryptoUser(ctx)
+	c, err := reader(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (v *service) FindObjects(ctx context.Context, r *hsmpb.FindRequest) (*hsmpb
 
 // GetObjectSize reports the bytes the object's attributes occupy, the spec's "approximate size".
 func (v *service) GetObjectSize(ctx context.Context, r *hsmpb.ObjectRequest) (*hsmpb.ObjectSizeResponse, error) {
-	_, o, err := v.object(ctx, r.Handle)
+	_, o, err := v.object(ctx, r.Handle, reader)
 	if err != nil {
 		return nil, err
 	}
@@ -122,10 +122,11 @@ func (v *service) ShareKey(ctx context.Context, r *hsmpb.ShareRequest) (*hsmpb.E
 	return v.apply(ctx, token.CmdShareKey, &hsmpb.CmdShareKey{Actor: c.user.Name, Handle: r.Handle, User: r.User, Share: r.Share})
 }
 
-// object is the common start of the calls about one object: the caller must be a crypto user,
-// and the object one it may see (else CKR_OBJECT_HANDLE_INVALID).
-func (v *service) object(ctx context.Context, h uint32) (*caller, *token.Object, error) {
-	c, err := cryptoUser(ctx)
+// object is the common start of the calls about one object: the caller must be one who (a crypto
+// user, or reader's public session), and the object one it may see (else
+// CKR_OBJECT_HANDLE_INVALID).
+func (v *service) object(ctx context.Context, h uint32, who func(context.Context) (*caller, error)) (*caller, *token.Object, error) {
+	c, err := who(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

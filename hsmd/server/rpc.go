@@ -46,6 +46,14 @@ var publicMethods = map[string]bool{
 	"Digest": true, "GenerateRandom": true,
 }
 
+// publicReadMethods may also be called without a login, as from a PKCS#11 public session: the
+// caller is then anonymous and sees the token's public objects (CKA_PRIVATE false) only.
+var publicReadMethods = map[string]bool{"FindObjects": true, "GetAttributes": true, "GetObjectSize": true}
+
+// anonymous is the caller of a public session. Its user has no name, so token.Object.VisibleTo
+// grants it the public objects alone, and its login has no id, so it owns no session object.
+var anonymous = &caller{login: &token.Login{}, user: &token.User{}}
+
 // unactivatedMethods are all an unactivated admin may do: anything else answers CKR_PIN_EXPIRED
 // until it changes its password, as the spec says of an expired PIN.
 var unactivatedMethods = map[string]bool{"ChangePassword": true, "Logout": true}
@@ -100,7 +108,9 @@ func (n *Node) serve(ctx context.Context, md incomingMD, method string, req any,
 		c, err := n.login(md, method)
 		return h(withBatchAuth(ctx, c, err), req)
 	}
-	if !publicMethods[method] {
+	if publicReadMethods[method] && md.get(MDAuthorization) == "" {
+		ctx = context.WithValue(ctx, callerKey, anonymous)
+	} else if !publicMethods[method] {
 		c, err := n.login(md, method)
 		if err != nil {
 			return nil, err
@@ -178,6 +188,15 @@ func cryptoUser(ctx context.Context) (*caller, error) {
 		return nil, p11.Errorf(p11.CKR_USER_NOT_LOGGED_IN, "only a crypto user can use keys")
 	}
 	return c, nil
+}
+
+// reader returns the caller of a call that only reads objects: a crypto user, or the anonymous
+// caller of a public session.
+func reader(ctx context.Context) (*caller, error) {
+	if c := callerOf(ctx); c == anonymous {
+		return c, nil
+	}
+	return cryptoUser(ctx)
 }
 
 func adminUser(ctx context.Context) (*caller, error) {

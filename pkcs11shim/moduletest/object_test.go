@@ -169,3 +169,63 @@ func TestOutputConvention(t *testing.T) {
 	_, err = p.Encrypt(s, make([]byte, 16))
 	wantRV(t, "C_Encrypt after C_EncryptUpdate", err, pkcs11.CKR_OPERATION_ACTIVE)
 }
+
+// A session that is not logged in sees the token's public objects (CKA_PRIVATE false) and reads
+// their attributes, as the spec's public sessions do; private objects stay invisible, and their
+// handles are invalid once the application logs out. The cloudhsm profile keeps CloudHSM's rule:
+// nothing is visible before a login.
+func TestPublicObjectsInPublicSessions(t *testing.T) {
+	for _, profile := range []string{standard, cloudhsm} {
+		t.Run(profile, func(t *testing.T) {
+			start(t, profile)
+			s := session(t)
+			id := []byte("public-" + profile)
+			pub, priv, err := p.GenerateKeyPair(s, mechs(pkcs11.CKM_EC_KEY_PAIR_GEN, nil),
+				[]*pkcs11.Attribute{
+					pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, p256OID),
+					pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+					pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
+					pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true),
+					pkcs11.NewAttribute(pkcs11.CKA_ID, id),
+				},
+				[]*pkcs11.Attribute{
+					pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+					pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
+					pkcs11.NewAttribute(pkcs11.CKA_ID, id),
+				})
+			must(t, err)
+			point := attr(t, s, pub, pkcs11.CKA_EC_POINT)
+			must(t, p.Logout(s))
+
+			must(t, p.FindObjectsInit(s, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ID, id)}))
+			hs, _, err := p.FindObjects(s, 10)
+			must(t, err)
+			must(t, p.FindObjectsFinal(s))
+			if profile == cloudhsm {
+				if len(hs) != 0 {
+					t.Fatalf("profile cloudhsm: a public session sees %v", hs)
+				}
+				_, err = p.GetAttributeValue(s, pub, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, nil)})
+				wantRV(t, "profile cloudhsm: a public key's attributes without a login", err, pkcs11.CKR_OBJECT_HANDLE_INVALID)
+				return
+			}
+			if len(hs) != 1 || hs[0] != pub {
+				t.Fatalf("a public session finds %v for CKA_ID %q, want only the public key %d", hs, id, pub)
+			}
+			if got := attr(t, s, pub, pkcs11.CKA_EC_POINT); !bytes.Equal(got, point) {
+				t.Fatalf("CKA_EC_POINT without a login: %x, want %x", got, point)
+			}
+			_, err = p.GetAttributeValue(s, priv, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ID, nil)})
+			wantRV(t, "a private key's attributes after logout", err, pkcs11.CKR_OBJECT_HANDLE_INVALID)
+			_, err = p.GetObjectSize(s, priv)
+			wantRV(t, "a private key's size after logout", err, pkcs11.CKR_OBJECT_HANDLE_INVALID)
+			must(t, p.FindObjectsInit(s, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)}))
+			hs, _, err = p.FindObjects(s, 10)
+			must(t, err)
+			must(t, p.FindObjectsFinal(s))
+			if len(hs) != 0 {
+				t.Fatalf("a public session finds private keys %v", hs)
+			}
+		})
+	}
+}
