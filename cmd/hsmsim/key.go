@@ -21,12 +21,12 @@ var keyTypeNames = map[uint64]string{p11.CKK_AES: "AES", p11.CKK_GENERIC_SECRET:
 var shownAttrs = []uint32{p11.CKA_CLASS, p11.CKA_KEY_TYPE, p11.CKA_LABEL, p11.CKA_ID, p11.CKA_TOKEN, p11.CKA_PRIVATE,
 	p11.CKA_SENSITIVE, p11.CKA_EXTRACTABLE, p11.CKA_ALWAYS_SENSITIVE, p11.CKA_NEVER_EXTRACTABLE, p11.CKA_LOCAL,
 	p11.CKA_MODIFIABLE, p11.CKA_ENCRYPT, p11.CKA_DECRYPT, p11.CKA_SIGN, p11.CKA_VERIFY, p11.CKA_WRAP, p11.CKA_UNWRAP,
-	p11.CKA_DERIVE, p11.CKA_VALUE_LEN, p11.CKA_MODULUS_BITS, p11.CKA_EC_PARAMS, p11.CKA_KEY_GEN_MECHANISM, p11.CKA_VALUE}
+	p11.CKA_DERIVE, p11.CKA_TRUSTED, p11.CKA_WRAP_WITH_TRUSTED, p11.CKA_VALUE_LEN, p11.CKA_MODULUS_BITS, p11.CKA_EC_PARAMS, p11.CKA_KEY_GEN_MECHANISM, p11.CKA_VALUE}
 
 var boolAttrs = map[uint32]bool{p11.CKA_TOKEN: true, p11.CKA_PRIVATE: true, p11.CKA_SENSITIVE: true, p11.CKA_EXTRACTABLE: true,
 	p11.CKA_ALWAYS_SENSITIVE: true, p11.CKA_NEVER_EXTRACTABLE: true, p11.CKA_LOCAL: true, p11.CKA_MODIFIABLE: true,
 	p11.CKA_ENCRYPT: true, p11.CKA_DECRYPT: true, p11.CKA_SIGN: true, p11.CKA_VERIFY: true, p11.CKA_WRAP: true,
-	p11.CKA_UNWRAP: true, p11.CKA_DERIVE: true}
+	p11.CKA_UNWRAP: true, p11.CKA_DERIVE: true, p11.CKA_TRUSTED: true, p11.CKA_WRAP_WITH_TRUSTED: true}
 
 func keyCommand() *cli.Command {
 	handleArg := func(c *cli.Context) (uint32, error) {
@@ -112,6 +112,7 @@ and public objects. Sensitive values are never shown; the HSM refuses to reveal 
 				},
 			},
 			shareCommand("share", true), shareCommand("unshare", false),
+			trustCommand("trust", true), trustCommand("untrust", false),
 		},
 	}
 }
@@ -133,6 +134,29 @@ func shareCommand(name string, share bool) *cli.Command {
 			}
 			defer done()
 			return cl.ShareKey(ctx, uint32(h), c.Args().Get(1), share)
+		},
+	}
+}
+
+// trustCommand sets CKA_TRUSTED, which only an admin may do (run it with an admin's PIN): a key
+// with CKA_WRAP_WITH_TRUSTED can then be wrapped under this key only.
+func trustCommand(name string, trusted bool) *cli.Command {
+	return &cli.Command{
+		Name: name, Usage: "as an admin, set CKA_TRUSTED " + strconv.FormatBool(trusted) + " on a crypto user's key", ArgsUsage: "HANDLE", Flags: clientFlags,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("usage: hsmsim key %s HANDLE --pin admin:PASSWORD", name)
+			}
+			h, err := strconv.ParseUint(c.Args().Get(0), 0, 32)
+			if err != nil {
+				return err
+			}
+			cl, ctx, done, err := connect(c, true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			return cl.SetAttributes(ctx, uint32(h), []attr.Attribute{{Type: p11.CKA_TRUSTED, Value: attr.Bool(trusted)}})
 		},
 	}
 }

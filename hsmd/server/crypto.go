@@ -46,11 +46,15 @@ func (v *service) GenerateKeyPair(ctx context.Context, r *hsmpb.GenerateKeyPairR
 	pubImplied, privImplied := implied.Clone(), implied.Clone()
 	pubImplied[p11.CKA_CLASS] = attr.Ulong(p11.CKO_PUBLIC_KEY)
 	privImplied[p11.CKA_CLASS] = attr.Ulong(p11.CKO_PRIVATE_KEY)
-	pub, err := attr.NewObject(attr.OpGenerate, token.TemplateFromPB(r.PublicTemplate), pubImplied)
+	pubT, privT := token.TemplateFromPB(r.PublicTemplate), token.TemplateFromPB(r.PrivateTemplate)
+	if err := token.CheckTrusted(c.user.Role, append(pubT, privT...)); err != nil {
+		return nil, err
+	}
+	pub, err := attr.NewObject(attr.OpGenerate, pubT, pubImplied)
 	if err != nil {
 		return nil, err
 	}
-	priv, err := attr.NewObject(attr.OpGenerate, token.TemplateFromPB(r.PrivateTemplate), privImplied)
+	priv, err := attr.NewObject(attr.OpGenerate, privT, privImplied)
 	if err != nil {
 		return nil, err
 	}

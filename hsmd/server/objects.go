@@ -22,7 +22,11 @@ func (v *service) CopyObject(ctx context.Context, r *hsmpb.CopyObjectRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	a, err := attr.Copy(src.Attrs, token.TemplateFromPB(r.Template))
+	tmpl := token.TemplateFromPB(r.Template)
+	if err := token.CheckTrusted(c.user.Role, tmpl); err != nil {
+		return nil, err
+	}
+	a, err := attr.Copy(src.Attrs, tmpl)
 	if err != nil {
 		return nil, err
 	}
@@ -68,8 +72,16 @@ func (v *service) GetAttributes(ctx context.Context, r *hsmpb.GetAttributesReque
 }
 
 func (v *service) SetAttributes(ctx context.Context, r *hsmpb.SetAttributesRequest) (*hsmpb.Empty, error) {
+	tmpl := token.TemplateFromPB(r.Template)
+	if c := callerOf(ctx); c != nil && c.user.Role == token.RoleAdmin && token.OnlyTrusted(tmpl) && !isSessionHandle(r.Handle) {
+		// The admin's one change to a key: vouching for it (the state machine checks the rest).
+		return v.apply(ctx, token.CmdSetAttributes, &hsmpb.CmdSetAttributes{Actor: c.user.Name, Handle: r.Handle, Template: r.Template})
+	}
 	c, err := cryptoUser(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := token.CheckTrusted(c.user.Role, tmpl); err != nil {
 		return nil, err
 	}
 	if isSessionHandle(r.Handle) {
@@ -77,7 +89,7 @@ func (v *service) SetAttributes(ctx context.Context, r *hsmpb.SetAttributesReque
 		if err != nil {
 			return nil, err
 		}
-		a, err := attr.Modify(o.Attrs, token.TemplateFromPB(r.Template))
+		a, err := attr.Modify(o.Attrs, tmpl)
 		if err != nil {
 			return nil, err
 		}

@@ -223,7 +223,11 @@ func (n *Node) lookup(c *caller, h uint32, notFound uint32) (*token.Object, erro
 // it), the token's derived attributes added, and the object stored.
 func (n *Node) makeObject(ctx context.Context, c *caller, op attr.Op, tmpl []*hsmpb.Attribute, implied attr.Set, genMech uint64,
 	material func(attr.Set) (attr.Set, error)) (*hsmpb.HandleResponse, error) {
-	a, err := attr.NewObject(op, token.TemplateFromPB(tmpl), implied)
+	t := token.TemplateFromPB(tmpl)
+	if err := token.CheckTrusted(c.user.Role, t); err != nil {
+		return nil, err
+	}
+	a, err := attr.NewObject(op, t, implied)
 	if err != nil {
 		return nil, err
 	}
