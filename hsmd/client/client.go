@@ -43,7 +43,7 @@ const (
 
 // writeMethods change state and carry an idempotency id.
 var writeMethods = map[string]bool{
-	"Login": true, "Logout": true, "ChangePassword": true, "CreateUser": true, "DeleteUser": true,
+	"Login": true, "Logout": true, "RenewLogin": true, "ChangePassword": true, "CreateUser": true, "DeleteUser": true,
 	"CreateObject": true, "CopyObject": true, "DestroyObject": true, "SetAttributes": true, "ShareKey": true,
 	"GenerateKey": true, "GenerateKeyPair": true, "UnwrapKey": true, "DeriveKey": true,
 }

@@ -1117,10 +1117,13 @@ func (x *LoginRequest) GetPassword() string {
 }
 
 type LoginResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Credential    string                 `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"` // send as "authorization: hsm <credential>"; every node accepts it
-	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
-	Role          uint32                 `protobuf:"varint,3,opt,name=role,proto3" json:"role,omitempty"` // Role below
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Credential string                 `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"` // send as "authorization: hsm <credential>"; every node accepts it
+	User       string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Role       uint32                 `protobuf:"varint,3,opt,name=role,proto3" json:"role,omitempty"` // Role below
+	// The login's lease: it ends this long after the last RenewLogin (or the login), so a client
+	// that dies does not leave its login on the cluster. A live client renews well within it.
+	LeaseSeconds  uint32 `protobuf:"varint,4,opt,name=lease_seconds,json=leaseSeconds,proto3" json:"lease_seconds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1172,6 +1175,13 @@ func (x *LoginResponse) GetUser() string {
 func (x *LoginResponse) GetRole() uint32 {
 	if x != nil {
 		return x.Role
+	}
+	return 0
+}
+
+func (x *LoginResponse) GetLeaseSeconds() uint32 {
+	if x != nil {
+		return x.LeaseSeconds
 	}
 	return 0
 }
@@ -2754,13 +2764,14 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\x05flags\x18\x03 \x01(\x04R\x05flags\">\n" +
 	"\fLoginRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"W\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"|\n" +
 	"\rLoginResponse\x12\x1e\n" +
 	"\n" +
 	"credential\x18\x01 \x01(\tR\n" +
 	"credential\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
-	"\x04role\x18\x03 \x01(\rR\x04role\"N\n" +
+	"\x04role\x18\x03 \x01(\rR\x04role\x12#\n" +
+	"\rlease_seconds\x18\x04 \x01(\rR\fleaseSeconds\"N\n" +
 	"\x15ChangePasswordRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12!\n" +
 	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"l\n" +
@@ -2856,13 +2867,15 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_ADMIN\x10\x01\x12\x14\n" +
 	"\x10ROLE_CRYPTO_USER\x10\x02\x12\x1a\n" +
-	"\x16ROLE_UNACTIVATED_ADMIN\x10\x032\x90\x10\n" +
+	"\x16ROLE_UNACTIVATED_ADMIN\x10\x032\xca\x10\n" +
 	"\x03HSM\x12<\n" +
 	"\aGetInfo\x12\x14.hsmsim.hsm.v1.Empty\x1a\x1b.hsmsim.hsm.v1.InfoResponse\x12N\n" +
 	"\x10GetMechanismList\x12\x14.hsmsim.hsm.v1.Empty\x1a$.hsmsim.hsm.v1.MechanismListResponse\x12U\n" +
 	"\x10GetMechanismInfo\x12#.hsmsim.hsm.v1.MechanismInfoRequest\x1a\x1c.hsmsim.hsm.v1.MechanismInfo\x12B\n" +
 	"\x05Login\x12\x1b.hsmsim.hsm.v1.LoginRequest\x1a\x1c.hsmsim.hsm.v1.LoginResponse\x124\n" +
-	"\x06Logout\x12\x14.hsmsim.hsm.v1.Empty\x1a\x14.hsmsim.hsm.v1.Empty\x12L\n" +
+	"\x06Logout\x12\x14.hsmsim.hsm.v1.Empty\x1a\x14.hsmsim.hsm.v1.Empty\x128\n" +
+	"\n" +
+	"RenewLogin\x12\x14.hsmsim.hsm.v1.Empty\x1a\x14.hsmsim.hsm.v1.Empty\x12L\n" +
 	"\x0eChangePassword\x12$.hsmsim.hsm.v1.ChangePasswordRequest\x1a\x14.hsmsim.hsm.v1.Empty\x12D\n" +
 	"\n" +
 	"CreateUser\x12 .hsmsim.hsm.v1.CreateUserRequest\x1a\x14.hsmsim.hsm.v1.Empty\x12D\n" +
@@ -2985,59 +2998,61 @@ var file_hsmd_hsmpb_hsm_proto_depIdxs = []int32{
 	13, // 30: hsmsim.hsm.v1.HSM.GetMechanismInfo:input_type -> hsmsim.hsm.v1.MechanismInfoRequest
 	15, // 31: hsmsim.hsm.v1.HSM.Login:input_type -> hsmsim.hsm.v1.LoginRequest
 	9,  // 32: hsmsim.hsm.v1.HSM.Logout:input_type -> hsmsim.hsm.v1.Empty
-	17, // 33: hsmsim.hsm.v1.HSM.ChangePassword:input_type -> hsmsim.hsm.v1.ChangePasswordRequest
-	18, // 34: hsmsim.hsm.v1.HSM.CreateUser:input_type -> hsmsim.hsm.v1.CreateUserRequest
-	19, // 35: hsmsim.hsm.v1.HSM.DeleteUser:input_type -> hsmsim.hsm.v1.DeleteUserRequest
-	9,  // 36: hsmsim.hsm.v1.HSM.ListUsers:input_type -> hsmsim.hsm.v1.Empty
-	23, // 37: hsmsim.hsm.v1.HSM.CreateObject:input_type -> hsmsim.hsm.v1.CreateObjectRequest
-	24, // 38: hsmsim.hsm.v1.HSM.CopyObject:input_type -> hsmsim.hsm.v1.CopyObjectRequest
-	22, // 39: hsmsim.hsm.v1.HSM.DestroyObject:input_type -> hsmsim.hsm.v1.ObjectRequest
-	27, // 40: hsmsim.hsm.v1.HSM.GetAttributes:input_type -> hsmsim.hsm.v1.GetAttributesRequest
-	30, // 41: hsmsim.hsm.v1.HSM.SetAttributes:input_type -> hsmsim.hsm.v1.SetAttributesRequest
-	31, // 42: hsmsim.hsm.v1.HSM.FindObjects:input_type -> hsmsim.hsm.v1.FindRequest
-	22, // 43: hsmsim.hsm.v1.HSM.GetObjectSize:input_type -> hsmsim.hsm.v1.ObjectRequest
-	44, // 44: hsmsim.hsm.v1.HSM.ShareKey:input_type -> hsmsim.hsm.v1.ShareRequest
-	34, // 45: hsmsim.hsm.v1.HSM.GenerateKey:input_type -> hsmsim.hsm.v1.GenerateKeyRequest
-	35, // 46: hsmsim.hsm.v1.HSM.GenerateKeyPair:input_type -> hsmsim.hsm.v1.GenerateKeyPairRequest
-	36, // 47: hsmsim.hsm.v1.HSM.Encrypt:input_type -> hsmsim.hsm.v1.CryptRequest
-	36, // 48: hsmsim.hsm.v1.HSM.Decrypt:input_type -> hsmsim.hsm.v1.CryptRequest
-	36, // 49: hsmsim.hsm.v1.HSM.Sign:input_type -> hsmsim.hsm.v1.CryptRequest
-	38, // 50: hsmsim.hsm.v1.HSM.Verify:input_type -> hsmsim.hsm.v1.VerifyRequest
-	39, // 51: hsmsim.hsm.v1.HSM.Digest:input_type -> hsmsim.hsm.v1.DigestRequest
-	40, // 52: hsmsim.hsm.v1.HSM.WrapKey:input_type -> hsmsim.hsm.v1.WrapRequest
-	41, // 53: hsmsim.hsm.v1.HSM.UnwrapKey:input_type -> hsmsim.hsm.v1.UnwrapRequest
-	42, // 54: hsmsim.hsm.v1.HSM.DeriveKey:input_type -> hsmsim.hsm.v1.DeriveRequest
-	43, // 55: hsmsim.hsm.v1.HSM.GenerateRandom:input_type -> hsmsim.hsm.v1.RandomRequest
-	10, // 56: hsmsim.hsm.v1.HSM.GetInfo:output_type -> hsmsim.hsm.v1.InfoResponse
-	12, // 57: hsmsim.hsm.v1.HSM.GetMechanismList:output_type -> hsmsim.hsm.v1.MechanismListResponse
-	14, // 58: hsmsim.hsm.v1.HSM.GetMechanismInfo:output_type -> hsmsim.hsm.v1.MechanismInfo
-	16, // 59: hsmsim.hsm.v1.HSM.Login:output_type -> hsmsim.hsm.v1.LoginResponse
-	9,  // 60: hsmsim.hsm.v1.HSM.Logout:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 61: hsmsim.hsm.v1.HSM.ChangePassword:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 62: hsmsim.hsm.v1.HSM.CreateUser:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 63: hsmsim.hsm.v1.HSM.DeleteUser:output_type -> hsmsim.hsm.v1.Empty
-	21, // 64: hsmsim.hsm.v1.HSM.ListUsers:output_type -> hsmsim.hsm.v1.ListUsersResponse
-	25, // 65: hsmsim.hsm.v1.HSM.CreateObject:output_type -> hsmsim.hsm.v1.HandleResponse
-	25, // 66: hsmsim.hsm.v1.HSM.CopyObject:output_type -> hsmsim.hsm.v1.HandleResponse
-	9,  // 67: hsmsim.hsm.v1.HSM.DestroyObject:output_type -> hsmsim.hsm.v1.Empty
-	29, // 68: hsmsim.hsm.v1.HSM.GetAttributes:output_type -> hsmsim.hsm.v1.GetAttributesResponse
-	9,  // 69: hsmsim.hsm.v1.HSM.SetAttributes:output_type -> hsmsim.hsm.v1.Empty
-	32, // 70: hsmsim.hsm.v1.HSM.FindObjects:output_type -> hsmsim.hsm.v1.FindResponse
-	33, // 71: hsmsim.hsm.v1.HSM.GetObjectSize:output_type -> hsmsim.hsm.v1.ObjectSizeResponse
-	9,  // 72: hsmsim.hsm.v1.HSM.ShareKey:output_type -> hsmsim.hsm.v1.Empty
-	25, // 73: hsmsim.hsm.v1.HSM.GenerateKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	26, // 74: hsmsim.hsm.v1.HSM.GenerateKeyPair:output_type -> hsmsim.hsm.v1.KeyPairResponse
-	37, // 75: hsmsim.hsm.v1.HSM.Encrypt:output_type -> hsmsim.hsm.v1.CryptResponse
-	37, // 76: hsmsim.hsm.v1.HSM.Decrypt:output_type -> hsmsim.hsm.v1.CryptResponse
-	37, // 77: hsmsim.hsm.v1.HSM.Sign:output_type -> hsmsim.hsm.v1.CryptResponse
-	9,  // 78: hsmsim.hsm.v1.HSM.Verify:output_type -> hsmsim.hsm.v1.Empty
-	37, // 79: hsmsim.hsm.v1.HSM.Digest:output_type -> hsmsim.hsm.v1.CryptResponse
-	37, // 80: hsmsim.hsm.v1.HSM.WrapKey:output_type -> hsmsim.hsm.v1.CryptResponse
-	25, // 81: hsmsim.hsm.v1.HSM.UnwrapKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	25, // 82: hsmsim.hsm.v1.HSM.DeriveKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	37, // 83: hsmsim.hsm.v1.HSM.GenerateRandom:output_type -> hsmsim.hsm.v1.CryptResponse
-	56, // [56:84] is the sub-list for method output_type
-	28, // [28:56] is the sub-list for method input_type
+	9,  // 33: hsmsim.hsm.v1.HSM.RenewLogin:input_type -> hsmsim.hsm.v1.Empty
+	17, // 34: hsmsim.hsm.v1.HSM.ChangePassword:input_type -> hsmsim.hsm.v1.ChangePasswordRequest
+	18, // 35: hsmsim.hsm.v1.HSM.CreateUser:input_type -> hsmsim.hsm.v1.CreateUserRequest
+	19, // 36: hsmsim.hsm.v1.HSM.DeleteUser:input_type -> hsmsim.hsm.v1.DeleteUserRequest
+	9,  // 37: hsmsim.hsm.v1.HSM.ListUsers:input_type -> hsmsim.hsm.v1.Empty
+	23, // 38: hsmsim.hsm.v1.HSM.CreateObject:input_type -> hsmsim.hsm.v1.CreateObjectRequest
+	24, // 39: hsmsim.hsm.v1.HSM.CopyObject:input_type -> hsmsim.hsm.v1.CopyObjectRequest
+	22, // 40: hsmsim.hsm.v1.HSM.DestroyObject:input_type -> hsmsim.hsm.v1.ObjectRequest
+	27, // 41: hsmsim.hsm.v1.HSM.GetAttributes:input_type -> hsmsim.hsm.v1.GetAttributesRequest
+	30, // 42: hsmsim.hsm.v1.HSM.SetAttributes:input_type -> hsmsim.hsm.v1.SetAttributesRequest
+	31, // 43: hsmsim.hsm.v1.HSM.FindObjects:input_type -> hsmsim.hsm.v1.FindRequest
+	22, // 44: hsmsim.hsm.v1.HSM.GetObjectSize:input_type -> hsmsim.hsm.v1.ObjectRequest
+	44, // 45: hsmsim.hsm.v1.HSM.ShareKey:input_type -> hsmsim.hsm.v1.ShareRequest
+	34, // 46: hsmsim.hsm.v1.HSM.GenerateKey:input_type -> hsmsim.hsm.v1.GenerateKeyRequest
+	35, // 47: hsmsim.hsm.v1.HSM.GenerateKeyPair:input_type -> hsmsim.hsm.v1.GenerateKeyPairRequest
+	36, // 48: hsmsim.hsm.v1.HSM.Encrypt:input_type -> hsmsim.hsm.v1.CryptRequest
+	36, // 49: hsmsim.hsm.v1.HSM.Decrypt:input_type -> hsmsim.hsm.v1.CryptRequest
+	36, // 50: hsmsim.hsm.v1.HSM.Sign:input_type -> hsmsim.hsm.v1.CryptRequest
+	38, // 51: hsmsim.hsm.v1.HSM.Verify:input_type -> hsmsim.hsm.v1.VerifyRequest
+	39, // 52: hsmsim.hsm.v1.HSM.Digest:input_type -> hsmsim.hsm.v1.DigestRequest
+	40, // 53: hsmsim.hsm.v1.HSM.WrapKey:input_type -> hsmsim.hsm.v1.WrapRequest
+	41, // 54: hsmsim.hsm.v1.HSM.UnwrapKey:input_type -> hsmsim.hsm.v1.UnwrapRequest
+	42, // 55: hsmsim.hsm.v1.HSM.DeriveKey:input_type -> hsmsim.hsm.v1.DeriveRequest
+	43, // 56: hsmsim.hsm.v1.HSM.GenerateRandom:input_type -> hsmsim.hsm.v1.RandomRequest
+	10, // 57: hsmsim.hsm.v1.HSM.GetInfo:output_type -> hsmsim.hsm.v1.InfoResponse
+	12, // 58: hsmsim.hsm.v1.HSM.GetMechanismList:output_type -> hsmsim.hsm.v1.MechanismListResponse
+	14, // 59: hsmsim.hsm.v1.HSM.GetMechanismInfo:output_type -> hsmsim.hsm.v1.MechanismInfo
+	16, // 60: hsmsim.hsm.v1.HSM.Login:output_type -> hsmsim.hsm.v1.LoginResponse
+	9,  // 61: hsmsim.hsm.v1.HSM.Logout:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 62: hsmsim.hsm.v1.HSM.RenewLogin:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 63: hsmsim.hsm.v1.HSM.ChangePassword:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 64: hsmsim.hsm.v1.HSM.CreateUser:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 65: hsmsim.hsm.v1.HSM.DeleteUser:output_type -> hsmsim.hsm.v1.Empty
+	21, // 66: hsmsim.hsm.v1.HSM.ListUsers:output_type -> hsmsim.hsm.v1.ListUsersResponse
+	25, // 67: hsmsim.hsm.v1.HSM.CreateObject:output_type -> hsmsim.hsm.v1.HandleResponse
+	25, // 68: hsmsim.hsm.v1.HSM.CopyObject:output_type -> hsmsim.hsm.v1.HandleResponse
+	9,  // 69: hsmsim.hsm.v1.HSM.DestroyObject:output_type -> hsmsim.hsm.v1.Empty
+	29, // 70: hsmsim.hsm.v1.HSM.GetAttributes:output_type -> hsmsim.hsm.v1.GetAttributesResponse
+	9,  // 71: hsmsim.hsm.v1.HSM.SetAttributes:output_type -> hsmsim.hsm.v1.Empty
+	32, // 72: hsmsim.hsm.v1.HSM.FindObjects:output_type -> hsmsim.hsm.v1.FindResponse
+	33, // 73: hsmsim.hsm.v1.HSM.GetObjectSize:output_type -> hsmsim.hsm.v1.ObjectSizeResponse
+	9,  // 74: hsmsim.hsm.v1.HSM.ShareKey:output_type -> hsmsim.hsm.v1.Empty
+	25, // 75: hsmsim.hsm.v1.HSM.GenerateKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	26, // 76: hsmsim.hsm.v1.HSM.GenerateKeyPair:output_type -> hsmsim.hsm.v1.KeyPairResponse
+	37, // 77: hsmsim.hsm.v1.HSM.Encrypt:output_type -> hsmsim.hsm.v1.CryptResponse
+	37, // 78: hsmsim.hsm.v1.HSM.Decrypt:output_type -> hsmsim.hsm.v1.CryptResponse
+	37, // 79: hsmsim.hsm.v1.HSM.Sign:output_type -> hsmsim.hsm.v1.CryptResponse
+	9,  // 80: hsmsim.hsm.v1.HSM.Verify:output_type -> hsmsim.hsm.v1.Empty
+	37, // 81: hsmsim.hsm.v1.HSM.Digest:output_type -> hsmsim.hsm.v1.CryptResponse
+	37, // 82: hsmsim.hsm.v1.HSM.WrapKey:output_type -> hsmsim.hsm.v1.CryptResponse
+	25, // 83: hsmsim.hsm.v1.HSM.UnwrapKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	25, // 84: hsmsim.hsm.v1.HSM.DeriveKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	37, // 85: hsmsim.hsm.v1.HSM.GenerateRandom:output_type -> hsmsim.hsm.v1.CryptResponse
+	57, // [57:86] is the sub-list for method output_type
+	28, // [28:57] is the sub-list for method input_type
 	28, // [28:28] is the sub-list for extension type_name
 	28, // [28:28] is the sub-list for extension extendee
 	0,  // [0:28] is the sub-list for field type_name

@@ -32,6 +32,7 @@ const (
 	HSM_GetMechanismInfo_FullMethodName = "/hsmsim.hsm.v1.HSM/GetMechanismInfo"
 	HSM_Login_FullMethodName            = "/hsmsim.hsm.v1.HSM/Login"
 	HSM_Logout_FullMethodName           = "/hsmsim.hsm.v1.HSM/Logout"
+	HSM_RenewLogin_FullMethodName       = "/hsmsim.hsm.v1.HSM/RenewLogin"
 	HSM_ChangePassword_FullMethodName   = "/hsmsim.hsm.v1.HSM/ChangePassword"
 	HSM_CreateUser_FullMethodName       = "/hsmsim.hsm.v1.HSM/CreateUser"
 	HSM_DeleteUser_FullMethodName       = "/hsmsim.hsm.v1.HSM/DeleteUser"
@@ -66,6 +67,7 @@ type HSMClient interface {
 	GetMechanismInfo(ctx context.Context, in *MechanismInfoRequest, opts ...grpc.CallOption) (*MechanismInfo, error)
 	Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error)
 	Logout(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
+	RenewLogin(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
 	ChangePassword(ctx context.Context, in *ChangePasswordRequest, opts ...grpc.CallOption) (*Empty, error)
 	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*Empty, error)
 	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*Empty, error)
@@ -143,6 +145,16 @@ func (c *hSMClient) Logout(ctx context.Context, in *Empty, opts ...grpc.CallOpti
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
 	err := c.cc.Invoke(ctx, HSM_Logout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hSMClient) RenewLogin(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, HSM_RenewLogin_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -388,6 +400,7 @@ type HSMServer interface {
 	GetMechanismInfo(context.Context, *MechanismInfoRequest) (*MechanismInfo, error)
 	Login(context.Context, *LoginRequest) (*LoginResponse, error)
 	Logout(context.Context, *Empty) (*Empty, error)
+	RenewLogin(context.Context, *Empty) (*Empty, error)
 	ChangePassword(context.Context, *ChangePasswordRequest) (*Empty, error)
 	CreateUser(context.Context, *CreateUserRequest) (*Empty, error)
 	DeleteUser(context.Context, *DeleteUserRequest) (*Empty, error)
@@ -435,6 +448,9 @@ func (UnimplementedHSMServer) Login(context.Context, *LoginRequest) (*LoginRespo
 }
 func (UnimplementedHSMServer) Logout(context.Context, *Empty) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method Logout not implemented")
+}
+func (UnimplementedHSMServer) RenewLogin(context.Context, *Empty) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewLogin not implemented")
 }
 func (UnimplementedHSMServer) ChangePassword(context.Context, *ChangePasswordRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method ChangePassword not implemented")
@@ -612,6 +628,24 @@ func _HSM_Logout_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(HSMServer).Logout(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _HSM_RenewLogin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HSMServer).RenewLogin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HSM_RenewLogin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HSMServer).RenewLogin(ctx, req.(*Empty))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1056,6 +1090,10 @@ var HSM_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Logout",
 			Handler:    _HSM_Logout_Handler,
+		},
+		{
+			MethodName: "RenewLogin",
+			Handler:    _HSM_RenewLogin_Handler,
 		},
 		{
 			MethodName: "ChangePassword",

@@ -748,6 +748,105 @@ func (x *CmdLogout) GetLoginId() string {
 	return ""
 }
 
+// CmdRenewLogin extends a login's lease: at_unix is the proposer's clock, as in CmdLoginAttempt.
+type CmdRenewLogin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LoginId       string                 `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
+	AtUnix        int64                  `protobuf:"varint,2,opt,name=at_unix,json=atUnix,proto3" json:"at_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmdRenewLogin) Reset() {
+	*x = CmdRenewLogin{}
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmdRenewLogin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmdRenewLogin) ProtoMessage() {}
+
+func (x *CmdRenewLogin) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmdRenewLogin.ProtoReflect.Descriptor instead.
+func (*CmdRenewLogin) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CmdRenewLogin) GetLoginId() string {
+	if x != nil {
+		return x.LoginId
+	}
+	return ""
+}
+
+func (x *CmdRenewLogin) GetAtUnix() int64 {
+	if x != nil {
+		return x.AtUnix
+	}
+	return 0
+}
+
+// CmdExpireLogins ends every login last renewed before before_unix (stamped by the leader that
+// proposes it, from its clock and the lease), with the same outcome on every replica.
+type CmdExpireLogins struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BeforeUnix    int64                  `protobuf:"varint,1,opt,name=before_unix,json=beforeUnix,proto3" json:"before_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmdExpireLogins) Reset() {
+	*x = CmdExpireLogins{}
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmdExpireLogins) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmdExpireLogins) ProtoMessage() {}
+
+func (x *CmdExpireLogins) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmdExpireLogins.ProtoReflect.Descriptor instead.
+func (*CmdExpireLogins) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CmdExpireLogins) GetBeforeUnix() int64 {
+	if x != nil {
+		return x.BeforeUnix
+	}
+	return 0
+}
+
 // StoredObject is an object at rest and in snapshots: public attributes, and key material sealed
 // under the cluster key (the store seals the whole record once more under the node key).
 type StoredObject struct {
@@ -763,7 +862,7 @@ type StoredObject struct {
 
 func (x *StoredObject) Reset() {
 	*x = StoredObject{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[12]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +874,7 @@ func (x *StoredObject) String() string {
 func (*StoredObject) ProtoMessage() {}
 
 func (x *StoredObject) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[12]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +887,7 @@ func (x *StoredObject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredObject.ProtoReflect.Descriptor instead.
 func (*StoredObject) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{12}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StoredObject) GetHandle() uint32 {
@@ -840,7 +939,7 @@ type StoredUser struct {
 
 func (x *StoredUser) Reset() {
 	*x = StoredUser{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[13]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +951,7 @@ func (x *StoredUser) String() string {
 func (*StoredUser) ProtoMessage() {}
 
 func (x *StoredUser) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[13]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +964,7 @@ func (x *StoredUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredUser.ProtoReflect.Descriptor instead.
 func (*StoredUser) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{13}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StoredUser) GetName() string {
@@ -915,13 +1014,14 @@ type StoredLogin struct {
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
 	AtUnix        int64                  `protobuf:"varint,3,opt,name=at_unix,json=atUnix,proto3" json:"at_unix,omitempty"`
+	RenewedUnix   int64                  `protobuf:"varint,4,opt,name=renewed_unix,json=renewedUnix,proto3" json:"renewed_unix,omitempty"` // the last renewal; 0: never renewed (at_unix counts)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StoredLogin) Reset() {
 	*x = StoredLogin{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[14]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1033,7 @@ func (x *StoredLogin) String() string {
 func (*StoredLogin) ProtoMessage() {}
 
 func (x *StoredLogin) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[14]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1046,7 @@ func (x *StoredLogin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredLogin.ProtoReflect.Descriptor instead.
 func (*StoredLogin) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{14}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StoredLogin) GetId() string {
@@ -970,6 +1070,13 @@ func (x *StoredLogin) GetAtUnix() int64 {
 	return 0
 }
 
+func (x *StoredLogin) GetRenewedUnix() int64 {
+	if x != nil {
+		return x.RenewedUnix
+	}
+	return 0
+}
+
 type StoredMeta struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ClusterId     string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
@@ -981,7 +1088,7 @@ type StoredMeta struct {
 
 func (x *StoredMeta) Reset() {
 	*x = StoredMeta{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[15]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1100,7 @@ func (x *StoredMeta) String() string {
 func (*StoredMeta) ProtoMessage() {}
 
 func (x *StoredMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[15]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1113,7 @@ func (x *StoredMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMeta.ProtoReflect.Descriptor instead.
 func (*StoredMeta) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{15}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StoredMeta) GetClusterId() string {
@@ -1043,7 +1150,7 @@ type StoredRequest struct {
 
 func (x *StoredRequest) Reset() {
 	*x = StoredRequest{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[16]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1055,7 +1162,7 @@ func (x *StoredRequest) String() string {
 func (*StoredRequest) ProtoMessage() {}
 
 func (x *StoredRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[16]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1068,7 +1175,7 @@ func (x *StoredRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredRequest.ProtoReflect.Descriptor instead.
 func (*StoredRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{16}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StoredRequest) GetId() string {
@@ -1121,7 +1228,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[17]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1240,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[17]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1253,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{17}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Snapshot) GetMeta() *StoredMeta {
@@ -1248,7 +1355,13 @@ const file_hsmd_hsmpb_state_proto_rawDesc = "" +
 	"generation\x12\x17\n" +
 	"\aat_unix\x18\x05 \x01(\x03R\x06atUnix\"&\n" +
 	"\tCmdLogout\x12\x19\n" +
-	"\blogin_id\x18\x01 \x01(\tR\aloginId\"\xaf\x01\n" +
+	"\blogin_id\x18\x01 \x01(\tR\aloginId\"C\n" +
+	"\rCmdRenewLogin\x12\x19\n" +
+	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x17\n" +
+	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\"2\n" +
+	"\x0fCmdExpireLogins\x12\x1f\n" +
+	"\vbefore_unix\x18\x01 \x01(\x03R\n" +
+	"beforeUnix\"\xaf\x01\n" +
 	"\fStoredObject\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x120\n" +
 	"\x06public\x18\x02 \x03(\v2\x18.hsmsim.hsm.v1.AttributeR\x06public\x12\x14\n" +
@@ -1264,11 +1377,12 @@ const file_hsmd_hsmpb_state_proto_rawDesc = "" +
 	"\x06locked\x18\x05 \x01(\bR\x06locked\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x06 \x01(\x04R\n" +
-	"generation\"J\n" +
+	"generation\"m\n" +
 	"\vStoredLogin\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x17\n" +
-	"\aat_unix\x18\x03 \x01(\x03R\x06atUnix\"b\n" +
+	"\aat_unix\x18\x03 \x01(\x03R\x06atUnix\x12!\n" +
+	"\frenewed_unix\x18\x04 \x01(\x03R\vrenewedUnix\"b\n" +
 	"\n" +
 	"StoredMeta\x12\x1d\n" +
 	"\n" +
@@ -1302,7 +1416,7 @@ func file_hsmd_hsmpb_state_proto_rawDescGZIP() []byte {
 	return file_hsmd_hsmpb_state_proto_rawDescData
 }
 
-var file_hsmd_hsmpb_state_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_hsmd_hsmpb_state_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_hsmd_hsmpb_state_proto_goTypes = []any{
 	(*PasswordHash)(nil),     // 0: hsmsim.hsm.v1.PasswordHash
 	(*NewObject)(nil),        // 1: hsmsim.hsm.v1.NewObject
@@ -1316,31 +1430,33 @@ var file_hsmd_hsmpb_state_proto_goTypes = []any{
 	(*CmdSetPassword)(nil),   // 9: hsmsim.hsm.v1.CmdSetPassword
 	(*CmdLoginAttempt)(nil),  // 10: hsmsim.hsm.v1.CmdLoginAttempt
 	(*CmdLogout)(nil),        // 11: hsmsim.hsm.v1.CmdLogout
-	(*StoredObject)(nil),     // 12: hsmsim.hsm.v1.StoredObject
-	(*StoredUser)(nil),       // 13: hsmsim.hsm.v1.StoredUser
-	(*StoredLogin)(nil),      // 14: hsmsim.hsm.v1.StoredLogin
-	(*StoredMeta)(nil),       // 15: hsmsim.hsm.v1.StoredMeta
-	(*StoredRequest)(nil),    // 16: hsmsim.hsm.v1.StoredRequest
-	(*Snapshot)(nil),         // 17: hsmsim.hsm.v1.Snapshot
-	(*Attribute)(nil),        // 18: hsmsim.hsm.v1.Attribute
-	(Role)(0),                // 19: hsmsim.hsm.v1.Role
+	(*CmdRenewLogin)(nil),    // 12: hsmsim.hsm.v1.CmdRenewLogin
+	(*CmdExpireLogins)(nil),  // 13: hsmsim.hsm.v1.CmdExpireLogins
+	(*StoredObject)(nil),     // 14: hsmsim.hsm.v1.StoredObject
+	(*StoredUser)(nil),       // 15: hsmsim.hsm.v1.StoredUser
+	(*StoredLogin)(nil),      // 16: hsmsim.hsm.v1.StoredLogin
+	(*StoredMeta)(nil),       // 17: hsmsim.hsm.v1.StoredMeta
+	(*StoredRequest)(nil),    // 18: hsmsim.hsm.v1.StoredRequest
+	(*Snapshot)(nil),         // 19: hsmsim.hsm.v1.Snapshot
+	(*Attribute)(nil),        // 20: hsmsim.hsm.v1.Attribute
+	(Role)(0),                // 21: hsmsim.hsm.v1.Role
 }
 var file_hsmd_hsmpb_state_proto_depIdxs = []int32{
-	18, // 0: hsmsim.hsm.v1.NewObject.public:type_name -> hsmsim.hsm.v1.Attribute
+	20, // 0: hsmsim.hsm.v1.NewObject.public:type_name -> hsmsim.hsm.v1.Attribute
 	0,  // 1: hsmsim.hsm.v1.CmdBootstrap.admin_hash:type_name -> hsmsim.hsm.v1.PasswordHash
 	1,  // 2: hsmsim.hsm.v1.CmdCreateObjects.objects:type_name -> hsmsim.hsm.v1.NewObject
-	18, // 3: hsmsim.hsm.v1.CmdSetAttributes.template:type_name -> hsmsim.hsm.v1.Attribute
-	19, // 4: hsmsim.hsm.v1.CmdCreateUser.role:type_name -> hsmsim.hsm.v1.Role
+	20, // 3: hsmsim.hsm.v1.CmdSetAttributes.template:type_name -> hsmsim.hsm.v1.Attribute
+	21, // 4: hsmsim.hsm.v1.CmdCreateUser.role:type_name -> hsmsim.hsm.v1.Role
 	0,  // 5: hsmsim.hsm.v1.CmdCreateUser.hash:type_name -> hsmsim.hsm.v1.PasswordHash
 	0,  // 6: hsmsim.hsm.v1.CmdSetPassword.hash:type_name -> hsmsim.hsm.v1.PasswordHash
-	18, // 7: hsmsim.hsm.v1.StoredObject.public:type_name -> hsmsim.hsm.v1.Attribute
-	19, // 8: hsmsim.hsm.v1.StoredUser.role:type_name -> hsmsim.hsm.v1.Role
+	20, // 7: hsmsim.hsm.v1.StoredObject.public:type_name -> hsmsim.hsm.v1.Attribute
+	21, // 8: hsmsim.hsm.v1.StoredUser.role:type_name -> hsmsim.hsm.v1.Role
 	0,  // 9: hsmsim.hsm.v1.StoredUser.hash:type_name -> hsmsim.hsm.v1.PasswordHash
-	15, // 10: hsmsim.hsm.v1.Snapshot.meta:type_name -> hsmsim.hsm.v1.StoredMeta
-	12, // 11: hsmsim.hsm.v1.Snapshot.objects:type_name -> hsmsim.hsm.v1.StoredObject
-	13, // 12: hsmsim.hsm.v1.Snapshot.users:type_name -> hsmsim.hsm.v1.StoredUser
-	14, // 13: hsmsim.hsm.v1.Snapshot.logins:type_name -> hsmsim.hsm.v1.StoredLogin
-	16, // 14: hsmsim.hsm.v1.Snapshot.requests:type_name -> hsmsim.hsm.v1.StoredRequest
+	17, // 10: hsmsim.hsm.v1.Snapshot.meta:type_name -> hsmsim.hsm.v1.StoredMeta
+	14, // 11: hsmsim.hsm.v1.Snapshot.objects:type_name -> hsmsim.hsm.v1.StoredObject
+	15, // 12: hsmsim.hsm.v1.Snapshot.users:type_name -> hsmsim.hsm.v1.StoredUser
+	16, // 13: hsmsim.hsm.v1.Snapshot.logins:type_name -> hsmsim.hsm.v1.StoredLogin
+	18, // 14: hsmsim.hsm.v1.Snapshot.requests:type_name -> hsmsim.hsm.v1.StoredRequest
 	15, // [15:15] is the sub-list for method output_type
 	15, // [15:15] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
@@ -1360,7 +1476,7 @@ func file_hsmd_hsmpb_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hsmd_hsmpb_state_proto_rawDesc), len(file_hsmd_hsmpb_state_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

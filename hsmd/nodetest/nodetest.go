@@ -43,6 +43,7 @@ type Node struct {
 	Log   *slog.Logger
 	sync  bool
 	LogTo io.Writer
+	lease time.Duration
 }
 
 // Options tune Start.
@@ -50,6 +51,8 @@ type Options struct {
 	Dir   string    // default t.TempDir()
 	Sync  bool      // fsync the store (benchmarks of durable writes)
 	LogTo io.Writer // where the node logs (default: discarded)
+	// LoginLease is the node's login lease (zero: server.DefaultLoginLease).
+	LoginLease time.Duration
 }
 
 // Start starts an initialized node: admin activated with AdminPassword, crypto user alice.
@@ -69,7 +72,7 @@ func Start(t testing.TB, o Options) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{Dir: o.Dir, CA: ca, cert: cert, key: key, sync: o.Sync, LogTo: o.LogTo,
+	n := &Node{Dir: o.Dir, CA: ca, cert: cert, key: key, sync: o.Sync, LogTo: o.LogTo, lease: o.LoginLease,
 		Log: slog.New(slog.NewTextHandler(o.LogTo, nil))}
 	n.start(t)
 	ctx := context.Background()
@@ -89,7 +92,7 @@ func Start(t testing.TB, o Options) *Node {
 
 func (n *Node) start(t testing.TB) {
 	t.Helper()
-	sn, err := server.Open(server.Config{NodeID: "hsm-testnode00001", AZ: "us-east-1a", DataDir: n.Dir, NoSync: !n.sync, KDF: FastKDF, Logger: n.Log})
+	sn, err := server.Open(server.Config{NodeID: "hsm-testnode00001", AZ: "us-east-1a", DataDir: n.Dir, NoSync: !n.sync, KDF: FastKDF, Logger: n.Log, LoginLease: n.lease})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,8 +36,17 @@ type Config struct {
 	NoSync    bool            // tests only: skip fsync
 	KDF       token.KDFParams // zero: token.DefaultKDF
 	IndexWait time.Duration   // bound on a read-your-writes wait; zero: 5 s
-	Logger    *slog.Logger
+	// LoginLease is how long a login outlives its client's last sign of life (zero:
+	// DefaultLoginLease). CloudHSM ends a login with its connection; a lease renewed by the live
+	// client is the replicated form of that, so a failover keeps everyone logged in and a dead
+	// client's login still ends.
+	LoginLease time.Duration
+	Logger     *slog.Logger
 }
+
+// DefaultLoginLease is a login's lease when the config does not say: clients renew every third
+// of it, and a dead client's login ends within it plus a quarter (the expiry check's period).
+const DefaultLoginLease = 15 * time.Second
 
 // Node is one HSM.
 type Node struct {
@@ -52,6 +61,9 @@ type Node struct {
 	members func() []*hsmpb.Member
 
 	sess *sessionObjects
+
+	stop     chan struct{} // closed by Close: ends the lease loop
+	loopDone chan struct{}
 }
 
 var (
@@ -74,30 +86,35 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.LoginLease <= 0 {
+		cfg.LoginLease = DefaultLoginLease
+	}
 	st, err := store.Open(cfg.DataDir, store.Options{NoSync: cfg.NoSync, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: st, sess: newSessionObjects()}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: st, sess: newSessionObjects(),
+		stop: make(chan struct{}), loopDone: make(chan struct{})}
 	n.prop = &LocalProposer{n: n}
 	n.leader = func() string { return cfg.NodeID }
 	raw, err := st.Get(nodeBucket, clusterKeyRef)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return n, nil
 	case err != nil:
 		st.Close()
 		return nil, err
+	default:
+		ck, err := token.LoadClusterKey(raw)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		if err := n.load(ck); err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
-	ck, err := token.LoadClusterKey(raw)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	if err := n.load(ck); err != nil {
-		st.Close()
-		return nil, err
-	}
+	go n.leaseLoop()
 	return n, nil
 }
 
@@ -176,8 +193,16 @@ func (n *Node) Store() *store.Store { return n.store }
 // Config returns the node's configuration.
 func (n *Node) Config() Config { return n.cfg }
 
-// Close closes the store. The gRPC server must be stopped first.
-func (n *Node) Close() error { return n.store.Close() }
+// Close stops the lease loop and closes the store. The gRPC server must be stopped first.
+func (n *Node) Close() error {
+	select {
+	case <-n.stop:
+	default:
+		close(n.stop)
+	}
+	<-n.loopDone
+	return n.store.Close()
+}
 
 func (n *Node) ready() (*token.State, error) {
 	s := n.State()

@@ -56,7 +56,7 @@ var anonymous = &caller{login: &token.Login{}, user: &token.User{}}
 
 // unactivatedMethods are all an unactivated admin may do: anything else answers CKR_PIN_EXPIRED
 // until it changes its password, as the spec says of an expired PIN.
-var unactivatedMethods = map[string]bool{"ChangePassword": true, "Logout": true}
+var unactivatedMethods = map[string]bool{"ChangePassword": true, "Logout": true, "RenewLogin": true}
 
 // UnaryInterceptor is the one place where requests meet the node: it waits for the client's
 // last-seen index, resolves the credential, runs the call, stamps the applied index on the

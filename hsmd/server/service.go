@@ -104,7 +104,8 @@ func (v *service) Login(ctx context.Context, r *hsmpb.LoginRequest) (*hsmpb.Logi
 	if err := res.Err(); err != nil {
 		return nil, err
 	}
-	return &hsmpb.LoginResponse{Credential: res.Value, User: u.Name, Role: uint32(u.Role)}, nil
+	return &hsmpb.LoginResponse{Credential: res.Value, User: u.Name, Role: uint32(u.Role),
+		LeaseSeconds: uint32(max(1, v.n.cfg.LoginLease.Seconds()))}, nil
 }
 
 func (v *service) Logout(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.Empty, error) {

@@ -100,3 +100,16 @@ func (s *sessionObjects) count() int {
 	defer s.mu.RUnlock()
 	return len(s.objs)
 }
+
+// dropEnded drops the session objects of logins the token no longer has: a login can end on
+// another node (a logout there, or its lease running out) while its session objects live here.
+func (s *sessionObjects) dropEnded(st *token.State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, l := range s.login {
+		if _, _, ok := st.Login(l); !ok {
+			delete(s.objs, h)
+			delete(s.login, h)
+		}
+	}
+}

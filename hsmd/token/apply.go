@@ -2,6 +2,8 @@ package token
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"google.golang.org/protobuf/proto"
@@ -52,7 +54,7 @@ func (t *txn) deleteUser(name string) {
 }
 
 func (t *txn) putLogin(l *Login) error {
-	if err := t.put(bucketLogins, []byte(l.ID), &hsmpb.StoredLogin{Id: l.ID, User: l.User, AtUnix: l.At}); err != nil {
+	if err := t.put(bucketLogins, []byte(l.ID), loginToStored(l)); err != nil {
 		return err
 	}
 	t.after = append(t.after, func() { t.s.logins[l.ID] = l })
@@ -107,6 +109,8 @@ func init() {
 	register(CmdSetPassword, applySetPassword)
 	register(CmdLoginAttempt, applyLoginAttempt)
 	register(CmdLogout, applyLogout)
+	register(CmdRenewLogin, applyRenewLogin)
+	register(CmdExpireLogins, applyExpireLogins)
 }
 
 // Entry is one log entry for ApplyBatch.
@@ -469,6 +473,35 @@ func applyLoginAttempt(s *State, t *txn, m proto.Message) (Result, error) {
 		}
 	}
 	return Result{Value: c.LoginId}, t.putLogin(&Login{ID: c.LoginId, User: u.Name, At: c.AtUnix})
+}
+
+// applyRenewLogin extends a login's lease. A login that has already ended answers
+// CKR_USER_NOT_LOGGED_IN, which tells its client to stop renewing.
+func applyRenewLogin(s *State, t *txn, m proto.Message) (Result, error) {
+	c := m.(*hsmpb.CmdRenewLogin)
+	l, ok := s.logins[c.LoginId]
+	if !ok {
+		return fail(p11.CKR_USER_NOT_LOGGED_IN, "not logged in"), nil
+	}
+	if c.AtUnix <= l.Last() {
+		return Result{}, nil // an older or repeated renewal changes nothing
+	}
+	nl := *l
+	nl.Renewed = c.AtUnix
+	return Result{}, t.putLogin(&nl)
+}
+
+// applyExpireLogins ends the logins whose lease ran out before the command's time.
+func applyExpireLogins(s *State, t *txn, m proto.Message) (Result, error) {
+	c := m.(*hsmpb.CmdExpireLogins)
+	n := 0
+	for _, id := range slices.Sorted(maps.Keys(s.logins)) { // sorted: the same writes everywhere
+		if s.logins[id].Last() < c.BeforeUnix {
+			t.deleteLogin(id)
+			n++
+		}
+	}
+	return Result{Msg: fmt.Sprintf("%d logins expired", n)}, nil
 }
 
 func applyLogout(s *State, t *txn, m proto.Message) (Result, error) {

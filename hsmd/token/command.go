@@ -24,6 +24,8 @@ const (
 	CmdSetPassword   CommandType = 8
 	CmdLoginAttempt  CommandType = 9
 	CmdLogout        CommandType = 10
+	CmdRenewLogin    CommandType = 11
+	CmdExpireLogins  CommandType = 12
 )
 
 // commandVersion is the encoding version written after the type byte. Apply refuses versions it
@@ -64,6 +66,10 @@ func newMsg(t CommandType) proto.Message {
 		return &hsmpb.CmdLoginAttempt{}
 	case CmdLogout:
 		return &hsmpb.CmdLogout{}
+	case CmdRenewLogin:
+		return &hsmpb.CmdRenewLogin{}
+	case CmdExpireLogins:
+		return &hsmpb.CmdExpireLogins{}
 	}
 	return nil
 }

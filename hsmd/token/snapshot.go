@@ -29,7 +29,7 @@ func (s *State) Snapshot() (*hsmpb.Snapshot, error) {
 	}
 	for _, id := range sortedKeys(s.logins) {
 		l := s.logins[id]
-		snap.Logins = append(snap.Logins, &hsmpb.StoredLogin{Id: l.ID, User: l.User, AtUnix: l.At})
+		snap.Logins = append(snap.Logins, loginToStored(l))
 	}
 	for _, id := range s.reqFIFO {
 		snap.Requests = append(snap.Requests, s.reqs[id])
@@ -72,7 +72,7 @@ func (s *State) Restore(snap *hsmpb.Snapshot) error {
 		}
 	}
 	for _, sl := range snap.Logins {
-		n.logins[sl.Id] = &Login{ID: sl.Id, User: sl.User, At: sl.AtUnix}
+		n.logins[sl.Id] = loginFromStored(sl)
 		if err := put(bucketLogins, []byte(sl.Id), sl); err != nil {
 			return err
 		}

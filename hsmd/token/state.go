@@ -155,7 +155,7 @@ func Open(st *store.Store, ck *ClusterKey) (*State, error) {
 			if err := proto.Unmarshal(v, &sl); err != nil {
 				return err
 			}
-			s.logins[sl.Id] = &Login{ID: sl.Id, User: sl.User, At: sl.AtUnix}
+			s.logins[sl.Id] = loginFromStored(&sl)
 			return nil
 		})
 	}
@@ -335,6 +335,20 @@ func (s *State) Users() (users []*User, logins, owned map[string]int) {
 	}
 	sort.Slice(users, func(i, j int) bool { return users[i].Name < users[j].Name })
 	return users, logins, owned
+}
+
+// ExpiredLogins counts the logins last alive before the given time: what CmdExpireLogins with
+// that time would end.
+func (s *State) ExpiredLogins(before int64) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, l := range s.logins {
+		if l.Last() < before {
+			n++
+		}
+	}
+	return n
 }
 
 // Login resolves a credential to its login and user.

@@ -315,3 +315,54 @@ func FuzzApply(f *testing.F) {
 		}
 	})
 }
+
+// Leases: a renewal moves a login's last sign of life forward (never back), an expiry ends the
+// logins last alive before its time and no other, on every replica alike, and both survive a
+// reopen and a snapshot.
+func TestLoginLeases(t *testing.T) {
+	ck, err := NewClusterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := newReplica(t, ck), newReplica(t, ck)
+	cmds := script(t, a)
+	cmds = append(cmds,
+		Command{Type: CmdLoginAttempt, Msg: &hsmpb.CmdLoginAttempt{User: "bob", Ok: true, LoginId: "L2", AtUnix: 1700000000}},
+		Command{Type: CmdRenewLogin, Msg: &hsmpb.CmdRenewLogin{LoginId: "L1", AtUnix: 1700000100}},
+		Command{Type: CmdRenewLogin, Msg: &hsmpb.CmdRenewLogin{LoginId: "L1", AtUnix: 1700000050}}, // older: no change
+		Command{Type: CmdExpireLogins, Msg: &hsmpb.CmdExpireLogins{BeforeUnix: 1700000060}},
+	)
+	for _, c := range cmds {
+		if ra, rb := a.apply(c), b.apply(c); ra.RV != rb.RV || ra.Msg != rb.Msg {
+			t.Fatalf("command %d: results differ: %+v vs %+v", c.Type, ra, rb)
+		}
+	}
+	if _, _, ok := a.s.Login("L2"); ok {
+		t.Fatal("bob's login, never renewed, outlived the expiry")
+	}
+	l, _, ok := a.s.Login("L1")
+	if !ok || l.Last() != 1700000100 {
+		t.Fatalf("alice's renewed login: %+v, %v", l, ok)
+	}
+	if r := a.apply(Command{Type: CmdRenewLogin, Msg: &hsmpb.CmdRenewLogin{LoginId: "L2", AtUnix: 1700000200}}); r.RV != p11.CKR_USER_NOT_LOGGED_IN {
+		t.Fatalf("renewing an ended login: %v", r.Err())
+	}
+	a.reopen()
+	if l, _, ok := a.s.Login("L1"); !ok || l.Renewed != 1700000100 {
+		t.Fatalf("after reopen: %+v", l)
+	}
+	snap, err := a.s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newReplica(t, ck)
+	if err := c.s.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if l, _, ok := c.s.Login("L1"); !ok || l.Renewed != 1700000100 {
+		t.Fatalf("after a snapshot: %+v", l)
+	}
+	if c.s.ExpiredLogins(1700000101) != 1 || c.s.ExpiredLogins(1700000100) != 0 {
+		t.Fatal("ExpiredLogins disagrees with the renewal time")
+	}
+}

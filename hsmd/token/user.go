@@ -44,9 +44,21 @@ type User struct {
 
 // Login is one active login: its id is the credential every node accepts.
 type Login struct {
-	ID   string
-	User string
-	At   int64
+	ID      string
+	User    string
+	At      int64 // when it began (the proposer's clock, Unix seconds)
+	Renewed int64 // its last renewal; 0: never renewed
+}
+
+// Last is when the login last showed it was alive: its lease runs from there.
+func (l *Login) Last() int64 { return max(l.At, l.Renewed) }
+
+func loginToStored(l *Login) *hsmpb.StoredLogin {
+	return &hsmpb.StoredLogin{Id: l.ID, User: l.User, AtUnix: l.At, RenewedUnix: l.Renewed}
+}
+
+func loginFromStored(sl *hsmpb.StoredLogin) *Login {
+	return &Login{ID: sl.Id, User: sl.User, At: sl.AtUnix, Renewed: sl.RenewedUnix}
 }
 
 var userNameRE = regexp.MustCompile(`^[a-zA-Z0-9_]{1,31}$`)
