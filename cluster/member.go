@@ -158,7 +158,7 @@ func Start(cfg Config) (*Member, error) {
 		return nil, err
 	}
 	closers = append(closers, func() { m.apiLis.Close() })
-	m.grpcSrv = grpc.NewServer(append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(serverTLS))}, node.ServerOptions()...)...)
+	m.grpcSrv = grpc.NewServer(append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(node.ServerTLS(serverTLS, ValidHSMID)))}, node.ServerOptions()...)...)
 	node.Register(m.grpcSrv)
 	clusterpb.RegisterClusterServer(m.grpcSrv, &service{m: m})
 	// Before serving: a write must never be applied by the node's local proposer.

@@ -43,7 +43,8 @@ const (
 
 // writeMethods change state and carry an idempotency id.
 var writeMethods = map[string]bool{
-	"Login": true, "Logout": true, "RenewLogin": true, "ChangePassword": true, "CreateUser": true, "DeleteUser": true,
+	"Login": true, "Logout": true, "RenewLogin": true, "ChangePassword": true,
+	"RegisterTrustAnchor": true, "DeregisterTrustAnchor": true, "SetMTLSEnforcement": true, "CreateUser": true, "DeleteUser": true,
 	"CreateObject": true, "CopyObject": true, "DestroyObject": true, "SetAttributes": true, "ShareKey": true,
 	"GenerateKey": true, "GenerateKeyPair": true, "UnwrapKey": true, "DeriveKey": true,
 }
@@ -63,6 +64,9 @@ type Config struct {
 	Addr  string
 	// CAPEM is the trust anchor; each node is verified against it under its own address.
 	CAPEM []byte
+	// CertPEM and KeyPEM are the client's own certificate and key, for a cluster that enforces
+	// mutual TLS (both or neither).
+	CertPEM, KeyPEM []byte
 	// TLS overrides CAPEM with a ready config (tests of one node, or a fixed server name).
 	TLS *tls.Config
 	// Dialer replaces the TCP dialer (the fault layer, netsim, goes here).
@@ -228,7 +232,7 @@ func (c *Client) addNode(n Node) (*nodeConn, error) {
 		if err != nil {
 			return nil, fmt.Errorf("client: node address %q: %w", n.Addr, err)
 		}
-		if tlsCfg, err = pki.ClientTLS(c.cfg.CAPEM, host, nil, nil); err != nil {
+		if tlsCfg, err = pki.ClientTLS(c.cfg.CAPEM, host, c.cfg.CertPEM, c.cfg.KeyPEM); err != nil {
 			return nil, err
 		}
 	}

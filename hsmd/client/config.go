@@ -42,6 +42,9 @@ const (
 //	  "label": "hsmsim",                     token label (CK_TOKEN_INFO.label, 32 bytes at most)
 //	  "trust_anchor": "/path/customerCA.crt", PEM CA that issued the nodes' certificates; a relative
 //	                                         path is relative to the config file's directory
+//	  "client_cert": "client.crt",           PEM certificate and key of this client, for a cluster
+//	  "client_key": "client.key",            that enforces mutual TLS (hsmsim cluster mtls); relative
+//	                                         paths as trust_anchor's; both or neither
 //	  "nodes": [                             at least one node; the client learns the rest of the
 //	    {"id": "hsm-...", "az": "us-east-1a", "addr": "127.0.0.1:2225"}   cluster from them (id and
 //	  ],                                     az optional; addr is host:port of the node API, TLS)
@@ -63,6 +66,8 @@ type FileConfig struct {
 	ClusterID   string `json:"cluster_id"`
 	Label       string `json:"label,omitempty"`
 	TrustAnchor string `json:"trust_anchor"`
+	ClientCert  string `json:"client_cert,omitempty"`
+	ClientKey   string `json:"client_key,omitempty"`
 	Nodes       []Node `json:"nodes"`
 	Profile     string `json:"profile,omitempty"`
 	LogFile     string `json:"log_file,omitempty"`
@@ -127,8 +132,13 @@ func (c *FileConfig) check() error {
 	if c.TrustAnchor == "" {
 		return errors.New("trust_anchor: the cluster's CA certificate file is needed")
 	}
-	if !filepath.IsAbs(c.TrustAnchor) && c.Path != "" {
-		c.TrustAnchor = filepath.Join(filepath.Dir(c.Path), c.TrustAnchor)
+	if (c.ClientCert == "") != (c.ClientKey == "") {
+		return errors.New("client_cert and client_key: give both or neither")
+	}
+	for _, p := range []*string{&c.TrustAnchor, &c.ClientCert, &c.ClientKey} {
+		if *p != "" && !filepath.IsAbs(*p) && c.Path != "" {
+			*p = filepath.Join(filepath.Dir(c.Path), *p)
+		}
 	}
 	switch c.Profile {
 	case "":
@@ -186,6 +196,14 @@ func DialConfig(c *FileConfig, tune ...func(*Config)) (*Client, error) {
 		return nil, fmt.Errorf("client config %s: trust_anchor: %w", c.Path, err)
 	}
 	cfg := Config{Nodes: c.Nodes, CAPEM: ca, AttemptTimeout: c.AttemptTimeout, Refresh: DefaultRefresh}
+	if c.ClientCert != "" {
+		if cfg.CertPEM, err = os.ReadFile(c.ClientCert); err != nil {
+			return nil, fmt.Errorf("client config %s: client_cert: %w", c.Path, err)
+		}
+		if cfg.KeyPEM, err = os.ReadFile(c.ClientKey); err != nil {
+			return nil, fmt.Errorf("client config %s: client_key: %w", c.Path, err)
+		}
+	}
 	for _, f := range tune {
 		f(&cfg)
 	}

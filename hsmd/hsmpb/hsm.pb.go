@@ -2682,6 +2682,149 @@ func (x *ShareRequest) GetShare() bool {
 	return false
 }
 
+// Mutual TLS between clients and the cluster, as CloudHSM's "cluster mtls" commands: an admin
+// registers up to two trust anchors for client certificates and may then enforce mutual TLS,
+// after which a client without a certificate from a registered anchor cannot connect.
+type TrustAnchorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificate   []byte                 `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"` // PEM
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustAnchorRequest) Reset() {
+	*x = TrustAnchorRequest{}
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustAnchorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustAnchorRequest) ProtoMessage() {}
+
+func (x *TrustAnchorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustAnchorRequest.ProtoReflect.Descriptor instead.
+func (*TrustAnchorRequest) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *TrustAnchorRequest) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+type TrustAnchorsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificates  [][]byte               `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"` // PEM, in the order registered
+	Enforced      bool                   `protobuf:"varint,2,opt,name=enforced,proto3" json:"enforced,omitempty"`        // mutual TLS is required of every client
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustAnchorsResponse) Reset() {
+	*x = TrustAnchorsResponse{}
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustAnchorsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustAnchorsResponse) ProtoMessage() {}
+
+func (x *TrustAnchorsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustAnchorsResponse.ProtoReflect.Descriptor instead.
+func (*TrustAnchorsResponse) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *TrustAnchorsResponse) GetCertificates() [][]byte {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+func (x *TrustAnchorsResponse) GetEnforced() bool {
+	if x != nil {
+		return x.Enforced
+	}
+	return false
+}
+
+type MTLSEnforcementRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Enforce       bool                   `protobuf:"varint,1,opt,name=enforce,proto3" json:"enforce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MTLSEnforcementRequest) Reset() {
+	*x = MTLSEnforcementRequest{}
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MTLSEnforcementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MTLSEnforcementRequest) ProtoMessage() {}
+
+func (x *MTLSEnforcementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MTLSEnforcementRequest.ProtoReflect.Descriptor instead.
+func (*MTLSEnforcementRequest) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *MTLSEnforcementRequest) GetEnforce() bool {
+	if x != nil {
+		return x.Enforce
+	}
+	return false
+}
+
 var File_hsmd_hsmpb_hsm_proto protoreflect.FileDescriptor
 
 const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
@@ -2861,13 +3004,20 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\fShareRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\bR\x05share*^\n" +
+	"\x05share\x18\x03 \x01(\bR\x05share\"6\n" +
+	"\x12TrustAnchorRequest\x12 \n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"V\n" +
+	"\x14TrustAnchorsResponse\x12\"\n" +
+	"\fcertificates\x18\x01 \x03(\fR\fcertificates\x12\x1a\n" +
+	"\benforced\x18\x02 \x01(\bR\benforced\"2\n" +
+	"\x16MTLSEnforcementRequest\x12\x18\n" +
+	"\aenforce\x18\x01 \x01(\bR\aenforce*^\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"ROLE_ADMIN\x10\x01\x12\x14\n" +
 	"\x10ROLE_CRYPTO_USER\x10\x02\x12\x1a\n" +
-	"\x16ROLE_UNACTIVATED_ADMIN\x10\x032\xca\x10\n" +
+	"\x16ROLE_UNACTIVATED_ADMIN\x10\x032\x8e\x13\n" +
 	"\x03HSM\x12<\n" +
 	"\aGetInfo\x12\x14.hsmsim.hsm.v1.Empty\x1a\x1b.hsmsim.hsm.v1.InfoResponse\x12N\n" +
 	"\x10GetMechanismList\x12\x14.hsmsim.hsm.v1.Empty\x1a$.hsmsim.hsm.v1.MechanismListResponse\x12U\n" +
@@ -2881,7 +3031,11 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"CreateUser\x12 .hsmsim.hsm.v1.CreateUserRequest\x1a\x14.hsmsim.hsm.v1.Empty\x12D\n" +
 	"\n" +
 	"DeleteUser\x12 .hsmsim.hsm.v1.DeleteUserRequest\x1a\x14.hsmsim.hsm.v1.Empty\x12C\n" +
-	"\tListUsers\x12\x14.hsmsim.hsm.v1.Empty\x1a .hsmsim.hsm.v1.ListUsersResponse\x12Q\n" +
+	"\tListUsers\x12\x14.hsmsim.hsm.v1.Empty\x1a .hsmsim.hsm.v1.ListUsersResponse\x12N\n" +
+	"\x13RegisterTrustAnchor\x12!.hsmsim.hsm.v1.TrustAnchorRequest\x1a\x14.hsmsim.hsm.v1.Empty\x12P\n" +
+	"\x15DeregisterTrustAnchor\x12!.hsmsim.hsm.v1.TrustAnchorRequest\x1a\x14.hsmsim.hsm.v1.Empty\x12M\n" +
+	"\x10ListTrustAnchors\x12\x14.hsmsim.hsm.v1.Empty\x1a#.hsmsim.hsm.v1.TrustAnchorsResponse\x12Q\n" +
+	"\x12SetMTLSEnforcement\x12%.hsmsim.hsm.v1.MTLSEnforcementRequest\x1a\x14.hsmsim.hsm.v1.Empty\x12Q\n" +
 	"\fCreateObject\x12\".hsmsim.hsm.v1.CreateObjectRequest\x1a\x1d.hsmsim.hsm.v1.HandleResponse\x12M\n" +
 	"\n" +
 	"CopyObject\x12 .hsmsim.hsm.v1.CopyObjectRequest\x1a\x1d.hsmsim.hsm.v1.HandleResponse\x12C\n" +
@@ -2916,7 +3070,7 @@ func file_hsmd_hsmpb_hsm_proto_rawDescGZIP() []byte {
 }
 
 var file_hsmd_hsmpb_hsm_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hsmd_hsmpb_hsm_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_hsmd_hsmpb_hsm_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_hsmd_hsmpb_hsm_proto_goTypes = []any{
 	(Role)(0),                      // 0: hsmsim.hsm.v1.Role
 	(*Error)(nil),                  // 1: hsmsim.hsm.v1.Error
@@ -2963,6 +3117,9 @@ var file_hsmd_hsmpb_hsm_proto_goTypes = []any{
 	(*DeriveRequest)(nil),          // 42: hsmsim.hsm.v1.DeriveRequest
 	(*RandomRequest)(nil),          // 43: hsmsim.hsm.v1.RandomRequest
 	(*ShareRequest)(nil),           // 44: hsmsim.hsm.v1.ShareRequest
+	(*TrustAnchorRequest)(nil),     // 45: hsmsim.hsm.v1.TrustAnchorRequest
+	(*TrustAnchorsResponse)(nil),   // 46: hsmsim.hsm.v1.TrustAnchorsResponse
+	(*MTLSEnforcementRequest)(nil), // 47: hsmsim.hsm.v1.MTLSEnforcementRequest
 }
 var file_hsmd_hsmpb_hsm_proto_depIdxs = []int32{
 	4,  // 0: hsmsim.hsm.v1.Mechanism.gcm:type_name -> hsmsim.hsm.v1.GcmParams
@@ -3003,56 +3160,64 @@ var file_hsmd_hsmpb_hsm_proto_depIdxs = []int32{
 	18, // 35: hsmsim.hsm.v1.HSM.CreateUser:input_type -> hsmsim.hsm.v1.CreateUserRequest
 	19, // 36: hsmsim.hsm.v1.HSM.DeleteUser:input_type -> hsmsim.hsm.v1.DeleteUserRequest
 	9,  // 37: hsmsim.hsm.v1.HSM.ListUsers:input_type -> hsmsim.hsm.v1.Empty
-	23, // 38: hsmsim.hsm.v1.HSM.CreateObject:input_type -> hsmsim.hsm.v1.CreateObjectRequest
-	24, // 39: hsmsim.hsm.v1.HSM.CopyObject:input_type -> hsmsim.hsm.v1.CopyObjectRequest
-	22, // 40: hsmsim.hsm.v1.HSM.DestroyObject:input_type -> hsmsim.hsm.v1.ObjectRequest
-	27, // 41: hsmsim.hsm.v1.HSM.GetAttributes:input_type -> hsmsim.hsm.v1.GetAttributesRequest
-	30, // 42: hsmsim.hsm.v1.HSM.SetAttributes:input_type -> hsmsim.hsm.v1.SetAttributesRequest
-	31, // 43: hsmsim.hsm.v1.HSM.FindObjects:input_type -> hsmsim.hsm.v1.FindRequest
-	22, // 44: hsmsim.hsm.v1.HSM.GetObjectSize:input_type -> hsmsim.hsm.v1.ObjectRequest
-	44, // 45: hsmsim.hsm.v1.HSM.ShareKey:input_type -> hsmsim.hsm.v1.ShareRequest
-	34, // 46: hsmsim.hsm.v1.HSM.GenerateKey:input_type -> hsmsim.hsm.v1.GenerateKeyRequest
-	35, // 47: hsmsim.hsm.v1.HSM.GenerateKeyPair:input_type -> hsmsim.hsm.v1.GenerateKeyPairRequest
-	36, // 48: hsmsim.hsm.v1.HSM.Encrypt:input_type -> hsmsim.hsm.v1.CryptRequest
-	36, // 49: hsmsim.hsm.v1.HSM.Decrypt:input_type -> hsmsim.hsm.v1.CryptRequest
-	36, // 50: hsmsim.hsm.v1.HSM.Sign:input_type -> hsmsim.hsm.v1.CryptRequest
-	38, // 51: hsmsim.hsm.v1.HSM.Verify:input_type -> hsmsim.hsm.v1.VerifyRequest
-	39, // 52: hsmsim.hsm.v1.HSM.Digest:input_type -> hsmsim.hsm.v1.DigestRequest
-	40, // 53: hsmsim.hsm.v1.HSM.WrapKey:input_type -> hsmsim.hsm.v1.WrapRequest
-	41, // 54: hsmsim.hsm.v1.HSM.UnwrapKey:input_type -> hsmsim.hsm.v1.UnwrapRequest
-	42, // 55: hsmsim.hsm.v1.HSM.DeriveKey:input_type -> hsmsim.hsm.v1.DeriveRequest
-	43, // 56: hsmsim.hsm.v1.HSM.GenerateRandom:input_type -> hsmsim.hsm.v1.RandomRequest
-	10, // 57: hsmsim.hsm.v1.HSM.GetInfo:output_type -> hsmsim.hsm.v1.InfoResponse
-	12, // 58: hsmsim.hsm.v1.HSM.GetMechanismList:output_type -> hsmsim.hsm.v1.MechanismListResponse
-	14, // 59: hsmsim.hsm.v1.HSM.GetMechanismInfo:output_type -> hsmsim.hsm.v1.MechanismInfo
-	16, // 60: hsmsim.hsm.v1.HSM.Login:output_type -> hsmsim.hsm.v1.LoginResponse
-	9,  // 61: hsmsim.hsm.v1.HSM.Logout:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 62: hsmsim.hsm.v1.HSM.RenewLogin:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 63: hsmsim.hsm.v1.HSM.ChangePassword:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 64: hsmsim.hsm.v1.HSM.CreateUser:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 65: hsmsim.hsm.v1.HSM.DeleteUser:output_type -> hsmsim.hsm.v1.Empty
-	21, // 66: hsmsim.hsm.v1.HSM.ListUsers:output_type -> hsmsim.hsm.v1.ListUsersResponse
-	25, // 67: hsmsim.hsm.v1.HSM.CreateObject:output_type -> hsmsim.hsm.v1.HandleResponse
-	25, // 68: hsmsim.hsm.v1.HSM.CopyObject:output_type -> hsmsim.hsm.v1.HandleResponse
-	9,  // 69: hsmsim.hsm.v1.HSM.DestroyObject:output_type -> hsmsim.hsm.v1.Empty
-	29, // 70: hsmsim.hsm.v1.HSM.GetAttributes:output_type -> hsmsim.hsm.v1.GetAttributesResponse
-	9,  // 71: hsmsim.hsm.v1.HSM.SetAttributes:output_type -> hsmsim.hsm.v1.Empty
-	32, // 72: hsmsim.hsm.v1.HSM.FindObjects:output_type -> hsmsim.hsm.v1.FindResponse
-	33, // 73: hsmsim.hsm.v1.HSM.GetObjectSize:output_type -> hsmsim.hsm.v1.ObjectSizeResponse
-	9,  // 74: hsmsim.hsm.v1.HSM.ShareKey:output_type -> hsmsim.hsm.v1.Empty
-	25, // 75: hsmsim.hsm.v1.HSM.GenerateKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	26, // 76: hsmsim.hsm.v1.HSM.GenerateKeyPair:output_type -> hsmsim.hsm.v1.KeyPairResponse
-	37, // 77: hsmsim.hsm.v1.HSM.Encrypt:output_type -> hsmsim.hsm.v1.CryptResponse
-	37, // 78: hsmsim.hsm.v1.HSM.Decrypt:output_type -> hsmsim.hsm.v1.CryptResponse
-	37, // 79: hsmsim.hsm.v1.HSM.Sign:output_type -> hsmsim.hsm.v1.CryptResponse
-	9,  // 80: hsmsim.hsm.v1.HSM.Verify:output_type -> hsmsim.hsm.v1.Empty
-	37, // 81: hsmsim.hsm.v1.HSM.Digest:output_type -> hsmsim.hsm.v1.CryptResponse
-	37, // 82: hsmsim.hsm.v1.HSM.WrapKey:output_type -> hsmsim.hsm.v1.CryptResponse
-	25, // 83: hsmsim.hsm.v1.HSM.UnwrapKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	25, // 84: hsmsim.hsm.v1.HSM.DeriveKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	37, // 85: hsmsim.hsm.v1.HSM.GenerateRandom:output_type -> hsmsim.hsm.v1.CryptResponse
-	57, // [57:86] is the sub-list for method output_type
-	28, // [28:57] is the sub-list for method input_type
+	45, // 38: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
+	45, // 39: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
+	9,  // 40: hsmsim.hsm.v1.HSM.ListTrustAnchors:input_type -> hsmsim.hsm.v1.Empty
+	47, // 41: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:input_type -> hsmsim.hsm.v1.MTLSEnforcementRequest
+	23, // 42: hsmsim.hsm.v1.HSM.CreateObject:input_type -> hsmsim.hsm.v1.CreateObjectRequest
+	24, // 43: hsmsim.hsm.v1.HSM.CopyObject:input_type -> hsmsim.hsm.v1.CopyObjectRequest
+	22, // 44: hsmsim.hsm.v1.HSM.DestroyObject:input_type -> hsmsim.hsm.v1.ObjectRequest
+	27, // 45: hsmsim.hsm.v1.HSM.GetAttributes:input_type -> hsmsim.hsm.v1.GetAttributesRequest
+	30, // 46: hsmsim.hsm.v1.HSM.SetAttributes:input_type -> hsmsim.hsm.v1.SetAttributesRequest
+	31, // 47: hsmsim.hsm.v1.HSM.FindObjects:input_type -> hsmsim.hsm.v1.FindRequest
+	22, // 48: hsmsim.hsm.v1.HSM.GetObjectSize:input_type -> hsmsim.hsm.v1.ObjectRequest
+	44, // 49: hsmsim.hsm.v1.HSM.ShareKey:input_type -> hsmsim.hsm.v1.ShareRequest
+	34, // 50: hsmsim.hsm.v1.HSM.GenerateKey:input_type -> hsmsim.hsm.v1.GenerateKeyRequest
+	35, // 51: hsmsim.hsm.v1.HSM.GenerateKeyPair:input_type -> hsmsim.hsm.v1.GenerateKeyPairRequest
+	36, // 52: hsmsim.hsm.v1.HSM.Encrypt:input_type -> hsmsim.hsm.v1.CryptRequest
+	36, // 53: hsmsim.hsm.v1.HSM.Decrypt:input_type -> hsmsim.hsm.v1.CryptRequest
+	36, // 54: hsmsim.hsm.v1.HSM.Sign:input_type -> hsmsim.hsm.v1.CryptRequest
+	38, // 55: hsmsim.hsm.v1.HSM.Verify:input_type -> hsmsim.hsm.v1.VerifyRequest
+	39, // 56: hsmsim.hsm.v1.HSM.Digest:input_type -> hsmsim.hsm.v1.DigestRequest
+	40, // 57: hsmsim.hsm.v1.HSM.WrapKey:input_type -> hsmsim.hsm.v1.WrapRequest
+	41, // 58: hsmsim.hsm.v1.HSM.UnwrapKey:input_type -> hsmsim.hsm.v1.UnwrapRequest
+	42, // 59: hsmsim.hsm.v1.HSM.DeriveKey:input_type -> hsmsim.hsm.v1.DeriveRequest
+	43, // 60: hsmsim.hsm.v1.HSM.GenerateRandom:input_type -> hsmsim.hsm.v1.RandomRequest
+	10, // 61: hsmsim.hsm.v1.HSM.GetInfo:output_type -> hsmsim.hsm.v1.InfoResponse
+	12, // 62: hsmsim.hsm.v1.HSM.GetMechanismList:output_type -> hsmsim.hsm.v1.MechanismListResponse
+	14, // 63: hsmsim.hsm.v1.HSM.GetMechanismInfo:output_type -> hsmsim.hsm.v1.MechanismInfo
+	16, // 64: hsmsim.hsm.v1.HSM.Login:output_type -> hsmsim.hsm.v1.LoginResponse
+	9,  // 65: hsmsim.hsm.v1.HSM.Logout:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 66: hsmsim.hsm.v1.HSM.RenewLogin:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 67: hsmsim.hsm.v1.HSM.ChangePassword:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 68: hsmsim.hsm.v1.HSM.CreateUser:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 69: hsmsim.hsm.v1.HSM.DeleteUser:output_type -> hsmsim.hsm.v1.Empty
+	21, // 70: hsmsim.hsm.v1.HSM.ListUsers:output_type -> hsmsim.hsm.v1.ListUsersResponse
+	9,  // 71: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 72: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:output_type -> hsmsim.hsm.v1.Empty
+	46, // 73: hsmsim.hsm.v1.HSM.ListTrustAnchors:output_type -> hsmsim.hsm.v1.TrustAnchorsResponse
+	9,  // 74: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:output_type -> hsmsim.hsm.v1.Empty
+	25, // 75: hsmsim.hsm.v1.HSM.CreateObject:output_type -> hsmsim.hsm.v1.HandleResponse
+	25, // 76: hsmsim.hsm.v1.HSM.CopyObject:output_type -> hsmsim.hsm.v1.HandleResponse
+	9,  // 77: hsmsim.hsm.v1.HSM.DestroyObject:output_type -> hsmsim.hsm.v1.Empty
+	29, // 78: hsmsim.hsm.v1.HSM.GetAttributes:output_type -> hsmsim.hsm.v1.GetAttributesResponse
+	9,  // 79: hsmsim.hsm.v1.HSM.SetAttributes:output_type -> hsmsim.hsm.v1.Empty
+	32, // 80: hsmsim.hsm.v1.HSM.FindObjects:output_type -> hsmsim.hsm.v1.FindResponse
+	33, // 81: hsmsim.hsm.v1.HSM.GetObjectSize:output_type -> hsmsim.hsm.v1.ObjectSizeResponse
+	9,  // 82: hsmsim.hsm.v1.HSM.ShareKey:output_type -> hsmsim.hsm.v1.Empty
+	25, // 83: hsmsim.hsm.v1.HSM.GenerateKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	26, // 84: hsmsim.hsm.v1.HSM.GenerateKeyPair:output_type -> hsmsim.hsm.v1.KeyPairResponse
+	37, // 85: hsmsim.hsm.v1.HSM.Encrypt:output_type -> hsmsim.hsm.v1.CryptResponse
+	37, // 86: hsmsim.hsm.v1.HSM.Decrypt:output_type -> hsmsim.hsm.v1.CryptResponse
+	37, // 87: hsmsim.hsm.v1.HSM.Sign:output_type -> hsmsim.hsm.v1.CryptResponse
+	9,  // 88: hsmsim.hsm.v1.HSM.Verify:output_type -> hsmsim.hsm.v1.Empty
+	37, // 89: hsmsim.hsm.v1.HSM.Digest:output_type -> hsmsim.hsm.v1.CryptResponse
+	37, // 90: hsmsim.hsm.v1.HSM.WrapKey:output_type -> hsmsim.hsm.v1.CryptResponse
+	25, // 91: hsmsim.hsm.v1.HSM.UnwrapKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	25, // 92: hsmsim.hsm.v1.HSM.DeriveKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	37, // 93: hsmsim.hsm.v1.HSM.GenerateRandom:output_type -> hsmsim.hsm.v1.CryptResponse
+	61, // [61:94] is the sub-list for method output_type
+	28, // [28:61] is the sub-list for method input_type
 	28, // [28:28] is the sub-list for extension type_name
 	28, // [28:28] is the sub-list for extension extendee
 	0,  // [0:28] is the sub-list for field type_name
@@ -3077,7 +3242,7 @@ func file_hsmd_hsmpb_hsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hsmd_hsmpb_hsm_proto_rawDesc), len(file_hsmd_hsmpb_hsm_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   44,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

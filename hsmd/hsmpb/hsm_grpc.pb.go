@@ -27,35 +27,39 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	HSM_GetInfo_FullMethodName          = "/hsmsim.hsm.v1.HSM/GetInfo"
-	HSM_GetMechanismList_FullMethodName = "/hsmsim.hsm.v1.HSM/GetMechanismList"
-	HSM_GetMechanismInfo_FullMethodName = "/hsmsim.hsm.v1.HSM/GetMechanismInfo"
-	HSM_Login_FullMethodName            = "/hsmsim.hsm.v1.HSM/Login"
-	HSM_Logout_FullMethodName           = "/hsmsim.hsm.v1.HSM/Logout"
-	HSM_RenewLogin_FullMethodName       = "/hsmsim.hsm.v1.HSM/RenewLogin"
-	HSM_ChangePassword_FullMethodName   = "/hsmsim.hsm.v1.HSM/ChangePassword"
-	HSM_CreateUser_FullMethodName       = "/hsmsim.hsm.v1.HSM/CreateUser"
-	HSM_DeleteUser_FullMethodName       = "/hsmsim.hsm.v1.HSM/DeleteUser"
-	HSM_ListUsers_FullMethodName        = "/hsmsim.hsm.v1.HSM/ListUsers"
-	HSM_CreateObject_FullMethodName     = "/hsmsim.hsm.v1.HSM/CreateObject"
-	HSM_CopyObject_FullMethodName       = "/hsmsim.hsm.v1.HSM/CopyObject"
-	HSM_DestroyObject_FullMethodName    = "/hsmsim.hsm.v1.HSM/DestroyObject"
-	HSM_GetAttributes_FullMethodName    = "/hsmsim.hsm.v1.HSM/GetAttributes"
-	HSM_SetAttributes_FullMethodName    = "/hsmsim.hsm.v1.HSM/SetAttributes"
-	HSM_FindObjects_FullMethodName      = "/hsmsim.hsm.v1.HSM/FindObjects"
-	HSM_GetObjectSize_FullMethodName    = "/hsmsim.hsm.v1.HSM/GetObjectSize"
-	HSM_ShareKey_FullMethodName         = "/hsmsim.hsm.v1.HSM/ShareKey"
-	HSM_GenerateKey_FullMethodName      = "/hsmsim.hsm.v1.HSM/GenerateKey"
-	HSM_GenerateKeyPair_FullMethodName  = "/hsmsim.hsm.v1.HSM/GenerateKeyPair"
-	HSM_Encrypt_FullMethodName          = "/hsmsim.hsm.v1.HSM/Encrypt"
-	HSM_Decrypt_FullMethodName          = "/hsmsim.hsm.v1.HSM/Decrypt"
-	HSM_Sign_FullMethodName             = "/hsmsim.hsm.v1.HSM/Sign"
-	HSM_Verify_FullMethodName           = "/hsmsim.hsm.v1.HSM/Verify"
-	HSM_Digest_FullMethodName           = "/hsmsim.hsm.v1.HSM/Digest"
-	HSM_WrapKey_FullMethodName          = "/hsmsim.hsm.v1.HSM/WrapKey"
-	HSM_UnwrapKey_FullMethodName        = "/hsmsim.hsm.v1.HSM/UnwrapKey"
-	HSM_DeriveKey_FullMethodName        = "/hsmsim.hsm.v1.HSM/DeriveKey"
-	HSM_GenerateRandom_FullMethodName   = "/hsmsim.hsm.v1.HSM/GenerateRandom"
+	HSM_GetInfo_FullMethodName               = "/hsmsim.hsm.v1.HSM/GetInfo"
+	HSM_GetMechanismList_FullMethodName      = "/hsmsim.hsm.v1.HSM/GetMechanismList"
+	HSM_GetMechanismInfo_FullMethodName      = "/hsmsim.hsm.v1.HSM/GetMechanismInfo"
+	HSM_Login_FullMethodName                 = "/hsmsim.hsm.v1.HSM/Login"
+	HSM_Logout_FullMethodName                = "/hsmsim.hsm.v1.HSM/Logout"
+	HSM_RenewLogin_FullMethodName            = "/hsmsim.hsm.v1.HSM/RenewLogin"
+	HSM_ChangePassword_FullMethodName        = "/hsmsim.hsm.v1.HSM/ChangePassword"
+	HSM_CreateUser_FullMethodName            = "/hsmsim.hsm.v1.HSM/CreateUser"
+	HSM_DeleteUser_FullMethodName            = "/hsmsim.hsm.v1.HSM/DeleteUser"
+	HSM_ListUsers_FullMethodName             = "/hsmsim.hsm.v1.HSM/ListUsers"
+	HSM_RegisterTrustAnchor_FullMethodName   = "/hsmsim.hsm.v1.HSM/RegisterTrustAnchor"
+	HSM_DeregisterTrustAnchor_FullMethodName = "/hsmsim.hsm.v1.HSM/DeregisterTrustAnchor"
+	HSM_ListTrustAnchors_FullMethodName      = "/hsmsim.hsm.v1.HSM/ListTrustAnchors"
+	HSM_SetMTLSEnforcement_FullMethodName    = "/hsmsim.hsm.v1.HSM/SetMTLSEnforcement"
+	HSM_CreateObject_FullMethodName          = "/hsmsim.hsm.v1.HSM/CreateObject"
+	HSM_CopyObject_FullMethodName            = "/hsmsim.hsm.v1.HSM/CopyObject"
+	HSM_DestroyObject_FullMethodName         = "/hsmsim.hsm.v1.HSM/DestroyObject"
+	HSM_GetAttributes_FullMethodName         = "/hsmsim.hsm.v1.HSM/GetAttributes"
+	HSM_SetAttributes_FullMethodName         = "/hsmsim.hsm.v1.HSM/SetAttributes"
+	HSM_FindObjects_FullMethodName           = "/hsmsim.hsm.v1.HSM/FindObjects"
+	HSM_GetObjectSize_FullMethodName         = "/hsmsim.hsm.v1.HSM/GetObjectSize"
+	HSM_ShareKey_FullMethodName              = "/hsmsim.hsm.v1.HSM/ShareKey"
+	HSM_GenerateKey_FullMethodName           = "/hsmsim.hsm.v1.HSM/GenerateKey"
+	HSM_GenerateKeyPair_FullMethodName       = "/hsmsim.hsm.v1.HSM/GenerateKeyPair"
+	HSM_Encrypt_FullMethodName               = "/hsmsim.hsm.v1.HSM/Encrypt"
+	HSM_Decrypt_FullMethodName               = "/hsmsim.hsm.v1.HSM/Decrypt"
+	HSM_Sign_FullMethodName                  = "/hsmsim.hsm.v1.HSM/Sign"
+	HSM_Verify_FullMethodName                = "/hsmsim.hsm.v1.HSM/Verify"
+	HSM_Digest_FullMethodName                = "/hsmsim.hsm.v1.HSM/Digest"
+	HSM_WrapKey_FullMethodName               = "/hsmsim.hsm.v1.HSM/WrapKey"
+	HSM_UnwrapKey_FullMethodName             = "/hsmsim.hsm.v1.HSM/UnwrapKey"
+	HSM_DeriveKey_FullMethodName             = "/hsmsim.hsm.v1.HSM/DeriveKey"
+	HSM_GenerateRandom_FullMethodName        = "/hsmsim.hsm.v1.HSM/GenerateRandom"
 )
 
 // HSMClient is the client API for HSM service.
@@ -72,6 +76,10 @@ type HSMClient interface {
 	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*Empty, error)
 	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*Empty, error)
 	ListUsers(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ListUsersResponse, error)
+	RegisterTrustAnchor(ctx context.Context, in *TrustAnchorRequest, opts ...grpc.CallOption) (*Empty, error)
+	DeregisterTrustAnchor(ctx context.Context, in *TrustAnchorRequest, opts ...grpc.CallOption) (*Empty, error)
+	ListTrustAnchors(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*TrustAnchorsResponse, error)
+	SetMTLSEnforcement(ctx context.Context, in *MTLSEnforcementRequest, opts ...grpc.CallOption) (*Empty, error)
 	CreateObject(ctx context.Context, in *CreateObjectRequest, opts ...grpc.CallOption) (*HandleResponse, error)
 	CopyObject(ctx context.Context, in *CopyObjectRequest, opts ...grpc.CallOption) (*HandleResponse, error)
 	DestroyObject(ctx context.Context, in *ObjectRequest, opts ...grpc.CallOption) (*Empty, error)
@@ -195,6 +203,46 @@ func (c *hSMClient) ListUsers(ctx context.Context, in *Empty, opts ...grpc.CallO
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListUsersResponse)
 	err := c.cc.Invoke(ctx, HSM_ListUsers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hSMClient) RegisterTrustAnchor(ctx context.Context, in *TrustAnchorRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, HSM_RegisterTrustAnchor_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hSMClient) DeregisterTrustAnchor(ctx context.Context, in *TrustAnchorRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, HSM_DeregisterTrustAnchor_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hSMClient) ListTrustAnchors(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*TrustAnchorsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TrustAnchorsResponse)
+	err := c.cc.Invoke(ctx, HSM_ListTrustAnchors_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hSMClient) SetMTLSEnforcement(ctx context.Context, in *MTLSEnforcementRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, HSM_SetMTLSEnforcement_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +453,10 @@ type HSMServer interface {
 	CreateUser(context.Context, *CreateUserRequest) (*Empty, error)
 	DeleteUser(context.Context, *DeleteUserRequest) (*Empty, error)
 	ListUsers(context.Context, *Empty) (*ListUsersResponse, error)
+	RegisterTrustAnchor(context.Context, *TrustAnchorRequest) (*Empty, error)
+	DeregisterTrustAnchor(context.Context, *TrustAnchorRequest) (*Empty, error)
+	ListTrustAnchors(context.Context, *Empty) (*TrustAnchorsResponse, error)
+	SetMTLSEnforcement(context.Context, *MTLSEnforcementRequest) (*Empty, error)
 	CreateObject(context.Context, *CreateObjectRequest) (*HandleResponse, error)
 	CopyObject(context.Context, *CopyObjectRequest) (*HandleResponse, error)
 	DestroyObject(context.Context, *ObjectRequest) (*Empty, error)
@@ -463,6 +515,18 @@ func (UnimplementedHSMServer) DeleteUser(context.Context, *DeleteUserRequest) (*
 }
 func (UnimplementedHSMServer) ListUsers(context.Context, *Empty) (*ListUsersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListUsers not implemented")
+}
+func (UnimplementedHSMServer) RegisterTrustAnchor(context.Context, *TrustAnchorRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterTrustAnchor not implemented")
+}
+func (UnimplementedHSMServer) DeregisterTrustAnchor(context.Context, *TrustAnchorRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeregisterTrustAnchor not implemented")
+}
+func (UnimplementedHSMServer) ListTrustAnchors(context.Context, *Empty) (*TrustAnchorsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTrustAnchors not implemented")
+}
+func (UnimplementedHSMServer) SetMTLSEnforcement(context.Context, *MTLSEnforcementRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetMTLSEnforcement not implemented")
 }
 func (UnimplementedHSMServer) CreateObject(context.Context, *CreateObjectRequest) (*HandleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateObject not implemented")
@@ -718,6 +782,78 @@ func _HSM_ListUsers_Handler(srv interface{}, ctx context.Context, dec func(inter
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(HSMServer).ListUsers(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _HSM_RegisterTrustAnchor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TrustAnchorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HSMServer).RegisterTrustAnchor(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HSM_RegisterTrustAnchor_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HSMServer).RegisterTrustAnchor(ctx, req.(*TrustAnchorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _HSM_DeregisterTrustAnchor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TrustAnchorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HSMServer).DeregisterTrustAnchor(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HSM_DeregisterTrustAnchor_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HSMServer).DeregisterTrustAnchor(ctx, req.(*TrustAnchorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _HSM_ListTrustAnchors_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HSMServer).ListTrustAnchors(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HSM_ListTrustAnchors_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HSMServer).ListTrustAnchors(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _HSM_SetMTLSEnforcement_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MTLSEnforcementRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HSMServer).SetMTLSEnforcement(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HSM_SetMTLSEnforcement_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HSMServer).SetMTLSEnforcement(ctx, req.(*MTLSEnforcementRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1110,6 +1246,22 @@ var HSM_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListUsers",
 			Handler:    _HSM_ListUsers_Handler,
+		},
+		{
+			MethodName: "RegisterTrustAnchor",
+			Handler:    _HSM_RegisterTrustAnchor_Handler,
+		},
+		{
+			MethodName: "DeregisterTrustAnchor",
+			Handler:    _HSM_DeregisterTrustAnchor_Handler,
+		},
+		{
+			MethodName: "ListTrustAnchors",
+			Handler:    _HSM_ListTrustAnchors_Handler,
+		},
+		{
+			MethodName: "SetMTLSEnforcement",
+			Handler:    _HSM_SetMTLSEnforcement_Handler,
 		},
 		{
 			MethodName: "CreateObject",

@@ -801,6 +801,163 @@ func (x *CmdRenewLogin) GetAtUnix() int64 {
 	return 0
 }
 
+// The cluster's mutual-TLS settings; certificates are DER.
+type CmdRegisterTrustAnchor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Actor         string                 `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
+	Certificate   []byte                 `protobuf:"bytes,2,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmdRegisterTrustAnchor) Reset() {
+	*x = CmdRegisterTrustAnchor{}
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmdRegisterTrustAnchor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmdRegisterTrustAnchor) ProtoMessage() {}
+
+func (x *CmdRegisterTrustAnchor) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmdRegisterTrustAnchor.ProtoReflect.Descriptor instead.
+func (*CmdRegisterTrustAnchor) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CmdRegisterTrustAnchor) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *CmdRegisterTrustAnchor) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+type CmdDeregisterTrustAnchor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Actor         string                 `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
+	Certificate   []byte                 `protobuf:"bytes,2,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmdDeregisterTrustAnchor) Reset() {
+	*x = CmdDeregisterTrustAnchor{}
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmdDeregisterTrustAnchor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmdDeregisterTrustAnchor) ProtoMessage() {}
+
+func (x *CmdDeregisterTrustAnchor) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmdDeregisterTrustAnchor.ProtoReflect.Descriptor instead.
+func (*CmdDeregisterTrustAnchor) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CmdDeregisterTrustAnchor) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *CmdDeregisterTrustAnchor) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+type CmdSetMTLSEnforcement struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Actor         string                 `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
+	Enforce       bool                   `protobuf:"varint,2,opt,name=enforce,proto3" json:"enforce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmdSetMTLSEnforcement) Reset() {
+	*x = CmdSetMTLSEnforcement{}
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmdSetMTLSEnforcement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmdSetMTLSEnforcement) ProtoMessage() {}
+
+func (x *CmdSetMTLSEnforcement) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmdSetMTLSEnforcement.ProtoReflect.Descriptor instead.
+func (*CmdSetMTLSEnforcement) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CmdSetMTLSEnforcement) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *CmdSetMTLSEnforcement) GetEnforce() bool {
+	if x != nil {
+		return x.Enforce
+	}
+	return false
+}
+
 // CmdExpireLogins ends every login last renewed before before_unix (stamped by the leader that
 // proposes it, from its clock and the lease), with the same outcome on every replica.
 type CmdExpireLogins struct {
@@ -812,7 +969,7 @@ type CmdExpireLogins struct {
 
 func (x *CmdExpireLogins) Reset() {
 	*x = CmdExpireLogins{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[13]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +981,7 @@ func (x *CmdExpireLogins) String() string {
 func (*CmdExpireLogins) ProtoMessage() {}
 
 func (x *CmdExpireLogins) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[13]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +994,7 @@ func (x *CmdExpireLogins) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CmdExpireLogins.ProtoReflect.Descriptor instead.
 func (*CmdExpireLogins) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{13}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CmdExpireLogins) GetBeforeUnix() int64 {
@@ -862,7 +1019,7 @@ type StoredObject struct {
 
 func (x *StoredObject) Reset() {
 	*x = StoredObject{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[14]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1031,7 @@ func (x *StoredObject) String() string {
 func (*StoredObject) ProtoMessage() {}
 
 func (x *StoredObject) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[14]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1044,7 @@ func (x *StoredObject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredObject.ProtoReflect.Descriptor instead.
 func (*StoredObject) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{14}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StoredObject) GetHandle() uint32 {
@@ -939,7 +1096,7 @@ type StoredUser struct {
 
 func (x *StoredUser) Reset() {
 	*x = StoredUser{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[15]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1108,7 @@ func (x *StoredUser) String() string {
 func (*StoredUser) ProtoMessage() {}
 
 func (x *StoredUser) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[15]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1121,7 @@ func (x *StoredUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredUser.ProtoReflect.Descriptor instead.
 func (*StoredUser) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{15}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StoredUser) GetName() string {
@@ -1021,7 +1178,7 @@ type StoredLogin struct {
 
 func (x *StoredLogin) Reset() {
 	*x = StoredLogin{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[16]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1190,7 @@ func (x *StoredLogin) String() string {
 func (*StoredLogin) ProtoMessage() {}
 
 func (x *StoredLogin) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[16]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1203,7 @@ func (x *StoredLogin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredLogin.ProtoReflect.Descriptor instead.
 func (*StoredLogin) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{16}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StoredLogin) GetId() string {
@@ -1082,13 +1239,15 @@ type StoredMeta struct {
 	ClusterId     string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	Label         string                 `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
 	NextHandle    uint32                 `protobuf:"varint,3,opt,name=next_handle,json=nextHandle,proto3" json:"next_handle,omitempty"`
+	TrustAnchors  [][]byte               `protobuf:"bytes,4,rep,name=trust_anchors,json=trustAnchors,proto3" json:"trust_anchors,omitempty"` // DER, registered for client certificates (mutual TLS)
+	MtlsEnforced  bool                   `protobuf:"varint,5,opt,name=mtls_enforced,json=mtlsEnforced,proto3" json:"mtls_enforced,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StoredMeta) Reset() {
 	*x = StoredMeta{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[17]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1100,7 +1259,7 @@ func (x *StoredMeta) String() string {
 func (*StoredMeta) ProtoMessage() {}
 
 func (x *StoredMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[17]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1113,7 +1272,7 @@ func (x *StoredMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredMeta.ProtoReflect.Descriptor instead.
 func (*StoredMeta) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{17}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StoredMeta) GetClusterId() string {
@@ -1137,6 +1296,20 @@ func (x *StoredMeta) GetNextHandle() uint32 {
 	return 0
 }
 
+func (x *StoredMeta) GetTrustAnchors() [][]byte {
+	if x != nil {
+		return x.TrustAnchors
+	}
+	return nil
+}
+
+func (x *StoredMeta) GetMtlsEnforced() bool {
+	if x != nil {
+		return x.MtlsEnforced
+	}
+	return false
+}
+
 type StoredRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,4,opt,name=id,proto3" json:"id,omitempty"`
@@ -1150,7 +1323,7 @@ type StoredRequest struct {
 
 func (x *StoredRequest) Reset() {
 	*x = StoredRequest{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[18]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1162,7 +1335,7 @@ func (x *StoredRequest) String() string {
 func (*StoredRequest) ProtoMessage() {}
 
 func (x *StoredRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[18]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,7 +1348,7 @@ func (x *StoredRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredRequest.ProtoReflect.Descriptor instead.
 func (*StoredRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{18}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StoredRequest) GetId() string {
@@ -1228,7 +1401,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[19]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1413,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_state_proto_msgTypes[19]
+	mi := &file_hsmd_hsmpb_state_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1426,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{19}
+	return file_hsmd_hsmpb_state_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Snapshot) GetMeta() *StoredMeta {
@@ -1358,7 +1531,16 @@ const file_hsmd_hsmpb_state_proto_rawDesc = "" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\"C\n" +
 	"\rCmdRenewLogin\x12\x19\n" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x17\n" +
-	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\"2\n" +
+	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\"P\n" +
+	"\x16CmdRegisterTrustAnchor\x12\x14\n" +
+	"\x05actor\x18\x01 \x01(\tR\x05actor\x12 \n" +
+	"\vcertificate\x18\x02 \x01(\fR\vcertificate\"R\n" +
+	"\x18CmdDeregisterTrustAnchor\x12\x14\n" +
+	"\x05actor\x18\x01 \x01(\tR\x05actor\x12 \n" +
+	"\vcertificate\x18\x02 \x01(\fR\vcertificate\"G\n" +
+	"\x15CmdSetMTLSEnforcement\x12\x14\n" +
+	"\x05actor\x18\x01 \x01(\tR\x05actor\x12\x18\n" +
+	"\aenforce\x18\x02 \x01(\bR\aenforce\"2\n" +
 	"\x0fCmdExpireLogins\x12\x1f\n" +
 	"\vbefore_unix\x18\x01 \x01(\x03R\n" +
 	"beforeUnix\"\xaf\x01\n" +
@@ -1382,14 +1564,16 @@ const file_hsmd_hsmpb_state_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x17\n" +
 	"\aat_unix\x18\x03 \x01(\x03R\x06atUnix\x12!\n" +
-	"\frenewed_unix\x18\x04 \x01(\x03R\vrenewedUnix\"b\n" +
+	"\frenewed_unix\x18\x04 \x01(\x03R\vrenewedUnix\"\xac\x01\n" +
 	"\n" +
 	"StoredMeta\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x12\x1f\n" +
 	"\vnext_handle\x18\x03 \x01(\rR\n" +
-	"nextHandle\"u\n" +
+	"nextHandle\x12#\n" +
+	"\rtrust_anchors\x18\x04 \x03(\fR\ftrustAnchors\x12#\n" +
+	"\rmtls_enforced\x18\x05 \x01(\bR\fmtlsEnforced\"u\n" +
 	"\rStoredRequest\x12\x0e\n" +
 	"\x02id\x18\x04 \x01(\tR\x02id\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x0e\n" +
@@ -1416,47 +1600,50 @@ func file_hsmd_hsmpb_state_proto_rawDescGZIP() []byte {
 	return file_hsmd_hsmpb_state_proto_rawDescData
 }
 
-var file_hsmd_hsmpb_state_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_hsmd_hsmpb_state_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_hsmd_hsmpb_state_proto_goTypes = []any{
-	(*PasswordHash)(nil),     // 0: hsmsim.hsm.v1.PasswordHash
-	(*NewObject)(nil),        // 1: hsmsim.hsm.v1.NewObject
-	(*CmdBootstrap)(nil),     // 2: hsmsim.hsm.v1.CmdBootstrap
-	(*CmdCreateObjects)(nil), // 3: hsmsim.hsm.v1.CmdCreateObjects
-	(*CmdDestroyObject)(nil), // 4: hsmsim.hsm.v1.CmdDestroyObject
-	(*CmdSetAttributes)(nil), // 5: hsmsim.hsm.v1.CmdSetAttributes
-	(*CmdShareKey)(nil),      // 6: hsmsim.hsm.v1.CmdShareKey
-	(*CmdCreateUser)(nil),    // 7: hsmsim.hsm.v1.CmdCreateUser
-	(*CmdDeleteUser)(nil),    // 8: hsmsim.hsm.v1.CmdDeleteUser
-	(*CmdSetPassword)(nil),   // 9: hsmsim.hsm.v1.CmdSetPassword
-	(*CmdLoginAttempt)(nil),  // 10: hsmsim.hsm.v1.CmdLoginAttempt
-	(*CmdLogout)(nil),        // 11: hsmsim.hsm.v1.CmdLogout
-	(*CmdRenewLogin)(nil),    // 12: hsmsim.hsm.v1.CmdRenewLogin
-	(*CmdExpireLogins)(nil),  // 13: hsmsim.hsm.v1.CmdExpireLogins
-	(*StoredObject)(nil),     // 14: hsmsim.hsm.v1.StoredObject
-	(*StoredUser)(nil),       // 15: hsmsim.hsm.v1.StoredUser
-	(*StoredLogin)(nil),      // 16: hsmsim.hsm.v1.StoredLogin
-	(*StoredMeta)(nil),       // 17: hsmsim.hsm.v1.StoredMeta
-	(*StoredRequest)(nil),    // 18: hsmsim.hsm.v1.StoredRequest
-	(*Snapshot)(nil),         // 19: hsmsim.hsm.v1.Snapshot
-	(*Attribute)(nil),        // 20: hsmsim.hsm.v1.Attribute
-	(Role)(0),                // 21: hsmsim.hsm.v1.Role
+	(*PasswordHash)(nil),             // 0: hsmsim.hsm.v1.PasswordHash
+	(*NewObject)(nil),                // 1: hsmsim.hsm.v1.NewObject
+	(*CmdBootstrap)(nil),             // 2: hsmsim.hsm.v1.CmdBootstrap
+	(*CmdCreateObjects)(nil),         // 3: hsmsim.hsm.v1.CmdCreateObjects
+	(*CmdDestroyObject)(nil),         // 4: hsmsim.hsm.v1.CmdDestroyObject
+	(*CmdSetAttributes)(nil),         // 5: hsmsim.hsm.v1.CmdSetAttributes
+	(*CmdShareKey)(nil),              // 6: hsmsim.hsm.v1.CmdShareKey
+	(*CmdCreateUser)(nil),            // 7: hsmsim.hsm.v1.CmdCreateUser
+	(*CmdDeleteUser)(nil),            // 8: hsmsim.hsm.v1.CmdDeleteUser
+	(*CmdSetPassword)(nil),           // 9: hsmsim.hsm.v1.CmdSetPassword
+	(*CmdLoginAttempt)(nil),          // 10: hsmsim.hsm.v1.CmdLoginAttempt
+	(*CmdLogout)(nil),                // 11: hsmsim.hsm.v1.CmdLogout
+	(*CmdRenewLogin)(nil),            // 12: hsmsim.hsm.v1.CmdRenewLogin
+	(*CmdRegisterTrustAnchor)(nil),   // 13: hsmsim.hsm.v1.CmdRegisterTrustAnchor
+	(*CmdDeregisterTrustAnchor)(nil), // 14: hsmsim.hsm.v1.CmdDeregisterTrustAnchor
+	(*CmdSetMTLSEnforcement)(nil),    // 15: hsmsim.hsm.v1.CmdSetMTLSEnforcement
+	(*CmdExpireLogins)(nil),          // 16: hsmsim.hsm.v1.CmdExpireLogins
+	(*StoredObject)(nil),             // 17: hsmsim.hsm.v1.StoredObject
+	(*StoredUser)(nil),               // 18: hsmsim.hsm.v1.StoredUser
+	(*StoredLogin)(nil),              // 19: hsmsim.hsm.v1.StoredLogin
+	(*StoredMeta)(nil),               // 20: hsmsim.hsm.v1.StoredMeta
+	(*StoredRequest)(nil),            // 21: hsmsim.hsm.v1.StoredRequest
+	(*Snapshot)(nil),                 // 22: hsmsim.hsm.v1.Snapshot
+	(*Attribute)(nil),                // 23: hsmsim.hsm.v1.Attribute
+	(Role)(0),                        // 24: hsmsim.hsm.v1.Role
 }
 var file_hsmd_hsmpb_state_proto_depIdxs = []int32{
-	20, // 0: hsmsim.hsm.v1.NewObject.public:type_name -> hsmsim.hsm.v1.Attribute
+	23, // 0: hsmsim.hsm.v1.NewObject.public:type_name -> hsmsim.hsm.v1.Attribute
 	0,  // 1: hsmsim.hsm.v1.CmdBootstrap.admin_hash:type_name -> hsmsim.hsm.v1.PasswordHash
 	1,  // 2: hsmsim.hsm.v1.CmdCreateObjects.objects:type_name -> hsmsim.hsm.v1.NewObject
-	20, // 3: hsmsim.hsm.v1.CmdSetAttributes.template:type_name -> hsmsim.hsm.v1.Attribute
-	21, // 4: hsmsim.hsm.v1.CmdCreateUser.role:type_name -> hsmsim.hsm.v1.Role
+	23, // 3: hsmsim.hsm.v1.CmdSetAttributes.template:type_name -> hsmsim.hsm.v1.Attribute
+	24, // 4: hsmsim.hsm.v1.CmdCreateUser.role:type_name -> hsmsim.hsm.v1.Role
 	0,  // 5: hsmsim.hsm.v1.CmdCreateUser.hash:type_name -> hsmsim.hsm.v1.PasswordHash
 	0,  // 6: hsmsim.hsm.v1.CmdSetPassword.hash:type_name -> hsmsim.hsm.v1.PasswordHash
-	20, // 7: hsmsim.hsm.v1.StoredObject.public:type_name -> hsmsim.hsm.v1.Attribute
-	21, // 8: hsmsim.hsm.v1.StoredUser.role:type_name -> hsmsim.hsm.v1.Role
+	23, // 7: hsmsim.hsm.v1.StoredObject.public:type_name -> hsmsim.hsm.v1.Attribute
+	24, // 8: hsmsim.hsm.v1.StoredUser.role:type_name -> hsmsim.hsm.v1.Role
 	0,  // 9: hsmsim.hsm.v1.StoredUser.hash:type_name -> hsmsim.hsm.v1.PasswordHash
-	17, // 10: hsmsim.hsm.v1.Snapshot.meta:type_name -> hsmsim.hsm.v1.StoredMeta
-	14, // 11: hsmsim.hsm.v1.Snapshot.objects:type_name -> hsmsim.hsm.v1.StoredObject
-	15, // 12: hsmsim.hsm.v1.Snapshot.users:type_name -> hsmsim.hsm.v1.StoredUser
-	16, // 13: hsmsim.hsm.v1.Snapshot.logins:type_name -> hsmsim.hsm.v1.StoredLogin
-	18, // 14: hsmsim.hsm.v1.Snapshot.requests:type_name -> hsmsim.hsm.v1.StoredRequest
+	20, // 10: hsmsim.hsm.v1.Snapshot.meta:type_name -> hsmsim.hsm.v1.StoredMeta
+	17, // 11: hsmsim.hsm.v1.Snapshot.objects:type_name -> hsmsim.hsm.v1.StoredObject
+	18, // 12: hsmsim.hsm.v1.Snapshot.users:type_name -> hsmsim.hsm.v1.StoredUser
+	19, // 13: hsmsim.hsm.v1.Snapshot.logins:type_name -> hsmsim.hsm.v1.StoredLogin
+	21, // 14: hsmsim.hsm.v1.Snapshot.requests:type_name -> hsmsim.hsm.v1.StoredRequest
 	15, // [15:15] is the sub-list for method output_type
 	15, // [15:15] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
@@ -1476,7 +1663,7 @@ func file_hsmd_hsmpb_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hsmd_hsmpb_state_proto_rawDesc), len(file_hsmd_hsmpb_state_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

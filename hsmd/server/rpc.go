@@ -43,7 +43,7 @@ const (
 // publicMethods need no login. Everything else does.
 var publicMethods = map[string]bool{
 	"GetInfo": true, "GetMechanismList": true, "GetMechanismInfo": true, "Login": true,
-	"Digest": true, "GenerateRandom": true,
+	"Digest": true, "GenerateRandom": true, "ListTrustAnchors": true,
 }
 
 // publicReadMethods may also be called without a login, as from a PKCS#11 public session: the

@@ -111,6 +111,9 @@ func init() {
 	register(CmdLogout, applyLogout)
 	register(CmdRenewLogin, applyRenewLogin)
 	register(CmdExpireLogins, applyExpireLogins)
+	register(CmdRegisterTrustAnchor, applyRegisterTrustAnchor)
+	register(CmdDeregisterTrustAnchor, applyDeregisterTrustAnchor)
+	register(CmdSetMTLSEnforcement, applySetMTLSEnforcement)
 }
 
 // Entry is one log entry for ApplyBatch.

@@ -26,6 +26,10 @@ const (
 	CmdLogout        CommandType = 10
 	CmdRenewLogin    CommandType = 11
 	CmdExpireLogins  CommandType = 12
+
+	CmdRegisterTrustAnchor   CommandType = 13
+	CmdDeregisterTrustAnchor CommandType = 14
+	CmdSetMTLSEnforcement    CommandType = 15
 )
 
 // commandVersion is the encoding version written after the type byte. Apply refuses versions it
@@ -70,6 +74,12 @@ func newMsg(t CommandType) proto.Message {
 		return &hsmpb.CmdRenewLogin{}
 	case CmdExpireLogins:
 		return &hsmpb.CmdExpireLogins{}
+	case CmdRegisterTrustAnchor:
+		return &hsmpb.CmdRegisterTrustAnchor{}
+	case CmdDeregisterTrustAnchor:
+		return &hsmpb.CmdDeregisterTrustAnchor{}
+	case CmdSetMTLSEnforcement:
+		return &hsmpb.CmdSetMTLSEnforcement{}
 	}
 	return nil
 }
