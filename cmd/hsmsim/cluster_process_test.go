@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -89,7 +89,7 @@ func TestThreeProcessesSurviveASIGKILL(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 0; !stop.Load() && i < 5000; i++ {
-			h, err := cl.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{
+			h, err := cl.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{
 				{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(16)}, {Type: p11.CKA_LABEL, Value: []byte("load")}})
 			if err != nil {
 				failures.Add(1)

@@ -491,14 +491,11 @@ func (c *Client) noteHome(nc *nodeConn, reply any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, h := range hs {
-		if h&sessionHandleBit != 0 {
+		if hsmpb.IsSessionHandle(h) {
 			c.homes[h] = nc
 		}
 	}
 }
-
-// sessionHandleBit mirrors hsmd/server: handles with it set are session objects.
-const sessionHandleBit = 1 << 31
 
 // Refresh asks the cluster for its members: nodes the client did not know are added, so HSMs
 // added after the client started get traffic, and known nodes that are no longer members are

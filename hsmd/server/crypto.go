@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
@@ -46,11 +47,11 @@ func (v *service) GenerateKeyPair(ctx context.Context, r *hsmpb.GenerateKeyPairR
 	pubImplied, privImplied := implied.Clone(), implied.Clone()
 	pubImplied[p11.CKA_CLASS] = attr.Ulong(p11.CKO_PUBLIC_KEY)
 	privImplied[p11.CKA_CLASS] = attr.Ulong(p11.CKO_PRIVATE_KEY)
-	pub, err := attr.NewObject(attr.OpGenerate, token.TemplateFromPB(r.PublicTemplate), pubImplied)
+	pub, err := attr.NewObject(attr.OpGenerate, hsmpb.TemplateFromPB(r.PublicTemplate), pubImplied)
 	if err != nil {
 		return nil, err
 	}
-	priv, err := attr.NewObject(attr.OpGenerate, token.TemplateFromPB(r.PrivateTemplate), privImplied)
+	priv, err := attr.NewObject(attr.OpGenerate, hsmpb.TemplateFromPB(r.PrivateTemplate), privImplied)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +124,7 @@ func (v *service) usableKey(ctx context.Context, h uint32, usage, notFound uint3
 
 // keyOp decodes the mechanism and resolves a key the caller may use for usage: the common
 // start of every single-key crypto call.
-func (v *service) keyOp(ctx context.Context, pm *hsmpb.Mechanism, h, usage uint32) (mech.Mechanism, *mech.Key, error) {
+func (v *service) keyOp(ctx context.Context, pm *hsmpb.Mechanism, h, usage uint32) (ckm.Mechanism, *mech.Key, error) {
 	m, err := hsmpb.MechanismFromPB(pm)
 	if err != nil {
 		return m, nil, err

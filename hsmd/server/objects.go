@@ -22,7 +22,7 @@ func (v *service) CopyObject(ctx context.Context, r *hsmpb.CopyObjectRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	a, err := attr.Copy(src.Attrs, token.TemplateFromPB(r.Template))
+	a, err := attr.Copy(src.Attrs, hsmpb.TemplateFromPB(r.Template))
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +38,7 @@ func (v *service) DestroyObject(ctx context.Context, r *hsmpb.ObjectRequest) (*h
 	if err != nil {
 		return nil, err
 	}
-	if isSessionHandle(r.Handle) {
+	if hsmpb.IsSessionHandle(r.Handle) {
 		o, err := v.n.lookup(c, r.Handle, p11.CKR_OBJECT_HANDLE_INVALID)
 		if err != nil {
 			return nil, err
@@ -72,12 +72,12 @@ func (v *service) SetAttributes(ctx context.Context, r *hsmpb.SetAttributesReque
 	if err != nil {
 		return nil, err
 	}
-	if isSessionHandle(r.Handle) {
+	if hsmpb.IsSessionHandle(r.Handle) {
 		o, err := v.n.lookup(c, r.Handle, p11.CKR_OBJECT_HANDLE_INVALID)
 		if err != nil {
 			return nil, err
 		}
-		a, err := attr.Modify(o.Attrs, token.TemplateFromPB(r.Template))
+		a, err := attr.Modify(o.Attrs, hsmpb.TemplateFromPB(r.Template))
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +92,7 @@ func (v *service) FindObjects(ctx context.Context, r *hsmpb.FindRequest) (*hsmpb
 	if err != nil {
 		return nil, err
 	}
-	tmpl := token.TemplateFromPB(r.Template)
+	tmpl := hsmpb.TemplateFromPB(r.Template)
 	hs := v.n.State().Find(c.user.Name, tmpl)
 	hs = append(hs, v.n.sess.find(c.login.ID, tmpl)...) // session handles sort after token ones
 	return &hsmpb.FindResponse{Handles: hs}, nil
@@ -116,7 +116,7 @@ func (v *service) ShareKey(ctx context.Context, r *hsmpb.ShareRequest) (*hsmpb.E
 	if err != nil {
 		return nil, err
 	}
-	if isSessionHandle(r.Handle) {
+	if hsmpb.IsSessionHandle(r.Handle) {
 		return nil, p11.Errorf(p11.CKR_ACTION_PROHIBITED, "session objects cannot be shared")
 	}
 	return v.apply(ctx, token.CmdShareKey, &hsmpb.CmdShareKey{Actor: c.user.Name, Handle: r.Handle, User: r.User, Share: r.Share})

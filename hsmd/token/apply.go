@@ -269,7 +269,7 @@ func applyCreateObjects(s *State, t *txn, m proto.Message) (Result, error) {
 		if err != nil {
 			return fail(p11.CKR_FUNCTION_FAILED, "key material does not open under the cluster key"), nil
 		}
-		a := fromPB(no.Public)
+		a := hsmpb.AttrsFromPB(no.Public)
 		for k, v := range mat {
 			a[k] = v
 		}
@@ -318,7 +318,7 @@ func applySetAttributes(s *State, t *txn, m proto.Message) (Result, error) {
 	if r != nil {
 		return *r, nil
 	}
-	na, err := attr.Modify(o.Attrs, TemplateFromPB(c.Template))
+	na, err := attr.Modify(o.Attrs, hsmpb.TemplateFromPB(c.Template))
 	if err != nil {
 		return Result{RV: p11.Code(err), Msg: err.Error()}, nil
 	}
