@@ -5,7 +5,8 @@
 // applied what this client has seen), and an idempotency id per write (a retry after a lost reply
 // does not create a second key). Wire errors become PKCS#11 codes (p11.Error) again, so callers
 // see the code the node chose. All of this lives in one gRPC interceptor; the typed methods in
-// ops.go are thin.
+// ops.go are thin. Mechanisms are named with hsmd/ckm values; the client does not link the
+// node's crypto engine.
 package client
 
 import (

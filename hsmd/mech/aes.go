@@ -216,9 +216,12 @@ func ctr(m ckm.Mechanism, k *material, in []byte, enc bool) ([]byte, error) {
 	return out, nil
 }
 
-// gcmParam checks CK_GCM_PARAMS: IV of 0 (encrypt only: the HSM makes one) to 128 bytes, tag of
-// 96–128 bits in whole bytes.
-func gcmParam(m ckm.Mechanism) (*ckm.GCMParams, int, error) {
+// gcmParam checks the key is AES, then CK_GCM_PARAMS: IV of 0 (encrypt only: the HSM makes one)
+// to 128 bytes, tag of 96–128 bits in whole bytes. It returns the parameter and the tag length.
+func gcmParam(m ckm.Mechanism, k *material) (*ckm.GCMParams, int, error) {
+	if _, err := k.aes(); err != nil {
+		return nil, 0, err
+	}
 	p, ok := m.Param.(*ckm.GCMParams)
 	if !ok || p == nil {
 		return nil, 0, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "GCM needs CK_GCM_PARAMS")
@@ -254,10 +257,7 @@ func (k *material) aead(ivLen, tagLen int) (a cipher.AEAD, trunc bool, err error
 // gcmEncrypt answers ciphertext||tag. An empty IV asks the HSM for one: 12 random bytes, given
 // back in used (the caller's parameter is not changed).
 func gcmEncrypt(m ckm.Mechanism, k *material, plain []byte) ([]byte, ckm.Mechanism, error) {
-	if _, err := k.aes(); err != nil {
-		return nil, m, err
-	}
-	p, tagLen, err := gcmParam(m)
+	p, tagLen, err := gcmParam(m, k)
 	if err != nil {
 		return nil, m, err
 	}
@@ -285,10 +285,7 @@ func gcmSeal(k *material, p *ckm.GCMParams, tagLen int, plain []byte) ([]byte, e
 }
 
 func gcmDecrypt(m ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
-	if _, err := k.aes(); err != nil {
-		return nil, err
-	}
-	p, tagLen, err := gcmParam(m)
+	p, tagLen, err := gcmParam(m, k)
 	if err != nil {
 		return nil, err
 	}
@@ -327,10 +324,7 @@ func gcmDecrypt(m ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
 // in the caller's *GCMParams (as C_WrapKey writes pIV back in CloudHSM): the only way to hand the
 // HSM-generated IV back through this API.
 func gcmWrap(m ckm.Mechanism, k *material, plain []byte) ([]byte, error) {
-	if _, err := k.aes(); err != nil {
-		return nil, err
-	}
-	p, tagLen, err := gcmParam(m)
+	p, tagLen, err := gcmParam(m, k)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,9 @@
 package mech
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/hsmsim/hsmsim/hsmd/attr"
 	"github.com/hsmsim/hsmsim/hsmd/ckm"
 )
@@ -45,7 +48,7 @@ type Key struct {
 func NewKey(obj attr.Set) (*Key, error) { return newKey(obj) }
 
 // Types lists every supported mechanism type, sorted.
-func Types() []uint32 { return sortedTypes() }
+func Types() []uint32 { return slices.Sorted(maps.Keys(registry)) }
 
 // Lookup returns the mechanism's info or CKR_MECHANISM_INVALID.
 func Lookup(m uint32) (Info, error) {

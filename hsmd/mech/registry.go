@@ -2,7 +2,6 @@ package mech
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
 	"github.com/hsmsim/hsmsim/hsmd/ckm"
@@ -75,15 +74,6 @@ func lookup(m uint32) (*entry, error) {
 		return nil, errMechanismInvalid
 	}
 	return e, nil
-}
-
-func sortedTypes() []uint32 {
-	ts := make([]uint32, 0, len(registry))
-	for t := range registry {
-		ts = append(ts, t)
-	}
-	slices.Sort(ts)
-	return ts
 }
 
 // Sentinel errors of the package. Errors with a reason use p11.Errorf; these carry only a code.
