@@ -2,7 +2,8 @@
 // (kms/cloudhsm) with one initialized cluster (3 HSMs in 3 AZs unless told otherwise), an
 // activated admin, a crypto user and kmsuser, and the KMS and CloudHSM endpoint on loopback;
 // its state in one data directory that survives restarts, and the client config every face
-// reads. It is what `hsmsim up` (and `make run`) start, and what scenarios build on.
+// reads (Env lists what `hsmsim env` exports). It is what `hsmsim up` (and `make run`) start;
+// Serve is `hsmsim kms`, the same service and KMS with no cluster made in advance.
 //
 // The first run provisions the cluster as an operator would, with cloudhsm.Service.Provision:
 // CreateCluster, CreateHsm per HSM, the cluster's CSR signed by a new customer CA (kept as
