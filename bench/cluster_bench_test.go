@@ -8,8 +8,8 @@ import (
 
 	"github.com/hsmsim/hsmsim/cluster/clustertest"
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -38,17 +38,17 @@ func BenchmarkSharedClient(b *testing.B) {
 	}
 	plainC, batchC := dial(false), dial(true)
 	tok := attr.Attribute{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}
-	_, ec, err := plainC.GenerateKeyPair(ctx, mech.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN},
+	_, ec, err := plainC.GenerateKeyPair(ctx, ckm.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN},
 		[]attr.Attribute{tok, {Type: p11.CKA_EC_PARAMS, Value: p256OID}}, []attr.Attribute{tok, {Type: p11.CKA_SIGN, Value: attr.Bool(true)}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, rk, err := plainC.GenerateKeyPair(ctx, mech.Mechanism{Type: p11.CKM_RSA_PKCS_KEY_PAIR_GEN},
+	_, rk, err := plainC.GenerateKeyPair(ctx, ckm.Mechanism{Type: p11.CKM_RSA_PKCS_KEY_PAIR_GEN},
 		[]attr.Attribute{tok, {Type: p11.CKA_MODULUS_BITS, Value: attr.Ulong(2048)}}, []attr.Attribute{tok, {Type: p11.CKA_SIGN, Value: attr.Bool(true)}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ak, err := plainC.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{tok, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(32)}})
+	ak, err := plainC.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{tok, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(32)}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,17 +61,17 @@ func BenchmarkSharedClient(b *testing.B) {
 		op   func(c *client.Client) op
 	}{
 		{"ECDSA-P256-sign", func(c *client.Client) op {
-			return func() error { _, err := c.Sign(ctx, mech.Mechanism{Type: p11.CKM_ECDSA}, ec, digest[:]); return err }
+			return func() error { _, err := c.Sign(ctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, ec, digest[:]); return err }
 		}},
 		{"RSA2048-PKCS1v15-SHA256-sign", func(c *client.Client) op {
 			return func() error {
-				_, err := c.Sign(ctx, mech.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, rk, plain[:64])
+				_, err := c.Sign(ctx, ckm.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, rk, plain[:64])
 				return err
 			}
 		}},
 		{"AES256-GCM-1KiB-encrypt", func(c *client.Client) op {
 			return func() error {
-				_, _, err := c.Encrypt(ctx, mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{TagBits: 128}}, ak, plain)
+				_, _, err := c.Encrypt(ctx, ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{TagBits: 128}}, ak, plain)
 				return err
 			}
 		}},

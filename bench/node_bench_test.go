@@ -15,8 +15,8 @@ import (
 	"testing"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/nodetest"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
@@ -77,17 +77,17 @@ func newFixture(b *testing.B) *fixture {
 	c := n.Alice(b)
 	ctx := context.Background()
 	tok := attr.Attribute{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}
-	_, ec, err := c.GenerateKeyPair(ctx, mech.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN},
+	_, ec, err := c.GenerateKeyPair(ctx, ckm.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN},
 		[]attr.Attribute{tok, {Type: p11.CKA_EC_PARAMS, Value: p256OID}}, []attr.Attribute{tok, {Type: p11.CKA_SIGN, Value: attr.Bool(true)}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, rk, err := c.GenerateKeyPair(ctx, mech.Mechanism{Type: p11.CKM_RSA_PKCS_KEY_PAIR_GEN},
+	_, rk, err := c.GenerateKeyPair(ctx, ckm.Mechanism{Type: p11.CKM_RSA_PKCS_KEY_PAIR_GEN},
 		[]attr.Attribute{tok, {Type: p11.CKA_MODULUS_BITS, Value: attr.Ulong(2048)}}, []attr.Attribute{tok, {Type: p11.CKA_SIGN, Value: attr.Bool(true)}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ak, err := c.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{tok, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(32)}})
+	ak, err := c.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{tok, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(32)}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func BenchmarkNodeVsStdlib(b *testing.B) {
 		{"ECDSA-P256-sign",
 			func(c *client.Client) op {
 				return func() error {
-					_, err := c.Sign(ctx, mech.Mechanism{Type: p11.CKM_ECDSA}, f.ec, digest[:])
+					_, err := c.Sign(ctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, f.ec, digest[:])
 					return err
 				}
 			},
@@ -140,7 +140,7 @@ func BenchmarkNodeVsStdlib(b *testing.B) {
 		{"RSA2048-PKCS1v15-SHA256-sign",
 			func(c *client.Client) op {
 				return func() error {
-					_, err := c.Sign(ctx, mech.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, f.rsaKey, plain[:64])
+					_, err := c.Sign(ctx, ckm.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, f.rsaKey, plain[:64])
 					return err
 				}
 			},
@@ -154,7 +154,7 @@ func BenchmarkNodeVsStdlib(b *testing.B) {
 		{"AES256-GCM-1KiB-encrypt",
 			func(c *client.Client) op {
 				return func() error {
-					_, _, err := c.Encrypt(ctx, mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{TagBits: 128}}, f.aesK, plain)
+					_, _, err := c.Encrypt(ctx, ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{TagBits: 128}}, f.aesK, plain)
 					return err
 				}
 			},

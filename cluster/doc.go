@@ -60,4 +60,17 @@
 // Kill stops a member as abruptly as possible in one process (see Member.Kill); the Cluster
 // service's SetFaults sets netsim rules on a member in another process. Package clustertest runs
 // whole clusters in a test.
+//
+// # Standalone nodes
+//
+// A standalone node is one member as its own process (hsmsim hsmd; the scenario engine's
+// process mode runs several). Its directory, NodeDir, is the member's data directory plus its
+// identity (node.json) and its PKI (pki/customerCA.crt, the key of the anchor on the node that
+// made the cluster, the node's TLS pair); the layout lives here, beside the member's own files,
+// so that one package knows the whole directory. StartStandalone takes plain options: on a
+// first run it makes a new cluster (Init) or joins one (Join), issuing the node's certificate
+// from the trust anchor, and writes node.json once the node has its place; later runs take the
+// place again from the directory alone. Ports follow one layout: RaftPort is the Raft port that
+// goes with an API port (hsmsim up --base-port, the CloudHSM service's BasePort, hsmd's default
+// --raft-listen).
 package cluster

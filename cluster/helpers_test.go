@@ -9,8 +9,8 @@ import (
 
 	"github.com/hsmsim/hsmsim/cluster/clustertest"
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -30,10 +30,10 @@ func aesTemplate(label string) []attr.Attribute {
 	}
 }
 
-var aesKeyGen = mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}
+var aesKeyGen = ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}
 
-func gcm() mech.Mechanism {
-	return mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{TagBits: 128}}
+func gcm() ckm.Mechanism {
+	return ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{TagBits: 128}}
 }
 
 // createKey creates an AES token key through the pool, failing over; it returns the handle.

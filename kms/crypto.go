@@ -18,7 +18,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hsmsim/hsmsim/hsmd/mech"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -169,11 +169,11 @@ func (s *Server) encrypt(ctx context.Context, ck *cryptoKey, ec map[string]strin
 	header := blobHeader(ck.k.ID, ck.v.N)
 	aad := blobAAD(header, ec)
 	if ck.hsm != nil {
-		out, used, err := ck.hsm.Encrypt(ctx, mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{AAD: aad, TagBits: 128}}, ck.v.Handle, plain)
+		out, used, err := ck.hsm.Encrypt(ctx, ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{AAD: aad, TagBits: 128}}, ck.v.Handle, plain)
 		if err != nil {
 			return nil, err
 		}
-		p, _ := used.Param.(*mech.GCMParams)
+		p, _ := used.Param.(*ckm.GCMParams)
 		if p == nil || len(p.IV) != blobNonceLen || len(out) != len(plain)+blobTagLen {
 			return nil, fmt.Errorf("the HSM answered an AES-GCM result of an unexpected form")
 		}
@@ -233,7 +233,7 @@ func (s *Server) decrypt(ctx context.Context, c *caller, keyID *string, ec map[s
 	aad := blobAAD(b.header, ec)
 	if ck.hsm != nil {
 		iv := append([]byte(nil), b.Nonce...)
-		plain, err := ck.hsm.Decrypt(ctx, mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{IV: iv, AAD: aad, TagBits: 128}}, ck.v.Handle, b.Sealed)
+		plain, err := ck.hsm.Decrypt(ctx, ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{IV: iv, AAD: aad, TagBits: 128}}, ck.v.Handle, b.Sealed)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -45,8 +45,8 @@ const (
 // hsmSession is what the KMS does with a connected cluster (a *client.Client logged in as
 // kmsuser).
 type hsmSession interface {
-	Encrypt(ctx context.Context, m mech.Mechanism, key uint32, data []byte) ([]byte, mech.Mechanism, error)
-	Decrypt(ctx context.Context, m mech.Mechanism, key uint32, data []byte) ([]byte, error)
+	Encrypt(ctx context.Context, m ckm.Mechanism, key uint32, data []byte) ([]byte, ckm.Mechanism, error)
+	Decrypt(ctx context.Context, m ckm.Mechanism, key uint32, data []byte) ([]byte, error)
 	GenerateRandom(ctx context.Context, n uint32) ([]byte, error)
 }
 
@@ -721,7 +721,7 @@ func (s *Server) createHSMKey(ctx context.Context, c *caller, k *keyRec, id stri
 		{Type: p11.CKA_LABEL, Value: []byte(keyARN(k))},
 		{Type: p11.CKA_ID, Value: idBytes},
 	}
-	h, err := sess.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, tmpl)
+	h, err := sess.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, tmpl)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ import (
 	"unsafe"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -186,7 +186,7 @@ func cValue(t uint32, v []byte) []byte {
 
 // mechOf converts a CK_MECHANISM. ivOut is the GCM pIV buffer (C memory) for the profiles that
 // write an HSM-generated IV back into it.
-func mechOf(p C.CK_MECHANISM_PTR) (m mech.Mechanism, ivOut []byte, err error) {
+func mechOf(p C.CK_MECHANISM_PTR) (m ckm.Mechanism, ivOut []byte, err error) {
 	if p == nil {
 		return m, nil, p11.Error(p11.CKR_ARGUMENTS_BAD)
 	}
@@ -198,7 +198,7 @@ func mechOf(p C.CK_MECHANISM_PTR) (m mech.Mechanism, ivOut []byte, err error) {
 	if prm == nil && l > 0 {
 		return m, nil, p11.Error(p11.CKR_MECHANISM_PARAM_INVALID)
 	}
-	bad := func(what string) (mech.Mechanism, []byte, error) {
+	bad := func(what string) (ckm.Mechanism, []byte, error) {
 		return m, nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "%s: %s", p11.MechName(m.Type), what)
 	}
 	u32 := func(v C.CK_ULONG) (uint32, bool) { return uint32(v), uint64(v) <= math.MaxUint32 }
@@ -224,7 +224,7 @@ func mechOf(p C.CK_MECHANISM_PTR) (m mech.Mechanism, ivOut []byte, err error) {
 		if !ok {
 			return bad("ulTagBits")
 		}
-		m.Param = &mech.GCMParams{IV: goBytes(iv, ivLen), AAD: goBytes(aad, aadLen), TagBits: tb}
+		m.Param = &ckm.GCMParams{IV: goBytes(iv, ivLen), AAD: goBytes(aad, aadLen), TagBits: tb}
 		return m, view(iv, ivLen), nil
 	case p11.CKM_AES_CTR:
 		if l != C.sizeof_CK_AES_CTR_PARAMS {
@@ -235,7 +235,7 @@ func mechOf(p C.CK_MECHANISM_PTR) (m mech.Mechanism, ivOut []byte, err error) {
 		if !ok {
 			return bad("ulCounterBits")
 		}
-		m.Param = &mech.CTRParams{CounterBits: bits, CB: goBytes(unsafe.Pointer(&c.cb[0]), 16)}
+		m.Param = &ckm.CTRParams{CounterBits: bits, CB: goBytes(unsafe.Pointer(&c.cb[0]), 16)}
 	case p11.CKM_RSA_PKCS_PSS, p11.CKM_SHA1_RSA_PKCS_PSS, p11.CKM_SHA224_RSA_PKCS_PSS,
 		p11.CKM_SHA256_RSA_PKCS_PSS, p11.CKM_SHA384_RSA_PKCS_PSS, p11.CKM_SHA512_RSA_PKCS_PSS:
 		if l != C.sizeof_CK_RSA_PKCS_PSS_PARAMS {
@@ -248,7 +248,7 @@ func mechOf(p C.CK_MECHANISM_PTR) (m mech.Mechanism, ivOut []byte, err error) {
 		if !ok1 || !ok2 || !ok3 {
 			return bad("value out of range")
 		}
-		m.Param = &mech.PSSParams{Hash: h, MGF: g, SaltLen: sl}
+		m.Param = &ckm.PSSParams{Hash: h, MGF: g, SaltLen: sl}
 	case p11.CKM_RSA_PKCS_OAEP:
 		if l != C.sizeof_CK_RSA_PKCS_OAEP_PARAMS {
 			return bad("want CK_RSA_PKCS_OAEP_PARAMS")
@@ -263,7 +263,7 @@ func mechOf(p C.CK_MECHANISM_PTR) (m mech.Mechanism, ivOut []byte, err error) {
 		if (src == nil && srcLen > 0) || (srcLen > 0 && o.source != p11.CKZ_DATA_SPECIFIED) {
 			return bad("source must be CKZ_DATA_SPECIFIED with its data")
 		}
-		m.Param = &mech.OAEPParams{Hash: h, MGF: g, Source: goBytes(src, srcLen)}
+		m.Param = &ckm.OAEPParams{Hash: h, MGF: g, Source: goBytes(src, srcLen)}
 	case p11.CKM_ECDH1_DERIVE, p11.CKM_ECDH1_COFACTOR_DERIVE:
 		if l != C.sizeof_CK_ECDH1_DERIVE_PARAMS {
 			return bad("want CK_ECDH1_DERIVE_PARAMS")
@@ -277,12 +277,12 @@ func mechOf(p C.CK_MECHANISM_PTR) (m mech.Mechanism, ivOut []byte, err error) {
 		if (sd == nil && e.ulSharedDataLen > 0) || (pd == nil && e.ulPublicDataLen > 0) {
 			return bad("NULL data with a length")
 		}
-		m.Param = &mech.ECDH1DeriveParams{KDF: kdf, SharedData: goBytes(sd, e.ulSharedDataLen), PublicData: goBytes(pd, e.ulPublicDataLen)}
+		m.Param = &ckm.ECDH1DeriveParams{KDF: kdf, SharedData: goBytes(sd, e.ulSharedDataLen), PublicData: goBytes(pd, e.ulPublicDataLen)}
 	default:
 		// An IV (CBC, CBC_PAD, the AES key wraps) or nothing; mechanisms without a parameter
 		// ignore one.
 		if l > 0 {
-			m.Param = mech.IV(goBytes(prm, l))
+			m.Param = ckm.IV(goBytes(prm, l))
 		}
 	}
 	return m, nil, nil

@@ -14,9 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -323,7 +323,7 @@ func (m *module) logoutLocked(remote bool) {
 
 // noteObject records a new object: a session object belongs to the session that made it.
 func (m *module) noteObject(s *session, h uint32) {
-	if client.IsSessionHandle(h) {
+	if hsmpb.IsSessionHandle(h) {
 		m.mu.Lock()
 		m.owners[h] = s.h
 		m.mu.Unlock()
@@ -398,7 +398,7 @@ func (m *module) mechanismInfo(t uint32) (*hsmpb.MechanismInfo, error) {
 
 // checkMechanism answers CKR_MECHANISM_INVALID at *Init for a mechanism the node lacks or that
 // cannot do the operation (flag is CKF_ENCRYPT, CKF_SIGN, ...).
-func (m *module) checkMechanism(mc mech.Mechanism, flag uint64) error {
+func (m *module) checkMechanism(mc ckm.Mechanism, flag uint64) error {
 	mm, err := m.mechanisms()
 	if err != nil {
 		return err

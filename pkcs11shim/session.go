@@ -7,9 +7,8 @@ import (
 	"sync"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
-	"github.com/hsmsim/hsmsim/hsmd/client"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -35,7 +34,7 @@ var opNeeds = [numOps]uint64{p11.CKF_ENCRYPT, p11.CKF_DECRYPT, p11.CKF_SIGN, p11
 // operation is an active *Init: the node keeps no operation state, so the mechanism, the key and
 // the data of C_*Update live here until the one RPC of C_* or C_*Final.
 type operation struct {
-	mech  mech.Mechanism
+	mech  ckm.Mechanism
 	key   uint32
 	buf   []byte
 	multi bool // C_*Update was called: only C_*Final may end it
@@ -122,7 +121,7 @@ func isGCM(t uint32) bool { return t == p11.CKM_AES_GCM }
 // initOp is C_EncryptInit, C_DecryptInit, C_SignInit, C_VerifyInit and C_DigestInit after the
 // argument conversion. The mechanism is checked against the node's list; key problems are
 // reported by the call that does the work (the node is asked once per operation, not twice).
-func (s *session) initOp(k opKind, mc mech.Mechanism, key uint32, ivOut []byte) error {
+func (s *session) initOp(k opKind, mc ckm.Mechanism, key uint32, ivOut []byte) error {
 	if s.ops[k] != nil {
 		return p11.Error(p11.CKR_OPERATION_ACTIVE)
 	}
@@ -131,7 +130,7 @@ func (s *session) initOp(k opKind, mc mech.Mechanism, key uint32, ivOut []byte) 
 	}
 	op := &operation{mech: mc, key: key}
 	if isGCM(mc.Type) && k == opEncrypt {
-		g, _ := mc.Param.(*mech.GCMParams)
+		g, _ := mc.Param.(*ckm.GCMParams)
 		if g == nil {
 			return p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "GCM needs CK_GCM_PARAMS")
 		}
@@ -142,7 +141,7 @@ func (s *session) initOp(k opKind, mc mech.Mechanism, key uint32, ivOut []byte) 
 				return p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "profile cloudhsm: pIV must be a 12-byte buffer the HSM fills")
 			}
 			clear(ivOut)
-			op.mech = mech.Mechanism{Type: mc.Type, Param: &mech.GCMParams{AAD: g.AAD, TagBits: g.TagBits}}
+			op.mech = ckm.Mechanism{Type: mc.Type, Param: &ckm.GCMParams{AAD: g.AAD, TagBits: g.TagBits}}
 			op.ivOut = ivOut
 		} else if len(g.IV) == 0 {
 			return p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "GCM needs an IV (profile standard)")
@@ -274,9 +273,9 @@ func (s *session) compute(k opKind, op *operation, in []byte) (*result, error) {
 	var err error
 	switch k {
 	case opEncrypt:
-		var used mech.Mechanism
+		var used ckm.Mechanism
 		r.out, used, err = s.m.cl.Encrypt(ctx, op.mech, op.key, in)
-		if g, ok := used.Param.(*mech.GCMParams); ok && err == nil {
+		if g, ok := used.Param.(*ckm.GCMParams); ok && err == nil {
 			r.iv = g.IV
 		}
 	case opDecrypt:
@@ -374,7 +373,7 @@ func (s *session) createObject(tmpl []attr.Attribute) (uint32, error) {
 func (s *session) copyObject(src uint32, tmpl []attr.Attribute) (uint32, error) {
 	tok, given := isTokenTemplate(tmpl)
 	if !given {
-		tok = !client.IsSessionHandle(src)
+		tok = !hsmpb.IsSessionHandle(src)
 	}
 	if err := s.writable(tok); err != nil {
 		return 0, err
@@ -390,7 +389,7 @@ func (s *session) copyObject(src uint32, tmpl []attr.Attribute) (uint32, error) 
 }
 
 func (s *session) destroyObject(h uint32) error {
-	if err := s.writable(!client.IsSessionHandle(h)); err != nil {
+	if err := s.writable(!hsmpb.IsSessionHandle(h)); err != nil {
 		return err
 	}
 	ctx, cancel := s.m.ctx()
@@ -410,7 +409,7 @@ var cloudHSMSettable = map[uint32]bool{
 }
 
 func (s *session) setAttributes(h uint32, tmpl []attr.Attribute) error {
-	if err := s.writable(!client.IsSessionHandle(h)); err != nil {
+	if err := s.writable(!hsmpb.IsSessionHandle(h)); err != nil {
 		return err
 	}
 	if s.m.cloudHSM() {
@@ -425,7 +424,7 @@ func (s *session) setAttributes(h uint32, tmpl []attr.Attribute) error {
 	return s.m.cl.SetAttributes(ctx, h, tmpl)
 }
 
-func (s *session) generateKey(mc mech.Mechanism, tmpl []attr.Attribute) (uint32, error) {
+func (s *session) generateKey(mc ckm.Mechanism, tmpl []attr.Attribute) (uint32, error) {
 	tok, _ := isTokenTemplate(tmpl)
 	if err := s.writable(tok); err != nil {
 		return 0, err
@@ -440,7 +439,7 @@ func (s *session) generateKey(mc mech.Mechanism, tmpl []attr.Attribute) (uint32,
 	return h, nil
 }
 
-func (s *session) generateKeyPair(mc mech.Mechanism, pub, priv []attr.Attribute) (uint32, uint32, error) {
+func (s *session) generateKeyPair(mc ckm.Mechanism, pub, priv []attr.Attribute) (uint32, uint32, error) {
 	t1, _ := isTokenTemplate(pub)
 	t2, _ := isTokenTemplate(priv)
 	if err := s.writable(t1 || t2); err != nil {
@@ -460,9 +459,9 @@ func (s *session) generateKeyPair(mc mech.Mechanism, pub, priv []attr.Attribute)
 // wrapKey is C_WrapKey with the output convention of finish. In profile cloudhsm a GCM wrap
 // gets a fresh 12-byte IV written back into pIV, as the CloudHSM library does; the standard
 // profile needs the caller's IV.
-func (s *session) wrapKey(mc mech.Mechanism, wrapping, key uint32, ivOut []byte, room uint64, query bool) ([]byte, error) {
+func (s *session) wrapKey(mc ckm.Mechanism, wrapping, key uint32, ivOut []byte, room uint64, query bool) ([]byte, error) {
 	if isGCM(mc.Type) {
-		g, _ := mc.Param.(*mech.GCMParams)
+		g, _ := mc.Param.(*ckm.GCMParams)
 		if g == nil {
 			return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "GCM needs CK_GCM_PARAMS")
 		}
@@ -474,7 +473,7 @@ func (s *session) wrapKey(mc mech.Mechanism, wrapping, key uint32, ivOut []byte,
 			if _, err := rand.Read(iv); err != nil {
 				return nil, err
 			}
-			mc = mech.Mechanism{Type: mc.Type, Param: &mech.GCMParams{IV: iv, AAD: g.AAD, TagBits: g.TagBits}}
+			mc = ckm.Mechanism{Type: mc.Type, Param: &ckm.GCMParams{IV: iv, AAD: g.AAD, TagBits: g.TagBits}}
 		} else if len(g.IV) == 0 {
 			return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "GCM needs an IV (profile standard)")
 		}
@@ -491,13 +490,13 @@ func (s *session) wrapKey(mc mech.Mechanism, wrapping, key uint32, ivOut []byte,
 	if uint64(len(out)) > room {
 		return out, errBufferTooSmall
 	}
-	if g, ok := mc.Param.(*mech.GCMParams); ok && s.m.cloudHSM() {
+	if g, ok := mc.Param.(*ckm.GCMParams); ok && s.m.cloudHSM() {
 		copy(ivOut, g.IV)
 	}
 	return out, nil
 }
 
-func (s *session) unwrapKey(mc mech.Mechanism, unwrapping uint32, wrapped []byte, tmpl []attr.Attribute) (uint32, error) {
+func (s *session) unwrapKey(mc ckm.Mechanism, unwrapping uint32, wrapped []byte, tmpl []attr.Attribute) (uint32, error) {
 	tok, _ := isTokenTemplate(tmpl)
 	if err := s.writable(tok); err != nil {
 		return 0, err
@@ -512,7 +511,7 @@ func (s *session) unwrapKey(mc mech.Mechanism, unwrapping uint32, wrapped []byte
 	return h, nil
 }
 
-func (s *session) deriveKey(mc mech.Mechanism, base uint32, tmpl []attr.Attribute) (uint32, error) {
+func (s *session) deriveKey(mc ckm.Mechanism, base uint32, tmpl []attr.Attribute) (uint32, error) {
 	tok, _ := isTokenTemplate(tmpl)
 	if err := s.writable(tok); err != nil {
 		return 0, err

@@ -21,8 +21,8 @@ import (
 
 	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 	"github.com/hsmsim/hsmsim/scenarios/failpoint"
 	"github.com/hsmsim/hsmsim/scenarios/history"
@@ -735,9 +735,9 @@ func setupKey(ctx context.Context, env *target.Env, reg *target.Registry, st spe
 	defer func() { _ = cl.Logout(context.WithoutCancel(ctx)) }()
 	label := attr.Attribute{Type: p11.CKA_LABEL, Value: []byte(st.Name)}
 	if st.Type == "aes-256" {
-		return cl.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, append(traffic.AESTemplate(), label))
+		return cl.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, append(traffic.AESTemplate(), label))
 	}
-	_, priv, err := cl.GenerateKeyPair(ctx, mech.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN},
+	_, priv, err := cl.GenerateKeyPair(ctx, ckm.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN},
 		[]attr.Attribute{{Type: p11.CKA_EC_PARAMS, Value: traffic.P256}, {Type: p11.CKA_TOKEN, Value: attr.Bool(true)}, {Type: p11.CKA_VERIFY, Value: attr.Bool(true)}, label},
 		[]attr.Attribute{{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}, {Type: p11.CKA_SIGN, Value: attr.Bool(true)}, label})
 	return priv, err

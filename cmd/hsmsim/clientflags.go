@@ -19,39 +19,51 @@ var clientFlags = []cli.Flag{
 	&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "bound on the whole command"},
 }
 
-// connect dials the cluster of --config and, when login is set, logs in with --pin.
-func connect(c *cli.Context, login bool) (*client.Client, context.Context, context.CancelFunc, error) {
-	path := c.String("config")
-	if path == "" {
-		path = client.ConfigPath(os.Getenv, client.EnvConfig)
-	}
-	cfg, err := client.LoadConfig(path)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	cl, err := client.DialConfig(cfg)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
-	if login {
-		user, pw, ok := strings.Cut(c.String("pin"), ":")
-		if !ok || user == "" {
-			cancel()
-			cl.Close()
-			return nil, nil, nil, fmt.Errorf(`a PIN "user:password" is needed (--pin or HSMSIM_PIN)`)
+// clientAction is an action that checks its arguments (check, when set), dials the cluster of
+// --config, logs in with --pin when login is set, and runs fn within --timeout: arguments are
+// refused before any connection or login.
+func clientAction(login bool, check func(*cli.Context) error, fn func(ctx context.Context, c *cli.Context, cl *client.Client) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if check != nil {
+			if err := check(c); err != nil {
+				return err
+			}
 		}
-		if _, err := cl.Login(ctx, user, pw); err != nil {
-			cancel()
-			cl.Close()
-			return nil, nil, nil, fmt.Errorf("login as %s: %w", user, err)
+		path := c.String("config")
+		if path == "" {
+			path = client.ConfigPath(os.Getenv, client.EnvConfig)
 		}
-	}
-	return cl, ctx, func() {
+		cfg, err := client.LoadConfig(path)
+		if err != nil {
+			return err
+		}
+		cl, err := client.DialConfig(cfg)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+		defer cancel()
 		if login {
-			_ = cl.Logout(ctx)
+			user, pw, ok := strings.Cut(c.String("pin"), ":")
+			if !ok || user == "" {
+				return fmt.Errorf(`a PIN "user:password" is needed (--pin or HSMSIM_PIN)`)
+			}
+			if _, err := cl.Login(ctx, user, pw); err != nil {
+				return fmt.Errorf("login as %s: %w", user, err)
+			}
+			defer func() { _ = cl.Logout(ctx) }()
 		}
-		cancel()
-		cl.Close()
-	}, nil
+		return fn(ctx, c, cl)
+	}
+}
+
+// nargs is a check that the command has n arguments, as usage says.
+func nargs(n int, usage string) func(*cli.Context) error {
+	return func(c *cli.Context) error {
+		if c.NArg() != n {
+			return fmt.Errorf("usage: hsmsim %s", usage)
+		}
+		return nil
+	}
 }

@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -41,10 +42,10 @@ func TestThreeProcessesSurviveASIGKILL(t *testing.T) {
 		"--init", "--admin-password", "adminpass1", "--write-config", cfg, "--fast-timeouts", "--log-level", "warn")
 	waitFile(t, cfg)
 	mustRun(t, bin, cfg, "user", "create", "--pin", "admin:adminpass1", "alice", "alicepass1")
-	ca := filepath.Join(first.dir, "pki", "customerCA.crt")
+	ca := cluster.NodeDir(first.dir).CustomerCAPath()
 	for i, p := range procs[1:] {
 		p.cmd = startHSMD(t, bin, "--data-dir", p.dir, "--listen", p.api, "--raft-listen", p.raft, "--az", []string{"us-east-1b", "us-east-1c"}[i],
-			"--join", first.api, "--ca-cert", ca, "--ca-key", filepath.Join(first.dir, "pki", "customerCA.key"), "--fast-timeouts", "--log-level", "warn")
+			"--join", first.api, "--ca-cert", ca, "--ca-key", cluster.NodeDir(first.dir).CustomerCAKeyPath(), "--fast-timeouts", "--log-level", "warn")
 	}
 
 	caPEM, err := os.ReadFile(ca)
@@ -89,7 +90,7 @@ func TestThreeProcessesSurviveASIGKILL(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 0; !stop.Load() && i < 5000; i++ {
-			h, err := cl.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{
+			h, err := cl.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{
 				{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(16)}, {Type: p11.CKA_LABEL, Value: []byte("load")}})
 			if err != nil {
 				failures.Add(1)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -29,13 +31,6 @@ var boolAttrs = map[uint32]bool{p11.CKA_TOKEN: true, p11.CKA_PRIVATE: true, p11.
 	p11.CKA_UNWRAP: true, p11.CKA_DERIVE: true, p11.CKA_TRUSTED: true, p11.CKA_WRAP_WITH_TRUSTED: true}
 
 func keyCommand() *cli.Command {
-	handleArg := func(c *cli.Context) (uint32, error) {
-		if c.NArg() < 1 {
-			return 0, fmt.Errorf("a key handle is needed")
-		}
-		h, err := strconv.ParseUint(c.Args().Get(0), 0, 32)
-		return uint32(h), err
-	}
 	return &cli.Command{
 		Name:  "key",
 		Usage: "list, inspect, share and delete keys (as a crypto user)",
@@ -44,12 +39,7 @@ and public objects. Sensitive values are never shown; the HSM refuses to reveal 
 		Subcommands: []*cli.Command{
 			{
 				Name: "list", Usage: "list the keys you can see", Flags: append([]cli.Flag{&cli.StringFlag{Name: "label", Usage: "only keys with this CKA_LABEL"}}, clientFlags...),
-				Action: func(c *cli.Context) error {
-					cl, ctx, done, err := connect(c, true)
-					if err != nil {
-						return err
-					}
-					defer done()
+				Action: clientAction(true, nil, func(ctx context.Context, c *cli.Context, cl *client.Client) error {
 					var tmpl []attr.Attribute
 					if l := c.String("label"); l != "" {
 						tmpl = append(tmpl, attr.Attribute{Type: p11.CKA_LABEL, Value: []byte(l)})
@@ -68,20 +58,12 @@ and public objects. Sensitive values are never shown; the HSM refuses to reveal 
 						fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", h, enumName(res[0].Value, classNames), enumName(res[1].Value, keyTypeNames), res[2].Value)
 					}
 					return w.Flush()
-				},
+				}),
 			},
 			{
 				Name: "show", Usage: "show a key's attributes", ArgsUsage: "HANDLE", Flags: clientFlags,
-				Action: func(c *cli.Context) error {
-					h, err := handleArg(c)
-					if err != nil {
-						return err
-					}
-					cl, ctx, done, err := connect(c, true)
-					if err != nil {
-						return err
-					}
-					defer done()
+				Action: clientAction(true, checkHandle, func(ctx context.Context, c *cli.Context, cl *client.Client) error {
+					h, _ := handleArg(c)
 					res, err := cl.GetAttributes(ctx, h, shownAttrs...)
 					if err != nil {
 						return err
@@ -94,22 +76,14 @@ and public objects. Sensitive values are never shown; the HSM refuses to reveal 
 						fmt.Fprintf(w, "%s\t%s\n", p11.AttrName(r.Type), showValue(r.Type, r.Value, r.Rv))
 					}
 					return w.Flush()
-				},
+				}),
 			},
 			{
 				Name: "delete", Usage: "destroy a key you own", ArgsUsage: "HANDLE", Flags: clientFlags,
-				Action: func(c *cli.Context) error {
-					h, err := handleArg(c)
-					if err != nil {
-						return err
-					}
-					cl, ctx, done, err := connect(c, true)
-					if err != nil {
-						return err
-					}
-					defer done()
+				Action: clientAction(true, checkHandle, func(ctx context.Context, c *cli.Context, cl *client.Client) error {
+					h, _ := handleArg(c)
 					return cl.DestroyObject(ctx, h)
-				},
+				}),
 			},
 			shareCommand("share", true), shareCommand("unshare", false),
 			trustCommand("trust", true), trustCommand("untrust", false),
@@ -120,21 +94,15 @@ and public objects. Sensitive values are never shown; the HSM refuses to reveal 
 func shareCommand(name string, share bool) *cli.Command {
 	return &cli.Command{
 		Name: name, Usage: name + " a key you own with another crypto user", ArgsUsage: "HANDLE USER", Flags: clientFlags,
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 2 {
-				return fmt.Errorf("usage: hsmsim key %s HANDLE USER", name)
-			}
-			h, err := strconv.ParseUint(c.Args().Get(0), 0, 32)
-			if err != nil {
+		Action: clientAction(true, func(c *cli.Context) error {
+			if err := nargs(2, "key "+name+" HANDLE USER")(c); err != nil {
 				return err
 			}
-			cl, ctx, done, err := connect(c, true)
-			if err != nil {
-				return err
-			}
-			defer done()
-			return cl.ShareKey(ctx, uint32(h), c.Args().Get(1), share)
-		},
+			return checkHandle(c)
+		}, func(ctx context.Context, c *cli.Context, cl *client.Client) error {
+			h, _ := handleArg(c)
+			return cl.ShareKey(ctx, h, c.Args().Get(1), share)
+		}),
 	}
 }
 
@@ -143,22 +111,30 @@ func shareCommand(name string, share bool) *cli.Command {
 func trustCommand(name string, trusted bool) *cli.Command {
 	return &cli.Command{
 		Name: name, Usage: "as an admin, set CKA_TRUSTED " + strconv.FormatBool(trusted) + " on a crypto user's key", ArgsUsage: "HANDLE", Flags: clientFlags,
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return fmt.Errorf("usage: hsmsim key %s HANDLE --pin admin:PASSWORD", name)
-			}
-			h, err := strconv.ParseUint(c.Args().Get(0), 0, 32)
-			if err != nil {
+		Action: clientAction(true, func(c *cli.Context) error {
+			if err := nargs(1, "key "+name+" HANDLE --pin admin:PASSWORD")(c); err != nil {
 				return err
 			}
-			cl, ctx, done, err := connect(c, true)
-			if err != nil {
-				return err
-			}
-			defer done()
-			return cl.SetAttributes(ctx, uint32(h), []attr.Attribute{{Type: p11.CKA_TRUSTED, Value: attr.Bool(trusted)}})
-		},
+			return checkHandle(c)
+		}, func(ctx context.Context, c *cli.Context, cl *client.Client) error {
+			h, _ := handleArg(c)
+			return cl.SetAttributes(ctx, h, []attr.Attribute{{Type: p11.CKA_TRUSTED, Value: attr.Bool(trusted)}})
+		}),
 	}
+}
+
+// handleArg is the key handle of the first argument.
+func handleArg(c *cli.Context) (uint32, error) {
+	if c.NArg() < 1 {
+		return 0, fmt.Errorf("a key handle is needed")
+	}
+	h, err := strconv.ParseUint(c.Args().Get(0), 0, 32)
+	return uint32(h), err
+}
+
+func checkHandle(c *cli.Context) error {
+	_, err := handleArg(c)
+	return err
 }
 
 func enumName(v []byte, names map[uint64]string) string {

@@ -2,14 +2,10 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
-	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hsmsim/hsmsim/internal/embedded"
 	"github.com/hsmsim/hsmsim/kms"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
@@ -33,15 +29,10 @@ region's AZs a, b, c, ... in order.`,
 			&cli.StringFlag{Name: "access-key-id", EnvVars: []string{"AWS_ACCESS_KEY_ID"}, Usage: "the access key strict mode accepts"},
 			&cli.StringFlag{Name: "secret-access-key", EnvVars: []string{"AWS_SECRET_ACCESS_KEY"}, Usage: "its secret"},
 			&cli.IntFlag{Name: "base-port", Usage: "fixed HSM ports from here (Raft 100 above); 0: any free port"},
-			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error"},
+			logLevelFlag("warn"),
 		},
 		Action: func(c *cli.Context) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-				return err
-			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			dir, err := filepath.Abs(c.String("data-dir"))
+			log, err := newLogger(c)
 			if err != nil {
 				return err
 			}
@@ -52,31 +43,20 @@ region's AZs a, b, c, ... in order.`,
 			if c.Bool("strict") && len(creds) == 0 {
 				return fmt.Errorf("--strict needs --access-key-id and --secret-access-key")
 			}
-			svc, err := cloudhsm.Open(cloudhsm.Config{DataDir: filepath.Join(dir, "cloudhsm"), Region: c.String("region"),
-				AccountID: c.String("account-id"), BasePort: c.Int("base-port"), Logger: log})
+			svc, err := embedded.Serve(embedded.ServiceOptions{DataDir: c.String("data-dir"), Region: c.String("region"), AccountID: c.String("account-id"),
+				BasePort: c.Int("base-port"), Listen: c.String("listen"), Credentials: creds, Strict: c.Bool("strict"), Logger: log})
 			if err != nil {
 				return err
 			}
 			defer svc.Close()
-			srv, err := kms.Open(kms.Config{DataDir: filepath.Join(dir, "kms"), Region: c.String("region"), AccountID: c.String("account-id"),
-				Credentials: creds, Strict: c.Bool("strict"), Clusters: svc, ControlPlane: svc, Logger: log})
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			url, err := srv.Start(c.String("listen"))
-			if err != nil {
-				return err
-			}
+			url, dir := svc.State.KMSURL, svc.Dir
 			fmt.Printf("hsmsim kms: KMS and CloudHSM V2 on %s (region %s), data in %s\n\n", url, c.String("region"), dir)
 			fmt.Printf("  export AWS_ENDPOINT_URL_KMS=%s AWS_ENDPOINT_URL_CLOUDHSM_V2=%s AWS_REGION=%s\n", url, url, c.String("region"))
 			fmt.Printf("  aws cloudhsmv2 create-cluster --hsm-type hsm2m.medium --subnet-ids %s %s\n\n",
 				cloudhsm.SubnetID(c.String("region")+"a"), cloudhsm.SubnetID(c.String("region")+"b"))
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interruptible(c)
 			defer stop()
-			<-ctx.Done()
-			fmt.Fprintln(os.Stderr, "stopping")
-			return nil
+			return untilDone(ctx)
 		},
 	}
 }

@@ -1,10 +1,16 @@
 // Command hsmsim is the one CLI of hsmsim: it runs HSM nodes and the embedded cluster, and
-// manages users and keys through the same client API the PKCS#11 module uses.
+// manages users and keys through the same client API the PKCS#11 module uses. It keeps flag
+// parsing and output; what the commands run lives in packages (cluster's standalone node,
+// internal/embedded, kms/cloudhsm, scenarios).
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 )
@@ -26,4 +32,30 @@ func app() *cli.App {
 as CloudHSM's PKCS#11 library does.`,
 		Commands: []*cli.Command{upCommand(), envCommand(), kmsCommand(), hsmdCommand(), infoCommand(), clusterCommand(), userCommand(), keyCommand(), scenarioCommand()},
 	}
+}
+
+// logLevelFlag is --log-level with the command's default.
+func logLevelFlag(def string) cli.Flag {
+	return &cli.StringFlag{Name: "log-level", Value: def, Usage: "debug, info, warn or error"}
+}
+
+// newLogger logs text to stderr at --log-level.
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, err
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+// interruptible is the command's context, cancelled by Ctrl-C or SIGTERM.
+func interruptible(c *cli.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+}
+
+// untilDone serves until ctx (interruptible) is done.
+func untilDone(ctx context.Context) error {
+	<-ctx.Done()
+	fmt.Fprintln(os.Stderr, "stopping")
+	return nil
 }

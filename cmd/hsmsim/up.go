@@ -3,16 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/internal/embedded"
 )
 
@@ -36,15 +32,14 @@ eval "$(hsmsim env)" sets up everything a client needs.`,
 			&cli.IntFlag{Name: "base-port", Value: 2225, Usage: "node API ports start here, Raft ports 100 above (first run only)"},
 			&cli.StringFlag{Name: "kms-listen", Value: embedded.DefaultKMSListen, Usage: "address of the KMS and CloudHSM endpoint (AWS JSON 1.1)"},
 			&cli.BoolFlag{Name: "strict", Usage: "verify every request's SigV4 signature against the local access key (hsmsim env prints it)"},
-			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "debug, info, warn or error"},
+			logLevelFlag("warn"),
 		},
 		Action: func(c *cli.Context) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+			log, err := newLogger(c)
+			if err != nil {
 				return err
 			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interruptible(c)
 			defer stop()
 			cl, err := embedded.Up(ctx, embedded.Options{DataDir: c.String("data-dir"), HSMs: c.Int("hsms"),
 				AZs: strings.Split(c.String("azs"), ","), BasePort: c.Int("base-port"), Logger: log,
@@ -57,9 +52,7 @@ eval "$(hsmsim env)" sets up everything a client needs.`,
 				return err
 			}
 			printUsage(os.Stdout, cl)
-			<-ctx.Done()
-			fmt.Fprintln(os.Stderr, "stopping")
-			return nil
+			return untilDone(ctx)
 		},
 	}
 }
@@ -70,7 +63,7 @@ func printUsage(w io.Writer, c *embedded.Cluster) {
 	for _, n := range st.Nodes {
 		fmt.Fprintf(w, "  %s  %-11s node API %s (TLS)\n", n.ID, n.AZ, n.APIAddr)
 	}
-	mod := modulePath()
+	mod := embedded.ModulePath()
 	fmt.Fprintf(w, `
 Trust anchor:   %s   (the HSMs' TLS CA; the client config names it)
 Customer CA:    %s   (InitializeCluster's trust anchor; a key store's TrustAnchorCertificate)
@@ -95,26 +88,6 @@ Ctrl-C stops the cluster; "hsmsim up" again resumes it.
 `, c.Dir, st.AdminPassword)
 }
 
-// modulePath finds libhsmsim-pkcs11.so: $HSMSIM_PKCS11_MODULE, or beside the hsmsim binary
-// (bin/hsmsim → build/libhsmsim-pkcs11.so, as "make build" lays them out).
-func modulePath() string {
-	if p := os.Getenv("HSMSIM_PKCS11_MODULE"); p != "" {
-		return p
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return "libhsmsim-pkcs11.so"
-	}
-	dir := filepath.Dir(exe)
-	for _, p := range []string{filepath.Join(dir, "..", "build", "libhsmsim-pkcs11.so"), filepath.Join(dir, "libhsmsim-pkcs11.so")} {
-		if _, err := os.Stat(p); err == nil {
-			abs, _ := filepath.Abs(p)
-			return abs
-		}
-	}
-	return "(not built: run make build)"
-}
-
 func envCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "env",
@@ -129,40 +102,12 @@ func envCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("no embedded cluster in %s (start one with hsmsim up): %w", dir, err)
 			}
-			for _, v := range envVars(dir, st) {
+			for _, v := range embedded.Env(dir, st) {
 				fmt.Printf("export %s=%s\n", v[0], shellQuote(v[1]))
 			}
 			return nil
 		},
 	}
-}
-
-// envVars are the variables `hsmsim env` exports: the hsmsim client's and, when the KMS runs,
-// the ones the AWS SDKs and the aws CLI read, so a program works against hsmsim unchanged.
-func envVars(dir string, st *embedded.State) [][2]string {
-	cfg := filepath.Join(dir, embedded.ConfigFile)
-	vars := [][2]string{
-		{client.EnvConfig, cfg},
-		{client.EnvPKCS11Config, cfg},
-		{"HSMSIM_PKCS11_MODULE", modulePath()},
-		{"HSMSIM_CLUSTER_ID", st.ClusterID},
-		{"HSMSIM_TRUST_ANCHOR", embedded.TrustAnchorPath(dir, st)},
-		{"HSMSIM_CUSTOMER_CA", filepath.Join(dir, embedded.CustomerCAFile)},
-		{"HSMSIM_PIN", st.CryptoUser + ":" + st.CryptoPass},
-		{"HSMSIM_KMSUSER_PASSWORD", st.KMSUserPass},
-		{"HSMSIM_DATA", dir},
-	}
-	if st.KMSURL != "" {
-		vars = append(vars, [][2]string{
-			{"AWS_ENDPOINT_URL_KMS", st.KMSURL},
-			{"AWS_ENDPOINT_URL_CLOUDHSM_V2", st.KMSURL},
-			{"AWS_REGION", st.Region},
-			{"AWS_DEFAULT_REGION", st.Region},
-			{"AWS_ACCESS_KEY_ID", st.AccessKeyID},
-			{"AWS_SECRET_ACCESS_KEY", st.SecretKey},
-		}...)
-	}
-	return vars
 }
 
 // shellQuote quotes s for a POSIX shell.

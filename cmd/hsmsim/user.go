@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 )
 
@@ -22,12 +24,7 @@ until an admin sets a new password for it.`,
 			{
 				Name: "list", Usage: "list users with role, lock state, active logins and owned keys",
 				Flags: clientFlags,
-				Action: func(c *cli.Context) error {
-					cl, ctx, done, err := connect(c, true)
-					if err != nil {
-						return err
-					}
-					defer done()
+				Action: clientAction(true, nil, func(ctx context.Context, c *cli.Context, cl *client.Client) error {
 					users, err := cl.ListUsers(ctx)
 					if err != nil {
 						return err
@@ -38,63 +35,49 @@ until an admin sets a new password for it.`,
 						fmt.Fprintf(w, "%s\t%s\t%v\t%d\t%d\t%d\n", u.User, roleName(u.Role), u.Locked, u.FailedLogins, u.ActiveLogins, u.OwnedKeys)
 					}
 					return w.Flush()
-				},
+				}),
 			},
 			{
 				Name: "create", Usage: "create a user (admin only)", ArgsUsage: "NAME PASSWORD",
 				Flags: append([]cli.Flag{&cli.StringFlag{Name: "role", Value: "crypto-user", Usage: "crypto-user or admin"}}, clientFlags...),
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 2 {
-						return fmt.Errorf("usage: hsmsim user create NAME PASSWORD")
-					}
-					role := hsmpb.Role_ROLE_CRYPTO_USER
-					switch c.String("role") {
-					case "crypto-user", "cu":
-					case "admin", "co":
-						role = hsmpb.Role_ROLE_ADMIN
-					default:
-						return fmt.Errorf("--role: want crypto-user or admin")
-					}
-					cl, ctx, done, err := connect(c, true)
-					if err != nil {
+				Action: clientAction(true, func(c *cli.Context) error {
+					if err := nargs(2, "user create NAME PASSWORD")(c); err != nil {
 						return err
 					}
-					defer done()
+					_, err := roleFlag(c)
+					return err
+				}, func(ctx context.Context, c *cli.Context, cl *client.Client) error {
+					role, _ := roleFlag(c)
 					return cl.CreateUser(ctx, c.Args().Get(0), role, c.Args().Get(1))
-				},
+				}),
 			},
 			{
 				Name: "delete", Usage: "delete a user that owns no keys (admin only)", ArgsUsage: "NAME",
 				Flags: clientFlags,
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return fmt.Errorf("usage: hsmsim user delete NAME")
-					}
-					cl, ctx, done, err := connect(c, true)
-					if err != nil {
-						return err
-					}
-					defer done()
+				Action: clientAction(true, nargs(1, "user delete NAME"), func(ctx context.Context, c *cli.Context, cl *client.Client) error {
 					return cl.DeleteUser(ctx, c.Args().Get(0))
-				},
+				}),
 			},
 			{
 				Name: "change-password", Usage: "change your own password, or (admin) reset another user's", ArgsUsage: "NEW-PASSWORD",
 				Flags: append([]cli.Flag{&cli.StringFlag{Name: "user", Usage: "whose password (default: your own)"}}, clientFlags...),
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return fmt.Errorf("usage: hsmsim user change-password [--user NAME] NEW-PASSWORD")
-					}
-					cl, ctx, done, err := connect(c, true)
-					if err != nil {
-						return err
-					}
-					defer done()
+				Action: clientAction(true, nargs(1, "user change-password [--user NAME] NEW-PASSWORD"), func(ctx context.Context, c *cli.Context, cl *client.Client) error {
 					return cl.ChangePassword(ctx, c.String("user"), c.Args().Get(0))
-				},
+				}),
 			},
 		},
 	}
+}
+
+// roleFlag is the role --role names.
+func roleFlag(c *cli.Context) (hsmpb.Role, error) {
+	switch c.String("role") {
+	case "crypto-user", "cu":
+		return hsmpb.Role_ROLE_CRYPTO_USER, nil
+	case "admin", "co":
+		return hsmpb.Role_ROLE_ADMIN, nil
+	}
+	return 0, fmt.Errorf("--role: want crypto-user or admin")
 }
 
 func roleName(r hsmpb.Role) string {

@@ -7,8 +7,9 @@ package attr
 import (
 	"bytes"
 	"encoding/binary"
+	"maps"
 	"math/big"
-	"sort"
+	"slices"
 
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
@@ -38,7 +39,7 @@ func NewObject(op Op, tmpl []Attribute, implied Set) (Set, error) {
 	}
 	// implied is the call's own word; it is checked for encoding like a template but may hold
 	// attributes a template may not (a mechanism may fix a length on derive, say).
-	for _, t := range sortedTypes(implied) {
+	for _, t := range slices.Sorted(maps.Keys(implied)) {
 		v, err := canonical(t, implied[t])
 		if err != nil {
 			return nil, err
@@ -70,7 +71,7 @@ func NewObject(op Op, tmpl []Attribute, implied Set) (Set, error) {
 			return nil, err
 		}
 	}
-	for _, t := range sortedTypes(implied) {
+	for _, t := range slices.Sorted(maps.Keys(implied)) {
 		r := lookup(t, sh)
 		if r == nil {
 			return nil, notForShape(t)
@@ -127,7 +128,7 @@ func Complete(op Op, obj Set, material Set, genMech uint64) (Set, error) {
 	}
 
 	baseSensitive, baseNeverExtractable := false, false
-	for _, t := range sortedTypes(material) {
+	for _, t := range slices.Sorted(maps.Keys(material)) {
 		v, err := canonical(t, material[t])
 		if err != nil {
 			return nil, err
@@ -510,15 +511,6 @@ func setIfAbsent(s Set, t uint32, v []byte) {
 	if _, ok := s[t]; !ok {
 		s[t] = v
 	}
-}
-
-func sortedTypes(s Set) []uint32 {
-	ts := make([]uint32, 0, len(s))
-	for t := range s {
-		ts = append(ts, t)
-	}
-	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
-	return ts
 }
 
 // sameValue compares two canonical values of one kind. Big integers compare as numbers, so a

@@ -44,7 +44,7 @@ func batchItem(name string, req any) *hsmpb.BatchItem {
 	switch name {
 	case "Sign", "Encrypt", "Decrypt":
 		r, ok := req.(*hsmpb.CryptRequest)
-		if !ok || IsSessionHandle(r.Key) {
+		if !ok || hsmpb.IsSessionHandle(r.Key) {
 			return nil
 		}
 		switch name {
@@ -55,7 +55,7 @@ func batchItem(name string, req any) *hsmpb.BatchItem {
 		}
 		return &hsmpb.BatchItem{Op: &hsmpb.BatchItem_Decrypt{Decrypt: r}}
 	case "Verify":
-		if r, ok := req.(*hsmpb.VerifyRequest); ok && !IsSessionHandle(r.Key) {
+		if r, ok := req.(*hsmpb.VerifyRequest); ok && !hsmpb.IsSessionHandle(r.Key) {
 			return &hsmpb.BatchItem{Op: &hsmpb.BatchItem_Verify{Verify: r}}
 		}
 	case "Digest":

@@ -13,9 +13,9 @@ import (
 	"github.com/hsmsim/hsmsim/cluster/clustertest"
 	"github.com/hsmsim/hsmsim/cluster/netsim"
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/nodetest"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 	"github.com/hsmsim/hsmsim/hsmd/pki"
@@ -35,17 +35,17 @@ func makeBatchKeys(t *testing.T, c *client.Client) batchKeys {
 	tok := attr.Attribute{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}
 	var k batchKeys
 	var err error
-	k.ecPub, k.ecPriv, err = c.GenerateKeyPair(ctx, mech.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN},
+	k.ecPub, k.ecPriv, err = c.GenerateKeyPair(ctx, ckm.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN},
 		[]attr.Attribute{tok, {Type: p11.CKA_EC_PARAMS, Value: p256}, {Type: p11.CKA_VERIFY, Value: attr.Bool(true)}},
 		[]attr.Attribute{tok, {Type: p11.CKA_SIGN, Value: attr.Bool(true)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.aes, err = c.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{tok, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(32)},
+	if k.aes, err = c.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{tok, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(32)},
 		{Type: p11.CKA_ENCRYPT, Value: attr.Bool(true)}, {Type: p11.CKA_DECRYPT, Value: attr.Bool(true)}}); err != nil {
 		t.Fatal(err)
 	}
-	if k.aesNoEncrypt, err = c.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{tok, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(32)},
+	if k.aesNoEncrypt, err = c.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{tok, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(32)},
 		{Type: p11.CKA_ENCRYPT, Value: attr.Bool(false)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -60,14 +60,14 @@ type batchCase struct {
 }
 
 func pbMech(t uint32, p any) *hsmpb.Mechanism {
-	return hsmpb.MechanismToPB(mech.Mechanism{Type: t, Param: p})
+	return hsmpb.MechanismToPB(ckm.Mechanism{Type: t, Param: p})
 }
 
 // mixedCases succeed and fail in every way a crypto read can, so that each item's answer can be
 // held against its call alone.
 func mixedCases(k batchKeys) []batchCase {
 	d := sha256.Sum256([]byte("batch"))
-	gcm := pbMech(p11.CKM_AES_GCM, &mech.GCMParams{IV: make([]byte, 12), TagBits: 128})
+	gcm := pbMech(p11.CKM_AES_GCM, &ckm.GCMParams{IV: make([]byte, 12), TagBits: 128})
 	cases := []struct {
 		name string
 		item *hsmpb.BatchItem
@@ -187,7 +187,7 @@ func TestBatchItemsAnswerAsTheirCallsAlone(t *testing.T) {
 	if err != nil || resp.Results[0].Error != nil {
 		t.Fatalf("sign in a batch: %v %v", err, resp.GetResults())
 	}
-	if err := alice.Verify(ctx, mech.Mechanism{Type: p11.CKM_ECDSA}, k.ecPub, d[:], resp.Results[0].Response.Data); err != nil {
+	if err := alice.Verify(ctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, k.ecPub, d[:], resp.Results[0].Response.Data); err != nil {
 		t.Fatalf("a batch's signature does not verify: %v", err)
 	}
 }
@@ -221,16 +221,16 @@ func TestCoalescedCallsGetTheirOwnResults(t *testing.T) {
 			for i := 0; i < 20; i++ {
 				switch (g + i) % 4 {
 				case 0:
-					sig, err := bc.Sign(ctx, mech.Mechanism{Type: p11.CKM_ECDSA}, k.ecPriv, d[:])
+					sig, err := bc.Sign(ctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, k.ecPriv, d[:])
 					if err != nil || len(sig) != 64 {
 						t.Errorf("sign: %v (%d bytes)", err, len(sig))
 						failures.Add(1)
-					} else if err := bc.Verify(ctx, mech.Mechanism{Type: p11.CKM_ECDSA}, k.ecPub, d[:], sig); err != nil {
+					} else if err := bc.Verify(ctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, k.ecPub, d[:], sig); err != nil {
 						t.Errorf("a coalesced signature does not verify: %v", err)
 						failures.Add(1)
 					}
 				case 1:
-					_, err := bc.Sign(ctx, mech.Mechanism{Type: p11.CKM_ECDSA}, k.aes, d[:])
+					_, err := bc.Sign(ctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, k.aes, d[:])
 					if p11.Code(err) != p11.CKR_KEY_TYPE_INCONSISTENT && p11.Code(err) != p11.CKR_KEY_FUNCTION_NOT_PERMITTED {
 						t.Errorf("sign with an AES key: %v", err)
 						failures.Add(1)
@@ -239,7 +239,7 @@ func TestCoalescedCallsGetTheirOwnResults(t *testing.T) {
 					iv := make([]byte, 12)
 					iv[0] = byte(g)
 					iv[1] = byte(i)
-					m := mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{IV: iv, TagBits: 128}}
+					m := ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{IV: iv, TagBits: 128}}
 					msg := []byte(fmt.Sprintf("message %d/%d", g, i))
 					ct, _, err := bc.Encrypt(ctx, m, k.aes, msg)
 					if err != nil {
@@ -253,7 +253,7 @@ func TestCoalescedCallsGetTheirOwnResults(t *testing.T) {
 						failures.Add(1)
 					}
 				case 3:
-					err := bc.Verify(ctx, mech.Mechanism{Type: p11.CKM_ECDSA}, k.ecPub, d[:], make([]byte, 64))
+					err := bc.Verify(ctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, k.ecPub, d[:], make([]byte, 64))
 					if p11.Code(err) != p11.CKR_SIGNATURE_INVALID {
 						t.Errorf("verify a bad signature: %v", err)
 						failures.Add(1)
@@ -326,7 +326,7 @@ func TestABatchFailsOverWhenItsNodeDies(t *testing.T) {
 				default:
 				}
 				cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-				_, err := c.Sign(cctx, mech.Mechanism{Type: p11.CKM_ECDSA}, k.ecPriv, d[:])
+				_, err := c.Sign(cctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, k.ecPriv, d[:])
 				cancel()
 				calls.Add(1)
 				if err != nil {

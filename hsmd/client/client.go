@@ -5,7 +5,8 @@
 // applied what this client has seen), and an idempotency id per write (a retry after a lost reply
 // does not create a second key). Wire errors become PKCS#11 codes (p11.Error) again, so callers
 // see the code the node chose. All of this lives in one gRPC interceptor; the typed methods in
-// ops.go are thin.
+// ops.go are thin. Mechanisms are named with hsmd/ckm values; the client does not link the
+// node's crypto engine.
 package client
 
 import (
@@ -515,7 +516,7 @@ func (c *Client) noteHome(nc *nodeConn, reply any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, h := range hs {
-		if h&sessionHandleBit != 0 {
+		if hsmpb.IsSessionHandle(h) {
 			c.homes[h] = nc
 			if c.sessHome == nil || c.sessHome.removed {
 				c.sessHome = nc
@@ -566,9 +567,6 @@ func makesSessionObject(req any) bool {
 	}
 	return false
 }
-
-// sessionHandleBit mirrors hsmd/server: handles with it set are session objects.
-const sessionHandleBit = 1 << 31
 
 // Refresh asks the cluster for its members: nodes the client did not know are added, so HSMs
 // added after the client started get traffic, and known nodes that are no longer members are

@@ -6,17 +6,9 @@ import (
 	"time"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 )
-
-func tmplPB(t []attr.Attribute) []*hsmpb.Attribute {
-	out := make([]*hsmpb.Attribute, len(t))
-	for i, a := range t {
-		out[i] = &hsmpb.Attribute{Type: a.Type, Value: a.Value}
-	}
-	return out
-}
 
 // Info returns the node's token and cluster information.
 func (c *Client) Info(ctx context.Context) (*hsmpb.InfoResponse, error) {
@@ -77,13 +69,13 @@ func (c *Client) ListUsers(ctx context.Context) ([]*hsmpb.UserInfo, error) {
 
 // CreateObject is C_CreateObject.
 func (c *Client) CreateObject(ctx context.Context, t []attr.Attribute) (uint32, error) {
-	r, err := c.api.CreateObject(ctx, &hsmpb.CreateObjectRequest{Template: tmplPB(t)})
+	r, err := c.api.CreateObject(ctx, &hsmpb.CreateObjectRequest{Template: hsmpb.TemplateToPB(t)})
 	return r.GetHandle(), err
 }
 
 // CopyObject is C_CopyObject.
 func (c *Client) CopyObject(ctx context.Context, h uint32, t []attr.Attribute) (uint32, error) {
-	r, err := c.api.CopyObject(ctx, &hsmpb.CopyObjectRequest{Handle: h, Template: tmplPB(t)})
+	r, err := c.api.CopyObject(ctx, &hsmpb.CopyObjectRequest{Handle: h, Template: hsmpb.TemplateToPB(t)})
 	return r.GetHandle(), err
 }
 
@@ -104,14 +96,14 @@ func (c *Client) GetAttributes(ctx context.Context, h uint32, types ...uint32) (
 
 // SetAttributes is C_SetAttributeValue.
 func (c *Client) SetAttributes(ctx context.Context, h uint32, t []attr.Attribute) error {
-	_, err := c.api.SetAttributes(ctx, &hsmpb.SetAttributesRequest{Handle: h, Template: tmplPB(t)})
+	_, err := c.api.SetAttributes(ctx, &hsmpb.SetAttributesRequest{Handle: h, Template: hsmpb.TemplateToPB(t)})
 	return err
 }
 
 // FindObjects returns every matching handle the caller sees: token objects from any node, and
 // session objects from each node that holds some of this client's (they are not replicated).
 func (c *Client) FindObjects(ctx context.Context, t []attr.Attribute) ([]uint32, error) {
-	req := &hsmpb.FindRequest{Template: tmplPB(t)}
+	req := &hsmpb.FindRequest{Template: hsmpb.TemplateToPB(t)}
 	r, err := c.api.FindObjects(ctx, req)
 	if err != nil {
 		return nil, err
@@ -147,19 +139,19 @@ func (c *Client) ShareKey(ctx context.Context, h uint32, user string, share bool
 }
 
 // GenerateKey is C_GenerateKey.
-func (c *Client) GenerateKey(ctx context.Context, m mech.Mechanism, t []attr.Attribute) (uint32, error) {
-	r, err := c.api.GenerateKey(ctx, &hsmpb.GenerateKeyRequest{Mechanism: hsmpb.MechanismToPB(m), Template: tmplPB(t)})
+func (c *Client) GenerateKey(ctx context.Context, m ckm.Mechanism, t []attr.Attribute) (uint32, error) {
+	r, err := c.api.GenerateKey(ctx, &hsmpb.GenerateKeyRequest{Mechanism: hsmpb.MechanismToPB(m), Template: hsmpb.TemplateToPB(t)})
 	return r.GetHandle(), err
 }
 
 // GenerateKeyPair is C_GenerateKeyPair.
-func (c *Client) GenerateKeyPair(ctx context.Context, m mech.Mechanism, pub, priv []attr.Attribute) (pubH, privH uint32, err error) {
-	r, err := c.api.GenerateKeyPair(ctx, &hsmpb.GenerateKeyPairRequest{Mechanism: hsmpb.MechanismToPB(m), PublicTemplate: tmplPB(pub), PrivateTemplate: tmplPB(priv)})
+func (c *Client) GenerateKeyPair(ctx context.Context, m ckm.Mechanism, pub, priv []attr.Attribute) (pubH, privH uint32, err error) {
+	r, err := c.api.GenerateKeyPair(ctx, &hsmpb.GenerateKeyPairRequest{Mechanism: hsmpb.MechanismToPB(m), PublicTemplate: hsmpb.TemplateToPB(pub), PrivateTemplate: hsmpb.TemplateToPB(priv)})
 	return r.GetPublicHandle(), r.GetPrivateHandle(), err
 }
 
 // Encrypt is C_Encrypt; used carries HSM-generated parameters (the GCM IV) back.
-func (c *Client) Encrypt(ctx context.Context, m mech.Mechanism, key uint32, data []byte) (out []byte, used mech.Mechanism, err error) {
+func (c *Client) Encrypt(ctx context.Context, m ckm.Mechanism, key uint32, data []byte) (out []byte, used ckm.Mechanism, err error) {
 	r, err := c.api.Encrypt(ctx, &hsmpb.CryptRequest{Mechanism: hsmpb.MechanismToPB(m), Key: key, Data: data})
 	if err != nil {
 		return nil, m, err
@@ -172,44 +164,44 @@ func (c *Client) Encrypt(ctx context.Context, m mech.Mechanism, key uint32, data
 }
 
 // Decrypt is C_Decrypt.
-func (c *Client) Decrypt(ctx context.Context, m mech.Mechanism, key uint32, data []byte) ([]byte, error) {
+func (c *Client) Decrypt(ctx context.Context, m ckm.Mechanism, key uint32, data []byte) ([]byte, error) {
 	r, err := c.api.Decrypt(ctx, &hsmpb.CryptRequest{Mechanism: hsmpb.MechanismToPB(m), Key: key, Data: data})
 	return r.GetData(), err
 }
 
 // Sign is C_Sign.
-func (c *Client) Sign(ctx context.Context, m mech.Mechanism, key uint32, data []byte) ([]byte, error) {
+func (c *Client) Sign(ctx context.Context, m ckm.Mechanism, key uint32, data []byte) ([]byte, error) {
 	r, err := c.api.Sign(ctx, &hsmpb.CryptRequest{Mechanism: hsmpb.MechanismToPB(m), Key: key, Data: data})
 	return r.GetData(), err
 }
 
 // Verify is C_Verify: nil when the signature is valid.
-func (c *Client) Verify(ctx context.Context, m mech.Mechanism, key uint32, data, sig []byte) error {
+func (c *Client) Verify(ctx context.Context, m ckm.Mechanism, key uint32, data, sig []byte) error {
 	_, err := c.api.Verify(ctx, &hsmpb.VerifyRequest{Mechanism: hsmpb.MechanismToPB(m), Key: key, Data: data, Signature: sig})
 	return err
 }
 
 // Digest is C_Digest.
-func (c *Client) Digest(ctx context.Context, m mech.Mechanism, data []byte) ([]byte, error) {
+func (c *Client) Digest(ctx context.Context, m ckm.Mechanism, data []byte) ([]byte, error) {
 	r, err := c.api.Digest(ctx, &hsmpb.DigestRequest{Mechanism: hsmpb.MechanismToPB(m), Data: data})
 	return r.GetData(), err
 }
 
 // WrapKey is C_WrapKey.
-func (c *Client) WrapKey(ctx context.Context, m mech.Mechanism, wrapping, key uint32) ([]byte, error) {
+func (c *Client) WrapKey(ctx context.Context, m ckm.Mechanism, wrapping, key uint32) ([]byte, error) {
 	r, err := c.api.WrapKey(ctx, &hsmpb.WrapRequest{Mechanism: hsmpb.MechanismToPB(m), WrappingKey: wrapping, Key: key})
 	return r.GetData(), err
 }
 
 // UnwrapKey is C_UnwrapKey.
-func (c *Client) UnwrapKey(ctx context.Context, m mech.Mechanism, unwrapping uint32, wrapped []byte, t []attr.Attribute) (uint32, error) {
-	r, err := c.api.UnwrapKey(ctx, &hsmpb.UnwrapRequest{Mechanism: hsmpb.MechanismToPB(m), UnwrappingKey: unwrapping, Wrapped: wrapped, Template: tmplPB(t)})
+func (c *Client) UnwrapKey(ctx context.Context, m ckm.Mechanism, unwrapping uint32, wrapped []byte, t []attr.Attribute) (uint32, error) {
+	r, err := c.api.UnwrapKey(ctx, &hsmpb.UnwrapRequest{Mechanism: hsmpb.MechanismToPB(m), UnwrappingKey: unwrapping, Wrapped: wrapped, Template: hsmpb.TemplateToPB(t)})
 	return r.GetHandle(), err
 }
 
 // DeriveKey is C_DeriveKey.
-func (c *Client) DeriveKey(ctx context.Context, m mech.Mechanism, base uint32, t []attr.Attribute) (uint32, error) {
-	r, err := c.api.DeriveKey(ctx, &hsmpb.DeriveRequest{Mechanism: hsmpb.MechanismToPB(m), BaseKey: base, Template: tmplPB(t)})
+func (c *Client) DeriveKey(ctx context.Context, m ckm.Mechanism, base uint32, t []attr.Attribute) (uint32, error) {
+	r, err := c.api.DeriveKey(ctx, &hsmpb.DeriveRequest{Mechanism: hsmpb.MechanismToPB(m), BaseKey: base, Template: hsmpb.TemplateToPB(t)})
 	return r.GetHandle(), err
 }
 

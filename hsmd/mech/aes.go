@@ -7,6 +7,7 @@ import (
 	"math/big"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -34,8 +35,8 @@ func init() {
 
 // secretGen makes CKA_VALUE_LEN random bytes. The length is required (CKR_TEMPLATE_INCOMPLETE)
 // and must be one the key type allows (CKR_KEY_SIZE_RANGE).
-func secretGen(kt uint64, valid func(uint64) bool) func(Mechanism, attr.Set) (attr.Set, error) {
-	return func(_ Mechanism, tmpl attr.Set) (attr.Set, error) {
+func secretGen(kt uint64, valid func(uint64) bool) func(ckm.Mechanism, attr.Set) (attr.Set, error) {
+	return func(_ ckm.Mechanism, tmpl attr.Set) (attr.Set, error) {
 		if t, ok := tmpl.Ulong(p11.CKA_KEY_TYPE); ok && t != kt {
 			return nil, p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "CKA_KEY_TYPE %d does not fit the mechanism", t)
 		}
@@ -53,9 +54,9 @@ func secretGen(kt uint64, valid func(uint64) bool) func(Mechanism, attr.Set) (at
 }
 
 // ivParam reads the IV parameter (IV or a plain []byte).
-func ivParam(m Mechanism) ([]byte, bool) {
+func ivParam(m ckm.Mechanism) ([]byte, bool) {
 	switch p := m.Param.(type) {
-	case IV:
+	case ckm.IV:
 		return p, true
 	case []byte:
 		return p, true
@@ -63,12 +64,12 @@ func ivParam(m Mechanism) ([]byte, bool) {
 	return nil, false
 }
 
-func ecbEncrypt(m Mechanism, k *material, in []byte) ([]byte, Mechanism, error) {
+func ecbEncrypt(m ckm.Mechanism, k *material, in []byte) ([]byte, ckm.Mechanism, error) {
 	out, err := ecb(k, in, true)
 	return out, m, err
 }
 
-func ecbDecrypt(_ Mechanism, k *material, in []byte) ([]byte, error) { return ecb(k, in, false) }
+func ecbDecrypt(_ ckm.Mechanism, k *material, in []byte) ([]byte, error) { return ecb(k, in, false) }
 
 func ecb(k *material, in []byte, enc bool) ([]byte, error) {
 	b, err := k.aes()
@@ -98,7 +99,7 @@ func lenErr(enc bool) error {
 	return errEncLen
 }
 
-func cbcIV(m Mechanism) ([]byte, error) {
+func cbcIV(m ckm.Mechanism) ([]byte, error) {
 	iv, ok := ivParam(m)
 	if !ok || len(iv) != 16 {
 		return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "CBC needs a 16-byte IV")
@@ -106,8 +107,8 @@ func cbcIV(m Mechanism) ([]byte, error) {
 	return iv, nil
 }
 
-func cbcEncrypt(pad bool) func(Mechanism, *material, []byte) ([]byte, Mechanism, error) {
-	return func(m Mechanism, k *material, in []byte) ([]byte, Mechanism, error) {
+func cbcEncrypt(pad bool) func(ckm.Mechanism, *material, []byte) ([]byte, ckm.Mechanism, error) {
+	return func(m ckm.Mechanism, k *material, in []byte) ([]byte, ckm.Mechanism, error) {
 		b, err := k.aes()
 		if err != nil {
 			return nil, m, err
@@ -135,8 +136,8 @@ func cbcEncrypt(pad bool) func(Mechanism, *material, []byte) ([]byte, Mechanism,
 	}
 }
 
-func cbcDecrypt(pad bool) func(Mechanism, *material, []byte) ([]byte, error) {
-	return func(m Mechanism, k *material, in []byte) ([]byte, error) {
+func cbcDecrypt(pad bool) func(ckm.Mechanism, *material, []byte) ([]byte, error) {
+	return func(m ckm.Mechanism, k *material, in []byte) ([]byte, error) {
 		b, err := k.aes()
 		if err != nil {
 			return nil, err
@@ -174,25 +175,25 @@ func pkcs7Len(b []byte) (int, bool) {
 	return len(b) - n, good == 1
 }
 
-func ctrParam(m Mechanism) (*CTRParams, error) {
-	p, ok := m.Param.(*CTRParams)
+func ctrParam(m ckm.Mechanism) (*ckm.CTRParams, error) {
+	p, ok := m.Param.(*ckm.CTRParams)
 	if !ok || p == nil || len(p.CB) != 16 || p.CounterBits < 1 || p.CounterBits > 128 {
 		return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "CTR needs a 16-byte counter block and 1-128 counter bits")
 	}
 	return p, nil
 }
 
-func ctrEncrypt(m Mechanism, k *material, in []byte) ([]byte, Mechanism, error) {
+func ctrEncrypt(m ckm.Mechanism, k *material, in []byte) ([]byte, ckm.Mechanism, error) {
 	out, err := ctr(m, k, in, true)
 	return out, m, err
 }
 
-func ctrDecrypt(m Mechanism, k *material, in []byte) ([]byte, error) { return ctr(m, k, in, false) }
+func ctrDecrypt(m ckm.Mechanism, k *material, in []byte) ([]byte, error) { return ctr(m, k, in, false) }
 
 // ctr runs AES-CTR. The counter is the low CounterBits bits of the block; input that would make
 // it wrap is refused (a length error), so that within range the whole-block increment of Go's
 // CTR is the same as the PKCS#11 one.
-func ctr(m Mechanism, k *material, in []byte, enc bool) ([]byte, error) {
+func ctr(m ckm.Mechanism, k *material, in []byte, enc bool) ([]byte, error) {
 	b, err := k.aes()
 	if err != nil {
 		return nil, err
@@ -215,10 +216,13 @@ func ctr(m Mechanism, k *material, in []byte, enc bool) ([]byte, error) {
 	return out, nil
 }
 
-// gcmParam checks CK_GCM_PARAMS: IV of 0 (encrypt only: the HSM makes one) to 128 bytes, tag of
-// 96–128 bits in whole bytes.
-func gcmParam(m Mechanism) (*GCMParams, int, error) {
-	p, ok := m.Param.(*GCMParams)
+// gcmParam checks the key is AES, then CK_GCM_PARAMS: IV of 0 (encrypt only: the HSM makes one)
+// to 128 bytes, tag of 96–128 bits in whole bytes. It returns the parameter and the tag length.
+func gcmParam(m ckm.Mechanism, k *material) (*ckm.GCMParams, int, error) {
+	if _, err := k.aes(); err != nil {
+		return nil, 0, err
+	}
+	p, ok := m.Param.(*ckm.GCMParams)
 	if !ok || p == nil {
 		return nil, 0, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "GCM needs CK_GCM_PARAMS")
 	}
@@ -252,11 +256,8 @@ func (k *material) aead(ivLen, tagLen int) (a cipher.AEAD, trunc bool, err error
 
 // gcmEncrypt answers ciphertext||tag. An empty IV asks the HSM for one: 12 random bytes, given
 // back in used (the caller's parameter is not changed).
-func gcmEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, error) {
-	if _, err := k.aes(); err != nil {
-		return nil, m, err
-	}
-	p, tagLen, err := gcmParam(m)
+func gcmEncrypt(m ckm.Mechanism, k *material, plain []byte) ([]byte, ckm.Mechanism, error) {
+	p, tagLen, err := gcmParam(m, k)
 	if err != nil {
 		return nil, m, err
 	}
@@ -265,13 +266,13 @@ func gcmEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, erro
 		np := *p
 		np.IV = make([]byte, gcmHSMIVLen)
 		rand.Read(np.IV)
-		p, used = &np, Mechanism{Type: m.Type, Param: &np}
+		p, used = &np, ckm.Mechanism{Type: m.Type, Param: &np}
 	}
 	out, err := gcmSeal(k, p, tagLen, plain)
 	return out, used, err
 }
 
-func gcmSeal(k *material, p *GCMParams, tagLen int, plain []byte) ([]byte, error) {
+func gcmSeal(k *material, p *ckm.GCMParams, tagLen int, plain []byte) ([]byte, error) {
 	a, trunc, err := k.aead(len(p.IV), tagLen)
 	if err != nil {
 		return nil, err
@@ -283,11 +284,8 @@ func gcmSeal(k *material, p *GCMParams, tagLen int, plain []byte) ([]byte, error
 	return out, nil
 }
 
-func gcmDecrypt(m Mechanism, k *material, ct []byte) ([]byte, error) {
-	if _, err := k.aes(); err != nil {
-		return nil, err
-	}
-	p, tagLen, err := gcmParam(m)
+func gcmDecrypt(m ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
+	p, tagLen, err := gcmParam(m, k)
 	if err != nil {
 		return nil, err
 	}
@@ -325,11 +323,8 @@ func gcmDecrypt(m Mechanism, k *material, ct []byte) ([]byte, error) {
 // gcmWrap is AES-GCM over the key bytes. Wrap has no result parameter, so an empty IV is filled
 // in the caller's *GCMParams (as C_WrapKey writes pIV back in CloudHSM): the only way to hand the
 // HSM-generated IV back through this API.
-func gcmWrap(m Mechanism, k *material, plain []byte) ([]byte, error) {
-	if _, err := k.aes(); err != nil {
-		return nil, err
-	}
-	p, tagLen, err := gcmParam(m)
+func gcmWrap(m ckm.Mechanism, k *material, plain []byte) ([]byte, error) {
+	p, tagLen, err := gcmParam(m, k)
 	if err != nil {
 		return nil, err
 	}

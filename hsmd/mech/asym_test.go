@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -27,24 +28,24 @@ func TestRSAPKCS1v15Deterministic(t *testing.T) {
 	want, err := rsa.SignPKCS1v15(nil, std, crypto.SHA256, h[:])
 	mustOK(t, err)
 
-	got, err := Sign(Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, priv, msg)
+	got, err := Sign(ckm.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, priv, msg)
 	mustOK(t, err)
 	if !bytes.Equal(got, want) {
 		t.Fatal("CKM_SHA256_RSA_PKCS differs from crypto/rsa")
 	}
-	got2, err := Sign(Mechanism{Type: p11.CKM_RSA_PKCS}, priv, append(append([]byte(nil), sha256DigestInfo...), h[:]...))
+	got2, err := Sign(ckm.Mechanism{Type: p11.CKM_RSA_PKCS}, priv, append(append([]byte(nil), sha256DigestInfo...), h[:]...))
 	mustOK(t, err)
 	if !bytes.Equal(got2, want) {
 		t.Fatal("CKM_RSA_PKCS over a DigestInfo differs from crypto/rsa")
 	}
-	mustOK(t, Verify(Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, pub, msg, want))
-	wantCode(t, Verify(Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, pub, []byte("other"), want), p11.CKR_SIGNATURE_INVALID)
-	wantCode(t, Verify(Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, pub, msg, want[1:]), p11.CKR_SIGNATURE_LEN_RANGE)
+	mustOK(t, Verify(ckm.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, pub, msg, want))
+	wantCode(t, Verify(ckm.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, pub, []byte("other"), want), p11.CKR_SIGNATURE_INVALID)
+	wantCode(t, Verify(ckm.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, pub, msg, want[1:]), p11.CKR_SIGNATURE_LEN_RANGE)
 
 	// Every SHA*_RSA_PKCS verifies with crypto/rsa.
 	for m, hh := range map[uint32]crypto.Hash{p11.CKM_SHA1_RSA_PKCS: crypto.SHA1, p11.CKM_SHA224_RSA_PKCS: crypto.SHA224,
 		p11.CKM_SHA384_RSA_PKCS: crypto.SHA384, p11.CKM_SHA512_RSA_PKCS: crypto.SHA512} {
-		sig, err := Sign(Mechanism{Type: m}, priv, msg)
+		sig, err := Sign(ckm.Mechanism{Type: m}, priv, msg)
 		mustOK(t, err)
 		mustOK(t, rsa.VerifyPKCS1v15(&std.PublicKey, hh, hashOf(hh, msg), sig))
 	}
@@ -61,7 +62,7 @@ func TestRSAPSS(t *testing.T) {
 			{p11.CKM_SHA256_RSA_PKCS_PSS, msg},
 			{p11.CKM_RSA_PKCS_PSS, hashOf(crypto.SHA256, msg)},
 		} {
-			m := Mechanism{Type: tc.mech, Param: &PSSParams{Hash: p11.CKM_SHA256, MGF: p11.CKG_MGF1_SHA256, SaltLen: salt}}
+			m := ckm.Mechanism{Type: tc.mech, Param: &ckm.PSSParams{Hash: p11.CKM_SHA256, MGF: p11.CKG_MGF1_SHA256, SaltLen: salt}}
 			sig, err := Sign(m, priv, tc.in)
 			mustOK(t, err)
 			h := hashOf(crypto.SHA256, msg)
@@ -79,7 +80,7 @@ func TestRSAPSS(t *testing.T) {
 	}
 	// Zero-salt PSS is encoded here, not by crypto/rsa: check it on many messages so that every
 	// bit of the encoding (the top-bit mask included) is exercised against the stdlib verifier.
-	m0 := Mechanism{Type: p11.CKM_SHA256_RSA_PKCS_PSS, Param: &PSSParams{Hash: p11.CKM_SHA256, MGF: p11.CKG_MGF1_SHA256}}
+	m0 := ckm.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS_PSS, Param: &ckm.PSSParams{Hash: p11.CKM_SHA256, MGF: p11.CKG_MGF1_SHA256}}
 	for i := 0; i < 16; i++ {
 		msg := []byte{byte(i)}
 		sig, err := Sign(m0, priv, msg)
@@ -93,9 +94,9 @@ func TestRSAPSS(t *testing.T) {
 	h := hashOf(crypto.SHA384, msg)
 	sig, err := rsa.SignPSS(rand.Reader, std, crypto.SHA384, h, &rsa.PSSOptions{SaltLength: 48})
 	mustOK(t, err)
-	mustOK(t, Verify(Mechanism{Type: p11.CKM_SHA384_RSA_PKCS_PSS, Param: &PSSParams{Hash: p11.CKM_SHA384, MGF: p11.CKG_MGF1_SHA384, SaltLen: 48}}, pub, msg, sig))
+	mustOK(t, Verify(ckm.Mechanism{Type: p11.CKM_SHA384_RSA_PKCS_PSS, Param: &ckm.PSSParams{Hash: p11.CKM_SHA384, MGF: p11.CKG_MGF1_SHA384, SaltLen: 48}}, pub, msg, sig))
 	// Salt mismatch is a bad signature.
-	wantCode(t, Verify(Mechanism{Type: p11.CKM_SHA384_RSA_PKCS_PSS, Param: &PSSParams{Hash: p11.CKM_SHA384, MGF: p11.CKG_MGF1_SHA384, SaltLen: 0}}, pub, msg, sig), p11.CKR_SIGNATURE_INVALID)
+	wantCode(t, Verify(ckm.Mechanism{Type: p11.CKM_SHA384_RSA_PKCS_PSS, Param: &ckm.PSSParams{Hash: p11.CKM_SHA384, MGF: p11.CKG_MGF1_SHA384, SaltLen: 0}}, pub, msg, sig), p11.CKR_SIGNATURE_INVALID)
 }
 
 func TestRSAOAEPAndPKCSEncryption(t *testing.T) {
@@ -106,7 +107,7 @@ func TestRSAOAEPAndPKCSEncryption(t *testing.T) {
 		h         crypto.Hash
 	}{{p11.CKM_SHA_1, p11.CKG_MGF1_SHA1, crypto.SHA1}, {p11.CKM_SHA256, p11.CKG_MGF1_SHA256, crypto.SHA256},
 		{p11.CKM_SHA512, p11.CKG_MGF1_SHA512, crypto.SHA512}} {
-		m := Mechanism{Type: p11.CKM_RSA_PKCS_OAEP, Param: &OAEPParams{Hash: hc.mech, MGF: hc.mgf, Source: []byte("label")}}
+		m := ckm.Mechanism{Type: p11.CKM_RSA_PKCS_OAEP, Param: &ckm.OAEPParams{Hash: hc.mech, MGF: hc.mgf, Source: []byte("label")}}
 		ct, _, err := Encrypt(m, pub, plain)
 		mustOK(t, err)
 		std1, err := rsa.DecryptOAEP(hc.h.New(), nil, std, ct, []byte("label"))
@@ -121,14 +122,14 @@ func TestRSAOAEPAndPKCSEncryption(t *testing.T) {
 		if !bytes.Equal(back, plain) {
 			t.Fatal("registry decrypt of stdlib OAEP")
 		}
-		_, err = Decrypt(Mechanism{Type: p11.CKM_RSA_PKCS_OAEP, Param: &OAEPParams{Hash: hc.mech, MGF: hc.mgf}}, priv, ct2)
+		_, err = Decrypt(ckm.Mechanism{Type: p11.CKM_RSA_PKCS_OAEP, Param: &ckm.OAEPParams{Hash: hc.mech, MGF: hc.mgf}}, priv, ct2)
 		wantCode(t, err, p11.CKR_ENCRYPTED_DATA_INVALID) // wrong label
 	}
-	ct, _, err := Encrypt(Mechanism{Type: p11.CKM_RSA_PKCS}, pub, plain)
+	ct, _, err := Encrypt(ckm.Mechanism{Type: p11.CKM_RSA_PKCS}, pub, plain)
 	mustOK(t, err)
 	std2, err := rsa.DecryptPKCS1v15(nil, std, ct)
 	mustOK(t, err)
-	back, err := Decrypt(Mechanism{Type: p11.CKM_RSA_PKCS}, priv, ct)
+	back, err := Decrypt(ckm.Mechanism{Type: p11.CKM_RSA_PKCS}, priv, ct)
 	mustOK(t, err)
 	if !bytes.Equal(std2, plain) || !bytes.Equal(back, plain) {
 		t.Fatal("PKCS#1 v1.5 round trip")
@@ -137,7 +138,7 @@ func TestRSAOAEPAndPKCSEncryption(t *testing.T) {
 
 func TestRSAX509(t *testing.T) {
 	std, priv, pub := rsaKeys(t)
-	m := Mechanism{Type: p11.CKM_RSA_X_509}
+	m := ckm.Mechanism{Type: p11.CKM_RSA_X_509}
 	data := []byte{1, 2, 3, 4}
 	sig, err := Sign(m, priv, data)
 	mustOK(t, err)
@@ -182,15 +183,15 @@ func TestECDSARFC6979Vectors(t *testing.T) {
 		"test":   "F1ABB023518351CD71D881567B1EA663ED3EFCF6C5132B354F28D3B0B7D38367 019F4113742A2B14BD25926B49C649155F267E60D3814B4C0CC84250E46F0083",
 	} {
 		sig := unhex(t, rs)
-		mustOK(t, Verify(Mechanism{Type: p11.CKM_ECDSA_SHA256}, pub, []byte(msg), sig))
+		mustOK(t, Verify(ckm.Mechanism{Type: p11.CKM_ECDSA_SHA256}, pub, []byte(msg), sig))
 		h := sha256.Sum256([]byte(msg))
-		mustOK(t, Verify(Mechanism{Type: p11.CKM_ECDSA}, pub, h[:], sig))
+		mustOK(t, Verify(ckm.Mechanism{Type: p11.CKM_ECDSA}, pub, h[:], sig))
 		sig[5] ^= 1
-		wantCode(t, Verify(Mechanism{Type: p11.CKM_ECDSA_SHA256}, pub, []byte(msg), sig), p11.CKR_SIGNATURE_INVALID)
+		wantCode(t, Verify(ckm.Mechanism{Type: p11.CKM_ECDSA_SHA256}, pub, []byte(msg), sig), p11.CKR_SIGNATURE_INVALID)
 	}
 	// Sign through the registry, verify with the standard library.
 	for _, m := range []uint32{p11.CKM_ECDSA_SHA1, p11.CKM_ECDSA_SHA224, p11.CKM_ECDSA_SHA256, p11.CKM_ECDSA_SHA384, p11.CKM_ECDSA_SHA512} {
-		sig, err := Sign(Mechanism{Type: m}, priv, []byte("sample"))
+		sig, err := Sign(ckm.Mechanism{Type: m}, priv, []byte("sample"))
 		mustOK(t, err)
 		if len(sig) != 64 {
 			t.Fatalf("signature of %d bytes, want r||s of 64", len(sig))
@@ -206,7 +207,7 @@ func TestECDSARFC6979Vectors(t *testing.T) {
 
 func TestECDSAAllCurves(t *testing.T) {
 	for _, c := range curves {
-		pubAdd, privAdd, err := GenerateKeyPair(Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN}, attr.Set{p11.CKA_EC_PARAMS: c.oid}, attr.Set{})
+		pubAdd, privAdd, err := GenerateKeyPair(ckm.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN}, attr.Set{p11.CKA_EC_PARAMS: c.oid}, attr.Set{})
 		mustOK(t, err)
 		privObj := privAdd.Clone()
 		privObj[p11.CKA_CLASS], privObj[p11.CKA_KEY_TYPE] = attr.Ulong(p11.CKO_PRIVATE_KEY), attr.Ulong(p11.CKK_EC)
@@ -216,12 +217,12 @@ func TestECDSAAllCurves(t *testing.T) {
 			t.Fatalf("%s: CKA_VALUE of %d bytes", c.name, len(privAdd[p11.CKA_VALUE]))
 		}
 		priv, pub := mustKey(t, privObj), mustKey(t, pubObj)
-		sig, err := Sign(Mechanism{Type: p11.CKM_ECDSA_SHA384}, priv, []byte("m"))
+		sig, err := Sign(ckm.Mechanism{Type: p11.CKM_ECDSA_SHA384}, priv, []byte("m"))
 		mustOK(t, err)
 		if len(sig) != 2*c.size {
 			t.Fatalf("%s: signature of %d bytes", c.name, len(sig))
 		}
-		mustOK(t, Verify(Mechanism{Type: p11.CKM_ECDSA_SHA384}, pub, []byte("m"), sig))
+		mustOK(t, Verify(ckm.Mechanism{Type: p11.CKM_ECDSA_SHA384}, pub, []byte("m"), sig))
 		stdPub := pub.impl.(*material).ecPub
 		if !ecdsa.Verify(stdPub, hashOf(crypto.SHA384, []byte("m")), new(big.Int).SetBytes(sig[:c.size]), new(big.Int).SetBytes(sig[c.size:])) {
 			t.Fatalf("%s: stdlib rejects", c.name)
@@ -239,7 +240,7 @@ func TestECDHRFC5903(t *testing.T) {
 	tmpl := attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_GENERIC_SECRET)}
 	for _, pd := range [][]byte{gr, derOctetString(gr)} { // raw point and DER OCTET STRING
 		for _, mech := range []uint32{p11.CKM_ECDH1_DERIVE, p11.CKM_ECDH1_COFACTOR_DERIVE} {
-			got, err := Derive(Mechanism{Type: mech, Param: &ECDH1DeriveParams{KDF: p11.CKD_NULL, PublicData: pd}}, iKey, tmpl)
+			got, err := Derive(ckm.Mechanism{Type: mech, Param: &ckm.ECDH1DeriveParams{KDF: p11.CKD_NULL, PublicData: pd}}, iKey, tmpl)
 			mustOK(t, err)
 			if !bytes.Equal(got[p11.CKA_VALUE], want) {
 				t.Fatalf("ECDH = %x, want %x", got[p11.CKA_VALUE], want)
@@ -249,7 +250,7 @@ func TestECDHRFC5903(t *testing.T) {
 	// CKD_NULL with CKA_VALUE_LEN keeps the trailing bytes.
 	t16 := tmpl.Clone()
 	t16[p11.CKA_VALUE_LEN] = attr.Ulong(16)
-	got, err := Derive(Mechanism{Type: p11.CKM_ECDH1_DERIVE, Param: &ECDH1DeriveParams{KDF: p11.CKD_NULL, PublicData: gr}}, iKey, t16)
+	got, err := Derive(ckm.Mechanism{Type: p11.CKM_ECDH1_DERIVE, Param: &ckm.ECDH1DeriveParams{KDF: p11.CKD_NULL, PublicData: gr}}, iKey, t16)
 	mustOK(t, err)
 	if !bytes.Equal(got[p11.CKA_VALUE], want[16:]) {
 		t.Fatal("truncated CKD_NULL")
@@ -257,7 +258,7 @@ func TestECDHRFC5903(t *testing.T) {
 	// X9.63 with SHA-256: Hash(Z || 00000001 || SharedInfo) || Hash(Z || 00000002 || SharedInfo), cut.
 	t40 := tmpl.Clone()
 	t40[p11.CKA_VALUE_LEN] = attr.Ulong(40)
-	got, err = Derive(Mechanism{Type: p11.CKM_ECDH1_DERIVE, Param: &ECDH1DeriveParams{KDF: p11.CKD_SHA256_KDF, SharedData: []byte("info"), PublicData: gr}}, iKey, t40)
+	got, err = Derive(ckm.Mechanism{Type: p11.CKM_ECDH1_DERIVE, Param: &ckm.ECDH1DeriveParams{KDF: p11.CKD_SHA256_KDF, SharedData: []byte("info"), PublicData: gr}}, iKey, t40)
 	mustOK(t, err)
 	b1 := sha256.Sum256(append(append(append([]byte(nil), want...), 0, 0, 0, 1), "info"...))
 	b2 := sha256.Sum256(append(append(append([]byte(nil), want...), 0, 0, 0, 2), "info"...))
@@ -266,7 +267,7 @@ func TestECDHRFC5903(t *testing.T) {
 	}
 	// An AES key of 32 bytes comes straight from a P-256 secret.
 	aesT := attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_AES)}
-	got, err = Derive(Mechanism{Type: p11.CKM_ECDH1_DERIVE, Param: &ECDH1DeriveParams{KDF: p11.CKD_NULL, PublicData: gr}}, iKey, aesT)
+	got, err = Derive(ckm.Mechanism{Type: p11.CKM_ECDH1_DERIVE, Param: &ckm.ECDH1DeriveParams{KDF: p11.CKD_NULL, PublicData: gr}}, iKey, aesT)
 	mustOK(t, err)
 	if len(got[p11.CKA_VALUE]) != 32 {
 		t.Fatal("AES from ECDH")
@@ -275,7 +276,7 @@ func TestECDHRFC5903(t *testing.T) {
 
 func TestKeyGeneration(t *testing.T) {
 	for _, n := range []uint64{16, 24, 32} {
-		mat, err := GenerateKey(Mechanism{Type: p11.CKM_AES_KEY_GEN}, attr.Set{p11.CKA_VALUE_LEN: attr.Ulong(n)})
+		mat, err := GenerateKey(ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, attr.Set{p11.CKA_VALUE_LEN: attr.Ulong(n)})
 		mustOK(t, err)
 		if len(mat[p11.CKA_VALUE]) != int(n) {
 			t.Fatalf("AES key of %d bytes", len(mat[p11.CKA_VALUE]))
@@ -284,13 +285,13 @@ func TestKeyGeneration(t *testing.T) {
 			t.Fatal("CKA_VALUE_LEN")
 		}
 	}
-	mat, err := GenerateKey(Mechanism{Type: p11.CKM_GENERIC_SECRET_KEY_GEN}, attr.Set{p11.CKA_VALUE_LEN: attr.Ulong(800)})
+	mat, err := GenerateKey(ckm.Mechanism{Type: p11.CKM_GENERIC_SECRET_KEY_GEN}, attr.Set{p11.CKA_VALUE_LEN: attr.Ulong(800)})
 	mustOK(t, err)
 	if len(mat[p11.CKA_VALUE]) != 800 {
 		t.Fatal("generic secret")
 	}
 
-	pubAdd, privAdd, err := GenerateKeyPair(Mechanism{Type: p11.CKM_RSA_PKCS_KEY_PAIR_GEN},
+	pubAdd, privAdd, err := GenerateKeyPair(ckm.Mechanism{Type: p11.CKM_RSA_PKCS_KEY_PAIR_GEN},
 		attr.Set{p11.CKA_MODULUS_BITS: attr.Ulong(2048), p11.CKA_PUBLIC_EXPONENT: {1, 0, 1}}, attr.Set{})
 	mustOK(t, err)
 	for _, a := range []uint32{p11.CKA_MODULUS, p11.CKA_PUBLIC_EXPONENT, p11.CKA_PRIVATE_EXPONENT, p11.CKA_PRIME_1,
@@ -321,9 +322,9 @@ func TestWrapPrivateKeys(t *testing.T) {
 	mustOK(t, err)
 	ecObj, _ := ecObjects(t, ecStd)
 	kek := secretKey(t, p11.CKK_AES, bytes.Repeat([]byte{9}, 32))
-	for _, m := range []Mechanism{
+	for _, m := range []ckm.Mechanism{
 		{Type: p11.CKM_AES_KEY_WRAP_PAD},
-		{Type: p11.CKM_AES_GCM, Param: &GCMParams{IV: make([]byte, 12), TagBits: 128}},
+		{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{IV: make([]byte, 12), TagBits: 128}},
 	} {
 		for _, obj := range []attr.Set{rsaObj, ecObj} {
 			w, err := Wrap(m, kek, obj)
@@ -342,7 +343,7 @@ func TestWrapPrivateKeys(t *testing.T) {
 		}
 	}
 	// The blob is PKCS#8: decrypting it with plain GCM parses with x509.
-	m := Mechanism{Type: p11.CKM_AES_GCM, Param: &GCMParams{IV: make([]byte, 12), TagBits: 128}}
+	m := ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{IV: make([]byte, 12), TagBits: 128}}
 	w, err := Wrap(m, kek, ecObj)
 	mustOK(t, err)
 	der, err := Decrypt(m, kek, w)
@@ -351,13 +352,13 @@ func TestWrapPrivateKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	// GCM wrap with an empty IV fills the caller's parameter.
-	p := &GCMParams{TagBits: 128}
-	w, err = Wrap(Mechanism{Type: p11.CKM_AES_GCM, Param: p}, kek, secretObj(p11.CKK_AES, make([]byte, 16)))
+	p := &ckm.GCMParams{TagBits: 128}
+	w, err = Wrap(ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: p}, kek, secretObj(p11.CKK_AES, make([]byte, 16)))
 	mustOK(t, err)
 	if len(p.IV) != 12 {
 		t.Fatal("GCM wrap did not return its IV")
 	}
-	_, err = Unwrap(Mechanism{Type: p11.CKM_AES_GCM, Param: p}, kek, w,
+	_, err = Unwrap(ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: p}, kek, w,
 		attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_AES)})
 	mustOK(t, err)
 }
@@ -366,8 +367,8 @@ func TestRSAWrapSecretKeys(t *testing.T) {
 	_, priv, pub := rsaKeys(t)
 	target := secretObj(p11.CKK_AES, bytes.Repeat([]byte{5}, 32))
 	tmpl := attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_AES)}
-	for _, m := range []Mechanism{{Type: p11.CKM_RSA_PKCS},
-		{Type: p11.CKM_RSA_PKCS_OAEP, Param: &OAEPParams{Hash: p11.CKM_SHA256, MGF: p11.CKG_MGF1_SHA256}}} {
+	for _, m := range []ckm.Mechanism{{Type: p11.CKM_RSA_PKCS},
+		{Type: p11.CKM_RSA_PKCS_OAEP, Param: &ckm.OAEPParams{Hash: p11.CKM_SHA256, MGF: p11.CKG_MGF1_SHA256}}} {
 		w, err := Wrap(m, pub, target)
 		mustOK(t, err)
 		mat, err := Unwrap(m, priv, w, tmpl)

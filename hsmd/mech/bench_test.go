@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"testing"
 
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -22,7 +23,7 @@ func BenchmarkSign(b *testing.B) {
 
 	b.Run("ECDSA-P256", func(b *testing.B) {
 		std, priv, _ := ecKeysFromScalar(b, curves[0], unhex(b, "C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721"))
-		m := Mechanism{Type: p11.CKM_ECDSA}
+		m := ckm.Mechanism{Type: p11.CKM_ECDSA}
 		b.Run("registry", func(b *testing.B) {
 			for b.Loop() {
 				if _, err := Sign(m, priv, digest[:]); err != nil {
@@ -41,7 +42,7 @@ func BenchmarkSign(b *testing.B) {
 
 	b.Run("RSA2048-PKCS", func(b *testing.B) {
 		std, priv, _ := rsaKeys(b)
-		m := Mechanism{Type: p11.CKM_RSA_PKCS}
+		m := ckm.Mechanism{Type: p11.CKM_RSA_PKCS}
 		in := append(append([]byte(nil), sha256DigestInfo...), digest[:]...)
 		b.Run("registry", func(b *testing.B) {
 			for b.Loop() {
@@ -63,7 +64,7 @@ func BenchmarkSign(b *testing.B) {
 		key := make([]byte, 32)
 		k := secretKey(b, p11.CKK_AES, key)
 		plain := make([]byte, 1024)
-		m := Mechanism{Type: p11.CKM_AES_GCM, Param: &GCMParams{IV: make([]byte, 12), TagBits: 128}}
+		m := ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{IV: make([]byte, 12), TagBits: 128}}
 		b.Run("registry", func(b *testing.B) {
 			b.SetBytes(int64(len(plain)))
 			for b.Loop() {

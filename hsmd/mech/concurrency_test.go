@@ -4,6 +4,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -19,15 +20,15 @@ func TestKeySharedAcrossGoroutines(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 5; i++ {
 				msg := []byte{byte(g), byte(i)}
-				sig, err := Sign(Mechanism{Type: p11.CKM_ECDSA_SHA256}, ecPriv, msg)
-				if err != nil || Verify(Mechanism{Type: p11.CKM_ECDSA_SHA256}, ecPub, msg, sig) != nil {
+				sig, err := Sign(ckm.Mechanism{Type: p11.CKM_ECDSA_SHA256}, ecPriv, msg)
+				if err != nil || Verify(ckm.Mechanism{Type: p11.CKM_ECDSA_SHA256}, ecPub, msg, sig) != nil {
 					t.Error("ECDSA", err)
 				}
-				sig, err = Sign(Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, rsaPriv, msg)
-				if err != nil || Verify(Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, rsaPub, msg, sig) != nil {
+				sig, err = Sign(ckm.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, rsaPriv, msg)
+				if err != nil || Verify(ckm.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, rsaPub, msg, sig) != nil {
 					t.Error("RSA", err)
 				}
-				m := Mechanism{Type: p11.CKM_AES_GCM, Param: &GCMParams{TagBits: 128}}
+				m := ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{TagBits: 128}}
 				ct, used, err := Encrypt(m, aesKey, msg)
 				if err != nil {
 					t.Error("GCM", err)

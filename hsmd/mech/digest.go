@@ -9,6 +9,7 @@ import (
 	"crypto/sha512"
 	"crypto/subtle"
 
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -50,7 +51,7 @@ func hashOf(h crypto.Hash, data []byte) []byte {
 
 func init() {
 	for m, h := range mechHash {
-		register(m, &entry{digest: func(_ Mechanism, data []byte) ([]byte, error) { return hashOf(h, data), nil }})
+		register(m, &entry{digest: func(_ ckm.Mechanism, data []byte) ([]byte, error) { return hashOf(h, data), nil }})
 	}
 	// HMAC key sizes are those of the keys it accepts: generic secrets of 1–800 bytes (AES keys
 	// fall inside that range).
@@ -63,8 +64,8 @@ func init() {
 	register(p11.CKM_AES_CMAC, &entry{minKey: 16, maxKey: 32, sign: cmacSign, verify: cmacVerify})
 }
 
-func hmacSign(h crypto.Hash) func(Mechanism, *material, []byte) ([]byte, error) {
-	return func(_ Mechanism, k *material, data []byte) ([]byte, error) {
+func hmacSign(h crypto.Hash) func(ckm.Mechanism, *material, []byte) ([]byte, error) {
+	return func(_ ckm.Mechanism, k *material, data []byte) ([]byte, error) {
 		key, err := k.macKey()
 		if err != nil {
 			return nil, err
@@ -75,9 +76,9 @@ func hmacSign(h crypto.Hash) func(Mechanism, *material, []byte) ([]byte, error) 
 	}
 }
 
-func hmacVerify(h crypto.Hash) func(Mechanism, *material, []byte, []byte) error {
+func hmacVerify(h crypto.Hash) func(ckm.Mechanism, *material, []byte, []byte) error {
 	sign := hmacSign(h)
-	return func(m Mechanism, k *material, data, sig []byte) error {
+	return func(m ckm.Mechanism, k *material, data, sig []byte) error {
 		want, err := sign(m, k, data)
 		if err != nil {
 			return err
@@ -92,7 +93,7 @@ func hmacVerify(h crypto.Hash) func(Mechanism, *material, []byte, []byte) error 
 	}
 }
 
-func cmacSign(_ Mechanism, k *material, data []byte) ([]byte, error) {
+func cmacSign(_ ckm.Mechanism, k *material, data []byte) ([]byte, error) {
 	b, err := k.aes()
 	if err != nil {
 		return nil, err
@@ -101,7 +102,7 @@ func cmacSign(_ Mechanism, k *material, data []byte) ([]byte, error) {
 	return t[:], nil
 }
 
-func cmacVerify(m Mechanism, k *material, data, sig []byte) error {
+func cmacVerify(m ckm.Mechanism, k *material, data, sig []byte) error {
 	want, err := cmacSign(m, k, data)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"math/big"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -86,7 +87,7 @@ func init() {
 
 // ecGenerate takes CKA_EC_PARAMS from the public template, as the spec says (or, leniently,
 // from the private one).
-func ecGenerate(_ Mechanism, pub, priv attr.Set) (attr.Set, attr.Set, error) {
+func ecGenerate(_ ckm.Mechanism, pub, priv attr.Set) (attr.Set, attr.Set, error) {
 	params, ok := pub[p11.CKA_EC_PARAMS]
 	if !ok {
 		params, ok = priv[p11.CKA_EC_PARAMS]
@@ -128,8 +129,8 @@ func ecdsaInput(h crypto.Hash, data []byte) ([]byte, error) {
 }
 
 // ecdsaSign answers r||s, each the curve's size, as PKCS#11 defines (not DER).
-func ecdsaSign(h crypto.Hash) func(Mechanism, *material, []byte) ([]byte, error) {
-	return func(_ Mechanism, k *material, data []byte) ([]byte, error) {
+func ecdsaSign(h crypto.Hash) func(ckm.Mechanism, *material, []byte) ([]byte, error) {
+	return func(_ ckm.Mechanism, k *material, data []byte) ([]byte, error) {
 		priv, err := k.ecPrivate()
 		if err != nil {
 			return nil, err
@@ -149,8 +150,8 @@ func ecdsaSign(h crypto.Hash) func(Mechanism, *material, []byte) ([]byte, error)
 	}
 }
 
-func ecdsaVerify(h crypto.Hash) func(Mechanism, *material, []byte, []byte) error {
-	return func(_ Mechanism, k *material, data, sig []byte) error {
+func ecdsaVerify(h crypto.Hash) func(ckm.Mechanism, *material, []byte, []byte) error {
+	return func(_ ckm.Mechanism, k *material, data, sig []byte) error {
 		pub, err := k.ecPublic()
 		if err != nil {
 			return err
@@ -179,8 +180,8 @@ var kdfHash = map[uint64]crypto.Hash{
 // ecdhDerive is CKM_ECDH1_DERIVE. The key length is tmpl's CKA_VALUE_LEN; without it CKD_NULL
 // yields the whole shared secret (x coordinate) and a KDF is CKR_TEMPLATE_INCOMPLETE. CKD_NULL
 // with a shorter length keeps the trailing bytes of the secret, as SoftHSM does.
-func ecdhDerive(m Mechanism, k *material, tmpl attr.Set) (attr.Set, error) {
-	p, ok := m.Param.(*ECDH1DeriveParams)
+func ecdhDerive(m ckm.Mechanism, k *material, tmpl attr.Set) (attr.Set, error) {
+	p, ok := m.Param.(*ckm.ECDH1DeriveParams)
 	if !ok || p == nil {
 		return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "ECDH needs CK_ECDH1_DERIVE_PARAMS")
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -29,12 +30,12 @@ func allowed(t *testing.T, err error, codes ...uint32) {
 func FuzzUnwrap(f *testing.F) {
 	_, rsaPriv, rsaPub := rsaKeys(f)
 	kek := secretKey(f, p11.CKK_AES, bytes.Repeat([]byte{3}, 32))
-	mechs := []Mechanism{
+	mechs := []ckm.Mechanism{
 		{Type: p11.CKM_AES_KEY_WRAP},
 		{Type: p11.CKM_AES_KEY_WRAP_PAD},
-		{Type: p11.CKM_AES_GCM, Param: &GCMParams{IV: make([]byte, 12), TagBits: 128}},
+		{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{IV: make([]byte, 12), TagBits: 128}},
 		{Type: p11.CKM_RSA_PKCS},
-		{Type: p11.CKM_RSA_PKCS_OAEP, Param: &OAEPParams{Hash: p11.CKM_SHA256, MGF: p11.CKG_MGF1_SHA256}},
+		{Type: p11.CKM_RSA_PKCS_OAEP, Param: &ckm.OAEPParams{Hash: p11.CKM_SHA256, MGF: p11.CKG_MGF1_SHA256}},
 	}
 	tmpls := []attr.Set{
 		{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_AES)},
@@ -96,14 +97,14 @@ func FuzzDecrypt(f *testing.F) {
 			if sel&1 == 0 {
 				return nil
 			}
-			return IV(p)
+			return ckm.IV(p)
 		case p11.CKM_AES_CTR:
-			return &CTRParams{CounterBits: uint32(sel), CB: p}
+			return &ckm.CTRParams{CounterBits: uint32(sel), CB: p}
 		case p11.CKM_AES_GCM:
 			n := int(sel) % (len(p) + 1)
-			return &GCMParams{IV: p[:n], AAD: p[n:], TagBits: uint32(sel) & 0xf8}
+			return &ckm.GCMParams{IV: p[:n], AAD: p[n:], TagBits: uint32(sel) & 0xf8}
 		case p11.CKM_RSA_PKCS_OAEP:
-			return &OAEPParams{Hash: []uint32{p11.CKM_SHA_1, p11.CKM_SHA256, p11.CKM_SHA512, 0x1234}[sel%4],
+			return &ckm.OAEPParams{Hash: []uint32{p11.CKM_SHA_1, p11.CKM_SHA256, p11.CKM_SHA512, 0x1234}[sel%4],
 				MGF: []uint32{p11.CKG_MGF1_SHA1, p11.CKG_MGF1_SHA256, p11.CKG_MGF1_SHA512, 77}[(sel>>2)%4], Source: p}
 		}
 		return nil
@@ -125,7 +126,7 @@ func FuzzDecrypt(f *testing.F) {
 		if typ == p11.CKM_RSA_PKCS || typ == p11.CKM_RSA_PKCS_OAEP || typ == p11.CKM_RSA_X_509 {
 			k = rsaPriv
 		}
-		m := Mechanism{Type: typ, Param: param(typ, p)}
+		m := ckm.Mechanism{Type: typ, Param: param(typ, p)}
 		out, err := Decrypt(m, k, ct)
 		allowed(t, err, p11.CKR_ENCRYPTED_DATA_INVALID, p11.CKR_ENCRYPTED_DATA_LEN_RANGE, p11.CKR_MECHANISM_PARAM_INVALID)
 		if err != nil {
@@ -152,7 +153,7 @@ func FuzzDerivePublicData(f *testing.F) {
 	tmpl := attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_AES),
 		p11.CKA_VALUE_LEN: attr.Ulong(32)}
 	f.Fuzz(func(t *testing.T, pd []byte, kdf byte, shared []byte) {
-		m := Mechanism{Type: p11.CKM_ECDH1_DERIVE, Param: &ECDH1DeriveParams{KDF: uint32(kdf), SharedData: shared, PublicData: pd}}
+		m := ckm.Mechanism{Type: p11.CKM_ECDH1_DERIVE, Param: &ckm.ECDH1DeriveParams{KDF: uint32(kdf), SharedData: shared, PublicData: pd}}
 		mat, err := Derive(m, priv, tmpl)
 		allowed(t, err, p11.CKR_MECHANISM_PARAM_INVALID)
 		if err == nil && len(mat[p11.CKA_VALUE]) != 32 {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -19,28 +20,28 @@ func TestAESBlockModesKAT(t *testing.T) {
 	const k256 = "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4"
 	for _, tc := range []struct {
 		name, key, plain, ct string
-		m                    func() Mechanism
+		m                    func() ckm.Mechanism
 	}{
 		{"FIPS-197 C.1 AES-128", "000102030405060708090a0b0c0d0e0f", "00112233445566778899aabbccddeeff",
-			"69c4e0d86a7b0430d8cdb78070b4c55a", func() Mechanism { return Mechanism{Type: p11.CKM_AES_ECB} }},
+			"69c4e0d86a7b0430d8cdb78070b4c55a", func() ckm.Mechanism { return ckm.Mechanism{Type: p11.CKM_AES_ECB} }},
 		{"FIPS-197 C.3 AES-256", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
 			"00112233445566778899aabbccddeeff", "8ea2b7ca516745bfeafc49904b496089",
-			func() Mechanism { return Mechanism{Type: p11.CKM_AES_ECB} }},
+			func() ckm.Mechanism { return ckm.Mechanism{Type: p11.CKM_AES_ECB} }},
 		{"SP800-38A F.1.1 ECB-AES128", k128, sp80038aPlain, `3ad77bb40d7a3660a89ecaf32466ef97 f5d3d58503b9699de785895a96fdbaaf
 			43b1cd7f598ece23881b00e3ed030688 7b0c785e27e8ad3f8223207104725dd4`,
-			func() Mechanism { return Mechanism{Type: p11.CKM_AES_ECB} }},
+			func() ckm.Mechanism { return ckm.Mechanism{Type: p11.CKM_AES_ECB} }},
 		{"SP800-38A F.1.5 ECB-AES256", k256, sp80038aPlain, `f3eed1bdb5d2a03c064b5a7e3db181f8 591ccb10d410ed26dc5ba74a31362870
 			b6ed21b99ca6f4f9f153e7b1beafed1d 23304b7a39f9f3ff067d8d8f9e24ecc7`,
-			func() Mechanism { return Mechanism{Type: p11.CKM_AES_ECB} }},
+			func() ckm.Mechanism { return ckm.Mechanism{Type: p11.CKM_AES_ECB} }},
 		{"SP800-38A F.2.1 CBC-AES128", k128, sp80038aPlain, `7649abac8119b246cee98e9b12e9197d 5086cb9b507219ee95db113a917678b2
 			73bed6b8e3c1743b7116e69e22229516 3ff1caa1681fac09120eca307586e1a7`,
-			func() Mechanism {
-				return Mechanism{Type: p11.CKM_AES_CBC, Param: IV(unhex(t, "000102030405060708090a0b0c0d0e0f"))}
+			func() ckm.Mechanism {
+				return ckm.Mechanism{Type: p11.CKM_AES_CBC, Param: ckm.IV(unhex(t, "000102030405060708090a0b0c0d0e0f"))}
 			}},
 		{"SP800-38A F.5.1 CTR-AES128", k128, sp80038aPlain, `874d6191b620e3261bef6864990db6ce 9806f66b7970fdff8617187bb9fffdff
 			5ae4df3edbd5d35e5b4f09020db03eab 1e031dda2fbe03d1792170a0f3009cee`,
-			func() Mechanism {
-				return Mechanism{Type: p11.CKM_AES_CTR, Param: &CTRParams{CounterBits: 128, CB: unhex(t, "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff")}}
+			func() ckm.Mechanism {
+				return ckm.Mechanism{Type: p11.CKM_AES_CTR, Param: &ckm.CTRParams{CounterBits: 128, CB: unhex(t, "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff")}}
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,7 +63,7 @@ func TestAESBlockModesKAT(t *testing.T) {
 
 func TestAESCBCPadRoundTrip(t *testing.T) {
 	k := secretKey(t, p11.CKK_AES, make([]byte, 16))
-	m := Mechanism{Type: p11.CKM_AES_CBC_PAD, Param: IV(make([]byte, 16))}
+	m := ckm.Mechanism{Type: p11.CKM_AES_CBC_PAD, Param: ckm.IV(make([]byte, 16))}
 	for n := 0; n <= 33; n++ {
 		plain := bytes.Repeat([]byte{byte(n)}, n)
 		ct, _, err := Encrypt(m, k, plain)
@@ -72,7 +73,7 @@ func TestAESCBCPadRoundTrip(t *testing.T) {
 		}
 		// The padded block is plain CBC of plain||PKCS#7 padding.
 		padded := append(append([]byte(nil), plain...), bytes.Repeat([]byte{byte(16 - n%16)}, 16-n%16)...)
-		raw, _, err := Encrypt(Mechanism{Type: p11.CKM_AES_CBC, Param: m.Param}, k, padded)
+		raw, _, err := Encrypt(ckm.Mechanism{Type: p11.CKM_AES_CBC, Param: m.Param}, k, padded)
 		mustOK(t, err)
 		if !bytes.Equal(raw, ct) {
 			t.Fatalf("len %d: CBC_PAD differs from CBC of the PKCS#7-padded input", n)
@@ -89,7 +90,7 @@ func TestAESCTRCounterBits(t *testing.T) {
 	k := secretKey(t, p11.CKK_AES, make([]byte, 16))
 	cb := make([]byte, 16)
 	cb[15] = 0xfe // an 8-bit counter at 254 has two blocks left
-	m := Mechanism{Type: p11.CKM_AES_CTR, Param: &CTRParams{CounterBits: 8, CB: cb}}
+	m := ckm.Mechanism{Type: p11.CKM_AES_CTR, Param: &ckm.CTRParams{CounterBits: 8, CB: cb}}
 	_, _, err := Encrypt(m, k, make([]byte, 32))
 	mustOK(t, err)
 	_, _, err = Encrypt(m, k, make([]byte, 33))
@@ -129,14 +130,14 @@ func TestAESGCMKAT(t *testing.T) {
 		// is the first t of the full one), which for TC5/TC6 takes the short-tag, odd-IV path.
 		for _, tagLen := range []int{16, 12} {
 			k := secretKey(t, p11.CKK_AES, unhex(t, tc.key))
-			m := Mechanism{Type: p11.CKM_AES_GCM, Param: &GCMParams{IV: unhex(t, tc.iv), AAD: unhex(t, tc.aad), TagBits: uint32(8 * tagLen)}}
+			m := ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{IV: unhex(t, tc.iv), AAD: unhex(t, tc.aad), TagBits: uint32(8 * tagLen)}}
 			want := append(unhex(t, tc.ct), unhex(t, tc.tag)[:tagLen]...)
 			got, used, err := Encrypt(m, k, unhex(t, tc.plain))
 			mustOK(t, err)
 			if !bytes.Equal(got, want) {
 				t.Fatalf("%s/%d: encrypt = %x, want %x", tc.name, tagLen, got, want)
 			}
-			if !bytes.Equal(used.Param.(*GCMParams).IV, unhex(t, tc.iv)) {
+			if !bytes.Equal(used.Param.(*ckm.GCMParams).IV, unhex(t, tc.iv)) {
 				t.Fatalf("%s: caller's IV not kept", tc.name)
 			}
 			back, err := Decrypt(m, k, want)
@@ -154,20 +155,20 @@ func TestAESGCMKAT(t *testing.T) {
 
 func TestAESGCMHSMGeneratedIV(t *testing.T) {
 	k := secretKey(t, p11.CKK_AES, make([]byte, 32))
-	p := &GCMParams{AAD: []byte("aad"), TagBits: 128}
-	m := Mechanism{Type: p11.CKM_AES_GCM, Param: p}
+	p := &ckm.GCMParams{AAD: []byte("aad"), TagBits: 128}
+	m := ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: p}
 	ct1, used1, err := Encrypt(m, k, []byte("hello"))
 	mustOK(t, err)
 	_, used2, err := Encrypt(m, k, []byte("hello"))
 	mustOK(t, err)
-	iv1, iv2 := used1.Param.(*GCMParams).IV, used2.Param.(*GCMParams).IV
+	iv1, iv2 := used1.Param.(*ckm.GCMParams).IV, used2.Param.(*ckm.GCMParams).IV
 	if len(iv1) != 12 || bytes.Equal(iv1, iv2) {
 		t.Fatalf("generated IVs %x, %x: want two different 12-byte IVs", iv1, iv2)
 	}
 	if len(p.IV) != 0 {
 		t.Fatal("Encrypt changed the caller's parameter")
 	}
-	if used1.Type != p11.CKM_AES_GCM || !bytes.Equal(used1.Param.(*GCMParams).AAD, p.AAD) {
+	if used1.Type != p11.CKM_AES_GCM || !bytes.Equal(used1.Param.(*ckm.GCMParams).AAD, p.AAD) {
 		t.Fatal("used mechanism lost type or AAD")
 	}
 	back, err := Decrypt(used1, k, ct1)
@@ -202,7 +203,7 @@ func TestAESKeyWrapKAT(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			kek := secretKey(t, p11.CKK_AES, unhex(t, tc.kek))
 			data := unhex(t, tc.data)
-			m := Mechanism{Type: tc.mech}
+			m := ckm.Mechanism{Type: tc.mech}
 			got, err := Wrap(m, kek, secretObj(p11.CKK_GENERIC_SECRET, data))
 			mustOK(t, err)
 			if want := unhex(t, tc.wrapped); !bytes.Equal(got, want) {
@@ -234,13 +235,13 @@ func TestAESKeyWrapCustomIV(t *testing.T) {
 	tmpl := attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_AES)}
 	for _, tc := range []struct {
 		mech uint32
-		iv   IV
-	}{{p11.CKM_AES_KEY_WRAP, IV{1, 2, 3, 4, 5, 6, 7, 8}}, {p11.CKM_AES_KEY_WRAP_PAD, IV{1, 2, 3, 4}}} {
-		w, err := Wrap(Mechanism{Type: tc.mech, Param: tc.iv}, kek, target)
+		iv   ckm.IV
+	}{{p11.CKM_AES_KEY_WRAP, ckm.IV{1, 2, 3, 4, 5, 6, 7, 8}}, {p11.CKM_AES_KEY_WRAP_PAD, ckm.IV{1, 2, 3, 4}}} {
+		w, err := Wrap(ckm.Mechanism{Type: tc.mech, Param: tc.iv}, kek, target)
 		mustOK(t, err)
-		_, err = Unwrap(Mechanism{Type: tc.mech}, kek, w, tmpl)
+		_, err = Unwrap(ckm.Mechanism{Type: tc.mech}, kek, w, tmpl)
 		wantCode(t, err, p11.CKR_WRAPPED_KEY_INVALID) // default IV does not match
-		mat, err := Unwrap(Mechanism{Type: tc.mech, Param: tc.iv}, kek, w, tmpl)
+		mat, err := Unwrap(ckm.Mechanism{Type: tc.mech, Param: tc.iv}, kek, w, tmpl)
 		mustOK(t, err)
 		if !bytes.Equal(mat[p11.CKA_VALUE], target[p11.CKA_VALUE]) {
 			t.Fatal("custom-IV round trip")
@@ -256,11 +257,11 @@ func TestAESKeyWrapPadRejectsShortMLI(t *testing.T) {
 	a := [8]byte{0xA6, 0x59, 0x59, 0xA6, 0, 0, 0, 3}
 	blob := kwWrap(b, a, append([]byte{1, 2, 3}, make([]byte, 13)...)) // 16 bytes, MLI 3
 	tmpl := attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_GENERIC_SECRET)}
-	_, err := Unwrap(Mechanism{Type: p11.CKM_AES_KEY_WRAP_PAD}, kek, blob, tmpl)
+	_, err := Unwrap(ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP_PAD}, kek, blob, tmpl)
 	wantCode(t, err, p11.CKR_WRAPPED_KEY_INVALID)
 	a[7] = 9 // within 9..16: valid
 	blob = kwWrap(b, a, append([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9}, make([]byte, 7)...))
-	mat, err := Unwrap(Mechanism{Type: p11.CKM_AES_KEY_WRAP_PAD}, kek, blob, tmpl)
+	mat, err := Unwrap(ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP_PAD}, kek, blob, tmpl)
 	mustOK(t, err)
 	if len(mat[p11.CKA_VALUE]) != 9 {
 		t.Fatal("MLI 9")
@@ -270,7 +271,7 @@ func TestAESKeyWrapPadRejectsShortMLI(t *testing.T) {
 func TestAESCMACKAT(t *testing.T) {
 	k := secretKey(t, p11.CKK_AES, unhex(t, "2b7e151628aed2a6abf7158809cf4f3c"))
 	msg := unhex(t, sp80038aPlain)
-	m := Mechanism{Type: p11.CKM_AES_CMAC}
+	m := ckm.Mechanism{Type: p11.CKM_AES_CMAC}
 	for _, tc := range []struct {
 		n   int
 		tag string
@@ -311,7 +312,7 @@ func TestHMACKAT(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := secretKey(t, p11.CKK_GENERIC_SECRET, tc.key)
-			m := Mechanism{Type: tc.mech}
+			m := ckm.Mechanism{Type: tc.mech}
 			got, err := Sign(m, k, tc.data)
 			mustOK(t, err)
 			if want := unhex(t, tc.mac); !bytes.Equal(got, want) {
@@ -324,7 +325,7 @@ func TestHMACKAT(t *testing.T) {
 		})
 	}
 	// CloudHSM lets HMAC use AES keys too.
-	_, err := Sign(Mechanism{Type: p11.CKM_SHA256_HMAC}, secretKey(t, p11.CKK_AES, make([]byte, 32)), []byte("x"))
+	_, err := Sign(ckm.Mechanism{Type: p11.CKM_SHA256_HMAC}, secretKey(t, p11.CKK_AES, make([]byte, 32)), []byte("x"))
 	mustOK(t, err)
 }
 
@@ -336,7 +337,7 @@ func TestDigestKAT(t *testing.T) {
 		p11.CKM_SHA384: "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7",
 		p11.CKM_SHA512: "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
 	} {
-		got, err := Digest(Mechanism{Type: m}, []byte("abc"))
+		got, err := Digest(ckm.Mechanism{Type: m}, []byte("abc"))
 		mustOK(t, err)
 		if !bytes.Equal(got, unhex(t, want)) {
 			t.Errorf("%s(abc) = %x, want %s", p11.MechName(m), got, want)

@@ -9,60 +9,21 @@
 // Key usage attributes (CKA_SIGN, ...) are the caller's to check; this package checks the
 // key's type and size, the parameter and the data.
 //
+// A mechanism and its parameter arrive as hsmd/ckm values, the vocabulary the clients speak too;
+// only the node (hsmd/server, and hsmd/token for its parsed-key cache) imports this package.
+//
 // Error choices beyond the obvious: CKR_CURVE_NOT_SUPPORTED (v3.0) for a well-formed OID of an
 // unsupported curve; the wrap-specific codes of C_WrapKey/C_UnwrapKey at the wrap boundary;
 // mechanisms without a parameter ignore one.
 package mech
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 )
-
-// Mechanism is a CK_MECHANISM: a type and its decoded parameter, one of nil, IV ([]byte, for
-// CBC/CBC_PAD and the AES key-wrap IV), *GCMParams, *CTRParams, *PSSParams, *OAEPParams,
-// *ECDH1DeriveParams. A parameter of the wrong kind is CKR_MECHANISM_PARAM_INVALID.
-type Mechanism struct {
-	Type  uint32
-	Param any
-}
-
-// IV is the parameter of CKM_AES_CBC, CKM_AES_CBC_PAD and the AES key wraps.
-type IV []byte
-
-// GCMParams is CK_GCM_PARAMS. An empty IV on encrypt asks the HSM to generate one (12 bytes),
-// which Encrypt returns in its result mechanism, as CloudHSM writes it back to the caller.
-type GCMParams struct {
-	IV      []byte
-	AAD     []byte
-	TagBits uint32
-}
-
-// CTRParams is CK_AES_CTR_PARAMS.
-type CTRParams struct {
-	CounterBits uint32
-	CB          []byte // 16-byte initial counter block
-}
-
-// PSSParams is CK_RSA_PKCS_PSS_PARAMS.
-type PSSParams struct {
-	Hash    uint32 // CKM_SHA256, ...
-	MGF     uint32 // CKG_MGF1_SHA256, ...
-	SaltLen uint32
-}
-
-// OAEPParams is CK_RSA_PKCS_OAEP_PARAMS.
-type OAEPParams struct {
-	Hash   uint32
-	MGF    uint32
-	Source []byte // CKZ_DATA_SPECIFIED label, may be empty
-}
-
-// ECDH1DeriveParams is CK_ECDH1_DERIVE_PARAMS.
-type ECDH1DeriveParams struct {
-	KDF        uint32 // CKD_NULL, CKD_SHA256_KDF, ...
-	SharedData []byte
-	PublicData []byte // the peer's EC point (DER OCTET STRING or raw uncompressed point)
-}
 
 // Info is CK_MECHANISM_INFO: key sizes in the unit the spec gives (bits for RSA/EC, bytes for
 // AES and generic secrets) and the CKF_* flags.
@@ -87,7 +48,7 @@ type Key struct {
 func NewKey(obj attr.Set) (*Key, error) { return newKey(obj) }
 
 // Types lists every supported mechanism type, sorted.
-func Types() []uint32 { return sortedTypes() }
+func Types() []uint32 { return slices.Sorted(maps.Keys(registry)) }
 
 // Lookup returns the mechanism's info or CKR_MECHANISM_INVALID.
 func Lookup(m uint32) (Info, error) {
@@ -114,7 +75,7 @@ func Implied(m uint32) (attr.Set, error) {
 
 // GenerateKey makes secret key material for tmpl (an object validated by attr.NewObject) and
 // returns the material attributes (CKA_VALUE, CKA_VALUE_LEN).
-func GenerateKey(m Mechanism, tmpl attr.Set) (attr.Set, error) {
+func GenerateKey(m ckm.Mechanism, tmpl attr.Set) (attr.Set, error) {
 	e, err := lookup(m.Type)
 	if err != nil || e.genKey == nil {
 		return nil, errMechanismInvalid
@@ -124,7 +85,7 @@ func GenerateKey(m Mechanism, tmpl attr.Set) (attr.Set, error) {
 
 // GenerateKeyPair makes a key pair; it returns the attributes to add to each half
 // (RSA: CKA_MODULUS, CKA_PUBLIC_EXPONENT, private components; EC: CKA_EC_POINT, CKA_VALUE).
-func GenerateKeyPair(m Mechanism, pub, priv attr.Set) (pubAdd, privAdd attr.Set, err error) {
+func GenerateKeyPair(m ckm.Mechanism, pub, priv attr.Set) (pubAdd, privAdd attr.Set, err error) {
 	e, err := lookup(m.Type)
 	if err != nil || e.genPair == nil {
 		return nil, nil, errMechanismInvalid
@@ -133,7 +94,7 @@ func GenerateKeyPair(m Mechanism, pub, priv attr.Set) (pubAdd, privAdd attr.Set,
 }
 
 // Sign signs (or MACs) data.
-func Sign(m Mechanism, k *Key, data []byte) ([]byte, error) {
+func Sign(m ckm.Mechanism, k *Key, data []byte) ([]byte, error) {
 	e, err := lookup(m.Type)
 	if err != nil || e.sign == nil {
 		return nil, errMechanismInvalid
@@ -146,7 +107,7 @@ func Sign(m Mechanism, k *Key, data []byte) ([]byte, error) {
 }
 
 // Verify checks a signature or MAC: nil, CKR_SIGNATURE_INVALID or CKR_SIGNATURE_LEN_RANGE.
-func Verify(m Mechanism, k *Key, data, sig []byte) error {
+func Verify(m ckm.Mechanism, k *Key, data, sig []byte) error {
 	e, err := lookup(m.Type)
 	if err != nil || e.verify == nil {
 		return errMechanismInvalid
@@ -159,7 +120,7 @@ func Verify(m Mechanism, k *Key, data, sig []byte) error {
 }
 
 // Encrypt encrypts; used is m with any HSM-generated parameter (the GCM IV) filled in.
-func Encrypt(m Mechanism, k *Key, plain []byte) (out []byte, used Mechanism, err error) {
+func Encrypt(m ckm.Mechanism, k *Key, plain []byte) (out []byte, used ckm.Mechanism, err error) {
 	e, err := lookup(m.Type)
 	if err != nil || e.encrypt == nil {
 		return nil, m, errMechanismInvalid
@@ -172,7 +133,7 @@ func Encrypt(m Mechanism, k *Key, plain []byte) (out []byte, used Mechanism, err
 }
 
 // Decrypt decrypts.
-func Decrypt(m Mechanism, k *Key, ct []byte) ([]byte, error) {
+func Decrypt(m ckm.Mechanism, k *Key, ct []byte) ([]byte, error) {
 	e, err := lookup(m.Type)
 	if err != nil || e.decrypt == nil {
 		return nil, errMechanismInvalid
@@ -185,7 +146,7 @@ func Decrypt(m Mechanism, k *Key, ct []byte) ([]byte, error) {
 }
 
 // Digest hashes data.
-func Digest(m Mechanism, data []byte) ([]byte, error) {
+func Digest(m ckm.Mechanism, data []byte) ([]byte, error) {
 	e, err := lookup(m.Type)
 	if err != nil || e.digest == nil {
 		return nil, errMechanismInvalid
@@ -199,7 +160,7 @@ func Digest(m Mechanism, data []byte) ([]byte, error) {
 // CKR_KEY_NOT_WRAPPABLE (RSA mechanisms wrap secret keys only) or CKR_KEY_SIZE_RANGE (a length
 // the mechanism cannot take). For CKM_AES_GCM an empty IV is generated and written into the
 // caller's *GCMParams, since Wrap returns no mechanism (CloudHSM writes pIV back the same way).
-func Wrap(m Mechanism, wrapping *Key, target attr.Set) ([]byte, error) {
+func Wrap(m ckm.Mechanism, wrapping *Key, target attr.Set) ([]byte, error) {
 	return wrapKey(m, wrapping, target)
 }
 
@@ -210,12 +171,12 @@ func Wrap(m Mechanism, wrapping *Key, target attr.Set) ([]byte, error) {
 // PKCS#11 components (RSA: modulus, exponents, primes, CRT values; EC: CKA_VALUE and
 // CKA_EC_PARAMS). Problems of the unwrapping key are CKR_UNWRAPPING_KEY_*, of the blob
 // CKR_WRAPPED_KEY_LEN_RANGE or CKR_WRAPPED_KEY_INVALID.
-func Unwrap(m Mechanism, unwrapping *Key, wrapped []byte, tmpl attr.Set) (attr.Set, error) {
+func Unwrap(m ckm.Mechanism, unwrapping *Key, wrapped []byte, tmpl attr.Set) (attr.Set, error) {
 	return unwrapKey(m, unwrapping, wrapped, tmpl)
 }
 
 // Derive derives key material for tmpl from base (ECDH).
-func Derive(m Mechanism, base *Key, tmpl attr.Set) (attr.Set, error) {
+func Derive(m ckm.Mechanism, base *Key, tmpl attr.Set) (attr.Set, error) {
 	e, err := lookup(m.Type)
 	if err != nil || e.derive == nil {
 		return nil, errMechanismInvalid

@@ -2,9 +2,9 @@ package mech
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -17,16 +17,16 @@ type entry struct {
 	implied        attr.Set // key-generation mechanisms: the class and key type they make
 	secretOnly     bool     // wraps secret keys only (RSA: a PKCS#8 blob does not fit)
 
-	genKey  func(m Mechanism, tmpl attr.Set) (attr.Set, error)
-	genPair func(m Mechanism, pub, priv attr.Set) (attr.Set, attr.Set, error)
-	sign    func(m Mechanism, k *material, data []byte) ([]byte, error)
-	verify  func(m Mechanism, k *material, data, sig []byte) error
-	encrypt func(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, error)
-	decrypt func(m Mechanism, k *material, ct []byte) ([]byte, error)
-	digest  func(m Mechanism, data []byte) ([]byte, error)
-	wrap    func(m Mechanism, k *material, plain []byte) ([]byte, error)
-	unwrap  func(m Mechanism, k *material, wrapped []byte) ([]byte, error)
-	derive  func(m Mechanism, k *material, tmpl attr.Set) (attr.Set, error)
+	genKey  func(m ckm.Mechanism, tmpl attr.Set) (attr.Set, error)
+	genPair func(m ckm.Mechanism, pub, priv attr.Set) (attr.Set, attr.Set, error)
+	sign    func(m ckm.Mechanism, k *material, data []byte) ([]byte, error)
+	verify  func(m ckm.Mechanism, k *material, data, sig []byte) error
+	encrypt func(m ckm.Mechanism, k *material, plain []byte) ([]byte, ckm.Mechanism, error)
+	decrypt func(m ckm.Mechanism, k *material, ct []byte) ([]byte, error)
+	digest  func(m ckm.Mechanism, data []byte) ([]byte, error)
+	wrap    func(m ckm.Mechanism, k *material, plain []byte) ([]byte, error)
+	unwrap  func(m ckm.Mechanism, k *material, wrapped []byte) ([]byte, error)
+	derive  func(m ckm.Mechanism, k *material, tmpl attr.Set) (attr.Set, error)
 }
 
 // info computes CK_MECHANISM_INFO from what the entry implements, so the advertised flags can
@@ -74,15 +74,6 @@ func lookup(m uint32) (*entry, error) {
 		return nil, errMechanismInvalid
 	}
 	return e, nil
-}
-
-func sortedTypes() []uint32 {
-	ts := make([]uint32, 0, len(registry))
-	for t := range registry {
-		ts = append(ts, t)
-	}
-	slices.Sort(ts)
-	return ts
 }
 
 // Sentinel errors of the package. Errors with a reason use p11.Errorf; these carry only a code.

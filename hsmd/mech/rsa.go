@@ -10,6 +10,7 @@ import (
 	"math/big"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -43,8 +44,8 @@ func init() {
 }
 
 // wrapWith turns an encrypt function into a wrap function.
-func wrapWith(enc func(Mechanism, *material, []byte) ([]byte, Mechanism, error)) func(Mechanism, *material, []byte) ([]byte, error) {
-	return func(m Mechanism, k *material, plain []byte) ([]byte, error) {
+func wrapWith(enc func(ckm.Mechanism, *material, []byte) ([]byte, ckm.Mechanism, error)) func(ckm.Mechanism, *material, []byte) ([]byte, error) {
+	return func(m ckm.Mechanism, k *material, plain []byte) ([]byte, error) {
 		out, _, err := enc(m, k, plain)
 		return out, err
 	}
@@ -53,7 +54,7 @@ func wrapWith(enc func(Mechanism, *material, []byte) ([]byte, Mechanism, error))
 // rsaGenerate reads CKA_MODULUS_BITS (2048–4096 in 256-bit steps, as CloudHSM) and an optional
 // CKA_PUBLIC_EXPONENT from the public template. Go's generator only makes e = 65537, so any
 // other exponent is CKR_ATTRIBUTE_VALUE_INVALID.
-func rsaGenerate(_ Mechanism, pub, _ attr.Set) (attr.Set, attr.Set, error) {
+func rsaGenerate(_ ckm.Mechanism, pub, _ attr.Set) (attr.Set, attr.Set, error) {
 	bits, ok := pub.Ulong(p11.CKA_MODULUS_BITS)
 	if !ok {
 		return nil, nil, p11.Errorf(p11.CKR_TEMPLATE_INCOMPLETE, "CKA_MODULUS_BITS missing from the public template")
@@ -105,8 +106,8 @@ func pkcsInput(h crypto.Hash, k int, data []byte) ([]byte, error) {
 	return data, nil
 }
 
-func rsaPKCSSign(h crypto.Hash) func(Mechanism, *material, []byte) ([]byte, error) {
-	return func(_ Mechanism, k *material, data []byte) ([]byte, error) {
+func rsaPKCSSign(h crypto.Hash) func(ckm.Mechanism, *material, []byte) ([]byte, error) {
+	return func(_ ckm.Mechanism, k *material, data []byte) ([]byte, error) {
 		priv, err := k.rsaPrivate()
 		if err != nil {
 			return nil, err
@@ -123,8 +124,8 @@ func rsaPKCSSign(h crypto.Hash) func(Mechanism, *material, []byte) ([]byte, erro
 	}
 }
 
-func rsaPKCSVerify(h crypto.Hash) func(Mechanism, *material, []byte, []byte) error {
-	return func(_ Mechanism, k *material, data, sig []byte) error {
+func rsaPKCSVerify(h crypto.Hash) func(ckm.Mechanism, *material, []byte, []byte) error {
+	return func(_ ckm.Mechanism, k *material, data, sig []byte) error {
 		pub, err := k.rsaPublic()
 		if err != nil {
 			return err
@@ -145,8 +146,8 @@ func rsaPKCSVerify(h crypto.Hash) func(Mechanism, *material, []byte, []byte) err
 
 // pssParam checks CK_RSA_PKCS_PSS_PARAMS: a known hash (the mechanism's own for SHA*_RSA_PKCS_PSS),
 // MGF1 with that same hash (Go's PSS has no other), and a salt that fits the key.
-func pssParam(m Mechanism, fixed crypto.Hash, pub *rsa.PublicKey) (crypto.Hash, int, error) {
-	p, ok := m.Param.(*PSSParams)
+func pssParam(m ckm.Mechanism, fixed crypto.Hash, pub *rsa.PublicKey) (crypto.Hash, int, error) {
+	p, ok := m.Param.(*ckm.PSSParams)
 	if !ok || p == nil {
 		return 0, 0, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "PSS needs CK_RSA_PKCS_PSS_PARAMS")
 	}
@@ -176,8 +177,8 @@ func pssInput(fixed, h crypto.Hash, data []byte) ([]byte, error) {
 	return data, nil
 }
 
-func pssSign(fixed crypto.Hash) func(Mechanism, *material, []byte) ([]byte, error) {
-	return func(m Mechanism, k *material, data []byte) ([]byte, error) {
+func pssSign(fixed crypto.Hash) func(ckm.Mechanism, *material, []byte) ([]byte, error) {
+	return func(m ckm.Mechanism, k *material, data []byte) ([]byte, error) {
 		priv, err := k.rsaPrivate()
 		if err != nil {
 			return nil, err
@@ -203,8 +204,8 @@ func pssSign(fixed crypto.Hash) func(Mechanism, *material, []byte) ([]byte, erro
 	}
 }
 
-func pssVerify(fixed crypto.Hash) func(Mechanism, *material, []byte, []byte) error {
-	return func(m Mechanism, k *material, data, sig []byte) error {
+func pssVerify(fixed crypto.Hash) func(ckm.Mechanism, *material, []byte, []byte) error {
+	return func(m ckm.Mechanism, k *material, data, sig []byte) error {
 		pub, err := k.rsaPublic()
 		if err != nil {
 			return err
@@ -310,7 +311,7 @@ func emsaPSSVerify(h crypto.Hash, mHash, em []byte, emBits, sLen int) bool {
 	return subtle.ConstantTimeCompare(hh.Sum(nil), H) == 1
 }
 
-func rsaPKCSEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, error) {
+func rsaPKCSEncrypt(m ckm.Mechanism, k *material, plain []byte) ([]byte, ckm.Mechanism, error) {
 	pub, err := k.rsaPublic()
 	if err != nil {
 		return nil, m, err
@@ -325,7 +326,7 @@ func rsaPKCSEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, 
 	return out, m, nil
 }
 
-func rsaPKCSDecrypt(_ Mechanism, k *material, ct []byte) ([]byte, error) {
+func rsaPKCSDecrypt(_ ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
 	priv, err := k.rsaPrivate()
 	if err != nil {
 		return nil, err
@@ -341,8 +342,8 @@ func rsaPKCSDecrypt(_ Mechanism, k *material, ct []byte) ([]byte, error) {
 }
 
 // oaepParam checks CK_RSA_PKCS_OAEP_PARAMS: a known hash, MGF1 with the same hash, a label.
-func oaepParam(m Mechanism) (crypto.Hash, []byte, error) {
-	p, ok := m.Param.(*OAEPParams)
+func oaepParam(m ckm.Mechanism) (crypto.Hash, []byte, error) {
+	p, ok := m.Param.(*ckm.OAEPParams)
 	if !ok || p == nil {
 		return 0, nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "OAEP needs CK_RSA_PKCS_OAEP_PARAMS")
 	}
@@ -356,7 +357,7 @@ func oaepParam(m Mechanism) (crypto.Hash, []byte, error) {
 	return h, p.Source, nil
 }
 
-func oaepEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, error) {
+func oaepEncrypt(m ckm.Mechanism, k *material, plain []byte) ([]byte, ckm.Mechanism, error) {
 	pub, err := k.rsaPublic()
 	if err != nil {
 		return nil, m, err
@@ -375,7 +376,7 @@ func oaepEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, err
 	return out, m, nil
 }
 
-func oaepDecrypt(m Mechanism, k *material, ct []byte) ([]byte, error) {
+func oaepDecrypt(m ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
 	priv, err := k.rsaPrivate()
 	if err != nil {
 		return nil, err
@@ -402,7 +403,7 @@ func rawInput(pub *rsa.PublicKey, in []byte) bool {
 	return len(in) <= pub.Size() && new(big.Int).SetBytes(in).Cmp(pub.N) < 0
 }
 
-func rawSign(_ Mechanism, k *material, data []byte) ([]byte, error) {
+func rawSign(_ ckm.Mechanism, k *material, data []byte) ([]byte, error) {
 	priv, err := k.rsaPrivate()
 	if err != nil {
 		return nil, err
@@ -413,7 +414,7 @@ func rawSign(_ Mechanism, k *material, data []byte) ([]byte, error) {
 	return rsaRaw(priv.D, priv.N, data, priv.Size()), nil
 }
 
-func rawVerify(_ Mechanism, k *material, data, sig []byte) error {
+func rawVerify(_ ckm.Mechanism, k *material, data, sig []byte) error {
 	pub, err := k.rsaPublic()
 	if err != nil {
 		return err
@@ -435,7 +436,7 @@ func rawVerify(_ Mechanism, k *material, data, sig []byte) error {
 	return nil
 }
 
-func rawEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, error) {
+func rawEncrypt(m ckm.Mechanism, k *material, plain []byte) ([]byte, ckm.Mechanism, error) {
 	pub, err := k.rsaPublic()
 	if err != nil {
 		return nil, m, err
@@ -446,7 +447,7 @@ func rawEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, erro
 	return rsaRaw(big.NewInt(int64(pub.E)), pub.N, plain, pub.Size()), m, nil
 }
 
-func rawDecrypt(_ Mechanism, k *material, ct []byte) ([]byte, error) {
+func rawDecrypt(_ ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
 	priv, err := k.rsaPrivate()
 	if err != nil {
 		return nil, err

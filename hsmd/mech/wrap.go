@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
@@ -34,7 +35,7 @@ func init() {
 
 // kwIV reads the optional IV parameter of an AES key wrap: absent or empty for the default, or
 // exactly n bytes.
-func kwIV(m Mechanism, n int) ([]byte, error) {
+func kwIV(m ckm.Mechanism, n int) ([]byte, error) {
 	if m.Param == nil {
 		return nil, nil
 	}
@@ -48,7 +49,7 @@ func kwIV(m Mechanism, n int) ([]byte, error) {
 	return iv, nil
 }
 
-func kwEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, error) {
+func kwEncrypt(m ckm.Mechanism, k *material, plain []byte) ([]byte, ckm.Mechanism, error) {
 	b, err := k.aes()
 	if err != nil {
 		return nil, m, err
@@ -67,7 +68,7 @@ func kwEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, error
 	return kwWrap(b, a, plain), m, nil
 }
 
-func kwDecrypt(m Mechanism, k *material, ct []byte) ([]byte, error) {
+func kwDecrypt(m ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
 	b, err := k.aes()
 	if err != nil {
 		return nil, err
@@ -91,7 +92,7 @@ func kwDecrypt(m Mechanism, k *material, ct []byte) ([]byte, error) {
 	return p, nil
 }
 
-func kwpEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, error) {
+func kwpEncrypt(m ckm.Mechanism, k *material, plain []byte) ([]byte, ckm.Mechanism, error) {
 	b, err := k.aes()
 	if err != nil {
 		return nil, m, err
@@ -122,7 +123,7 @@ func kwpEncrypt(m Mechanism, k *material, plain []byte) ([]byte, Mechanism, erro
 	return kwWrap(b, a, padded), m, nil
 }
 
-func kwpDecrypt(m Mechanism, k *material, ct []byte) ([]byte, error) {
+func kwpDecrypt(m ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
 	b, err := k.aes()
 	if err != nil {
 		return nil, err
@@ -226,7 +227,7 @@ var (
 	}
 )
 
-func wrapKey(m Mechanism, wrapping *Key, target attr.Set) ([]byte, error) {
+func wrapKey(m ckm.Mechanism, wrapping *Key, target attr.Set) ([]byte, error) {
 	e, err := lookup(m.Type)
 	if err != nil {
 		return nil, err
@@ -250,7 +251,7 @@ func wrapKey(m Mechanism, wrapping *Key, target attr.Set) ([]byte, error) {
 	return out, remap(err, wrapCodes)
 }
 
-func unwrapKey(m Mechanism, unwrapping *Key, wrapped []byte, tmpl attr.Set) (attr.Set, error) {
+func unwrapKey(m ckm.Mechanism, unwrapping *Key, wrapped []byte, tmpl attr.Set) (attr.Set, error) {
 	e, err := lookup(m.Type)
 	if err != nil {
 		return nil, err

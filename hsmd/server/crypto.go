@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
@@ -11,15 +12,7 @@ import (
 )
 
 func (v *service) GenerateKey(ctx context.Context, r *hsmpb.GenerateKeyRequest) (*hsmpb.HandleResponse, error) {
-	c, err := cryptoUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	m, err := hsmpb.MechanismFromPB(r.Mechanism)
-	if err != nil {
-		return nil, err
-	}
-	implied, err := mech.Implied(m.Type)
+	c, m, implied, err := v.generation(ctx, r.Mechanism)
 	if err != nil {
 		return nil, err
 	}
@@ -31,22 +24,14 @@ func (v *service) GenerateKey(ctx context.Context, r *hsmpb.GenerateKeyRequest) 
 // GenerateKeyPair makes both halves here and stores them together: two token halves go in one
 // command, so a pair is never half-created.
 func (v *service) GenerateKeyPair(ctx context.Context, r *hsmpb.GenerateKeyPairRequest) (*hsmpb.KeyPairResponse, error) {
-	c, err := cryptoUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	m, err := hsmpb.MechanismFromPB(r.Mechanism)
-	if err != nil {
-		return nil, err
-	}
-	implied, err := mech.Implied(m.Type)
+	c, m, implied, err := v.generation(ctx, r.Mechanism)
 	if err != nil {
 		return nil, err
 	}
 	pubImplied, privImplied := implied.Clone(), implied.Clone()
 	pubImplied[p11.CKA_CLASS] = attr.Ulong(p11.CKO_PUBLIC_KEY)
 	privImplied[p11.CKA_CLASS] = attr.Ulong(p11.CKO_PRIVATE_KEY)
-	pubT, privT := token.TemplateFromPB(r.PublicTemplate), token.TemplateFromPB(r.PrivateTemplate)
+	pubT, privT := hsmpb.TemplateFromPB(r.PublicTemplate), hsmpb.TemplateFromPB(r.PrivateTemplate)
 	if err := token.CheckTrusted(c.user.Role, append(pubT, privT...)); err != nil {
 		return nil, err
 	}
@@ -104,6 +89,24 @@ func (v *service) GenerateKeyPair(ctx context.Context, r *hsmpb.GenerateKeyPairR
 	return &hsmpb.KeyPairResponse{PublicHandle: res.Handles[0], PrivateHandle: res.Handles[1]}, nil
 }
 
+// generation is the common start of the key-generation calls: a crypto user, the mechanism, and
+// the class and key type it makes.
+func (v *service) generation(ctx context.Context, pm *hsmpb.Mechanism) (*caller, ckm.Mechanism, attr.Set, error) {
+	c, err := cryptoUser(ctx)
+	if err != nil {
+		return nil, ckm.Mechanism{}, nil, err
+	}
+	m, err := hsmpb.MechanismFromPB(pm)
+	if err != nil {
+		return nil, m, nil, err
+	}
+	implied, err := mech.Implied(m.Type)
+	if err != nil {
+		return nil, m, nil, err
+	}
+	return c, m, implied, nil
+}
+
 // usableKey resolves a key handle for a crypto call: visible to the caller (else notFound), a
 // key permitting usage, parsed for the mechanisms.
 func (v *service) usableKey(ctx context.Context, h uint32, usage, notFound uint32) (*caller, *token.Object, *mech.Key, error) {
@@ -127,7 +130,7 @@ func (v *service) usableKey(ctx context.Context, h uint32, usage, notFound uint3
 
 // keyOp decodes the mechanism and resolves a key the caller may use for usage: the common
 // start of every single-key crypto call.
-func (v *service) keyOp(ctx context.Context, pm *hsmpb.Mechanism, h, usage uint32) (mech.Mechanism, *mech.Key, error) {
+func (v *service) keyOp(ctx context.Context, pm *hsmpb.Mechanism, h, usage uint32) (ckm.Mechanism, *mech.Key, error) {
 	m, err := hsmpb.MechanismFromPB(pm)
 	if err != nil {
 		return m, nil, err
@@ -149,23 +152,21 @@ func (v *service) Encrypt(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.Cr
 }
 
 func (v *service) Decrypt(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.CryptResponse, error) {
-	m, k, err := v.keyOp(ctx, r.Mechanism, r.Key, p11.CKA_DECRYPT)
-	if err != nil {
-		return nil, err
-	}
-	out, err := mech.Decrypt(m, k, r.Data)
-	if err != nil {
-		return nil, err
-	}
-	return &hsmpb.CryptResponse{Data: out}, nil
+	return v.crypt(ctx, r, p11.CKA_DECRYPT, mech.Decrypt)
 }
 
 func (v *service) Sign(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.CryptResponse, error) {
-	m, k, err := v.keyOp(ctx, r.Mechanism, r.Key, p11.CKA_SIGN)
+	return v.crypt(ctx, r, p11.CKA_SIGN, mech.Sign)
+}
+
+// crypt runs a data-in, data-out operation (decrypt, sign) with a key the caller may use for
+// usage.
+func (v *service) crypt(ctx context.Context, r *hsmpb.CryptRequest, usage uint32, op func(ckm.Mechanism, *mech.Key, []byte) ([]byte, error)) (*hsmpb.CryptResponse, error) {
+	m, k, err := v.keyOp(ctx, r.Mechanism, r.Key, usage)
 	if err != nil {
 		return nil, err
 	}
-	out, err := mech.Sign(m, k, r.Data)
+	out, err := op(m, k, r.Data)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ func (v *service) CopyObject(ctx context.Context, r *hsmpb.CopyObjectRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	tmpl := token.TemplateFromPB(r.Template)
+	tmpl := hsmpb.TemplateFromPB(r.Template)
 	if err := token.CheckTrusted(c.user.Role, tmpl); err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func (v *service) DestroyObject(ctx context.Context, r *hsmpb.ObjectRequest) (*h
 	if err != nil {
 		return nil, err
 	}
-	if isSessionHandle(r.Handle) {
+	if hsmpb.IsSessionHandle(r.Handle) {
 		o, err := v.n.lookup(c, r.Handle, p11.CKR_OBJECT_HANDLE_INVALID)
 		if err != nil {
 			return nil, err
@@ -72,8 +72,8 @@ func (v *service) GetAttributes(ctx context.Context, r *hsmpb.GetAttributesReque
 }
 
 func (v *service) SetAttributes(ctx context.Context, r *hsmpb.SetAttributesRequest) (*hsmpb.Empty, error) {
-	tmpl := token.TemplateFromPB(r.Template)
-	if c := callerOf(ctx); c != nil && c.user.Role == token.RoleAdmin && token.OnlyTrusted(tmpl) && !isSessionHandle(r.Handle) {
+	tmpl := hsmpb.TemplateFromPB(r.Template)
+	if c := callerOf(ctx); c != nil && c.user.Role == token.RoleAdmin && token.OnlyTrusted(tmpl) && !hsmpb.IsSessionHandle(r.Handle) {
 		// The admin's one change to a key: vouching for it (the state machine checks the rest).
 		return v.apply(ctx, token.CmdSetAttributes, &hsmpb.CmdSetAttributes{Actor: c.user.Name, Handle: r.Handle, Template: r.Template})
 	}
@@ -84,7 +84,7 @@ func (v *service) SetAttributes(ctx context.Context, r *hsmpb.SetAttributesReque
 	if err := token.CheckTrusted(c.user.Role, tmpl); err != nil {
 		return nil, err
 	}
-	if isSessionHandle(r.Handle) {
+	if hsmpb.IsSessionHandle(r.Handle) {
 		o, err := v.n.lookup(c, r.Handle, p11.CKR_OBJECT_HANDLE_INVALID)
 		if err != nil {
 			return nil, err
@@ -104,7 +104,7 @@ func (v *service) FindObjects(ctx context.Context, r *hsmpb.FindRequest) (*hsmpb
 	if err != nil {
 		return nil, err
 	}
-	tmpl := token.TemplateFromPB(r.Template)
+	tmpl := hsmpb.TemplateFromPB(r.Template)
 	hs := v.n.State().Find(c.user.Name, tmpl)
 	hs = append(hs, v.n.sess.find(c.login.ID, tmpl)...) // session handles sort after token ones
 	return &hsmpb.FindResponse{Handles: hs}, nil
@@ -128,7 +128,7 @@ func (v *service) ShareKey(ctx context.Context, r *hsmpb.ShareRequest) (*hsmpb.E
 	if err != nil {
 		return nil, err
 	}
-	if isSessionHandle(r.Handle) {
+	if hsmpb.IsSessionHandle(r.Handle) {
 		return nil, p11.Errorf(p11.CKR_ACTION_PROHIBITED, "session objects cannot be shared")
 	}
 	return v.apply(ctx, token.CmdShareKey, &hsmpb.CmdShareKey{Actor: c.user.Name, Handle: r.Handle, User: r.User, Share: r.Share})

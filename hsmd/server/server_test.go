@@ -21,9 +21,9 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/nodetest"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 	"github.com/hsmsim/hsmsim/hsmd/token"
@@ -56,7 +56,7 @@ func aesTemplate(token bool, label string) []attr.Attribute {
 
 func genAES(t *testing.T, c *client.Client, token bool, label string, extra ...attr.Attribute) uint32 {
 	t.Helper()
-	h, err := c.GenerateKey(ctxT(t), mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, append(aesTemplate(token, label), extra...))
+	h, err := c.GenerateKey(ctxT(t), ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, append(aesTemplate(token, label), extra...))
 	if err != nil {
 		t.Fatalf("generate AES key: %v", err)
 	}
@@ -65,7 +65,7 @@ func genAES(t *testing.T, c *client.Client, token bool, label string, extra ...a
 
 func genEC(t *testing.T, c *client.Client) (pub, priv uint32) {
 	t.Helper()
-	pub, priv, err := c.GenerateKeyPair(ctxT(t), mech.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN},
+	pub, priv, err := c.GenerateKeyPair(ctxT(t), ckm.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN},
 		[]attr.Attribute{{Type: p11.CKA_EC_PARAMS, Value: p256OID}, {Type: p11.CKA_TOKEN, Value: attr.Bool(true)}, {Type: p11.CKA_VERIFY, Value: attr.Bool(true)}},
 		[]attr.Attribute{{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}, {Type: p11.CKA_SIGN, Value: attr.Bool(true)}})
 	if err != nil {
@@ -98,7 +98,7 @@ func TestSignedByTheNodeVerifiesWithTheStandardLibrary(t *testing.T) {
 	alice := n.Alice(t)
 	pub, priv := genEC(t, alice)
 	digest := sha256.Sum256([]byte("hello hsm"))
-	sig, err := alice.Sign(ctxT(t), mech.Mechanism{Type: p11.CKM_ECDSA}, priv, digest[:])
+	sig, err := alice.Sign(ctxT(t), ckm.Mechanism{Type: p11.CKM_ECDSA}, priv, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +106,11 @@ func TestSignedByTheNodeVerifiesWithTheStandardLibrary(t *testing.T) {
 	if !ecdsa.Verify(ecdsaPublic(t, alice, pub), digest[:], r, s) {
 		t.Fatal("stdlib rejects the node's ECDSA signature")
 	}
-	if err := alice.Verify(ctxT(t), mech.Mechanism{Type: p11.CKM_ECDSA}, pub, digest[:], sig); err != nil {
+	if err := alice.Verify(ctxT(t), ckm.Mechanism{Type: p11.CKM_ECDSA}, pub, digest[:], sig); err != nil {
 		t.Fatalf("node rejects its own signature: %v", err)
 	}
 	sig[5] ^= 1
-	wantRV(t, "tampered signature", alice.Verify(ctxT(t), mech.Mechanism{Type: p11.CKM_ECDSA}, pub, digest[:], sig), p11.CKR_SIGNATURE_INVALID)
+	wantRV(t, "tampered signature", alice.Verify(ctxT(t), ckm.Mechanism{Type: p11.CKM_ECDSA}, pub, digest[:], sig), p11.CKR_SIGNATURE_INVALID)
 	// The private value is sensitive: it cannot be read.
 	res, err := alice.GetAttributes(ctxT(t), priv, p11.CKA_VALUE, p11.CKA_LABEL, 0x7fff0000)
 	if err != nil {
@@ -130,11 +130,11 @@ func TestRolesAreEnforced(t *testing.T) {
 	}
 	bob := n.Login(t, "bob", "bobpass12")
 	key := genAES(t, alice, true, "alice-key")
-	gcm := mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{TagBits: 128}}
+	gcm := ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{TagBits: 128}}
 
 	_, _, err := admin.Encrypt(ctx, gcm, key, []byte("x"))
 	wantRV(t, "admin encrypts", err, p11.CKR_USER_NOT_LOGGED_IN)
-	_, err = admin.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate(true, "adm"))
+	_, err = admin.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate(true, "adm"))
 	wantRV(t, "admin generates a key", err, p11.CKR_USER_NOT_LOGGED_IN)
 	wantRV(t, "CU creates a user", alice.CreateUser(ctx, "eve", hsmpb.Role_ROLE_CRYPTO_USER, "evepass12"), p11.CKR_USER_NOT_LOGGED_IN)
 
@@ -229,7 +229,7 @@ func TestObjectsUsersAndLoginsSurviveRestart(t *testing.T) {
 	aes := genAES(t, alice, true, "persisted")
 	pub, priv := genEC(t, alice)
 	session := genAES(t, alice, false, "ephemeral")
-	gcm := mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{TagBits: 128}}
+	gcm := ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{TagBits: 128}}
 	ct, used, err := alice.Encrypt(ctx, gcm, aes, []byte("before restart"))
 	if err != nil {
 		t.Fatal(err)
@@ -243,11 +243,11 @@ func TestObjectsUsersAndLoginsSurviveRestart(t *testing.T) {
 		t.Fatalf("decrypt after restart: %q %v", pt, err)
 	}
 	digest := sha256.Sum256([]byte("m"))
-	sig, err := alice.Sign(ctx, mech.Mechanism{Type: p11.CKM_ECDSA}, priv, digest[:])
+	sig, err := alice.Sign(ctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, priv, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := alice.Verify(ctx, mech.Mechanism{Type: p11.CKM_ECDSA}, pub, digest[:], sig); err != nil {
+	if err := alice.Verify(ctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, pub, digest[:], sig); err != nil {
 		t.Fatal(err)
 	}
 	hs, err := alice.FindObjects(ctx, []attr.Attribute{{Type: p11.CKA_LABEL, Value: []byte("persisted")}})
@@ -286,11 +286,11 @@ func TestHSMGeneratedGCMIVComesBack(t *testing.T) {
 	n := nodetest.Start(t, nodetest.Options{})
 	alice := n.Alice(t)
 	key := genAES(t, alice, true, "gcm")
-	ct, used, err := alice.Encrypt(ctxT(t), mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{TagBits: 128, AAD: []byte("aad")}}, key, []byte("data"))
+	ct, used, err := alice.Encrypt(ctxT(t), ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{TagBits: 128, AAD: []byte("aad")}}, key, []byte("data"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, ok := used.Param.(*mech.GCMParams)
+	p, ok := used.Param.(*ckm.GCMParams)
 	if !ok || len(p.IV) != 12 {
 		t.Fatalf("used mechanism %+v: want a 12-byte HSM-generated IV", used.Param)
 	}
@@ -304,11 +304,11 @@ func TestRetriedWriteWithTheSameRequestIDCreatesOneKey(t *testing.T) {
 	n := nodetest.Start(t, nodetest.Options{})
 	alice := n.Alice(t)
 	ctx := client.WithRequestID(ctxT(t), "retry-me-once")
-	h1, err := alice.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate(true, "once"))
+	h1, err := alice.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate(true, "once"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, err := alice.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate(true, "once"))
+	h2, err := alice.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate(true, "once"))
 	if err != nil || h1 != h2 {
 		t.Fatalf("retry returned %d (%v), first call %d", h2, err, h1)
 	}
@@ -339,21 +339,21 @@ func TestBadInputGetsExactErrorsAndChangesNothing(t *testing.T) {
 	key := genAES(t, alice, true, "k", attr.Attribute{Type: p11.CKA_WRAP, Value: attr.Bool(false)})
 	noSign := genAES(t, alice, true, "no-sign", attr.Attribute{Type: p11.CKA_SIGN, Value: attr.Bool(false)})
 	before, _ := n.State().Digest()
-	_, err := alice.GenerateKey(ctx, mech.Mechanism{Type: 0x7777}, aesTemplate(true, "x"))
+	_, err := alice.GenerateKey(ctx, ckm.Mechanism{Type: 0x7777}, aesTemplate(true, "x"))
 	wantRV(t, "unknown mechanism", err, p11.CKR_MECHANISM_INVALID)
-	_, err = alice.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}})
+	_, err = alice.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}})
 	wantRV(t, "AES without CKA_VALUE_LEN", err, p11.CKR_TEMPLATE_INCOMPLETE)
-	_, err = alice.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, append(aesTemplate(true, "x"), attr.Attribute{Type: p11.CKA_CLASS, Value: attr.Ulong(p11.CKO_PUBLIC_KEY)}))
+	_, err = alice.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, append(aesTemplate(true, "x"), attr.Attribute{Type: p11.CKA_CLASS, Value: attr.Ulong(p11.CKO_PUBLIC_KEY)}))
 	wantRV(t, "class contradicting the mechanism", err, p11.CKR_TEMPLATE_INCONSISTENT)
-	_, err = alice.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, append(aesTemplate(true, "x"), attr.Attribute{Type: p11.CKA_LOCAL, Value: attr.Bool(true)}))
+	_, err = alice.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, append(aesTemplate(true, "x"), attr.Attribute{Type: p11.CKA_LOCAL, Value: attr.Bool(true)}))
 	wantRV(t, "setting CKA_LOCAL", err, p11.CKR_ATTRIBUTE_READ_ONLY)
-	_, _, err = alice.Encrypt(ctx, mech.Mechanism{Type: p11.CKM_AES_GCM, Param: mech.IV{1}}, key, []byte("x"))
+	_, _, err = alice.Encrypt(ctx, ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: ckm.IV{1}}, key, []byte("x"))
 	wantRV(t, "GCM with a CBC parameter", err, p11.CKR_MECHANISM_PARAM_INVALID)
-	_, _, err = alice.Encrypt(ctx, mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{TagBits: 128}}, 424242, []byte("x"))
+	_, _, err = alice.Encrypt(ctx, ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{TagBits: 128}}, 424242, []byte("x"))
 	wantRV(t, "no such key", err, p11.CKR_KEY_HANDLE_INVALID)
-	_, err = alice.Sign(ctx, mech.Mechanism{Type: p11.CKM_SHA256_HMAC}, noSign, []byte("x"))
+	_, err = alice.Sign(ctx, ckm.Mechanism{Type: p11.CKM_SHA256_HMAC}, noSign, []byte("x"))
 	wantRV(t, "sign with an encrypt-only AES key", err, p11.CKR_KEY_FUNCTION_NOT_PERMITTED)
-	_, err = alice.WrapKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, key, key)
+	_, err = alice.WrapKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, key, key)
 	wantRV(t, "wrap with a key lacking CKA_WRAP", err, p11.CKR_KEY_FUNCTION_NOT_PERMITTED)
 	wantRV(t, "destroy nothing", alice.DestroyObject(ctx, 31337), p11.CKR_OBJECT_HANDLE_INVALID)
 	_, err = n.Client(t).GenerateRandom(ctx, 0)
@@ -369,21 +369,21 @@ func TestNonExtractableKeysCannotBeWrapped(t *testing.T) {
 	alice := n.Alice(t)
 	kek := genAES(t, alice, true, "kek", attr.Attribute{Type: p11.CKA_WRAP, Value: attr.Bool(true)}, attr.Attribute{Type: p11.CKA_UNWRAP, Value: attr.Bool(true)})
 	locked := genAES(t, alice, true, "locked", attr.Attribute{Type: p11.CKA_EXTRACTABLE, Value: attr.Bool(false)})
-	_, err := alice.WrapKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, kek, locked)
+	_, err := alice.WrapKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, kek, locked)
 	wantRV(t, "wrap a non-extractable key", err, p11.CKR_KEY_UNEXTRACTABLE)
 	free := genAES(t, alice, true, "free", attr.Attribute{Type: p11.CKA_EXTRACTABLE, Value: attr.Bool(true)})
-	wrapped, err := alice.WrapKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, kek, free)
+	wrapped, err := alice.WrapKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, kek, free)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := alice.UnwrapKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, kek, wrapped, []attr.Attribute{
+	h, err := alice.UnwrapKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, kek, wrapped, []attr.Attribute{
 		{Type: p11.CKA_CLASS, Value: attr.Ulong(p11.CKO_SECRET_KEY)}, {Type: p11.CKA_KEY_TYPE, Value: attr.Ulong(p11.CKK_AES)},
 		{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}, {Type: p11.CKA_ENCRYPT, Value: attr.Bool(true)}, {Type: p11.CKA_DECRYPT, Value: attr.Bool(true)},
 	})
 	if err != nil {
 		t.Fatalf("unwrap: %v", err)
 	}
-	gcm := mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{TagBits: 128}}
+	gcm := ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{TagBits: 128}}
 	ct, used, err := alice.Encrypt(ctx, gcm, free, []byte("same key"))
 	if err != nil {
 		t.Fatal(err)
@@ -411,7 +411,7 @@ func TestNoPlaintextKeyMaterialOnDisk(t *testing.T) {
 		}
 		secrets = append(secrets, res[0].Value)
 	}
-	_, priv, err := alice.GenerateKeyPair(ctx, mech.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN},
+	_, priv, err := alice.GenerateKeyPair(ctx, ckm.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN},
 		[]attr.Attribute{{Type: p11.CKA_EC_PARAMS, Value: p256OID}, {Type: p11.CKA_TOKEN, Value: attr.Bool(true)}},
 		append([]attr.Attribute{{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}}, readable...))
 	if err != nil {
@@ -458,7 +458,7 @@ func TestConcurrentClientsSeeConsistentResults(t *testing.T) {
 	n := nodetest.Start(t, nodetest.Options{})
 	alice := n.Alice(t)
 	key := genAES(t, alice, true, "shared-by-goroutines")
-	gcm := mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{TagBits: 128}}
+	gcm := ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{TagBits: 128}}
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
 	for g := 0; g < 16; g++ {
@@ -513,7 +513,7 @@ func TestMalformedRequestIDIsRefusedBeforeTheLog(t *testing.T) {
 	alice := n.Alice(t)
 	before, _ := n.State().Digest()
 	applied := n.State().Applied()
-	_, err := alice.GenerateKey(client.WithRequestID(ctxT(t), "not valid"), mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate(true, "x"))
+	_, err := alice.GenerateKey(client.WithRequestID(ctxT(t), "not valid"), ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate(true, "x"))
 	wantRV(t, "request id with a space", err, p11.CKR_ARGUMENTS_BAD)
 	if after, _ := n.State().Digest(); !bytes.Equal(before, after) || n.State().Applied() != applied {
 		t.Fatal("a refused request id changed the token or the log")

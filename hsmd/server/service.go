@@ -207,7 +207,7 @@ func (v *service) Digest(_ context.Context, r *hsmpb.DigestRequest) (*hsmpb.Cryp
 // the session objects its login made. notFound is the code to answer for a handle it cannot see
 // (CKR_OBJECT_HANDLE_INVALID for object calls, CKR_KEY_HANDLE_INVALID and friends for crypto).
 func (n *Node) lookup(c *caller, h uint32, notFound uint32) (*token.Object, error) {
-	if isSessionHandle(h) {
+	if hsmpb.IsSessionHandle(h) {
 		if o, ok := n.sess.get(c.login.ID, h); ok {
 			return o, nil
 		}
@@ -224,7 +224,7 @@ func (n *Node) lookup(c *caller, h uint32, notFound uint32) (*token.Object, erro
 // it), the token's derived attributes added, and the object stored.
 func (n *Node) makeObject(ctx context.Context, c *caller, op attr.Op, tmpl []*hsmpb.Attribute, implied attr.Set, genMech uint64,
 	material func(attr.Set) (attr.Set, error)) (*hsmpb.HandleResponse, error) {
-	t := token.TemplateFromPB(tmpl)
+	t := hsmpb.TemplateFromPB(tmpl)
 	if err := token.CheckTrusted(c.user.Role, t); err != nil {
 		return nil, err
 	}

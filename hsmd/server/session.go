@@ -6,12 +6,9 @@ import (
 	"sync"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/token"
 )
-
-// sessionHandleBit marks session-object handles, so they never collide with token handles
-// (which the state machine assigns below it) and a handle tells where its object lives.
-const sessionHandleBit = 1 << 31
 
 // sessionObjects are the CKA_TOKEN=false objects. As on CloudHSM they live on the one node
 // that created them and are not replicated; each belongs to the login that made it and goes
@@ -27,17 +24,15 @@ type sessionObjects struct {
 // nodes rarely hand out the same session handle and a client can tell by handle which node holds
 // which session object.
 func newSessionObjects() *sessionObjects {
-	return &sessionObjects{next: sessionHandleBit | rand.Uint32N(1<<30), objs: map[uint32]*token.Object{}, login: map[uint32]string{}}
+	return &sessionObjects{next: hsmpb.SessionHandleBit | rand.Uint32N(1<<30), objs: map[uint32]*token.Object{}, login: map[uint32]string{}}
 }
-
-func isSessionHandle(h uint32) bool { return h&sessionHandleBit != 0 }
 
 func (s *sessionObjects) add(loginID, owner string, a attr.Set) uint32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.next++
 	if s.next == 0 { // wrapped past the top: back to the start of the session range
-		s.next = sessionHandleBit + 1
+		s.next = hsmpb.SessionHandleBit + 1
 	}
 	h := s.next
 	s.objs[h] = &token.Object{Handle: h, Attrs: a, Owner: owner}

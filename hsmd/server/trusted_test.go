@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/nodetest"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
@@ -23,7 +23,7 @@ func TestOnlyAnAdminSetsTrusted(t *testing.T) {
 	wrapKey := attr.Attribute{Type: p11.CKA_WRAP, Value: attr.Bool(true)}
 
 	for _, token := range []bool{true, false} {
-		_, err := alice.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, append(aesTemplate(token, "self-trusted"), trusted, wrapKey))
+		_, err := alice.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, append(aesTemplate(token, "self-trusted"), trusted, wrapKey))
 		wantRV(t, "a crypto user generates a trusted key", err, p11.CKR_ATTRIBUTE_READ_ONLY)
 		_, err = alice.CreateObject(ctx, []attr.Attribute{
 			{Type: p11.CKA_CLASS, Value: attr.Ulong(p11.CKO_SECRET_KEY)}, {Type: p11.CKA_KEY_TYPE, Value: attr.Ulong(p11.CKK_AES)},
@@ -43,7 +43,7 @@ func TestOnlyAnAdminSetsTrusted(t *testing.T) {
 	target := genAES(t, alice, true, "wrap-with-trusted",
 		attr.Attribute{Type: p11.CKA_EXTRACTABLE, Value: attr.Bool(true)},
 		attr.Attribute{Type: p11.CKA_WRAP_WITH_TRUSTED, Value: attr.Bool(true)})
-	_, err := alice.WrapKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, kek, target)
+	_, err := alice.WrapKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, kek, target)
 	wantRV(t, "wrap a wrap-with-trusted key under an untrusted key", err, p11.CKR_KEY_NOT_WRAPPABLE)
 
 	wantRV(t, "an admin changes a label", admin.SetAttributes(ctx, kek, []attr.Attribute{{Type: p11.CKA_LABEL, Value: []byte("x")}}), p11.CKR_USER_NOT_LOGGED_IN)
@@ -51,12 +51,12 @@ func TestOnlyAnAdminSetsTrusted(t *testing.T) {
 	if err := admin.SetAttributes(ctx, kek, []attr.Attribute{trusted}); err != nil {
 		t.Fatalf("an admin marks a crypto user's key trusted: %v", err)
 	}
-	if _, err := alice.WrapKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, kek, target); err != nil {
+	if _, err := alice.WrapKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, kek, target); err != nil {
 		t.Fatalf("wrap under the key the admin trusted: %v", err)
 	}
 	if err := admin.SetAttributes(ctx, kek, []attr.Attribute{{Type: p11.CKA_TRUSTED, Value: attr.Bool(false)}}); err != nil {
 		t.Fatalf("an admin clears CKA_TRUSTED: %v", err)
 	}
-	_, err = alice.WrapKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, kek, target)
+	_, err = alice.WrapKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, kek, target)
 	wantRV(t, "wrap after the admin cleared CKA_TRUSTED", err, p11.CKR_KEY_NOT_WRAPPABLE)
 }

@@ -276,7 +276,7 @@ func applyCreateObjects(s *State, t *txn, m proto.Message) (Result, error) {
 		if err != nil {
 			return fail(p11.CKR_FUNCTION_FAILED, "key material does not open under the cluster key"), nil
 		}
-		a := fromPB(no.Public)
+		a := hsmpb.AttrsFromPB(no.Public)
 		for k, v := range mat {
 			a[k] = v
 		}
@@ -318,7 +318,7 @@ func applyDestroyObject(s *State, t *txn, m proto.Message) (Result, error) {
 
 func applySetAttributes(s *State, t *txn, m proto.Message) (Result, error) {
 	c := m.(*hsmpb.CmdSetAttributes)
-	tmpl := TemplateFromPB(c.Template)
+	tmpl := hsmpb.TemplateFromPB(c.Template)
 	var o *Object
 	if u, ok := s.users[c.Actor]; ok && u.Role == RoleAdmin && OnlyTrusted(tmpl) {
 		// An admin vouches for (or stops vouching for) any token key by its handle.

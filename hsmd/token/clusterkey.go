@@ -59,7 +59,7 @@ func (c *ClusterKey) SealMaterial(m attr.Set, aad []byte) ([]byte, error) {
 	if len(m) == 0 {
 		return nil, nil
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&hsmpb.NewObject{Public: toPB(m)})
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&hsmpb.NewObject{Public: hsmpb.AttrsToPB(m)})
 	if err != nil {
 		return nil, err
 	}
@@ -87,37 +87,5 @@ func (c *ClusterKey) OpenMaterial(sealed, aad []byte) (attr.Set, error) {
 	if err := proto.Unmarshal(plain, &o); err != nil {
 		return nil, errUnseal
 	}
-	return fromPB(o.Public), nil
-}
-
-func toPB(s attr.Set) []*hsmpb.Attribute {
-	out := make([]*hsmpb.Attribute, 0, len(s))
-	for _, t := range sortedTypes(s) {
-		out = append(out, &hsmpb.Attribute{Type: t, Value: s[t]})
-	}
-	return out
-}
-
-func fromPB(l []*hsmpb.Attribute) attr.Set {
-	s := make(attr.Set, len(l))
-	for _, a := range l {
-		s[a.Type] = append([]byte(nil), a.Value...)
-	}
-	return s
-}
-
-// AttrsToPB and AttrsFromPB convert between the wire form and attr.Set.
-func AttrsToPB(s attr.Set) []*hsmpb.Attribute { return toPB(s) }
-
-// AttrsFromPB: see AttrsToPB.
-func AttrsFromPB(l []*hsmpb.Attribute) attr.Set { return fromPB(l) }
-
-// TemplateFromPB turns a wire template into attr.Attribute values, keeping order and duplicates
-// (attr.NewObject reports conflicting duplicates).
-func TemplateFromPB(l []*hsmpb.Attribute) []attr.Attribute {
-	out := make([]attr.Attribute, len(l))
-	for i, a := range l {
-		out[i] = attr.Attribute{Type: a.Type, Value: a.Value}
-	}
-	return out
+	return hsmpb.AttrsFromPB(o.Public), nil
 }

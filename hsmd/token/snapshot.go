@@ -3,7 +3,8 @@ package token
 import (
 	"crypto/sha256"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -17,17 +18,17 @@ func (s *State) Snapshot() (*hsmpb.Snapshot, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	snap := &hsmpb.Snapshot{Meta: proto.Clone(s.meta).(*hsmpb.StoredMeta), Index: s.applied}
-	for _, h := range s.sortedHandles() {
+	for _, h := range slices.Sorted(maps.Keys(s.objects)) {
 		so, err := s.objectToStored(s.objects[h])
 		if err != nil {
 			return nil, err
 		}
 		snap.Objects = append(snap.Objects, so)
 	}
-	for _, name := range sortedKeys(s.users) {
+	for _, name := range slices.Sorted(maps.Keys(s.users)) {
 		snap.Users = append(snap.Users, userToStored(s.users[name]))
 	}
-	for _, id := range sortedKeys(s.logins) {
+	for _, id := range slices.Sorted(maps.Keys(s.logins)) {
 		l := s.logins[id]
 		snap.Logins = append(snap.Logins, loginToStored(l))
 	}
@@ -113,7 +114,7 @@ func (s *State) Digest() ([]byte, error) {
 			return nil, err
 		}
 		o.SealedMaterial = nil
-		o.Public = append(o.Public, toPB(mat)...)
+		o.Public = append(o.Public, hsmpb.AttrsToPB(mat)...)
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
 	if err != nil {
@@ -121,22 +122,4 @@ func (s *State) Digest() ([]byte, error) {
 	}
 	sum := sha256.Sum256(b)
 	return sum[:], nil
-}
-
-func (s *State) sortedHandles() []uint32 {
-	hs := make([]uint32, 0, len(s.objects))
-	for h := range s.objects {
-		hs = append(hs, h)
-	}
-	sort.Slice(hs, func(i, j int) bool { return hs[i] < hs[j] })
-	return hs
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

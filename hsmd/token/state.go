@@ -205,7 +205,7 @@ func (s *State) SealObject(owner string, obj attr.Set) (*hsmpb.NewObject, error)
 	if err != nil {
 		return nil, err
 	}
-	return &hsmpb.NewObject{Public: toPB(pub), SealedMaterial: sealed}, nil
+	return &hsmpb.NewObject{Public: hsmpb.AttrsToPB(pub), SealedMaterial: sealed}, nil
 }
 
 func (s *State) objectFromStored(so *hsmpb.StoredObject) (*Object, error) {
@@ -213,7 +213,7 @@ func (s *State) objectFromStored(so *hsmpb.StoredObject) (*Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("object %d: %w", so.Handle, err)
 	}
-	a := fromPB(so.Public)
+	a := hsmpb.AttrsFromPB(so.Public)
 	for t, v := range mat {
 		a[t] = v
 	}
@@ -226,7 +226,7 @@ func (s *State) objectToStored(o *Object) (*hsmpb.StoredObject, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &hsmpb.StoredObject{Handle: o.Handle, Public: toPB(pub), Owner: o.Owner, Shared: o.Shared, SealedMaterial: sealed}, nil
+	return &hsmpb.StoredObject{Handle: o.Handle, Public: hsmpb.AttrsToPB(pub), Owner: o.Owner, Shared: o.Shared, SealedMaterial: sealed}, nil
 }
 
 func userFromStored(su *hsmpb.StoredUser) *User {
@@ -361,13 +361,4 @@ func (s *State) Login(id string) (*Login, *User, bool) {
 	}
 	u, ok := s.users[l.User]
 	return l, u, ok
-}
-
-func sortedTypes(s attr.Set) []uint32 {
-	ts := make([]uint32, 0, len(s))
-	for t := range s {
-		ts = append(ts, t)
-	}
-	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
-	return ts
 }

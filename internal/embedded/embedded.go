@@ -2,37 +2,30 @@
 // (kms/cloudhsm) with one initialized cluster (3 HSMs in 3 AZs unless told otherwise), an
 // activated admin, a crypto user and kmsuser, and the KMS and CloudHSM endpoint on loopback;
 // its state in one data directory that survives restarts, and the client config every face
-// reads. It is what `hsmsim up` (and `make run`) start, and what scenarios build on.
+// reads (Env lists what `hsmsim env` exports). It is what `hsmsim up` (and `make run`) start;
+// Serve is `hsmsim kms`, the same service and KMS with no cluster made in advance.
 //
-// The first run provisions the cluster as an operator would, through the service's real APIs:
-// CreateCluster, CreateHsm per HSM, the cluster's CSR signed by a customer CA this package makes
-// (DATA/customerCA.crt and .key), InitializeCluster, then through the HSM client the admin's
+// The first run provisions the cluster as an operator would, with cloudhsm.Service.Provision:
+// CreateCluster, CreateHsm per HSM, the cluster's CSR signed by a new customer CA (kept as
+// DATA/customerCA.crt and .key), InitializeCluster, then through the HSM client the admin's
 // activation and the users. Later runs open the same service and KMS again.
 package embedded
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/cluster/netsim"
 	"github.com/hsmsim/hsmsim/hsmd/client"
-	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/token"
 	"github.com/hsmsim/hsmsim/kms"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
@@ -44,7 +37,7 @@ type Options struct {
 	HSMs     int      // default 3
 	AZs      []string // default us-east-1a, us-east-1b, us-east-1c; HSM i goes to AZ i mod len
 	Host     string   // default 127.0.0.1
-	BasePort int      // node API ports BasePort, BasePort+1, ...; Raft ports BasePort+100+i. Default 2225.
+	BasePort int      // node API ports BasePort, BasePort+1, ...; Raft ports cluster.RaftPort of each. Default 2225.
 	Logger   *slog.Logger
 	NoSync   bool // tests only
 	KDF      token.KDFParams
@@ -98,8 +91,8 @@ const (
 const (
 	StateFile      = "embedded.json"
 	ConfigFile     = "client.json"
-	CustomerCAFile = "customerCA.crt" // the trust anchor given at InitializeCluster
-	customerCAKey  = "customerCA.key"
+	CustomerCAFile = cluster.CustomerCAFile // the trust anchor given at InitializeCluster
+	customerCAKey  = cluster.CustomerCAKeyFile
 	serviceDir     = "cloudhsm"
 	kmsDir         = "kms"
 )
@@ -238,13 +231,8 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	c.State.KMSURL = ""
 	if !o.NoKMS {
-		c.KMS, err = kms.Open(kms.Config{DataDir: filepath.Join(abs, kmsDir), Region: c.State.Region, AccountID: c.State.AccountID,
-			Credentials: []kms.Credential{{AccessKeyID: c.State.AccessKeyID, SecretAccessKey: c.State.SecretKey}},
-			Strict:      o.Strict, Clusters: svc, ControlPlane: svc, Logger: o.Logger, NoSync: o.NoSync})
-		if err != nil {
-			return nil, err
-		}
-		if c.State.KMSURL, err = c.KMS.Start(o.KMSListen); err != nil {
+		creds := []kms.Credential{{AccessKeyID: c.State.AccessKeyID, SecretAccessKey: c.State.SecretKey}}
+		if err := c.startKMS(creds, o.Strict, o.KMSListen, o.NoSync); err != nil {
 			return nil, fmt.Errorf("embedded: KMS endpoint on %s (choose another with --kms-listen): %w", o.KMSListen, err)
 		}
 	}
@@ -256,112 +244,28 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 }
 
 // provision makes the cluster through the CloudHSM APIs and the HSM client, as an operator
-// would, and saves the state file last (a directory without it is provisioned afresh).
+// would, and keeps the customer CA; the state file is saved last (a directory without it is
+// provisioned afresh).
 func (c *Cluster) provision(ctx context.Context, o Options) error {
-	svc := c.Service
-	r := &kms.Request{Account: c.State.AccountID, Region: c.State.Region}
-	var subnets []string
-	for _, az := range o.AZs {
-		if id := cloudhsm.SubnetID(az); !slices.Contains(subnets, id) {
-			subnets = append(subnets, id)
-		}
+	hsms := make([]string, o.HSMs)
+	for i := range hsms {
+		hsms[i] = o.AZs[i%len(o.AZs)]
 	}
-	cc, err := svc.CreateCluster(ctx, r, &kms.CreateClusterInput{HsmType: "hsm2m.medium", SubnetIds: subnets,
-		TagList: []kms.HsmTag{{Key: "hsmsim", Value: "embedded"}}})
+	p, err := c.Service.Provision(ctx, cloudhsm.ProvisionOptions{Account: c.State.AccountID, Region: c.State.Region, AZs: o.AZs, HSMs: hsms,
+		Tag: "embedded", AdminPassword: c.State.AdminPassword,
+		CryptoUsers: []cloudhsm.User{{Name: c.State.CryptoUser, Password: c.State.CryptoPass}, {Name: "kmsuser", Password: c.State.KMSUserPass}}})
+	c.State.ClusterID = p.ClusterID
 	if err != nil {
 		return err
 	}
-	id := cc.Cluster.ClusterId
-	c.State.ClusterID = id
-	for i := 0; i < o.HSMs; i++ {
-		if _, err := svc.CreateHsm(ctx, r, &kms.CreateHsmInput{ClusterId: id, AvailabilityZone: o.AZs[i%len(o.AZs)]}); err != nil {
-			return err
-		}
-	}
-	d, err := svc.DescribeClusters(ctx, r, &kms.DescribeClustersInput{Filters: map[string][]string{"clusterIds": {id}}})
+	keyPEM, err := p.CustomerCA.KeyPEM()
 	if err != nil {
 		return err
 	}
-	caPEM, signed, err := c.signCSR(d.Clusters[0].Certificates.ClusterCsr)
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(c.Dir, CustomerCAFile), p.CustomerCA.CertPEM, 0o644); err != nil {
 		return err
 	}
-	if _, err := svc.InitializeCluster(ctx, r, &kms.InitializeClusterInput{ClusterId: id, SignedCert: signed, TrustAnchor: caPEM}); err != nil {
-		return err
-	}
-	cl, err := svc.DialCluster(id)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if _, err := cl.Login(ctx, token.AdminName, token.InitialAdminPassword); err != nil {
-		return fmt.Errorf("admin login: %w", err)
-	}
-	if err := cl.ChangePassword(ctx, "", c.State.AdminPassword); err != nil {
-		return fmt.Errorf("activating the admin: %w", err)
-	}
-	for _, u := range [][2]string{{c.State.CryptoUser, c.State.CryptoPass}, {"kmsuser", c.State.KMSUserPass}} {
-		if err := cl.CreateUser(ctx, u[0], hsmpb.Role_ROLE_CRYPTO_USER, u[1]); err != nil {
-			return fmt.Errorf("creating the crypto user %s: %w", u[0], err)
-		}
-	}
-	if err := cl.Logout(ctx); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := svc.WaitActive(wctx, id, 1); err != nil {
-		return err
-	}
-	return nil
-}
-
-// signCSR makes the customer CA (DATA/customerCA.crt and .key) and signs the cluster's CSR with
-// it, as the AWS guide does with openssl.
-func (c *Cluster) signCSR(csrPEM string) (caPEM, signed string, err error) {
-	b, _ := pem.Decode([]byte(csrPEM))
-	if b == nil {
-		return "", "", errors.New("the cluster has no CSR")
-	}
-	csr, err := x509.ParseCertificateRequest(b.Bytes)
-	if err != nil {
-		return "", "", err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: "hsmsim embedded customer CA", Organization: []string{"hsmsim"}},
-		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(10 * 365 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return "", "", err
-	}
-	caCert, _ := x509.ParseCertificate(der)
-	leaf, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: serial(), Subject: csr.Subject,
-		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(10 * 365 * 24 * time.Hour)}, caCert, csr.PublicKey, key)
-	if err != nil {
-		return "", "", err
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return "", "", err
-	}
-	caPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	if err := os.WriteFile(filepath.Join(c.Dir, CustomerCAFile), []byte(caPEM), 0o644); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(filepath.Join(c.Dir, customerCAKey), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		return "", "", err
-	}
-	return caPEM, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf})), nil
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	return n.Add(n, big.NewInt(1))
+	return os.WriteFile(filepath.Join(c.Dir, customerCAKey), keyPEM, 0o600)
 }
 
 func randomString(n int, alphabet string) string {
@@ -372,6 +276,18 @@ func randomString(n int, alphabet string) string {
 		sb.WriteByte(alphabet[int(x)%len(alphabet)])
 	}
 	return sb.String()
+}
+
+// startKMS opens the KMS in DATA/kms over the service and serves it on listen.
+func (c *Cluster) startKMS(creds []kms.Credential, strict bool, listen string, noSync bool) error {
+	var err error
+	c.KMS, err = kms.Open(kms.Config{DataDir: filepath.Join(c.Dir, kmsDir), Region: c.State.Region, AccountID: c.State.AccountID,
+		Credentials: creds, Strict: strict, Clusters: c.Service, ControlPlane: c.Service, Logger: c.log, NoSync: noSync})
+	if err != nil {
+		return err
+	}
+	c.State.KMSURL, err = c.KMS.Start(listen)
+	return err
 }
 
 func (c *Cluster) saveState() error {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/hsmd/attr"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 	"github.com/hsmsim/hsmsim/hsmd/token"
 	"github.com/hsmsim/hsmsim/internal/ports"
@@ -49,7 +49,7 @@ func TestUpCreatesAndResumesTheCluster(t *testing.T) {
 	if _, err := cl.Login(ctx, c.State.CryptoUser, c.State.CryptoPass); err != nil {
 		t.Fatal(err)
 	}
-	h, err := cl.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{
+	h, err := cl.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, []attr.Attribute{
 		{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(32)}, {Type: p11.CKA_LABEL, Value: []byte("kept")}})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 // Package ports finds free loopback ports for the layouts hsmsim uses: n HSMs whose node API
-// ports are base..base+n-1 and Raft ports base+100..base+100+n-1 (`hsmsim up --base-port`).
-// Tests and benchmarks that start clusters in other processes use it.
+// ports are base..base+n-1 and whose Raft ports are cluster.RaftPort of each (`hsmsim up
+// --base-port`). Tests and benchmarks that start clusters in other processes use it.
 package ports
 
 import (
@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+
+	"github.com/hsmsim/hsmsim/cluster"
 )
 
 // FreeBase returns a base port whose first n API and Raft ports are free on 127.0.0.1 right
@@ -24,7 +26,7 @@ func FreeBase(n int) (int, error) {
 
 func allFree(base, n int) bool {
 	for i := 0; i < n; i++ {
-		for _, p := range []int{base + i, base + 100 + i} {
+		for _, p := range []int{base + i, cluster.RaftPort(base + i)} {
 			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 			if err != nil {
 				return false

@@ -50,11 +50,7 @@ func parseCerts(p string) ([]*x509.Certificate, error) {
 // checkSignedCert verifies InitializeCluster's inputs: signed certifies the key of the cluster's
 // CSR, and chains to trustAnchor directly or through certificates appended to signed.
 func checkSignedCert(csrPEM, signed, trustAnchor string) error {
-	b, _ := pem.Decode([]byte(csrPEM))
-	if b == nil {
-		return errors.New("the cluster has no CSR")
-	}
-	csr, err := x509.ParseCertificateRequest(b.Bytes)
+	csr, err := parseCSR(csrPEM)
 	if err != nil {
 		return err
 	}

@@ -384,7 +384,7 @@ func (s *Service) InitializeCluster(ctx context.Context, r *kms.Request, in *kms
 	if err := checkSignedCert(c.CSR, in.SignedCert, in.TrustAnchor); err != nil {
 		return nil, invalid("Invalid certificates for cluster %s: %v.", c.ID, err)
 	}
-	if err := os.WriteFile(filepath.Join(s.clusterDir(c.ID), "customerCA.crt"), []byte(in.TrustAnchor), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(s.clusterDir(c.ID), cluster.CustomerCAFile), []byte(in.TrustAnchor), 0o644); err != nil {
 		return nil, err
 	}
 	c.ClusterCert, c.TrustAnchor, c.State = in.SignedCert, in.TrustAnchor, cluster.ClusterInitialized

@@ -16,6 +16,8 @@
 //	clusters/<id>/hsms/<hsm id>/ each HSM's data directory (its node store, raft.db, TLS pair)
 //
 // Open resumes every HSM of every cluster on its recorded addresses; each rejoins its cluster.
+// Provision (provision.go) brings a cluster up through these same APIs, as an operator would:
+// hsmsim up (internal/embedded) and the scenario engine make their clusters with it.
 //
 // # Certificates: what is real, what is emulated
 //

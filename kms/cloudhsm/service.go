@@ -35,7 +35,7 @@ type Config struct {
 	// Host is the address HSMs listen on and their ENI IP (default 127.0.0.1).
 	Host string
 	// BasePort, when set, gives HSMs fixed ports: node APIs BasePort, BasePort+1, ... and Raft
-	// BasePort+100, ... (the first free pair). Zero: any free port, recorded for restarts.
+	// cluster.RaftPort of each (the first free pair). Zero: any free port, recorded for restarts.
 	BasePort int
 	// Network carries every connection of every HSM and of the clients Dial makes. Nil: a new
 	// one seeded from the clock.
@@ -380,7 +380,7 @@ func (s *Service) allocAddrsLocked() (api, raftAddr string) {
 	}
 	for k := 0; k < 100; k++ {
 		a := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.BasePort+k))
-		r := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.BasePort+100+k))
+		r := net.JoinHostPort(s.cfg.Host, strconv.Itoa(cluster.RaftPort(s.cfg.BasePort+k)))
 		if used[a] || used[r] || !free(a) || !free(r) {
 			continue
 		}

@@ -18,8 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
-	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 	"github.com/hsmsim/hsmsim/scenarios/failpoint"
 	"github.com/hsmsim/hsmsim/scenarios/history"
@@ -285,7 +285,7 @@ func AESTemplate() []attr.Attribute { return append([]attr.Attribute(nil), aesTe
 // P256 is the DER OID of the P-256 curve (CKA_EC_PARAMS).
 var P256 = []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
 
-var gcm = mech.Mechanism{Type: p11.CKM_AES_GCM, Param: &mech.GCMParams{TagBits: 128}}
+var gcm = ckm.Mechanism{Type: p11.CKM_AES_GCM, Param: &ckm.GCMParams{TagBits: 128}}
 
 func (wk *worker) setupKey() uint32 {
 	name := wk.w.Keys[wk.rng.IntN(len(wk.w.Keys))]
@@ -299,13 +299,13 @@ func (wk *worker) hsmOp(ctx context.Context) {
 	start := time.Now()
 	switch wk.w.Op {
 	case spec.OpSign:
-		_, err := wk.hsm.Sign(ctx, mech.Mechanism{Type: p11.CKM_ECDSA}, wk.setupKey(), randomBytes(32))
+		_, err := wk.hsm.Sign(ctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, wk.setupKey(), randomBytes(32))
 		wk.record(history.Op{Kind: "sign"}, start, err)
 	case spec.OpEncrypt:
 		_, _, err := wk.hsm.Encrypt(ctx, gcm, wk.setupKey(), randomBytes(64))
 		wk.record(history.Op{Kind: "encrypt"}, start, err)
 	case spec.OpGenerateKey:
-		h, err := wk.hsm.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate)
+		h, err := wk.hsm.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate)
 		o := history.Op{Kind: "generate-key", Write: true}
 		if err == nil {
 			o.Value = fmt.Sprint(h)
@@ -356,7 +356,7 @@ func (wk *worker) lifecycleOp(ctx context.Context, start time.Time) {
 		l.next++
 		name := fmt.Sprintf("k%d", l.next)
 		l.mu.Unlock()
-		h, err := wk.hsm.GenerateKey(ctx, mech.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate)
+		h, err := wk.hsm.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate)
 		o := history.Op{Kind: model.Create, Key: name, Write: true}
 		if err == nil {
 			o.Value = fmt.Sprint(h)
