@@ -52,6 +52,13 @@ func TestMutualTLSEnforcedCluster(t *testing.T) {
 	if err := admin.RegisterTrustAnchor(ctx, anchor.CertPEM); err != nil {
 		t.Fatal(err)
 	}
+	// A connection's certificate is settled at its handshake: the admin connects again, once
+	// the follower knows the anchor, to enforce over mutual TLS.
+	c.WaitApplied(t, c.Leader().State().Applied())
+	admin, err = dial(follower, true, token.AdminName, clustertest.AdminPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := admin.SetMTLSEnforcement(ctx, true); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -40,8 +41,8 @@ func infoCommand() *cli.Command {
 func clusterCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "cluster",
-		Usage: "inspect the cluster",
-		Subcommands: []*cli.Command{{
+		Usage: "inspect the cluster; set mutual TLS with its clients",
+		Subcommands: []*cli.Command{mtlsCommand(), {
 			Name: "status", Usage: "nodes, AZs, leader, applied indexes and health", Flags: clientFlags,
 			Action: infoAction(func(i *hsmpb.InfoResponse) error {
 				fmt.Printf("cluster %s (asked %s; leader %s)\n\n", i.ClusterId, i.NodeId, i.LeaderId)
@@ -54,4 +55,36 @@ func clusterCommand() *cli.Command {
 			}),
 		}},
 	}
+}
+
+// mtlsCommand is CloudHSM's "cluster mtls": trust anchors for client certificates, and whether
+// every client must show one. Admin calls take --pin admin:PASSWORD; listing needs no login.
+func mtlsCommand() *cli.Command {
+	anchor := func(call func(*client.Client, context.Context, []byte) error) cli.ActionFunc {
+		return clientAction(true, nargs(1, "cluster mtls register-trust-anchor|deregister-trust-anchor CERT.pem"),
+			func(ctx context.Context, c *cli.Context, cl *client.Client) error {
+				pem, err := os.ReadFile(c.Args().First())
+				if err != nil {
+					return err
+				}
+				return call(cl, ctx, pem)
+			})
+	}
+	return &cli.Command{Name: "mtls", Usage: "mutual TLS between clients and the cluster", Subcommands: []*cli.Command{
+		{Name: "register-trust-anchor", Usage: "accept client certificates issued by this CA (at most two)", ArgsUsage: "CERT.pem", Flags: clientFlags, Action: anchor((*client.Client).RegisterTrustAnchor)},
+		{Name: "deregister-trust-anchor", Usage: "stop accepting this CA", ArgsUsage: "CERT.pem", Flags: clientFlags, Action: anchor((*client.Client).DeregisterTrustAnchor)},
+		{Name: "list-trust-anchors", Usage: "the registered CAs and the enforcement level (no login needed)", Flags: clientFlags, Action: clientAction(false, nil, func(ctx context.Context, _ *cli.Context, cl *client.Client) error {
+			anchors, enforced, err := cl.ListTrustAnchors(ctx)
+			fmt.Printf("enforcement: %v\n%s", map[bool]string{true: "cluster", false: "none"}[enforced], bytes.Join(anchors, nil))
+			return err
+		})},
+		{Name: "set-enforcement", Usage: "--level cluster (every client needs a certificate) or none", Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "level", Required: true}}, clientFlags...),
+			Action: clientAction(true, nil, func(ctx context.Context, c *cli.Context, cl *client.Client) error {
+				if l := c.String("level"); l != "cluster" && l != "none" {
+					return fmt.Errorf("--level %q: want cluster or none", l)
+				}
+				return cl.SetMTLSEnforcement(ctx, c.String("level") == "cluster")
+			})},
+	}}
 }
