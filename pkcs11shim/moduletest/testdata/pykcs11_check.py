@@ -1,12 +1,13 @@
 """Drives the hsmsim PKCS#11 module through PyKCS11 as a Python application would.
 
-Reads the module path and the PIN from the environment `hsmsim env` prints (HSMSIM_PKCS11_MODULE,
-HSMSIM_PIN). It makes an EC P-256 and an RSA-2048 key pair on the token, finds them again by label,
-signs with ECDSA, RSA PKCS#1 v1.5 and RSA-PSS and verifies in the HSM (a tampered signature must
-not verify), wraps an AES key under another with CKM_AES_KEY_WRAP_PAD and unwraps it, and prints
-one JSON object on stdout: the public keys and signatures, so that the caller can check them with
-an independent implementation, and what the wrap round trip showed. Any failure raises, so the
-exit status is not 0.
+Usage: python3 pykcs11_check.py MODULE, with the environment `hsmsim env` prints (the PIN is
+$HSMSIM_PIN; the module finds the cluster through $HSMSIM_PKCS11_CONFIG). It makes an EC P-256
+and an RSA-2048 key pair on the token, finds them again by label, signs with ECDSA, RSA PKCS#1
+v1.5 and RSA-PSS and verifies in the HSM (a tampered signature must not verify), and wraps an AES
+key under another with CKM_AES_KEY_WRAP_PAD and unwraps it, with token keys and with session
+keys. It prints one JSON object on stdout: the public keys and signatures, for the caller to
+check with an independent implementation, and what the wrap round trips and a few attribute
+reads showed. A failure it can judge itself raises, so the exit status is not 0.
 """
 
 import json
@@ -111,7 +112,7 @@ def wrap_round_trip(session, token):
 
 def main():
     lib = PyKCS11.PyKCS11Lib()
-    lib.load(os.environ["HSMSIM_PKCS11_MODULE"])
+    lib.load(sys.argv[1])
     slots = lib.getSlotList(tokenPresent=True)
     if not slots:
         raise AssertionError("no slot with a token")
