@@ -1,12 +1,13 @@
 // Sign drives the hsmsim PKCS#11 module through Java's SunPKCS11 provider, as a Java application
-// would: it logs in with the PIN in $HSMSIM_PIN, has the HSM make an EC P-256 key pair (the
-// provider config decides its attributes: the test's config makes token objects), signs with
-// SHA256withECDSA in the HSM, and verifies with the JDK's own SunEC provider (a tampered
-// signature must not verify). With an alias as second argument it also signs with that private
-// key entry of the PKCS11 key store and verifies with its certificate. It prints what the caller
-// checks independently, one "name value" per line, values in base64.
+// would. It logs in with the PIN in $HSMSIM_PIN. Without an alias it has the HSM make an EC P-256
+// key pair (the provider config decides its attributes: the test's config makes token objects
+// with a label), signs with SHA256withECDSA in the HSM, and verifies with the JDK's own SunEC
+// provider; a tampered signature must not verify. With an alias it signs with that private key
+// entry of the PKCS11 key store (a token key with a certificate) and verifies with the
+// certificate's key. It prints what the caller checks independently, one "name value" per line,
+// values in base64.
 //
-// Run as a single-file program: java Sign.java CONFIG [ALIAS]
+// Run as a single-file program, no build step: java Sign.java CONFIG [ALIAS]
 import java.nio.charset.StandardCharsets;
 import java.security.KeyFactory;
 import java.security.KeyPair;
@@ -29,6 +30,19 @@ public class Sign {
         Security.addProvider(p11);
         KeyStore ks = KeyStore.getInstance("PKCS11", p11);
         ks.load(null, System.getenv("HSMSIM_PIN").toCharArray());
+        System.out.println("message " + b64(MESSAGE));
+
+        if (args.length > 1) {
+            // A private key entry of the key store: a key with a certificate on the token.
+            PrivateKey key = (PrivateKey) ks.getKey(args[1], null);
+            if (key == null) {
+                throw new AssertionError("the key store has no private key " + args[1]);
+            }
+            byte[] sig = sign(p11, key);
+            check(ks.getCertificate(args[1]).getPublicKey(), sig);
+            System.out.println("signature " + b64(sig));
+            return;
+        }
 
         KeyPairGenerator gen = KeyPairGenerator.getInstance("EC", p11);
         gen.initialize(new ECGenParameterSpec("secp256r1"));
@@ -40,19 +54,8 @@ public class Sign {
         PublicKey soft = KeyFactory.getInstance("EC", "SunEC").generatePublic(new X509EncodedKeySpec(spki));
         byte[] sig = sign(p11, kp.getPrivate());
         check(soft, sig);
-        System.out.println("message " + b64(MESSAGE));
         System.out.println("public " + b64(spki));
         System.out.println("signature " + b64(sig));
-
-        if (args.length > 1) {
-            PrivateKey key = (PrivateKey) ks.getKey(args[1], null);
-            if (key == null) {
-                throw new AssertionError("the key store has no private key " + args[1]);
-            }
-            byte[] aliasSig = sign(p11, key);
-            check(ks.getCertificate(args[1]).getPublicKey(), aliasSig);
-            System.out.println("alias-signature " + b64(aliasSig));
-        }
     }
 
     static byte[] sign(Provider p11, PrivateKey key) throws Exception {
