@@ -53,6 +53,7 @@ type module struct {
 	owners   map[uint32]uint64 // session object handle → the session that created it
 	mechs    map[uint32]uint64 // mechanism type → CKF_* flags, fetched once from the node
 	loginMu  sync.Mutex        // serializes C_Login / C_Logout (each is an RPC)
+	uses     keyUses           // what C_*Init found the node allows (keyuse.go)
 }
 
 // loginState is the application's login: all its sessions share it, as the spec says.
@@ -209,6 +210,7 @@ func (m *module) closeSession(s *session) {
 	s.closed = true
 	s.mu.Unlock()
 	if len(objs) > 0 {
+		m.uses.forget(objs...)
 		ctx, cancel := m.ctx()
 		for _, h := range objs {
 			if err := m.cl.DestroyObject(ctx, h); err != nil {
@@ -263,6 +265,7 @@ func (m *module) loginUser(user, pin string) error {
 	m.mu.Lock()
 	m.login = &loginState{user: user, pinHash: sha256.Sum256([]byte(full))}
 	m.mu.Unlock()
+	m.uses.forget()
 	m.log.Debug("logged in", "user", user)
 	return nil
 }
@@ -319,6 +322,7 @@ func (m *module) logoutLocked(remote bool) {
 	m.login = nil
 	m.owners = map[uint32]uint64{}
 	m.mu.Unlock()
+	m.uses.forget()
 }
 
 // noteObject records a new object: a session object belongs to the session that made it.
@@ -334,6 +338,7 @@ func (m *module) forgetObject(h uint32) {
 	m.mu.Lock()
 	delete(m.owners, h)
 	m.mu.Unlock()
+	m.uses.forget(h)
 }
 
 // sessionCounts is (all, read-write) open sessions.

@@ -119,8 +119,8 @@ func isTokenTemplate(t []attr.Attribute) (token, given bool) {
 func isGCM(t uint32) bool { return t == p11.CKM_AES_GCM }
 
 // initOp is C_EncryptInit, C_DecryptInit, C_SignInit, C_VerifyInit and C_DigestInit after the
-// argument conversion. The mechanism is checked against the node's list; key problems are
-// reported by the call that does the work (the node is asked once per operation, not twice).
+// argument conversion. The mechanism is checked against the node's list, then the key and the
+// mechanism with the node (keyuse.go), so each error is answered at the Init the spec names.
 func (s *session) initOp(k opKind, mc ckm.Mechanism, key uint32, ivOut []byte) error {
 	if s.ops[k] != nil {
 		return p11.Error(p11.CKR_OPERATION_ACTIVE)
@@ -145,6 +145,11 @@ func (s *session) initOp(k opKind, mc ckm.Mechanism, key uint32, ivOut []byte) e
 			op.ivOut = ivOut
 		} else if len(g.IV) == 0 {
 			return p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "GCM needs an IV (profile standard)")
+		}
+	}
+	if k != opDigest {
+		if err := s.m.checkKeyUse(k, op.mech, key); err != nil {
+			return err
 		}
 	}
 	s.ops[k] = op
@@ -421,6 +426,7 @@ func (s *session) setAttributes(h uint32, tmpl []attr.Attribute) error {
 	}
 	ctx, cancel := s.m.ctx()
 	defer cancel()
+	s.m.uses.forget(h) // a usage flag may change: the next Init asks again
 	return s.m.cl.SetAttributes(ctx, h, tmpl)
 }
 

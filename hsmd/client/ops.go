@@ -210,3 +210,10 @@ func (c *Client) GenerateRandom(ctx context.Context, n uint32) ([]byte, error) {
 	r, err := c.api.GenerateRandom(ctx, &hsmpb.RandomRequest{Length: n})
 	return r.GetData(), err
 }
+
+// CheckKeyUse asks whether an operation with key and m could start (the C_*Init checks); usage
+// is CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN or CKA_VERIFY.
+func (c *Client) CheckKeyUse(ctx context.Context, usage uint32, m ckm.Mechanism, key uint32) error {
+	_, err := c.api.CheckKeyUse(ctx, &hsmpb.CheckRequest{Mechanism: hsmpb.MechanismToPB(m), Key: key, Usage: usage})
+	return err
+}

@@ -2682,6 +2682,70 @@ func (x *ShareRequest) GetShare() bool {
 	return false
 }
 
+// CheckRequest asks whether an operation could start: the key (visible, permitting the usage) and
+// the mechanism (doing the operation, taking the key's type and size, its parameter valid),
+// without data. usage is CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN or CKA_VERIFY. C_*Init asks it, since
+// PKCS#11 names those errors at Init.
+type CheckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mechanism     *Mechanism             `protobuf:"bytes,1,opt,name=mechanism,proto3" json:"mechanism,omitempty"`
+	Key           uint32                 `protobuf:"varint,2,opt,name=key,proto3" json:"key,omitempty"`
+	Usage         uint32                 `protobuf:"varint,3,opt,name=usage,proto3" json:"usage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckRequest) Reset() {
+	*x = CheckRequest{}
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckRequest) ProtoMessage() {}
+
+func (x *CheckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
+func (*CheckRequest) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *CheckRequest) GetMechanism() *Mechanism {
+	if x != nil {
+		return x.Mechanism
+	}
+	return nil
+}
+
+func (x *CheckRequest) GetKey() uint32 {
+	if x != nil {
+		return x.Key
+	}
+	return 0
+}
+
+func (x *CheckRequest) GetUsage() uint32 {
+	if x != nil {
+		return x.Usage
+	}
+	return 0
+}
+
 // Mutual TLS between clients and the cluster, as CloudHSM's "cluster mtls" commands: an admin
 // registers up to two trust anchors for client certificates and may then enforce mutual TLS,
 // after which a client without a certificate from a registered anchor cannot connect.
@@ -2694,7 +2758,7 @@ type TrustAnchorRequest struct {
 
 func (x *TrustAnchorRequest) Reset() {
 	*x = TrustAnchorRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2706,7 +2770,7 @@ func (x *TrustAnchorRequest) String() string {
 func (*TrustAnchorRequest) ProtoMessage() {}
 
 func (x *TrustAnchorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2719,7 +2783,7 @@ func (x *TrustAnchorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchorRequest.ProtoReflect.Descriptor instead.
 func (*TrustAnchorRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{44}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TrustAnchorRequest) GetCertificate() []byte {
@@ -2739,7 +2803,7 @@ type TrustAnchorsResponse struct {
 
 func (x *TrustAnchorsResponse) Reset() {
 	*x = TrustAnchorsResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +2815,7 @@ func (x *TrustAnchorsResponse) String() string {
 func (*TrustAnchorsResponse) ProtoMessage() {}
 
 func (x *TrustAnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +2828,7 @@ func (x *TrustAnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchorsResponse.ProtoReflect.Descriptor instead.
 func (*TrustAnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{45}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *TrustAnchorsResponse) GetCertificates() [][]byte {
@@ -2790,7 +2854,7 @@ type MTLSEnforcementRequest struct {
 
 func (x *MTLSEnforcementRequest) Reset() {
 	*x = MTLSEnforcementRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2802,7 +2866,7 @@ func (x *MTLSEnforcementRequest) String() string {
 func (*MTLSEnforcementRequest) ProtoMessage() {}
 
 func (x *MTLSEnforcementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2815,7 +2879,7 @@ func (x *MTLSEnforcementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MTLSEnforcementRequest.ProtoReflect.Descriptor instead.
 func (*MTLSEnforcementRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{46}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *MTLSEnforcementRequest) GetEnforce() bool {
@@ -3004,7 +3068,11 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\fShareRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\bR\x05share\"6\n" +
+	"\x05share\x18\x03 \x01(\bR\x05share\"n\n" +
+	"\fCheckRequest\x126\n" +
+	"\tmechanism\x18\x01 \x01(\v2\x18.hsmsim.hsm.v1.MechanismR\tmechanism\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\rR\x03key\x12\x14\n" +
+	"\x05usage\x18\x03 \x01(\rR\x05usage\"6\n" +
 	"\x12TrustAnchorRequest\x12 \n" +
 	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"V\n" +
 	"\x14TrustAnchorsResponse\x12\"\n" +
@@ -3017,7 +3085,7 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_ADMIN\x10\x01\x12\x14\n" +
 	"\x10ROLE_CRYPTO_USER\x10\x02\x12\x1a\n" +
-	"\x16ROLE_UNACTIVATED_ADMIN\x10\x032\x8e\x13\n" +
+	"\x16ROLE_UNACTIVATED_ADMIN\x10\x032\xd0\x13\n" +
 	"\x03HSM\x12<\n" +
 	"\aGetInfo\x12\x14.hsmsim.hsm.v1.Empty\x1a\x1b.hsmsim.hsm.v1.InfoResponse\x12N\n" +
 	"\x10GetMechanismList\x12\x14.hsmsim.hsm.v1.Empty\x1a$.hsmsim.hsm.v1.MechanismListResponse\x12U\n" +
@@ -3055,7 +3123,8 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\aWrapKey\x12\x1a.hsmsim.hsm.v1.WrapRequest\x1a\x1c.hsmsim.hsm.v1.CryptResponse\x12H\n" +
 	"\tUnwrapKey\x12\x1c.hsmsim.hsm.v1.UnwrapRequest\x1a\x1d.hsmsim.hsm.v1.HandleResponse\x12H\n" +
 	"\tDeriveKey\x12\x1c.hsmsim.hsm.v1.DeriveRequest\x1a\x1d.hsmsim.hsm.v1.HandleResponse\x12L\n" +
-	"\x0eGenerateRandom\x12\x1c.hsmsim.hsm.v1.RandomRequest\x1a\x1c.hsmsim.hsm.v1.CryptResponseB%Z#github.com/hsmsim/hsmsim/hsmd/hsmpbb\x06proto3"
+	"\x0eGenerateRandom\x12\x1c.hsmsim.hsm.v1.RandomRequest\x1a\x1c.hsmsim.hsm.v1.CryptResponse\x12@\n" +
+	"\vCheckKeyUse\x12\x1b.hsmsim.hsm.v1.CheckRequest\x1a\x14.hsmsim.hsm.v1.EmptyB%Z#github.com/hsmsim/hsmsim/hsmd/hsmpbb\x06proto3"
 
 var (
 	file_hsmd_hsmpb_hsm_proto_rawDescOnce sync.Once
@@ -3070,7 +3139,7 @@ func file_hsmd_hsmpb_hsm_proto_rawDescGZIP() []byte {
 }
 
 var file_hsmd_hsmpb_hsm_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hsmd_hsmpb_hsm_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_hsmd_hsmpb_hsm_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_hsmd_hsmpb_hsm_proto_goTypes = []any{
 	(Role)(0),                      // 0: hsmsim.hsm.v1.Role
 	(*Error)(nil),                  // 1: hsmsim.hsm.v1.Error
@@ -3117,9 +3186,10 @@ var file_hsmd_hsmpb_hsm_proto_goTypes = []any{
 	(*DeriveRequest)(nil),          // 42: hsmsim.hsm.v1.DeriveRequest
 	(*RandomRequest)(nil),          // 43: hsmsim.hsm.v1.RandomRequest
 	(*ShareRequest)(nil),           // 44: hsmsim.hsm.v1.ShareRequest
-	(*TrustAnchorRequest)(nil),     // 45: hsmsim.hsm.v1.TrustAnchorRequest
-	(*TrustAnchorsResponse)(nil),   // 46: hsmsim.hsm.v1.TrustAnchorsResponse
-	(*MTLSEnforcementRequest)(nil), // 47: hsmsim.hsm.v1.MTLSEnforcementRequest
+	(*CheckRequest)(nil),           // 45: hsmsim.hsm.v1.CheckRequest
+	(*TrustAnchorRequest)(nil),     // 46: hsmsim.hsm.v1.TrustAnchorRequest
+	(*TrustAnchorsResponse)(nil),   // 47: hsmsim.hsm.v1.TrustAnchorsResponse
+	(*MTLSEnforcementRequest)(nil), // 48: hsmsim.hsm.v1.MTLSEnforcementRequest
 }
 var file_hsmd_hsmpb_hsm_proto_depIdxs = []int32{
 	4,  // 0: hsmsim.hsm.v1.Mechanism.gcm:type_name -> hsmsim.hsm.v1.GcmParams
@@ -3150,77 +3220,80 @@ var file_hsmd_hsmpb_hsm_proto_depIdxs = []int32{
 	2,  // 25: hsmsim.hsm.v1.UnwrapRequest.template:type_name -> hsmsim.hsm.v1.Attribute
 	3,  // 26: hsmsim.hsm.v1.DeriveRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
 	2,  // 27: hsmsim.hsm.v1.DeriveRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	9,  // 28: hsmsim.hsm.v1.HSM.GetInfo:input_type -> hsmsim.hsm.v1.Empty
-	9,  // 29: hsmsim.hsm.v1.HSM.GetMechanismList:input_type -> hsmsim.hsm.v1.Empty
-	13, // 30: hsmsim.hsm.v1.HSM.GetMechanismInfo:input_type -> hsmsim.hsm.v1.MechanismInfoRequest
-	15, // 31: hsmsim.hsm.v1.HSM.Login:input_type -> hsmsim.hsm.v1.LoginRequest
-	9,  // 32: hsmsim.hsm.v1.HSM.Logout:input_type -> hsmsim.hsm.v1.Empty
-	9,  // 33: hsmsim.hsm.v1.HSM.RenewLogin:input_type -> hsmsim.hsm.v1.Empty
-	17, // 34: hsmsim.hsm.v1.HSM.ChangePassword:input_type -> hsmsim.hsm.v1.ChangePasswordRequest
-	18, // 35: hsmsim.hsm.v1.HSM.CreateUser:input_type -> hsmsim.hsm.v1.CreateUserRequest
-	19, // 36: hsmsim.hsm.v1.HSM.DeleteUser:input_type -> hsmsim.hsm.v1.DeleteUserRequest
-	9,  // 37: hsmsim.hsm.v1.HSM.ListUsers:input_type -> hsmsim.hsm.v1.Empty
-	45, // 38: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
-	45, // 39: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
-	9,  // 40: hsmsim.hsm.v1.HSM.ListTrustAnchors:input_type -> hsmsim.hsm.v1.Empty
-	47, // 41: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:input_type -> hsmsim.hsm.v1.MTLSEnforcementRequest
-	23, // 42: hsmsim.hsm.v1.HSM.CreateObject:input_type -> hsmsim.hsm.v1.CreateObjectRequest
-	24, // 43: hsmsim.hsm.v1.HSM.CopyObject:input_type -> hsmsim.hsm.v1.CopyObjectRequest
-	22, // 44: hsmsim.hsm.v1.HSM.DestroyObject:input_type -> hsmsim.hsm.v1.ObjectRequest
-	27, // 45: hsmsim.hsm.v1.HSM.GetAttributes:input_type -> hsmsim.hsm.v1.GetAttributesRequest
-	30, // 46: hsmsim.hsm.v1.HSM.SetAttributes:input_type -> hsmsim.hsm.v1.SetAttributesRequest
-	31, // 47: hsmsim.hsm.v1.HSM.FindObjects:input_type -> hsmsim.hsm.v1.FindRequest
-	22, // 48: hsmsim.hsm.v1.HSM.GetObjectSize:input_type -> hsmsim.hsm.v1.ObjectRequest
-	44, // 49: hsmsim.hsm.v1.HSM.ShareKey:input_type -> hsmsim.hsm.v1.ShareRequest
-	34, // 50: hsmsim.hsm.v1.HSM.GenerateKey:input_type -> hsmsim.hsm.v1.GenerateKeyRequest
-	35, // 51: hsmsim.hsm.v1.HSM.GenerateKeyPair:input_type -> hsmsim.hsm.v1.GenerateKeyPairRequest
-	36, // 52: hsmsim.hsm.v1.HSM.Encrypt:input_type -> hsmsim.hsm.v1.CryptRequest
-	36, // 53: hsmsim.hsm.v1.HSM.Decrypt:input_type -> hsmsim.hsm.v1.CryptRequest
-	36, // 54: hsmsim.hsm.v1.HSM.Sign:input_type -> hsmsim.hsm.v1.CryptRequest
-	38, // 55: hsmsim.hsm.v1.HSM.Verify:input_type -> hsmsim.hsm.v1.VerifyRequest
-	39, // 56: hsmsim.hsm.v1.HSM.Digest:input_type -> hsmsim.hsm.v1.DigestRequest
-	40, // 57: hsmsim.hsm.v1.HSM.WrapKey:input_type -> hsmsim.hsm.v1.WrapRequest
-	41, // 58: hsmsim.hsm.v1.HSM.UnwrapKey:input_type -> hsmsim.hsm.v1.UnwrapRequest
-	42, // 59: hsmsim.hsm.v1.HSM.DeriveKey:input_type -> hsmsim.hsm.v1.DeriveRequest
-	43, // 60: hsmsim.hsm.v1.HSM.GenerateRandom:input_type -> hsmsim.hsm.v1.RandomRequest
-	10, // 61: hsmsim.hsm.v1.HSM.GetInfo:output_type -> hsmsim.hsm.v1.InfoResponse
-	12, // 62: hsmsim.hsm.v1.HSM.GetMechanismList:output_type -> hsmsim.hsm.v1.MechanismListResponse
-	14, // 63: hsmsim.hsm.v1.HSM.GetMechanismInfo:output_type -> hsmsim.hsm.v1.MechanismInfo
-	16, // 64: hsmsim.hsm.v1.HSM.Login:output_type -> hsmsim.hsm.v1.LoginResponse
-	9,  // 65: hsmsim.hsm.v1.HSM.Logout:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 66: hsmsim.hsm.v1.HSM.RenewLogin:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 67: hsmsim.hsm.v1.HSM.ChangePassword:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 68: hsmsim.hsm.v1.HSM.CreateUser:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 69: hsmsim.hsm.v1.HSM.DeleteUser:output_type -> hsmsim.hsm.v1.Empty
-	21, // 70: hsmsim.hsm.v1.HSM.ListUsers:output_type -> hsmsim.hsm.v1.ListUsersResponse
-	9,  // 71: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 72: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:output_type -> hsmsim.hsm.v1.Empty
-	46, // 73: hsmsim.hsm.v1.HSM.ListTrustAnchors:output_type -> hsmsim.hsm.v1.TrustAnchorsResponse
-	9,  // 74: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:output_type -> hsmsim.hsm.v1.Empty
-	25, // 75: hsmsim.hsm.v1.HSM.CreateObject:output_type -> hsmsim.hsm.v1.HandleResponse
-	25, // 76: hsmsim.hsm.v1.HSM.CopyObject:output_type -> hsmsim.hsm.v1.HandleResponse
-	9,  // 77: hsmsim.hsm.v1.HSM.DestroyObject:output_type -> hsmsim.hsm.v1.Empty
-	29, // 78: hsmsim.hsm.v1.HSM.GetAttributes:output_type -> hsmsim.hsm.v1.GetAttributesResponse
-	9,  // 79: hsmsim.hsm.v1.HSM.SetAttributes:output_type -> hsmsim.hsm.v1.Empty
-	32, // 80: hsmsim.hsm.v1.HSM.FindObjects:output_type -> hsmsim.hsm.v1.FindResponse
-	33, // 81: hsmsim.hsm.v1.HSM.GetObjectSize:output_type -> hsmsim.hsm.v1.ObjectSizeResponse
-	9,  // 82: hsmsim.hsm.v1.HSM.ShareKey:output_type -> hsmsim.hsm.v1.Empty
-	25, // 83: hsmsim.hsm.v1.HSM.GenerateKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	26, // 84: hsmsim.hsm.v1.HSM.GenerateKeyPair:output_type -> hsmsim.hsm.v1.KeyPairResponse
-	37, // 85: hsmsim.hsm.v1.HSM.Encrypt:output_type -> hsmsim.hsm.v1.CryptResponse
-	37, // 86: hsmsim.hsm.v1.HSM.Decrypt:output_type -> hsmsim.hsm.v1.CryptResponse
-	37, // 87: hsmsim.hsm.v1.HSM.Sign:output_type -> hsmsim.hsm.v1.CryptResponse
-	9,  // 88: hsmsim.hsm.v1.HSM.Verify:output_type -> hsmsim.hsm.v1.Empty
-	37, // 89: hsmsim.hsm.v1.HSM.Digest:output_type -> hsmsim.hsm.v1.CryptResponse
-	37, // 90: hsmsim.hsm.v1.HSM.WrapKey:output_type -> hsmsim.hsm.v1.CryptResponse
-	25, // 91: hsmsim.hsm.v1.HSM.UnwrapKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	25, // 92: hsmsim.hsm.v1.HSM.DeriveKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	37, // 93: hsmsim.hsm.v1.HSM.GenerateRandom:output_type -> hsmsim.hsm.v1.CryptResponse
-	61, // [61:94] is the sub-list for method output_type
-	28, // [28:61] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	3,  // 28: hsmsim.hsm.v1.CheckRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	9,  // 29: hsmsim.hsm.v1.HSM.GetInfo:input_type -> hsmsim.hsm.v1.Empty
+	9,  // 30: hsmsim.hsm.v1.HSM.GetMechanismList:input_type -> hsmsim.hsm.v1.Empty
+	13, // 31: hsmsim.hsm.v1.HSM.GetMechanismInfo:input_type -> hsmsim.hsm.v1.MechanismInfoRequest
+	15, // 32: hsmsim.hsm.v1.HSM.Login:input_type -> hsmsim.hsm.v1.LoginRequest
+	9,  // 33: hsmsim.hsm.v1.HSM.Logout:input_type -> hsmsim.hsm.v1.Empty
+	9,  // 34: hsmsim.hsm.v1.HSM.RenewLogin:input_type -> hsmsim.hsm.v1.Empty
+	17, // 35: hsmsim.hsm.v1.HSM.ChangePassword:input_type -> hsmsim.hsm.v1.ChangePasswordRequest
+	18, // 36: hsmsim.hsm.v1.HSM.CreateUser:input_type -> hsmsim.hsm.v1.CreateUserRequest
+	19, // 37: hsmsim.hsm.v1.HSM.DeleteUser:input_type -> hsmsim.hsm.v1.DeleteUserRequest
+	9,  // 38: hsmsim.hsm.v1.HSM.ListUsers:input_type -> hsmsim.hsm.v1.Empty
+	46, // 39: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
+	46, // 40: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
+	9,  // 41: hsmsim.hsm.v1.HSM.ListTrustAnchors:input_type -> hsmsim.hsm.v1.Empty
+	48, // 42: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:input_type -> hsmsim.hsm.v1.MTLSEnforcementRequest
+	23, // 43: hsmsim.hsm.v1.HSM.CreateObject:input_type -> hsmsim.hsm.v1.CreateObjectRequest
+	24, // 44: hsmsim.hsm.v1.HSM.CopyObject:input_type -> hsmsim.hsm.v1.CopyObjectRequest
+	22, // 45: hsmsim.hsm.v1.HSM.DestroyObject:input_type -> hsmsim.hsm.v1.ObjectRequest
+	27, // 46: hsmsim.hsm.v1.HSM.GetAttributes:input_type -> hsmsim.hsm.v1.GetAttributesRequest
+	30, // 47: hsmsim.hsm.v1.HSM.SetAttributes:input_type -> hsmsim.hsm.v1.SetAttributesRequest
+	31, // 48: hsmsim.hsm.v1.HSM.FindObjects:input_type -> hsmsim.hsm.v1.FindRequest
+	22, // 49: hsmsim.hsm.v1.HSM.GetObjectSize:input_type -> hsmsim.hsm.v1.ObjectRequest
+	44, // 50: hsmsim.hsm.v1.HSM.ShareKey:input_type -> hsmsim.hsm.v1.ShareRequest
+	34, // 51: hsmsim.hsm.v1.HSM.GenerateKey:input_type -> hsmsim.hsm.v1.GenerateKeyRequest
+	35, // 52: hsmsim.hsm.v1.HSM.GenerateKeyPair:input_type -> hsmsim.hsm.v1.GenerateKeyPairRequest
+	36, // 53: hsmsim.hsm.v1.HSM.Encrypt:input_type -> hsmsim.hsm.v1.CryptRequest
+	36, // 54: hsmsim.hsm.v1.HSM.Decrypt:input_type -> hsmsim.hsm.v1.CryptRequest
+	36, // 55: hsmsim.hsm.v1.HSM.Sign:input_type -> hsmsim.hsm.v1.CryptRequest
+	38, // 56: hsmsim.hsm.v1.HSM.Verify:input_type -> hsmsim.hsm.v1.VerifyRequest
+	39, // 57: hsmsim.hsm.v1.HSM.Digest:input_type -> hsmsim.hsm.v1.DigestRequest
+	40, // 58: hsmsim.hsm.v1.HSM.WrapKey:input_type -> hsmsim.hsm.v1.WrapRequest
+	41, // 59: hsmsim.hsm.v1.HSM.UnwrapKey:input_type -> hsmsim.hsm.v1.UnwrapRequest
+	42, // 60: hsmsim.hsm.v1.HSM.DeriveKey:input_type -> hsmsim.hsm.v1.DeriveRequest
+	43, // 61: hsmsim.hsm.v1.HSM.GenerateRandom:input_type -> hsmsim.hsm.v1.RandomRequest
+	45, // 62: hsmsim.hsm.v1.HSM.CheckKeyUse:input_type -> hsmsim.hsm.v1.CheckRequest
+	10, // 63: hsmsim.hsm.v1.HSM.GetInfo:output_type -> hsmsim.hsm.v1.InfoResponse
+	12, // 64: hsmsim.hsm.v1.HSM.GetMechanismList:output_type -> hsmsim.hsm.v1.MechanismListResponse
+	14, // 65: hsmsim.hsm.v1.HSM.GetMechanismInfo:output_type -> hsmsim.hsm.v1.MechanismInfo
+	16, // 66: hsmsim.hsm.v1.HSM.Login:output_type -> hsmsim.hsm.v1.LoginResponse
+	9,  // 67: hsmsim.hsm.v1.HSM.Logout:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 68: hsmsim.hsm.v1.HSM.RenewLogin:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 69: hsmsim.hsm.v1.HSM.ChangePassword:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 70: hsmsim.hsm.v1.HSM.CreateUser:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 71: hsmsim.hsm.v1.HSM.DeleteUser:output_type -> hsmsim.hsm.v1.Empty
+	21, // 72: hsmsim.hsm.v1.HSM.ListUsers:output_type -> hsmsim.hsm.v1.ListUsersResponse
+	9,  // 73: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:output_type -> hsmsim.hsm.v1.Empty
+	9,  // 74: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:output_type -> hsmsim.hsm.v1.Empty
+	47, // 75: hsmsim.hsm.v1.HSM.ListTrustAnchors:output_type -> hsmsim.hsm.v1.TrustAnchorsResponse
+	9,  // 76: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:output_type -> hsmsim.hsm.v1.Empty
+	25, // 77: hsmsim.hsm.v1.HSM.CreateObject:output_type -> hsmsim.hsm.v1.HandleResponse
+	25, // 78: hsmsim.hsm.v1.HSM.CopyObject:output_type -> hsmsim.hsm.v1.HandleResponse
+	9,  // 79: hsmsim.hsm.v1.HSM.DestroyObject:output_type -> hsmsim.hsm.v1.Empty
+	29, // 80: hsmsim.hsm.v1.HSM.GetAttributes:output_type -> hsmsim.hsm.v1.GetAttributesResponse
+	9,  // 81: hsmsim.hsm.v1.HSM.SetAttributes:output_type -> hsmsim.hsm.v1.Empty
+	32, // 82: hsmsim.hsm.v1.HSM.FindObjects:output_type -> hsmsim.hsm.v1.FindResponse
+	33, // 83: hsmsim.hsm.v1.HSM.GetObjectSize:output_type -> hsmsim.hsm.v1.ObjectSizeResponse
+	9,  // 84: hsmsim.hsm.v1.HSM.ShareKey:output_type -> hsmsim.hsm.v1.Empty
+	25, // 85: hsmsim.hsm.v1.HSM.GenerateKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	26, // 86: hsmsim.hsm.v1.HSM.GenerateKeyPair:output_type -> hsmsim.hsm.v1.KeyPairResponse
+	37, // 87: hsmsim.hsm.v1.HSM.Encrypt:output_type -> hsmsim.hsm.v1.CryptResponse
+	37, // 88: hsmsim.hsm.v1.HSM.Decrypt:output_type -> hsmsim.hsm.v1.CryptResponse
+	37, // 89: hsmsim.hsm.v1.HSM.Sign:output_type -> hsmsim.hsm.v1.CryptResponse
+	9,  // 90: hsmsim.hsm.v1.HSM.Verify:output_type -> hsmsim.hsm.v1.Empty
+	37, // 91: hsmsim.hsm.v1.HSM.Digest:output_type -> hsmsim.hsm.v1.CryptResponse
+	37, // 92: hsmsim.hsm.v1.HSM.WrapKey:output_type -> hsmsim.hsm.v1.CryptResponse
+	25, // 93: hsmsim.hsm.v1.HSM.UnwrapKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	25, // 94: hsmsim.hsm.v1.HSM.DeriveKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	37, // 95: hsmsim.hsm.v1.HSM.GenerateRandom:output_type -> hsmsim.hsm.v1.CryptResponse
+	9,  // 96: hsmsim.hsm.v1.HSM.CheckKeyUse:output_type -> hsmsim.hsm.v1.Empty
+	63, // [63:97] is the sub-list for method output_type
+	29, // [29:63] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_hsmd_hsmpb_hsm_proto_init() }
@@ -3242,7 +3315,7 @@ func file_hsmd_hsmpb_hsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hsmd_hsmpb_hsm_proto_rawDesc), len(file_hsmd_hsmpb_hsm_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   47,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

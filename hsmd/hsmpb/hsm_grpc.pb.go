@@ -60,6 +60,7 @@ const (
 	HSM_UnwrapKey_FullMethodName             = "/hsmsim.hsm.v1.HSM/UnwrapKey"
 	HSM_DeriveKey_FullMethodName             = "/hsmsim.hsm.v1.HSM/DeriveKey"
 	HSM_GenerateRandom_FullMethodName        = "/hsmsim.hsm.v1.HSM/GenerateRandom"
+	HSM_CheckKeyUse_FullMethodName           = "/hsmsim.hsm.v1.HSM/CheckKeyUse"
 )
 
 // HSMClient is the client API for HSM service.
@@ -99,6 +100,7 @@ type HSMClient interface {
 	UnwrapKey(ctx context.Context, in *UnwrapRequest, opts ...grpc.CallOption) (*HandleResponse, error)
 	DeriveKey(ctx context.Context, in *DeriveRequest, opts ...grpc.CallOption) (*HandleResponse, error)
 	GenerateRandom(ctx context.Context, in *RandomRequest, opts ...grpc.CallOption) (*CryptResponse, error)
+	CheckKeyUse(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type hSMClient struct {
@@ -439,6 +441,16 @@ func (c *hSMClient) GenerateRandom(ctx context.Context, in *RandomRequest, opts 
 	return out, nil
 }
 
+func (c *hSMClient) CheckKeyUse(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, HSM_CheckKeyUse_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HSMServer is the server API for HSM service.
 // All implementations must embed UnimplementedHSMServer
 // for forward compatibility.
@@ -476,6 +488,7 @@ type HSMServer interface {
 	UnwrapKey(context.Context, *UnwrapRequest) (*HandleResponse, error)
 	DeriveKey(context.Context, *DeriveRequest) (*HandleResponse, error)
 	GenerateRandom(context.Context, *RandomRequest) (*CryptResponse, error)
+	CheckKeyUse(context.Context, *CheckRequest) (*Empty, error)
 	mustEmbedUnimplementedHSMServer()
 }
 
@@ -584,6 +597,9 @@ func (UnimplementedHSMServer) DeriveKey(context.Context, *DeriveRequest) (*Handl
 }
 func (UnimplementedHSMServer) GenerateRandom(context.Context, *RandomRequest) (*CryptResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GenerateRandom not implemented")
+}
+func (UnimplementedHSMServer) CheckKeyUse(context.Context, *CheckRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckKeyUse not implemented")
 }
 func (UnimplementedHSMServer) mustEmbedUnimplementedHSMServer() {}
 func (UnimplementedHSMServer) testEmbeddedByValue()             {}
@@ -1200,6 +1216,24 @@ func _HSM_GenerateRandom_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HSM_CheckKeyUse_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HSMServer).CheckKeyUse(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HSM_CheckKeyUse_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HSMServer).CheckKeyUse(ctx, req.(*CheckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // HSM_ServiceDesc is the grpc.ServiceDesc for HSM service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1338,6 +1372,10 @@ var HSM_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GenerateRandom",
 			Handler:    _HSM_GenerateRandom_Handler,
+		},
+		{
+			MethodName: "CheckKeyUse",
+			Handler:    _HSM_CheckKeyUse_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -17,6 +17,8 @@ import (
 
 const gcmHSMIVLen = 12 // the IV length CloudHSM generates
 
+var errGCMDecryptIV = p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "GCM decrypt needs the IV")
+
 func init() {
 	register(p11.CKM_AES_KEY_GEN, &entry{minKey: 16, maxKey: 32,
 		implied: attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_AES)},
@@ -25,12 +27,14 @@ func init() {
 		implied: attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_GENERIC_SECRET)},
 		genKey:  secretGen(p11.CKK_GENERIC_SECRET, func(n uint64) bool { return n >= genericMinLen && n <= genericMaxLen })})
 
-	register(p11.CKM_AES_ECB, &entry{minKey: 16, maxKey: 32, encrypt: ecbEncrypt, decrypt: ecbDecrypt})
-	register(p11.CKM_AES_CBC, &entry{minKey: 16, maxKey: 32, encrypt: cbcEncrypt(false), decrypt: cbcDecrypt(false)})
-	register(p11.CKM_AES_CBC_PAD, &entry{minKey: 16, maxKey: 32, encrypt: cbcEncrypt(true), decrypt: cbcDecrypt(true)})
-	register(p11.CKM_AES_CTR, &entry{minKey: 16, maxKey: 32, encrypt: ctrEncrypt, decrypt: ctrDecrypt})
+	cbcCheck := aesCheck(func(m ckm.Mechanism) error { _, err := cbcIV(m); return err })
+	register(p11.CKM_AES_ECB, &entry{minKey: 16, maxKey: 32, encrypt: ecbEncrypt, decrypt: ecbDecrypt, check: aesCheck(nil)})
+	register(p11.CKM_AES_CBC, &entry{minKey: 16, maxKey: 32, encrypt: cbcEncrypt(false), decrypt: cbcDecrypt(false), check: cbcCheck})
+	register(p11.CKM_AES_CBC_PAD, &entry{minKey: 16, maxKey: 32, encrypt: cbcEncrypt(true), decrypt: cbcDecrypt(true), check: cbcCheck})
+	register(p11.CKM_AES_CTR, &entry{minKey: 16, maxKey: 32, encrypt: ctrEncrypt, decrypt: ctrDecrypt,
+		check: aesCheck(func(m ckm.Mechanism) error { _, err := ctrParam(m); return err })})
 	register(p11.CKM_AES_GCM, &entry{minKey: 16, maxKey: 32, encrypt: gcmEncrypt, decrypt: gcmDecrypt,
-		wrap: gcmWrap, unwrap: gcmDecrypt})
+		wrap: gcmWrap, unwrap: gcmDecrypt, check: gcmCheck})
 }
 
 // secretGen makes CKA_VALUE_LEN random bytes. The length is required (CKR_TEMPLATE_INCOMPLETE)
@@ -290,7 +294,7 @@ func gcmDecrypt(m ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
 		return nil, err
 	}
 	if len(p.IV) == 0 {
-		return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "GCM decrypt needs the IV")
+		return nil, errGCMDecryptIV
 	}
 	if len(ct) < tagLen {
 		return nil, errEncLen

@@ -59,9 +59,9 @@ func init() {
 		p11.CKM_SHA_1_HMAC: crypto.SHA1, p11.CKM_SHA224_HMAC: crypto.SHA224, p11.CKM_SHA256_HMAC: crypto.SHA256,
 		p11.CKM_SHA384_HMAC: crypto.SHA384, p11.CKM_SHA512_HMAC: crypto.SHA512,
 	} {
-		register(m, &entry{minKey: genericMinLen, maxKey: genericMaxLen, sign: hmacSign(h), verify: hmacVerify(h)})
+		register(m, &entry{minKey: genericMinLen, maxKey: genericMaxLen, sign: hmacSign(h), verify: hmacVerify(h), check: macCheck})
 	}
-	register(p11.CKM_AES_CMAC, &entry{minKey: 16, maxKey: 32, sign: cmacSign, verify: cmacVerify})
+	register(p11.CKM_AES_CMAC, &entry{minKey: 16, maxKey: 32, sign: cmacSign, verify: cmacVerify, check: aesCheck(nil)})
 }
 
 func hmacSign(h crypto.Hash) func(ckm.Mechanism, *material, []byte) ([]byte, error) {

@@ -78,7 +78,7 @@ func init() {
 		p11.CKM_ECDSA: 0, p11.CKM_ECDSA_SHA1: crypto.SHA1, p11.CKM_ECDSA_SHA224: crypto.SHA224,
 		p11.CKM_ECDSA_SHA256: crypto.SHA256, p11.CKM_ECDSA_SHA384: crypto.SHA384, p11.CKM_ECDSA_SHA512: crypto.SHA512,
 	} {
-		register(m, &entry{minKey: 256, maxKey: 521, extraFlags: ecFlags, sign: ecdsaSign(h), verify: ecdsaVerify(h)})
+		register(m, &entry{minKey: 256, maxKey: 521, extraFlags: ecFlags, sign: ecdsaSign(h), verify: ecdsaVerify(h), check: ecCheck})
 	}
 	// With cofactor 1 on every supported curve, the cofactor variant computes the same secret.
 	register(p11.CKM_ECDH1_DERIVE, &entry{minKey: 256, maxKey: 521, extraFlags: ecFlags, derive: ecdhDerive})

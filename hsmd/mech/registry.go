@@ -27,6 +27,9 @@ type entry struct {
 	wrap    func(m ckm.Mechanism, k *material, plain []byte) ([]byte, error)
 	unwrap  func(m ckm.Mechanism, k *material, wrapped []byte) ([]byte, error)
 	derive  func(m ckm.Mechanism, k *material, tmpl attr.Set) (attr.Set, error)
+
+	// check is Check for this mechanism (check.go): its key and parameter, without data.
+	check checker
 }
 
 // info computes CK_MECHANISM_INFO from what the entry implements, so the advertised flags can
@@ -63,6 +66,10 @@ var registry = map[uint32]*entry{}
 func register(m uint32, e *entry) {
 	if _, dup := registry[m]; dup {
 		panic(fmt.Sprintf("mech: %s registered twice", p11.MechName(m)))
+	}
+	if (e.sign != nil || e.verify != nil || e.encrypt != nil || e.decrypt != nil) && e.check == nil {
+		// C_*Init answers through check: a mechanism without one would pass any key at Init.
+		panic(fmt.Sprintf("mech: %s has operations but no check", p11.MechName(m)))
 	}
 	registry[m] = e
 }

@@ -22,12 +22,12 @@ func init() {
 		genPair: rsaGenerate})
 	register(p11.CKM_RSA_PKCS, &entry{minKey: rsaMinBits, maxKey: rsaMaxBits, secretOnly: true,
 		sign: rsaPKCSSign(0), verify: rsaPKCSVerify(0), encrypt: rsaPKCSEncrypt, decrypt: rsaPKCSDecrypt,
-		wrap: wrapWith(rsaPKCSEncrypt), unwrap: rsaPKCSDecrypt})
+		wrap: wrapWith(rsaPKCSEncrypt), unwrap: rsaPKCSDecrypt, check: rsaCheck(nil)})
 	register(p11.CKM_RSA_PKCS_OAEP, &entry{minKey: rsaMinBits, maxKey: rsaMaxBits, secretOnly: true,
-		encrypt: oaepEncrypt, decrypt: oaepDecrypt, wrap: wrapWith(oaepEncrypt), unwrap: oaepDecrypt})
+		encrypt: oaepEncrypt, decrypt: oaepDecrypt, wrap: wrapWith(oaepEncrypt), unwrap: oaepDecrypt, check: oaepCheck})
 	register(p11.CKM_RSA_X_509, &entry{minKey: rsaMinBits, maxKey: rsaMaxBits,
-		sign: rawSign, verify: rawVerify, encrypt: rawEncrypt, decrypt: rawDecrypt})
-	register(p11.CKM_RSA_PKCS_PSS, &entry{minKey: rsaMinBits, maxKey: rsaMaxBits, sign: pssSign(0), verify: pssVerify(0)})
+		sign: rawSign, verify: rawVerify, encrypt: rawEncrypt, decrypt: rawDecrypt, check: rsaCheck(nil)})
+	register(p11.CKM_RSA_PKCS_PSS, &entry{minKey: rsaMinBits, maxKey: rsaMaxBits, sign: pssSign(0), verify: pssVerify(0), check: pssCheck(0)})
 	for _, c := range []struct {
 		pkcs, pss uint32
 		h         crypto.Hash
@@ -38,8 +38,8 @@ func init() {
 		{p11.CKM_SHA384_RSA_PKCS, p11.CKM_SHA384_RSA_PKCS_PSS, crypto.SHA384},
 		{p11.CKM_SHA512_RSA_PKCS, p11.CKM_SHA512_RSA_PKCS_PSS, crypto.SHA512},
 	} {
-		register(c.pkcs, &entry{minKey: rsaMinBits, maxKey: rsaMaxBits, sign: rsaPKCSSign(c.h), verify: rsaPKCSVerify(c.h)})
-		register(c.pss, &entry{minKey: rsaMinBits, maxKey: rsaMaxBits, sign: pssSign(c.h), verify: pssVerify(c.h)})
+		register(c.pkcs, &entry{minKey: rsaMinBits, maxKey: rsaMaxBits, sign: rsaPKCSSign(c.h), verify: rsaPKCSVerify(c.h), check: rsaCheck(nil)})
+		register(c.pss, &entry{minKey: rsaMinBits, maxKey: rsaMaxBits, sign: pssSign(c.h), verify: pssVerify(c.h), check: pssCheck(c.h)})
 	}
 }
 

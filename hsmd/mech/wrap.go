@@ -28,9 +28,11 @@ var (
 
 func init() {
 	register(p11.CKM_AES_KEY_WRAP, &entry{minKey: 16, maxKey: 32,
-		encrypt: kwEncrypt, decrypt: kwDecrypt, wrap: wrapWith(kwEncrypt), unwrap: kwDecrypt})
+		encrypt: kwEncrypt, decrypt: kwDecrypt, wrap: wrapWith(kwEncrypt), unwrap: kwDecrypt,
+		check: aesCheck(func(m ckm.Mechanism) error { _, err := kwIV(m, 8); return err })})
 	register(p11.CKM_AES_KEY_WRAP_PAD, &entry{minKey: 16, maxKey: 32,
-		encrypt: kwpEncrypt, decrypt: kwpDecrypt, wrap: wrapWith(kwpEncrypt), unwrap: kwpDecrypt})
+		encrypt: kwpEncrypt, decrypt: kwpDecrypt, wrap: wrapWith(kwpEncrypt), unwrap: kwpDecrypt,
+		check: aesCheck(func(m ckm.Mechanism) error { _, err := kwIV(m, 4); return err })})
 }
 
 // kwIV reads the optional IV parameter of an AES key wrap: absent or empty for the default, or

@@ -253,3 +253,18 @@ func (v *service) DeriveKey(ctx context.Context, r *hsmpb.DeriveRequest) (*hsmpb
 		return mat, nil
 	})
 }
+
+// CheckKeyUse answers what an operation with this key and mechanism would answer before it
+// touched data: the C_*Init checks (mech.Check), after the key's visibility and usage flag.
+func (v *service) CheckKeyUse(ctx context.Context, r *hsmpb.CheckRequest) (*hsmpb.Empty, error) {
+	switch r.Usage {
+	case p11.CKA_ENCRYPT, p11.CKA_DECRYPT, p11.CKA_SIGN, p11.CKA_VERIFY:
+	default:
+		return nil, p11.Errorf(p11.CKR_ARGUMENTS_BAD, "usage %#x is not an operation's key attribute", r.Usage)
+	}
+	m, k, err := v.keyOp(ctx, r.Mechanism, r.Key, r.Usage)
+	if err != nil {
+		return nil, err
+	}
+	return &hsmpb.Empty{}, mech.Check(r.Usage, m, k)
+}
