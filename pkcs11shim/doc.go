@@ -68,8 +68,10 @@
 //     callback of C_OpenSession is never called. The module survives any number of
 //     C_Finalize/C_Initialize cycles and re-reads its config at each C_Initialize; it is never
 //     unloaded (a Go c-shared library cannot be).
-//   - fork: a child forked after C_Initialize gets CKR_CRYPTOKI_NOT_INITIALIZED from every call
-//     (the pid is checked on each call). The Go runtime's threads do not survive fork, so the
+//   - fork: a forked child gets CKR_CRYPTOKI_NOT_INITIALIZED from every entry of the function
+//     lists, without entering Go (a pthread_atfork handler in table.c swaps the entries for a
+//     stub; the Go runtime's threads do not survive fork, and entering Go there could hang).
+//     A child that calls the exported C_* symbols directly is told the same by a pid check. The
 //     child should exec, or load the module only after forking.
 //
 // # Profiles

@@ -1,7 +1,11 @@
 /*
  * The only C of the module: the v2.40 CK_FUNCTION_LIST and the v3.0 function list and
- * interfaces, whose entries are the Go functions exported in exports_*.go. No logic lives here.
+ * interfaces, whose entries are the Go functions exported in exports_*.go, and what a forked
+ * child gets instead of them (below).
  */
+#include <pthread.h>
+#include <stddef.h>
+#include <string.h>
 #include <p11-kit/pkcs11.h>
 #include "pkcs11v3.h"
 #include "_cgo_export.h"
@@ -69,4 +73,30 @@ CK_FUNCTION_LIST_PTR hsmsim_function_list(void) { return &list_240; }
 CK_INTERFACE_PTR hsmsim_interfaces(CK_ULONG *count) {
 	*count = sizeof(interfaces) / sizeof(interfaces[0]);
 	return interfaces;
+}
+
+/*
+ * A child of fork has only the thread that forked: the Go runtime's other threads are gone, and
+ * entering Go there can deadlock on a lock one of them held. So in the child every entry of the
+ * function lists becomes a stub that answers CKR_CRYPTOKI_NOT_INITIALIZED without entering Go
+ * (the module cannot serve a forked child; doc.go says so). The stub takes no arguments and is
+ * called with the entry's: under the C calling conventions of the platforms the module is built
+ * for, the caller owns its arguments, so the extra ones are ignored.
+ */
+static CK_RV forked_child(void) { return CKR_CRYPTOKI_NOT_INITIALIZED; }
+
+static void stub_entries(void *first, size_t bytes) {
+	CK_RV (*stub)(void) = forked_child;
+	for (size_t off = 0; off + sizeof(stub) <= bytes; off += sizeof(stub))
+		memcpy((char *)first + off, &stub, sizeof(stub));
+}
+
+static void in_forked_child(void) {
+	size_t v2 = offsetof(CK_FUNCTION_LIST, C_Initialize);
+	stub_entries((char *)&list_240 + v2, sizeof(list_240) - v2);
+	stub_entries((char *)&list_30 + v2, sizeof(list_30) - v2);
+}
+
+__attribute__((constructor)) static void hsmsim_register_atfork(void) {
+	pthread_atfork(NULL, NULL, in_forked_child);
 }
