@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
@@ -112,18 +113,20 @@ func anchorDER(r *hsmpb.TrustAnchorRequest) ([]byte, error) {
 }
 
 func (v *service) RegisterTrustAnchor(ctx context.Context, r *hsmpb.TrustAnchorRequest) (*hsmpb.Empty, error) {
-	c, err := adminUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	der, err := anchorDER(r)
-	if err != nil {
-		return nil, err
-	}
-	return v.apply(ctx, token.CmdRegisterTrustAnchor, &hsmpb.CmdRegisterTrustAnchor{Actor: c.user.Name, Certificate: der})
+	return v.anchorCommand(ctx, r, token.CmdRegisterTrustAnchor, func(actor string, der []byte) proto.Message {
+		return &hsmpb.CmdRegisterTrustAnchor{Actor: actor, Certificate: der}
+	})
 }
 
 func (v *service) DeregisterTrustAnchor(ctx context.Context, r *hsmpb.TrustAnchorRequest) (*hsmpb.Empty, error) {
+	return v.anchorCommand(ctx, r, token.CmdDeregisterTrustAnchor, func(actor string, der []byte) proto.Message {
+		return &hsmpb.CmdDeregisterTrustAnchor{Actor: actor, Certificate: der}
+	})
+}
+
+// anchorCommand is an admin's change of the trust anchors: the PEM read and checked here, the
+// change applied by the state machine.
+func (v *service) anchorCommand(ctx context.Context, r *hsmpb.TrustAnchorRequest, t token.CommandType, msg func(actor string, der []byte) proto.Message) (*hsmpb.Empty, error) {
 	c, err := adminUser(ctx)
 	if err != nil {
 		return nil, err
@@ -132,7 +135,7 @@ func (v *service) DeregisterTrustAnchor(ctx context.Context, r *hsmpb.TrustAncho
 	if err != nil {
 		return nil, err
 	}
-	return v.apply(ctx, token.CmdDeregisterTrustAnchor, &hsmpb.CmdDeregisterTrustAnchor{Actor: c.user.Name, Certificate: der})
+	return v.apply(ctx, t, msg(c.user.Name, der))
 }
 
 // ListTrustAnchors needs no login, as CloudHSM's list-trust-anchors.
