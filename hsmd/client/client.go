@@ -111,6 +111,12 @@ type Session struct {
 	cred  string
 	auth  string // "hsm " + cred, the authorization value, made once per login
 	index atomic.Uint64
+
+	// The login's lease (lease.go): its length (0: not known yet), when it was last renewed
+	// (Unix nanoseconds), and whether the cluster has ended it.
+	lease   atomic.Int64
+	renewed atomic.Int64
+	dead    atomic.Bool
 }
 
 // Credential is the current login credential ("" when logged out).
@@ -120,13 +126,23 @@ func (s *Session) Credential() string {
 	return s.cred
 }
 
-// SetCredential installs a credential (after Login, or to share one).
-func (s *Session) SetCredential(c string) {
+// SetCredential installs a credential (after Login, or to adopt one): its lease is renewed while
+// a client using this Session lives.
+func (s *Session) SetCredential(c string) { s.setLogin(c, 0) }
+
+func (s *Session) setLogin(c string, lease time.Duration) {
 	s.mu.Lock()
 	s.cred, s.auth = c, ""
 	if c != "" {
 		s.auth = "hsm " + c
 	}
+	s.lease.Store(int64(lease))
+	if lease > 0 {
+		s.renewed.Store(time.Now().UnixNano())
+	} else {
+		s.renewed.Store(0) // an adopted credential: renew at once, and learn its lease
+	}
+	s.dead.Store(false)
 	s.mu.Unlock()
 }
 
@@ -208,6 +224,7 @@ func Dial(cfg Config) (*Client, error) {
 	if cfg.Refresh > 0 {
 		go c.refreshLoop(cfg.Refresh)
 	}
+	go c.keepAlive()
 	return c, nil
 }
 

@@ -8,12 +8,21 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
-// keepAlive renews a login's lease every third of it, for as long as this client lives and the
-// session still holds that login. A renewal that fails on one node fails over like any call; a
-// login the cluster has already ended (CKR_USER_NOT_LOGGED_IN) is not renewed again.
-func (c *Client) keepAlive(cred string, lease time.Duration) {
-	every := max(lease/3, 100*time.Millisecond)
-	t := time.NewTicker(every)
+// A login ends on the cluster a lease after its last renewal (hsmd/server/lease.go), so the
+// credential a Session holds is renewed while any client using that Session lives: every client
+// looks every renewTick, and the one that finds the renewal due claims it (a compare-and-swap on
+// the Session's renewal time), so a Session shared by many clients renews once per period. A
+// credential adopted rather than logged in for (SetCredential) is renewed at once, and its
+// renewal's answer tells the lease (defaultRenew until then, should that answer not come).
+
+const (
+	renewTick    = 250 * time.Millisecond
+	defaultRenew = 5 * time.Second
+)
+
+// keepAlive runs until Close.
+func (c *Client) keepAlive() {
+	t := time.NewTicker(renewTick)
 	defer t.Stop()
 	for {
 		select {
@@ -21,14 +30,43 @@ func (c *Client) keepAlive(cred string, lease time.Duration) {
 			return
 		case <-t.C:
 		}
-		if c.sess.Credential() != cred {
-			return // logged out, or another login replaced this one
+		if !c.sess.claimRenewal(time.Now()) {
+			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		_, err := c.api.RenewLogin(ctx, &hsmpb.Empty{})
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.AttemptTimeout)
+		r, err := c.api.RenewLogin(ctx, &hsmpb.Empty{})
 		cancel()
-		if err != nil && p11.Code(err) == p11.CKR_USER_NOT_LOGGED_IN {
-			return
+		switch {
+		case err == nil && r.LeaseSeconds > 0:
+			c.sess.lease.Store(int64(time.Duration(r.LeaseSeconds) * time.Second))
+		case p11.Code(err) == p11.CKR_USER_NOT_LOGGED_IN:
+			c.sess.ended(c.sess.Credential()) // the cluster ended it: stop renewing it
 		}
+	}
+}
+
+// claimRenewal says whether the caller should renew the Session's login now, and if so marks it
+// renewed so that no other client of the Session does too.
+func (s *Session) claimRenewal(now time.Time) bool {
+	if s.Credential() == "" || s.dead.Load() {
+		return false
+	}
+	every := defaultRenew
+	if l := time.Duration(s.lease.Load()); l > 0 {
+		every = l / 3
+	}
+	last := s.renewed.Load()
+	if now.UnixNano()-last < int64(every) {
+		return false
+	}
+	return s.renewed.CompareAndSwap(last, now.UnixNano())
+}
+
+// ended marks cred as a login the cluster no longer has, if it is still the Session's.
+func (s *Session) ended(cred string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cred == cred {
+		s.dead.Store(true)
 	}
 }

@@ -15,18 +15,15 @@ func (c *Client) Info(ctx context.Context) (*hsmpb.InfoResponse, error) {
 	return c.api.GetInfo(ctx, &hsmpb.Empty{})
 }
 
-// Login logs in with a PKCS#11 PIN's parts and keeps the credential in the session. While the
-// client lives (until Close, a logout, or another login) it renews the login's lease, so the
-// login ends on the cluster soon after the process that made it is gone (lease.go).
+// Login logs in with a PKCS#11 PIN's parts and keeps the credential in the session. While a
+// client of that session lives, the login's lease is renewed, so the login ends on the cluster
+// soon after the process that made it is gone (lease.go).
 func (c *Client) Login(ctx context.Context, user, password string) (*hsmpb.LoginResponse, error) {
 	r, err := c.api.Login(ctx, &hsmpb.LoginRequest{User: user, Password: password})
 	if err != nil {
 		return nil, err
 	}
-	c.sess.SetCredential(r.Credential)
-	if r.LeaseSeconds > 0 {
-		go c.keepAlive(r.Credential, time.Duration(r.LeaseSeconds)*time.Second)
-	}
+	c.sess.setLogin(r.Credential, time.Duration(r.LeaseSeconds)*time.Second)
 	return r, nil
 }
 

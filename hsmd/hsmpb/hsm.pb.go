@@ -2682,6 +2682,50 @@ func (x *ShareRequest) GetShare() bool {
 	return false
 }
 
+type RenewLoginResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LeaseSeconds  uint32                 `protobuf:"varint,1,opt,name=lease_seconds,json=leaseSeconds,proto3" json:"lease_seconds,omitempty"` // as in LoginResponse: a client that adopted a credential learns it here
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewLoginResponse) Reset() {
+	*x = RenewLoginResponse{}
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewLoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewLoginResponse) ProtoMessage() {}
+
+func (x *RenewLoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewLoginResponse.ProtoReflect.Descriptor instead.
+func (*RenewLoginResponse) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RenewLoginResponse) GetLeaseSeconds() uint32 {
+	if x != nil {
+		return x.LeaseSeconds
+	}
+	return 0
+}
+
 // CheckRequest asks whether an operation could start: the key (visible, permitting the usage) and
 // the mechanism (doing the operation, taking the key's type and size, its parameter valid),
 // without data. usage is CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN or CKA_VERIFY. C_*Init asks it, since
@@ -2697,7 +2741,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2709,7 +2753,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2722,7 +2766,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{44}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CheckRequest) GetMechanism() *Mechanism {
@@ -2758,7 +2802,7 @@ type TrustAnchorRequest struct {
 
 func (x *TrustAnchorRequest) Reset() {
 	*x = TrustAnchorRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2770,7 +2814,7 @@ func (x *TrustAnchorRequest) String() string {
 func (*TrustAnchorRequest) ProtoMessage() {}
 
 func (x *TrustAnchorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2783,7 +2827,7 @@ func (x *TrustAnchorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchorRequest.ProtoReflect.Descriptor instead.
 func (*TrustAnchorRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{45}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *TrustAnchorRequest) GetCertificate() []byte {
@@ -2803,7 +2847,7 @@ type TrustAnchorsResponse struct {
 
 func (x *TrustAnchorsResponse) Reset() {
 	*x = TrustAnchorsResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2815,7 +2859,7 @@ func (x *TrustAnchorsResponse) String() string {
 func (*TrustAnchorsResponse) ProtoMessage() {}
 
 func (x *TrustAnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2828,7 +2872,7 @@ func (x *TrustAnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchorsResponse.ProtoReflect.Descriptor instead.
 func (*TrustAnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{46}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TrustAnchorsResponse) GetCertificates() [][]byte {
@@ -2854,7 +2898,7 @@ type MTLSEnforcementRequest struct {
 
 func (x *MTLSEnforcementRequest) Reset() {
 	*x = MTLSEnforcementRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[47]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2866,7 +2910,7 @@ func (x *MTLSEnforcementRequest) String() string {
 func (*MTLSEnforcementRequest) ProtoMessage() {}
 
 func (x *MTLSEnforcementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[47]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2879,7 +2923,7 @@ func (x *MTLSEnforcementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MTLSEnforcementRequest.ProtoReflect.Descriptor instead.
 func (*MTLSEnforcementRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{47}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *MTLSEnforcementRequest) GetEnforce() bool {
@@ -3068,7 +3112,9 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\fShareRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\bR\x05share\"n\n" +
+	"\x05share\x18\x03 \x01(\bR\x05share\"9\n" +
+	"\x12RenewLoginResponse\x12#\n" +
+	"\rlease_seconds\x18\x01 \x01(\rR\fleaseSeconds\"n\n" +
 	"\fCheckRequest\x126\n" +
 	"\tmechanism\x18\x01 \x01(\v2\x18.hsmsim.hsm.v1.MechanismR\tmechanism\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\rR\x03key\x12\x14\n" +
@@ -3085,15 +3131,15 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_ADMIN\x10\x01\x12\x14\n" +
 	"\x10ROLE_CRYPTO_USER\x10\x02\x12\x1a\n" +
-	"\x16ROLE_UNACTIVATED_ADMIN\x10\x032\xd0\x13\n" +
+	"\x16ROLE_UNACTIVATED_ADMIN\x10\x032\xdd\x13\n" +
 	"\x03HSM\x12<\n" +
 	"\aGetInfo\x12\x14.hsmsim.hsm.v1.Empty\x1a\x1b.hsmsim.hsm.v1.InfoResponse\x12N\n" +
 	"\x10GetMechanismList\x12\x14.hsmsim.hsm.v1.Empty\x1a$.hsmsim.hsm.v1.MechanismListResponse\x12U\n" +
 	"\x10GetMechanismInfo\x12#.hsmsim.hsm.v1.MechanismInfoRequest\x1a\x1c.hsmsim.hsm.v1.MechanismInfo\x12B\n" +
 	"\x05Login\x12\x1b.hsmsim.hsm.v1.LoginRequest\x1a\x1c.hsmsim.hsm.v1.LoginResponse\x124\n" +
-	"\x06Logout\x12\x14.hsmsim.hsm.v1.Empty\x1a\x14.hsmsim.hsm.v1.Empty\x128\n" +
+	"\x06Logout\x12\x14.hsmsim.hsm.v1.Empty\x1a\x14.hsmsim.hsm.v1.Empty\x12E\n" +
 	"\n" +
-	"RenewLogin\x12\x14.hsmsim.hsm.v1.Empty\x1a\x14.hsmsim.hsm.v1.Empty\x12L\n" +
+	"RenewLogin\x12\x14.hsmsim.hsm.v1.Empty\x1a!.hsmsim.hsm.v1.RenewLoginResponse\x12L\n" +
 	"\x0eChangePassword\x12$.hsmsim.hsm.v1.ChangePasswordRequest\x1a\x14.hsmsim.hsm.v1.Empty\x12D\n" +
 	"\n" +
 	"CreateUser\x12 .hsmsim.hsm.v1.CreateUserRequest\x1a\x14.hsmsim.hsm.v1.Empty\x12D\n" +
@@ -3139,7 +3185,7 @@ func file_hsmd_hsmpb_hsm_proto_rawDescGZIP() []byte {
 }
 
 var file_hsmd_hsmpb_hsm_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hsmd_hsmpb_hsm_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_hsmd_hsmpb_hsm_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_hsmd_hsmpb_hsm_proto_goTypes = []any{
 	(Role)(0),                      // 0: hsmsim.hsm.v1.Role
 	(*Error)(nil),                  // 1: hsmsim.hsm.v1.Error
@@ -3186,10 +3232,11 @@ var file_hsmd_hsmpb_hsm_proto_goTypes = []any{
 	(*DeriveRequest)(nil),          // 42: hsmsim.hsm.v1.DeriveRequest
 	(*RandomRequest)(nil),          // 43: hsmsim.hsm.v1.RandomRequest
 	(*ShareRequest)(nil),           // 44: hsmsim.hsm.v1.ShareRequest
-	(*CheckRequest)(nil),           // 45: hsmsim.hsm.v1.CheckRequest
-	(*TrustAnchorRequest)(nil),     // 46: hsmsim.hsm.v1.TrustAnchorRequest
-	(*TrustAnchorsResponse)(nil),   // 47: hsmsim.hsm.v1.TrustAnchorsResponse
-	(*MTLSEnforcementRequest)(nil), // 48: hsmsim.hsm.v1.MTLSEnforcementRequest
+	(*RenewLoginResponse)(nil),     // 45: hsmsim.hsm.v1.RenewLoginResponse
+	(*CheckRequest)(nil),           // 46: hsmsim.hsm.v1.CheckRequest
+	(*TrustAnchorRequest)(nil),     // 47: hsmsim.hsm.v1.TrustAnchorRequest
+	(*TrustAnchorsResponse)(nil),   // 48: hsmsim.hsm.v1.TrustAnchorsResponse
+	(*MTLSEnforcementRequest)(nil), // 49: hsmsim.hsm.v1.MTLSEnforcementRequest
 }
 var file_hsmd_hsmpb_hsm_proto_depIdxs = []int32{
 	4,  // 0: hsmsim.hsm.v1.Mechanism.gcm:type_name -> hsmsim.hsm.v1.GcmParams
@@ -3231,10 +3278,10 @@ var file_hsmd_hsmpb_hsm_proto_depIdxs = []int32{
 	18, // 36: hsmsim.hsm.v1.HSM.CreateUser:input_type -> hsmsim.hsm.v1.CreateUserRequest
 	19, // 37: hsmsim.hsm.v1.HSM.DeleteUser:input_type -> hsmsim.hsm.v1.DeleteUserRequest
 	9,  // 38: hsmsim.hsm.v1.HSM.ListUsers:input_type -> hsmsim.hsm.v1.Empty
-	46, // 39: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
-	46, // 40: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
+	47, // 39: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
+	47, // 40: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
 	9,  // 41: hsmsim.hsm.v1.HSM.ListTrustAnchors:input_type -> hsmsim.hsm.v1.Empty
-	48, // 42: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:input_type -> hsmsim.hsm.v1.MTLSEnforcementRequest
+	49, // 42: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:input_type -> hsmsim.hsm.v1.MTLSEnforcementRequest
 	23, // 43: hsmsim.hsm.v1.HSM.CreateObject:input_type -> hsmsim.hsm.v1.CreateObjectRequest
 	24, // 44: hsmsim.hsm.v1.HSM.CopyObject:input_type -> hsmsim.hsm.v1.CopyObjectRequest
 	22, // 45: hsmsim.hsm.v1.HSM.DestroyObject:input_type -> hsmsim.hsm.v1.ObjectRequest
@@ -3254,20 +3301,20 @@ var file_hsmd_hsmpb_hsm_proto_depIdxs = []int32{
 	41, // 59: hsmsim.hsm.v1.HSM.UnwrapKey:input_type -> hsmsim.hsm.v1.UnwrapRequest
 	42, // 60: hsmsim.hsm.v1.HSM.DeriveKey:input_type -> hsmsim.hsm.v1.DeriveRequest
 	43, // 61: hsmsim.hsm.v1.HSM.GenerateRandom:input_type -> hsmsim.hsm.v1.RandomRequest
-	45, // 62: hsmsim.hsm.v1.HSM.CheckKeyUse:input_type -> hsmsim.hsm.v1.CheckRequest
+	46, // 62: hsmsim.hsm.v1.HSM.CheckKeyUse:input_type -> hsmsim.hsm.v1.CheckRequest
 	10, // 63: hsmsim.hsm.v1.HSM.GetInfo:output_type -> hsmsim.hsm.v1.InfoResponse
 	12, // 64: hsmsim.hsm.v1.HSM.GetMechanismList:output_type -> hsmsim.hsm.v1.MechanismListResponse
 	14, // 65: hsmsim.hsm.v1.HSM.GetMechanismInfo:output_type -> hsmsim.hsm.v1.MechanismInfo
 	16, // 66: hsmsim.hsm.v1.HSM.Login:output_type -> hsmsim.hsm.v1.LoginResponse
 	9,  // 67: hsmsim.hsm.v1.HSM.Logout:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 68: hsmsim.hsm.v1.HSM.RenewLogin:output_type -> hsmsim.hsm.v1.Empty
+	45, // 68: hsmsim.hsm.v1.HSM.RenewLogin:output_type -> hsmsim.hsm.v1.RenewLoginResponse
 	9,  // 69: hsmsim.hsm.v1.HSM.ChangePassword:output_type -> hsmsim.hsm.v1.Empty
 	9,  // 70: hsmsim.hsm.v1.HSM.CreateUser:output_type -> hsmsim.hsm.v1.Empty
 	9,  // 71: hsmsim.hsm.v1.HSM.DeleteUser:output_type -> hsmsim.hsm.v1.Empty
 	21, // 72: hsmsim.hsm.v1.HSM.ListUsers:output_type -> hsmsim.hsm.v1.ListUsersResponse
 	9,  // 73: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:output_type -> hsmsim.hsm.v1.Empty
 	9,  // 74: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:output_type -> hsmsim.hsm.v1.Empty
-	47, // 75: hsmsim.hsm.v1.HSM.ListTrustAnchors:output_type -> hsmsim.hsm.v1.TrustAnchorsResponse
+	48, // 75: hsmsim.hsm.v1.HSM.ListTrustAnchors:output_type -> hsmsim.hsm.v1.TrustAnchorsResponse
 	9,  // 76: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:output_type -> hsmsim.hsm.v1.Empty
 	25, // 77: hsmsim.hsm.v1.HSM.CreateObject:output_type -> hsmsim.hsm.v1.HandleResponse
 	25, // 78: hsmsim.hsm.v1.HSM.CopyObject:output_type -> hsmsim.hsm.v1.HandleResponse
@@ -3315,7 +3362,7 @@ func file_hsmd_hsmpb_hsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hsmd_hsmpb_hsm_proto_rawDesc), len(file_hsmd_hsmpb_hsm_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   48,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -72,7 +72,7 @@ type HSMClient interface {
 	GetMechanismInfo(ctx context.Context, in *MechanismInfoRequest, opts ...grpc.CallOption) (*MechanismInfo, error)
 	Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error)
 	Logout(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
-	RenewLogin(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
+	RenewLogin(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*RenewLoginResponse, error)
 	ChangePassword(ctx context.Context, in *ChangePasswordRequest, opts ...grpc.CallOption) (*Empty, error)
 	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*Empty, error)
 	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*Empty, error)
@@ -161,9 +161,9 @@ func (c *hSMClient) Logout(ctx context.Context, in *Empty, opts ...grpc.CallOpti
 	return out, nil
 }
 
-func (c *hSMClient) RenewLogin(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error) {
+func (c *hSMClient) RenewLogin(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*RenewLoginResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Empty)
+	out := new(RenewLoginResponse)
 	err := c.cc.Invoke(ctx, HSM_RenewLogin_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -460,7 +460,7 @@ type HSMServer interface {
 	GetMechanismInfo(context.Context, *MechanismInfoRequest) (*MechanismInfo, error)
 	Login(context.Context, *LoginRequest) (*LoginResponse, error)
 	Logout(context.Context, *Empty) (*Empty, error)
-	RenewLogin(context.Context, *Empty) (*Empty, error)
+	RenewLogin(context.Context, *Empty) (*RenewLoginResponse, error)
 	ChangePassword(context.Context, *ChangePasswordRequest) (*Empty, error)
 	CreateUser(context.Context, *CreateUserRequest) (*Empty, error)
 	DeleteUser(context.Context, *DeleteUserRequest) (*Empty, error)
@@ -514,7 +514,7 @@ func (UnimplementedHSMServer) Login(context.Context, *LoginRequest) (*LoginRespo
 func (UnimplementedHSMServer) Logout(context.Context, *Empty) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method Logout not implemented")
 }
-func (UnimplementedHSMServer) RenewLogin(context.Context, *Empty) (*Empty, error) {
+func (UnimplementedHSMServer) RenewLogin(context.Context, *Empty) (*RenewLoginResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RenewLogin not implemented")
 }
 func (UnimplementedHSMServer) ChangePassword(context.Context, *ChangePasswordRequest) (*Empty, error) {

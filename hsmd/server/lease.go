@@ -58,7 +58,13 @@ func (n *Node) isLeader() bool {
 }
 
 // RenewLogin extends the caller's login by a lease.
-func (v *service) RenewLogin(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.Empty, error) {
+func (v *service) RenewLogin(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.RenewLoginResponse, error) {
 	c := callerOf(ctx)
-	return v.apply(ctx, token.CmdRenewLogin, &hsmpb.CmdRenewLogin{LoginId: c.login.ID, AtUnix: time.Now().Unix()})
+	if _, err := v.apply(ctx, token.CmdRenewLogin, &hsmpb.CmdRenewLogin{LoginId: c.login.ID, AtUnix: time.Now().Unix()}); err != nil {
+		return nil, err
+	}
+	return &hsmpb.RenewLoginResponse{LeaseSeconds: v.n.leaseSeconds()}, nil
 }
+
+// leaseSeconds is the login lease as the wire states it.
+func (n *Node) leaseSeconds() uint32 { return uint32(max(1, n.cfg.LoginLease.Seconds())) }

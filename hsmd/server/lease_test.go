@@ -107,3 +107,29 @@ func TestLoginEndsWithItsClient(t *testing.T) {
 	}
 	t.Logf("the killed client's login ended %v after the kill (lease %v)", time.Since(killed).Round(time.Millisecond), lease)
 }
+
+// A credential adopted by another Session (as a PKCS#11 module or a workload shares one login
+// among many clients) is renewed by the clients that use it, after the client that logged in is
+// gone.
+func TestAdoptedCredentialIsRenewed(t *testing.T) {
+	const lease = 2 * time.Second
+	n := nodetest.Start(t, nodetest.Options{LoginLease: lease})
+	ctx := ctxT(t)
+	first := n.Alice(t)
+	sess := &client.Session{}
+	sess.SetCredential(first.Session().Credential())
+	first.Close()
+	tlsCfg, err := pki.ClientTLS(n.CA.CertPEM, "127.0.0.1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := client.Dial(client.Config{Addr: n.Addr, TLS: tlsCfg, Session: sess})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	time.Sleep(3 * lease)
+	if _, err := second.FindObjects(ctx, nil); err != nil {
+		t.Fatalf("after %v (lease %v) the adopted login is gone: %v", 3*lease, lease, err)
+	}
+}

@@ -105,7 +105,7 @@ func (v *service) Login(ctx context.Context, r *hsmpb.LoginRequest) (*hsmpb.Logi
 		return nil, err
 	}
 	return &hsmpb.LoginResponse{Credential: res.Value, User: u.Name, Role: uint32(u.Role),
-		LeaseSeconds: uint32(max(1, v.n.cfg.LoginLease.Seconds()))}, nil
+		LeaseSeconds: v.n.leaseSeconds()}, nil
 }
 
 func (v *service) Logout(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.Empty, error) {
