@@ -35,6 +35,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/token"
 	"github.com/hsmsim/hsmsim/kms"
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
@@ -204,7 +205,7 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 			return nil, err
 		}
 		st = &State{AdminPassword: DefaultAdminPassword, CryptoUser: DefaultCryptoUser, CryptoPass: DefaultCryptoPass,
-			KMSUserPass: DefaultKMSUserPass, Region: region, AccountID: kms.DefaultAccountID,
+			KMSUserPass: DefaultKMSUserPass, Region: region, AccountID: awsapi.DefaultAccountID,
 			AccessKeyID: "AKIA" + randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
 			SecretKey:   randomString(40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+")}
 	}
@@ -239,7 +240,7 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 	c.State.KMSURL = ""
 	if !o.NoKMS {
 		c.KMS, err = kms.Open(kms.Config{DataDir: filepath.Join(abs, kmsDir), Region: c.State.Region, AccountID: c.State.AccountID,
-			Credentials: []kms.Credential{{AccessKeyID: c.State.AccessKeyID, SecretAccessKey: c.State.SecretKey}},
+			Credentials: []awsapi.Credential{{AccessKeyID: c.State.AccessKeyID, SecretAccessKey: c.State.SecretKey}},
 			Strict:      o.Strict, Clusters: svc, ControlPlane: svc, Logger: o.Logger, NoSync: o.NoSync})
 		if err != nil {
 			return nil, err
@@ -259,26 +260,26 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 // would, and saves the state file last (a directory without it is provisioned afresh).
 func (c *Cluster) provision(ctx context.Context, o Options) error {
 	svc := c.Service
-	r := &kms.Request{Account: c.State.AccountID, Region: c.State.Region}
+	r := &awsapi.Caller{Account: c.State.AccountID, Region: c.State.Region}
 	var subnets []string
 	for _, az := range o.AZs {
 		if id := cloudhsm.SubnetID(az); !slices.Contains(subnets, id) {
 			subnets = append(subnets, id)
 		}
 	}
-	cc, err := svc.CreateCluster(ctx, r, &kms.CreateClusterInput{HsmType: "hsm2m.medium", SubnetIds: subnets,
-		TagList: []kms.HsmTag{{Key: "hsmsim", Value: "embedded"}}})
+	cc, err := svc.CreateCluster(ctx, r, &cloudhsm.CreateClusterInput{HsmType: "hsm2m.medium", SubnetIds: subnets,
+		TagList: []cloudhsm.HsmTag{{Key: "hsmsim", Value: "embedded"}}})
 	if err != nil {
 		return err
 	}
 	id := cc.Cluster.ClusterId
 	c.State.ClusterID = id
 	for i := 0; i < o.HSMs; i++ {
-		if _, err := svc.CreateHsm(ctx, r, &kms.CreateHsmInput{ClusterId: id, AvailabilityZone: o.AZs[i%len(o.AZs)]}); err != nil {
+		if _, err := svc.CreateHsm(ctx, r, &cloudhsm.CreateHsmInput{ClusterId: id, AvailabilityZone: o.AZs[i%len(o.AZs)]}); err != nil {
 			return err
 		}
 	}
-	d, err := svc.DescribeClusters(ctx, r, &kms.DescribeClustersInput{Filters: map[string][]string{"clusterIds": {id}}})
+	d, err := svc.DescribeClusters(ctx, r, &cloudhsm.DescribeClustersInput{Filters: map[string][]string{"clusterIds": {id}}})
 	if err != nil {
 		return err
 	}
@@ -286,7 +287,7 @@ func (c *Cluster) provision(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if _, err := svc.InitializeCluster(ctx, r, &kms.InitializeClusterInput{ClusterId: id, SignedCert: signed, TrustAnchor: caPEM}); err != nil {
+	if _, err := svc.InitializeCluster(ctx, r, &cloudhsm.InitializeClusterInput{ClusterId: id, SignedCert: signed, TrustAnchor: caPEM}); err != nil {
 		return err
 	}
 	cl, err := svc.DialCluster(id)
