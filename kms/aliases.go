@@ -7,6 +7,9 @@ import (
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
+// Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases. An alias names one key of its
+// account and region; KeyId parameters accept it wherever they accept a key id (keys.go resolve).
+
 // maxAliasesPerKey is the per-key alias quota.
 const maxAliasesPerKey = 50
 

@@ -3,53 +3,13 @@ package kms
 import (
 	"context"
 	"crypto/rand"
-	"strings"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
-// algorithms a key spec offers, by key usage.
-type algorithms struct {
-	encrypt, sign, mac []string
-}
-
-var rsaSign = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"}
-
-// specAlgorithms lists the key specs hsmsim offers besides SYMMETRIC_DEFAULT.
-var specAlgorithms = map[string]algorithms{
-	"RSA_2048":      {sign: rsaSign},
-	"RSA_3072":      {sign: rsaSign},
-	"RSA_4096":      {sign: rsaSign},
-	"ECC_NIST_P256": {sign: []string{"ECDSA_SHA_256"}},
-	"ECC_NIST_P384": {sign: []string{"ECDSA_SHA_384"}},
-	"ECC_NIST_P521": {sign: []string{"ECDSA_SHA_512"}},
-	"HMAC_224":      {mac: []string{"HMAC_SHA_224"}},
-	"HMAC_256":      {mac: []string{"HMAC_SHA_256"}},
-	"HMAC_384":      {mac: []string{"HMAC_SHA_384"}},
-	"HMAC_512":      {mac: []string{"HMAC_SHA_512"}},
-}
-
-// checkSpecUsage accepts the (KeySpec, KeyUsage) pairs hsmsim offers.
-func checkSpecUsage(spec, usage string) *awsapi.Error {
-	if spec == specSymmetric {
-		if usage != usageEncrypt {
-			return awsapi.NewError(awsapi.ValidationException, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
-		}
-		return nil
-	}
-	a, ok := specAlgorithms[spec]
-	if !ok {
-		return awsapi.NewError(errUnsupported, "hsmsim does not support KeySpec %s.", spec)
-	}
-	if (usage == usageSign && a.sign == nil) || (usage == usageMac && a.mac == nil) || (usage == usageEncrypt && a.encrypt == nil) ||
-		(usage != usageSign && usage != usageMac && usage != usageEncrypt) {
-		if usage == usageEncrypt && strings.HasPrefix(spec, "RSA_") {
-			return awsapi.NewError(errUnsupported, "hsmsim does not support RSA keys for ENCRYPT_DECRYPT.")
-		}
-		return awsapi.NewError(awsapi.ValidationException, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
-	}
-	return nil
-}
+// Symmetric encryption: Encrypt, Decrypt and ReEncrypt under the ciphertext format
+// (ciphertext.go), GenerateDataKey and GenerateRandom. The cryptography runs in the key's store
+// (keystore.go): in this process for the default store, in the HSM for a custom key store.
 
 // cryptoKey is what an operation needs of a key, taken under s.mu: the key, the version of its
 // material the operation uses, and that version as the key's store runs it.

@@ -11,6 +11,10 @@ import (
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
+// KMS keys: what a key is (its states, spec and usage, ARN, metadata), how a KeyId parameter
+// finds one, and its life cycle: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey,
+// UpdateKeyDescription, ScheduleKeyDeletion, CancelKeyDeletion and the deletion that comes due.
+
 // Key states (KeyState enum).
 const (
 	stateEnabled     = "Enabled"
@@ -29,6 +33,49 @@ const (
 )
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// algorithms a key spec offers, by key usage.
+type algorithms struct {
+	encrypt, sign, mac []string
+}
+
+var rsaSign = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"}
+
+// specAlgorithms lists the key specs hsmsim offers besides SYMMETRIC_DEFAULT.
+var specAlgorithms = map[string]algorithms{
+	"RSA_2048":      {sign: rsaSign},
+	"RSA_3072":      {sign: rsaSign},
+	"RSA_4096":      {sign: rsaSign},
+	"ECC_NIST_P256": {sign: []string{"ECDSA_SHA_256"}},
+	"ECC_NIST_P384": {sign: []string{"ECDSA_SHA_384"}},
+	"ECC_NIST_P521": {sign: []string{"ECDSA_SHA_512"}},
+	"HMAC_224":      {mac: []string{"HMAC_SHA_224"}},
+	"HMAC_256":      {mac: []string{"HMAC_SHA_256"}},
+	"HMAC_384":      {mac: []string{"HMAC_SHA_384"}},
+	"HMAC_512":      {mac: []string{"HMAC_SHA_512"}},
+}
+
+// checkSpecUsage accepts the (KeySpec, KeyUsage) pairs hsmsim offers.
+func checkSpecUsage(spec, usage string) *awsapi.Error {
+	if spec == specSymmetric {
+		if usage != usageEncrypt {
+			return awsapi.NewError(awsapi.ValidationException, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
+		}
+		return nil
+	}
+	a, ok := specAlgorithms[spec]
+	if !ok {
+		return awsapi.NewError(errUnsupported, "hsmsim does not support KeySpec %s.", spec)
+	}
+	if (usage == usageSign && a.sign == nil) || (usage == usageMac && a.mac == nil) || (usage == usageEncrypt && a.encrypt == nil) ||
+		(usage != usageSign && usage != usageMac && usage != usageEncrypt) {
+		if usage == usageEncrypt && strings.HasPrefix(spec, "RSA_") {
+			return awsapi.NewError(errUnsupported, "hsmsim does not support RSA keys for ENCRYPT_DECRYPT.")
+		}
+		return awsapi.NewError(awsapi.ValidationException, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
+	}
+	return nil
+}
 
 // randomHex is n random bytes in hex: key material ids and grant ids.
 func randomHex(n int) string {
@@ -312,13 +359,9 @@ func describeKey(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput)
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	k, err := s.resolve(c, in.KeyId)
-	if err != nil {
-		return nil, err
-	}
-	return &keyMetadataOutput{KeyMetadata: s.metadata(k)}, nil
+	return viewKey(s, c, in.KeyId, func(k *keyRec) (*keyMetadataOutput, error) {
+		return &keyMetadataOutput{KeyMetadata: s.metadata(k)}, nil
+	})
 }
 
 type listInput struct {
@@ -360,6 +403,17 @@ func listKeys(s *Server, _ context.Context, c *awsapi.Caller, in *listInput) (*l
 // page returns one page of items ordered by sortKey. A marker is the opaque (base64) sort key of
 // the last item of the previous page; one that does not decode is InvalidMarkerException.
 // ---- state changes ----
+
+// viewKey answers with f of the key KeyId names, read under s.mu.
+func viewKey[Out any](s *Server, c *awsapi.Caller, id string, f func(k *keyRec) (*Out, error)) (*Out, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, err := s.resolve(c, id)
+	if err != nil {
+		return nil, err
+	}
+	return f(k)
+}
 
 // mutateKey runs f on a copy of the key KeyId names and persists the copy if f succeeds.
 func (s *Server) mutateKey(c *awsapi.Caller, id string, f func(k *keyRec) error) (*keyRec, error) {

@@ -49,13 +49,9 @@ func getKeyPolicy(s *Server, _ context.Context, c *awsapi.Caller, in *policyInpu
 	if err := checkPolicyName(in.PolicyName); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	k, err := s.resolve(c, in.KeyId)
-	if err != nil {
-		return nil, err
-	}
-	return &getPolicyOutput{Policy: k.Policy, PolicyName: "default"}, nil
+	return viewKey(s, c, in.KeyId, func(k *keyRec) (*getPolicyOutput, error) {
+		return &getPolicyOutput{Policy: k.Policy, PolicyName: "default"}, nil
+	})
 }
 
 func putKeyPolicy(s *Server, _ context.Context, c *awsapi.Caller, in *policyInput) (*empty, error) {
@@ -81,12 +77,9 @@ type listPoliciesOutput struct {
 }
 
 func listKeyPolicies(s *Server, _ context.Context, c *awsapi.Caller, in *listTagsInput) (*listPoliciesOutput, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if _, err := s.resolve(c, in.KeyId); err != nil {
-		return nil, err
-	}
-	return &listPoliciesOutput{PolicyNames: []string{"default"}}, nil
+	return viewKey(s, c, in.KeyId, func(*keyRec) (*listPoliciesOutput, error) {
+		return &listPoliciesOutput{PolicyNames: []string{"default"}}, nil
+	})
 }
 
 // defaultPolicy is the key policy KMS gives a key created without one: the account's IAM decides.

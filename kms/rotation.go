@@ -70,20 +70,24 @@ type rotationStatusOutput struct {
 }
 
 func getKeyRotationStatus(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (*rotationStatusOutput, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	k, err := s.resolve(c, in.KeyId)
-	if err != nil {
-		return nil, err
-	}
+	return viewKey(s, c, in.KeyId, func(k *keyRec) (*rotationStatusOutput, error) {
+		if err := checkHasRotations(k); err != nil {
+			return nil, err
+		}
+		out := &rotationStatusOutput{KeyRotationEnabled: k.RotationOn, KeyId: keyARN(k)}
+		if k.RotationOn {
+			out.RotationPeriodInDays, out.NextRotationDate = k.RotationPeriod, awsapi.Time(k.NextRotation)
+		}
+		return out, nil
+	})
+}
+
+// checkHasRotations: only the keys that can rotate have a rotation status and rotations to list.
+func checkHasRotations(k *keyRec) *awsapi.Error {
 	if k.Spec != specSymmetric || k.Origin != originKMS {
-		return nil, awsapi.NewError(errUnsupported, "%s does not support key rotation.", keyARN(k))
+		return awsapi.NewError(errUnsupported, "%s does not support key rotation.", keyARN(k))
 	}
-	out := &rotationStatusOutput{KeyRotationEnabled: k.RotationOn, KeyId: keyARN(k)}
-	if k.RotationOn {
-		out.RotationPeriodInDays, out.NextRotationDate = k.RotationPeriod, awsapi.Time(k.NextRotation)
-	}
-	return out, nil
+	return nil
 }
 
 func rotateKeyOnDemand(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (*keyIDOutput, error) {
@@ -148,9 +152,7 @@ func listKeyRotations(s *Server, _ context.Context, c *awsapi.Caller, in *listTa
 	var arn string
 	if rerr == nil {
 		vs, arn = append(vs, k.Versions...), keyARN(k)
-		if k.Spec != specSymmetric || k.Origin != originKMS {
-			rerr = awsapi.NewError(errUnsupported, "%s does not support key rotation.", arn)
-		}
+		rerr = checkHasRotations(k)
 	}
 	s.mu.RUnlock()
 	if rerr != nil {
