@@ -404,13 +404,14 @@ func listKeys(s *Server, _ context.Context, c *awsapi.Caller, in *listInput) (*l
 // the last item of the previous page; one that does not decode is InvalidMarkerException.
 // ---- state changes ----
 
-// viewKey answers with f of the key KeyId names, read under s.mu.
-func viewKey[Out any](s *Server, c *awsapi.Caller, id string, f func(k *keyRec) (*Out, error)) (*Out, error) {
+// viewKey is f of the key KeyId names, read under s.mu.
+func viewKey[T any](s *Server, c *awsapi.Caller, id string, f func(k *keyRec) (T, error)) (T, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	k, err := s.resolve(c, id)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
 	return f(k)
 }

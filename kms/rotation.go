@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
@@ -146,15 +147,14 @@ type listRotationsOutput struct {
 }
 
 func listKeyRotations(s *Server, _ context.Context, c *awsapi.Caller, in *listTagsInput) (*listRotationsOutput, error) {
-	s.mu.RLock()
-	k, rerr := s.resolve(c, in.KeyId)
-	var vs []matVersion
 	var arn string
-	if rerr == nil {
-		vs, arn = append(vs, k.Versions...), keyARN(k)
-		rerr = checkHasRotations(k)
-	}
-	s.mu.RUnlock()
+	vs, rerr := viewKey(s, c, in.KeyId, func(k *keyRec) ([]matVersion, error) {
+		arn = keyARN(k)
+		if err := checkHasRotations(k); err != nil {
+			return nil, err
+		}
+		return slices.Clone(k.Versions), nil
+	})
 	if rerr != nil {
 		return nil, rerr
 	}

@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
@@ -99,13 +100,7 @@ type listTagsOutput struct {
 }
 
 func listResourceTags(s *Server, _ context.Context, c *awsapi.Caller, in *listTagsInput) (*listTagsOutput, error) {
-	s.mu.RLock()
-	k, rerr := s.resolve(c, in.KeyId)
-	var tags []tag
-	if rerr == nil {
-		tags = append(tags, k.Tags...)
-	}
-	s.mu.RUnlock()
+	tags, rerr := viewKey(s, c, in.KeyId, func(k *keyRec) ([]tag, error) { return slices.Clone(k.Tags), nil })
 	if rerr != nil {
 		return nil, rerr
 	}
