@@ -53,10 +53,10 @@ func errCannotReachCluster() *awsapi.Error {
 }
 
 // toAWS is the KMS's boundary (its awsapi.Service's ToError): every error a handler returns
-// becomes the AWS error the client sees.
-// An *awsapi.Error is itself; a PKCS#11 failure from the cluster becomes what KMS answers for it; a
-// canceled request is a timeout of a dependency; anything else is KMSInternalException (an
-// unexpected failure is never reported as a more specific error than it earned).
+// becomes the AWS error the client sees. An *awsapi.Error is itself; a PKCS#11 failure from the
+// cluster becomes what KMS answers for it; a canceled request is a timeout of a dependency;
+// anything else is KMSInternalException (an unexpected failure is never reported as a more
+// specific error than it earned).
 func toAWS(err error) *awsapi.Error {
 	var e *awsapi.Error
 	if errors.As(err, &e) {

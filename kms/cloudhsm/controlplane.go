@@ -19,8 +19,9 @@ import (
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
-// The control plane: ControlPlane. Every error a caller can cause is an *awsapi.Error of an
-// exception the model lists for the operation; anything else becomes CloudHsmInternalFailure.
+// The control plane: Service's ControlPlane methods (api.go). Every error a caller can cause is
+// an *awsapi.Error of an exception the model lists for the operation; anything else becomes
+// CloudHsmInternalFailure.
 
 func notFound(format string, args ...any) error {
 	return awsapi.NewError(errResourceNotFound, format, args...)
