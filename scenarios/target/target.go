@@ -36,6 +36,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/pki"
 	"github.com/hsmsim/hsmsim/hsmd/token"
 	"github.com/hsmsim/hsmsim/kms"
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
@@ -99,7 +100,7 @@ type Env struct {
 	log     *slog.Logger
 	dir     string
 	tempDir bool
-	req     *kms.Request
+	req     *awsapi.Caller
 	anchor  []byte // the customer CA: InitializeCluster's trust anchor, key stores' too
 
 	mu       sync.Mutex
@@ -150,7 +151,7 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 		return nil, errors.New("target: a cluster needs at least one HSM")
 	}
 	e := &Env{opts: o, log: o.Logger, clients: map[string]bool{}, clusters: map[string]string{},
-		req: &kms.Request{Account: KMSAccount, Region: region}}
+		req: &awsapi.Caller{Account: KMSAccount, Region: region}}
 	e.dir = o.Dir
 	if e.dir == "" {
 		d, err := os.MkdirTemp("", "hsmsim-scenario-")
@@ -211,8 +212,8 @@ func (e *Env) createCluster(ctx context.Context, name, source string) (string, e
 			subnets = append(subnets, id)
 		}
 	}
-	out, err := e.Svc.CreateCluster(ctx, e.req, &kms.CreateClusterInput{HsmType: "hsm2m.medium", SubnetIds: subnets, SourceBackupId: source,
-		TagList: []kms.HsmTag{{Key: "hsmsim", Value: "scenario"}}})
+	out, err := e.Svc.CreateCluster(ctx, e.req, &cloudhsm.CreateClusterInput{HsmType: "hsm2m.medium", SubnetIds: subnets, SourceBackupId: source,
+		TagList: []cloudhsm.HsmTag{{Key: "hsmsim", Value: "scenario"}}})
 	if err != nil {
 		return "", fmt.Errorf("target: CreateCluster: %w", err)
 	}
@@ -236,7 +237,7 @@ func (e *Env) createCluster(ctx context.Context, name, source string) (string, e
 func (e *Env) createHSM(ctx context.Context, name, clusterID, az string) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	out, err := e.Svc.CreateHsm(cctx, e.req, &kms.CreateHsmInput{ClusterId: clusterID, AvailabilityZone: az})
+	out, err := e.Svc.CreateHsm(cctx, e.req, &cloudhsm.CreateHsmInput{ClusterId: clusterID, AvailabilityZone: az})
 	if err != nil {
 		return "", fmt.Errorf("target: CreateHsm in %s: %w", az, err)
 	}
@@ -250,7 +251,7 @@ func (e *Env) createHSM(ctx context.Context, name, clusterID, az string) (string
 // initialize claims the scenario's cluster: its CSR signed by a fresh customer CA,
 // InitializeCluster, and the admin's first password change (which makes it ACTIVE).
 func (e *Env) initialize(ctx context.Context) error {
-	d, err := e.Svc.DescribeClusters(ctx, e.req, &kms.DescribeClustersInput{Filters: map[string][]string{"clusterIds": {e.ClusterID}}})
+	d, err := e.Svc.DescribeClusters(ctx, e.req, &cloudhsm.DescribeClustersInput{Filters: map[string][]string{"clusterIds": {e.ClusterID}}})
 	if err != nil || len(d.Clusters) != 1 || d.Clusters[0].Certificates == nil {
 		return fmt.Errorf("target: describing the new cluster: %v", err)
 	}
@@ -258,7 +259,7 @@ func (e *Env) initialize(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := e.Svc.InitializeCluster(ctx, e.req, &kms.InitializeClusterInput{ClusterId: e.ClusterID, SignedCert: signed, TrustAnchor: string(e.anchor)}); err != nil {
+	if _, err := e.Svc.InitializeCluster(ctx, e.req, &cloudhsm.InitializeClusterInput{ClusterId: e.ClusterID, SignedCert: signed, TrustAnchor: string(e.anchor)}); err != nil {
 		return fmt.Errorf("target: InitializeCluster: %w", err)
 	}
 	cl, err := e.Client("setup-admin", nil)
@@ -503,7 +504,7 @@ func (e *Env) Remove(ctx context.Context, label string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := e.Svc.DeleteHsm(ctx, e.req, &kms.DeleteHsmInput{ClusterId: e.clusterOf(n), HsmId: n.id}); err != nil {
+	if _, err := e.Svc.DeleteHsm(ctx, e.req, &cloudhsm.DeleteHsmInput{ClusterId: e.clusterOf(n), HsmId: n.id}); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -622,13 +623,13 @@ func (e *Env) KMSURL() string {
 func (e *Env) TrustAnchorPEM() []byte { return e.anchor }
 
 // Cluster implements kms.ClusterDirectory: the service's clusters.
-func (e *Env) Cluster(ctx context.Context, account, region, id string) (*kms.Cluster, error) {
+func (e *Env) Cluster(ctx context.Context, account, region, id string) (*cloudhsm.Cluster, error) {
 	return e.Svc.Cluster(ctx, account, region, id)
 }
 
 // Dial implements kms.ClusterDirectory: the service's client of the cluster's HSMs, through the
 // netsim endpoint "kms".
-func (e *Env) Dial(_ context.Context, c *kms.Cluster) (*client.Client, error) {
+func (e *Env) Dial(_ context.Context, c *cloudhsm.Cluster) (*client.Client, error) {
 	return e.Svc.DialClusterAs(c.ID, "kms")
 }
 
