@@ -1,7 +1,7 @@
 // Package traffic is the load side of a scenario: workers that drive one face of the system
 // (the KMS over the AWS wire, the cluster client, whose calls are those PKCS#11 makes, or the
-// PKCS#11 module itself) at a rate, and record every operation on the timeline with its start, end, exact result and the
-// node that served it.
+// PKCS#11 module itself) at a rate, and record every operation on the timeline with its start,
+// end, exact result and the node that served it.
 package traffic
 
 import (
@@ -21,7 +21,6 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
-	"github.com/hsmsim/hsmsim/scenarios/failpoint"
 	"github.com/hsmsim/hsmsim/scenarios/history"
 	"github.com/hsmsim/hsmsim/scenarios/model"
 	"github.com/hsmsim/hsmsim/scenarios/spec"
@@ -56,9 +55,23 @@ func (c *Counters) count(workload string, write bool) {
 	}
 }
 
+// Target is what workloads drive: clients of the scenario's cluster, the labels of the HSMs
+// that served them, the PKCS#11 module's config. A target that runs the KMS also has KMSHost.
+type Target interface {
+	Client(name string, observe func(client.Attempt)) (*client.Client, error)
+	SessionClient(name string, sess *client.Session, observe func(client.Attempt)) (*client.Client, error)
+	Label(id string) string
+	PKCS11Config() (string, error)
+}
+
+// KMSHost is a target that runs the KMS: kms workloads call it with the AWS SDK.
+type KMSHost interface {
+	KMSClient(inproc bool, timeout time.Duration) *awskms.Client
+}
+
 // Deps is what workloads need.
 type Deps struct {
-	Env      *target.Env
+	Target   Target
 	Reg      *target.Registry
 	TL       *history.Timeline
 	Counters *Counters
@@ -80,7 +93,7 @@ func Run(ctx context.Context, w spec.Workload, d Deps) error {
 	switch w.Face {
 	case spec.FaceHSM:
 		sess = &client.Session{}
-		cl, err := d.Env.Client("login-"+w.Name, nil)
+		cl, err := d.Target.Client("login-"+w.Name, nil)
 		if err != nil {
 			return err
 		}
@@ -100,14 +113,18 @@ func Run(ctx context.Context, w spec.Workload, d Deps) error {
 			lc = &lifecycle{}
 		}
 	case spec.FaceKMS:
-		kc = d.Env.KMSClient(w.Transport == "inproc", w.Timeout+time.Second)
+		h, ok := d.Target.(KMSHost)
+		if !ok {
+			return fmt.Errorf("workload %s: the target runs no KMS", w.Name)
+		}
+		kc = h.KMSClient(w.Transport == "inproc", w.Timeout+time.Second)
 	}
 	var wg sync.WaitGroup
 	for i := 0; i < w.Concurrency; i++ {
 		wk := &worker{w: w, d: d, id: i, kms: kc, lc: lc, rng: mrand.New(mrand.NewPCG(uint64(d.Seed), uint64(i+1)))}
 		if sess != nil {
 			name := fmt.Sprintf("%s-%d", w.Name, i)
-			cl, err := d.Env.SessionClient(name, sess, func(a client.Attempt) { wk.lastNode.Store(d.Env.Label(a.Node)) })
+			cl, err := d.Target.SessionClient(name, sess, func(a client.Attempt) { wk.lastNode.Store(d.Target.Label(a.Node)) })
 			if err != nil {
 				return err
 			}
@@ -191,7 +208,7 @@ func (wk *worker) record(o history.Op, start time.Time, err error) history.Op {
 	o.Workload, o.Face, o.Worker = wk.w.Name, wk.w.Face, wk.id
 	o.Start, o.End = wk.d.TL.At(start), wk.d.TL.Since()
 	if err != nil {
-		o.Code, o.Err = failpoint.ErrorCode(err), err.Error()
+		o.Code, o.Err = history.ErrorCode(err), err.Error()
 		if o.Write && (client.Retryable(err) || o.Code == "Timeout") {
 			o.Unknown = true
 		}

@@ -1,0 +1,31 @@
+package failpoint
+
+import (
+	"context"
+
+	"github.com/hsmsim/hsmsim/scenarios/spec"
+)
+
+// kill: the node stops abruptly (in process: listeners closed, connections reset; as a process:
+// SIGKILL), no graceful shutdown; undone by a restart from its data directory.
+func init() {
+	Register(Family{
+		FaultKind: spec.FaultKind{Name: "kill", Undo: "restart", Validate: (*spec.FaultCheck).Node},
+		Doc:       "kill a node abruptly",
+		Describe:  describeNode,
+		Inject: func(ctx context.Context, in *Injector, x *Injection) error {
+			l, err := x.Node(ctx, in, x.F.Node, 0)
+			if err != nil {
+				return err
+			}
+			if err := in.Target.Kill(l); err != nil {
+				return err
+			}
+			x.Undo = func(ctx context.Context) error { return in.Target.Restart(ctx, l) }
+			return nil
+		},
+	})
+}
+
+// describeNode says a fault acting on one node: "kill leader".
+func describeNode(f *spec.Fault) string { return f.Do + " " + f.Node }
