@@ -12,7 +12,7 @@ import (
 // of one HSM but not the cluster's own traffic. It keeps voting and replicating; the clients
 // must fail over to the other HSMs. Undone by healing the cut.
 //
-// It is the example of adding a fault kind: this file and its test, nothing else.
+// It is the example of adding a fault kind: this file and its tests, nothing else.
 func init() {
 	Register(Family{
 		FaultKind: spec.FaultKind{Name: "cut-clients", Undo: "heal", Validate: (*spec.FaultCheck).Node},

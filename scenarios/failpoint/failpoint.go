@@ -13,7 +13,7 @@
 // because injecting one is resolving selectors, cutting and healing links and booking active
 // faults, which is the injector's.
 //
-// Adding a fault kind is one new file here, plus its test:
+// Adding a fault kind is one new file here, plus its tests:
 //
 //	func init() {
 //		Register(Family{
@@ -23,9 +23,10 @@
 //		})
 //	}
 //
-// cut_clients.go is that example in full. A new kind that needs a field no fault has yet also
-// adds it to spec.Fault and to the decoder's fault mapping; SCHEMA.md's table of actions gets a
-// row.
+// cut_clients.go is that example in full (cut_clients_test.go checks its rules against
+// netsim, cut_clients_run_test.go runs it on a cluster). A new kind that needs a field no fault
+// has yet also adds it to spec.Fault and to the decoder's fault mapping; SCHEMA.md's table of
+// actions gets a row.
 package failpoint
 
 import (

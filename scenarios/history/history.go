@@ -1,6 +1,8 @@
 // Package history is a scenario run's one timeline: every operation a workload made (start, end,
 // result, the node that served it) and every fault, state change and observation, all timed from
 // the start of the load. Checkers and reports read it; nothing else decides pass or fail.
+// ErrorCode is how an error becomes the exact code an operation or an action records, the same
+// for every face and for the fault injector.
 package history
 
 import (

@@ -37,8 +37,8 @@ func RegisterFault(k FaultKind) {
 	kinds[k.Name] = k
 }
 
-// FaultKindOf returns the registered kind of a fault action.
-func FaultKindOf(do string) (FaultKind, bool) {
+// kindOf returns the registered kind of a fault action.
+func kindOf(do string) (FaultKind, bool) {
 	k, ok := kinds[do]
 	return k, ok
 }
@@ -50,7 +50,7 @@ func FaultKinds() []string {
 
 // UndoOf says what reverses an action ("" when it cannot be reversed).
 func UndoOf(do string) string {
-	k, _ := FaultKindOf(do)
+	k, _ := kindOf(do)
 	return k.Undo
 }
 

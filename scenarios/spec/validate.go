@@ -202,7 +202,7 @@ func validate(d *decoder, s *Scenario) {
 	for i := range s.Faults {
 		f := &s.Faults[i]
 		p := fmt.Sprintf("faults[%d]", i)
-		kind, ok := FaultKindOf(f.Do)
+		kind, ok := kindOf(f.Do)
 		if !ok {
 			d.errAt(f.Pos, p+".do", "%q: expected one of %s", f.Do, strings.Join(FaultKinds(), ", "))
 			continue
