@@ -14,11 +14,8 @@ func init() {
 		Doc:       "kill a node abruptly",
 		Describe:  describeNode,
 		Inject: func(ctx context.Context, in *Injector, x *Injection) error {
-			l, err := x.Node(ctx, in, x.F.Node, 0)
+			l, err := killNode(ctx, in, x)
 			if err != nil {
-				return err
-			}
-			if err := in.Target.Kill(l); err != nil {
 				return err
 			}
 			x.Undo = func(ctx context.Context) error { return in.Target.Restart(ctx, l) }
@@ -29,3 +26,12 @@ func init() {
 
 // describeNode says a fault acting on one node: "kill leader".
 func describeNode(f *spec.Fault) string { return f.Do + " " + f.Node }
+
+// killNode resolves the fault's node and kills it (kill, restart, wipe).
+func killNode(ctx context.Context, in *Injector, x *Injection) (string, error) {
+	l, err := x.Node(ctx, in, x.F.Node, 0)
+	if err != nil {
+		return "", err
+	}
+	return l, in.Target.Kill(l)
+}

@@ -13,11 +13,8 @@ func init() {
 		Doc:       "kill a node and start it again at once",
 		Describe:  describeNode,
 		Inject: func(ctx context.Context, in *Injector, x *Injection) error {
-			l, err := x.Node(ctx, in, x.F.Node, 0)
+			l, err := killNode(ctx, in, x)
 			if err != nil {
-				return err
-			}
-			if err := in.Target.Kill(l); err != nil {
 				return err // it did not go down: a failed injection, not an action's result
 			}
 			x.Action = true

@@ -25,11 +25,8 @@ func init() {
 			if !ok {
 				return lacks("a target that rejoins wiped HSMs")
 			}
-			l, err := x.Node(ctx, in, x.F.Node, 0)
+			l, err := killNode(ctx, in, x)
 			if err != nil {
-				return err
-			}
-			if err := in.Target.Kill(l); err != nil {
 				return err
 			}
 			x.Undo = func(ctx context.Context) error {
