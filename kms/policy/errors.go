@@ -34,15 +34,15 @@ func malformed(format string, args ...any) *Error {
 // Messages AWS returns for malformed documents, where its wording is known (IAM's for
 // identity and trust policies, KMS's for key policies); the others follow their style.
 const (
-	msgInvalidJSON        = "This policy contains invalid Json"
-	msgVersion            = "The policy must contain a valid version string"
-	msgNoStatement        = "Missing required field Statement"
-	msgNoEffect           = "Missing required field Effect"
-	msgNoActions          = "Policy statement must contain actions."
-	msgNoResources        = "Policy statement must contain resources."
-	msgNoPrincipal        = "Missing required field Principal"
-	msgVendor             = "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."
-	msgOneColon           = "Actions/Condition can contain only one colon."
-	msgKMSInvalidPrincipal= "Policy contains a statement with one or more invalid principals."
-	msgNotPrincipalAllow  = "NotPrincipal is supported only with \"Effect\": \"Deny\""
+	msgInvalidJSON         = "This policy contains invalid Json"
+	msgVersion             = "The policy must contain a valid version string"
+	msgNoStatement         = "Missing required field Statement"
+	msgNoEffect            = "Missing required field Effect"
+	msgNoActions           = "Policy statement must contain actions."
+	msgNoResources         = "Policy statement must contain resources."
+	msgNoPrincipal         = "Missing required field Principal"
+	msgVendor              = "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."
+	msgOneColon            = "Actions/Condition can contain only one colon."
+	msgKMSInvalidPrincipal = "Policy contains a statement with one or more invalid principals."
+	msgNotPrincipalAllow   = "NotPrincipal is supported only with \"Effect\": \"Deny\""
 )
