@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode"
@@ -141,8 +142,9 @@ func Parse(doc string, o ParseOptions) (*Policy, error) {
 	}
 	root, err := parseJSON(doc)
 	if err != nil {
-		if e, ok := err.(*Error); ok {
-			return nil, e
+		// A duplicate element in a document that is not JSON after all is invalid JSON.
+		if d, ok := err.(*duplicateError); ok && json.Valid([]byte(doc)) {
+			return nil, malformed("Duplicate element in policy: %s", d.key)
 		}
 		return nil, malformed(msgInvalidJSON)
 	}
