@@ -54,7 +54,7 @@ func TestBenchmarkPolicyDecidesAsIntended(t *testing.T) {
 // BenchmarkEvaluate compares what authorizing one Encrypt costs with the default key policy
 // (root, and an IAM user through delegation) and with a 20-statement policy full of conditions.
 func BenchmarkEvaluate(b *testing.B) {
-	def := mustParse(b, KeyPolicy, defaultKeyPolicy(acct))
+	def := mustParse(b, KeyPolicy, DefaultKeyPolicy(acct))
 	big := mustParse(b, KeyPolicy, twentyStatementPolicy())
 	id := mustParse(b, IdentityPolicy, identityPolicy(idAllKMS))
 	asRoot := benchRequest()
@@ -83,7 +83,7 @@ func BenchmarkEvaluate(b *testing.B) {
 
 func BenchmarkParse(b *testing.B) {
 	for _, c := range []struct{ name, doc string }{
-		{"default-policy", defaultKeyPolicy(acct)},
+		{"default-policy", DefaultKeyPolicy(acct)},
 		{"20-statements", twentyStatementPolicy()},
 	} {
 		b.Run(c.name, func(b *testing.B) {

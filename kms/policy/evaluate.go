@@ -84,16 +84,8 @@ func Evaluate(req *Request, resource *Policy, identity []*Policy) Decision {
 			}
 		}
 	}
-	for pi, ip := range identity {
-		if ip == nil {
-			continue
-		}
-		for _, i := range ip.deny {
-			st := &ip.stmts[i]
-			if st.matches(&ec) {
-				return Decision{Reason: ExplicitDenyIdentity, Policy: pi, Statement: int(i), Sid: st.sid}
-			}
-		}
+	if pi, i := identityMatch(identity, true, &ec); pi >= 0 {
+		return Decision{Reason: ExplicitDenyIdentity, Policy: pi, Statement: i, Sid: identity[pi].stmts[i].sid}
 	}
 
 	denied := Decision{Reason: NoIdentityAllow, Policy: -1, Statement: -1}
@@ -120,18 +112,30 @@ func Evaluate(req *Request, resource *Policy, identity []*Policy) Decision {
 			return denied
 		}
 	}
+	if pi, i := identityMatch(identity, false, &ec); pi >= 0 {
+		return Decision{Allowed: true, Reason: AllowedByIdentity, Policy: pi, Statement: i, Sid: identity[pi].stmts[i].sid}
+	}
+	return denied
+}
+
+// identityMatch finds the first Deny (or Allow) statement of the identity policies that matches
+// the request: its policy's index and its own, or -1, -1.
+func identityMatch(identity []*Policy, deny bool, ec *evalCtx) (int, int) {
 	for pi, ip := range identity {
 		if ip == nil {
 			continue
 		}
-		for _, i := range ip.allow {
-			st := &ip.stmts[i]
-			if st.matches(&ec) {
-				return Decision{Allowed: true, Reason: AllowedByIdentity, Policy: pi, Statement: int(i), Sid: st.sid}
+		idx := ip.allow
+		if deny {
+			idx = ip.deny
+		}
+		for _, i := range idx {
+			if ip.stmts[i].matches(ec) {
+				return pi, int(i)
 			}
 		}
 	}
-	return denied
+	return -1, -1
 }
 
 // appliesTo reports whether a resource policy statement's Principal or NotPrincipal covers p.
@@ -218,3 +222,23 @@ func AllowsPutKeyPolicy(newPolicy *Policy, req *Request, identity []*Policy) boo
 
 // LockoutMessage is KMS's message for a policy that fails the lockout safety check.
 const LockoutMessage = "The new key policy will not allow you to update the key policy in the future."
+
+// DefaultKeyPolicy is the key policy KMS gives a key created through the API without one: one
+// statement that allows the account, and so enables IAM policies, for every KMS action. The text
+// is KMS's, spacing included, since GetKeyPolicy returns it.
+// https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html
+func DefaultKeyPolicy(account string) string {
+	return `{
+  "Version" : "2012-10-17",
+  "Id" : "key-default-1",
+  "Statement" : [ {
+    "Sid" : "Enable IAM User Permissions",
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : "arn:aws:iam::` + account + `:root"
+    },
+    "Action" : "kms:*",
+    "Resource" : "*"
+  } ]
+}`
+}

@@ -54,7 +54,7 @@ const (
 )
 
 func TestDefaultKeyPolicyDelegatesToTheAccount(t *testing.T) {
-	def := defaultKeyPolicy(acct)
+	def := DefaultKeyPolicy(acct)
 	runEval(t, []evalCase{
 		{"root is named by the account principal", def, nil, root, "kms:Encrypt", AllowedByResource, "Enable IAM User Permissions"},
 		{"root may do anything kms:*", def, nil, root, "kms:ScheduleKeyDeletion", AllowedByResource, ""},
@@ -110,8 +110,8 @@ func TestExplicitDenyWins(t *testing.T) {
 		{"a deny naming a user spares others", keyPolicy(allowRoot + `,` + denyAliceDelete), []string{identityPolicy(idAllKMS)}, bob, "kms:ScheduleKeyDeletion", AllowedByIdentity, "all"},
 		{"an identity deny over a key policy allow", keyPolicy(allowAliceAll), []string{identityPolicy(idDenyDecrypt)}, alice, "kms:Decrypt", ExplicitDenyIdentity, "iddeny"},
 		{"an identity deny needs no delegation", keyPolicy(allowAlice), []string{identityPolicy(idDenyDecrypt)}, alice, "kms:Decrypt", ExplicitDenyIdentity, ""},
-		{"an identity deny in a second policy", defaultKeyPolicy(acct), []string{identityPolicy(idAllKMS), identityPolicy(idDenyDecrypt)}, bob, "kms:Decrypt", ExplicitDenyIdentity, "iddeny"},
-		{"a deny in the same identity policy as the allow", defaultKeyPolicy(acct), []string{identityPolicy(idAllKMS + `,` + idDenyDecrypt)}, bob, "kms:Decrypt", ExplicitDenyIdentity, "iddeny"},
+		{"an identity deny in a second policy", DefaultKeyPolicy(acct), []string{identityPolicy(idAllKMS), identityPolicy(idDenyDecrypt)}, bob, "kms:Decrypt", ExplicitDenyIdentity, "iddeny"},
+		{"a deny in the same identity policy as the allow", DefaultKeyPolicy(acct), []string{identityPolicy(idAllKMS + `,` + idDenyDecrypt)}, bob, "kms:Decrypt", ExplicitDenyIdentity, "iddeny"},
 	})
 }
 
@@ -129,8 +129,8 @@ func TestNotActionNotResourceNotPrincipal(t *testing.T) {
 		{"NotAction allows the rest", keyPolicy(allowAllButDelete), nil, alice, "kms:Encrypt", AllowedByResource, "most"},
 		{"NotAction excludes what it names", keyPolicy(allowAllButDelete), nil, alice, "kms:ScheduleKeyDeletion", NoResourceAllow, ""},
 		{"NotAction wildcards", keyPolicy(allowAllButDelete), nil, alice, "kms:DisableKeyRotation", NoResourceAllow, ""},
-		{"NotResource allows other resources", defaultKeyPolicy(acct), []string{identityPolicy(idNotSecret)}, bob, "kms:Encrypt", NoIdentityAllow, ""},
-		{"Resource names one key", defaultKeyPolicy(acct), []string{identityPolicy(idOnlyOther)}, bob, "kms:Encrypt", NoIdentityAllow, ""},
+		{"NotResource allows other resources", DefaultKeyPolicy(acct), []string{identityPolicy(idNotSecret)}, bob, "kms:Encrypt", NoIdentityAllow, ""},
+		{"Resource names one key", DefaultKeyPolicy(acct), []string{identityPolicy(idOnlyOther)}, bob, "kms:Encrypt", NoIdentityAllow, ""},
 		{"NotPrincipal spares those listed with their account", keyPolicy(allowRoot + `,` + allowAlice + `,` + denyAllButAlice), nil, alice, "kms:Encrypt", AllowedByResource, "alice"},
 		{"NotPrincipal spares root", keyPolicy(allowRoot + `,` + denyAllButAlice), nil, root, "kms:Encrypt", AllowedByResource, "root"},
 		{"NotPrincipal denies the rest", keyPolicy(allowRoot + `,` + denyAllButAlice), []string{identityPolicy(idAllKMS)}, bob, "kms:Encrypt", ExplicitDenyResource, "fence"},
@@ -141,7 +141,7 @@ func TestNotActionNotResourceNotPrincipal(t *testing.T) {
 	})
 	// The NotResource and Resource cases above are denied for the key in the request; the
 	// other key is allowed.
-	kp := mustParse(t, KeyPolicy, defaultKeyPolicy(acct))
+	kp := mustParse(t, KeyPolicy, DefaultKeyPolicy(acct))
 	for _, doc := range []string{identityPolicy(idNotSecret), identityPolicy(idOnlyOther)} {
 		d := Evaluate(request(bob, "kms:Encrypt", otherKey, nil), kp, []*Policy{mustParse(t, IdentityPolicy, doc)})
 		if !d.Allowed {
@@ -269,7 +269,7 @@ func TestCrossAccountNeedsBothPolicies(t *testing.T) {
 		{"key policy names the account, no identity policy", keyPolicy(allowRoot + `,` + allowOther), nil, NoIdentityAllow},
 		{"key policy names the user, still needs identity", keyPolicy(allowRoot + `,` + allowMallory), nil, NoIdentityAllow},
 		{"key policy names the user, identity allows", keyPolicy(allowRoot + `,` + allowMallory), []*Policy{idDecrypt}, AllowedByIdentity},
-		{"key policy does not name the account", defaultKeyPolicy(acct), []*Policy{idDecrypt}, NoResourceAllow},
+		{"key policy does not name the account", DefaultKeyPolicy(acct), []*Policy{idDecrypt}, NoResourceAllow},
 	} {
 		req := request(mallory, "kms:Decrypt", keyARN, nil)
 		req.ResourceAccount = acct
@@ -348,7 +348,7 @@ func TestAccessDeniedMessages(t *testing.T) {
 		}
 	}
 	// A decision's message uses the request's principal, action and resource.
-	kp := mustParse(t, KeyPolicy, defaultKeyPolicy(acct))
+	kp := mustParse(t, KeyPolicy, DefaultKeyPolicy(acct))
 	req := request(bob, "kms:Encrypt", keyARN, nil)
 	d := Evaluate(req, kp, nil)
 	if want := "User: arn:aws:iam::111122223333:user/ops/bob is not authorized to perform: kms:Encrypt on resource: " + keyARN + " because no identity-based policy allows the kms:Encrypt action"; d.Message(req) != want {
@@ -368,12 +368,12 @@ func TestLockoutSafetyCheck(t *testing.T) {
 		ids    []*Policy
 		want   bool
 	}{
-		{"default policy keeps root", defaultKeyPolicy(acct), root, nil, true},
-		{"default policy, a user with an IAM allow", defaultKeyPolicy(acct), alice, []*Policy{idPut}, true},
-		{"default policy, a user without one", defaultKeyPolicy(acct), alice, nil, false},
+		{"default policy keeps root", DefaultKeyPolicy(acct), root, nil, true},
+		{"default policy, a user with an IAM allow", DefaultKeyPolicy(acct), alice, []*Policy{idPut}, true},
+		{"default policy, a user without one", DefaultKeyPolicy(acct), alice, nil, false},
 		{"a policy naming only alice locks root out", keyPolicy(allowAlice), root, nil, false},
 		{"a policy giving alice kms:* keeps her", keyPolicy(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"kms:*","Resource":"*"}`), alice, nil, true},
-		{"a policy for another account locks the account out", defaultKeyPolicy(otherAcct), root, nil, false},
+		{"a policy for another account locks the account out", DefaultKeyPolicy(otherAcct), root, nil, false},
 		{"root allowed only Encrypt", keyPolicy(`{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:Encrypt","Resource":"*"}`), root, nil, false},
 		{"a deny on PutKeyPolicy", keyPolicy(allowRoot + `,{"Effect":"Deny","Principal":"*","Action":"kms:PutKeyPolicy","Resource":"*"}`), root, nil, false},
 		{"PutKeyPolicy named with other case", keyPolicy(`{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"KMS:putkeypolicy","Resource":"*"}`), root, nil, true},
@@ -393,7 +393,7 @@ func TestLockoutSafetyCheck(t *testing.T) {
 }
 
 func TestEvaluateDoesNotAllocate(t *testing.T) {
-	kp := mustParse(t, KeyPolicy, defaultKeyPolicy(acct))
+	kp := mustParse(t, KeyPolicy, DefaultKeyPolicy(acct))
 	big := mustParse(t, KeyPolicy, twentyStatementPolicy())
 	id := mustParse(t, IdentityPolicy, identityPolicy(idAllKMS))
 	req := benchRequest()

@@ -10,7 +10,7 @@ import (
 // a panic, gives the same decision twice, and explains every denial. Run it with a bounded
 // -fuzzminimizetime (5s): minimizing a long policy otherwise looks like a hang.
 func FuzzParseEvaluate(f *testing.F) {
-	f.Add(defaultKeyPolicy(acct), "kms:Encrypt", "42")
+	f.Add(DefaultKeyPolicy(acct), "kms:Encrypt", "42")
 	f.Add(`{"Statement":{"Effect":"Deny","NotPrincipal":{"AWS":["111122223333","arn:aws:iam::111122223333:user/alice"]},"NotAction":"kms:Describe*","NotResource":"arn:aws:kms:*:*:key/${aws:username}"}}`, "kms:Sign", "")
 	f.Add(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"ForAllValues:StringLike":{"kms:EncryptionContextKeys":"*${?}*"},"ForAnyValue:NumericLessThanIfExists":{"test:N":["1e3","-2"]},"DateGreaterThan":{"aws:CurrentTime":1700000000},"Null":{"aws:username":false},"BinaryEquals":{"test:Blob":"AA=="},"IpAddress":{"aws:SourceIp":"::/0"},"ArnNotLike":{"aws:PrincipalArn":"arn:*:iam::*:role/*"}}}]}`, "iam:PassRole", "x")
 	f.Add(`{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`, "KMS:ENCRYPT", "")

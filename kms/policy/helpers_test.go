@@ -22,22 +22,6 @@ var (
 	mallory = UserPrincipal(otherAcct, "", "mallory", "AIDAMALLORY0000000", nil)
 )
 
-func defaultKeyPolicy(account string) string {
-	return `{
-  "Version" : "2012-10-17",
-  "Id" : "key-default-1",
-  "Statement" : [ {
-    "Sid" : "Enable IAM User Permissions",
-    "Effect" : "Allow",
-    "Principal" : {
-      "AWS" : "arn:aws:iam::` + account + `:root"
-    },
-    "Action" : "kms:*",
-    "Resource" : "*"
-  } ]
-}`
-}
-
 func mustParse(t testing.TB, typ Type, doc string) *Policy {
 	t.Helper()
 	p, err := Parse(doc, ParseOptions{Type: typ})

@@ -266,18 +266,8 @@ func (r *reader) array(depth int) (jvalue, error) {
 			return jvalue{}, err
 		}
 		v.arr = append(v.arr, e)
-		r.space()
-		if r.i >= len(r.s) {
-			return jvalue{}, errJSON
-		}
-		switch r.s[r.i] {
-		case ',':
-			r.i++
-		case ']':
-			r.i++
-			return v, nil
-		default:
-			return jvalue{}, errJSON
+		if done, err := r.next(']'); done || err != nil {
+			return v, err
 		}
 	}
 }
@@ -316,20 +306,26 @@ func (r *reader) object(depth int) (jvalue, error) {
 			}
 		}
 		v.obj = append(v.obj, jmember{key: key, val: e})
-		r.space()
-		if r.i >= len(r.s) {
-			return jvalue{}, errJSON
+		if done, err := r.next('}'); done || err != nil {
+			return v, err
 		}
+	}
+}
+
+// next reads what follows a member or element: a comma (more to come) or the closing bracket.
+func (r *reader) next(closing byte) (done bool, err error) {
+	r.space()
+	if r.i < len(r.s) {
 		switch r.s[r.i] {
 		case ',':
 			r.i++
-		case '}':
+			return false, nil
+		case closing:
 			r.i++
-			return v, nil
-		default:
-			return jvalue{}, errJSON
+			return true, nil
 		}
 	}
+	return false, errJSON
 }
 
 type duplicateError struct{ key string }

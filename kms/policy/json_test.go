@@ -95,6 +95,6 @@ func FuzzJSONReader(f *testing.F) {
 	for _, s := range jsonSamples {
 		f.Add(s)
 	}
-	f.Add(defaultKeyPolicy(acct))
+	f.Add(DefaultKeyPolicy(acct))
 	f.Fuzz(checkAgainstStd)
 }

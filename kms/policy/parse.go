@@ -226,33 +226,21 @@ func parseStatement(v jvalue, o *ParseOptions, vars bool) (statement, *Error) {
 		return st, malformed("Policy element Statement must be an object or an array of objects")
 	}
 	var effect, principal, notPrincipal, action, notAction, resource, notResource, cond *jvalue
+	elements := map[string]**jvalue{"Effect": &effect, "Principal": &principal, "NotPrincipal": &notPrincipal,
+		"Action": &action, "NotAction": &notAction, "Resource": &resource, "NotResource": &notResource, "Condition": &cond}
 	for i := range v.obj {
 		m := &v.obj[i]
-		switch m.key {
-		case "Sid":
-			if m.val.kind != jString {
-				return st, malformed("Statement element Sid must be a string")
-			}
-			st.sid = m.val.str
-		case "Effect":
-			effect = &m.val
-		case "Principal":
-			principal = &m.val
-		case "NotPrincipal":
-			notPrincipal = &m.val
-		case "Action":
-			action = &m.val
-		case "NotAction":
-			notAction = &m.val
-		case "Resource":
-			resource = &m.val
-		case "NotResource":
-			notResource = &m.val
-		case "Condition":
-			cond = &m.val
-		default:
+		if slot, ok := elements[m.key]; ok {
+			*slot = &m.val
+			continue
+		}
+		if m.key != "Sid" {
 			return st, malformed("Policy statement contains an unknown element: %s", m.key)
 		}
+		if m.val.kind != jString {
+			return st, malformed("Statement element Sid must be a string")
+		}
+		st.sid = m.val.str
 	}
 
 	switch {
@@ -297,57 +285,32 @@ func parseStatement(v jvalue, o *ParseOptions, vars bool) (statement, *Error) {
 	}
 
 	// Action
-	switch {
-	case action != nil && notAction != nil:
-		return st, malformed("Policy statement cannot contain both Action and NotAction")
-	case action == nil && notAction == nil:
-		return st, malformed(msgNoActions)
-	}
-	av := action
-	if av == nil {
-		av, st.notAction = notAction, true
-	}
-	acts, err := stringList(*av, "Action")
+	var err *Error
+	st.actions, st.notAction, err = patternList(action, notAction, "Action", msgNoActions, func(a string) (pattern, *Error) {
+		if err := checkAction(a); err != nil {
+			return pattern{}, err
+		}
+		return compilePattern(a, true, false, true), nil
+	})
 	if err != nil {
 		return st, err
 	}
-	if len(acts) == 0 {
-		return st, malformed(msgNoActions)
-	}
-	for _, a := range acts {
-		if err := checkAction(a); err != nil {
-			return st, err
-		}
-		st.actions = append(st.actions, compilePattern(a, true, false, true))
-	}
 
-	// Resource
 	switch {
-	case resource != nil && notResource != nil:
-		return st, malformed("Policy statement cannot contain both Resource and NotResource")
 	case o.Type == TrustPolicy && resource != nil:
 		return st, malformed("Has prohibited field Resource")
 	case o.Type == TrustPolicy && notResource != nil:
 		return st, malformed("Has prohibited field NotResource")
-	case o.Type != TrustPolicy && resource == nil && notResource == nil:
-		return st, malformed(msgNoResources)
 	}
-	if rv := resource; rv != nil || notResource != nil {
-		if rv == nil {
-			rv, st.notResource = notResource, true
-		}
-		res, err := stringList(*rv, "Resource")
+	if o.Type != TrustPolicy {
+		st.resources, st.notResource, err = patternList(resource, notResource, "Resource", msgNoResources, func(r string) (pattern, *Error) {
+			if r != "*" && !strings.HasPrefix(r, "arn:") {
+				return pattern{}, malformed("Resource %s must be in ARN format or \"*\".", r)
+			}
+			return compilePattern(r, true, vars, false), nil
+		})
 		if err != nil {
 			return st, err
-		}
-		if len(res) == 0 {
-			return st, malformed(msgNoResources)
-		}
-		for _, r := range res {
-			if r != "*" && !strings.HasPrefix(r, "arn:") {
-				return st, malformed("Resource %s must be in ARN format or \"*\".", r)
-			}
-			st.resources = append(st.resources, compilePattern(r, true, vars, false))
 		}
 		st.hasResource = true
 	}
@@ -360,6 +323,37 @@ func parseStatement(v jvalue, o *ParseOptions, vars bool) (statement, *Error) {
 		st.conds = conds
 	}
 	return st, nil
+}
+
+// patternList compiles the one of an element and its Not form (Action/NotAction,
+// Resource/NotResource) that the statement has; it must have exactly one, with a value.
+func patternList(elem, notElem *jvalue, name, missing string, compile func(string) (pattern, *Error)) ([]pattern, bool, *Error) {
+	if elem != nil && notElem != nil {
+		return nil, false, malformed("Policy statement cannot contain both %s and Not%s", name, name)
+	}
+	v, not := elem, false
+	if v == nil {
+		v, not = notElem, true
+	}
+	if v == nil {
+		return nil, false, &Error{Kind: ErrMalformed, Message: missing}
+	}
+	strs, err := stringList(*v, name)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(strs) == 0 {
+		return nil, false, &Error{Kind: ErrMalformed, Message: missing}
+	}
+	pats := make([]pattern, 0, len(strs))
+	for _, s := range strs {
+		p, err := compile(s)
+		if err != nil {
+			return nil, false, err
+		}
+		pats = append(pats, p)
+	}
+	return pats, not, nil
 }
 
 // stringList reads an element that is a string or an array of strings.

@@ -13,7 +13,7 @@ func TestParseAcceptsTheShapesAWSAccepts(t *testing.T) {
 		doc  string
 		n    int // statements
 	}{
-		{"default key policy", KeyPolicy, defaultKeyPolicy(acct), 1},
+		{"default key policy", KeyPolicy, DefaultKeyPolicy(acct), 1},
 		{"statement as an object", KeyPolicy, `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*"}}`, 1},
 		{"legacy version", KeyPolicy, `{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:*","Resource":"*"}]}`, 1},
 		{"no version", IdentityPolicy, `{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`, 1},
@@ -48,7 +48,7 @@ func TestParseAcceptsTheShapesAWSAccepts(t *testing.T) {
 }
 
 func TestParseRecordsVersionIdAndSids(t *testing.T) {
-	p := mustParse(t, KeyPolicy, defaultKeyPolicy(acct))
+	p := mustParse(t, KeyPolicy, DefaultKeyPolicy(acct))
 	if p.Version() != "2012-10-17" || p.ID() != "key-default-1" || p.Sid(0) != "Enable IAM User Permissions" {
 		t.Fatalf("Version %q ID %q Sid %q", p.Version(), p.ID(), p.Sid(0))
 	}
@@ -78,7 +78,7 @@ func TestParseRefusesMalformedDocuments(t *testing.T) {
 		{"not an object", KeyPolicy, `[]`, msgInvalidJSON},
 		{"a string", KeyPolicy, `"policy"`, msgInvalidJSON},
 		{"null", KeyPolicy, `null`, msgInvalidJSON},
-		{"trailing data", KeyPolicy, defaultKeyPolicy(acct) + `{}`, msgInvalidJSON},
+		{"trailing data", KeyPolicy, DefaultKeyPolicy(acct) + `{}`, msgInvalidJSON},
 		{"trailing comma", KeyPolicy, `{"Statement":[{"Effect":"Allow",}]}`, msgInvalidJSON},
 		{"single quotes", KeyPolicy, `{'Statement':[]}`, msgInvalidJSON},
 		{"invalid UTF-8", KeyPolicy, "{\"Id\":\"\xff\",\"Statement\":[]}", msgInvalidJSON},
@@ -176,7 +176,7 @@ func TestParseRefusesMalformedDocuments(t *testing.T) {
 func pad(doc string, n int) string { return doc + strings.Repeat(" ", n-len(doc)) }
 
 func TestKeyPolicySizeLimit(t *testing.T) {
-	doc := defaultKeyPolicy(acct)
+	doc := DefaultKeyPolicy(acct)
 	if _, err := ParseKeyPolicy(pad(doc, KeyPolicyMaxBytes)); err != nil {
 		t.Fatalf("a policy of exactly 32 KiB: %v", err)
 	}
