@@ -71,7 +71,8 @@ const ResourcePolicy = -1
 // cross-account request (req.ResourceAccount set and not the caller's) both the resource policy
 // and an identity policy must allow.
 //
-// Evaluate allocates nothing unless a policy uses a variable in a StringEqualsIgnoreCase value.
+// Evaluate allocates nothing, except for a policy variable in a StringEqualsIgnoreCase value and
+// for a BinaryEquals request value that is not in the policy value's canonical base64.
 func Evaluate(req *Request, resource *Policy, identity []*Policy) Decision {
 	ec := evalCtx{req: req}
 	p := &req.Principal

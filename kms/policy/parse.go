@@ -48,7 +48,7 @@ const (
 
 // ParseOptions says what document to expect.
 type ParseOptions struct {
-	Type Type
+	Type Type // the zero value is KeyPolicy
 	// MaxSize, when positive, refuses a longer document with ErrTooLarge: bytes, or with
 	// SizeIgnoresWhitespace characters other than whitespace (IAM's count).
 	MaxSize               int
