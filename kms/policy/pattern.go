@@ -53,6 +53,22 @@ func compilePattern(src string, wild, vars, fold bool) pattern {
 	if fold {
 		src = strings.ToLower(src)
 	}
+	// Most patterns are a literal, "*" or a literal followed by "*": no tokens for those.
+	special := ""
+	if wild {
+		special = "*?"
+	}
+	if vars {
+		special += "$"
+	}
+	switch n := len(src); {
+	case strings.IndexAny(src, special) < 0:
+		return pattern{mode: pExact, fold: fold, s: src}
+	case wild && src == "*":
+		return pattern{mode: pAny, fold: fold}
+	case wild && src[n-1] == '*' && strings.IndexAny(src[:n-1], special) < 0:
+		return pattern{mode: pPrefix, fold: fold, s: src[:n-1]}
+	}
 	var toks []ptok
 	var lit strings.Builder
 	flush := func() {
