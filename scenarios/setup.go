@@ -50,7 +50,7 @@ func setup(ctx context.Context, s *spec.Scenario, env Target, reg *target.Regist
 			reg.Unlock()
 			what = "crypto user " + name
 		case spec.StepKey:
-			h, err := setupKey(ctx, env, reg, st)
+			h, err := setupKey(ctx, env, reg, st, adm.Session().Index())
 			if err != nil {
 				return fmt.Errorf("%s: key %s: %w", st.Pos, st.Name, err)
 			}
@@ -85,12 +85,15 @@ func setup(ctx context.Context, s *spec.Scenario, env Target, reg *target.Regist
 	return nil
 }
 
-func setupKey(ctx context.Context, env Target, reg *target.Registry, st spec.Step) (uint32, error) {
+// setupKey makes a key as its owner. The owner's client starts from the admin's last write
+// (index), so the node it logs in on already has the owner the admin just created.
+func setupKey(ctx context.Context, env Target, reg *target.Registry, st spec.Step, index uint64) (uint32, error) {
 	cl, err := env.Client("setup-"+st.Owner, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer cl.Close()
+	cl.Session().Observe(index)
 	reg.Lock()
 	pw := reg.Users[st.Owner]
 	reg.Unlock()
