@@ -3,26 +3,31 @@ package kms
 import (
 	"context"
 	"strings"
+
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
+
+// Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases. An alias names one key of its
+// account and region; KeyId parameters accept it wherever they accept a key id (keys.go resolve).
 
 // maxAliasesPerKey is the per-key alias quota.
 const maxAliasesPerKey = 50
 
 // checkAliasName: aliases start with alias/, and alias/aws/ belongs to AWS managed keys.
-func checkAliasName(name string) *Error {
+func checkAliasName(name string) *awsapi.Error {
 	if !strings.HasPrefix(name, "alias/") || name == "alias/" {
-		return newError(errValidation, "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
+		return awsapi.NewError(awsapi.ValidationException, "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
 	}
 	if strings.HasPrefix(name, "alias/aws/") {
-		return newError(errInvalidAliasName, "Alias %s cannot begin with 'alias/aws/'. The alias/aws/ prefix is reserved for AWS managed keys.", name)
+		return awsapi.NewError(errInvalidAliasName, "Alias %s cannot begin with 'alias/aws/'. The alias/aws/ prefix is reserved for AWS managed keys.", name)
 	}
 	return nil
 }
 
 // aliasTarget resolves TargetKeyId, which must name a key by id or key ARN (not by alias).
-func (s *Server) aliasTarget(c *caller, id string) (*keyRec, *Error) {
+func aliasTarget(s *Server, c *awsapi.Caller, id string) (*keyRec, *awsapi.Error) {
 	if strings.HasPrefix(id, "alias/") || strings.Contains(id, ":alias/") {
-		return nil, newError(errValidation, "Aliases must refer to keys. Not aliases")
+		return nil, awsapi.NewError(awsapi.ValidationException, "Aliases must refer to keys. Not aliases")
 	}
 	k, err := s.resolve(c, id)
 	if err != nil {
@@ -39,19 +44,19 @@ type aliasInput struct {
 	TargetKeyId string
 }
 
-func createAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empty, error) {
+func createAlias(s *Server, _ context.Context, c *awsapi.Caller, in *aliasInput) (*empty, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, err := s.aliasTarget(c, in.TargetKeyId)
+	k, err := aliasTarget(s, c, in.TargetKeyId)
 	if err != nil {
 		return nil, err
 	}
 	ak := aliasKey(c.Account, c.Region, in.AliasName)
 	if s.aliases[ak] != nil {
-		return nil, newError(errAlreadyExists, "An alias with the name %s already exists", aliasARN(c, in.AliasName))
+		return nil, awsapi.NewError(errAlreadyExists, "An alias with the name %s already exists", aliasARN(c, in.AliasName))
 	}
 	n := 0
 	for _, a := range s.aliases {
@@ -60,18 +65,18 @@ func createAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 		}
 	}
 	if n >= maxAliasesPerKey {
-		return nil, newError(errLimitExceeded, "A KMS key can have at most %d aliases.", maxAliasesPerKey)
+		return nil, awsapi.NewError(errLimitExceeded, "A KMS key can have at most %d aliases.", maxAliasesPerKey)
 	}
 	now := s.now().UTC()
 	a := &aliasRec{Name: in.AliasName, Account: c.Account, Region: c.Region, Target: k.ID, Created: now, Updated: now}
-	if err := s.put(bucketAliases, ak, a); err != nil {
+	if err := s.db.put(bucketAliases, ak, a); err != nil {
 		return nil, err
 	}
 	s.aliases[ak] = a
 	return nil, nil
 }
 
-func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empty, error) {
+func updateAlias(s *Server, _ context.Context, c *awsapi.Caller, in *aliasInput) (*empty, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
@@ -80,20 +85,20 @@ func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	ak := aliasKey(c.Account, c.Region, in.AliasName)
 	cur := s.aliases[ak]
 	if cur == nil {
-		return nil, newError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
+		return nil, awsapi.NewError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
 	}
-	k, err := s.aliasTarget(c, in.TargetKeyId)
+	k, err := aliasTarget(s, c, in.TargetKeyId)
 	if err != nil {
 		return nil, err
 	}
 	// An alias may move only between keys of the same type and usage, so that code using it
 	// keeps working (KMSDG:alias-manage).
 	if old := s.keys[cur.Target]; old != nil && (old.Spec != k.Spec || old.Usage != k.Usage) {
-		return nil, newError(errValidation, "%s key usage or key spec is not compatible with the current target of %s.", keyARN(k), in.AliasName)
+		return nil, awsapi.NewError(awsapi.ValidationException, "%s key usage or key spec is not compatible with the current target of %s.", keyARN(k), in.AliasName)
 	}
 	a := *cur
 	a.Target, a.Updated = k.ID, s.now().UTC()
-	if err := s.put(bucketAliases, ak, &a); err != nil {
+	if err := s.db.put(bucketAliases, ak, &a); err != nil {
 		return nil, err
 	}
 	s.aliases[ak] = &a
@@ -104,7 +109,7 @@ type aliasNameInput struct {
 	AliasName string
 }
 
-func deleteAlias(s *Server, _ context.Context, c *caller, in *aliasNameInput) (*empty, error) {
+func deleteAlias(s *Server, _ context.Context, c *awsapi.Caller, in *aliasNameInput) (*empty, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
@@ -112,9 +117,9 @@ func deleteAlias(s *Server, _ context.Context, c *caller, in *aliasNameInput) (*
 	defer s.mu.Unlock()
 	ak := aliasKey(c.Account, c.Region, in.AliasName)
 	if s.aliases[ak] == nil {
-		return nil, newError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
+		return nil, awsapi.NewError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
 	}
-	if err := s.del(bucketAliases, ak); err != nil {
+	if err := s.db.del(bucketAliases, ak); err != nil {
 		return nil, err
 	}
 	delete(s.aliases, ak)
@@ -131,8 +136,8 @@ type aliasEntry struct {
 	AliasName       string
 	AliasArn        string
 	TargetKeyId     string
-	CreationDate    *epoch
-	LastUpdatedDate *epoch
+	CreationDate    *awsapi.Timestamp
+	LastUpdatedDate *awsapi.Timestamp
 }
 
 type listAliasesOutput struct {
@@ -141,7 +146,7 @@ type listAliasesOutput struct {
 	Truncated  bool
 }
 
-func listAliases(s *Server, _ context.Context, c *caller, in *listAliasesInput) (*listAliasesOutput, error) {
+func listAliases(s *Server, _ context.Context, c *awsapi.Caller, in *listAliasesInput) (*listAliasesOutput, error) {
 	s.mu.RLock()
 	var only string
 	if in.KeyId != nil {
@@ -166,7 +171,7 @@ func listAliases(s *Server, _ context.Context, c *caller, in *listAliasesInput) 
 	out := &listAliasesOutput{Aliases: []aliasEntry{}, NextMarker: next, Truncated: trunc}
 	for _, a := range items {
 		out.Aliases = append(out.Aliases, aliasEntry{AliasName: a.Name, AliasArn: aliasARN(c, a.Name), TargetKeyId: a.Target,
-			CreationDate: ts(a.Created), LastUpdatedDate: ts(a.Updated)})
+			CreationDate: awsapi.Time(a.Created), LastUpdatedDate: awsapi.Time(a.Updated)})
 	}
 	return out, nil
 }

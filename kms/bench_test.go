@@ -19,6 +19,7 @@ import (
 	"github.com/hsmsim/hsmsim/cluster/clustertest"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
+	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
 // benchClient is an SDK client with a connection pool big enough for 64 concurrent callers
@@ -75,7 +76,7 @@ func runConcurrent(b *testing.B, n int, call func() error) {
 // KMS on loopback, at 1, 16 and 64 concurrent callers, for a default-store key and for a key in a
 // custom key store backed by a 3-HSM cluster (every operation runs inside an HSM).
 func BenchmarkKMS(b *testing.B) {
-	dir := &fakeDirectory{clusters: map[string]*Cluster{}, tls: map[string][]byte{}}
+	dir := &fakeDirectory{clusters: map[string]*cloudhsm.Cluster{}, tls: map[string][]byte{}}
 	srv, err := Open(Config{DataDir: b.TempDir(), Clusters: dir})
 	if err != nil {
 		b.Fatal(err)
@@ -101,9 +102,9 @@ func BenchmarkKMS(b *testing.B) {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	entry := &Cluster{ID: cl.ID, State: "ACTIVE", TrustAnchorPEM: cl.CA.CertPEM, ClusterCertificatePEM: cl.CA.CertPEM}
+	entry := &cloudhsm.Cluster{ID: cl.ID, State: "ACTIVE", TrustAnchorPEM: cl.CA.CertPEM, ClusterCertificatePEM: cl.CA.CertPEM}
 	for _, n := range cl.Nodes() {
-		entry.HSMs = append(entry.HSMs, HSM{ID: n.ID, AZ: n.AZ, State: "ACTIVE", Addr: n.APIAddr()})
+		entry.HSMs = append(entry.HSMs, cloudhsm.ClusterHSM{ID: n.ID, AZ: n.AZ, State: "ACTIVE", Addr: n.APIAddr()})
 	}
 	dir.set(entry, cl.CA.CertPEM)
 	st, err := c.CreateCustomKeyStore(ctx, &awskms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("bench"),

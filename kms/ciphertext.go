@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"sort"
 	"strings"
+
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
 // The ciphertext blob, version 1 (CIPHERTEXT.md is the specification):
@@ -37,16 +39,16 @@ type blob struct {
 }
 
 // parseBlob splits a ciphertext; anything it cannot read is InvalidCiphertextException.
-func parseBlob(b []byte) (*blob, *Error) {
+func parseBlob(b []byte) (*blob, *awsapi.Error) {
 	if len(b) < blobMinLen || b[0] != blobVersion1 {
-		return nil, newError(errInvalidCiphertext, "")
+		return nil, awsapi.NewError(errInvalidCiphertext, "")
 	}
 	v := binary.BigEndian.Uint32(b[17:21])
 	if v == 0 {
-		return nil, newError(errInvalidCiphertext, "")
+		return nil, awsapi.NewError(errInvalidCiphertext, "")
 	}
 	return &blob{
-		KeyID:   formatUUID(b[1:17]),
+		KeyID:   awsapi.FormatUUID(b[1:17]),
 		Version: v,
 		Nonce:   b[blobHeaderLen : blobHeaderLen+blobNonceLen],
 		Sealed:  b[blobHeaderLen+blobNonceLen:],
@@ -91,9 +93,4 @@ func canonicalContext(ctx map[string]string) []byte {
 		out = append(out, ctx[k]...)
 	}
 	return out
-}
-
-func formatUUID(b []byte) string {
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }

@@ -4,20 +4,18 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
 // FuzzRequestDecoder: any body for any operation is answered, never with a panic or a 5xx; a
 // refusal before the handler is a SerializationException or ValidationException, and any other
 // answer is a 200 or a 400 with an exception type.
 func FuzzRequestDecoder(f *testing.F) {
-	ops := make([]string, 0, len(kmsOps))
-	for op := range kmsOps {
-		ops = append(ops, op)
-	}
-	sort.Strings(ops)
+	ops := awsapi.KMS.Operations()
 	seeds := []string{`{}`, ``, `{"KeyId":"alias/x","Plaintext":"aGk="}`, `{"Limit":5000}`, `{"KeyId":1}`, `[`, `null`,
 		`{"Tags":[{"TagKey":null}]}`, `{"EncryptionContext":{"a":1}}`, `{"NumberOfBytes":99999999999}`, `{"CiphertextBlob":"AQ=="}`,
 		`{"KeySpec":"HMAC_256","KeyUsage":"GENERATE_VERIFY_MAC"}`, `{"GrantTokens":["x"],"KeyId":"k"}`}
@@ -50,15 +48,14 @@ func FuzzRequestDecoder(f *testing.F) {
 		if w.Code == 400 && e.Type == "" {
 			t.Fatalf("%s %q: 400 without __type", op, body)
 		}
-		in, known := kmsOps[op]
-		if !known {
-			if e.Type != errUnknownOperation {
+		if !slices.Contains(ops, op) {
+			if e.Type != awsapi.UnknownOperationException {
 				t.Fatalf("unknown operation %q answered %s", op, e.Type)
 			}
 			return
 		}
-		if verr := decodeInput(kmsShapes, in, []byte(body)); verr != nil {
-			if verr.Type != errSerialization && verr.Type != errValidation {
+		if verr := awsapi.KMS.CheckInput(op, []byte(body)); verr != nil {
+			if verr.Type != awsapi.SerializationException && verr.Type != awsapi.ValidationException {
 				t.Fatalf("decoder answered %s", verr.Type)
 			}
 			if e.Type != verr.Type {
@@ -76,13 +73,13 @@ func FuzzCiphertextBlob(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { s.Close() })
-	c := &caller{Region: "us-east-1", Account: "111122223333"}
+	c := &awsapi.Caller{Region: "us-east-1", Account: "111122223333"}
 	out, err := createKey(s, ctx(), c, &createKeyInput{})
 	if err != nil {
 		f.Fatal(err)
 	}
 	ck, _ := s.forEncrypt(c, out.KeyMetadata.KeyId)
-	good, err := s.encrypt(ctx(), ck, map[string]string{"a": "b"}, []byte("plaintext"))
+	good, err := encrypt(ctx(), ck, map[string]string{"a": "b"}, []byte("plaintext"))
 	if err != nil {
 		f.Fatal(err)
 	}

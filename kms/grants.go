@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
 // Grants are stored, listed, retired and revoked as KMS does. hsmsim has no IAM: every caller acts
@@ -18,10 +20,10 @@ const grantTokenPrefix = "hsmsim-grant-v1:"
 var grantIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // checkGrantTokens accepts the tokens CreateGrant issued.
-func checkGrantTokens(tokens []string) *Error {
+func checkGrantTokens(tokens []string) *awsapi.Error {
 	for _, t := range tokens {
 		if _, ok := grantIDOfToken(t); !ok {
-			return newError(errInvalidGrantToken, "Invalid grant token")
+			return awsapi.NewError(errInvalidGrantToken, "Invalid grant token")
 		}
 	}
 	return nil
@@ -63,15 +65,15 @@ type createGrantOutput struct {
 // maxGrantsPerKey is the per-key grant quota.
 const maxGrantsPerKey = 50000
 
-func createGrant(s *Server, _ context.Context, c *caller, in *createGrantInput) (*createGrantOutput, error) {
+func createGrant(s *Server, _ context.Context, c *awsapi.Caller, in *createGrantInput) (*createGrantOutput, error) {
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
 	if len(in.Operations) == 0 {
-		return nil, newError(errValidation, "1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1")
+		return nil, awsapi.NewError(awsapi.ValidationException, "1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1")
 	}
 	if in.Constraints != nil && in.Constraints.EncryptionContextEquals != nil && in.Constraints.EncryptionContextSubset != nil {
-		return nil, newError(errValidation, "Grant constraints cannot include both EncryptionContextEquals and EncryptionContextSubset.")
+		return nil, awsapi.NewError(awsapi.ValidationException, "Grant constraints cannot include both EncryptionContextEquals and EncryptionContextSubset.")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -101,12 +103,12 @@ func createGrant(s *Server, _ context.Context, c *caller, in *createGrantInput) 
 		}
 	}
 	if n >= maxGrantsPerKey {
-		return nil, newError(errLimitExceeded, "A KMS key can have at most %d grants.", maxGrantsPerKey)
+		return nil, awsapi.NewError(errLimitExceeded, "A KMS key can have at most %d grants.", maxGrantsPerKey)
 	}
 	g := &grantRec{ID: randomHex(32), KeyID: k.ID, Name: in.Name, Grantee: in.GranteePrincipal, Retiring: in.RetiringPrincipal,
 		Operations: ops, Constraints: in.Constraints, Created: s.now().UTC()}
 	g.Token = grantToken(g.ID)
-	if err := s.put(bucketGrants, g.ID, g); err != nil {
+	if err := s.db.put(bucketGrants, g.ID, g); err != nil {
 		return nil, err
 	}
 	s.grants[g.ID] = g
@@ -117,7 +119,7 @@ type grantEntry struct {
 	KeyId             string
 	GrantId           string
 	Name              string `json:",omitempty"`
-	CreationDate      *epoch
+	CreationDate      *awsapi.Timestamp
 	GranteePrincipal  string
 	RetiringPrincipal string `json:",omitempty"`
 	IssuingAccount    string
@@ -140,18 +142,19 @@ type listGrantsOutput struct {
 	Truncated  bool
 }
 
-func (s *Server) grantEntry(g *grantRec) grantEntry {
-	k := s.keys[g.KeyID]
-	return grantEntry{KeyId: keyARN(k), GrantId: g.ID, Name: g.Name, CreationDate: ts(g.Created), GranteePrincipal: g.Grantee,
+// entry is g as ListGrants shows it; k is its key.
+func (g *grantRec) entry(k *keyRec) grantEntry {
+	return grantEntry{KeyId: keyARN(k), GrantId: g.ID, Name: g.Name, CreationDate: awsapi.Time(g.Created), GranteePrincipal: g.Grantee,
 		RetiringPrincipal: g.Retiring, IssuingAccount: "arn:aws:iam::" + k.Account + ":root", Operations: g.Operations, Constraints: g.Constraints}
 }
 
-func (s *Server) listGrantsWhere(in *listGrantsInput, keep func(g *grantRec) bool) (*listGrantsOutput, error) {
+// listGrantsWhere is one page of the grants keep accepts.
+func listGrantsWhere(s *Server, in *listGrantsInput, keep func(g *grantRec) bool) (*listGrantsOutput, error) {
 	s.mu.RLock()
 	var all []grantEntry
 	for _, g := range s.grants {
 		if keep(g) {
-			all = append(all, s.grantEntry(g))
+			all = append(all, g.entry(s.keys[g.KeyID]))
 		}
 	}
 	s.mu.RUnlock()
@@ -162,20 +165,20 @@ func (s *Server) listGrantsWhere(in *listGrantsInput, keep func(g *grantRec) boo
 	return &listGrantsOutput{Grants: append([]grantEntry{}, items...), NextMarker: next, Truncated: trunc}, nil
 }
 
-func listGrants(s *Server, _ context.Context, c *caller, in *listGrantsInput) (*listGrantsOutput, error) {
+func listGrants(s *Server, _ context.Context, c *awsapi.Caller, in *listGrantsInput) (*listGrantsOutput, error) {
 	s.mu.RLock()
 	k, rerr := s.resolve(c, in.KeyId)
 	s.mu.RUnlock()
 	if rerr != nil {
 		return nil, rerr
 	}
-	return s.listGrantsWhere(in, func(g *grantRec) bool {
+	return listGrantsWhere(s, in, func(g *grantRec) bool {
 		return g.KeyID == k.ID && (in.GrantId == "" || g.ID == in.GrantId) && (in.GranteePrincipal == "" || g.Grantee == in.GranteePrincipal)
 	})
 }
 
-func listRetirableGrants(s *Server, _ context.Context, c *caller, in *listGrantsInput) (*listGrantsOutput, error) {
-	return s.listGrantsWhere(in, func(g *grantRec) bool {
+func listRetirableGrants(s *Server, _ context.Context, c *awsapi.Caller, in *listGrantsInput) (*listGrantsOutput, error) {
+	return listGrantsWhere(s, in, func(g *grantRec) bool {
 		k := s.keys[g.KeyID]
 		return g.Retiring == in.RetiringPrincipal && k != nil && k.Account == c.Account && k.Region == c.Region
 	})
@@ -189,60 +192,60 @@ type retireGrantInput struct {
 }
 
 // removeGrant deletes a grant of key k (callers hold s.mu).
-func (s *Server) removeGrant(k *keyRec, id string, dry bool) error {
+func removeGrant(s *Server, k *keyRec, id string, dry bool) error {
 	if !grantIDRE.MatchString(id) {
-		return newError(errInvalidGrantID, "Invalid grant id %s", id)
+		return awsapi.NewError(errInvalidGrantID, "Invalid grant id %s", id)
 	}
 	g := s.grants[id]
 	if g == nil || g.KeyID != k.ID {
-		return newError(errNotFound, "Grant ID %s not found", id)
+		return awsapi.NewError(errNotFound, "Grant ID %s not found", id)
 	}
 	if err := dryRun(dry); err != nil {
 		return err
 	}
-	if err := s.del(bucketGrants, id); err != nil {
+	if err := s.db.del(bucketGrants, id); err != nil {
 		return err
 	}
 	delete(s.grants, id)
 	return nil
 }
 
-func retireGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) (*empty, error) {
+func retireGrant(s *Server, _ context.Context, c *awsapi.Caller, in *retireGrantInput) (*empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := in.GrantId
 	if in.GrantToken != "" {
 		tid, ok := grantIDOfToken(in.GrantToken)
 		if !ok {
-			return nil, newError(errInvalidGrantToken, "Invalid grant token")
+			return nil, awsapi.NewError(errInvalidGrantToken, "Invalid grant token")
 		}
 		id = tid
 		g := s.grants[id]
 		if g == nil {
-			return nil, newError(errNotFound, "Grant not found")
+			return nil, awsapi.NewError(errNotFound, "Grant not found")
 		}
 		k := s.keys[g.KeyID]
 		if k.Account != c.Account || k.Region != c.Region {
-			return nil, newError(errNotFound, "Grant not found")
+			return nil, awsapi.NewError(errNotFound, "Grant not found")
 		}
-		return nil, s.removeGrant(k, id, in.DryRun)
+		return nil, removeGrant(s, k, id, in.DryRun)
 	}
 	if in.KeyId == "" || in.GrantId == "" {
-		return nil, newError(errValidation, "Either GrantToken or both KeyId and GrantId must be specified.")
+		return nil, awsapi.NewError(awsapi.ValidationException, "Either GrantToken or both KeyId and GrantId must be specified.")
 	}
 	k, rerr := s.resolve(c, in.KeyId)
 	if rerr != nil {
 		return nil, rerr
 	}
-	return nil, s.removeGrant(k, id, in.DryRun)
+	return nil, removeGrant(s, k, id, in.DryRun)
 }
 
-func revokeGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) (*empty, error) {
+func revokeGrant(s *Server, _ context.Context, c *awsapi.Caller, in *retireGrantInput) (*empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, rerr := s.resolve(c, in.KeyId)
 	if rerr != nil {
 		return nil, rerr
 	}
-	return nil, s.removeGrant(k, in.GrantId, in.DryRun)
+	return nil, removeGrant(s, k, in.GrantId, in.DryRun)
 }

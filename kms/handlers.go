@@ -1,5 +1,12 @@
 package kms
 
+import (
+	"context"
+	"strings"
+
+	"github.com/hsmsim/hsmsim/kms/awsapi"
+)
+
 // kmsHandlers is every TrentService operation hsmsim implements. An operation of the model that is
 // not here (imported key material, multi-Region keys, external key stores, key agreement,
 // GenerateDataKeyPair) is validated and then answered with UnsupportedOperationException.
@@ -54,3 +61,40 @@ var kmsHandlers = map[string]handler{
 	"ConnectCustomKeyStore":    op(connectCustomKeyStore),
 	"DisconnectCustomKeyStore": op(disconnectCustomKeyStore),
 }
+
+// handler runs one operation on a validated body.
+type handler func(s *Server, ctx context.Context, c *awsapi.Caller, body []byte) (any, error)
+
+// op adapts a typed handler: the body (already checked against the model) is decoded into In.
+func op[In, Out any](f func(s *Server, ctx context.Context, c *awsapi.Caller, in *In) (*Out, error)) handler {
+	return func(s *Server, ctx context.Context, c *awsapi.Caller, body []byte) (any, error) {
+		var in In
+		if len(strings.TrimSpace(string(body))) > 0 {
+			if err := awsapi.Unmarshal(body, &in); err != nil {
+				return nil, err
+			}
+		}
+		out, err := f(s, ctx, c, &in)
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+}
+
+// bind makes the handlers of one server.
+func bind(s *Server, handlers map[string]handler) map[string]awsapi.Handler {
+	hs := make(map[string]awsapi.Handler, len(handlers))
+	for name, h := range handlers {
+		hs[name] = func(ctx context.Context, c *awsapi.Caller, body []byte) (any, error) { return h(s, ctx, c, body) }
+	}
+	return hs
+}
+
+// unsupported answers an operation of the model that hsmsim does not implement.
+func unsupported(op string) *awsapi.Error {
+	return awsapi.NewError(errUnsupported, "hsmsim does not support %s", op)
+}
+
+// empty is the answer of an operation without output members.
+type empty struct{}

@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/smithy-go"
+
+	"github.com/hsmsim/hsmsim/hsmd/client"
 )
 
 // testEnv is a server on a loopback port and the AWS SDK's KMS client pointed at it.
@@ -140,17 +142,8 @@ func (e *testEnv) crash() {
 	s := e.srv
 	s.stop()
 	s.wg.Wait()
-	s.mu.Lock()
-	conns := s.conns
-	s.conns = map[string]*storeConn{}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.cancel()
-		if c.cl != nil {
-			_ = c.cl.Close()
-		}
-	}
-	if err := s.db.Close(); err != nil {
+	s.hsm.dropAll(func(cl *client.Client) { _ = cl.Close() })
+	if err := s.db.close(); err != nil {
 		e.t.Error(err)
 	}
 	e.srv = nil

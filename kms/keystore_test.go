@@ -19,6 +19,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 	"github.com/hsmsim/hsmsim/hsmd/pki"
 	"github.com/hsmsim/hsmsim/hsmd/token"
+	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
 // fakeDirectory is a ClusterDirectory over nodetest nodes. A real hsmsim cluster has one node per
@@ -27,23 +28,23 @@ import (
 // AZs sees two; the cryptography runs on the one node.
 type fakeDirectory struct {
 	mu       sync.Mutex
-	clusters map[string]*Cluster
+	clusters map[string]*cloudhsm.Cluster
 	tls      map[string][]byte // cluster id → CA PEM to dial with
 }
 
-func (d *fakeDirectory) Cluster(_ context.Context, _, _, id string) (*Cluster, error) {
+func (d *fakeDirectory) Cluster(_ context.Context, _, _, id string) (*cloudhsm.Cluster, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c := d.clusters[id]
 	if c == nil {
-		return nil, ErrClusterNotFound
+		return nil, cloudhsm.ErrClusterNotFound
 	}
 	cp := *c
-	cp.HSMs = append([]HSM(nil), c.HSMs...)
+	cp.HSMs = append([]cloudhsm.ClusterHSM(nil), c.HSMs...)
 	return &cp, nil
 }
 
-func (d *fakeDirectory) Dial(_ context.Context, c *Cluster) (*client.Client, error) {
+func (d *fakeDirectory) Dial(_ context.Context, c *cloudhsm.Cluster) (*client.Client, error) {
 	d.mu.Lock()
 	ca := d.tls[c.ID]
 	d.mu.Unlock()
@@ -58,14 +59,14 @@ func (d *fakeDirectory) Dial(_ context.Context, c *Cluster) (*client.Client, err
 	return client.Dial(client.Config{Nodes: nodes, CAPEM: ca, AttemptTimeout: 2 * time.Second, Retries: 1})
 }
 
-func (d *fakeDirectory) set(c *Cluster, ca []byte) {
+func (d *fakeDirectory) set(c *cloudhsm.Cluster, ca []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.clusters[c.ID] = c
 	d.tls[c.ID] = ca
 }
 
-func (d *fakeDirectory) update(id string, f func(c *Cluster)) {
+func (d *fakeDirectory) update(id string, f func(c *cloudhsm.Cluster)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f(d.clusters[id])
@@ -122,13 +123,13 @@ func TestCustomKeyStore(t *testing.T) {
 	check(t, err)
 	lineage, err := pki.NewCA("lineage")
 	check(t, err)
-	twoAZs := []HSM{{ID: "hsm-aaaaaaaaaaa", AZ: "us-east-1a", State: "ACTIVE", Addr: n.Addr}, {ID: "hsm-bbbbbbbbbbb", AZ: "us-east-1b", State: "ACTIVE", Addr: n.Addr}}
-	dir := &fakeDirectory{clusters: map[string]*Cluster{}, tls: map[string][]byte{}}
-	dir.set(&Cluster{ID: testClusterID, State: "ACTIVE", TrustAnchorPEM: n.CA.CertPEM, ClusterCertificatePEM: lineage.CertPEM, HSMs: twoAZs}, n.CA.CertPEM)
+	twoAZs := []cloudhsm.ClusterHSM{{ID: "hsm-aaaaaaaaaaa", AZ: "us-east-1a", State: "ACTIVE", Addr: n.Addr}, {ID: "hsm-bbbbbbbbbbb", AZ: "us-east-1b", State: "ACTIVE", Addr: n.Addr}}
+	dir := &fakeDirectory{clusters: map[string]*cloudhsm.Cluster{}, tls: map[string][]byte{}}
+	dir.set(&cloudhsm.Cluster{ID: testClusterID, State: "ACTIVE", TrustAnchorPEM: n.CA.CertPEM, ClusterCertificatePEM: lineage.CertPEM, HSMs: twoAZs}, n.CA.CertPEM)
 	// A cluster restored from the same backups: same lineage, another id.
-	dir.set(&Cluster{ID: "cluster-relatedrelated", State: "ACTIVE", TrustAnchorPEM: n.CA.CertPEM, ClusterCertificatePEM: lineage.CertPEM, HSMs: twoAZs}, n.CA.CertPEM)
-	dir.set(&Cluster{ID: "cluster-oneazoneazonea", State: "ACTIVE", TrustAnchorPEM: n.CA.CertPEM, HSMs: twoAZs[:1]}, n.CA.CertPEM)
-	dir.set(&Cluster{ID: "cluster-uninitializedd", State: "UNINITIALIZED", TrustAnchorPEM: n.CA.CertPEM, HSMs: twoAZs}, n.CA.CertPEM)
+	dir.set(&cloudhsm.Cluster{ID: "cluster-relatedrelated", State: "ACTIVE", TrustAnchorPEM: n.CA.CertPEM, ClusterCertificatePEM: lineage.CertPEM, HSMs: twoAZs}, n.CA.CertPEM)
+	dir.set(&cloudhsm.Cluster{ID: "cluster-oneazoneazonea", State: "ACTIVE", TrustAnchorPEM: n.CA.CertPEM, HSMs: twoAZs[:1]}, n.CA.CertPEM)
+	dir.set(&cloudhsm.Cluster{ID: "cluster-uninitializedd", State: "UNINITIALIZED", TrustAnchorPEM: n.CA.CertPEM, HSMs: twoAZs}, n.CA.CertPEM)
 	e := newEnv(t, Config{Clusters: dir})
 	c := e.kms
 
@@ -355,15 +356,15 @@ func TestCustomKeyStore(t *testing.T) {
 	}
 
 	// Connection errors that come from the cluster rather than kmsuser.
-	dir.update(testClusterID, func(cl *Cluster) {
-		cl.HSMs = append([]HSM(nil), cl.HSMs...)
+	dir.update(testClusterID, func(cl *cloudhsm.Cluster) {
+		cl.HSMs = append([]cloudhsm.ClusterHSM(nil), cl.HSMs...)
 		for i := range cl.HSMs {
 			cl.HSMs[i].State = "DEGRADED"
 		}
 	})
 	wantFailed(t, connectAndWait(t, c, id), types.ConnectionErrorCodeTypeInsufficientCloudhsmHsms)
 	disconnect(t, c, id)
-	dir.update(testClusterID, func(cl *Cluster) { cl.HSMs = twoAZs })
+	dir.update(testClusterID, func(cl *cloudhsm.Cluster) { cl.HSMs = twoAZs })
 	n.Stop()
 	wantFailed(t, connectAndWait(t, c, id), types.ConnectionErrorCodeTypeNetworkErrors)
 	disconnect(t, c, id)
@@ -379,7 +380,7 @@ func TestCustomKeyStore(t *testing.T) {
 func checkHSMObject(t *testing.T, s *Server, storeID, arn string) {
 	t.Helper()
 	s.mu.RLock()
-	cl := s.conns[storeID].cl
+	cl := s.hsm.conns[storeID].cl
 	s.mu.RUnlock()
 	hs, err := cl.FindObjects(ctx(), []attr.Attribute{{Type: p11.CKA_LABEL, Value: []byte(arn)}})
 	check(t, err)

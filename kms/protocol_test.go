@@ -12,10 +12,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/cloudhsmv2"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
 // post sends a raw JSON 1.1 request and returns status, __type and message.
@@ -98,40 +98,10 @@ func TestWireErrors(t *testing.T) {
 	wantErr(t, err, "ValidationException")
 }
 
-// TestCloudHSMRouting: BaldrApiService reaches the ControlPlane; the SDK's cloudhsmv2 client
-// decodes its answers and its typed exceptions.
-func TestCloudHSMRouting(t *testing.T) {
-	e := newEnv(t, Config{ControlPlane: fakeControlPlane{}})
-	c := cloudhsmv2.New(cloudhsmv2.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.hs.URL), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider(testAccessKey, testSecret, "")})
-	out, err := c.DescribeClusters(ctx(), &cloudhsmv2.DescribeClustersInput{})
-	check(t, err)
-	if len(out.Clusters) != 1 || aws.ToString(out.Clusters[0].ClusterId) != "cluster-abcdefghijk" || len(out.Clusters[0].Hsms) != 2 ||
-		aws.ToString(out.Clusters[0].Hsms[1].AvailabilityZone) != "us-east-1b" || out.Clusters[0].CreateTimestamp == nil {
-		t.Fatalf("DescribeClusters: %+v", out.Clusters)
-	}
-	_, err = c.DeleteCluster(ctx(), &cloudhsmv2.DeleteClusterInput{ClusterId: aws.String("cluster-abcdefghijk")})
-	wantErr(t, err, "CloudHsmResourceNotFoundException")
-	_, err = c.CopyBackupToRegion(ctx(), &cloudhsmv2.CopyBackupToRegionInput{BackupId: aws.String("backup-abcdefghijk"), DestinationRegion: aws.String("us-west-2")})
-	wantErr(t, err, "UnknownOperationException")
-}
-
-type fakeControlPlane struct{ NotImplemented }
-
-func (fakeControlPlane) DescribeClusters(_ ctxT, r *Request, _ *DescribeClustersInput) (*DescribeClustersOutput, error) {
-	now := Timestamp(time.Now())
-	return &DescribeClustersOutput{Clusters: []ClusterDescription{{ClusterId: "cluster-abcdefghijk", State: "ACTIVE", CreateTimestamp: &now,
-		Hsms: []Hsm{{HsmId: "hsm-aaaaaaaaaaa", AvailabilityZone: "us-east-1a", State: "ACTIVE"}, {HsmId: "hsm-bbbbbbbbbbb", AvailabilityZone: "us-east-1b", State: "ACTIVE"}}}}}, nil
-}
-
-func (fakeControlPlane) DeleteCluster(_ ctxT, _ *Request, in *ClusterIDInput) (*ClusterOutput, error) {
-	return nil, NewError(ErrHsmResourceNotFound, "cluster %s not found", in.ClusterId)
-}
-
 // TestStrictSigV4: in strict mode the SDK's real SigV4 signatures verify, and every way of
 // getting them wrong is the AWS exception for it.
 func TestStrictSigV4(t *testing.T) {
-	e := newEnv(t, Config{Strict: true, Credentials: []Credential{
+	e := newEnv(t, Config{Strict: true, Credentials: []awsapi.Credential{
 		{AccessKeyID: testAccessKey, SecretAccessKey: testSecret},
 		{AccessKeyID: "AKIAOTHERACCOUNT0001", SecretAccessKey: "other-secret", AccountID: "444455556666"},
 	}, Now: time.Now})

@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"slices"
 	"strings"
+
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
 // Asymmetric keys of the default store: Sign, Verify and GetPublicKey. The private key is the
@@ -39,14 +41,14 @@ var signingHash = map[string]crypto.Hash{
 }
 
 // signKey resolves a key for Sign or Verify and computes the digest the algorithm signs.
-func (s *Server) signKey(c *caller, in *signInput) (*keyRec, []byte, crypto.Hash, error) {
+func signKey(s *Server, c *awsapi.Caller, in *signInput) (*keyRec, []byte, crypto.Hash, error) {
 	k, err := s.usableKey(c, in.KeyId, in.GrantTokens, usageSign)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	h, ok := signingHash[in.SigningAlgorithm]
 	if !ok || !slices.Contains(specAlgorithms[k.Spec].sign, in.SigningAlgorithm) {
-		return nil, nil, 0, newError(errInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", in.SigningAlgorithm, k.Spec)
+		return nil, nil, 0, awsapi.NewError(errInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", in.SigningAlgorithm, k.Spec)
 	}
 	var digest []byte
 	switch in.MessageType {
@@ -56,11 +58,11 @@ func (s *Server) signKey(c *caller, in *signInput) (*keyRec, []byte, crypto.Hash
 		digest = hh.Sum(nil)
 	case "DIGEST":
 		if len(in.Message) != h.Size() {
-			return nil, nil, 0, newError(errValidation, "Digest is invalid length for algorithm %s.", in.SigningAlgorithm)
+			return nil, nil, 0, awsapi.NewError(awsapi.ValidationException, "Digest is invalid length for algorithm %s.", in.SigningAlgorithm)
 		}
 		digest = in.Message
 	default:
-		return nil, nil, 0, newError(errValidation, "MessageType %s is not valid with algorithm %s.", in.MessageType, in.SigningAlgorithm)
+		return nil, nil, 0, awsapi.NewError(awsapi.ValidationException, "MessageType %s is not valid with algorithm %s.", in.MessageType, in.SigningAlgorithm)
 	}
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, nil, 0, err
@@ -70,12 +72,12 @@ func (s *Server) signKey(c *caller, in *signInput) (*keyRec, []byte, crypto.Hash
 
 func isPSS(alg string) bool { return strings.HasPrefix(alg, "RSASSA_PSS") }
 
-func signOp(s *Server, _ context.Context, c *caller, in *signInput) (*signOutput, error) {
-	k, digest, h, err := s.signKey(c, in)
+func signOp(s *Server, _ context.Context, c *awsapi.Caller, in *signInput) (*signOutput, error) {
+	k, digest, h, err := signKey(s, c, in)
 	if err != nil {
 		return nil, err
 	}
-	der, err := s.secret(k, k.Versions[len(k.Versions)-1])
+	der, err := s.software.secret(k, k.Versions[len(k.Versions)-1])
 	if err != nil {
 		return nil, err
 	}
@@ -102,8 +104,8 @@ func signOp(s *Server, _ context.Context, c *caller, in *signInput) (*signOutput
 	return &signOutput{KeyId: keyARN(k), Signature: sig, SigningAlgorithm: in.SigningAlgorithm}, nil
 }
 
-func verifyOp(s *Server, _ context.Context, c *caller, in *signInput) (*signOutput, error) {
-	k, digest, h, err := s.signKey(c, in)
+func verifyOp(s *Server, _ context.Context, c *awsapi.Caller, in *signInput) (*signOutput, error) {
+	k, digest, h, err := signKey(s, c, in)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +126,7 @@ func verifyOp(s *Server, _ context.Context, c *caller, in *signInput) (*signOutp
 	}
 	if !valid {
 		// KMS answers an invalid signature with an exception, not SignatureValid false.
-		return nil, newError(errInvalidSignature, "")
+		return nil, awsapi.NewError(errInvalidSignature, "")
 	}
 	return &signOutput{KeyId: keyARN(k), SignatureValid: true, SigningAlgorithm: in.SigningAlgorithm}, nil
 }
@@ -143,13 +145,13 @@ type publicKeyOutput struct {
 	SigningAlgorithms     []string `json:",omitempty"`
 }
 
-func getPublicKey(s *Server, _ context.Context, c *caller, in *publicKeyInput) (*publicKeyOutput, error) {
+func getPublicKey(s *Server, _ context.Context, c *awsapi.Caller, in *publicKeyInput) (*publicKeyOutput, error) {
 	k, err := s.usableKey(c, in.KeyId, in.GrantTokens, "")
 	if err != nil {
 		return nil, err
 	}
 	if len(k.PublicKey) == 0 {
-		return nil, newError(errUnsupported, "%s is not an asymmetric KMS key.", keyARN(k))
+		return nil, awsapi.NewError(errUnsupported, "%s is not an asymmetric KMS key.", keyARN(k))
 	}
 	return &publicKeyOutput{KeyId: keyARN(k), PublicKey: k.PublicKey, KeySpec: k.Spec, CustomerMasterKeySpec: k.Spec,
 		KeyUsage: k.Usage, SigningAlgorithms: specAlgorithms[k.Spec].sign}, nil

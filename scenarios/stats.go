@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/hsmsim/hsmsim/scenarios/history"
@@ -54,15 +53,6 @@ func Stats(s *spec.Scenario, ops []history.Op) []WorkloadStats {
 		}
 		out = append(out, st)
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 

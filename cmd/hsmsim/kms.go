@@ -6,7 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hsmsim/hsmsim/internal/embedded"
-	"github.com/hsmsim/hsmsim/kms"
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
@@ -23,8 +23,8 @@ region's AZs a, b, c, ... in order.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Value: ".data-kms", EnvVars: []string{"HSMSIM_KMS_DATA"}, Usage: "where the service keeps its state"},
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4566", Usage: "address of the endpoint"},
-			&cli.StringFlag{Name: "region", Value: kms.DefaultRegion, Usage: "region of unsigned requests"},
-			&cli.StringFlag{Name: "account-id", Value: kms.DefaultAccountID, Usage: "the account of every caller"},
+			&cli.StringFlag{Name: "region", Value: awsapi.DefaultRegion, Usage: "region of unsigned requests"},
+			&cli.StringFlag{Name: "account-id", Value: awsapi.DefaultAccountID, Usage: "the account of every caller"},
 			&cli.BoolFlag{Name: "strict", Usage: "verify SigV4 signatures against --access-key-id/--secret-access-key"},
 			&cli.StringFlag{Name: "access-key-id", EnvVars: []string{"AWS_ACCESS_KEY_ID"}, Usage: "the access key strict mode accepts"},
 			&cli.StringFlag{Name: "secret-access-key", EnvVars: []string{"AWS_SECRET_ACCESS_KEY"}, Usage: "its secret"},
@@ -36,9 +36,9 @@ region's AZs a, b, c, ... in order.`,
 			if err != nil {
 				return err
 			}
-			var creds []kms.Credential
+			var creds []awsapi.Credential
 			if ak := c.String("access-key-id"); ak != "" {
-				creds = append(creds, kms.Credential{AccessKeyID: ak, SecretAccessKey: c.String("secret-access-key")})
+				creds = append(creds, awsapi.Credential{AccessKeyID: ak, SecretAccessKey: c.String("secret-access-key")})
 			}
 			if c.Bool("strict") && len(creds) == 0 {
 				return fmt.Errorf("--strict needs --access-key-id and --secret-access-key")

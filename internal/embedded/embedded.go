@@ -28,6 +28,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/token"
 	"github.com/hsmsim/hsmsim/kms"
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
@@ -197,7 +198,7 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 			return nil, err
 		}
 		st = &State{AdminPassword: DefaultAdminPassword, CryptoUser: DefaultCryptoUser, CryptoPass: DefaultCryptoPass,
-			KMSUserPass: DefaultKMSUserPass, Region: region, AccountID: kms.DefaultAccountID,
+			KMSUserPass: DefaultKMSUserPass, Region: region, AccountID: awsapi.DefaultAccountID,
 			AccessKeyID: "AKIA" + randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
 			SecretKey:   randomString(40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+")}
 	}
@@ -231,7 +232,7 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	c.State.KMSURL = ""
 	if !o.NoKMS {
-		creds := []kms.Credential{{AccessKeyID: c.State.AccessKeyID, SecretAccessKey: c.State.SecretKey}}
+		creds := []awsapi.Credential{{AccessKeyID: c.State.AccessKeyID, SecretAccessKey: c.State.SecretKey}}
 		if err := c.startKMS(creds, o.Strict, o.KMSListen, o.NoSync); err != nil {
 			return nil, fmt.Errorf("embedded: KMS endpoint on %s (choose another with --kms-listen): %w", o.KMSListen, err)
 		}
@@ -279,7 +280,7 @@ func randomString(n int, alphabet string) string {
 }
 
 // startKMS opens the KMS in DATA/kms over the service and serves it on listen.
-func (c *Cluster) startKMS(creds []kms.Credential, strict bool, listen string, noSync bool) error {
+func (c *Cluster) startKMS(creds []awsapi.Credential, strict bool, listen string, noSync bool) error {
 	var err error
 	c.KMS, err = kms.Open(kms.Config{DataDir: filepath.Join(c.Dir, kmsDir), Region: c.State.Region, AccountID: c.State.AccountID,
 		Credentials: creds, Strict: strict, Clusters: c.Service, ControlPlane: c.Service, Logger: c.log, NoSync: noSync})

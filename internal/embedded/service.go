@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"path/filepath"
 
-	"github.com/hsmsim/hsmsim/kms"
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
@@ -17,7 +17,7 @@ type ServiceOptions struct {
 	// Listen is the address of the KMS and CloudHSM endpoint.
 	Listen string
 	// Credentials are the access keys the endpoint knows; Strict verifies every signature.
-	Credentials []kms.Credential
+	Credentials []awsapi.Credential
 	Strict      bool
 	Logger      *slog.Logger
 }

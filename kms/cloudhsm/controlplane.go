@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,24 +15,24 @@ import (
 	"time"
 
 	"github.com/hsmsim/hsmsim/cluster"
-	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/pki"
-	"github.com/hsmsim/hsmsim/kms"
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
-// The control plane: kms.ControlPlane. Every error a caller can cause is a *kms.Error of an
-// exception the model lists for the operation; anything else becomes CloudHsmInternalFailure.
+// The control plane: Service's ControlPlane methods (api.go). Every error a caller can cause is
+// an *awsapi.Error of an exception the model lists for the operation; anything else becomes
+// CloudHsmInternalFailure.
 
 func notFound(format string, args ...any) error {
-	return kms.NewError(kms.ErrHsmResourceNotFound, format, args...)
+	return awsapi.NewError(errResourceNotFound, format, args...)
 }
 
 func invalid(format string, args ...any) error {
-	return kms.NewError(kms.ErrHsmInvalidRequest, format, args...)
+	return awsapi.NewError(errInvalidRequest, format, args...)
 }
 
 // scope is the caller's account and region (the defaults for Go callers without a request).
-func (s *Service) scope(r *kms.Request) (account, region string) {
+func (s *Service) scope(r *awsapi.Caller) (account, region string) {
 	account, region = s.cfg.AccountID, s.cfg.Region
 	if r != nil && r.Account != "" {
 		account = r.Account
@@ -45,7 +44,7 @@ func (s *Service) scope(r *kms.Request) (account, region string) {
 }
 
 // clusterFor finds a cluster of the caller (s.mu held).
-func (s *Service) clusterForLocked(r *kms.Request, id string) (*clusterRec, error) {
+func (s *Service) clusterForLocked(r *awsapi.Caller, id string) (*clusterRec, error) {
 	account, region := s.scope(r)
 	c := s.cat.Clusters[id]
 	if c == nil || c.Account != account || c.Region != region {
@@ -56,17 +55,9 @@ func (s *Service) clusterForLocked(r *kms.Request, id string) (*clusterRec, erro
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 
-func ts(t time.Time) *kms.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	x := kms.Timestamp(t)
-	return &x
-}
-
 // CreateCluster makes a cluster: UNINITIALIZED with no HSM, its HSM CA and CSR ready; or, with
 // SourceBackupId, a cluster related to the backup's whose first HSM will restore it.
-func (s *Service) CreateCluster(ctx context.Context, r *kms.Request, in *kms.CreateClusterInput) (*kms.ClusterOutput, error) {
+func (s *Service) CreateCluster(ctx context.Context, r *awsapi.Caller, in *CreateClusterInput) (*ClusterOutput, error) {
 	account, region := s.scope(r)
 	if in.HsmType == "" {
 		in.HsmType = "hsm2m.medium"
@@ -157,13 +148,13 @@ func (s *Service) CreateCluster(ctx context.Context, r *kms.Request, in *kms.Cre
 	}
 	s.log.Info("cluster created", "cluster", c.ID, "source_backup", c.SourceBackupID)
 	d.State = "CREATE_IN_PROGRESS" // and at once what it is now: the emulator is quick
-	return &kms.ClusterOutput{Cluster: d}, nil
+	return &ClusterOutput{Cluster: d}, nil
 }
 
 // retention checks a BackupRetentionPolicy (DAYS, 7 to 379; default 90 days).
-func retention(p *kms.BackupRetentionPolicy) (*kms.BackupRetentionPolicy, error) {
+func retention(p *BackupRetentionPolicy) (*BackupRetentionPolicy, error) {
 	if p == nil {
-		return &kms.BackupRetentionPolicy{Type: "DAYS", Value: "90"}, nil
+		return &BackupRetentionPolicy{Type: "DAYS", Value: "90"}, nil
 	}
 	if p.Type == "" {
 		p.Type = "DAYS"
@@ -172,7 +163,7 @@ func retention(p *kms.BackupRetentionPolicy) (*kms.BackupRetentionPolicy, error)
 	if p.Type != "DAYS" || err != nil || n < 7 || n > 379 {
 		return nil, invalid("Backup retention must be between 7 and 379 days.")
 	}
-	return &kms.BackupRetentionPolicy{Type: "DAYS", Value: strconv.Itoa(n)}, nil
+	return &BackupRetentionPolicy{Type: "DAYS", Value: strconv.Itoa(n)}, nil
 }
 
 // mapSubnets places each subnet in an AZ: the service's own subnets in theirs, others in the
@@ -256,11 +247,11 @@ func (s *Service) lockedRuntime(id string) *runtime {
 }
 
 // describeLocked is a cluster as DescribeClusters shows it (s.mu held).
-func (s *Service) describeLocked(c *clusterRec) *kms.ClusterDescription {
-	d := &kms.ClusterDescription{ClusterId: c.ID, BackupPolicy: "DEFAULT", BackupRetentionPolicy: c.Retention,
-		CreateTimestamp: ts(c.Created), HsmType: c.HsmType, SecurityGroup: securityGroup(c.ID), SourceBackupId: c.SourceBackupID,
+func (s *Service) describeLocked(c *clusterRec) *ClusterDescription {
+	d := &ClusterDescription{ClusterId: c.ID, BackupPolicy: "DEFAULT", BackupRetentionPolicy: c.Retention,
+		CreateTimestamp: awsapi.Time(c.Created), HsmType: c.HsmType, SecurityGroup: securityGroup(c.ID), SourceBackupId: c.SourceBackupID,
 		State: c.State, SubnetMapping: c.Subnets, VpcId: vpcID(c.Account, c.Region), NetworkType: c.NetworkType,
-		Mode: c.Mode, TagList: c.Tags, Hsms: []kms.Hsm{}, Certificates: &kms.Certificates{}}
+		Mode: c.Mode, TagList: c.Tags, Hsms: []Hsm{}, Certificates: &Certificates{}}
 	for _, h := range c.HSMs {
 		d.Hsms = append(d.Hsms, s.hsmLocked(c, h))
 	}
@@ -293,13 +284,13 @@ func (s *Service) hsmStateLocked(c *clusterRec, h *hsmRec) string {
 	return string(m.HSMState())
 }
 
-func (s *Service) hsmLocked(c *clusterRec, h *hsmRec) kms.Hsm {
-	return kms.Hsm{AvailabilityZone: h.AZ, ClusterId: c.ID, SubnetId: h.SubnetID, EniId: h.EniID, EniIp: h.EniIP,
+func (s *Service) hsmLocked(c *clusterRec, h *hsmRec) Hsm {
+	return Hsm{AvailabilityZone: h.AZ, ClusterId: c.ID, SubnetId: h.SubnetID, EniId: h.EniID, EniIp: h.EniIP,
 		HsmId: h.ID, HsmType: c.HsmType, State: s.hsmStateLocked(c, h)}
 }
 
 // DescribeClusters lists the caller's clusters, filtered by clusterIds, states and vpcIds.
-func (s *Service) DescribeClusters(ctx context.Context, r *kms.Request, in *kms.DescribeClustersInput) (*kms.DescribeClustersOutput, error) {
+func (s *Service) DescribeClusters(ctx context.Context, r *awsapi.Caller, in *DescribeClustersInput) (*DescribeClustersOutput, error) {
 	account, region := s.scope(r)
 	for k := range in.Filters {
 		if k != "clusterIds" && k != "states" && k != "vpcIds" {
@@ -317,7 +308,7 @@ func (s *Service) DescribeClusters(ctx context.Context, r *kms.Request, in *kms.
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var all []kms.ClusterDescription
+	var all []ClusterDescription
 	for _, c := range s.sortedClustersLocked() {
 		if c.Account != account || c.Region != region {
 			continue
@@ -337,7 +328,7 @@ func (s *Service) DescribeClusters(ctx context.Context, r *kms.Request, in *kms.
 	if err != nil {
 		return nil, err
 	}
-	return &kms.DescribeClustersOutput{Clusters: page, NextToken: next}, nil
+	return &DescribeClustersOutput{Clusters: page, NextToken: next}, nil
 }
 
 // paginate returns one page of items; the token is the offset, opaque to callers.
@@ -368,7 +359,7 @@ func paginate[T any](items []T, token string, max *int) ([]T, string, error) {
 
 // InitializeCluster claims the cluster: SignedCert must certify the CSR's key and chain to
 // TrustAnchor, which becomes the cluster's customerCA.crt.
-func (s *Service) InitializeCluster(ctx context.Context, r *kms.Request, in *kms.InitializeClusterInput) (*kms.InitializeClusterOutput, error) {
+func (s *Service) InitializeCluster(ctx context.Context, r *awsapi.Caller, in *InitializeClusterInput) (*InitializeClusterOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, err := s.clusterForLocked(r, in.ClusterId)
@@ -392,11 +383,11 @@ func (s *Service) InitializeCluster(ctx context.Context, r *kms.Request, in *kms
 		return nil, err
 	}
 	s.log.Info("cluster initialized", "cluster", c.ID)
-	return &kms.InitializeClusterOutput{State: "INITIALIZE_IN_PROGRESS", StateMessage: "Cluster is initializing."}, nil
+	return &InitializeClusterOutput{State: "INITIALIZE_IN_PROGRESS", StateMessage: "Cluster is initializing."}, nil
 }
 
 // ModifyCluster changes the backup retention period (and records a new HSM type).
-func (s *Service) ModifyCluster(ctx context.Context, r *kms.Request, in *kms.ModifyClusterInput) (*kms.ClusterOutput, error) {
+func (s *Service) ModifyCluster(ctx context.Context, r *awsapi.Caller, in *ModifyClusterInput) (*ClusterOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, err := s.clusterForLocked(r, in.ClusterId)
@@ -422,11 +413,11 @@ func (s *Service) ModifyCluster(ctx context.Context, r *kms.Request, in *kms.Mod
 	if err := s.saveLocked(); err != nil {
 		return nil, err
 	}
-	return &kms.ClusterOutput{Cluster: s.describeLocked(c)}, nil
+	return &ClusterOutput{Cluster: s.describeLocked(c)}, nil
 }
 
 // DeleteCluster deletes a cluster without HSMs. Its backups stay.
-func (s *Service) DeleteCluster(ctx context.Context, r *kms.Request, in *kms.ClusterIDInput) (*kms.ClusterOutput, error) {
+func (s *Service) DeleteCluster(ctx context.Context, r *awsapi.Caller, in *ClusterIDInput) (*ClusterOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, err := s.clusterForLocked(r, in.ClusterId)
@@ -445,13 +436,13 @@ func (s *Service) DeleteCluster(ctx context.Context, r *kms.Request, in *kms.Clu
 	_ = os.RemoveAll(s.clusterDir(c.ID))
 	d.State = "DELETE_IN_PROGRESS"
 	s.log.Info("cluster deleted", "cluster", c.ID)
-	return &kms.ClusterOutput{Cluster: d}, nil
+	return &ClusterOutput{Cluster: d}, nil
 }
 
 // CreateHsm adds an HSM in an AZ of the cluster's subnets and returns once it is in the
 // cluster: the first HSM bootstraps the token (or restores the cluster's source backup, or its
 // newest backup when an initialized cluster lost every HSM); the others join.
-func (s *Service) CreateHsm(ctx context.Context, r *kms.Request, in *kms.CreateHsmInput) (*kms.CreateHsmOutput, error) {
+func (s *Service) CreateHsm(ctx context.Context, r *awsapi.Caller, in *CreateHsmInput) (*CreateHsmOutput, error) {
 	s.mu.Lock()
 	c, err := s.clusterForLocked(r, in.ClusterId)
 	s.mu.Unlock()
@@ -494,7 +485,7 @@ func (s *Service) CreateHsm(ctx context.Context, r *kms.Request, in *kms.CreateH
 		s.mu.Unlock()
 		_ = os.RemoveAll(s.hsmDir(c.ID, h.ID))
 		s.log.Warn("CreateHsm failed", "cluster", c.ID, "err", err)
-		return nil, kms.NewError(kms.ErrHsmInternalFailure, "The HSM could not be created: %v", err)
+		return nil, awsapi.NewError(errInternalFailure, "The HSM could not be created: %v", err)
 	}
 	s.log.Info("hsm created", "cluster", c.ID, "hsm", h.ID, "az", h.AZ, "addr", h.APIAddr)
 	if c.State != cluster.ClusterUninitialized {
@@ -505,7 +496,7 @@ func (s *Service) CreateHsm(ctx context.Context, r *kms.Request, in *kms.CreateH
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := s.hsmLocked(c, h)
-	return &kms.CreateHsmOutput{Hsm: &out}, nil
+	return &CreateHsmOutput{Hsm: &out}, nil
 }
 
 // restoreSourceLocked names the backup the first HSM of c restores ("" to bootstrap): the
@@ -563,7 +554,7 @@ func (s *Service) addMember(ctx context.Context, c *clusterRec, h *hsmRec, rt *r
 
 // DeleteHsm takes an HSM out of the cluster (after a backup, as CloudHSM takes one), stops it
 // and deletes its data. The HSM is named by id, ENI id or ENI IP (the IP only if unique).
-func (s *Service) DeleteHsm(ctx context.Context, r *kms.Request, in *kms.DeleteHsmInput) (*kms.DeleteHsmOutput, error) {
+func (s *Service) DeleteHsm(ctx context.Context, r *awsapi.Caller, in *DeleteHsmInput) (*DeleteHsmOutput, error) {
 	s.mu.Lock()
 	c, err := s.clusterForLocked(r, in.ClusterId)
 	s.mu.Unlock()
@@ -610,7 +601,7 @@ func (s *Service) DeleteHsm(ctx context.Context, r *kms.Request, in *kms.DeleteH
 		err := via.RemoveHSM(rctx, h.ID)
 		cancel()
 		if err != nil {
-			return nil, kms.NewError(kms.ErrHsmInternalFailure, "Removing HSM %s from the cluster: %v", h.ID, err)
+			return nil, awsapi.NewError(errInternalFailure, "Removing HSM %s from the cluster: %v", h.ID, err)
 		}
 	}
 	if m != nil {
@@ -626,7 +617,7 @@ func (s *Service) DeleteHsm(ctx context.Context, r *kms.Request, in *kms.DeleteH
 		return nil, err
 	}
 	s.log.Info("hsm deleted", "cluster", c.ID, "hsm", h.ID)
-	return &kms.DeleteHsmOutput{HsmId: h.ID}, nil
+	return &DeleteHsmOutput{HsmId: h.ID}, nil
 }
 
 func randHex(n int) string {
@@ -721,18 +712,18 @@ func (s *Service) backupArn(b *backupRec) string {
 	return "arn:aws:cloudhsm:" + b.Region + ":" + b.Account + ":backup/" + b.ID
 }
 
-func (s *Service) backupOut(b *backupRec) kms.Backup {
-	out := kms.Backup{BackupId: b.ID, BackupArn: s.backupArn(b), BackupState: b.State, ClusterId: b.ClusterID,
-		CreateTimestamp: ts(b.Created), NeverExpires: b.NeverExpires, TagList: b.Tags, HsmType: b.HsmType, Mode: b.Mode}
+func (s *Service) backupOut(b *backupRec) Backup {
+	out := Backup{BackupId: b.ID, BackupArn: s.backupArn(b), BackupState: b.State, ClusterId: b.ClusterID,
+		CreateTimestamp: awsapi.Time(b.Created), NeverExpires: b.NeverExpires, TagList: b.Tags, HsmType: b.HsmType, Mode: b.Mode}
 	if b.DeleteAt != nil {
-		out.DeleteTimestamp = ts(*b.DeleteAt)
+		out.DeleteTimestamp = awsapi.Time(*b.DeleteAt)
 	}
 	return out
 }
 
 // DescribeBackups lists the caller's backups, filtered by backupIds, sourceBackupIds,
 // clusterIds, states and neverExpires: newest first, oldest first with SortAscending.
-func (s *Service) DescribeBackups(ctx context.Context, r *kms.Request, in *kms.DescribeBackupsInput) (*kms.DescribeBackupsOutput, error) {
+func (s *Service) DescribeBackups(ctx context.Context, r *awsapi.Caller, in *DescribeBackupsInput) (*DescribeBackupsOutput, error) {
 	account, region := s.scope(r)
 	for k := range in.Filters {
 		switch k {
@@ -772,7 +763,7 @@ func (s *Service) DescribeBackups(ctx context.Context, r *kms.Request, in *kms.D
 		}
 		return (list[i].ID < list[j].ID) == in.SortAscending
 	})
-	all := make([]kms.Backup, len(list))
+	all := make([]Backup, len(list))
 	for i, b := range list {
 		all[i] = s.backupOut(b)
 	}
@@ -780,10 +771,10 @@ func (s *Service) DescribeBackups(ctx context.Context, r *kms.Request, in *kms.D
 	if err != nil {
 		return nil, err
 	}
-	return &kms.DescribeBackupsOutput{Backups: page, NextToken: next}, nil
+	return &DescribeBackupsOutput{Backups: page, NextToken: next}, nil
 }
 
-func (s *Service) backupForLocked(r *kms.Request, id string) (*backupRec, error) {
+func (s *Service) backupForLocked(r *awsapi.Caller, id string) (*backupRec, error) {
 	account, region := s.scope(r)
 	s.expireLocked()
 	b := s.cat.Backups[id]
@@ -794,7 +785,7 @@ func (s *Service) backupForLocked(r *kms.Request, id string) (*backupRec, error)
 }
 
 // DeleteBackup puts a READY backup in PENDING_DELETION for 7 days.
-func (s *Service) DeleteBackup(ctx context.Context, r *kms.Request, in *kms.BackupIDInput) (*kms.BackupOutput, error) {
+func (s *Service) DeleteBackup(ctx context.Context, r *awsapi.Caller, in *BackupIDInput) (*BackupOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, err := s.backupForLocked(r, in.BackupId)
@@ -810,11 +801,11 @@ func (s *Service) DeleteBackup(ctx context.Context, r *kms.Request, in *kms.Back
 		return nil, err
 	}
 	out := s.backupOut(b)
-	return &kms.BackupOutput{Backup: &out}, nil
+	return &BackupOutput{Backup: &out}, nil
 }
 
 // ModifyBackupAttributes sets whether a backup is kept past the cluster's retention period.
-func (s *Service) ModifyBackupAttributes(ctx context.Context, r *kms.Request, in *kms.ModifyBackupAttributesInput) (*kms.BackupOutput, error) {
+func (s *Service) ModifyBackupAttributes(ctx context.Context, r *awsapi.Caller, in *ModifyBackupAttributesInput) (*BackupOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, err := s.backupForLocked(r, in.BackupId)
@@ -826,11 +817,11 @@ func (s *Service) ModifyBackupAttributes(ctx context.Context, r *kms.Request, in
 		return nil, err
 	}
 	out := s.backupOut(b)
-	return &kms.BackupOutput{Backup: &out}, nil
+	return &BackupOutput{Backup: &out}, nil
 }
 
 // RestoreBackup brings a PENDING_DELETION backup back to READY.
-func (s *Service) RestoreBackup(ctx context.Context, r *kms.Request, in *kms.BackupIDInput) (*kms.BackupOutput, error) {
+func (s *Service) RestoreBackup(ctx context.Context, r *awsapi.Caller, in *BackupIDInput) (*BackupOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, err := s.backupForLocked(r, in.BackupId)
@@ -845,13 +836,13 @@ func (s *Service) RestoreBackup(ctx context.Context, r *kms.Request, in *kms.Bac
 		return nil, err
 	}
 	out := s.backupOut(b)
-	return &kms.BackupOutput{Backup: &out}, nil
+	return &BackupOutput{Backup: &out}, nil
 }
 
 // ---- tags ----
 
 // tagsLocked finds the tag list of a cluster or backup of the caller (s.mu held).
-func (s *Service) tagsLocked(r *kms.Request, id string) (*[]kms.HsmTag, error) {
+func (s *Service) tagsLocked(r *awsapi.Caller, id string) (*[]HsmTag, error) {
 	if strings.HasPrefix(id, "backup-") {
 		b, err := s.backupForLocked(r, id)
 		if err != nil {
@@ -867,7 +858,7 @@ func (s *Service) tagsLocked(r *kms.Request, id string) (*[]kms.HsmTag, error) {
 }
 
 // TagResource adds or overwrites tags of a cluster or backup (at most 50).
-func (s *Service) TagResource(ctx context.Context, r *kms.Request, in *kms.TagResourceInput) error {
+func (s *Service) TagResource(ctx context.Context, r *awsapi.Caller, in *TagResourceInput) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tags, err := s.tagsLocked(r, in.ResourceId)
@@ -877,9 +868,9 @@ func (s *Service) TagResource(ctx context.Context, r *kms.Request, in *kms.TagRe
 	next := slices.Clone(*tags)
 	for _, t := range in.TagList {
 		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
-			return kms.NewError(kms.ErrHsmTag, "Tag keys starting with aws: are reserved.")
+			return awsapi.NewError(errTag, "Tag keys starting with aws: are reserved.")
 		}
-		i := slices.IndexFunc(next, func(x kms.HsmTag) bool { return x.Key == t.Key })
+		i := slices.IndexFunc(next, func(x HsmTag) bool { return x.Key == t.Key })
 		if i >= 0 {
 			next[i] = t
 		} else {
@@ -887,26 +878,26 @@ func (s *Service) TagResource(ctx context.Context, r *kms.Request, in *kms.TagRe
 		}
 	}
 	if len(next) > 50 {
-		return kms.NewError(kms.ErrHsmResourceLimitExceeded, "A resource can have at most 50 tags.")
+		return awsapi.NewError(errResourceLimitExceeded, "A resource can have at most 50 tags.")
 	}
 	*tags = next
 	return s.saveLocked()
 }
 
 // UntagResource removes tags by key.
-func (s *Service) UntagResource(ctx context.Context, r *kms.Request, in *kms.UntagResourceInput) error {
+func (s *Service) UntagResource(ctx context.Context, r *awsapi.Caller, in *UntagResourceInput) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tags, err := s.tagsLocked(r, in.ResourceId)
 	if err != nil {
 		return err
 	}
-	*tags = slices.DeleteFunc(*tags, func(x kms.HsmTag) bool { return slices.Contains(in.TagKeyList, x.Key) })
+	*tags = slices.DeleteFunc(*tags, func(x HsmTag) bool { return slices.Contains(in.TagKeyList, x.Key) })
 	return s.saveLocked()
 }
 
 // ListTags lists a resource's tags, paged.
-func (s *Service) ListTags(ctx context.Context, r *kms.Request, in *kms.ListTagsInput) (*kms.ListTagsOutput, error) {
+func (s *Service) ListTags(ctx context.Context, r *awsapi.Caller, in *ListTagsInput) (*ListTagsOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tags, err := s.tagsLocked(r, in.ResourceId)
@@ -917,28 +908,5 @@ func (s *Service) ListTags(ctx context.Context, r *kms.Request, in *kms.ListTags
 	if err != nil {
 		return nil, err
 	}
-	return &kms.ListTagsOutput{TagList: page, NextToken: next}, nil
-}
-
-// ---- kms.ClusterDirectory ----
-
-// Cluster describes a cluster for the KMS. Empty account and region match any (Go callers).
-func (s *Service) Cluster(ctx context.Context, account, region, id string) (*kms.Cluster, error) {
-	s.refresh(id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.cat.Clusters[id]
-	if c == nil || (account != "" && c.Account != account) || (region != "" && c.Region != region) {
-		return nil, fmt.Errorf("%w: %s", kms.ErrClusterNotFound, id)
-	}
-	out := &kms.Cluster{ID: c.ID, State: c.State, TrustAnchorPEM: []byte(c.TrustAnchor), ClusterCertificatePEM: []byte(c.ClusterCert)}
-	for _, h := range c.HSMs {
-		out.HSMs = append(out.HSMs, kms.HSM{ID: h.ID, AZ: h.AZ, State: s.hsmStateLocked(c, h), Addr: h.APIAddr})
-	}
-	return out, nil
-}
-
-// Dial returns a client of the cluster's active HSMs through the service's network.
-func (s *Service) Dial(ctx context.Context, c *kms.Cluster) (*client.Client, error) {
-	return s.DialCluster(c.ID)
+	return &ListTagsOutput{TagList: page, NextToken: next}, nil
 }

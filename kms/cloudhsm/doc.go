@@ -1,7 +1,12 @@
 // Package cloudhsm is hsmsim's CloudHSM service: the clusters of one process, their HSMs
-// (in-process cluster.Members on one shared netsim.Network), their backups, and the CloudHSM V2
-// control plane (kms.ControlPlane, served by the kms endpoint as BaldrApiService.*) and cluster
-// directory (kms.ClusterDirectory, how KMS custom key stores find and dial a cluster) over them.
+// (in-process cluster.Members on one shared netsim.Network), their backups, and over them the
+// CloudHSM V2 control plane and a directory of clusters for their clients.
+//
+// The control plane is the ControlPlane interface with its own request and answer types
+// (types.go, mirroring the model's shapes); NewAPI serves it as BaldrApiService.* on an
+// awsapi.Endpoint, the one the KMS shares (package kms/awsapi is the wire; this package does not
+// depend on the KMS). The directory (directory.go: Cluster, Dial) is how KMS custom key stores
+// find and dial a cluster: Service satisfies kms.ClusterDirectory, the interface the KMS defines.
 //
 // # State
 //

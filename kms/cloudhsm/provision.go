@@ -15,7 +15,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/pki"
 	"github.com/hsmsim/hsmsim/hsmd/token"
-	"github.com/hsmsim/hsmsim/kms"
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
 // ProvisionOptions shape a cluster that Provision makes as an operator would.
@@ -89,22 +89,22 @@ func (s *Service) Provision(ctx context.Context, o ProvisionOptions) (*Provision
 	if o.Within == 0 {
 		o.Within = 60 * time.Second
 	}
-	r := &kms.Request{Account: o.Account, Region: o.Region}
+	r := &awsapi.Caller{Account: o.Account, Region: o.Region}
 	var subnets []string
 	for _, az := range o.AZs {
 		if id := SubnetID(az); !slices.Contains(subnets, id) {
 			subnets = append(subnets, id)
 		}
 	}
-	cc, err := s.CreateCluster(ctx, r, &kms.CreateClusterInput{HsmType: "hsm2m.medium", SubnetIds: subnets, SourceBackupId: o.SourceBackupID,
-		TagList: []kms.HsmTag{{Key: "hsmsim", Value: o.Tag}}})
+	cc, err := s.CreateCluster(ctx, r, &CreateClusterInput{HsmType: "hsm2m.medium", SubnetIds: subnets, SourceBackupId: o.SourceBackupID,
+		TagList: []HsmTag{{Key: "hsmsim", Value: o.Tag}}})
 	if err != nil {
 		return p, fmt.Errorf("CreateCluster: %w", err)
 	}
 	p.ClusterID = cc.Cluster.ClusterId
 	for _, az := range o.HSMs {
 		hctx, cancel := context.WithTimeout(ctx, createHsmWithin)
-		out, err := s.CreateHsm(hctx, r, &kms.CreateHsmInput{ClusterId: p.ClusterID, AvailabilityZone: az})
+		out, err := s.CreateHsm(hctx, r, &CreateHsmInput{ClusterId: p.ClusterID, AvailabilityZone: az})
 		cancel()
 		if err != nil {
 			return p, fmt.Errorf("CreateHsm in %s: %w", az, err)
@@ -123,8 +123,8 @@ func (s *Service) Provision(ctx context.Context, o ProvisionOptions) (*Provision
 
 // initialize claims a new cluster: its CSR signed by a new customer CA, InitializeCluster, the
 // admin's first password change (which makes the cluster ACTIVE) and the crypto users.
-func (s *Service) initialize(ctx context.Context, r *kms.Request, p *Provisioned, o ProvisionOptions) error {
-	d, err := s.DescribeClusters(ctx, r, &kms.DescribeClustersInput{Filters: map[string][]string{"clusterIds": {p.ClusterID}}})
+func (s *Service) initialize(ctx context.Context, r *awsapi.Caller, p *Provisioned, o ProvisionOptions) error {
+	d, err := s.DescribeClusters(ctx, r, &DescribeClustersInput{Filters: map[string][]string{"clusterIds": {p.ClusterID}}})
 	if err != nil || len(d.Clusters) != 1 || d.Clusters[0].Certificates == nil {
 		return fmt.Errorf("describing the new cluster: %v", err)
 	}
@@ -136,7 +136,7 @@ func (s *Service) initialize(ctx context.Context, r *kms.Request, p *Provisioned
 	if err != nil {
 		return err
 	}
-	if _, err := s.InitializeCluster(ctx, r, &kms.InitializeClusterInput{ClusterId: p.ClusterID, SignedCert: signed, TrustAnchor: string(ca.CertPEM)}); err != nil {
+	if _, err := s.InitializeCluster(ctx, r, &InitializeClusterInput{ClusterId: p.ClusterID, SignedCert: signed, TrustAnchor: string(ca.CertPEM)}); err != nil {
 		return fmt.Errorf("InitializeCluster: %w", err)
 	}
 	p.CustomerCA = ca

@@ -9,7 +9,6 @@ import (
 
 	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/hsmd/token"
-	"github.com/hsmsim/hsmsim/kms"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
@@ -29,10 +28,10 @@ func TestProvisionMakesAnActiveClusterAndRestoresOneFromABackup(t *testing.T) {
 	if len(p.HSMs) != 2 || p.HSMs[0].AZ != "us-east-1b" || p.HSMs[1].AZ != "us-east-1a" || p.CustomerCA == nil {
 		t.Fatalf("provisioned %+v, want HSMs in us-east-1b then us-east-1a and the customer CA", p)
 	}
-	d, err := svc.DescribeClusters(ctx(), nil, &kms.DescribeClustersInput{Filters: map[string][]string{"clusterIds": {p.ClusterID}}})
+	d, err := svc.DescribeClusters(ctx(), nil, &cloudhsm.DescribeClustersInput{Filters: map[string][]string{"clusterIds": {p.ClusterID}}})
 	check(t, err)
 	desc := d.Clusters[0]
-	if desc.State != "ACTIVE" || len(desc.SubnetMapping) != 3 || !slices.Contains(desc.TagList, kms.HsmTag{Key: "hsmsim", Value: "test"}) {
+	if desc.State != "ACTIVE" || len(desc.SubnetMapping) != 3 || !slices.Contains(desc.TagList, cloudhsm.HsmTag{Key: "hsmsim", Value: "test"}) {
 		t.Fatalf("cluster %s with subnets %v and tags %v, want ACTIVE in 3 AZs tagged hsmsim=test", desc.State, desc.SubnetMapping, desc.TagList)
 	}
 	for _, h := range desc.Hsms {

@@ -22,15 +22,15 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/pki"
 	"github.com/hsmsim/hsmsim/hsmd/token"
-	"github.com/hsmsim/hsmsim/kms"
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
 // Config configures a Service.
 type Config struct {
 	// DataDir holds the catalog, the backups and every HSM's data directory. Required.
 	DataDir string
-	// Region and AccountID are the defaults for Go callers that pass no kms.Request (the same
-	// defaults as kms.Config: us-east-1, 111122223333).
+	// Region and AccountID are the defaults for Go callers that pass no awsapi.Caller (the same
+	// defaults as the endpoint's: awsapi.DefaultRegion, awsapi.DefaultAccountID).
 	Region, AccountID string
 	// Host is the address HSMs listen on and their ENI IP (default 127.0.0.1).
 	Host string
@@ -55,8 +55,8 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Service is the CloudHSM service of one process. It implements kms.ControlPlane and
-// kms.ClusterDirectory, and offers a Go API for tests and scenarios (Members, Kill, Restart,
+// Service is the CloudHSM service of one process. It implements ControlPlane (served with
+// NewAPI) and ClusterDirectory (Cluster, Dial), and offers a Go API for tests and scenarios (Members, Kill, Restart,
 // Wipe, ClientConfig, DialCluster).
 type Service struct {
 	cfg        Config
@@ -71,10 +71,7 @@ type Service struct {
 	dials int // counter for the netsim names of the clients Dial makes
 }
 
-var (
-	_ kms.ControlPlane     = (*Service)(nil)
-	_ kms.ClusterDirectory = (*Service)(nil)
-)
+var _ ControlPlane = (*Service)(nil)
 
 // runtime is what runs of a cluster: its members, and the lock that serializes its life cycle
 // operations (CreateHsm, DeleteHsm, restores, kills) so they never interleave.
@@ -96,23 +93,23 @@ type caRec struct {
 }
 
 type clusterRec struct {
-	ID             string                     `json:"id"`
-	Account        string                     `json:"account"`
-	Region         string                     `json:"region"`
-	State          string                     `json:"state"`
-	Created        time.Time                  `json:"created"`
-	HsmType        string                     `json:"hsm_type"`
-	Mode           string                     `json:"mode"`
-	NetworkType    string                     `json:"network_type"`
-	Subnets        map[string]string          `json:"subnets"` // AZ → subnet id
-	Retention      *kms.BackupRetentionPolicy `json:"retention"`
-	SourceBackupID string                     `json:"source_backup_id,omitempty"`
-	CA             string                     `json:"hsm_ca"` // fingerprint of its HSM CA
-	CSR            string                     `json:"csr,omitempty"`
-	ClusterCert    string                     `json:"cluster_cert,omitempty"`
-	TrustAnchor    string                     `json:"trust_anchor,omitempty"`
-	HSMs           []*hsmRec                  `json:"hsms"`
-	Tags           []kms.HsmTag               `json:"tags,omitempty"`
+	ID             string                 `json:"id"`
+	Account        string                 `json:"account"`
+	Region         string                 `json:"region"`
+	State          string                 `json:"state"`
+	Created        time.Time              `json:"created"`
+	HsmType        string                 `json:"hsm_type"`
+	Mode           string                 `json:"mode"`
+	NetworkType    string                 `json:"network_type"`
+	Subnets        map[string]string      `json:"subnets"` // AZ → subnet id
+	Retention      *BackupRetentionPolicy `json:"retention"`
+	SourceBackupID string                 `json:"source_backup_id,omitempty"`
+	CA             string                 `json:"hsm_ca"` // fingerprint of its HSM CA
+	CSR            string                 `json:"csr,omitempty"`
+	ClusterCert    string                 `json:"cluster_cert,omitempty"`
+	TrustAnchor    string                 `json:"trust_anchor,omitempty"`
+	HSMs           []*hsmRec              `json:"hsms"`
+	Tags           []HsmTag               `json:"tags,omitempty"`
 }
 
 type hsmRec struct {
@@ -129,21 +126,21 @@ type hsmRec struct {
 }
 
 type backupRec struct {
-	ID           string       `json:"id"`
-	Account      string       `json:"account"`
-	Region       string       `json:"region"`
-	ClusterID    string       `json:"cluster_id"`
-	State        string       `json:"state"`
-	Created      time.Time    `json:"created"`
-	DeleteAt     *time.Time   `json:"delete_at,omitempty"`
-	NeverExpires bool         `json:"never_expires,omitempty"`
-	HsmType      string       `json:"hsm_type"`
-	Mode         string       `json:"mode"`
-	CA           string       `json:"hsm_ca"`
-	ClusterState string       `json:"cluster_state"`
-	ClusterCert  string       `json:"cluster_cert,omitempty"`
-	TrustAnchor  string       `json:"trust_anchor,omitempty"`
-	Tags         []kms.HsmTag `json:"tags,omitempty"`
+	ID           string     `json:"id"`
+	Account      string     `json:"account"`
+	Region       string     `json:"region"`
+	ClusterID    string     `json:"cluster_id"`
+	State        string     `json:"state"`
+	Created      time.Time  `json:"created"`
+	DeleteAt     *time.Time `json:"delete_at,omitempty"`
+	NeverExpires bool       `json:"never_expires,omitempty"`
+	HsmType      string     `json:"hsm_type"`
+	Mode         string     `json:"mode"`
+	CA           string     `json:"hsm_ca"`
+	ClusterState string     `json:"cluster_state"`
+	ClusterCert  string     `json:"cluster_cert,omitempty"`
+	TrustAnchor  string     `json:"trust_anchor,omitempty"`
+	Tags         []HsmTag   `json:"tags,omitempty"`
 }
 
 const (
@@ -166,10 +163,10 @@ func Open(cfg Config) (*Service, error) {
 	}
 	cfg.DataDir = abs
 	if cfg.Region == "" {
-		cfg.Region = kms.DefaultRegion
+		cfg.Region = awsapi.DefaultRegion
 	}
 	if cfg.AccountID == "" {
-		cfg.AccountID = kms.DefaultAccountID
+		cfg.AccountID = awsapi.DefaultAccountID
 	}
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
@@ -672,7 +669,7 @@ func (s *Service) WaitActive(ctx context.Context, clusterID string, n int) error
 		if err != nil {
 			return err
 		}
-		active, _ := countActive(d)
+		active, _ := d.ActiveAZs()
 		if d.State == "ACTIVE" && active >= n {
 			return nil
 		}
@@ -682,15 +679,4 @@ func (s *Service) WaitActive(ctx context.Context, clusterID string, n int) error
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-func countActive(c *kms.Cluster) (hsms, azs int) {
-	seen := map[string]bool{}
-	for _, h := range c.HSMs {
-		if h.State == string(cluster.HSMActive) {
-			hsms++
-			seen[h.AZ] = true
-		}
-	}
-	return hsms, len(seen)
 }

@@ -1,7 +1,3 @@
-// Package failpoint is the fault side of a scenario: Plan turns a scenario's fault list and its
-// seed into a schedule (every random choice drawn up front, so a seed fixes the schedule), and
-// an Injector applies a planned fault to the environment, reverses it, and keeps the books on
-// what is broken (which nodes are down, which network rules each fault put in force).
 package failpoint
 
 import (
@@ -82,43 +78,22 @@ func DescribeEvent(e *spec.Event) string {
 	return s
 }
 
-// DescribeFault says a fault's action in words.
+// DescribeFault says a fault's action in words, as its family does.
 func DescribeFault(f *spec.Fault) string {
-	switch f.Do {
-	case spec.DoPartition:
-		return fmt.Sprintf("partition %v from the other nodes", f.Nodes)
-	case spec.DoIsolateAZ:
-		return fmt.Sprintf("isolate AZ %s from the other AZs", f.AZ)
-	case spec.DoAZOutage:
-		return fmt.Sprintf("AZ %s goes dark (its nodes unreachable by anyone)", f.AZ)
-	case spec.DoOneWay:
-		return fmt.Sprintf("drop what %s sends to %s", f.From, f.To)
-	case spec.DoLink:
-		return fmt.Sprintf("shape the link %s<->%s: latency %s, jitter %s, loss %.1f%%", f.Between[0], f.Between[1], f.Latency, f.Jitter, f.Loss*100)
-	case spec.DoHeal:
-		return "heal the network"
-	case spec.DoKill, spec.DoPause, spec.DoRestart, spec.DoWipe, spec.DoRemoveHSM:
-		return fmt.Sprintf("%s %s", f.Do, f.Node)
-	case spec.DoAddHSM:
-		return fmt.Sprintf("add an HSM in %s", f.AZ)
-	case spec.DoSetKMSUserPass:
-		return "the admin changes kmsuser's password behind KMS's back"
-	case spec.DoDisconnect, spec.DoConnect, spec.DoReconnect, spec.DoKMSCreateKey, spec.DoUpdateStore:
-		s := fmt.Sprintf("%s %s", f.Do, f.Store)
-		if f.Cluster != "" {
-			s += " to the cluster restored by " + f.Cluster
-		}
-		if f.Expect != "ok" {
-			s += ", expecting " + f.Expect
-		}
-		return s
+	fam, ok := familyOf(f.Do)
+	switch {
+	case !ok:
+		return f.Do
+	case fam.Describe != nil:
+		return fam.Describe(f)
 	}
-	return spec.Actions[f.Do]
+	return fam.Doc
 }
 
 // Plan draws the schedule of s from its seed: for every fault in file order and every
 // repetition, the time (a range is drawn), the duration, and a pick for random selectors. The
-// same scenario and seed always give the same plan.
+// same scenario and seed always give the same plan. Drawing is the same for every family; what a
+// family adds to its plan is how it reads (Describe, and the undo its kind names).
 func Plan(s *spec.Scenario) []Planned {
 	rng := rand.New(rand.NewPCG(uint64(s.Seed), 0xfa17))
 	draw := func(r spec.Range) time.Duration {

@@ -1,12 +1,21 @@
 // Package history is a scenario run's one timeline: every operation a workload made (start, end,
 // result, the node that served it) and every fault, state change and observation, all timed from
 // the start of the load. Checkers and reports read it; nothing else decides pass or fail.
+// ErrorCode is how an error becomes the exact code an operation or an action records, the same
+// for every face and for the fault injector.
 package history
 
 import (
+	"context"
+	"errors"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/aws/smithy-go"
+
+	"github.com/hsmsim/hsmsim/hsmd/client"
+	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
 // Op is one operation a client made.
@@ -30,6 +39,30 @@ type Op struct {
 	// Answer: the error is a legitimate answer, not a failure (using a key that a concurrent or
 	// earlier operation destroyed); the linearizability checker judges it.
 	Answer bool `json:"answer,omitempty"`
+}
+
+// ErrorCode is the exact code an error carries, as an Op records it: the AWS exception name, or
+// the CKR_ name; "Timeout" for a deadline, "Error" for anything else, "ok" for no error.
+func ErrorCode(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		return p11.RVName(ce.RV)
+	}
+	var pe p11.Error
+	if errors.As(err, &pe) {
+		return p11.RVName(uint32(pe))
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "Timeout"
+	}
+	return "Error"
 }
 
 // OK reports success.

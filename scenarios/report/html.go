@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +48,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	},
 	"codes": func(m map[string]int) string {
 		var parts []string
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			parts = append(parts, fmt.Sprintf("%s×%d", k, m[k]))
 		}
 		return strings.Join(parts, " ")
@@ -156,7 +158,7 @@ func Timeline(r *scenarios.Result) string {
 			stores = append(stores, e.Name)
 		}
 	}
-	faceList := sortedKeys(faces)
+	faceList := slices.Sorted(maps.Keys(faces))
 	top := 24.0
 	panelsTop := top
 	h := top + float64(len(faceList))*(panelH+16) + float64(len(nodes)+1+len(stores))*(laneH+laneGap) + 40

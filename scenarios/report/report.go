@@ -8,7 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,7 +37,7 @@ func Summary(w io.Writer, r *scenarios.Result) {
 	fmt.Fprintln(tw, "  WORKLOAD\tFACE\tOP\tOK\tFAILED\tOPS/S\tP50\tP99\tMAX\tERRORS")
 	for _, s := range r.Stats {
 		var codes []string
-		for _, c := range sortedKeys(s.Codes) {
+		for _, c := range slices.Sorted(maps.Keys(s.Codes)) {
 			codes = append(codes, fmt.Sprintf("%s×%d", c, s.Codes[c]))
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\n", s.Name, s.Face, s.Op, s.OK, s.Failed, s.Rate,
@@ -98,13 +99,4 @@ func ms(d time.Duration) string {
 		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
 	}
 	return d.Round(time.Millisecond).String()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,7 +82,7 @@ func (d *decoder) fields(n *yaml.Node, path string, handlers map[string]func(v *
 		seen[k.Value] = true
 		h, ok := handlers[k.Value]
 		if !ok {
-			d.errf(k, p, "unknown field (expected one of %s)", strings.Join(sortedKeys(handlers), ", "))
+			d.errf(k, p, "unknown field (expected one of %s)", strings.Join(slices.Sorted(maps.Keys(handlers)), ", "))
 			continue
 		}
 		h(v, p)
@@ -93,15 +94,6 @@ func join(path, field string) string {
 		return field
 	}
 	return path + "." + field
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func kindName(n *yaml.Node) string {

@@ -1,6 +1,9 @@
 // Package spec is the scenario file format: the Go values a scenario file decodes into, the
 // decoder (YAML, every error naming the file, line and field), and the checks that a scenario
 // names only things that exist. SCHEMA.md, beside this package, documents the format.
+//
+// The fault actions are not listed here: each is a FaultKind registered by the fault family
+// that injects it (package failpoint), and validation asks the registry (fault.go).
 package spec
 
 import (
@@ -145,32 +148,6 @@ type Workload struct {
 	Timeout     time.Duration
 }
 
-// Fault actions.
-const (
-	DoPartition      = "partition"               // nodes: cut from the other nodes, both ways
-	DoIsolateAZ      = "isolate-az"              // az: cut from the other AZs (clients still reach it)
-	DoAZOutage       = "az-outage"               // az: every node of the AZ unreachable by anyone
-	DoOneWay         = "one-way"                 // from, to: bytes from→to are dropped
-	DoLink           = "link"                    // between (2 AZs or 2 nodes): latency, jitter, loss
-	DoHeal           = "heal"                    // every network rule removed
-	DoKill           = "kill"                    // node: stopped abruptly; undo: restart
-	DoPause          = "pause"                   // node: frozen (no byte in or out); undo: resume
-	DoRestart        = "restart"                 // node: killed and started again at once
-	DoWipe           = "wipe"                    // node: killed, data directory deleted; undo: rejoin
-	DoRemoveHSM      = "remove-hsm"              // node: removed from the cluster; undo: add one in its AZ
-	DoAddHSM         = "add-hsm"                 // az: a new HSM joins
-	DoLockKMSUser    = "lock-out-kmsuser"        // 5 bad logins as kmsuser
-	DoLoginKMSUser   = "login-kmsuser-elsewhere" // log in as kmsuser from another client
-	DoLogoutKMSUser  = "logout-kmsuser-elsewhere"
-	DoSetKMSUserPass = "change-kmsuser-password" // password: set by the admin behind KMS's back
-	DoDisconnect     = "disconnect-keystore"     // store
-	DoConnect        = "connect-keystore"        // store
-	DoReconnect      = "reconnect-keystore"      // store: disconnect, then connect
-	DoUpdateStore    = "update-keystore"         // store, password, cluster
-	DoKMSCreateKey   = "kms-create-key"          // store: one CreateKey, expect says how it ends
-	DoBackupRestore  = "restore-backup"          // cluster: a related cluster from the latest backup
-)
-
 // Event trigger kinds.
 const (
 	OnLeaderChange  = "leader-change"  // the leader differs from the one when the trigger was armed
@@ -184,7 +161,7 @@ const (
 type Fault struct {
 	Pos    Pos
 	Name   string // default fault-N
-	Do     string
+	Do     string // the action: a registered FaultKind
 	At     Range  // time trigger, since the load started
 	When   *Event // event trigger (instead of At)
 	Delay  Range  // after the event

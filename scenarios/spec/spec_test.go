@@ -1,8 +1,11 @@
-package spec
+package spec_test
 
 import (
 	"strings"
 	"testing"
+
+	_ "github.com/hsmsim/hsmsim/scenarios/failpoint" // the fault kinds the file format checks
+	"github.com/hsmsim/hsmsim/scenarios/spec"
 )
 
 const good = `name: t
@@ -19,11 +22,11 @@ faults:
 `
 
 func TestParseGood(t *testing.T) {
-	s, err := Parse("good.yaml", []byte(good))
+	s, err := spec.Parse("good.yaml", []byte(good))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Cluster.Nodes() != 3 || s.Faults[0].At != (Range{1e9, 2e9}) || s.Workloads[0].User != "app" || !s.Expect.Linearizable {
+	if s.Cluster.Nodes() != 3 || s.Faults[0].At != (spec.Range{1e9, 2e9}) || s.Workloads[0].User != "app" || !s.Expect.Linearizable {
 		t.Fatalf("%+v", s)
 	}
 }
@@ -43,7 +46,7 @@ func TestParseErrorsNameFileLineField(t *testing.T) {
 		{good + "expect:\n  errors:\n    - {workload: nope, max: 0}\n", "bad.yaml:14:7: expect.errors[0].workload: \"nope\" is not a workload"},
 	}
 	for _, c := range cases {
-		_, err := Parse("bad.yaml", []byte(c.src))
+		_, err := spec.Parse("bad.yaml", []byte(c.src))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("want %q, got %v", c.want, err)
 		}

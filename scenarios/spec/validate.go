@@ -6,49 +6,6 @@ import (
 	"strings"
 )
 
-func (d *decoder) errAt(p Pos, path, format string, args ...any) {
-	d.problems = append(d.problems, fmt.Sprintf("%s: %s: %s", p, path, fmt.Sprintf(format, args...)))
-}
-
-// Actions lists every fault action and what it needs, for validation and `scenario explain`.
-var Actions = map[string]string{
-	DoPartition:      "cut nodes (one side) from the other nodes, both ways",
-	DoIsolateAZ:      "cut an AZ's nodes from the other AZs' nodes (clients still reach them)",
-	DoAZOutage:       "make every node of an AZ unreachable to everyone (power or network loss of the AZ)",
-	DoOneWay:         "drop the bytes one node sends to another",
-	DoLink:           "add latency, jitter and loss between two AZs or two nodes",
-	DoHeal:           "remove every network rule",
-	DoKill:           "kill a node abruptly",
-	DoPause:          "freeze a node: no byte in or out, connections stay open",
-	DoRestart:        "kill a node and start it again at once",
-	DoWipe:           "kill a node and delete its data directory",
-	DoRemoveHSM:      "remove an HSM from the cluster",
-	DoAddHSM:         "add an HSM in an AZ",
-	DoLockKMSUser:    "lock kmsuser out with 5 wrong passwords",
-	DoLoginKMSUser:   "log in as kmsuser from another client",
-	DoLogoutKMSUser:  "log out the other client's kmsuser login",
-	DoSetKMSUserPass: "have the admin change kmsuser's password behind KMS's back",
-	DoDisconnect:     "disconnect a custom key store",
-	DoConnect:        "connect a custom key store",
-	DoReconnect:      "disconnect and connect a custom key store",
-	DoUpdateStore:    "UpdateCustomKeyStore (password, cluster)",
-	DoKMSCreateKey:   "CreateKey in a custom key store",
-	DoBackupRestore:  "restore the latest backup into a new, related cluster",
-}
-
-// Undoable actions: what "for" reverses.
-var undoable = map[string]string{
-	DoPartition: "heal", DoIsolateAZ: "heal", DoAZOutage: "heal", DoOneWay: "heal", DoLink: "heal",
-	DoKill: "restart", DoPause: "resume", DoWipe: "rejoin", DoRemoveHSM: "add an HSM in its AZ",
-	DoLoginKMSUser: "log out",
-}
-
-// UndoOf says what reverses an action ("" when it cannot be reversed).
-func UndoOf(do string) string { return undoable[do] }
-
-var kmsActions = []string{DoLockKMSUser, DoLoginKMSUser, DoLogoutKMSUser, DoSetKMSUserPass, DoDisconnect,
-	DoConnect, DoReconnect, DoUpdateStore, DoKMSCreateKey}
-
 // ValidSelector reports whether s names nodes: leader, follower, random, last-added, n<i>,
 // az:<name>.
 func ValidSelector(s string) bool {
@@ -106,16 +63,6 @@ func validate(d *decoder, s *Scenario) {
 	}
 	if c := s.Cluster; c.LeaderLease > 0 && c.Heartbeat > 0 && c.LeaderLease > c.Heartbeat {
 		d.errAt(root, "cluster.timeouts.leader-lease", "must not exceed the heartbeat timeout")
-	}
-	nodes := s.Cluster.Nodes()
-	checkSel := func(p Pos, path, sel string) {
-		if !ValidSelector(sel) {
-			d.errAt(p, path, "%q is not a node selector (leader, follower, random, last-added, n1..n%d, az:<name>)", sel, nodes)
-			return
-		}
-		if strings.HasPrefix(sel, "az:") && !azs[sel[3:]] {
-			d.errAt(p, path, "AZ %q is not in cluster.hsms", sel[3:])
-		}
 	}
 	// setup
 	users, keys, kmsKeys, stores := map[string]bool{}, map[string]string{}, map[string]bool{}, map[string]bool{}
@@ -255,8 +202,9 @@ func validate(d *decoder, s *Scenario) {
 	for i := range s.Faults {
 		f := &s.Faults[i]
 		p := fmt.Sprintf("faults[%d]", i)
-		if _, ok := Actions[f.Do]; !ok {
-			d.errAt(f.Pos, p+".do", "%q: expected one of %s", f.Do, strings.Join(sortedKeys(Actions), ", "))
+		kind, ok := kindOf(f.Do)
+		if !ok {
+			d.errAt(f.Pos, p+".do", "%q: expected one of %s", f.Do, strings.Join(FaultKinds(), ", "))
 			continue
 		}
 		if f.When != nil && !f.At.IsZero() {
@@ -284,7 +232,7 @@ func validate(d *decoder, s *Scenario) {
 				d.errAt(f.Pos, p+".when.after", "%q is not a fault name", e.After)
 			}
 		}
-		if !f.For.IsZero() && undoable[f.Do] == "" {
+		if !f.For.IsZero() && kind.Undo == "" {
 			d.errAt(f.Pos, p+".for", "%s cannot be undone; schedule the opposite action instead", f.Do)
 		}
 		if f.Repeat.Times < 0 || (f.Repeat.Times > 1 && f.Repeat.Every.IsZero()) {
@@ -293,65 +241,8 @@ func validate(d *decoder, s *Scenario) {
 		if f.Repeat.Times > 1 && !f.For.IsZero() && f.For.Max >= f.Repeat.Every.Min {
 			d.errAt(f.Pos, p+".for", "each injection must be undone (for %s) before the next (every %s)", f.For, f.Repeat.Every)
 		}
-		needNode := []string{DoKill, DoPause, DoRestart, DoWipe, DoRemoveHSM}
-		switch {
-		case slices.Contains(needNode, f.Do):
-			if f.Node == "" {
-				d.errAt(f.Pos, p+".node", "required for %s", f.Do)
-			} else {
-				checkSel(f.Pos, p+".node", f.Node)
-			}
-		case f.Do == DoPartition:
-			if len(f.Nodes) == 0 && f.Node == "" {
-				d.errAt(f.Pos, p+".nodes", "required: the nodes of one side")
-			}
-			if f.Node != "" {
-				f.Nodes = append(f.Nodes, f.Node)
-				f.Node = ""
-			}
-			for _, sel := range f.Nodes {
-				checkSel(f.Pos, p+".nodes", sel)
-			}
-		case f.Do == DoIsolateAZ, f.Do == DoAZOutage, f.Do == DoAddHSM:
-			if !azs[f.AZ] {
-				d.errAt(f.Pos, p+".az", "%q is not an AZ of cluster.hsms", f.AZ)
-			}
-		case f.Do == DoOneWay:
-			checkSel(f.Pos, p+".from", f.From)
-			checkSel(f.Pos, p+".to", f.To)
-		case f.Do == DoLink:
-			if len(f.Between) != 2 {
-				d.errAt(f.Pos, p+".between", "two AZs or two node selectors")
-			} else if !(azs[f.Between[0]] && azs[f.Between[1]]) {
-				checkSel(f.Pos, p+".between", f.Between[0])
-				checkSel(f.Pos, p+".between", f.Between[1])
-			}
-			if f.Latency == 0 && f.Jitter == 0 && f.Loss == 0 {
-				d.errAt(f.Pos, p, "a link needs latency, jitter or loss")
-			}
-			if f.Loss < 0 || f.Loss > 1 {
-				d.errAt(f.Pos, p+".loss", "a probability between 0 and 1 (or 0%% to 100%%)")
-			}
-		case f.Do == DoSetKMSUserPass:
-			if len(f.Password) < 7 || len(f.Password) > 32 {
-				d.errAt(f.Pos, p+".password", "7 to 32 characters")
-			}
-		case f.Do == DoDisconnect, f.Do == DoConnect, f.Do == DoReconnect, f.Do == DoUpdateStore, f.Do == DoKMSCreateKey:
-			if !stores[f.Store] {
-				d.errAt(f.Pos, p+".store", "%q is not a key store of the setup", f.Store)
-			}
-			if f.Cluster != "" {
-				if r := s.Fault(f.Cluster); f.Do != DoUpdateStore || r == nil || r.Do != DoBackupRestore {
-					d.errAt(f.Pos, p+".cluster", "%q: update-keystore's cluster names a restore-backup fault", f.Cluster)
-				}
-			}
-		case f.Do == DoBackupRestore:
-			if f.Repeat.Times > 1 {
-				d.errAt(f.Pos, p+".repeat", "a cluster is restored once per restore-backup fault (its name names the cluster)")
-			}
-		}
-		if slices.Contains(kmsActions, f.Do) && !hasKMSUser {
-			d.errAt(f.Pos, p+".do", "%s needs the kmsuser setup step", f.Do)
+		if kind.Validate != nil {
+			kind.Validate(&FaultCheck{Scenario: s, AZs: azs, Stores: stores, KMSUser: hasKMSUser, d: d, pos: f.Pos, path: p}, f)
 		}
 		if f.Expect == "" {
 			f.Expect = "ok"

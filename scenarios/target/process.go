@@ -1,23 +1,24 @@
 package target
 
-// Process mode: the scenario's HSMs are separate "hsmsim hsmd" processes on loopback ports,
-// started by this package (the first with --init, the others with --join), instead of
+// Processes: the scenario's HSMs are separate "hsmsim hsmd" processes on loopback ports,
+// started by this target (the first with --init, the others with --join), instead of
 // kms/cloudhsm members in this process.
 //
-// What the engine and the fault injector do through Env works the same way where it can:
-//   - clients dial the processes through Env.Net's dialers, so the HSMs' netsim listeners know
-//     each client by its endpoint name;
-//   - network rules put in Env.Net (partitions, one-way cuts, links, pause as an isolation) are
+// What the engine and the fault injector do through a target works the same way where it can:
+//   - clients dial the processes through the target's netsim.Network dialers, so the HSMs'
+//     netsim listeners know each client by its endpoint name;
+//   - network rules put in Net() (partitions, one-way cuts, links, pause as an isolation) are
 //     mirrored to every running HSM with the Cluster.SetFaults admin RPC (rules as JSON), over a
 //     control connection of its own (a node-style certificate issued from the customer CA the
-//     init node keeps in pki/customerCA.key) that no rule names, so it is never cut;
+//     init node keeps in its data directory) that no rule names, so it is never cut;
 //   - kill is SIGKILL, restart starts the process again on its data directory;
 //   - node states, leaders and applied indexes come from each HSM's GetInfo, polled.
 //
-// What needs the in-process service is refused with ErrProcessMode: the KMS, wiping a node
-// (rejoin with an empty directory), adding or removing HSMs, backups. A token's digest is not
-// readable over the API: Env.State is nil in process mode; AppliedIndex and NodeHandles are the
-// API's view for the final checks.
+// What needs the in-process service it has no method for: the KMS, wiping a node (rejoin with
+// an empty directory), adding or removing HSMs, backups, custom Raft timeouts; a scenario that
+// asks for them is refused with ErrProcessMode. A token's digest is not readable over the API:
+// Applied is GetInfo's applied index, and Holds logs in as each crypto user on one HSM and lists
+// its objects.
 
 import (
 	"context"
@@ -44,10 +45,10 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/pki"
 )
 
-// ErrProcessMode is what a step process mode cannot carry out wraps.
+// ErrProcessMode is what a step Processes cannot carry out wraps.
 var ErrProcessMode = errors.New("not supported with separate hsmd processes (--processes)")
 
-// EnvBinary names the hsmsim binary process mode runs (else Options.Binary, else go build).
+// EnvBinary names the hsmsim binary Processes runs (else Options.Binary, else go build).
 const EnvBinary = "HSMSIM_BIN"
 
 // controlEndpoint is the netsim name of the runner's control connections (no rule names it).
@@ -66,41 +67,66 @@ type procNode struct {
 	pushed         string // the rules last pushed to this process ("" none since it started)
 }
 
-type procCluster struct {
+// Processes runs the scenario's HSMs as separate "hsmsim hsmd" processes.
+type Processes struct {
+	base
 	bin     string
 	fast    bool
 	caPEM   []byte
 	ctlTLS  credentials.TransportCredentials
 	ctl     *netsim.Network
-	mu      sync.Mutex
-	nodes   map[string]*procNode // by label
+	pmu     sync.Mutex
+	procs   map[string]*procNode // by label
 	stop    chan struct{}
 	stopped sync.WaitGroup
 }
 
-// Processes reports whether the environment runs its HSMs as separate processes.
-func (e *Env) Processes() bool { return e.proc != nil }
+// NewProcesses makes the target; Start brings it up.
+func NewProcesses(o Options) *Processes {
+	t := &Processes{ctl: netsim.New(0), procs: map[string]*procNode{}, stop: make(chan struct{})}
+	t.init(o, t)
+	return t
+}
 
-func (e *Env) startProcesses(ctx context.Context) error {
-	if e.opts.KMS {
-		return errProcess("the KMS face (custom key stores, KMS keys, KMS workloads)")
+// Unsupported is ErrProcessMode.
+func (t *Processes) Unsupported() error { return ErrProcessMode }
+
+// Supports reports whether hsmd processes can run with these Raft timeouts: hsmd takes its
+// defaults or --fast-timeouts, nothing in between.
+func (t *Processes) Supports(to cluster.Timeouts) error {
+	if to != cluster.FastTimeouts() && to != cluster.DefaultTimeouts() {
+		return errors.New("custom Raft timeouts (hsmd takes its defaults or --fast-timeouts only)")
 	}
-	fast := e.opts.Timeouts == cluster.FastTimeouts()
-	if !fast && e.opts.Timeouts != cluster.DefaultTimeouts() {
-		return errProcess("custom Raft timeouts (hsmd takes either its defaults or --fast-timeouts)")
-	}
-	bin, err := hsmsimBinary(ctx, e.opts.Binary, e.dir)
-	if err != nil {
+	return nil
+}
+
+// Start starts the processes, one at a time (the first initializes the cluster, the others
+// join it), and waits until every HSM is ACTIVE. On an error, everything started is stopped.
+func (t *Processes) Start(ctx context.Context) (err error) {
+	if _, _, err := t.prepare(); err != nil {
 		return err
 	}
-	p := &procCluster{bin: bin, fast: fast, ctl: netsim.New(0), nodes: map[string]*procNode{}, stop: make(chan struct{})}
-	e.proc = p
-	e.Net = netsim.New(e.opts.Seed)
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+	if t.opts.KMS {
+		return errProcess("the KMS face (custom key stores, KMS keys, KMS workloads)")
+	}
+	if err := t.Supports(t.opts.Timeouts); err != nil {
+		return errProcess(err.Error())
+	}
+	t.fast = t.opts.Timeouts == cluster.FastTimeouts()
+	if t.bin, err = hsmsimBinary(ctx, t.opts.Binary, t.dir); err != nil {
+		return err
+	}
+	t.net = netsim.New(t.opts.Seed)
 	var first *procNode
-	for _, a := range e.opts.AZs {
+	for _, a := range t.opts.AZs {
 		for i := 0; i < a.HSMs; i++ {
-			label := fmt.Sprintf("n%d", len(e.nodes)+1)
-			n := &procNode{label: label, az: a.AZ, dir: filepath.Join(e.dir, label)}
+			label := t.nextLabel()
+			n := &procNode{label: label, az: a.AZ, dir: filepath.Join(t.dir, label)}
 			if n.api, err = freePort(); err != nil {
 				return err
 			}
@@ -111,10 +137,10 @@ func (e *Env) startProcesses(ctx context.Context) error {
 			if first == nil {
 				args = append(args, "--init", "--admin-password", AdminPassword)
 			} else {
-				pd := filepath.Join(first.dir, "pki")
-				args = append(args, "--join", first.api, "--ca-cert", filepath.Join(pd, "customerCA.crt"), "--ca-key", filepath.Join(pd, "customerCA.key"))
+				d := cluster.NodeDir(first.dir)
+				args = append(args, "--join", first.api, "--ca-cert", d.CustomerCAPath(), "--ca-key", d.CustomerCAKeyPath())
 			}
-			if err := p.start(n, args...); err != nil {
+			if err := t.start(n, args...); err != nil {
 				return err
 			}
 			id, err := waitIdentity(ctx, n)
@@ -123,35 +149,27 @@ func (e *Env) startProcesses(ctx context.Context) error {
 			}
 			if first == nil {
 				first = n
-				if err := p.control(first.dir); err != nil {
+				if err := t.control(cluster.NodeDir(first.dir)); err != nil {
 					return err
 				}
 			}
-			if n.conn, err = p.dialControl(n.api); err != nil {
+			if n.conn, err = t.dialControl(n.api); err != nil {
 				return err
 			}
-			e.Net.Register(n.api, netsim.Endpoint{Name: id, AZ: a.AZ})
-			p.mu.Lock()
-			p.nodes[label] = n
-			p.mu.Unlock()
-			e.mu.Lock()
-			e.nodes = append(e.nodes, &node{label: label, id: id, az: a.AZ})
-			e.mu.Unlock()
+			t.net.Register(n.api, netsim.Endpoint{Name: id, AZ: a.AZ})
+			t.pmu.Lock()
+			t.procs[label] = n
+			t.pmu.Unlock()
+			t.addNode(id, a.AZ, "")
 		}
 	}
-	var cid string
-	if b, err := os.ReadFile(filepath.Join(first.dir, "node.json")); err == nil {
-		var v struct {
-			ClusterID string `json:"cluster_id"`
-		}
-		_ = json.Unmarshal(b, &v)
-		cid = v.ClusterID
+	if id, err := cluster.NodeDir(first.dir).ReadIdentity(); err == nil {
+		t.clusterID = id.ClusterID
 	}
-	e.ClusterID = cid
-	p.stopped.Add(2)
-	go p.poll(e)
-	go p.mirror(e)
-	return e.WaitActive(ctx, 30*time.Second)
+	t.stopped.Add(2)
+	go t.poll()
+	go t.mirror()
+	return t.waitActive(ctx, 30*time.Second)
 }
 
 // hsmsimBinary is the binary to run: given, $HSMSIM_BIN, or built from this module into dir.
@@ -186,7 +204,7 @@ func freePort() (string, error) {
 }
 
 // start runs "hsmsim hsmd" on n's data directory with args (none: a restart).
-func (p *procCluster) start(n *procNode, args ...string) error {
+func (t *Processes) start(n *procNode, args ...string) error {
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		return err
 	}
@@ -198,19 +216,19 @@ func (p *procCluster) start(n *procNode, args ...string) error {
 		n.log = f
 	}
 	all := append([]string{"hsmd", "--data-dir", n.dir, "--log-level", "warn"}, args...)
-	if p.fast {
+	if t.fast {
 		all = append(all, "--fast-timeouts")
 	}
-	cmd := exec.Command(p.bin, all...)
+	cmd := exec.Command(t.bin, all...)
 	cmd.Stdout, cmd.Stderr = n.log, n.log
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("target: starting %s: %w", n.label, err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	p.mu.Lock()
+	t.pmu.Lock()
 	n.cmd, n.done, n.pushed, n.info = cmd, done, "", nil
-	p.mu.Unlock()
+	t.pmu.Unlock()
 	return nil
 }
 
@@ -226,18 +244,13 @@ func running(n *procNode) bool {
 	}
 }
 
-// waitIdentity waits until the new HSM has its place (hsmd writes node.json then) and returns
-// its id.
+// waitIdentity waits until the new HSM has its place (hsmd writes its identity then) and
+// returns its id.
 func waitIdentity(ctx context.Context, n *procNode) (string, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if b, err := os.ReadFile(filepath.Join(n.dir, "node.json")); err == nil {
-			var v struct {
-				NodeID string `json:"node_id"`
-			}
-			if json.Unmarshal(b, &v) == nil && v.NodeID != "" {
-				return v.NodeID, nil
-			}
+		if id, err := cluster.NodeDir(n.dir).ReadIdentity(); err == nil && id.NodeID != "" {
+			return id.NodeID, nil
 		}
 		if !running(n) {
 			return "", fmt.Errorf("target: hsmd %s exited while starting (log %s.log): %s", n.label, n.dir, tail(n.dir+".log"))
@@ -259,20 +272,12 @@ func tail(path string) string {
 
 // control reads the customer CA from the init node's directory and issues the runner a
 // node-style certificate (an hsm- common name), which the Cluster service requires.
-func (p *procCluster) control(initDir string) error {
-	pd := filepath.Join(initDir, "pki")
-	caPEM, err := os.ReadFile(filepath.Join(pd, "customerCA.crt"))
+func (t *Processes) control(initDir cluster.NodeDir) error {
+	ca, err := initDir.CustomerCA()
 	if err != nil {
 		return err
 	}
-	keyPEM, err := os.ReadFile(filepath.Join(pd, "customerCA.key"))
-	if err != nil {
-		return err
-	}
-	ca, err := pki.LoadCA(caPEM, keyPEM)
-	if err != nil {
-		return err
-	}
+	caPEM := ca.CertPEM
 	cert, key, err := ca.Issue(cluster.NewHSMID(), nil, true)
 	if err != nil {
 		return err
@@ -281,61 +286,61 @@ func (p *procCluster) control(initDir string) error {
 	if err != nil {
 		return err
 	}
-	p.caPEM, p.ctlTLS = caPEM, credentials.NewTLS(cfg)
+	t.caPEM, t.ctlTLS = caPEM, credentials.NewTLS(cfg)
 	return nil
 }
 
-func (p *procCluster) dialControl(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(p.ctlTLS),
-		grpc.WithContextDialer(p.ctl.Dialer(netsim.Endpoint{Name: controlEndpoint})))
+func (t *Processes) dialControl(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(t.ctlTLS),
+		grpc.WithContextDialer(t.ctl.Dialer(netsim.Endpoint{Name: controlEndpoint})))
 }
 
-func (p *procCluster) node(label string) *procNode {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.nodes[label]
+func (t *Processes) proc(label string) *procNode {
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	return t.procs[label]
 }
 
 // poll asks every running HSM for its view (GetInfo) every 50 ms.
-func (p *procCluster) poll(e *Env) {
-	defer p.stopped.Done()
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
+func (t *Processes) poll() {
+	defer t.stopped.Done()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		select {
-		case <-p.stop:
+		case <-t.stop:
 			return
-		case <-t.C:
+		case <-tick.C:
 		}
-		p.mu.Lock()
-		nodes := make([]*procNode, 0, len(p.nodes))
-		for _, n := range p.nodes {
+		t.pmu.Lock()
+		nodes := make([]*procNode, 0, len(t.procs))
+		for _, n := range t.procs {
 			nodes = append(nodes, n)
 		}
-		p.mu.Unlock()
+		t.pmu.Unlock()
 		var wg sync.WaitGroup
 		for _, n := range nodes {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				info, err := p.info(n)
-				p.mu.Lock()
+				info, err := t.info(n)
+				t.pmu.Lock()
 				if err == nil {
 					n.info = info
 				} else if !running(n) {
 					n.info = nil
 				}
-				p.mu.Unlock()
+				t.pmu.Unlock()
 			}()
 		}
 		wg.Wait()
 	}
 }
 
-func (p *procCluster) info(n *procNode) (*hsmpb.InfoResponse, error) {
-	p.mu.Lock()
+func (t *Processes) info(n *procNode) (*hsmpb.InfoResponse, error) {
+	t.pmu.Lock()
 	up, conn := running(n), n.conn
-	p.mu.Unlock()
+	t.pmu.Unlock()
 	if !up || conn == nil {
 		return nil, errors.New("not running")
 	}
@@ -344,33 +349,33 @@ func (p *procCluster) info(n *procNode) (*hsmpb.InfoResponse, error) {
 	return hsmpb.NewHSMClient(conn).GetInfo(ctx, &hsmpb.Empty{})
 }
 
-// mirror pushes Env.Net's rules to every running HSM whenever they changed (or it restarted).
-func (p *procCluster) mirror(e *Env) {
-	defer p.stopped.Done()
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
+// mirror pushes Net()'s rules to every running HSM whenever they changed (or it restarted).
+func (t *Processes) mirror() {
+	defer t.stopped.Done()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		select {
-		case <-p.stop:
+		case <-t.stop:
 			return
-		case <-t.C:
+		case <-tick.C:
 		}
 		var rules []string
-		for _, r := range e.Net.Rules() {
+		for _, r := range t.net.Rules() {
 			b, err := json.Marshal(r)
 			if err == nil {
 				rules = append(rules, string(b))
 			}
 		}
 		key := "[" + strings.Join(rules, ",") + "]"
-		p.mu.Lock()
+		t.pmu.Lock()
 		var todo []*procNode
-		for _, n := range p.nodes {
+		for _, n := range t.procs {
 			if running(n) && n.pushed != key && n.conn != nil {
 				todo = append(todo, n)
 			}
 		}
-		p.mu.Unlock()
+		t.pmu.Unlock()
 		var wg sync.WaitGroup
 		for _, n := range todo {
 			wg.Add(1)
@@ -379,9 +384,9 @@ func (p *procCluster) mirror(e *Env) {
 				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 				defer cancel()
 				if _, err := clusterpb.NewClusterClient(n.conn).SetFaults(ctx, &clusterpb.SetFaultsRequest{Clear: true, RulesJson: rules}); err == nil {
-					p.mu.Lock()
+					t.pmu.Lock()
 					n.pushed = key
-					p.mu.Unlock()
+					t.pmu.Unlock()
 				}
 			}()
 		}
@@ -389,14 +394,14 @@ func (p *procCluster) mirror(e *Env) {
 	}
 }
 
-// nodeInfo fills what the last GetInfo of the HSM said.
-func (p *procCluster) nodeInfo(n *node, ni *NodeInfo) {
-	pn := p.node(n.label)
+// fill sets what the last GetInfo of the HSM said.
+func (t *Processes) fill(n *node, ni *NodeInfo) {
+	pn := t.proc(n.label)
 	if pn == nil {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
 	if !running(pn) {
 		return
 	}
@@ -413,8 +418,9 @@ func (p *procCluster) nodeInfo(n *node, ni *NodeInfo) {
 	}
 }
 
-func (p *procCluster) kill(label string) error {
-	n := p.node(label)
+// Kill stops an HSM with SIGKILL; its data directory stays.
+func (t *Processes) Kill(label string) error {
+	n := t.proc(label)
 	if n == nil || !running(n) {
 		return fmt.Errorf("target: %s is not running", label)
 	}
@@ -422,26 +428,28 @@ func (p *procCluster) kill(label string) error {
 		return err
 	}
 	<-n.done
-	p.mu.Lock()
+	t.pmu.Lock()
 	n.info = nil
-	p.mu.Unlock()
+	t.pmu.Unlock()
 	return nil
 }
 
-func (p *procCluster) restart(ctx context.Context, label string) error {
-	n := p.node(label)
+// Restart starts a killed HSM's process again on its data directory and addresses, and
+// waits until it answers.
+func (t *Processes) Restart(ctx context.Context, label string) error {
+	n := t.proc(label)
 	if n == nil {
 		return fmt.Errorf("target: no node %s", label)
 	}
 	if running(n) {
 		return fmt.Errorf("target: %s is running", label)
 	}
-	if err := p.start(n); err != nil {
+	if err := t.start(n); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for { // serving again: it answers GetInfo
-		if _, err := p.info(n); err == nil {
+		if _, err := t.info(n); err == nil {
 			return nil
 		}
 		if !running(n) {
@@ -454,39 +462,34 @@ func (p *procCluster) restart(ctx context.Context, label string) error {
 	}
 }
 
-func (p *procCluster) clientNodes(e *Env) []client.Node {
+func (t *Processes) clientNodes() ([]client.Node, []byte, error) {
 	var out []client.Node
-	for _, n := range e.Nodes() {
-		if pn := p.node(n.Label); pn != nil && !n.Removed {
+	for _, n := range t.Nodes() {
+		if pn := t.proc(n.Label); pn != nil && !n.Removed {
 			out = append(out, client.Node{ID: n.ID, AZ: n.AZ, Addr: pn.api})
 		}
 	}
-	return out
+	return out, t.caPEM, nil
 }
 
-func (p *procCluster) pkcs11Config(e *Env) (string, error) {
-	anchor := filepath.Join(e.dir, "customerCA.crt")
-	if err := os.WriteFile(anchor, p.caPEM, 0o600); err != nil {
+// PKCS11Config writes the client config file libhsmsim-pkcs11.so reads (the processes'
+// addresses, the customer CA as trust anchor) and returns its path.
+func (t *Processes) PKCS11Config() (string, error) {
+	anchor := filepath.Join(t.dir, "trust-anchor.crt")
+	if err := os.WriteFile(anchor, t.caPEM, 0o600); err != nil {
 		return "", err
 	}
-	cfg := client.FileConfig{ClusterID: e.ClusterID, TrustAnchor: anchor, Nodes: p.clientNodes(e),
-		LogFile: filepath.Join(e.dir, "pkcs11.log"), LogLevel: "warn", Attempt: (e.opts.Timeouts.Apply + time.Second).String()}
-	path := filepath.Join(e.dir, "pkcs11-client.json")
-	if err := cfg.Write(path); err != nil {
-		return "", err
-	}
-	e.mu.Lock()
-	e.clients[netsim.External.Name] = true
-	e.mu.Unlock()
-	return path, nil
+	nodes, _, _ := t.clientNodes()
+	return t.writePKCS11Config(&client.FileConfig{ClusterID: t.clusterID, TrustAnchor: anchor, Nodes: nodes})
 }
 
-func (p *procCluster) close() {
-	close(p.stop)
-	p.stopped.Wait()
-	p.mu.Lock()
-	nodes := p.nodes
-	p.mu.Unlock()
+// Close stops every process (SIGKILL) and removes a temporary directory.
+func (t *Processes) Close() {
+	close(t.stop)
+	t.stopped.Wait()
+	t.pmu.Lock()
+	nodes := t.procs
+	t.pmu.Unlock()
 	for _, n := range nodes {
 		if running(n) {
 			_ = n.cmd.Process.Signal(syscall.SIGKILL)
@@ -499,42 +502,34 @@ func (p *procCluster) close() {
 			_ = n.log.Close()
 		}
 	}
+	t.removeDir()
 }
 
-// AppliedIndex is a running HSM's applied index as its GetInfo says now (ok false when it does
-// not answer). In process mode it stands in for State().Applied().
-func (e *Env) AppliedIndex(label string) (uint64, bool) {
-	if e.proc == nil {
-		if st := e.State(label); st != nil {
-			return st.Applied(), true
-		}
-		return 0, false
-	}
-	n := e.proc.node(label)
+// Applied is a running HSM's applied index as its GetInfo says now (ok false when it does not
+// answer).
+func (t *Processes) Applied(label string) (uint64, bool) {
+	n := t.proc(label)
 	if n == nil {
 		return 0, false
 	}
-	info, err := e.proc.info(n)
+	info, err := t.info(n)
 	if err != nil {
 		return 0, false
 	}
 	return info.AppliedIndex, true
 }
 
-// NodeHandles lists the token objects one HSM holds that the given crypto users see, by logging
-// in as each on that HSM alone (FindObjects over the node API); the stand-in for reading the
-// token in process mode.
-func (e *Env) NodeHandles(ctx context.Context, label string, users map[string]string) (map[uint32]bool, error) {
-	if e.proc == nil {
-		return nil, errors.New("target: NodeHandles is for process mode")
-	}
-	n := e.proc.node(label)
+// Holds says which of handles one HSM holds, as the given crypto users see its token: it logs in
+// as each on that HSM alone and lists the objects (FindObjects over the node API), the stand-in
+// for reading the token.
+func (t *Processes) Holds(ctx context.Context, label string, handles []uint32, users map[string]string) (map[uint32]bool, error) {
+	n := t.proc(label)
 	if n == nil {
 		return nil, fmt.Errorf("target: no node %s", label)
 	}
-	out := map[uint32]bool{}
+	have := map[uint32]bool{}
 	for user, pw := range users {
-		cl, err := client.Dial(client.Config{Addr: n.api, CAPEM: e.proc.caPEM, Dialer: e.proc.ctl.Dialer(netsim.Endpoint{Name: controlEndpoint}),
+		cl, err := client.Dial(client.Config{Addr: n.api, CAPEM: t.caPEM, Dialer: t.ctl.Dialer(netsim.Endpoint{Name: controlEndpoint}),
 			AttemptTimeout: 5 * time.Second})
 		if err != nil {
 			return nil, err
@@ -551,6 +546,12 @@ func (e *Env) NodeHandles(ctx context.Context, label string, users map[string]st
 			return nil, fmt.Errorf("%s: %w", label, err)
 		}
 		for _, h := range hs {
+			have[h] = true
+		}
+	}
+	out := map[uint32]bool{}
+	for _, h := range handles {
+		if have[h] {
 			out[h] = true
 		}
 	}

@@ -82,7 +82,7 @@ func runPKCS11(ctx context.Context, w spec.Workload, d Deps, tokens <-chan struc
 	}
 	moduleRun.Lock()
 	defer moduleRun.Unlock()
-	cfg, err := d.Env.PKCS11Config()
+	cfg, err := d.Target.PKCS11Config()
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,7 @@
 // Package traffic is the load side of a scenario: workers that drive one face of the system
 // (the KMS over the AWS wire, the cluster client, whose calls are those PKCS#11 makes, or the
-// PKCS#11 module itself) at a rate, and record every operation on the timeline with its start, end, exact result and the
-// node that served it.
+// PKCS#11 module itself) at a rate, and record every operation on the timeline with its start,
+// end, exact result and the node that served it.
 package traffic
 
 import (
@@ -21,7 +21,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
-	"github.com/hsmsim/hsmsim/scenarios/failpoint"
+	"github.com/hsmsim/hsmsim/kms"
 	"github.com/hsmsim/hsmsim/scenarios/history"
 	"github.com/hsmsim/hsmsim/scenarios/model"
 	"github.com/hsmsim/hsmsim/scenarios/spec"
@@ -56,9 +56,23 @@ func (c *Counters) count(workload string, write bool) {
 	}
 }
 
+// Target is what workloads drive: clients of the scenario's cluster, the labels of the HSMs
+// that served them, the PKCS#11 module's config. A target that runs the KMS also has KMSHost.
+type Target interface {
+	Client(name string, observe func(client.Attempt)) (*client.Client, error)
+	SessionClient(name string, sess *client.Session, observe func(client.Attempt)) (*client.Client, error)
+	Label(id string) string
+	PKCS11Config() (string, error)
+}
+
+// KMSHost is a target that runs the KMS: kms workloads call it with the AWS SDK.
+type KMSHost interface {
+	KMSClient(inproc bool, timeout time.Duration) *awskms.Client
+}
+
 // Deps is what workloads need.
 type Deps struct {
-	Env      *target.Env
+	Target   Target
 	Reg      *target.Registry
 	TL       *history.Timeline
 	Counters *Counters
@@ -80,7 +94,7 @@ func Run(ctx context.Context, w spec.Workload, d Deps) error {
 	switch w.Face {
 	case spec.FaceHSM:
 		sess = &client.Session{}
-		cl, err := d.Env.Client("login-"+w.Name, nil)
+		cl, err := d.Target.Client("login-"+w.Name, nil)
 		if err != nil {
 			return err
 		}
@@ -100,14 +114,18 @@ func Run(ctx context.Context, w spec.Workload, d Deps) error {
 			lc = &lifecycle{}
 		}
 	case spec.FaceKMS:
-		kc = d.Env.KMSClient(w.Transport == "inproc", w.Timeout+time.Second)
+		h, ok := d.Target.(KMSHost)
+		if !ok {
+			return fmt.Errorf("workload %s: the target runs no KMS", w.Name)
+		}
+		kc = h.KMSClient(w.Transport == "inproc", w.Timeout+time.Second)
 	}
 	var wg sync.WaitGroup
 	for i := 0; i < w.Concurrency; i++ {
 		wk := &worker{w: w, d: d, id: i, kms: kc, lc: lc, rng: mrand.New(mrand.NewPCG(uint64(d.Seed), uint64(i+1)))}
 		if sess != nil {
 			name := fmt.Sprintf("%s-%d", w.Name, i)
-			cl, err := d.Env.SessionClient(name, sess, func(a client.Attempt) { wk.lastNode.Store(d.Env.Label(a.Node)) })
+			cl, err := d.Target.SessionClient(name, sess, func(a client.Attempt) { wk.lastNode.Store(d.Target.Label(a.Node)) })
 			if err != nil {
 				return err
 			}
@@ -191,7 +209,7 @@ func (wk *worker) record(o history.Op, start time.Time, err error) history.Op {
 	o.Workload, o.Face, o.Worker = wk.w.Name, wk.w.Face, wk.id
 	o.Start, o.End = wk.d.TL.At(start), wk.d.TL.Since()
 	if err != nil {
-		o.Code, o.Err = failpoint.ErrorCode(err), err.Error()
+		o.Code, o.Err = history.ErrorCode(err), err.Error()
 		if o.Write && (client.Retryable(err) || o.Code == "Timeout") {
 			o.Unknown = true
 		}
@@ -268,19 +286,9 @@ func (wk *worker) kmsOp(ctx context.Context) {
 
 // ---- the HSM face ----
 
-var aesTemplate = []attr.Attribute{
-	{Type: p11.CKA_CLASS, Value: attr.Ulong(p11.CKO_SECRET_KEY)},
-	{Type: p11.CKA_KEY_TYPE, Value: attr.Ulong(p11.CKK_AES)},
-	{Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(32)},
-	{Type: p11.CKA_TOKEN, Value: attr.Bool(true)},
-	{Type: p11.CKA_SENSITIVE, Value: attr.Bool(true)},
-	{Type: p11.CKA_EXTRACTABLE, Value: attr.Bool(false)},
-	{Type: p11.CKA_ENCRYPT, Value: attr.Bool(true)},
-	{Type: p11.CKA_DECRYPT, Value: attr.Bool(true)},
-}
-
-// AESTemplate is the template of token AES keys made by workloads and setup.
-func AESTemplate() []attr.Attribute { return append([]attr.Attribute(nil), aesTemplate...) }
+// AESTemplate is the template of token AES keys made by workloads and setup: the same keys the
+// KMS makes in a custom key store, so the HSM face loads the cluster as the KMS does.
+func AESTemplate() []attr.Attribute { return kms.KMSUserKeyTemplate() }
 
 // P256 is the DER OID of the P-256 curve (CKA_EC_PARAMS).
 var P256 = []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
@@ -305,7 +313,7 @@ func (wk *worker) hsmOp(ctx context.Context) {
 		_, _, err := wk.hsm.Encrypt(ctx, gcm, wk.setupKey(), randomBytes(64))
 		wk.record(history.Op{Kind: "encrypt"}, start, err)
 	case spec.OpGenerateKey:
-		h, err := wk.hsm.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate)
+		h, err := wk.hsm.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, AESTemplate())
 		o := history.Op{Kind: "generate-key", Write: true}
 		if err == nil {
 			o.Value = fmt.Sprint(h)
@@ -356,7 +364,7 @@ func (wk *worker) lifecycleOp(ctx context.Context, start time.Time) {
 		l.next++
 		name := fmt.Sprintf("k%d", l.next)
 		l.mu.Unlock()
-		h, err := wk.hsm.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, aesTemplate)
+		h, err := wk.hsm.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, AESTemplate())
 		o := history.Op{Kind: model.Create, Key: name, Write: true}
 		if err == nil {
 			o.Value = fmt.Sprint(h)

@@ -5,6 +5,7 @@ package validate
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -481,19 +482,10 @@ func codeList(codes map[string]int) string {
 		return ""
 	}
 	var parts []string
-	for _, c := range sortedKeys(codes) {
+	for _, c := range slices.Sorted(maps.Keys(codes)) {
 		parts = append(parts, fmt.Sprintf("%s×%d", c, codes[c]))
 	}
 	return ": " + strings.Join(parts, ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // ClientErrors: every error code a workload's clients saw is one the scenario allows, and the
@@ -506,7 +498,7 @@ func ClientErrors(in Input, c spec.ErrorCodes) Result {
 			seen[o.Code]++
 		}
 	}
-	for _, code := range sortedKeys(seen) {
+	for _, code := range slices.Sorted(maps.Keys(seen)) {
 		if !slices.Contains(c.Allowed, code) {
 			r.Pass = false
 			r.add("%s seen %d times, not allowed (allowed: %s)", code, seen[code], strings.Join(c.Allowed, ", "))
@@ -542,6 +534,10 @@ func leaderAt(events []history.Event, t time.Duration) string {
 	return l
 }
 
+// restartAction is the do of failpoint's restart: an operator action that takes its node down
+// and brings it back at once, so a leader it took away must be replaced as after a fault.
+const restartAction = "restart"
+
 // Failover: after each fault that took the leader away (while a majority stayed up), a new
 // leader is seen within max.
 func Failover(in Input, maxWait time.Duration) Result {
@@ -550,7 +546,7 @@ func Failover(in Input, maxWait time.Duration) Result {
 	n := 0
 	var worst time.Duration
 	for _, e := range in.Events {
-		if e.Kind != history.EvFault && !(e.Kind == history.EvAction && e.Fields["do"] == spec.DoRestart) {
+		if e.Kind != history.EvFault && !(e.Kind == history.EvAction && e.Fields["do"] == restartAction) {
 			continue
 		}
 		old := e.Fields["leader"]

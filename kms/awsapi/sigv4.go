@@ -1,4 +1,4 @@
-package kms
+package awsapi
 
 import (
 	"crypto/hmac"
@@ -11,21 +11,6 @@ import (
 	"strings"
 	"time"
 )
-
-// Credential is one access key the endpoint knows, and the account it acts for.
-type Credential struct {
-	AccessKeyID     string
-	SecretAccessKey string
-	AccountID       string // empty: Config.AccountID
-}
-
-// caller is who a request comes from, as far as the endpoint can tell: the access key and region
-// of its SigV4 credential scope, and the account that key belongs to.
-type caller struct {
-	AccessKey string
-	Region    string
-	Account   string
-}
 
 // sigv4Header is a parsed `Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=...,
 // Signature=...` header.
@@ -43,7 +28,7 @@ const maxClockSkew = 5 * time.Minute
 func parseAuthorization(h string) (*sigv4Header, *Error) {
 	rest, ok := strings.CutPrefix(h, sigv4Algorithm+" ")
 	if !ok {
-		return nil, newError(errIncompleteSignature, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=%s", firstWord(h))
+		return nil, NewError(IncompleteSignatureException, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=%s", firstWord(h))
 	}
 	var out sigv4Header
 	var haveCred, haveSigned, haveSig bool
@@ -53,7 +38,7 @@ func parseAuthorization(h string) (*sigv4Header, *Error) {
 		case "Credential":
 			f := strings.Split(v, "/")
 			if len(f) != 5 || f[4] != "aws4_request" || f[0] == "" {
-				return nil, newError(errIncompleteSignature, "Credential should be scoped to a valid region, not '%s'.", v)
+				return nil, NewError(IncompleteSignatureException, "Credential should be scoped to a valid region, not '%s'.", v)
 			}
 			out.accessKey, out.date, out.region, out.service = f[0], f[1], f[2], f[3]
 			haveCred = true
@@ -66,7 +51,7 @@ func parseAuthorization(h string) (*sigv4Header, *Error) {
 		}
 	}
 	if !haveCred || !haveSigned || !haveSig {
-		return nil, newError(errIncompleteSignature, "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization=%s", h)
+		return nil, NewError(IncompleteSignatureException, "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization=%s", h)
 	}
 	return &out, nil
 }
@@ -79,18 +64,18 @@ func firstWord(s string) string {
 // authenticate finds the caller of r. Without strict mode a request needs no signature (its scope,
 // when present, still chooses the region and account); in strict mode the signature must verify
 // against a configured credential, for the service the target names.
-func (s *Server) authenticate(r *http.Request, body []byte, service string) (*caller, *Error) {
-	c := &caller{Region: s.cfg.Region, Account: s.cfg.AccountID}
+func (e *Endpoint) authenticate(r *http.Request, body []byte, service string) (*Caller, *Error) {
+	c := &Caller{Region: e.cfg.Region, Account: e.cfg.AccountID}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		if s.cfg.Strict {
-			return nil, newError(errMissingAuth, "Missing Authentication Token")
+		if e.cfg.Strict {
+			return nil, NewError(MissingAuthenticationTokenException, "Missing Authentication Token")
 		}
 		return c, nil
 	}
 	a, err := parseAuthorization(h)
 	if err != nil {
-		if s.cfg.Strict {
+		if e.cfg.Strict {
 			return nil, err
 		}
 		return c, nil
@@ -99,41 +84,41 @@ func (s *Server) authenticate(r *http.Request, body []byte, service string) (*ca
 	if a.region != "" {
 		c.Region = a.region
 	}
-	cred, known := s.creds[a.accessKey]
+	cred, known := e.creds[a.accessKey]
 	if known && cred.AccountID != "" {
 		c.Account = cred.AccountID
 	}
-	if !s.cfg.Strict {
+	if !e.cfg.Strict {
 		return c, nil
 	}
 	if !known {
-		return nil, newError(errUnrecognizedClient, "The security token included in the request is invalid.")
+		return nil, NewError(UnrecognizedClientException, "The security token included in the request is invalid.")
 	}
 	if a.service != service {
-		return nil, newError(errSignatureDoesNotMatch, "Credential should be scoped to correct service: '%s'. ", service)
+		return nil, NewError(InvalidSignatureException, "Credential should be scoped to correct service: '%s'. ", service)
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	t, perr := time.Parse("20060102T150405Z", amzDate)
 	if perr != nil {
-		return nil, newError(errIncompleteSignature, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+		return nil, NewError(IncompleteSignatureException, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
 	if !strings.HasPrefix(amzDate, a.date) {
-		return nil, newError(errSignatureDoesNotMatch, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", a.date, amzDate[:min(8, len(amzDate))])
+		return nil, NewError(InvalidSignatureException, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", a.date, amzDate[:min(8, len(amzDate))])
 	}
-	now := s.now().UTC()
+	now := e.cfg.Now().UTC()
 	if d := now.Sub(t); d > maxClockSkew || d < -maxClockSkew {
-		return nil, newError(errSignatureDoesNotMatch, "Signature expired: %s is now earlier than %s (%s - 5 min.)", amzDate, now.Add(-maxClockSkew).Format("20060102T150405Z"), now.Format("20060102T150405Z"))
+		return nil, NewError(InvalidSignatureException, "Signature expired: %s is now earlier than %s (%s - 5 min.)", amzDate, now.Add(-maxClockSkew).Format("20060102T150405Z"), now.Format("20060102T150405Z"))
 	}
 	if ph := r.Header.Get("X-Amz-Content-Sha256"); ph != "" && ph != "UNSIGNED-PAYLOAD" {
 		// The signature covers the header's hash; the body must be what it hashes.
 		sum := sha256.Sum256(body)
 		if !hmac.Equal([]byte(ph), []byte(hex.EncodeToString(sum[:]))) {
-			return nil, newError(errSignatureDoesNotMatch, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+			return nil, NewError(InvalidSignatureException, "The provided 'x-amz-content-sha256' header does not match what was computed.")
 		}
 	}
 	want := sigv4Signature(cred.SecretAccessKey, a, amzDate, canonicalRequest(r, body, a.signedHeaders))
 	if !hmac.Equal([]byte(want), []byte(a.signature)) {
-		return nil, newError(errSignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+		return nil, NewError(InvalidSignatureException, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
 	return c, nil
 }

@@ -1,4 +1,4 @@
-package kms
+package awsapi
 
 import (
 	"bytes"
@@ -59,12 +59,6 @@ func (s *shape) regexp() *regexp.Regexp {
 	return s.re
 }
 
-// overrides are constraints the documentation states more tightly than the model shapes; the docs
-// win for behaviour (aws-semantics.md §2): the deletion window is 7–30 days.
-var overrides = map[string]map[string]*shape{
-	"ScheduleKeyDeletionRequest": {"PendingWindowInDays": {kind: kInteger, min: 7, max: 30}},
-}
-
 // validator walks one decoded body.
 type validator struct {
 	shapes    map[string]*shape
@@ -74,7 +68,7 @@ type validator struct {
 
 // decodeInput parses body as the input of shape name and checks it: nil when the handler may
 // decode it, else the SerializationException or ValidationException.
-func decodeInput(shapes map[string]*shape, name string, body []byte) *Error {
+func (a *API) decodeInput(name string, body []byte) *Error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil // the SDKs always send {}; an empty body is an empty input
@@ -83,17 +77,17 @@ func decodeInput(shapes map[string]*shape, name string, body []byte) *Error {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return newError(errSerialization, "Unable to parse the request body as JSON: %v", err)
+		return NewError(SerializationException, "Unable to parse the request body as JSON: %v", err)
 	}
 	if dec.More() {
-		return newError(errSerialization, "Unexpected data after the JSON request body")
+		return NewError(SerializationException, "Unexpected data after the JSON request body")
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return newError(errSerialization, "Start of structure or map found where not expected.")
+		return NewError(SerializationException, "Start of structure or map found where not expected.")
 	}
-	val := &validator{shapes: shapes, overrides: overrides[name]}
-	if err := val.structure(obj, shapes[name], ""); err != nil {
+	val := &validator{shapes: a.shapes, overrides: a.overrides[name]}
+	if err := val.structure(obj, a.shapes[name], ""); err != nil {
 		return err
 	}
 	if n := len(val.problems); n > 0 {
@@ -101,7 +95,7 @@ func decodeInput(shapes map[string]*shape, name string, body []byte) *Error {
 		if n > 1 {
 			word = "errors"
 		}
-		return newError(errValidation, "%d validation %s detected: %s", n, word, strings.Join(val.problems, "; "))
+		return NewError(ValidationException, "%d validation %s detected: %s", n, word, strings.Join(val.problems, "; "))
 	}
 	return nil
 }
@@ -161,7 +155,7 @@ func typeName(raw any) string {
 }
 
 func mismatch(raw any, want string, at string) *Error {
-	return newError(errSerialization, "%s can not be converted to %s (at '%s')", typeName(raw), want, at)
+	return NewError(SerializationException, "%s can not be converted to %s (at '%s')", typeName(raw), want, at)
 }
 
 func (v *validator) value(raw any, s *shape, at string) *Error {
@@ -185,7 +179,7 @@ func (v *validator) value(raw any, s *shape, at string) *Error {
 		}
 		b, err := base64.StdEncoding.DecodeString(str)
 		if err != nil {
-			return newError(errSerialization, "Base64 encoded value at '%s' is not valid", at)
+			return NewError(SerializationException, "Base64 encoded value at '%s' is not valid", at)
 		}
 		v.length(int64(len(b)), s, at, "")
 	case kInteger, kLong:
@@ -195,7 +189,7 @@ func (v *validator) value(raw any, s *shape, at string) *Error {
 		}
 		i, err := n.Int64()
 		if err != nil || (s.kind == kInteger && (i > 1<<31-1 || i < -1<<31)) {
-			return newError(errSerialization, "NUMBER_VALUE %s can not be converted to an Integer (at '%s')", n, at)
+			return NewError(SerializationException, "NUMBER_VALUE %s can not be converted to an Integer (at '%s')", n, at)
 		}
 		if s.min >= 0 && i < s.min {
 			v.fail(at, "'"+n.String()+"'", fmt.Sprintf("Member must have value greater than or equal to %d", s.min))

@@ -115,74 +115,67 @@ type storeRec struct {
 
 func aliasKey(account, region, name string) string { return account + "/" + region + "/" + name }
 
-func (s *Server) openStore() error {
-	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
-		return err
+// db is the persistence of a Server: its bbolt file and the master key secrets are sealed with.
+type db struct {
+	bolt *bolt.DB
+	aead cipher.AEAD // AES-256-GCM under the master key
+}
+
+// openDB opens (or creates) kms.db and kms-master.key in dir.
+func openDB(dir string, noSync bool) (*db, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
 	}
-	mk, err := loadMasterKey(filepath.Join(s.cfg.DataDir, masterKeyFile))
+	mk, err := loadMasterKey(filepath.Join(dir, masterKeyFile))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	blk, _ := aes.NewCipher(mk)
-	s.seal, _ = cipher.NewGCM(blk)
-	db, err := bolt.Open(filepath.Join(s.cfg.DataDir, "kms.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: s.cfg.NoSync})
+	aead, _ := cipher.NewGCM(blk)
+	b, err := bolt.Open(filepath.Join(dir, "kms.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync})
 	if err != nil {
-		return fmt.Errorf("kms: open store: %w", err)
+		return nil, fmt.Errorf("kms: open store: %w", err)
 	}
-	s.db = db
-	err = db.Update(func(tx *bolt.Tx) error {
+	return &db{bolt: b, aead: aead}, nil
+}
+
+func (d *db) close() error { return d.bolt.Close() }
+
+// load reads every record into s's maps, creating the buckets on first start.
+func (d *db) load(s *Server) error {
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketKeys, bucketAliases, bucketGrants, bucketStores} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		load := func(b []byte, f func(v []byte) error) error {
-			return tx.Bucket(b).ForEach(func(_, v []byte) error { return f(v) })
-		}
-		if err := load(bucketKeys, func(v []byte) error {
-			var k keyRec
-			if err := json.Unmarshal(v, &k); err != nil {
-				return err
-			}
-			s.keys[k.ID] = &k
-			return nil
-		}); err != nil {
+		if err := loadBucket(tx, bucketKeys, func(k *keyRec) { s.keys[k.ID] = k }); err != nil {
 			return err
 		}
-		if err := load(bucketAliases, func(v []byte) error {
-			var a aliasRec
-			if err := json.Unmarshal(v, &a); err != nil {
-				return err
-			}
-			s.aliases[aliasKey(a.Account, a.Region, a.Name)] = &a
-			return nil
-		}); err != nil {
+		if err := loadBucket(tx, bucketAliases, func(a *aliasRec) { s.aliases[aliasKey(a.Account, a.Region, a.Name)] = a }); err != nil {
 			return err
 		}
-		if err := load(bucketGrants, func(v []byte) error {
-			var g grantRec
-			if err := json.Unmarshal(v, &g); err != nil {
-				return err
-			}
-			s.grants[g.ID] = &g
-			return nil
-		}); err != nil {
+		if err := loadBucket(tx, bucketGrants, func(g *grantRec) { s.grants[g.ID] = g }); err != nil {
 			return err
 		}
-		return load(bucketStores, func(v []byte) error {
-			var st storeRec
-			if err := json.Unmarshal(v, &st); err != nil {
-				return err
-			}
-			s.stores[st.ID] = &st
-			return nil
-		})
+		return loadBucket(tx, bucketStores, func(st *storeRec) { s.stores[st.ID] = st })
 	})
 	if err != nil {
-		db.Close()
 		return fmt.Errorf("kms: load store: %w", err)
 	}
 	return nil
+}
+
+// loadBucket decodes every record of a bucket and hands each to add.
+func loadBucket[T any](tx *bolt.Tx, bucket []byte, add func(*T)) error {
+	return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
+		var r T
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		add(&r)
+		return nil
+	})
 }
 
 // loadMasterKey reads the 32-byte master key, creating it on first start.
@@ -216,19 +209,19 @@ func loadMasterKey(path string) ([]byte, error) {
 	return b, nil
 }
 
-// sealBytes encrypts a secret for the store; aad names what it is and whose.
-func (s *Server) sealBytes(plain []byte, aad string) []byte {
-	nonce := make([]byte, s.seal.NonceSize())
+// seal encrypts a secret for the store; aad names what it is and whose.
+func (d *db) seal(plain []byte, aad string) []byte {
+	nonce := make([]byte, d.aead.NonceSize())
 	_, _ = rand.Read(nonce)
-	return s.seal.Seal(nonce, nonce, plain, []byte(aad))
+	return d.aead.Seal(nonce, nonce, plain, []byte(aad))
 }
 
-func (s *Server) unsealBytes(sealed []byte, aad string) ([]byte, error) {
-	ns := s.seal.NonceSize()
+func (d *db) unseal(sealed []byte, aad string) ([]byte, error) {
+	ns := d.aead.NonceSize()
 	if len(sealed) < ns {
 		return nil, errors.New("kms: sealed value too short")
 	}
-	p, err := s.seal.Open(nil, sealed[:ns], sealed[ns:], []byte(aad))
+	p, err := d.aead.Open(nil, sealed[:ns], sealed[ns:], []byte(aad))
 	if err != nil {
 		return nil, fmt.Errorf("kms: unseal %s: %w", aad, err)
 	}
@@ -236,17 +229,17 @@ func (s *Server) unsealBytes(sealed []byte, aad string) ([]byte, error) {
 }
 
 // put writes one record (callers hold s.mu).
-func (s *Server) put(bucket []byte, id string, v any) error {
+func (d *db) put(bucket []byte, id string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(id), b) })
+	return d.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(id), b) })
 }
 
 // del removes records (callers hold s.mu).
-func (s *Server) del(bucket []byte, ids ...string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+func (d *db) del(bucket []byte, ids ...string) error {
+	return d.bolt.Update(func(tx *bolt.Tx) error {
 		for _, id := range ids {
 			if err := tx.Bucket(bucket).Delete([]byte(id)); err != nil {
 				return err
@@ -266,7 +259,7 @@ func (k *keyRec) clone() *keyRec {
 
 // saveKey persists k and installs it (callers hold s.mu for writing).
 func (s *Server) saveKey(k *keyRec) error {
-	if err := s.put(bucketKeys, k.ID, k); err != nil {
+	if err := s.db.put(bucketKeys, k.ID, k); err != nil {
 		return err
 	}
 	s.keys[k.ID] = k

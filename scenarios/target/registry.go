@@ -1,42 +1,9 @@
 package target
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 )
-
-// KMSClient is the AWS SDK's KMS client pointed at the environment's KMS: over loopback HTTP,
-// or (inproc) straight into the handler with no socket. The SDK does not retry, so a scenario
-// sees every error a call met.
-func (e *Env) KMSClient(inproc bool, timeout time.Duration) *awskms.Client {
-	var hc awskms.HTTPClient = &http.Client{Timeout: timeout}
-	url := e.KMSURL()
-	if inproc {
-		hc, url = handlerClient{e.kms}, "http://kms.inproc"
-	}
-	return awskms.New(awskms.Options{
-		Region:           e.req.Region, // the region of the scenario's AZs
-		BaseEndpoint:     aws.String(url),
-		Credentials:      credentials.NewStaticCredentialsProvider("AKIAHSMSIMSCENARIO01", "hsmsim/scenario/secret/key/00000000000000", ""),
-		RetryMaxAttempts: 1,
-		HTTPClient:       hc,
-	})
-}
-
-// handlerClient serves SDK requests with the handler itself.
-type handlerClient struct{ h http.Handler }
-
-func (c handlerClient) Do(r *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	c.h.ServeHTTP(rec, r)
-	return rec.Result(), nil
-}
 
 // Registry maps a scenario's names to what setup made: users and their passwords, HSM keys,
 // KMS keys and key stores; and keeps the ciphertexts the KMS workloads produced, for decrypt

@@ -1,0 +1,176 @@
+package kms
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hsmsim/hsmsim/kms/awsapi"
+)
+
+// Key rotation: automatic (EnableKeyRotation, the sweeper) and on demand, each adding a version
+// of the key material; ciphertexts name the version they were made with.
+
+// maxOnDemandRotations is the per-key quota of RotateKeyOnDemand.
+const maxOnDemandRotations = 10
+
+// checkRotatable: only symmetric keys whose material KMS made can rotate; custom key store keys
+// cannot (BOTO-KMS EnableKeyRotation, RotateKeyOnDemand).
+func checkRotatable(k *keyRec, needEnabled bool) *awsapi.Error {
+	if k.Spec != specSymmetric || k.Origin != originKMS {
+		return awsapi.NewError(errUnsupported, "%s does not support automatic or on-demand key rotation: only symmetric encryption KMS keys with AWS_KMS key material can rotate.", keyARN(k))
+	}
+	if err := checkNotPending(k); err != nil {
+		return err
+	}
+	if needEnabled && !k.Enabled {
+		return awsapi.NewError(errDisabled, "%s is disabled.", keyARN(k))
+	}
+	return nil
+}
+
+type enableRotationInput struct {
+	KeyId                string
+	RotationPeriodInDays *int
+}
+
+func enableKeyRotation(s *Server, _ context.Context, c *awsapi.Caller, in *enableRotationInput) (*empty, error) {
+	period := 365
+	if in.RotationPeriodInDays != nil {
+		period = *in.RotationPeriodInDays
+	}
+	_, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
+		if err := checkRotatable(k, true); err != nil {
+			return err
+		}
+		k.RotationOn, k.RotationPeriod = true, period
+		k.NextRotation = s.now().UTC().Add(time.Duration(period) * 24 * time.Hour)
+		return nil
+	})
+	return nil, err
+}
+
+func disableKeyRotation(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (*empty, error) {
+	_, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
+		if err := checkRotatable(k, true); err != nil {
+			return err
+		}
+		k.RotationOn, k.NextRotation = false, time.Time{}
+		return nil
+	})
+	return nil, err
+}
+
+type rotationStatusOutput struct {
+	KeyRotationEnabled        bool
+	KeyId                     string
+	RotationPeriodInDays      int               `json:",omitempty"`
+	NextRotationDate          *awsapi.Timestamp `json:",omitempty"`
+	OnDemandRotationStartDate *awsapi.Timestamp `json:",omitempty"`
+}
+
+func getKeyRotationStatus(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (*rotationStatusOutput, error) {
+	return viewKey(s, c, in.KeyId, func(k *keyRec) (*rotationStatusOutput, error) {
+		if err := checkHasRotations(k); err != nil {
+			return nil, err
+		}
+		out := &rotationStatusOutput{KeyRotationEnabled: k.RotationOn, KeyId: keyARN(k)}
+		if k.RotationOn {
+			out.RotationPeriodInDays, out.NextRotationDate = k.RotationPeriod, awsapi.Time(k.NextRotation)
+		}
+		return out, nil
+	})
+}
+
+// checkHasRotations: only the keys that can rotate have a rotation status and rotations to list.
+func checkHasRotations(k *keyRec) *awsapi.Error {
+	if k.Spec != specSymmetric || k.Origin != originKMS {
+		return awsapi.NewError(errUnsupported, "%s does not support key rotation.", keyARN(k))
+	}
+	return nil
+}
+
+func rotateKeyOnDemand(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (*keyIDOutput, error) {
+	k, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
+		if err := checkRotatable(k, true); err != nil {
+			return err
+		}
+		n := 0
+		for _, v := range k.Versions {
+			if v.Rotation == "ON_DEMAND" {
+				n++
+			}
+		}
+		if n >= maxOnDemandRotations {
+			return awsapi.NewError(errLimitExceeded, "%s has reached the limit of %d on-demand rotations.", keyARN(k), maxOnDemandRotations)
+		}
+		return s.software.addVersion(k, "ON_DEMAND")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &keyIDOutput{KeyId: keyARN(k)}, nil
+}
+
+// rotateDueKeys performs the automatic rotations whose date has come.
+func rotateDueKeys(s *Server) {
+	now := s.now().UTC()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cur := range s.keys {
+		if !cur.RotationOn || cur.Pending || now.Before(cur.NextRotation) {
+			continue
+		}
+		k := cur.clone()
+		if err := s.software.addVersion(k, "AUTOMATIC"); err != nil {
+			continue
+		}
+		k.NextRotation = now.Add(time.Duration(k.RotationPeriod) * 24 * time.Hour)
+		if err := s.saveKey(k); err != nil {
+			s.log.Error("automatic rotation", "key", keyARN(k), "err", err)
+		}
+	}
+}
+
+type rotationEntry struct {
+	KeyId         string
+	KeyMaterialId string
+	RotationDate  *awsapi.Timestamp
+	RotationType  string
+}
+
+type listRotationsOutput struct {
+	Rotations  []rotationEntry
+	NextMarker string `json:",omitempty"`
+	Truncated  bool
+}
+
+func listKeyRotations(s *Server, _ context.Context, c *awsapi.Caller, in *listTagsInput) (*listRotationsOutput, error) {
+	var arn string
+	vs, rerr := viewKey(s, c, in.KeyId, func(k *keyRec) ([]matVersion, error) {
+		arn = keyARN(k)
+		if err := checkHasRotations(k); err != nil {
+			return nil, err
+		}
+		return slices.Clone(k.Versions), nil
+	})
+	if rerr != nil {
+		return nil, rerr
+	}
+	var rot []matVersion
+	for _, v := range vs {
+		if v.Rotation != "" {
+			rot = append(rot, v)
+		}
+	}
+	items, next, trunc, err := page(rot, func(v matVersion) string { return fmt.Sprintf("%010d", v.N) }, in.Limit, 100, in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	out := &listRotationsOutput{Rotations: []rotationEntry{}, NextMarker: next, Truncated: trunc}
+	for _, v := range items {
+		out.Rotations = append(out.Rotations, rotationEntry{KeyId: arn, KeyMaterialId: v.ID, RotationDate: awsapi.Time(v.Created), RotationType: v.Rotation})
+	}
+	return out, nil
+}
