@@ -14,8 +14,10 @@ import (
 )
 
 // NewObject validates tmpl for op and returns the new object's attributes with the spec's
-// defaults applied (CKA_TOKEN false, CKA_PRIVATE true, CKA_MODIFIABLE true, CKA_SENSITIVE false,
-// CKA_EXTRACTABLE true for... as the table says). implied holds what the call itself fixes: for
+// defaults applied (CKA_TOKEN false, CKA_PRIVATE true for keys and data objects and false for
+// certificates, CKA_MODIFIABLE true, CKA_SENSITIVE true, ... as the table says). Data objects and
+// certificates come from OpCreate only. A value the token derives that the template states (a
+// CKA_CHECK_VALUE beside its CKA_VALUE) must agree. implied holds what the call itself fixes: for
 // OpGenerate the class and key type the mechanism makes (CKO_SECRET_KEY + CKK_AES for
 // CKM_AES_KEY_GEN); a template value that contradicts it is CKR_TEMPLATE_INCONSISTENT.
 // Errors: CKR_ATTRIBUTE_TYPE_INVALID, CKR_ATTRIBUTE_VALUE_INVALID, CKR_ATTRIBUTE_READ_ONLY,
