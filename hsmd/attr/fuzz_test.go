@@ -18,7 +18,13 @@ var fuzzTypes = func() []uint32 {
 			ts = append(ts, r.t)
 		}
 	}
-	return append(ts, p11.CKA_CHECK_VALUE, p11.CKA_ALLOWED_MECHANISMS, p11.CKA_VENDOR_DEFINED)
+	// Types the table lacks, so the decoder reaches CKR_ATTRIBUTE_TYPE_INVALID too.
+	for _, t := range []uint32{p11.CKA_CHECK_VALUE, p11.CKA_ALLOWED_MECHANISMS, p11.CKA_VENDOR_DEFINED} {
+		if !seen[t] {
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }()
 
 var fuzzImplied = []Set{nil, impliedAES, impliedGeneric, impliedRSAPub, impliedRSAPriv, impliedECPub, impliedECPriv}
@@ -117,6 +123,12 @@ func FuzzNewObject(f *testing.F) {
 	f.Add(encodeTemplate(OpCreate, 0, ecPubCreate()))
 	f.Add(encodeTemplate(OpCreate, 0, ecPrivCreate()))
 	f.Add(encodeTemplate(OpCreate, 0, dataCreate()))
+	f.Add(encodeTemplate(OpCreate, 0, certCreate()))
+	f.Add(encodeTemplate(OpCreate, 0, with(certCreate(), at(p11.CKA_ID, []byte{1}), at(p11.CKA_CHECK_VALUE, sha1KCV(testCert)))))
+	f.Add(encodeTemplate(OpCreate, 0, with(aesCreate(), at(p11.CKA_CHECK_VALUE, aesKCV(rep(0xA1, 16))))))
+	f.Add(encodeTemplate(OpCreate, 0, with(genericCreate(), at(p11.CKA_CHECK_VALUE, sha1KCV(rep(0xB2, 48))))))
+	f.Add(encodeTemplate(OpUnwrap, 0, []Attribute{class(p11.CKO_SECRET_KEY), keyType(p11.CKK_AES), at(p11.CKA_CHECK_VALUE, []byte{1, 2, 3})}))
+	f.Add(encodeTemplate(OpCreate, 0, with(ecPrivCreate(), ab(p11.CKA_ALWAYS_AUTHENTICATE, false))))
 	f.Add(encodeTemplate(OpGenerate, 1, []Attribute{au(p11.CKA_VALUE_LEN, 32), ab(p11.CKA_SENSITIVE, true)}))
 	f.Add(encodeTemplate(OpGenerate, 3, []Attribute{au(p11.CKA_MODULUS_BITS, 2048)}))
 	f.Add(encodeTemplate(OpGenerate, 5, []Attribute{at(p11.CKA_EC_PARAMS, p256)}))

@@ -8,15 +8,16 @@ import (
 	"bytes"
 	"encoding/binary"
 	"maps"
-	"math/big"
 	"slices"
 
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
 // NewObject validates tmpl for op and returns the new object's attributes with the spec's
-// defaults applied (CKA_TOKEN false, CKA_PRIVATE true, CKA_MODIFIABLE true, CKA_SENSITIVE false,
-// CKA_EXTRACTABLE true for... as the table says). implied holds what the call itself fixes: for
+// defaults applied (CKA_TOKEN false, CKA_PRIVATE true for keys and data objects and false for
+// certificates, CKA_MODIFIABLE true, CKA_SENSITIVE true, ... as the table says). Data objects and
+// certificates come from OpCreate only. A value the token derives that the template states (a
+// CKA_CHECK_VALUE beside its CKA_VALUE) must agree. implied holds what the call itself fixes: for
 // OpGenerate the class and key type the mechanism makes (CKO_SECRET_KEY + CKK_AES for
 // CKM_AES_KEY_GEN); a template value that contradicts it is CKR_TEMPLATE_INCONSISTENT.
 // Errors: CKR_ATTRIBUTE_TYPE_INVALID, CKR_ATTRIBUTE_VALUE_INVALID, CKR_ATTRIBUTE_READ_ONLY,
@@ -54,8 +55,8 @@ func NewObject(op Op, tmpl []Attribute, implied Set) (Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sh == shData && op != OpCreate {
-		return nil, p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "CKA_CLASS: only C_CreateObject makes data objects")
+	if sh&(shData|shCert) != 0 && op != OpCreate {
+		return nil, p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "CKA_CLASS: only C_CreateObject makes data objects and certificates")
 	}
 
 	// Template attributes in the order the application gave them, so the first bad one is named.
@@ -80,6 +81,11 @@ func NewObject(op Op, tmpl []Attribute, implied Set) (Set, error) {
 			return nil, err
 		}
 	}
+	// A value the token derives that the template states must already agree with its source
+	// when the template holds that too (a create template's CKA_CHECK_VALUE and CKA_VALUE).
+	if err := derive(obj, sh, false); err != nil {
+		return nil, err
+	}
 
 	for i := range table {
 		r := &table[i]
@@ -95,6 +101,9 @@ func NewObject(op Op, tmpl []Attribute, implied Set) (Set, error) {
 		if d := r.defaultFor(sh); d != nil {
 			obj[r.t] = append([]byte{}, d...)
 		}
+	}
+	if err := checkCross(obj, sh); err != nil {
+		return nil, err
 	}
 	return obj, nil
 }
@@ -114,7 +123,9 @@ func NewObject(op Op, tmpl []Attribute, implied Set) (Set, error) {
 //   - CKA_LOCAL is true only for OpGenerate; OpCopy keeps obj's values of all four derived
 //     attributes. CKA_KEY_GEN_MECHANISM is genMech for OpGenerate and OpDerive.
 //   - CKA_VALUE_LEN of a secret key and CKA_MODULUS_BITS of an RSA public key are computed from
-//     the material (CKR_TEMPLATE_INCONSISTENT if the template asked for something else).
+//     the material (CKR_TEMPLATE_INCONSISTENT if the template asked for something else), and
+//     CKA_CHECK_VALUE of a secret key or certificate from CKA_VALUE
+//     (CKR_ATTRIBUTE_VALUE_INVALID if the template stated another).
 //
 // obj and material are not modified.
 func Complete(op Op, obj Set, material Set, genMech uint64) (Set, error) {
@@ -195,20 +206,11 @@ func Complete(op Op, obj Set, material Set, genMech uint64) (Set, error) {
 			out[p11.CKA_NEVER_EXTRACTABLE] = Bool(false)
 		}
 	}
-	if sh&shSecret != 0 {
-		if v, ok := out[p11.CKA_VALUE]; ok {
-			if err := setDerived(out, p11.CKA_VALUE_LEN, Ulong(uint64(len(v)))); err != nil {
-				return nil, err
-			}
-		}
+	if err := derive(out, sh, true); err != nil {
+		return nil, err
 	}
-	if sh == shRSAPub {
-		if m, ok := out[p11.CKA_MODULUS]; ok {
-			bits := uint64(new(big.Int).SetBytes(m).BitLen())
-			if err := setDerived(out, p11.CKA_MODULUS_BITS, Ulong(bits)); err != nil {
-				return nil, err
-			}
-		}
+	if err := checkCross(out, sh); err != nil {
+		return nil, err
 	}
 
 	// Whole: an object has every attribute its class and key type define.
@@ -443,6 +445,8 @@ func resolveShape(s Set) (shape, error) {
 			return shNone, notForShape(p11.CKA_KEY_TYPE)
 		}
 		return shData, nil
+	case p11.CKO_CERTIFICATE:
+		return certShape(s)
 	case p11.CKO_SECRET_KEY, p11.CKO_PUBLIC_KEY, p11.CKO_PRIVATE_KEY:
 	default:
 		return shNone, p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_CLASS %#x is not an object class this token stores", class)
@@ -466,6 +470,25 @@ func resolveShape(s Set) (shape, error) {
 	return sh, nil
 }
 
+// certShape reads CKA_CERTIFICATE_TYPE (§4.6.2 footnote 1) of a certificate: only X.509 public
+// key certificates are in scope.
+func certShape(s Set) (shape, error) {
+	if _, has := s[p11.CKA_KEY_TYPE]; has {
+		return shNone, notForShape(p11.CKA_KEY_TYPE)
+	}
+	if _, has := s[p11.CKA_CERTIFICATE_TYPE]; !has {
+		return shNone, p11.Errorf(p11.CKR_TEMPLATE_INCOMPLETE, "CKA_CERTIFICATE_TYPE is required for a certificate")
+	}
+	ct, ok := s.Ulong(p11.CKA_CERTIFICATE_TYPE)
+	if !ok {
+		return shNone, p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_CERTIFICATE_TYPE is not a CK_ULONG")
+	}
+	if ct != p11.CKC_X_509 {
+		return shNone, p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_CERTIFICATE_TYPE %#x: this token stores X.509 public key certificates (CKC_X_509) only", ct)
+	}
+	return shCert, nil
+}
+
 // notForShape is the error for a known attribute that the object's class or key type lacks.
 func notForShape(t uint32) error {
 	if _, ok := known(t); !ok {
@@ -475,11 +498,12 @@ func notForShape(t uint32) error {
 }
 
 // isMaterial reports whether t is key material (footnote 7) on obj. When obj's shape cannot be
-// told, any type that is material for some key counts, unless obj is plainly a data object.
+// told, any type that is material for some key counts, unless obj is plainly a data object or a
+// certificate, which hold none.
 func isMaterial(obj Set, t uint32) bool {
 	sh, err := resolveShape(obj)
 	if err != nil {
-		if c, ok := obj.Ulong(p11.CKA_CLASS); ok && c == p11.CKO_DATA {
+		if c, ok := obj.Ulong(p11.CKA_CLASS); ok && (c == p11.CKO_DATA || c == p11.CKO_CERTIFICATE) {
 			return false
 		}
 		return secretAnywhere(t)
@@ -498,12 +522,46 @@ func protected(obj Set) bool {
 	return !ok || !e
 }
 
-// setDerived sets a value the token computes, unless the object already holds a different one.
-func setDerived(s Set, t uint32, v []byte) error {
-	if cur, ok := s[t]; ok && !bytes.Equal(cur, v) {
-		return p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "%s does not agree with the key material", p11.AttrName(t))
+// derive computes, for every row of shape sh the token derives (table's derived), the value
+// from its source attribute when s holds that source. A value s already holds must agree (the
+// row's mismatch code); fill adds the ones s lacks.
+func derive(s Set, sh shape, fill bool) error {
+	for i := range table {
+		r := &table[i]
+		if r.shapes&sh == 0 || r.derived == nil {
+			continue
+		}
+		src, ok := s[r.derived.from]
+		if !ok {
+			continue
+		}
+		v, err := r.derived.compute(src)
+		if err != nil {
+			return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "%s: %v", p11.AttrName(r.derived.from), err)
+		}
+		if cur, ok := s[r.t]; ok {
+			if !sameValue(r.kind, cur, v) {
+				return p11.Errorf(r.derived.mismatch, "%s does not agree with %s", p11.AttrName(r.t), p11.AttrName(r.derived.from))
+			}
+			continue
+		}
+		if fill {
+			s[r.t] = v
+		}
 	}
-	s[t] = v
+	return nil
+}
+
+// checkCross applies the table's crossRules for shape sh.
+func checkCross(s Set, sh shape) error {
+	for _, c := range crossRules {
+		if c.shapes&sh == 0 {
+			continue
+		}
+		if err := c.check(s); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -121,7 +121,8 @@ func TestNewObject(t *testing.T) {
 			p11.CKA_WRAP_WITH_TRUSTED: Bool(false), p11.CKA_TRUSTED: Bool(false),
 			p11.CKA_VALUE: rep(0xA1, 16)},
 			absent: []uint32{p11.CKA_LOCAL, p11.CKA_ALWAYS_SENSITIVE, p11.CKA_NEVER_EXTRACTABLE,
-				p11.CKA_KEY_GEN_MECHANISM, p11.CKA_VALUE_LEN, p11.CKA_SIGN_RECOVER, p11.CKA_SUBJECT}},
+				p11.CKA_KEY_GEN_MECHANISM, p11.CKA_VALUE_LEN, p11.CKA_SIGN_RECOVER, p11.CKA_SUBJECT, p11.CKA_CHECK_VALUE,
+				p11.CKA_ALWAYS_AUTHENTICATE}},
 		{name: "generic create: only MAC usage defaults true", op: OpCreate, tmpl: genericCreate(), want: map[uint32][]byte{
 			p11.CKA_ENCRYPT: Bool(false), p11.CKA_DECRYPT: Bool(false), p11.CKA_SIGN: Bool(true),
 			p11.CKA_VERIFY: Bool(true), p11.CKA_WRAP: Bool(false), p11.CKA_UNWRAP: Bool(false)}},
@@ -203,7 +204,7 @@ func TestNewObject(t *testing.T) {
 		// CKR_ATTRIBUTE_TYPE_INVALID.
 		{name: "unknown type", op: OpCreate, tmpl: with(aesCreate(), at(0x7FFFFF00, nil)), code: p11.CKR_ATTRIBUTE_TYPE_INVALID},
 		{name: "vendor type", op: OpCreate, tmpl: with(aesCreate(), at(p11.CKA_VENDOR_DEFINED|1, nil)), code: p11.CKR_ATTRIBUTE_TYPE_INVALID},
-		{name: "spec type the token lacks", op: OpCreate, tmpl: with(aesCreate(), at(p11.CKA_CHECK_VALUE, []byte{1, 2, 3})), code: p11.CKR_ATTRIBUTE_TYPE_INVALID},
+		{name: "spec type the token lacks", op: OpCreate, tmpl: with(aesCreate(), at(p11.CKA_ALLOWED_MECHANISMS, Ulong(p11.CKM_AES_GCM))), code: p11.CKR_ATTRIBUTE_TYPE_INVALID},
 		{name: "sensitive on a public key", op: OpCreate, tmpl: with(rsaPubCreate(), ab(p11.CKA_SENSITIVE, true)), code: p11.CKR_ATTRIBUTE_TYPE_INVALID},
 		{name: "encrypt on a private key", op: OpCreate, tmpl: with(rsaPrivCreate(), ab(p11.CKA_ENCRYPT, true)), code: p11.CKR_ATTRIBUTE_TYPE_INVALID},
 		{name: "modulus on an aes key", op: OpCreate, tmpl: with(aesCreate(), at(p11.CKA_MODULUS, modulus2048)), code: p11.CKR_ATTRIBUTE_TYPE_INVALID},
@@ -216,7 +217,7 @@ func TestNewObject(t *testing.T) {
 		{name: "verify recover on a secret key", op: OpCreate, tmpl: with(aesCreate(), ab(p11.CKA_VERIFY_RECOVER, false)), code: p11.CKR_ATTRIBUTE_TYPE_INVALID},
 
 		// CKR_ATTRIBUTE_VALUE_INVALID.
-		{name: "class out of scope", op: OpCreate, tmpl: []Attribute{class(p11.CKO_CERTIFICATE)}, code: p11.CKR_ATTRIBUTE_VALUE_INVALID},
+		{name: "class out of scope", op: OpCreate, tmpl: []Attribute{class(p11.CKO_HW_FEATURE)}, code: p11.CKR_ATTRIBUTE_VALUE_INVALID},
 		{name: "class not a CK_ULONG", op: OpCreate, tmpl: []Attribute{at(p11.CKA_CLASS, []byte{4, 0, 0, 0})}, code: p11.CKR_ATTRIBUTE_VALUE_INVALID},
 		{name: "key type out of scope", op: OpCreate, tmpl: []Attribute{class(p11.CKO_SECRET_KEY), keyType(p11.CKK_DES)}, code: p11.CKR_ATTRIBUTE_VALUE_INVALID},
 		{name: "bool of two bytes", op: OpCreate, tmpl: with(aesCreate(), at(p11.CKA_TOKEN, []byte{1, 0})), code: p11.CKR_ATTRIBUTE_VALUE_INVALID},
@@ -486,6 +487,7 @@ func fixtures(t *testing.T) map[string]Set {
 		"ecPub":   mustNew(t, OpCreate, ecPubCreate(), nil, nil, 0),
 		"ecPriv":  mustNew(t, OpCreate, with(ecPrivCreate(), open), nil, nil, 0),
 		"data":    mustNew(t, OpCreate, dataCreate(), nil, nil, 0),
+		"cert":    mustNew(t, OpCreate, certCreate(), nil, nil, 0),
 	}
 }
 
@@ -670,6 +672,7 @@ var materialOf = map[string][]uint32{
 	"ecPub":   nil,
 	"ecPriv":  {p11.CKA_VALUE},
 	"data":    nil,
+	"cert":    nil,
 }
 
 func TestReadSensitivity(t *testing.T) {
@@ -851,6 +854,12 @@ func TestTableShape(t *testing.T) {
 		}
 		if r.defTrue != shNone && r.kind != kBool {
 			t.Errorf("%s: defTrue on a non-bool", name)
+		}
+		if r.derived != nil && (r.def != nil || r.defTrue != shNone || r.secret) {
+			t.Errorf("%s: a derived value has a default or is secret", name)
+		}
+		if r.shapes&(shCert|shData) != 0 && (r.secret || r.keyData) {
+			t.Errorf("%s: certificates and data objects hold no key material", name)
 		}
 	}
 }

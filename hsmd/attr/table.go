@@ -1,13 +1,19 @@
 package attr
 
 import (
+	"crypto/aes"
+	"crypto/sha1"
+	"crypto/x509"
 	"fmt"
+	"math/big"
 
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
 // This file is the attribute table: what PKCS#11 v2.40 says about each attribute of each object
-// class and key type in scope, as data. The functions in rules.go only walk it.
+// class and key type in scope, as data. The functions in rules.go only walk it. Section numbers
+// are those of the v2.40 base specification (pkcs11-base-v2.40); the key types' own attributes
+// are in the v2.40 Current Mechanisms specification, cited by section title.
 //
 // The spec marks attributes with footnotes (v2.40 base spec, "Common footnotes for object
 // attribute tables"). They map onto the row fields like this:
@@ -46,12 +52,13 @@ const (
 	shRSAPriv                   // CKO_PRIVATE_KEY, CKK_RSA
 	shECPub                     // CKO_PUBLIC_KEY, CKK_EC
 	shECPriv                    // CKO_PRIVATE_KEY, CKK_EC
+	shCert                      // CKO_CERTIFICATE, CKC_X_509
 
 	shSecret = shAES | shGeneric
 	shPub    = shRSAPub | shECPub
 	shPriv   = shRSAPriv | shECPriv
 	shKey    = shSecret | shPub | shPriv
-	shAll    = shData | shKey
+	shAll    = shData | shKey | shCert
 	shNone   = shape(0)
 )
 
@@ -129,7 +136,30 @@ type rule struct {
 	secret bool
 	// check validates a value beyond its encoding (CKR_ATTRIBUTE_VALUE_INVALID).
 	check func(v []byte) error
+	// derived, when set, is how the token computes the value from another attribute of the
+	// object (Complete); a value the template gave must agree.
+	derived *derivation
 }
+
+// derivation is a value the token computes from another attribute of the same object.
+type derivation struct {
+	from     uint32
+	compute  func(src []byte) ([]byte, error)
+	mismatch uint32 // the code when the template said something else
+}
+
+var (
+	// CKA_VALUE_LEN of a secret key and CKA_MODULUS_BITS of an RSA public key describe the
+	// material; a template that asked for another size gets a key that is not what it asked for.
+	lengthOfValue = &derivation{from: p11.CKA_VALUE, mismatch: p11.CKR_TEMPLATE_INCONSISTENT,
+		compute: func(v []byte) ([]byte, error) { return Ulong(uint64(len(v))), nil }}
+	bitsOfModulus = &derivation{from: p11.CKA_MODULUS, mismatch: p11.CKR_TEMPLATE_INCONSISTENT,
+		compute: func(m []byte) ([]byte, error) { return Ulong(uint64(new(big.Int).SetBytes(m).BitLen())), nil }}
+	// CKA_CHECK_VALUE: a template states one to have the token confirm the key (or certificate)
+	// is the one meant; a wrong one is a wrong value of that attribute.
+	aesCheckValue  = &derivation{from: p11.CKA_VALUE, mismatch: p11.CKR_ATTRIBUTE_VALUE_INVALID, compute: kcvAES}
+	sha1CheckValue = &derivation{from: p11.CKA_VALUE, mismatch: p11.CKR_ATTRIBUTE_VALUE_INVALID, compute: kcvSHA1}
+)
 
 var (
 	vFalse = []byte{0}
@@ -161,7 +191,10 @@ var table = []rule{
 
 	// Storage objects.
 	{t: p11.CKA_TOKEN, shapes: shAll, kind: kBool, def: vFalse, change: chCopy},
-	{t: p11.CKA_PRIVATE, shapes: shAll, kind: kBool, def: vTrue, change: chCopy},
+	// §4.4 leaves CKA_PRIVATE's default to the token, "and may depend on the values of other
+	// attributes": keys and data stay private unless asked; a certificate is public information
+	// (CloudHSM's certificates are never private), so it is public unless asked.
+	{t: p11.CKA_PRIVATE, shapes: shAll, kind: kBool, defTrue: shData | shKey, change: chCopy},
 	{t: p11.CKA_MODIFIABLE, shapes: shAll, kind: kBool, def: vTrue, change: chCopy},
 	{t: p11.CKA_LABEL, shapes: shAll, kind: kBytes, def: vEmpty, change: chFree},
 	// "Cannot be set to true once false": a copy may be made uncopyable, never the reverse.
@@ -174,8 +207,9 @@ var table = []rule{
 	{t: p11.CKA_VALUE, shapes: shData, kind: kBytes, def: vEmpty},
 
 	// Common key attributes. KEY_TYPE is footnotes 1,5; generation implies it from the mechanism.
+	// CKA_ID is also an X.509 certificate's (§4.6.3), where it may change too.
 	{t: p11.CKA_KEY_TYPE, shapes: shKey, kind: kUlong},
-	{t: p11.CKA_ID, shapes: shKey, kind: kBytes, def: vEmpty, change: chFree},
+	{t: p11.CKA_ID, shapes: shKey | shCert, kind: kBytes, def: vEmpty, change: chFree},
 	{t: p11.CKA_START_DATE, shapes: shKey, kind: kDate, def: vEmpty, change: chFree},
 	{t: p11.CKA_END_DATE, shapes: shKey, kind: kDate, def: vEmpty, change: chFree},
 	{t: p11.CKA_DERIVE, shapes: shKey, kind: kBool, def: vFalse, change: chFree},
@@ -204,19 +238,35 @@ var table = []rule{
 	// Footnote 10 (SO only) needs the session's role, which this package does not see: the token
 	// layer must refuse true from anyone else. CloudHSM lets its CO set and clear it after
 	// creation, so it is changeable here.
-	{t: p11.CKA_TRUSTED, shapes: shSecret | shPub, kind: kBool, def: vFalse, change: chFree},
+	// A certificate has it too (§4.6.2, footnote 10), under the same rule.
+	{t: p11.CKA_TRUSTED, shapes: shSecret | shPub | shCert, kind: kBool, def: vFalse, change: chFree},
 	{t: p11.CKA_SUBJECT, shapes: shPub | shPriv, kind: kBytes, def: vEmpty, change: chFree},
+
+	// Private keys (§4.9): CKA_ALWAYS_AUTHENTICATE, default CK_FALSE, no footnote (fixed at
+	// creation). True asks for a login before every use of the key (C_Login with
+	// CKU_CONTEXT_SPECIFIC after each C_SignInit or C_DecryptInit); the token has no such login,
+	// so it refuses true rather than store a protection it would not enforce.
+	{t: p11.CKA_ALWAYS_AUTHENTICATE, shapes: shPriv, kind: kBool, def: vFalse, check: noReauthentication},
 
 	// Secret keys: CKA_VALUE is 1,4,6,7; CKA_VALUE_LEN is 2,3,6 (and may be asked for on derive).
 	{t: p11.CKA_VALUE, shapes: shAES, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: aesLen},
 	{t: p11.CKA_VALUE, shapes: shGeneric, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: genericLen},
-	{t: p11.CKA_VALUE_LEN, shapes: shAES, kind: kUlong, req: onGenerate, deny: onCreate | onUnwrap, keyData: true, check: aesLenUlong},
-	{t: p11.CKA_VALUE_LEN, shapes: shGeneric, kind: kUlong, req: onGenerate, deny: onCreate | onUnwrap, keyData: true, check: genericLenUlong},
+	{t: p11.CKA_VALUE_LEN, shapes: shAES, kind: kUlong, req: onGenerate, deny: onCreate | onUnwrap, keyData: true, check: aesLenUlong, derived: lengthOfValue},
+	{t: p11.CKA_VALUE_LEN, shapes: shGeneric, kind: kUlong, req: onGenerate, deny: onCreate | onUnwrap, keyData: true, check: genericLenUlong, derived: lengthOfValue},
+	// CKA_CHECK_VALUE (§4.10, "key checksum"), computed by the token from CKA_VALUE as the key
+	// type defines: for AES (Current Mechanisms, "AES secret key objects") the first three bytes
+	// of the ECB encryption of one block of zero bytes under the key; for a generic secret
+	// ("Generic secret key objects") the first three bytes of the SHA-1 hash of CKA_VALUE. It
+	// says nothing of the key, so it is not material: it reads back from a sensitive key. A
+	// C_CreateObject or C_UnwrapKey template may state it (it must match: a key ceremony's way
+	// to confirm the right key arrived); a generated or derived key is unknown until made.
+	{t: p11.CKA_CHECK_VALUE, shapes: shAES, kind: kBytes, deny: onGenerate | onDerive, check: checkValueLen, derived: aesCheckValue},
+	{t: p11.CKA_CHECK_VALUE, shapes: shGeneric, kind: kBytes, deny: onGenerate | onDerive, check: checkValueLen, derived: sha1CheckValue},
 
 	// RSA public keys: MODULUS 1,4; MODULUS_BITS 2,3 (the token computes it on create);
 	// PUBLIC_EXPONENT 1 (optional on generate, where the mechanism picks 65537).
 	{t: p11.CKA_MODULUS, shapes: shRSAPub, kind: kBig, req: onCreate, deny: onGenerate | onDerive, keyData: true, check: nonEmpty},
-	{t: p11.CKA_MODULUS_BITS, shapes: shRSAPub, kind: kUlong, req: onGenerate, deny: onCreate, check: nonZero},
+	{t: p11.CKA_MODULUS_BITS, shapes: shRSAPub, kind: kUlong, req: onGenerate, deny: onCreate, check: nonZero, derived: bitsOfModulus},
 	{t: p11.CKA_PUBLIC_EXPONENT, shapes: shRSAPub, kind: kBig, req: onCreate, keyData: true, check: nonEmpty},
 
 	// RSA private keys. The spec requires only MODULUS and PRIVATE_EXPONENT on create (1); the
@@ -237,6 +287,58 @@ var table = []rule{
 	// EC private keys: EC_PARAMS 1,4,6 (generation copies it from the public half); VALUE 1,4,6,7.
 	{t: p11.CKA_EC_PARAMS, shapes: shECPriv, kind: kBytes, req: onCreate, deny: material, keyData: true, check: nonEmpty},
 	{t: p11.CKA_VALUE, shapes: shECPriv, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: nonEmpty},
+
+	// Certificates (§4.6.2, common certificate attributes). Only C_CreateObject makes one
+	// (NewObject). CKA_CERTIFICATE_TYPE is footnote 1 and picks the shape (resolveShape): only
+	// CKC_X_509 is in scope. Nothing of a certificate is secret, and by the spec only CKA_ID,
+	// CKA_ISSUER and CKA_SERIAL_NUMBER (§4.6.3), besides the storage attributes and
+	// CKA_TRUSTED, may change once it exists.
+	{t: p11.CKA_CERTIFICATE_TYPE, shapes: shCert, kind: kUlong, req: onCreate},
+	// 0 unspecified, 1 token user, 2 authority, 3 other entity.
+	{t: p11.CKA_CERTIFICATE_CATEGORY, shapes: shCert, kind: kUlong, def: Ulong(0), check: atMost(3)},
+	// "The first three bytes of the SHA-1 hash of the certificate object's CKA_VALUE."
+	{t: p11.CKA_CHECK_VALUE, shapes: shCert, kind: kBytes, check: checkValueLen, derived: sha1CheckValue},
+	{t: p11.CKA_START_DATE, shapes: shCert, kind: kDate, def: vEmpty},
+	{t: p11.CKA_END_DATE, shapes: shCert, kind: kDate, def: vEmpty},
+	{t: p11.CKA_PUBLIC_KEY_INFO, shapes: shCert, kind: kBytes, def: vEmpty},
+
+	// X.509 public key certificates (§4.6.3). CKA_SUBJECT is footnote 1. CKA_VALUE is footnote
+	// 2 (required; may be empty only with a CKA_URL): this token keeps the certificate itself,
+	// so it must be there and be one. Footnote 3 (CKA_URL non-empty if CKA_VALUE is empty) thus
+	// always holds; footnote 4 (the hashes can only be empty if CKA_URL is) is crossRules'.
+	{t: p11.CKA_SUBJECT, shapes: shCert, kind: kBytes, req: onCreate},
+	{t: p11.CKA_ISSUER, shapes: shCert, kind: kBytes, def: vEmpty, change: chFree},
+	{t: p11.CKA_SERIAL_NUMBER, shapes: shCert, kind: kBytes, def: vEmpty, change: chFree},
+	{t: p11.CKA_VALUE, shapes: shCert, kind: kBytes, req: onCreate, check: x509Certificate},
+	{t: p11.CKA_URL, shapes: shCert, kind: kBytes, def: vEmpty},
+	{t: p11.CKA_HASH_OF_SUBJECT_PUBLIC_KEY, shapes: shCert, kind: kBytes, def: vEmpty},
+	{t: p11.CKA_HASH_OF_ISSUER_PUBLIC_KEY, shapes: shCert, kind: kBytes, def: vEmpty},
+	// 0 unspecified, 1 manufacturer, 2 operator, 3 third party.
+	{t: p11.CKA_JAVA_MIDP_SECURITY_DOMAIN, shapes: shCert, kind: kUlong, def: Ulong(0), check: atMost(3)},
+	// The digest of the two hashes; "if the attribute is not present then the type defaults to
+	// SHA-1", which is what an object without one holds here.
+	{t: p11.CKA_NAME_HASH_ALGORITHM, shapes: shCert, kind: kUlong, def: Ulong(p11.CKM_SHA_1), check: digestMechanism},
+}
+
+// crossRules are the footnotes that tie attributes of one object together, checked on the whole
+// template (NewObject) and the whole object (Complete). None of their attributes can change
+// later, so Modify and Copy need not check them.
+var crossRules = []struct {
+	shapes shape
+	check  func(Set) error
+}{
+	// §4.6.3 footnote 4: the public key hashes "can only be empty if CKA_URL is empty".
+	{shCert, func(s Set) error {
+		if len(s[p11.CKA_URL]) == 0 {
+			return nil
+		}
+		for _, t := range []uint32{p11.CKA_HASH_OF_SUBJECT_PUBLIC_KEY, p11.CKA_HASH_OF_ISSUER_PUBLIC_KEY} {
+			if len(s[t]) == 0 {
+				return p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "%s must not be empty when CKA_URL is given", p11.AttrName(t))
+			}
+		}
+		return nil
+	}},
 }
 
 // index is table by type, built once; init refuses overlapping rows so a lookup is unambiguous.
@@ -366,6 +468,66 @@ func nonEmpty(v []byte) error {
 		return fmt.Errorf("must not be empty")
 	}
 	return nil
+}
+
+// checkValueSize is the length of every CKA_CHECK_VALUE the spec defines.
+const checkValueSize = 3
+
+func checkValueLen(v []byte) error {
+	if len(v) != checkValueSize {
+		return fmt.Errorf("a check value is %d bytes, not %d", checkValueSize, len(v))
+	}
+	return nil
+}
+
+func kcvAES(key []byte) ([]byte, error) {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, aes.BlockSize)
+	b.Encrypt(out, make([]byte, aes.BlockSize))
+	return out[:checkValueSize], nil
+}
+
+func kcvSHA1(v []byte) ([]byte, error) {
+	h := sha1.Sum(v)
+	return h[:checkValueSize], nil
+}
+
+func noReauthentication(v []byte) error {
+	if isTrue(v) {
+		return fmt.Errorf("this token does not implement per-use re-authentication (C_Login with CKU_CONTEXT_SPECIFIC), so no key can require it")
+	}
+	return nil
+}
+
+// x509Certificate accepts what crypto/x509 parses as one DER certificate, nothing after it.
+func x509Certificate(v []byte) error {
+	if len(v) == 0 {
+		return fmt.Errorf("this token stores the certificate itself: the value must not be empty")
+	}
+	if _, err := x509.ParseCertificate(v); err != nil {
+		return fmt.Errorf("not an X.509 certificate: %v", err)
+	}
+	return nil
+}
+
+func atMost(n uint64) func([]byte) error {
+	return func(v []byte) error {
+		if x := ulong(v); x > n {
+			return fmt.Errorf("%d is not one of the values 0 to %d the spec defines", x, n)
+		}
+		return nil
+	}
+}
+
+func digestMechanism(v []byte) error {
+	switch ulong(v) {
+	case p11.CKM_SHA_1, p11.CKM_SHA224, p11.CKM_SHA256, p11.CKM_SHA384, p11.CKM_SHA512:
+		return nil
+	}
+	return fmt.Errorf("mechanism %#x is not a digest this token knows", ulong(v))
 }
 
 func nonZero(v []byte) error {

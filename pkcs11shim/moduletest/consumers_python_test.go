@@ -98,11 +98,6 @@ func TestPyKCS11(t *testing.T) {
 		// PKCS#11 v2.40 §4.9 (private key objects): every private key has CKA_ALWAYS_AUTHENTICATE,
 		// default CK_FALSE. pkcs11-tool and libp11 read it on every private key.
 		a := r.AlwaysAuthenticate
-		if a.RV == "CKR_ATTRIBUTE_TYPE_INVALID" {
-			t.Skip("module bug: C_GetAttributeValue(CKA_ALWAYS_AUTHENTICATE) on a private key answers " +
-				"CKR_ATTRIBUTE_TYPE_INVALID; the spec makes it an attribute of every private key (default " +
-				"CK_FALSE), and hsmd/attr's table has no row for it")
-		}
 		if a.RV != "CKR_OK" || a.Value != "00" {
 			t.Fatalf("CKA_ALWAYS_AUTHENTICATE of an EC private key: %s, value %q; want CKR_OK, CK_FALSE", a.RV, a.Value)
 		}
