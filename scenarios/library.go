@@ -37,3 +37,28 @@ func LoadDir(dir string) ([]*spec.Scenario, error) {
 	}
 	return out, nil
 }
+
+// Load loads scenario files and directories of them (LoadDir), in the order given.
+func Load(paths ...string) ([]*spec.Scenario, error) {
+	var out []*spec.Scenario
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if st.IsDir() {
+			ss, err := LoadDir(p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ss...)
+			continue
+		}
+		s, err := spec.Load(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

@@ -3,13 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -66,31 +62,6 @@ The library lives in testdata/scenarios.`,
 	}
 }
 
-// loadScenarios loads files and directories of scenario files.
-func loadScenarios(args []string) ([]*spec.Scenario, error) {
-	var out []*spec.Scenario
-	for _, a := range args {
-		st, err := os.Stat(a)
-		if err != nil {
-			return nil, err
-		}
-		if st.IsDir() {
-			ss, err := scenarios.LoadDir(a)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ss...)
-			continue
-		}
-		s, err := spec.Load(a)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
 func scenarioRun(c *cli.Context) error {
 	files, err := trailingFlags(c)
 	if err != nil {
@@ -99,12 +70,12 @@ func scenarioRun(c *cli.Context) error {
 	if len(files) == 0 {
 		return fmt.Errorf("scenario run: name scenario files or directories")
 	}
-	ss, err := loadScenarios(files)
+	ss, err := scenarios.Load(files...)
 	if err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+	log, err := newLogger(c)
+	if err != nil {
 		return err
 	}
 	if m := c.String("pkcs11-module"); m != "" {
@@ -112,8 +83,7 @@ func scenarioRun(c *cli.Context) error {
 			return err
 		}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(c)
 	defer stop()
 	out := c.App.Writer
 	tty := false
@@ -147,13 +117,13 @@ func scenarioRun(c *cli.Context) error {
 		}
 	}
 	if p := c.String("report"); p != "" {
-		if err := writeFile(p, func(w io.Writer) error { return report.HTML(w, results) }); err != nil {
+		if err := report.WriteFile(p, func(w io.Writer) error { return report.HTML(w, results) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "\nreport: %s\n", p)
 	}
 	if p := c.String("json"); p != "" {
-		if err := writeFile(p, func(w io.Writer) error { return report.JSON(w, results, c.Bool("ops")) }); err != nil {
+		if err := report.WriteFile(p, func(w io.Writer) error { return report.JSON(w, results, c.Bool("ops")) }); err != nil {
 			return err
 		}
 	}
@@ -222,30 +192,12 @@ func progressLine(w io.Writer, tty bool, p scenarios.Progress) {
 	}
 }
 
-func writeFile(path string, f func(io.Writer) error) error {
-	if path == "-" {
-		return f(os.Stdout)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	fh, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := f(fh); err != nil {
-		fh.Close()
-		return err
-	}
-	return fh.Close()
-}
-
 func scenarioList(c *cli.Context) error {
 	args := c.Args().Slice()
 	if len(args) == 0 {
 		args = []string{"testdata/scenarios"}
 	}
-	ss, err := loadScenarios(args)
+	ss, err := scenarios.Load(args...)
 	if err != nil {
 		return err
 	}
