@@ -28,8 +28,10 @@ func init() {
 	register(ckm.CKM_CLOUDHSM_AES_GCM, &entry{minKey: 16, maxKey: 32,
 		encrypt: cloudGCMEncrypt, decrypt: cloudGCMDecrypt, wrap: wrapWith(cloudGCMEncrypt), unwrap: cloudGCMDecrypt,
 		check: func(_ uint32, m ckm.Mechanism, k *material) error { _, _, err := cloudGCMParam(m, k); return err }})
+	noPadWrap, noPadUnwrap := guarded(defaultIVOnly, kwEncrypt, kwDecrypt)
 	register(ckm.CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD, &entry{minKey: 16, maxKey: 32, wrap: noPadWrap, unwrap: noPadUnwrap})
 	register(ckm.CKM_CLOUDHSM_AES_KEY_WRAP_PKCS5_PAD, &entry{minKey: 16, maxKey: 32, wrap: pkcs5PadWrap, unwrap: pkcs5PadUnwrap})
+	zeroPadWrap, zeroPadUnwrap := guarded(noIV, kwpEncrypt, kwpDecrypt)
 	register(ckm.CKM_CLOUDHSM_AES_KEY_WRAP_ZERO_PAD, &entry{minKey: 16, maxKey: 32, wrap: zeroPadWrap, unwrap: zeroPadUnwrap})
 	register(ckm.CKM_SP800_108_COUNTER_KDF, &entry{minKey: genericMinLen, maxKey: genericMaxLen, derive: sp800108Derive})
 	register(p11.CKM_RSA_AES_KEY_WRAP, &entry{minKey: rsaMinBits, maxKey: rsaMaxBits, wrap: rsaAESWrap, unwrap: rsaAESUnwrap})
@@ -114,19 +116,24 @@ func noIV(m ckm.Mechanism) error {
 	return nil
 }
 
-func noPadWrap(m ckm.Mechanism, k *material, plain []byte) ([]byte, error) {
-	if err := defaultIVOnly(m); err != nil {
-		return nil, err
+// guarded checks the vendor mechanism's IV rule, then runs the standard construction with the
+// default IV (wrap: encrypt; unwrap: decrypt).
+func guarded(rule func(ckm.Mechanism) error, enc func(ckm.Mechanism, *material, []byte) ([]byte, ckm.Mechanism, error),
+	dec func(ckm.Mechanism, *material, []byte) ([]byte, error)) (wrap, unwrap func(ckm.Mechanism, *material, []byte) ([]byte, error)) {
+	wrap = func(m ckm.Mechanism, k *material, plain []byte) ([]byte, error) {
+		if err := rule(m); err != nil {
+			return nil, err
+		}
+		out, _, err := enc(ckm.Mechanism{}, k, plain)
+		return out, err
 	}
-	out, _, err := kwEncrypt(ckm.Mechanism{}, k, plain)
-	return out, err
-}
-
-func noPadUnwrap(m ckm.Mechanism, k *material, wrapped []byte) ([]byte, error) {
-	if err := defaultIVOnly(m); err != nil {
-		return nil, err
+	unwrap = func(m ckm.Mechanism, k *material, wrapped []byte) ([]byte, error) {
+		if err := rule(m); err != nil {
+			return nil, err
+		}
+		return dec(ckm.Mechanism{}, k, wrapped)
 	}
-	return kwDecrypt(ckm.Mechanism{}, k, wrapped)
+	return wrap, unwrap
 }
 
 func pkcs5PadWrap(m ckm.Mechanism, k *material, plain []byte) ([]byte, error) {
@@ -137,12 +144,7 @@ func pkcs5PadWrap(m ckm.Mechanism, k *material, plain []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := 8 - len(plain)%8
-	padded := make([]byte, len(plain)+n)
-	copy(padded, plain)
-	for i := len(plain); i < len(padded); i++ {
-		padded[i] = byte(n)
-	}
+	padded := pad(plain, 8)
 	defer clear(padded)
 	return kwWrap(b, kwDefaultIV, padded), nil
 }
@@ -165,33 +167,12 @@ func pkcs5PadUnwrap(m ckm.Mechanism, k *material, wrapped []byte) ([]byte, error
 		clear(p)
 		return nil, p11.Errorf(p11.CKR_ENCRYPTED_DATA_INVALID, "AES key wrap integrity check failed")
 	}
-	// The count and every padding byte are checked without branching on their values.
-	n := int(p[len(p)-1])
-	good := subtle.ConstantTimeLessOrEq(1, n) & subtle.ConstantTimeLessOrEq(n, 8)
-	for i := 1; i <= 8; i++ {
-		inPad := subtle.ConstantTimeLessOrEq(i, n)
-		good &= subtle.ConstantTimeByteEq(p[len(p)-i], byte(n)) | (inPad ^ 1)
-	}
-	if good != 1 {
+	n, ok := padLen(p, 8)
+	if !ok {
 		clear(p)
 		return nil, p11.Errorf(p11.CKR_ENCRYPTED_DATA_INVALID, "AES key wrap with PKCS #5 padding: bad padding")
 	}
-	return p[:len(p)-n], nil
-}
-
-func zeroPadWrap(m ckm.Mechanism, k *material, plain []byte) ([]byte, error) {
-	if err := noIV(m); err != nil {
-		return nil, err
-	}
-	out, _, err := kwpEncrypt(ckm.Mechanism{}, k, plain)
-	return out, err
-}
-
-func zeroPadUnwrap(m ckm.Mechanism, k *material, wrapped []byte) ([]byte, error) {
-	if err := noIV(m); err != nil {
-		return nil, err
-	}
-	return kwpDecrypt(ckm.Mechanism{}, k, wrapped)
+	return p[:n], nil
 }
 
 // CKM_SP800_108_COUNTER_KDF: NIST SP 800-108 §5.1 (counter mode) with an HMAC as PRF and, as
