@@ -17,11 +17,33 @@ typedef struct {
 	CK_ULONG ulAADLen;
 	CK_ULONG ulTagBits;
 } hsmsim_gcm_params_v240;
+
+// CK_RSA_AES_KEY_WRAP_PARAMS (PKCS#11 v2.40 §2.1.21), which p11-kit's header lacks.
+typedef struct {
+	CK_ULONG ulAESKeyBits;
+	CK_RSA_PKCS_OAEP_PARAMS *pOAEPParams;
+} hsmsim_rsa_aes_key_wrap_params;
+
+// CloudHSM's CKM_SP800_108_COUNTER_KDF parameter as its vendor header lays it out: a PRF (an
+// HMAC mechanism) and an array of typed data parameters.
+typedef struct {
+	CK_ULONG type;
+	CK_VOID_PTR pValue;
+	CK_ULONG ulValueLen;
+} hsmsim_prf_data_param;
+
+typedef struct {
+	CK_MECHANISM_TYPE prftype;
+	CK_ULONG ulNumberOfDataParams;
+	hsmsim_prf_data_param *pDataParams;
+} hsmsim_sp800_108_kdf_params;
 */
 import "C"
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math"
 	"unsafe"
 
@@ -203,29 +225,28 @@ func mechOf(p C.CK_MECHANISM_PTR) (m ckm.Mechanism, ivOut []byte, err error) {
 	}
 	u32 := func(v C.CK_ULONG) (uint32, bool) { return uint32(v), uint64(v) <= math.MaxUint32 }
 	switch m.Type {
-	case p11.CKM_AES_GCM:
-		var iv, aad unsafe.Pointer
-		var ivLen, aadLen, tagBits C.CK_ULONG
-		switch l {
-		case C.sizeof_CK_GCM_PARAMS:
-			g := (*C.CK_GCM_PARAMS)(prm)
-			iv, ivLen, aad, aadLen, tagBits = unsafe.Pointer(g.pIv), g.ulIvLen, unsafe.Pointer(g.pAAD), g.ulAADLen, g.ulTagBits
-		case C.sizeof_hsmsim_gcm_params_v240:
-			// Some applications still pass the layout without ulIvBits.
-			g := (*C.hsmsim_gcm_params_v240)(prm)
-			iv, ivLen, aad, aadLen, tagBits = unsafe.Pointer(g.pIv), g.ulIvLen, unsafe.Pointer(g.pAAD), g.ulAADLen, g.ulTagBits
-		default:
-			return bad("want CK_GCM_PARAMS")
+	case p11.CKM_AES_GCM, ckm.CKM_CLOUDHSM_AES_GCM:
+		return gcmOf(m, prm, l)
+	case p11.CKM_RSA_AES_KEY_WRAP:
+		if l != C.sizeof_hsmsim_rsa_aes_key_wrap_params {
+			return bad("want CK_RSA_AES_KEY_WRAP_PARAMS")
 		}
-		if (iv == nil && ivLen > 0) || (aad == nil && aadLen > 0) {
-			return bad("NULL pIv or pAAD with a length")
+		r := (*C.hsmsim_rsa_aes_key_wrap_params)(prm)
+		bits, ok := u32(r.ulAESKeyBits)
+		if !ok || r.pOAEPParams == nil {
+			return bad("ulAESKeyBits or pOAEPParams")
 		}
-		tb, ok := u32(tagBits)
-		if !ok {
-			return bad("ulTagBits")
+		o, err := oaepOf(r.pOAEPParams)
+		if err != nil {
+			return bad(err.Error())
 		}
-		m.Param = &ckm.GCMParams{IV: goBytes(iv, ivLen), AAD: goBytes(aad, aadLen), TagBits: tb}
-		return m, view(iv, ivLen), nil
+		m.Param = &ckm.RSAAESKeyWrapParams{AESKeyBits: bits, OAEP: *o}
+	case ckm.CKM_SP800_108_COUNTER_KDF:
+		kp, err := sp800108Of(prm, l)
+		if err != nil {
+			return bad(err.Error())
+		}
+		m.Param = kp
 	case p11.CKM_AES_CTR:
 		if l != C.sizeof_CK_AES_CTR_PARAMS {
 			return bad("want CK_AES_CTR_PARAMS")
@@ -253,17 +274,11 @@ func mechOf(p C.CK_MECHANISM_PTR) (m ckm.Mechanism, ivOut []byte, err error) {
 		if l != C.sizeof_CK_RSA_PKCS_OAEP_PARAMS {
 			return bad("want CK_RSA_PKCS_OAEP_PARAMS")
 		}
-		o := (*C.CK_RSA_PKCS_OAEP_PARAMS)(prm)
-		h, ok1 := u32(o.hashAlg)
-		g, ok2 := u32(o.mgf)
-		if !ok1 || !ok2 {
-			return bad("value out of range")
+		o, err := oaepOf((*C.CK_RSA_PKCS_OAEP_PARAMS)(prm))
+		if err != nil {
+			return bad(err.Error())
 		}
-		src, srcLen := unsafe.Pointer(o.pSourceData), o.ulSourceDataLen
-		if (src == nil && srcLen > 0) || (srcLen > 0 && o.source != p11.CKZ_DATA_SPECIFIED) {
-			return bad("source must be CKZ_DATA_SPECIFIED with its data")
-		}
-		m.Param = &ckm.OAEPParams{Hash: h, MGF: g, Source: goBytes(src, srcLen)}
+		m.Param = o
 	case p11.CKM_ECDH1_DERIVE, p11.CKM_ECDH1_COFACTOR_DERIVE:
 		if l != C.sizeof_CK_ECDH1_DERIVE_PARAMS {
 			return bad("want CK_ECDH1_DERIVE_PARAMS")
@@ -286,6 +301,113 @@ func mechOf(p C.CK_MECHANISM_PTR) (m ckm.Mechanism, ivOut []byte, err error) {
 		}
 	}
 	return m, nil, nil
+}
+
+// gcmOf reads CK_GCM_PARAMS (or the v2.40 layout without ulIvBits). ivOut is the caller's pIV
+// for the profiles that write an HSM-generated IV into it. CKM_CLOUDHSM_AES_GCM wants pIV NULL:
+// its IV travels in front of the ciphertext, so a NULL pIV with a length is no IV at all.
+func gcmOf(m ckm.Mechanism, prm unsafe.Pointer, l C.CK_ULONG) (ckm.Mechanism, []byte, error) {
+	bad := func(what string) (ckm.Mechanism, []byte, error) {
+		return m, nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "%s: %s", p11.MechName(m.Type), what)
+	}
+	var iv, aad unsafe.Pointer
+	var ivLen, aadLen, tagBits C.CK_ULONG
+	switch l {
+	case C.sizeof_CK_GCM_PARAMS:
+		g := (*C.CK_GCM_PARAMS)(prm)
+		iv, ivLen, aad, aadLen, tagBits = unsafe.Pointer(g.pIv), g.ulIvLen, unsafe.Pointer(g.pAAD), g.ulAADLen, g.ulTagBits
+	case C.sizeof_hsmsim_gcm_params_v240:
+		// Some applications still pass the layout without ulIvBits.
+		g := (*C.hsmsim_gcm_params_v240)(prm)
+		iv, ivLen, aad, aadLen, tagBits = unsafe.Pointer(g.pIv), g.ulIvLen, unsafe.Pointer(g.pAAD), g.ulAADLen, g.ulTagBits
+	default:
+		return bad("want CK_GCM_PARAMS")
+	}
+	if iv == nil && m.Type == ckm.CKM_CLOUDHSM_AES_GCM {
+		ivLen = 0
+	}
+	if (iv == nil && ivLen > 0) || (aad == nil && aadLen > 0) {
+		return bad("NULL pIv or pAAD with a length")
+	}
+	if uint64(tagBits) > math.MaxUint32 {
+		return bad("ulTagBits")
+	}
+	m.Param = &ckm.GCMParams{IV: goBytes(iv, ivLen), AAD: goBytes(aad, aadLen), TagBits: uint32(tagBits)}
+	return m, view(iv, ivLen), nil
+}
+
+// oaepOf reads CK_RSA_PKCS_OAEP_PARAMS (alone, or inside CK_RSA_AES_KEY_WRAP_PARAMS).
+func oaepOf(o *C.CK_RSA_PKCS_OAEP_PARAMS) (*ckm.OAEPParams, error) {
+	if uint64(o.hashAlg) > math.MaxUint32 || uint64(o.mgf) > math.MaxUint32 {
+		return nil, errors.New("value out of range")
+	}
+	src, srcLen := unsafe.Pointer(o.pSourceData), o.ulSourceDataLen
+	if (src == nil && srcLen > 0) || (srcLen > 0 && o.source != p11.CKZ_DATA_SPECIFIED) {
+		return nil, errors.New("source must be CKZ_DATA_SPECIFIED with its data")
+	}
+	return &ckm.OAEPParams{Hash: uint32(o.hashAlg), MGF: uint32(o.mgf), Source: goBytes(src, srcLen)}, nil
+}
+
+// The data parameter types of CloudHSM's CK_SP800_108_KDF_PARAMS (cloudhsm_pkcs11_vendor_defs.h).
+const (
+	sp800108CounterFormat = 0x4 // CK_SP800_108_COUNTER_FORMAT {ulWidthInBits}
+	sp800108Label         = 0x5
+	sp800108Context       = 0x6
+	sp800108DKMFormat     = 0x7 // CK_SP800_108_DKM_LENGTH_FORMAT {dkmLengthMethod, ulWidthInBits}
+)
+
+// sp800108Of reads CloudHSM's CK_SP800_108_KDF_PARAMS: a counter format and a DKM format are
+// required, a label and a context optional, each at most once. SP800_108_BYTE_ARRAY is refused:
+// AWS documents no place for it in the KDF's input (its sample builds Counter || Label || 0x00
+// || Context || L from the four others).
+func sp800108Of(prm unsafe.Pointer, l C.CK_ULONG) (*ckm.SP800108Params, error) {
+	if l != C.sizeof_hsmsim_sp800_108_kdf_params {
+		return nil, errors.New("want CK_SP800_108_KDF_PARAMS")
+	}
+	kp := (*C.hsmsim_sp800_108_kdf_params)(prm)
+	if uint64(kp.prftype) > math.MaxUint32 || kp.ulNumberOfDataParams > 16 || (kp.pDataParams == nil && kp.ulNumberOfDataParams > 0) {
+		return nil, errors.New("prftype or data parameters")
+	}
+	out := &ckm.SP800108Params{PRF: uint32(kp.prftype)}
+	seen := map[C.CK_ULONG]bool{}
+	for _, d := range unsafe.Slice(kp.pDataParams, int(kp.ulNumberOfDataParams)) {
+		if seen[d._type] {
+			return nil, fmt.Errorf("data parameter %#x given twice", uint64(d._type))
+		}
+		seen[d._type] = true
+		if d.pValue == nil && d.ulValueLen > 0 {
+			return nil, errors.New("NULL data parameter with a length")
+		}
+		width := func(off, size uintptr) (uint32, bool) {
+			if uintptr(d.ulValueLen) != size {
+				return 0, false
+			}
+			v := readUlong(unsafe.Add(unsafe.Pointer(d.pValue), off))
+			return uint32(v), v <= math.MaxUint32
+		}
+		var ok1, ok2 bool
+		switch d._type {
+		case sp800108CounterFormat:
+			out.CounterBits, ok1 = width(0, ulongSize)
+			ok2 = true
+		case sp800108DKMFormat:
+			out.DKMMethod, ok1 = width(0, 2*ulongSize)
+			out.DKMBits, ok2 = width(ulongSize, 2*ulongSize)
+		case sp800108Label:
+			out.Label, ok1, ok2 = goBytes(unsafe.Pointer(d.pValue), d.ulValueLen), true, true
+		case sp800108Context:
+			out.Context, ok1, ok2 = goBytes(unsafe.Pointer(d.pValue), d.ulValueLen), true, true
+		default:
+			return nil, fmt.Errorf("data parameter type %#x not supported", uint64(d._type))
+		}
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("data parameter %#x has the wrong size", uint64(d._type))
+		}
+	}
+	if !seen[sp800108CounterFormat] || !seen[sp800108DKMFormat] {
+		return nil, errors.New("the counter format and the DKM format are required")
+	}
+	return out, nil
 }
 
 // pad fills a blank-padded PKCS#11 string field.

@@ -46,9 +46,9 @@
 //     (default 64 KiB), past which the operation ends with CKR_DATA_LEN_RANGE
 //     (CKR_ENCRYPTED_DATA_LEN_RANGE for decryption); C_EncryptUpdate and C_DecryptUpdate output
 //     nothing and C_*Final everything. A length query (NULL output) or CKR_BUFFER_TOO_SMALL keeps
-//     the operation and the computed result, so the call that follows costs no second RPC. The
-//     mechanism is checked at *Init against the node's list; key problems are reported by the
-//     call that does the work.
+//     the operation and the computed result, so the call that follows costs no second RPC.
+//     C_*Init answers the mechanism's and the key's errors (keyuse.go; the order is in
+//     docs/PKCS11.md); the data's are the call's that does the work.
 //   - C_GetTokenInfo asks the node: flags, the application's session counts, and memory counted
 //     in objects (the cluster's object limit, free = limit − objects), one pool for public and
 //     private. C_GetMechanismList/Info come straight from the node.
@@ -83,15 +83,20 @@
 //   - AES-GCM encryption ignores the caller's IV: pIV must be a 12-byte buffer, which is zeroed
 //     at C_EncryptInit and receives the HSM-generated IV with the ciphertext (C_WrapKey with
 //     CKM_AES_GCM likewise writes the IV it used into pIV); standard needs the caller's IV;
-//   - multi-part AES-GCM is CKR_FUNCTION_NOT_SUPPORTED, and GCM data is limited to 16 KiB
-//     (CKR_DATA_LEN_RANGE past it);
-//   - C_CopyObject, C_GetObjectSize, C_SetPIN, C_SeedRandom and C_WaitForSlotEvent are
-//     CKR_FUNCTION_NOT_SUPPORTED (standard offers them; C_SetPIN changes the logged-in user's own
-//     password);
+//   - CloudHSM's vendor mechanisms (CKM_CLOUDHSM_AES_GCM, the three CKM_CLOUDHSM_AES_KEY_WRAP_*,
+//     CKM_SP800_108_COUNTER_KDF) are offered; in standard they are CKR_MECHANISM_INVALID;
+//   - AWS's maximum data sizes (HMAC, AES-CBC, AES-GCM: 16,224 to 16,288 bytes) end an operation
+//     with CKR_DATA_LEN_RANGE (CKR_ENCRYPTED_DATA_LEN_RANGE when decrypting), and C_*Update of a
+//     single-part mechanism (RSA PKCS, PSS, OAEP, ECDSA, AES-GCM) with CKR_MECHANISM_INVALID;
+//   - C_CopyObject, C_GetObjectSize, C_SetPIN, C_SeedRandom, C_WaitForSlotEvent and C_DigestKey
+//     are CKR_FUNCTION_NOT_SUPPORTED (standard offers them; C_SetPIN changes the logged-in user's
+//     own password);
 //   - C_SetAttributeValue may change only CKA_LABEL, CKA_TOKEN, CKA_ENCRYPT, CKA_DECRYPT,
 //     CKA_SIGN, CKA_VERIFY, CKA_WRAP, CKA_UNWRAP, CKA_SENSITIVE, CKA_DERIVE, CKA_TRUSTED and
 //     CKA_WRAP_WITH_TRUSTED; anything else is CKR_ATTRIBUTE_READ_ONLY.
 //
 // Both profiles offer the v3.0 interface (the profile is read at C_Initialize, after an
 // application has chosen its interface).
+//
+// docs/PKCS11.md tables every function and mechanism per profile, with the source each follows.
 package pkcs11shim

@@ -156,6 +156,10 @@ func C_DigestKey(hSession C.CK_SESSION_HANDLE, hKey C.CK_OBJECT_HANDLE) C.CK_RV 
 		if _, err := s.op(opDigest); err != nil {
 			return err
 		}
+		if err := onlyStandard(s.m); err != nil {
+			s.end(opDigest)
+			return err
+		}
 		h, err := handle32(hKey, p11.CKR_KEY_HANDLE_INVALID)
 		if err != nil {
 			s.end(opDigest)

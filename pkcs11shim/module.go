@@ -27,9 +27,6 @@ const SlotID = 1
 // limit; both profiles keep it, so C_GetTokenInfo can state it.
 const MaxSessions = 1024
 
-// cloudHSMGCMLimit is the CloudHSM library's AES-GCM buffer limit ("about 16 KB").
-const cloudHSMGCMLimit = 16 << 10
-
 // cur is the initialized module, nil between C_Finalize and C_Initialize. initMu serializes
 // C_Initialize and C_Finalize; every other call only loads cur.
 var (
@@ -381,7 +378,7 @@ func (m *module) mechanisms() (map[uint32]uint64, error) {
 	return mm, nil
 }
 
-// mechanismList is C_GetMechanismList, straight from the node.
+// mechanismList is C_GetMechanismList: the node's list, less what the profile does not offer.
 func (m *module) mechanismList() ([]uint32, error) {
 	ctx, cancel := m.ctx()
 	defer cancel()
@@ -389,13 +386,21 @@ func (m *module) mechanismList() ([]uint32, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := append([]uint32(nil), list.Types...)
+	out := make([]uint32, 0, len(list.Types))
+	for _, t := range list.Types {
+		if m.offers(t) == nil {
+			out = append(out, t)
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, nil
 }
 
-// mechanismInfo is C_GetMechanismInfo, straight from the node.
+// mechanismInfo is C_GetMechanismInfo, from the node for a mechanism the profile offers.
 func (m *module) mechanismInfo(t uint32) (*hsmpb.MechanismInfo, error) {
+	if err := m.offers(t); err != nil {
+		return nil, err
+	}
 	ctx, cancel := m.ctx()
 	defer cancel()
 	return m.cl.API().GetMechanismInfo(ctx, &hsmpb.MechanismInfoRequest{Type: t})
@@ -404,6 +409,9 @@ func (m *module) mechanismInfo(t uint32) (*hsmpb.MechanismInfo, error) {
 // checkMechanism answers CKR_MECHANISM_INVALID at *Init for a mechanism the node lacks or that
 // cannot do the operation (flag is CKF_ENCRYPT, CKF_SIGN, ...).
 func (m *module) checkMechanism(mc ckm.Mechanism, flag uint64) error {
+	if err := m.offers(mc.Type); err != nil {
+		return err
+	}
 	mm, err := m.mechanisms()
 	if err != nil {
 		return err

@@ -180,9 +180,13 @@ func (s *session) update(k opKind, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if s.m.cloudHSM() && isGCM(op.mech.Type) {
+	if s.m.cloudHSM() && cloudHSMSinglePart[op.mech.Type] {
 		s.end(k)
-		return p11.Errorf(p11.CKR_FUNCTION_NOT_SUPPORTED, "profile cloudhsm: multi-part AES-GCM is not supported")
+		return p11.Errorf(p11.CKR_MECHANISM_INVALID, "profile cloudhsm: %s is single-part only", p11.MechName(op.mech.Type))
+	}
+	if err := s.m.checkDataLimit(k, op.mech, len(op.buf)+len(data)); err != nil {
+		s.end(k)
+		return err
 	}
 	if len(op.buf)+len(data) > s.m.cfg.MaxBuffer {
 		s.end(k)
@@ -263,14 +267,8 @@ func (s *session) finish(k opKind, data []byte, final bool, room uint64, query b
 
 // compute is the operation's one RPC.
 func (s *session) compute(k opKind, op *operation, in []byte) (*result, error) {
-	if s.m.cloudHSM() && isGCM(op.mech.Type) {
-		limit := cloudHSMGCMLimit
-		if k == opDecrypt {
-			limit += 16
-		}
-		if len(in) > limit {
-			return nil, p11.Errorf(lenRange(k), "profile cloudhsm: AES-GCM data is limited to %d bytes", cloudHSMGCMLimit)
-		}
+	if err := s.m.checkDataLimit(k, op.mech, len(in)); err != nil {
+		return nil, err
 	}
 	ctx, cancel := s.m.ctx()
 	defer cancel()
@@ -313,6 +311,9 @@ func (s *session) verify(data, sig []byte, final bool) error {
 	}
 	if final {
 		data = op.buf
+	}
+	if err := s.m.checkDataLimit(opVerify, op.mech, len(data)); err != nil {
+		return err
 	}
 	ctx, cancel := s.m.ctx()
 	defer cancel()
@@ -431,6 +432,9 @@ func (s *session) setAttributes(h uint32, tmpl []attr.Attribute) error {
 }
 
 func (s *session) generateKey(mc ckm.Mechanism, tmpl []attr.Attribute) (uint32, error) {
+	if err := s.m.offers(mc.Type); err != nil {
+		return 0, err
+	}
 	tok, _ := isTokenTemplate(tmpl)
 	if err := s.writable(tok); err != nil {
 		return 0, err
@@ -446,6 +450,9 @@ func (s *session) generateKey(mc ckm.Mechanism, tmpl []attr.Attribute) (uint32, 
 }
 
 func (s *session) generateKeyPair(mc ckm.Mechanism, pub, priv []attr.Attribute) (uint32, uint32, error) {
+	if err := s.m.offers(mc.Type); err != nil {
+		return 0, 0, err
+	}
 	t1, _ := isTokenTemplate(pub)
 	t2, _ := isTokenTemplate(priv)
 	if err := s.writable(t1 || t2); err != nil {
@@ -466,6 +473,9 @@ func (s *session) generateKeyPair(mc ckm.Mechanism, pub, priv []attr.Attribute) 
 // gets a fresh 12-byte IV written back into pIV, as the CloudHSM library does; the standard
 // profile needs the caller's IV.
 func (s *session) wrapKey(mc ckm.Mechanism, wrapping, key uint32, ivOut []byte, room uint64, query bool) ([]byte, error) {
+	if err := s.m.offers(mc.Type); err != nil {
+		return nil, err
+	}
 	if isGCM(mc.Type) {
 		g, _ := mc.Param.(*ckm.GCMParams)
 		if g == nil {
@@ -503,6 +513,9 @@ func (s *session) wrapKey(mc ckm.Mechanism, wrapping, key uint32, ivOut []byte, 
 }
 
 func (s *session) unwrapKey(mc ckm.Mechanism, unwrapping uint32, wrapped []byte, tmpl []attr.Attribute) (uint32, error) {
+	if err := s.m.offers(mc.Type); err != nil {
+		return 0, err
+	}
 	tok, _ := isTokenTemplate(tmpl)
 	if err := s.writable(tok); err != nil {
 		return 0, err
@@ -518,6 +531,9 @@ func (s *session) unwrapKey(mc ckm.Mechanism, unwrapping uint32, wrapped []byte,
 }
 
 func (s *session) deriveKey(mc ckm.Mechanism, base uint32, tmpl []attr.Attribute) (uint32, error) {
+	if err := s.m.offers(mc.Type); err != nil {
+		return 0, err
+	}
 	tok, _ := isTokenTemplate(tmpl)
 	if err := s.writable(tok); err != nil {
 		return 0, err

@@ -34,6 +34,14 @@ func MechanismFromPB(m *Mechanism) (ckm.Mechanism, error) {
 		out.Param = &ckm.OAEPParams{Hash: p.Oaep.GetHash(), MGF: p.Oaep.GetMgf(), Source: p.Oaep.GetSource()}
 	case *Mechanism_Ecdh1:
 		out.Param = &ckm.ECDH1DeriveParams{KDF: p.Ecdh1.GetKdf(), SharedData: p.Ecdh1.GetSharedData(), PublicData: p.Ecdh1.GetPublicData()}
+	case *Mechanism_RsaAes:
+		o := p.RsaAes.GetOaep()
+		out.Param = &ckm.RSAAESKeyWrapParams{AESKeyBits: p.RsaAes.GetAesKeyBits(),
+			OAEP: ckm.OAEPParams{Hash: o.GetHash(), MGF: o.GetMgf(), Source: o.GetSource()}}
+	case *Mechanism_Sp800_108:
+		k := p.Sp800_108
+		out.Param = &ckm.SP800108Params{PRF: k.GetPrf(), CounterBits: k.GetCounterBits(), DKMMethod: k.GetDkmMethod(),
+			DKMBits: k.GetDkmBits(), Label: k.GetLabel(), Context: k.GetContext()}
 	}
 	return out, nil
 }
@@ -56,6 +64,12 @@ func MechanismToPB(m ckm.Mechanism) *Mechanism {
 		out.Param = &Mechanism_Oaep{Oaep: &OaepParams{Hash: p.Hash, Mgf: p.MGF, Source: p.Source}}
 	case *ckm.ECDH1DeriveParams:
 		out.Param = &Mechanism_Ecdh1{Ecdh1: &Ecdh1DeriveParams{Kdf: p.KDF, SharedData: p.SharedData, PublicData: p.PublicData}}
+	case *ckm.RSAAESKeyWrapParams:
+		out.Param = &Mechanism_RsaAes{RsaAes: &RsaAesKeyWrapParams{AesKeyBits: p.AESKeyBits,
+			Oaep: &OaepParams{Hash: p.OAEP.Hash, Mgf: p.OAEP.MGF, Source: p.OAEP.Source}}}
+	case *ckm.SP800108Params:
+		out.Param = &Mechanism_Sp800_108{Sp800_108: &Sp800108Params{Prf: p.PRF, CounterBits: p.CounterBits,
+			DkmMethod: p.DKMMethod, DkmBits: p.DKMBits, Label: p.Label, Context: p.Context}}
 	}
 	return out
 }

@@ -20,6 +20,10 @@ func TestMechanismRoundTrip(t *testing.T) {
 		{Type: p11.CKM_RSA_PKCS_PSS, Param: &ckm.PSSParams{Hash: p11.CKM_SHA256, MGF: p11.CKG_MGF1_SHA256, SaltLen: 32}},
 		{Type: p11.CKM_RSA_PKCS_OAEP, Param: &ckm.OAEPParams{Hash: p11.CKM_SHA_1, MGF: p11.CKG_MGF1_SHA1, Source: []byte("label")}},
 		{Type: p11.CKM_ECDH1_DERIVE, Param: &ckm.ECDH1DeriveParams{KDF: p11.CKD_NULL, SharedData: []byte{9}, PublicData: []byte{4, 1, 2}}},
+		{Type: p11.CKM_RSA_AES_KEY_WRAP, Param: &ckm.RSAAESKeyWrapParams{AESKeyBits: 256,
+			OAEP: ckm.OAEPParams{Hash: p11.CKM_SHA256, MGF: p11.CKG_MGF1_SHA256, Source: []byte("l")}}},
+		{Type: ckm.CKM_SP800_108_COUNTER_KDF, Param: &ckm.SP800108Params{PRF: p11.CKM_SHA256_HMAC, CounterBits: 32,
+			DKMMethod: ckm.SP800108DKMSumOfKeys, DKMBits: 32, Label: []byte("label"), Context: []byte("context")}},
 	} {
 		got, err := MechanismFromPB(MechanismToPB(m))
 		if err != nil {

@@ -205,6 +205,8 @@ type Mechanism struct {
 	//	*Mechanism_Pss
 	//	*Mechanism_Oaep
 	//	*Mechanism_Ecdh1
+	//	*Mechanism_RsaAes
+	//	*Mechanism_Sp800_108
 	Param         isMechanism_Param `protobuf_oneof:"param"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -308,6 +310,24 @@ func (x *Mechanism) GetEcdh1() *Ecdh1DeriveParams {
 	return nil
 }
 
+func (x *Mechanism) GetRsaAes() *RsaAesKeyWrapParams {
+	if x != nil {
+		if x, ok := x.Param.(*Mechanism_RsaAes); ok {
+			return x.RsaAes
+		}
+	}
+	return nil
+}
+
+func (x *Mechanism) GetSp800_108() *Sp800108Params {
+	if x != nil {
+		if x, ok := x.Param.(*Mechanism_Sp800_108); ok {
+			return x.Sp800_108
+		}
+	}
+	return nil
+}
+
 type isMechanism_Param interface {
 	isMechanism_Param()
 }
@@ -336,6 +356,14 @@ type Mechanism_Ecdh1 struct {
 	Ecdh1 *Ecdh1DeriveParams `protobuf:"bytes,7,opt,name=ecdh1,proto3,oneof"`
 }
 
+type Mechanism_RsaAes struct {
+	RsaAes *RsaAesKeyWrapParams `protobuf:"bytes,8,opt,name=rsa_aes,json=rsaAes,proto3,oneof"`
+}
+
+type Mechanism_Sp800_108 struct {
+	Sp800_108 *Sp800108Params `protobuf:"bytes,9,opt,name=sp800_108,json=sp800108,proto3,oneof"`
+}
+
 func (*Mechanism_Iv) isMechanism_Param() {}
 
 func (*Mechanism_Gcm) isMechanism_Param() {}
@@ -347,6 +375,10 @@ func (*Mechanism_Pss) isMechanism_Param() {}
 func (*Mechanism_Oaep) isMechanism_Param() {}
 
 func (*Mechanism_Ecdh1) isMechanism_Param() {}
+
+func (*Mechanism_RsaAes) isMechanism_Param() {}
+
+func (*Mechanism_Sp800_108) isMechanism_Param() {}
 
 type GcmParams struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -640,6 +672,144 @@ func (x *Ecdh1DeriveParams) GetPublicData() []byte {
 	return nil
 }
 
+// CK_RSA_AES_KEY_WRAP_PARAMS.
+type RsaAesKeyWrapParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AesKeyBits    uint32                 `protobuf:"varint,1,opt,name=aes_key_bits,json=aesKeyBits,proto3" json:"aes_key_bits,omitempty"`
+	Oaep          *OaepParams            `protobuf:"bytes,2,opt,name=oaep,proto3" json:"oaep,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RsaAesKeyWrapParams) Reset() {
+	*x = RsaAesKeyWrapParams{}
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RsaAesKeyWrapParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RsaAesKeyWrapParams) ProtoMessage() {}
+
+func (x *RsaAesKeyWrapParams) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RsaAesKeyWrapParams.ProtoReflect.Descriptor instead.
+func (*RsaAesKeyWrapParams) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RsaAesKeyWrapParams) GetAesKeyBits() uint32 {
+	if x != nil {
+		return x.AesKeyBits
+	}
+	return 0
+}
+
+func (x *RsaAesKeyWrapParams) GetOaep() *OaepParams {
+	if x != nil {
+		return x.Oaep
+	}
+	return nil
+}
+
+// CloudHSM's CKM_SP800_108_COUNTER_KDF parameter, decoded (hsmd/ckm.SP800108Params).
+type Sp800108Params struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Prf           uint32                 `protobuf:"varint,1,opt,name=prf,proto3" json:"prf,omitempty"`
+	CounterBits   uint32                 `protobuf:"varint,2,opt,name=counter_bits,json=counterBits,proto3" json:"counter_bits,omitempty"`
+	DkmMethod     uint32                 `protobuf:"varint,3,opt,name=dkm_method,json=dkmMethod,proto3" json:"dkm_method,omitempty"`
+	DkmBits       uint32                 `protobuf:"varint,4,opt,name=dkm_bits,json=dkmBits,proto3" json:"dkm_bits,omitempty"`
+	Label         []byte                 `protobuf:"bytes,5,opt,name=label,proto3" json:"label,omitempty"`
+	Context       []byte                 `protobuf:"bytes,6,opt,name=context,proto3" json:"context,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Sp800108Params) Reset() {
+	*x = Sp800108Params{}
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Sp800108Params) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Sp800108Params) ProtoMessage() {}
+
+func (x *Sp800108Params) ProtoReflect() protoreflect.Message {
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Sp800108Params.ProtoReflect.Descriptor instead.
+func (*Sp800108Params) Descriptor() ([]byte, []int) {
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Sp800108Params) GetPrf() uint32 {
+	if x != nil {
+		return x.Prf
+	}
+	return 0
+}
+
+func (x *Sp800108Params) GetCounterBits() uint32 {
+	if x != nil {
+		return x.CounterBits
+	}
+	return 0
+}
+
+func (x *Sp800108Params) GetDkmMethod() uint32 {
+	if x != nil {
+		return x.DkmMethod
+	}
+	return 0
+}
+
+func (x *Sp800108Params) GetDkmBits() uint32 {
+	if x != nil {
+		return x.DkmBits
+	}
+	return 0
+}
+
+func (x *Sp800108Params) GetLabel() []byte {
+	if x != nil {
+		return x.Label
+	}
+	return nil
+}
+
+func (x *Sp800108Params) GetContext() []byte {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
 type Empty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -648,7 +818,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[8]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +830,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[8]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +843,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{8}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{10}
 }
 
 type InfoResponse struct {
@@ -699,7 +869,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[9]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +881,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[9]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +894,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{9}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *InfoResponse) GetClusterId() string {
@@ -846,7 +1016,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[10]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +1028,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[10]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +1041,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{10}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Member) GetId() string {
@@ -925,7 +1095,7 @@ type MechanismListResponse struct {
 
 func (x *MechanismListResponse) Reset() {
 	*x = MechanismListResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[11]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1107,7 @@ func (x *MechanismListResponse) String() string {
 func (*MechanismListResponse) ProtoMessage() {}
 
 func (x *MechanismListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[11]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1120,7 @@ func (x *MechanismListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MechanismListResponse.ProtoReflect.Descriptor instead.
 func (*MechanismListResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{11}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MechanismListResponse) GetTypes() []uint32 {
@@ -969,7 +1139,7 @@ type MechanismInfoRequest struct {
 
 func (x *MechanismInfoRequest) Reset() {
 	*x = MechanismInfoRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[12]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1151,7 @@ func (x *MechanismInfoRequest) String() string {
 func (*MechanismInfoRequest) ProtoMessage() {}
 
 func (x *MechanismInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[12]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1164,7 @@ func (x *MechanismInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MechanismInfoRequest.ProtoReflect.Descriptor instead.
 func (*MechanismInfoRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{12}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MechanismInfoRequest) GetType() uint32 {
@@ -1015,7 +1185,7 @@ type MechanismInfo struct {
 
 func (x *MechanismInfo) Reset() {
 	*x = MechanismInfo{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[13]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1197,7 @@ func (x *MechanismInfo) String() string {
 func (*MechanismInfo) ProtoMessage() {}
 
 func (x *MechanismInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[13]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1210,7 @@ func (x *MechanismInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MechanismInfo.ProtoReflect.Descriptor instead.
 func (*MechanismInfo) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{13}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MechanismInfo) GetMinKeySize() uint64 {
@@ -1074,7 +1244,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[14]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1256,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[14]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1269,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{14}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LoginRequest) GetUser() string {
@@ -1130,7 +1300,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[15]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1312,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[15]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1325,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{15}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LoginResponse) GetCredential() string {
@@ -1196,7 +1366,7 @@ type ChangePasswordRequest struct {
 
 func (x *ChangePasswordRequest) Reset() {
 	*x = ChangePasswordRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[16]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1208,7 +1378,7 @@ func (x *ChangePasswordRequest) String() string {
 func (*ChangePasswordRequest) ProtoMessage() {}
 
 func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[16]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1221,7 +1391,7 @@ func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{16}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChangePasswordRequest) GetUser() string {
@@ -1249,7 +1419,7 @@ type CreateUserRequest struct {
 
 func (x *CreateUserRequest) Reset() {
 	*x = CreateUserRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[17]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1431,7 @@ func (x *CreateUserRequest) String() string {
 func (*CreateUserRequest) ProtoMessage() {}
 
 func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[17]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1444,7 @@ func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
 func (*CreateUserRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{17}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateUserRequest) GetUser() string {
@@ -1307,7 +1477,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[18]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1319,7 +1489,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[18]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +1502,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{18}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteUserRequest) GetUser() string {
@@ -1356,7 +1526,7 @@ type UserInfo struct {
 
 func (x *UserInfo) Reset() {
 	*x = UserInfo{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[19]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1538,7 @@ func (x *UserInfo) String() string {
 func (*UserInfo) ProtoMessage() {}
 
 func (x *UserInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[19]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1551,7 @@ func (x *UserInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserInfo.ProtoReflect.Descriptor instead.
 func (*UserInfo) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{19}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UserInfo) GetUser() string {
@@ -1435,7 +1605,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[20]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +1617,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[20]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,7 +1630,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{20}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListUsersResponse) GetUsers() []*UserInfo {
@@ -1479,7 +1649,7 @@ type ObjectRequest struct {
 
 func (x *ObjectRequest) Reset() {
 	*x = ObjectRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[21]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1661,7 @@ func (x *ObjectRequest) String() string {
 func (*ObjectRequest) ProtoMessage() {}
 
 func (x *ObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[21]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1674,7 @@ func (x *ObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectRequest.ProtoReflect.Descriptor instead.
 func (*ObjectRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{21}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ObjectRequest) GetHandle() uint32 {
@@ -1523,7 +1693,7 @@ type CreateObjectRequest struct {
 
 func (x *CreateObjectRequest) Reset() {
 	*x = CreateObjectRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[22]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1535,7 +1705,7 @@ func (x *CreateObjectRequest) String() string {
 func (*CreateObjectRequest) ProtoMessage() {}
 
 func (x *CreateObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[22]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1548,7 +1718,7 @@ func (x *CreateObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateObjectRequest.ProtoReflect.Descriptor instead.
 func (*CreateObjectRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{22}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateObjectRequest) GetTemplate() []*Attribute {
@@ -1568,7 +1738,7 @@ type CopyObjectRequest struct {
 
 func (x *CopyObjectRequest) Reset() {
 	*x = CopyObjectRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[23]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +1750,7 @@ func (x *CopyObjectRequest) String() string {
 func (*CopyObjectRequest) ProtoMessage() {}
 
 func (x *CopyObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[23]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1593,7 +1763,7 @@ func (x *CopyObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyObjectRequest.ProtoReflect.Descriptor instead.
 func (*CopyObjectRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{23}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CopyObjectRequest) GetHandle() uint32 {
@@ -1619,7 +1789,7 @@ type HandleResponse struct {
 
 func (x *HandleResponse) Reset() {
 	*x = HandleResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[24]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +1801,7 @@ func (x *HandleResponse) String() string {
 func (*HandleResponse) ProtoMessage() {}
 
 func (x *HandleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[24]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +1814,7 @@ func (x *HandleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResponse.ProtoReflect.Descriptor instead.
 func (*HandleResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{24}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HandleResponse) GetHandle() uint32 {
@@ -1664,7 +1834,7 @@ type KeyPairResponse struct {
 
 func (x *KeyPairResponse) Reset() {
 	*x = KeyPairResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[25]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1846,7 @@ func (x *KeyPairResponse) String() string {
 func (*KeyPairResponse) ProtoMessage() {}
 
 func (x *KeyPairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[25]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1859,7 @@ func (x *KeyPairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyPairResponse.ProtoReflect.Descriptor instead.
 func (*KeyPairResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{25}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *KeyPairResponse) GetPublicHandle() uint32 {
@@ -1716,7 +1886,7 @@ type GetAttributesRequest struct {
 
 func (x *GetAttributesRequest) Reset() {
 	*x = GetAttributesRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[26]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +1898,7 @@ func (x *GetAttributesRequest) String() string {
 func (*GetAttributesRequest) ProtoMessage() {}
 
 func (x *GetAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[26]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +1911,7 @@ func (x *GetAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAttributesRequest.ProtoReflect.Descriptor instead.
 func (*GetAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{26}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetAttributesRequest) GetHandle() uint32 {
@@ -1769,7 +1939,7 @@ type AttributeResult struct {
 
 func (x *AttributeResult) Reset() {
 	*x = AttributeResult{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[27]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1951,7 @@ func (x *AttributeResult) String() string {
 func (*AttributeResult) ProtoMessage() {}
 
 func (x *AttributeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[27]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +1964,7 @@ func (x *AttributeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeResult.ProtoReflect.Descriptor instead.
 func (*AttributeResult) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{27}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AttributeResult) GetType() uint32 {
@@ -1827,7 +1997,7 @@ type GetAttributesResponse struct {
 
 func (x *GetAttributesResponse) Reset() {
 	*x = GetAttributesResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[28]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +2009,7 @@ func (x *GetAttributesResponse) String() string {
 func (*GetAttributesResponse) ProtoMessage() {}
 
 func (x *GetAttributesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[28]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +2022,7 @@ func (x *GetAttributesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAttributesResponse.ProtoReflect.Descriptor instead.
 func (*GetAttributesResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{28}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetAttributesResponse) GetResults() []*AttributeResult {
@@ -1872,7 +2042,7 @@ type SetAttributesRequest struct {
 
 func (x *SetAttributesRequest) Reset() {
 	*x = SetAttributesRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[29]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1884,7 +2054,7 @@ func (x *SetAttributesRequest) String() string {
 func (*SetAttributesRequest) ProtoMessage() {}
 
 func (x *SetAttributesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[29]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1897,7 +2067,7 @@ func (x *SetAttributesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAttributesRequest.ProtoReflect.Descriptor instead.
 func (*SetAttributesRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{29}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetAttributesRequest) GetHandle() uint32 {
@@ -1923,7 +2093,7 @@ type FindRequest struct {
 
 func (x *FindRequest) Reset() {
 	*x = FindRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[30]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2105,7 @@ func (x *FindRequest) String() string {
 func (*FindRequest) ProtoMessage() {}
 
 func (x *FindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[30]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2118,7 @@ func (x *FindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindRequest.ProtoReflect.Descriptor instead.
 func (*FindRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{30}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *FindRequest) GetTemplate() []*Attribute {
@@ -1967,7 +2137,7 @@ type FindResponse struct {
 
 func (x *FindResponse) Reset() {
 	*x = FindResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[31]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2149,7 @@ func (x *FindResponse) String() string {
 func (*FindResponse) ProtoMessage() {}
 
 func (x *FindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[31]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2162,7 @@ func (x *FindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindResponse.ProtoReflect.Descriptor instead.
 func (*FindResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{31}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *FindResponse) GetHandles() []uint32 {
@@ -2011,7 +2181,7 @@ type ObjectSizeResponse struct {
 
 func (x *ObjectSizeResponse) Reset() {
 	*x = ObjectSizeResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[32]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2023,7 +2193,7 @@ func (x *ObjectSizeResponse) String() string {
 func (*ObjectSizeResponse) ProtoMessage() {}
 
 func (x *ObjectSizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[32]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2036,7 +2206,7 @@ func (x *ObjectSizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectSizeResponse.ProtoReflect.Descriptor instead.
 func (*ObjectSizeResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{32}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ObjectSizeResponse) GetSize() uint64 {
@@ -2056,7 +2226,7 @@ type GenerateKeyRequest struct {
 
 func (x *GenerateKeyRequest) Reset() {
 	*x = GenerateKeyRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[33]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2238,7 @@ func (x *GenerateKeyRequest) String() string {
 func (*GenerateKeyRequest) ProtoMessage() {}
 
 func (x *GenerateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[33]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2251,7 @@ func (x *GenerateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateKeyRequest.ProtoReflect.Descriptor instead.
 func (*GenerateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{33}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GenerateKeyRequest) GetMechanism() *Mechanism {
@@ -2109,7 +2279,7 @@ type GenerateKeyPairRequest struct {
 
 func (x *GenerateKeyPairRequest) Reset() {
 	*x = GenerateKeyPairRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[34]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2291,7 @@ func (x *GenerateKeyPairRequest) String() string {
 func (*GenerateKeyPairRequest) ProtoMessage() {}
 
 func (x *GenerateKeyPairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[34]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2304,7 @@ func (x *GenerateKeyPairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateKeyPairRequest.ProtoReflect.Descriptor instead.
 func (*GenerateKeyPairRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{34}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GenerateKeyPairRequest) GetMechanism() *Mechanism {
@@ -2169,7 +2339,7 @@ type CryptRequest struct {
 
 func (x *CryptRequest) Reset() {
 	*x = CryptRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[35]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2351,7 @@ func (x *CryptRequest) String() string {
 func (*CryptRequest) ProtoMessage() {}
 
 func (x *CryptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[35]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2364,7 @@ func (x *CryptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CryptRequest.ProtoReflect.Descriptor instead.
 func (*CryptRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{35}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CryptRequest) GetMechanism() *Mechanism {
@@ -2228,7 +2398,7 @@ type CryptResponse struct {
 
 func (x *CryptResponse) Reset() {
 	*x = CryptResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[36]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2240,7 +2410,7 @@ func (x *CryptResponse) String() string {
 func (*CryptResponse) ProtoMessage() {}
 
 func (x *CryptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[36]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2253,7 +2423,7 @@ func (x *CryptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CryptResponse.ProtoReflect.Descriptor instead.
 func (*CryptResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{36}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CryptResponse) GetData() []byte {
@@ -2282,7 +2452,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[37]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2294,7 +2464,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[37]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2307,7 +2477,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{37}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *VerifyRequest) GetMechanism() *Mechanism {
@@ -2348,7 +2518,7 @@ type DigestRequest struct {
 
 func (x *DigestRequest) Reset() {
 	*x = DigestRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[38]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2360,7 +2530,7 @@ func (x *DigestRequest) String() string {
 func (*DigestRequest) ProtoMessage() {}
 
 func (x *DigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[38]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2373,7 +2543,7 @@ func (x *DigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestRequest.ProtoReflect.Descriptor instead.
 func (*DigestRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{38}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DigestRequest) GetMechanism() *Mechanism {
@@ -2401,7 +2571,7 @@ type WrapRequest struct {
 
 func (x *WrapRequest) Reset() {
 	*x = WrapRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[39]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2413,7 +2583,7 @@ func (x *WrapRequest) String() string {
 func (*WrapRequest) ProtoMessage() {}
 
 func (x *WrapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[39]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2426,7 +2596,7 @@ func (x *WrapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrapRequest.ProtoReflect.Descriptor instead.
 func (*WrapRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{39}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WrapRequest) GetMechanism() *Mechanism {
@@ -2462,7 +2632,7 @@ type UnwrapRequest struct {
 
 func (x *UnwrapRequest) Reset() {
 	*x = UnwrapRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[40]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2474,7 +2644,7 @@ func (x *UnwrapRequest) String() string {
 func (*UnwrapRequest) ProtoMessage() {}
 
 func (x *UnwrapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[40]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2487,7 +2657,7 @@ func (x *UnwrapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnwrapRequest.ProtoReflect.Descriptor instead.
 func (*UnwrapRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{40}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UnwrapRequest) GetMechanism() *Mechanism {
@@ -2529,7 +2699,7 @@ type DeriveRequest struct {
 
 func (x *DeriveRequest) Reset() {
 	*x = DeriveRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[41]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2541,7 +2711,7 @@ func (x *DeriveRequest) String() string {
 func (*DeriveRequest) ProtoMessage() {}
 
 func (x *DeriveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[41]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2554,7 +2724,7 @@ func (x *DeriveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeriveRequest.ProtoReflect.Descriptor instead.
 func (*DeriveRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{41}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeriveRequest) GetMechanism() *Mechanism {
@@ -2587,7 +2757,7 @@ type RandomRequest struct {
 
 func (x *RandomRequest) Reset() {
 	*x = RandomRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[42]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +2769,7 @@ func (x *RandomRequest) String() string {
 func (*RandomRequest) ProtoMessage() {}
 
 func (x *RandomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[42]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +2782,7 @@ func (x *RandomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RandomRequest.ProtoReflect.Descriptor instead.
 func (*RandomRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{42}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RandomRequest) GetLength() uint32 {
@@ -2633,7 +2803,7 @@ type ShareRequest struct {
 
 func (x *ShareRequest) Reset() {
 	*x = ShareRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[43]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2645,7 +2815,7 @@ func (x *ShareRequest) String() string {
 func (*ShareRequest) ProtoMessage() {}
 
 func (x *ShareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[43]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2658,7 +2828,7 @@ func (x *ShareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShareRequest.ProtoReflect.Descriptor instead.
 func (*ShareRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{43}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ShareRequest) GetHandle() uint32 {
@@ -2691,7 +2861,7 @@ type RenewLoginResponse struct {
 
 func (x *RenewLoginResponse) Reset() {
 	*x = RenewLoginResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2703,7 +2873,7 @@ func (x *RenewLoginResponse) String() string {
 func (*RenewLoginResponse) ProtoMessage() {}
 
 func (x *RenewLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[44]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2716,7 +2886,7 @@ func (x *RenewLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLoginResponse.ProtoReflect.Descriptor instead.
 func (*RenewLoginResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{44}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RenewLoginResponse) GetLeaseSeconds() uint32 {
@@ -2741,7 +2911,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2753,7 +2923,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[45]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2766,7 +2936,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{45}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CheckRequest) GetMechanism() *Mechanism {
@@ -2802,7 +2972,7 @@ type TrustAnchorRequest struct {
 
 func (x *TrustAnchorRequest) Reset() {
 	*x = TrustAnchorRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2814,7 +2984,7 @@ func (x *TrustAnchorRequest) String() string {
 func (*TrustAnchorRequest) ProtoMessage() {}
 
 func (x *TrustAnchorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[46]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2827,7 +2997,7 @@ func (x *TrustAnchorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchorRequest.ProtoReflect.Descriptor instead.
 func (*TrustAnchorRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{46}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *TrustAnchorRequest) GetCertificate() []byte {
@@ -2847,7 +3017,7 @@ type TrustAnchorsResponse struct {
 
 func (x *TrustAnchorsResponse) Reset() {
 	*x = TrustAnchorsResponse{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[47]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2859,7 +3029,7 @@ func (x *TrustAnchorsResponse) String() string {
 func (*TrustAnchorsResponse) ProtoMessage() {}
 
 func (x *TrustAnchorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[47]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2872,7 +3042,7 @@ func (x *TrustAnchorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustAnchorsResponse.ProtoReflect.Descriptor instead.
 func (*TrustAnchorsResponse) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{47}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *TrustAnchorsResponse) GetCertificates() [][]byte {
@@ -2898,7 +3068,7 @@ type MTLSEnforcementRequest struct {
 
 func (x *MTLSEnforcementRequest) Reset() {
 	*x = MTLSEnforcementRequest{}
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[48]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2910,7 +3080,7 @@ func (x *MTLSEnforcementRequest) String() string {
 func (*MTLSEnforcementRequest) ProtoMessage() {}
 
 func (x *MTLSEnforcementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[48]
+	mi := &file_hsmd_hsmpb_hsm_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2923,7 +3093,7 @@ func (x *MTLSEnforcementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MTLSEnforcementRequest.ProtoReflect.Descriptor instead.
 func (*MTLSEnforcementRequest) Descriptor() ([]byte, []int) {
-	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{48}
+	return file_hsmd_hsmpb_hsm_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *MTLSEnforcementRequest) GetEnforce() bool {
@@ -2944,7 +3114,7 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"5\n" +
 	"\tAttribute\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\rR\x04type\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value\"\xaf\x02\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"\xac\x03\n" +
 	"\tMechanism\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\rR\x04type\x12\x10\n" +
 	"\x02iv\x18\x02 \x01(\fH\x00R\x02iv\x12,\n" +
@@ -2952,7 +3122,9 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\x03ctr\x18\x04 \x01(\v2\x18.hsmsim.hsm.v1.CtrParamsH\x00R\x03ctr\x12,\n" +
 	"\x03pss\x18\x05 \x01(\v2\x18.hsmsim.hsm.v1.PssParamsH\x00R\x03pss\x12/\n" +
 	"\x04oaep\x18\x06 \x01(\v2\x19.hsmsim.hsm.v1.OaepParamsH\x00R\x04oaep\x128\n" +
-	"\x05ecdh1\x18\a \x01(\v2 .hsmsim.hsm.v1.Ecdh1DeriveParamsH\x00R\x05ecdh1B\a\n" +
+	"\x05ecdh1\x18\a \x01(\v2 .hsmsim.hsm.v1.Ecdh1DeriveParamsH\x00R\x05ecdh1\x12=\n" +
+	"\arsa_aes\x18\b \x01(\v2\".hsmsim.hsm.v1.RsaAesKeyWrapParamsH\x00R\x06rsaAes\x12<\n" +
+	"\tsp800_108\x18\t \x01(\v2\x1d.hsmsim.hsm.v1.Sp800108ParamsH\x00R\bsp800108B\a\n" +
 	"\x05param\"H\n" +
 	"\tGcmParams\x12\x0e\n" +
 	"\x02iv\x18\x01 \x01(\fR\x02iv\x12\x10\n" +
@@ -2975,7 +3147,19 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\vshared_data\x18\x02 \x01(\fR\n" +
 	"sharedData\x12\x1f\n" +
 	"\vpublic_data\x18\x03 \x01(\fR\n" +
-	"publicData\"\a\n" +
+	"publicData\"f\n" +
+	"\x13RsaAesKeyWrapParams\x12 \n" +
+	"\faes_key_bits\x18\x01 \x01(\rR\n" +
+	"aesKeyBits\x12-\n" +
+	"\x04oaep\x18\x02 \x01(\v2\x19.hsmsim.hsm.v1.OaepParamsR\x04oaep\"\xaf\x01\n" +
+	"\x0eSp800108Params\x12\x10\n" +
+	"\x03prf\x18\x01 \x01(\rR\x03prf\x12!\n" +
+	"\fcounter_bits\x18\x02 \x01(\rR\vcounterBits\x12\x1d\n" +
+	"\n" +
+	"dkm_method\x18\x03 \x01(\rR\tdkmMethod\x12\x19\n" +
+	"\bdkm_bits\x18\x04 \x01(\rR\adkmBits\x12\x14\n" +
+	"\x05label\x18\x05 \x01(\fR\x05label\x12\x18\n" +
+	"\acontext\x18\x06 \x01(\fR\acontext\"\a\n" +
 	"\x05Empty\"\xdf\x03\n" +
 	"\fInfoResponse\x12\x1d\n" +
 	"\n" +
@@ -3185,7 +3369,7 @@ func file_hsmd_hsmpb_hsm_proto_rawDescGZIP() []byte {
 }
 
 var file_hsmd_hsmpb_hsm_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hsmd_hsmpb_hsm_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_hsmd_hsmpb_hsm_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_hsmd_hsmpb_hsm_proto_goTypes = []any{
 	(Role)(0),                      // 0: hsmsim.hsm.v1.Role
 	(*Error)(nil),                  // 1: hsmsim.hsm.v1.Error
@@ -3196,47 +3380,49 @@ var file_hsmd_hsmpb_hsm_proto_goTypes = []any{
 	(*PssParams)(nil),              // 6: hsmsim.hsm.v1.PssParams
 	(*OaepParams)(nil),             // 7: hsmsim.hsm.v1.OaepParams
 	(*Ecdh1DeriveParams)(nil),      // 8: hsmsim.hsm.v1.Ecdh1DeriveParams
-	(*Empty)(nil),                  // 9: hsmsim.hsm.v1.Empty
-	(*InfoResponse)(nil),           // 10: hsmsim.hsm.v1.InfoResponse
-	(*Member)(nil),                 // 11: hsmsim.hsm.v1.Member
-	(*MechanismListResponse)(nil),  // 12: hsmsim.hsm.v1.MechanismListResponse
-	(*MechanismInfoRequest)(nil),   // 13: hsmsim.hsm.v1.MechanismInfoRequest
-	(*MechanismInfo)(nil),          // 14: hsmsim.hsm.v1.MechanismInfo
-	(*LoginRequest)(nil),           // 15: hsmsim.hsm.v1.LoginRequest
-	(*LoginResponse)(nil),          // 16: hsmsim.hsm.v1.LoginResponse
-	(*ChangePasswordRequest)(nil),  // 17: hsmsim.hsm.v1.ChangePasswordRequest
-	(*CreateUserRequest)(nil),      // 18: hsmsim.hsm.v1.CreateUserRequest
-	(*DeleteUserRequest)(nil),      // 19: hsmsim.hsm.v1.DeleteUserRequest
-	(*UserInfo)(nil),               // 20: hsmsim.hsm.v1.UserInfo
-	(*ListUsersResponse)(nil),      // 21: hsmsim.hsm.v1.ListUsersResponse
-	(*ObjectRequest)(nil),          // 22: hsmsim.hsm.v1.ObjectRequest
-	(*CreateObjectRequest)(nil),    // 23: hsmsim.hsm.v1.CreateObjectRequest
-	(*CopyObjectRequest)(nil),      // 24: hsmsim.hsm.v1.CopyObjectRequest
-	(*HandleResponse)(nil),         // 25: hsmsim.hsm.v1.HandleResponse
-	(*KeyPairResponse)(nil),        // 26: hsmsim.hsm.v1.KeyPairResponse
-	(*GetAttributesRequest)(nil),   // 27: hsmsim.hsm.v1.GetAttributesRequest
-	(*AttributeResult)(nil),        // 28: hsmsim.hsm.v1.AttributeResult
-	(*GetAttributesResponse)(nil),  // 29: hsmsim.hsm.v1.GetAttributesResponse
-	(*SetAttributesRequest)(nil),   // 30: hsmsim.hsm.v1.SetAttributesRequest
-	(*FindRequest)(nil),            // 31: hsmsim.hsm.v1.FindRequest
-	(*FindResponse)(nil),           // 32: hsmsim.hsm.v1.FindResponse
-	(*ObjectSizeResponse)(nil),     // 33: hsmsim.hsm.v1.ObjectSizeResponse
-	(*GenerateKeyRequest)(nil),     // 34: hsmsim.hsm.v1.GenerateKeyRequest
-	(*GenerateKeyPairRequest)(nil), // 35: hsmsim.hsm.v1.GenerateKeyPairRequest
-	(*CryptRequest)(nil),           // 36: hsmsim.hsm.v1.CryptRequest
-	(*CryptResponse)(nil),          // 37: hsmsim.hsm.v1.CryptResponse
-	(*VerifyRequest)(nil),          // 38: hsmsim.hsm.v1.VerifyRequest
-	(*DigestRequest)(nil),          // 39: hsmsim.hsm.v1.DigestRequest
-	(*WrapRequest)(nil),            // 40: hsmsim.hsm.v1.WrapRequest
-	(*UnwrapRequest)(nil),          // 41: hsmsim.hsm.v1.UnwrapRequest
-	(*DeriveRequest)(nil),          // 42: hsmsim.hsm.v1.DeriveRequest
-	(*RandomRequest)(nil),          // 43: hsmsim.hsm.v1.RandomRequest
-	(*ShareRequest)(nil),           // 44: hsmsim.hsm.v1.ShareRequest
-	(*RenewLoginResponse)(nil),     // 45: hsmsim.hsm.v1.RenewLoginResponse
-	(*CheckRequest)(nil),           // 46: hsmsim.hsm.v1.CheckRequest
-	(*TrustAnchorRequest)(nil),     // 47: hsmsim.hsm.v1.TrustAnchorRequest
-	(*TrustAnchorsResponse)(nil),   // 48: hsmsim.hsm.v1.TrustAnchorsResponse
-	(*MTLSEnforcementRequest)(nil), // 49: hsmsim.hsm.v1.MTLSEnforcementRequest
+	(*RsaAesKeyWrapParams)(nil),    // 9: hsmsim.hsm.v1.RsaAesKeyWrapParams
+	(*Sp800108Params)(nil),         // 10: hsmsim.hsm.v1.Sp800108Params
+	(*Empty)(nil),                  // 11: hsmsim.hsm.v1.Empty
+	(*InfoResponse)(nil),           // 12: hsmsim.hsm.v1.InfoResponse
+	(*Member)(nil),                 // 13: hsmsim.hsm.v1.Member
+	(*MechanismListResponse)(nil),  // 14: hsmsim.hsm.v1.MechanismListResponse
+	(*MechanismInfoRequest)(nil),   // 15: hsmsim.hsm.v1.MechanismInfoRequest
+	(*MechanismInfo)(nil),          // 16: hsmsim.hsm.v1.MechanismInfo
+	(*LoginRequest)(nil),           // 17: hsmsim.hsm.v1.LoginRequest
+	(*LoginResponse)(nil),          // 18: hsmsim.hsm.v1.LoginResponse
+	(*ChangePasswordRequest)(nil),  // 19: hsmsim.hsm.v1.ChangePasswordRequest
+	(*CreateUserRequest)(nil),      // 20: hsmsim.hsm.v1.CreateUserRequest
+	(*DeleteUserRequest)(nil),      // 21: hsmsim.hsm.v1.DeleteUserRequest
+	(*UserInfo)(nil),               // 22: hsmsim.hsm.v1.UserInfo
+	(*ListUsersResponse)(nil),      // 23: hsmsim.hsm.v1.ListUsersResponse
+	(*ObjectRequest)(nil),          // 24: hsmsim.hsm.v1.ObjectRequest
+	(*CreateObjectRequest)(nil),    // 25: hsmsim.hsm.v1.CreateObjectRequest
+	(*CopyObjectRequest)(nil),      // 26: hsmsim.hsm.v1.CopyObjectRequest
+	(*HandleResponse)(nil),         // 27: hsmsim.hsm.v1.HandleResponse
+	(*KeyPairResponse)(nil),        // 28: hsmsim.hsm.v1.KeyPairResponse
+	(*GetAttributesRequest)(nil),   // 29: hsmsim.hsm.v1.GetAttributesRequest
+	(*AttributeResult)(nil),        // 30: hsmsim.hsm.v1.AttributeResult
+	(*GetAttributesResponse)(nil),  // 31: hsmsim.hsm.v1.GetAttributesResponse
+	(*SetAttributesRequest)(nil),   // 32: hsmsim.hsm.v1.SetAttributesRequest
+	(*FindRequest)(nil),            // 33: hsmsim.hsm.v1.FindRequest
+	(*FindResponse)(nil),           // 34: hsmsim.hsm.v1.FindResponse
+	(*ObjectSizeResponse)(nil),     // 35: hsmsim.hsm.v1.ObjectSizeResponse
+	(*GenerateKeyRequest)(nil),     // 36: hsmsim.hsm.v1.GenerateKeyRequest
+	(*GenerateKeyPairRequest)(nil), // 37: hsmsim.hsm.v1.GenerateKeyPairRequest
+	(*CryptRequest)(nil),           // 38: hsmsim.hsm.v1.CryptRequest
+	(*CryptResponse)(nil),          // 39: hsmsim.hsm.v1.CryptResponse
+	(*VerifyRequest)(nil),          // 40: hsmsim.hsm.v1.VerifyRequest
+	(*DigestRequest)(nil),          // 41: hsmsim.hsm.v1.DigestRequest
+	(*WrapRequest)(nil),            // 42: hsmsim.hsm.v1.WrapRequest
+	(*UnwrapRequest)(nil),          // 43: hsmsim.hsm.v1.UnwrapRequest
+	(*DeriveRequest)(nil),          // 44: hsmsim.hsm.v1.DeriveRequest
+	(*RandomRequest)(nil),          // 45: hsmsim.hsm.v1.RandomRequest
+	(*ShareRequest)(nil),           // 46: hsmsim.hsm.v1.ShareRequest
+	(*RenewLoginResponse)(nil),     // 47: hsmsim.hsm.v1.RenewLoginResponse
+	(*CheckRequest)(nil),           // 48: hsmsim.hsm.v1.CheckRequest
+	(*TrustAnchorRequest)(nil),     // 49: hsmsim.hsm.v1.TrustAnchorRequest
+	(*TrustAnchorsResponse)(nil),   // 50: hsmsim.hsm.v1.TrustAnchorsResponse
+	(*MTLSEnforcementRequest)(nil), // 51: hsmsim.hsm.v1.MTLSEnforcementRequest
 }
 var file_hsmd_hsmpb_hsm_proto_depIdxs = []int32{
 	4,  // 0: hsmsim.hsm.v1.Mechanism.gcm:type_name -> hsmsim.hsm.v1.GcmParams
@@ -3244,103 +3430,106 @@ var file_hsmd_hsmpb_hsm_proto_depIdxs = []int32{
 	6,  // 2: hsmsim.hsm.v1.Mechanism.pss:type_name -> hsmsim.hsm.v1.PssParams
 	7,  // 3: hsmsim.hsm.v1.Mechanism.oaep:type_name -> hsmsim.hsm.v1.OaepParams
 	8,  // 4: hsmsim.hsm.v1.Mechanism.ecdh1:type_name -> hsmsim.hsm.v1.Ecdh1DeriveParams
-	11, // 5: hsmsim.hsm.v1.InfoResponse.members:type_name -> hsmsim.hsm.v1.Member
-	0,  // 6: hsmsim.hsm.v1.CreateUserRequest.role:type_name -> hsmsim.hsm.v1.Role
-	0,  // 7: hsmsim.hsm.v1.UserInfo.role:type_name -> hsmsim.hsm.v1.Role
-	20, // 8: hsmsim.hsm.v1.ListUsersResponse.users:type_name -> hsmsim.hsm.v1.UserInfo
-	2,  // 9: hsmsim.hsm.v1.CreateObjectRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	2,  // 10: hsmsim.hsm.v1.CopyObjectRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	28, // 11: hsmsim.hsm.v1.GetAttributesResponse.results:type_name -> hsmsim.hsm.v1.AttributeResult
-	2,  // 12: hsmsim.hsm.v1.SetAttributesRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	2,  // 13: hsmsim.hsm.v1.FindRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	3,  // 14: hsmsim.hsm.v1.GenerateKeyRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	2,  // 15: hsmsim.hsm.v1.GenerateKeyRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	3,  // 16: hsmsim.hsm.v1.GenerateKeyPairRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	2,  // 17: hsmsim.hsm.v1.GenerateKeyPairRequest.public_template:type_name -> hsmsim.hsm.v1.Attribute
-	2,  // 18: hsmsim.hsm.v1.GenerateKeyPairRequest.private_template:type_name -> hsmsim.hsm.v1.Attribute
-	3,  // 19: hsmsim.hsm.v1.CryptRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	3,  // 20: hsmsim.hsm.v1.CryptResponse.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	3,  // 21: hsmsim.hsm.v1.VerifyRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	3,  // 22: hsmsim.hsm.v1.DigestRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	3,  // 23: hsmsim.hsm.v1.WrapRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	3,  // 24: hsmsim.hsm.v1.UnwrapRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	2,  // 25: hsmsim.hsm.v1.UnwrapRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	3,  // 26: hsmsim.hsm.v1.DeriveRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	2,  // 27: hsmsim.hsm.v1.DeriveRequest.template:type_name -> hsmsim.hsm.v1.Attribute
-	3,  // 28: hsmsim.hsm.v1.CheckRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
-	9,  // 29: hsmsim.hsm.v1.HSM.GetInfo:input_type -> hsmsim.hsm.v1.Empty
-	9,  // 30: hsmsim.hsm.v1.HSM.GetMechanismList:input_type -> hsmsim.hsm.v1.Empty
-	13, // 31: hsmsim.hsm.v1.HSM.GetMechanismInfo:input_type -> hsmsim.hsm.v1.MechanismInfoRequest
-	15, // 32: hsmsim.hsm.v1.HSM.Login:input_type -> hsmsim.hsm.v1.LoginRequest
-	9,  // 33: hsmsim.hsm.v1.HSM.Logout:input_type -> hsmsim.hsm.v1.Empty
-	9,  // 34: hsmsim.hsm.v1.HSM.RenewLogin:input_type -> hsmsim.hsm.v1.Empty
-	17, // 35: hsmsim.hsm.v1.HSM.ChangePassword:input_type -> hsmsim.hsm.v1.ChangePasswordRequest
-	18, // 36: hsmsim.hsm.v1.HSM.CreateUser:input_type -> hsmsim.hsm.v1.CreateUserRequest
-	19, // 37: hsmsim.hsm.v1.HSM.DeleteUser:input_type -> hsmsim.hsm.v1.DeleteUserRequest
-	9,  // 38: hsmsim.hsm.v1.HSM.ListUsers:input_type -> hsmsim.hsm.v1.Empty
-	47, // 39: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
-	47, // 40: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
-	9,  // 41: hsmsim.hsm.v1.HSM.ListTrustAnchors:input_type -> hsmsim.hsm.v1.Empty
-	49, // 42: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:input_type -> hsmsim.hsm.v1.MTLSEnforcementRequest
-	23, // 43: hsmsim.hsm.v1.HSM.CreateObject:input_type -> hsmsim.hsm.v1.CreateObjectRequest
-	24, // 44: hsmsim.hsm.v1.HSM.CopyObject:input_type -> hsmsim.hsm.v1.CopyObjectRequest
-	22, // 45: hsmsim.hsm.v1.HSM.DestroyObject:input_type -> hsmsim.hsm.v1.ObjectRequest
-	27, // 46: hsmsim.hsm.v1.HSM.GetAttributes:input_type -> hsmsim.hsm.v1.GetAttributesRequest
-	30, // 47: hsmsim.hsm.v1.HSM.SetAttributes:input_type -> hsmsim.hsm.v1.SetAttributesRequest
-	31, // 48: hsmsim.hsm.v1.HSM.FindObjects:input_type -> hsmsim.hsm.v1.FindRequest
-	22, // 49: hsmsim.hsm.v1.HSM.GetObjectSize:input_type -> hsmsim.hsm.v1.ObjectRequest
-	44, // 50: hsmsim.hsm.v1.HSM.ShareKey:input_type -> hsmsim.hsm.v1.ShareRequest
-	34, // 51: hsmsim.hsm.v1.HSM.GenerateKey:input_type -> hsmsim.hsm.v1.GenerateKeyRequest
-	35, // 52: hsmsim.hsm.v1.HSM.GenerateKeyPair:input_type -> hsmsim.hsm.v1.GenerateKeyPairRequest
-	36, // 53: hsmsim.hsm.v1.HSM.Encrypt:input_type -> hsmsim.hsm.v1.CryptRequest
-	36, // 54: hsmsim.hsm.v1.HSM.Decrypt:input_type -> hsmsim.hsm.v1.CryptRequest
-	36, // 55: hsmsim.hsm.v1.HSM.Sign:input_type -> hsmsim.hsm.v1.CryptRequest
-	38, // 56: hsmsim.hsm.v1.HSM.Verify:input_type -> hsmsim.hsm.v1.VerifyRequest
-	39, // 57: hsmsim.hsm.v1.HSM.Digest:input_type -> hsmsim.hsm.v1.DigestRequest
-	40, // 58: hsmsim.hsm.v1.HSM.WrapKey:input_type -> hsmsim.hsm.v1.WrapRequest
-	41, // 59: hsmsim.hsm.v1.HSM.UnwrapKey:input_type -> hsmsim.hsm.v1.UnwrapRequest
-	42, // 60: hsmsim.hsm.v1.HSM.DeriveKey:input_type -> hsmsim.hsm.v1.DeriveRequest
-	43, // 61: hsmsim.hsm.v1.HSM.GenerateRandom:input_type -> hsmsim.hsm.v1.RandomRequest
-	46, // 62: hsmsim.hsm.v1.HSM.CheckKeyUse:input_type -> hsmsim.hsm.v1.CheckRequest
-	10, // 63: hsmsim.hsm.v1.HSM.GetInfo:output_type -> hsmsim.hsm.v1.InfoResponse
-	12, // 64: hsmsim.hsm.v1.HSM.GetMechanismList:output_type -> hsmsim.hsm.v1.MechanismListResponse
-	14, // 65: hsmsim.hsm.v1.HSM.GetMechanismInfo:output_type -> hsmsim.hsm.v1.MechanismInfo
-	16, // 66: hsmsim.hsm.v1.HSM.Login:output_type -> hsmsim.hsm.v1.LoginResponse
-	9,  // 67: hsmsim.hsm.v1.HSM.Logout:output_type -> hsmsim.hsm.v1.Empty
-	45, // 68: hsmsim.hsm.v1.HSM.RenewLogin:output_type -> hsmsim.hsm.v1.RenewLoginResponse
-	9,  // 69: hsmsim.hsm.v1.HSM.ChangePassword:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 70: hsmsim.hsm.v1.HSM.CreateUser:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 71: hsmsim.hsm.v1.HSM.DeleteUser:output_type -> hsmsim.hsm.v1.Empty
-	21, // 72: hsmsim.hsm.v1.HSM.ListUsers:output_type -> hsmsim.hsm.v1.ListUsersResponse
-	9,  // 73: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:output_type -> hsmsim.hsm.v1.Empty
-	9,  // 74: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:output_type -> hsmsim.hsm.v1.Empty
-	48, // 75: hsmsim.hsm.v1.HSM.ListTrustAnchors:output_type -> hsmsim.hsm.v1.TrustAnchorsResponse
-	9,  // 76: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:output_type -> hsmsim.hsm.v1.Empty
-	25, // 77: hsmsim.hsm.v1.HSM.CreateObject:output_type -> hsmsim.hsm.v1.HandleResponse
-	25, // 78: hsmsim.hsm.v1.HSM.CopyObject:output_type -> hsmsim.hsm.v1.HandleResponse
-	9,  // 79: hsmsim.hsm.v1.HSM.DestroyObject:output_type -> hsmsim.hsm.v1.Empty
-	29, // 80: hsmsim.hsm.v1.HSM.GetAttributes:output_type -> hsmsim.hsm.v1.GetAttributesResponse
-	9,  // 81: hsmsim.hsm.v1.HSM.SetAttributes:output_type -> hsmsim.hsm.v1.Empty
-	32, // 82: hsmsim.hsm.v1.HSM.FindObjects:output_type -> hsmsim.hsm.v1.FindResponse
-	33, // 83: hsmsim.hsm.v1.HSM.GetObjectSize:output_type -> hsmsim.hsm.v1.ObjectSizeResponse
-	9,  // 84: hsmsim.hsm.v1.HSM.ShareKey:output_type -> hsmsim.hsm.v1.Empty
-	25, // 85: hsmsim.hsm.v1.HSM.GenerateKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	26, // 86: hsmsim.hsm.v1.HSM.GenerateKeyPair:output_type -> hsmsim.hsm.v1.KeyPairResponse
-	37, // 87: hsmsim.hsm.v1.HSM.Encrypt:output_type -> hsmsim.hsm.v1.CryptResponse
-	37, // 88: hsmsim.hsm.v1.HSM.Decrypt:output_type -> hsmsim.hsm.v1.CryptResponse
-	37, // 89: hsmsim.hsm.v1.HSM.Sign:output_type -> hsmsim.hsm.v1.CryptResponse
-	9,  // 90: hsmsim.hsm.v1.HSM.Verify:output_type -> hsmsim.hsm.v1.Empty
-	37, // 91: hsmsim.hsm.v1.HSM.Digest:output_type -> hsmsim.hsm.v1.CryptResponse
-	37, // 92: hsmsim.hsm.v1.HSM.WrapKey:output_type -> hsmsim.hsm.v1.CryptResponse
-	25, // 93: hsmsim.hsm.v1.HSM.UnwrapKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	25, // 94: hsmsim.hsm.v1.HSM.DeriveKey:output_type -> hsmsim.hsm.v1.HandleResponse
-	37, // 95: hsmsim.hsm.v1.HSM.GenerateRandom:output_type -> hsmsim.hsm.v1.CryptResponse
-	9,  // 96: hsmsim.hsm.v1.HSM.CheckKeyUse:output_type -> hsmsim.hsm.v1.Empty
-	63, // [63:97] is the sub-list for method output_type
-	29, // [29:63] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	9,  // 5: hsmsim.hsm.v1.Mechanism.rsa_aes:type_name -> hsmsim.hsm.v1.RsaAesKeyWrapParams
+	10, // 6: hsmsim.hsm.v1.Mechanism.sp800_108:type_name -> hsmsim.hsm.v1.Sp800108Params
+	7,  // 7: hsmsim.hsm.v1.RsaAesKeyWrapParams.oaep:type_name -> hsmsim.hsm.v1.OaepParams
+	13, // 8: hsmsim.hsm.v1.InfoResponse.members:type_name -> hsmsim.hsm.v1.Member
+	0,  // 9: hsmsim.hsm.v1.CreateUserRequest.role:type_name -> hsmsim.hsm.v1.Role
+	0,  // 10: hsmsim.hsm.v1.UserInfo.role:type_name -> hsmsim.hsm.v1.Role
+	22, // 11: hsmsim.hsm.v1.ListUsersResponse.users:type_name -> hsmsim.hsm.v1.UserInfo
+	2,  // 12: hsmsim.hsm.v1.CreateObjectRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	2,  // 13: hsmsim.hsm.v1.CopyObjectRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	30, // 14: hsmsim.hsm.v1.GetAttributesResponse.results:type_name -> hsmsim.hsm.v1.AttributeResult
+	2,  // 15: hsmsim.hsm.v1.SetAttributesRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	2,  // 16: hsmsim.hsm.v1.FindRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	3,  // 17: hsmsim.hsm.v1.GenerateKeyRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	2,  // 18: hsmsim.hsm.v1.GenerateKeyRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	3,  // 19: hsmsim.hsm.v1.GenerateKeyPairRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	2,  // 20: hsmsim.hsm.v1.GenerateKeyPairRequest.public_template:type_name -> hsmsim.hsm.v1.Attribute
+	2,  // 21: hsmsim.hsm.v1.GenerateKeyPairRequest.private_template:type_name -> hsmsim.hsm.v1.Attribute
+	3,  // 22: hsmsim.hsm.v1.CryptRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	3,  // 23: hsmsim.hsm.v1.CryptResponse.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	3,  // 24: hsmsim.hsm.v1.VerifyRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	3,  // 25: hsmsim.hsm.v1.DigestRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	3,  // 26: hsmsim.hsm.v1.WrapRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	3,  // 27: hsmsim.hsm.v1.UnwrapRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	2,  // 28: hsmsim.hsm.v1.UnwrapRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	3,  // 29: hsmsim.hsm.v1.DeriveRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	2,  // 30: hsmsim.hsm.v1.DeriveRequest.template:type_name -> hsmsim.hsm.v1.Attribute
+	3,  // 31: hsmsim.hsm.v1.CheckRequest.mechanism:type_name -> hsmsim.hsm.v1.Mechanism
+	11, // 32: hsmsim.hsm.v1.HSM.GetInfo:input_type -> hsmsim.hsm.v1.Empty
+	11, // 33: hsmsim.hsm.v1.HSM.GetMechanismList:input_type -> hsmsim.hsm.v1.Empty
+	15, // 34: hsmsim.hsm.v1.HSM.GetMechanismInfo:input_type -> hsmsim.hsm.v1.MechanismInfoRequest
+	17, // 35: hsmsim.hsm.v1.HSM.Login:input_type -> hsmsim.hsm.v1.LoginRequest
+	11, // 36: hsmsim.hsm.v1.HSM.Logout:input_type -> hsmsim.hsm.v1.Empty
+	11, // 37: hsmsim.hsm.v1.HSM.RenewLogin:input_type -> hsmsim.hsm.v1.Empty
+	19, // 38: hsmsim.hsm.v1.HSM.ChangePassword:input_type -> hsmsim.hsm.v1.ChangePasswordRequest
+	20, // 39: hsmsim.hsm.v1.HSM.CreateUser:input_type -> hsmsim.hsm.v1.CreateUserRequest
+	21, // 40: hsmsim.hsm.v1.HSM.DeleteUser:input_type -> hsmsim.hsm.v1.DeleteUserRequest
+	11, // 41: hsmsim.hsm.v1.HSM.ListUsers:input_type -> hsmsim.hsm.v1.Empty
+	49, // 42: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
+	49, // 43: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:input_type -> hsmsim.hsm.v1.TrustAnchorRequest
+	11, // 44: hsmsim.hsm.v1.HSM.ListTrustAnchors:input_type -> hsmsim.hsm.v1.Empty
+	51, // 45: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:input_type -> hsmsim.hsm.v1.MTLSEnforcementRequest
+	25, // 46: hsmsim.hsm.v1.HSM.CreateObject:input_type -> hsmsim.hsm.v1.CreateObjectRequest
+	26, // 47: hsmsim.hsm.v1.HSM.CopyObject:input_type -> hsmsim.hsm.v1.CopyObjectRequest
+	24, // 48: hsmsim.hsm.v1.HSM.DestroyObject:input_type -> hsmsim.hsm.v1.ObjectRequest
+	29, // 49: hsmsim.hsm.v1.HSM.GetAttributes:input_type -> hsmsim.hsm.v1.GetAttributesRequest
+	32, // 50: hsmsim.hsm.v1.HSM.SetAttributes:input_type -> hsmsim.hsm.v1.SetAttributesRequest
+	33, // 51: hsmsim.hsm.v1.HSM.FindObjects:input_type -> hsmsim.hsm.v1.FindRequest
+	24, // 52: hsmsim.hsm.v1.HSM.GetObjectSize:input_type -> hsmsim.hsm.v1.ObjectRequest
+	46, // 53: hsmsim.hsm.v1.HSM.ShareKey:input_type -> hsmsim.hsm.v1.ShareRequest
+	36, // 54: hsmsim.hsm.v1.HSM.GenerateKey:input_type -> hsmsim.hsm.v1.GenerateKeyRequest
+	37, // 55: hsmsim.hsm.v1.HSM.GenerateKeyPair:input_type -> hsmsim.hsm.v1.GenerateKeyPairRequest
+	38, // 56: hsmsim.hsm.v1.HSM.Encrypt:input_type -> hsmsim.hsm.v1.CryptRequest
+	38, // 57: hsmsim.hsm.v1.HSM.Decrypt:input_type -> hsmsim.hsm.v1.CryptRequest
+	38, // 58: hsmsim.hsm.v1.HSM.Sign:input_type -> hsmsim.hsm.v1.CryptRequest
+	40, // 59: hsmsim.hsm.v1.HSM.Verify:input_type -> hsmsim.hsm.v1.VerifyRequest
+	41, // 60: hsmsim.hsm.v1.HSM.Digest:input_type -> hsmsim.hsm.v1.DigestRequest
+	42, // 61: hsmsim.hsm.v1.HSM.WrapKey:input_type -> hsmsim.hsm.v1.WrapRequest
+	43, // 62: hsmsim.hsm.v1.HSM.UnwrapKey:input_type -> hsmsim.hsm.v1.UnwrapRequest
+	44, // 63: hsmsim.hsm.v1.HSM.DeriveKey:input_type -> hsmsim.hsm.v1.DeriveRequest
+	45, // 64: hsmsim.hsm.v1.HSM.GenerateRandom:input_type -> hsmsim.hsm.v1.RandomRequest
+	48, // 65: hsmsim.hsm.v1.HSM.CheckKeyUse:input_type -> hsmsim.hsm.v1.CheckRequest
+	12, // 66: hsmsim.hsm.v1.HSM.GetInfo:output_type -> hsmsim.hsm.v1.InfoResponse
+	14, // 67: hsmsim.hsm.v1.HSM.GetMechanismList:output_type -> hsmsim.hsm.v1.MechanismListResponse
+	16, // 68: hsmsim.hsm.v1.HSM.GetMechanismInfo:output_type -> hsmsim.hsm.v1.MechanismInfo
+	18, // 69: hsmsim.hsm.v1.HSM.Login:output_type -> hsmsim.hsm.v1.LoginResponse
+	11, // 70: hsmsim.hsm.v1.HSM.Logout:output_type -> hsmsim.hsm.v1.Empty
+	47, // 71: hsmsim.hsm.v1.HSM.RenewLogin:output_type -> hsmsim.hsm.v1.RenewLoginResponse
+	11, // 72: hsmsim.hsm.v1.HSM.ChangePassword:output_type -> hsmsim.hsm.v1.Empty
+	11, // 73: hsmsim.hsm.v1.HSM.CreateUser:output_type -> hsmsim.hsm.v1.Empty
+	11, // 74: hsmsim.hsm.v1.HSM.DeleteUser:output_type -> hsmsim.hsm.v1.Empty
+	23, // 75: hsmsim.hsm.v1.HSM.ListUsers:output_type -> hsmsim.hsm.v1.ListUsersResponse
+	11, // 76: hsmsim.hsm.v1.HSM.RegisterTrustAnchor:output_type -> hsmsim.hsm.v1.Empty
+	11, // 77: hsmsim.hsm.v1.HSM.DeregisterTrustAnchor:output_type -> hsmsim.hsm.v1.Empty
+	50, // 78: hsmsim.hsm.v1.HSM.ListTrustAnchors:output_type -> hsmsim.hsm.v1.TrustAnchorsResponse
+	11, // 79: hsmsim.hsm.v1.HSM.SetMTLSEnforcement:output_type -> hsmsim.hsm.v1.Empty
+	27, // 80: hsmsim.hsm.v1.HSM.CreateObject:output_type -> hsmsim.hsm.v1.HandleResponse
+	27, // 81: hsmsim.hsm.v1.HSM.CopyObject:output_type -> hsmsim.hsm.v1.HandleResponse
+	11, // 82: hsmsim.hsm.v1.HSM.DestroyObject:output_type -> hsmsim.hsm.v1.Empty
+	31, // 83: hsmsim.hsm.v1.HSM.GetAttributes:output_type -> hsmsim.hsm.v1.GetAttributesResponse
+	11, // 84: hsmsim.hsm.v1.HSM.SetAttributes:output_type -> hsmsim.hsm.v1.Empty
+	34, // 85: hsmsim.hsm.v1.HSM.FindObjects:output_type -> hsmsim.hsm.v1.FindResponse
+	35, // 86: hsmsim.hsm.v1.HSM.GetObjectSize:output_type -> hsmsim.hsm.v1.ObjectSizeResponse
+	11, // 87: hsmsim.hsm.v1.HSM.ShareKey:output_type -> hsmsim.hsm.v1.Empty
+	27, // 88: hsmsim.hsm.v1.HSM.GenerateKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	28, // 89: hsmsim.hsm.v1.HSM.GenerateKeyPair:output_type -> hsmsim.hsm.v1.KeyPairResponse
+	39, // 90: hsmsim.hsm.v1.HSM.Encrypt:output_type -> hsmsim.hsm.v1.CryptResponse
+	39, // 91: hsmsim.hsm.v1.HSM.Decrypt:output_type -> hsmsim.hsm.v1.CryptResponse
+	39, // 92: hsmsim.hsm.v1.HSM.Sign:output_type -> hsmsim.hsm.v1.CryptResponse
+	11, // 93: hsmsim.hsm.v1.HSM.Verify:output_type -> hsmsim.hsm.v1.Empty
+	39, // 94: hsmsim.hsm.v1.HSM.Digest:output_type -> hsmsim.hsm.v1.CryptResponse
+	39, // 95: hsmsim.hsm.v1.HSM.WrapKey:output_type -> hsmsim.hsm.v1.CryptResponse
+	27, // 96: hsmsim.hsm.v1.HSM.UnwrapKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	27, // 97: hsmsim.hsm.v1.HSM.DeriveKey:output_type -> hsmsim.hsm.v1.HandleResponse
+	39, // 98: hsmsim.hsm.v1.HSM.GenerateRandom:output_type -> hsmsim.hsm.v1.CryptResponse
+	11, // 99: hsmsim.hsm.v1.HSM.CheckKeyUse:output_type -> hsmsim.hsm.v1.Empty
+	66, // [66:100] is the sub-list for method output_type
+	32, // [32:66] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_hsmd_hsmpb_hsm_proto_init() }
@@ -3355,6 +3544,8 @@ func file_hsmd_hsmpb_hsm_proto_init() {
 		(*Mechanism_Pss)(nil),
 		(*Mechanism_Oaep)(nil),
 		(*Mechanism_Ecdh1)(nil),
+		(*Mechanism_RsaAes)(nil),
+		(*Mechanism_Sp800_108)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3362,7 +3553,7 @@ func file_hsmd_hsmpb_hsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hsmd_hsmpb_hsm_proto_rawDesc), len(file_hsmd_hsmpb_hsm_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   49,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

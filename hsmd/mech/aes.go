@@ -111,7 +111,7 @@ func cbcIV(m ckm.Mechanism) ([]byte, error) {
 	return iv, nil
 }
 
-func cbcEncrypt(pad bool) func(ckm.Mechanism, *material, []byte) ([]byte, ckm.Mechanism, error) {
+func cbcEncrypt(padded bool) func(ckm.Mechanism, *material, []byte) ([]byte, ckm.Mechanism, error) {
 	return func(m ckm.Mechanism, k *material, in []byte) ([]byte, ckm.Mechanism, error) {
 		b, err := k.aes()
 		if err != nil {
@@ -122,13 +122,8 @@ func cbcEncrypt(pad bool) func(ckm.Mechanism, *material, []byte) ([]byte, ckm.Me
 			return nil, m, err
 		}
 		var out []byte
-		if pad {
-			n := 16 - len(in)%16
-			out = make([]byte, len(in)+n)
-			copy(out, in)
-			for i := len(in); i < len(out); i++ {
-				out[i] = byte(n)
-			}
+		if padded {
+			out = pad(in, 16)
 		} else {
 			if len(in)%16 != 0 {
 				return nil, m, errDataLen
@@ -166,17 +161,32 @@ func cbcDecrypt(pad bool) func(ckm.Mechanism, *material, []byte) ([]byte, error)
 	}
 }
 
-// pkcs7Len returns the unpadded length of a PKCS#7-padded buffer (block 16), checking the
-// padding in constant time with respect to its contents.
-func pkcs7Len(b []byte) (int, bool) {
+// pkcs7Len returns the unpadded length of a PKCS#7-padded buffer of 16-byte blocks.
+func pkcs7Len(b []byte) (int, bool) { return padLen(b, 16) }
+
+// padLen returns the unpadded length of a buffer padded as PKCS #5/#7 pad to block bytes (1 to
+// block bytes, each holding the count), checking the padding in constant time with respect to
+// its contents.
+func padLen(b []byte, block int) (int, bool) {
 	n := int(b[len(b)-1])
-	good := subtle.ConstantTimeLessOrEq(1, n) & subtle.ConstantTimeLessOrEq(n, 16)
-	for i := 1; i <= 16; i++ {
+	good := subtle.ConstantTimeLessOrEq(1, n) & subtle.ConstantTimeLessOrEq(n, block)
+	for i := 1; i <= block; i++ {
 		inPad := subtle.ConstantTimeLessOrEq(i, n)
 		match := subtle.ConstantTimeByteEq(b[len(b)-i], byte(n))
 		good &= match | (inPad ^ 1)
 	}
 	return len(b) - n, good == 1
+}
+
+// pad appends PKCS #5/#7 padding to a copy of in: 1 to block bytes, each holding the count.
+func pad(in []byte, block int) []byte {
+	n := block - len(in)%block
+	out := make([]byte, len(in)+n)
+	copy(out, in)
+	for i := len(in); i < len(out); i++ {
+		out[i] = byte(n)
+	}
+	return out
 }
 
 func ctrParam(m ckm.Mechanism) (*ckm.CTRParams, error) {

@@ -27,6 +27,12 @@ var mgfHash = map[uint32]crypto.Hash{
 	p11.CKG_MGF1_SHA384: crypto.SHA384, p11.CKG_MGF1_SHA512: crypto.SHA512,
 }
 
+// hmacHash maps an HMAC mechanism (also the PRF of CloudHSM's SP 800-108 KDF) to its hash.
+var hmacHash = map[uint32]crypto.Hash{
+	p11.CKM_SHA_1_HMAC: crypto.SHA1, p11.CKM_SHA224_HMAC: crypto.SHA224, p11.CKM_SHA256_HMAC: crypto.SHA256,
+	p11.CKM_SHA384_HMAC: crypto.SHA384, p11.CKM_SHA512_HMAC: crypto.SHA512,
+}
+
 // hashOf hashes data with the one-shot functions (no hasher allocation).
 func hashOf(h crypto.Hash, data []byte) []byte {
 	switch h {
@@ -55,10 +61,7 @@ func init() {
 	}
 	// HMAC key sizes are those of the keys it accepts: generic secrets of 1–800 bytes (AES keys
 	// fall inside that range).
-	for m, h := range map[uint32]crypto.Hash{
-		p11.CKM_SHA_1_HMAC: crypto.SHA1, p11.CKM_SHA224_HMAC: crypto.SHA224, p11.CKM_SHA256_HMAC: crypto.SHA256,
-		p11.CKM_SHA384_HMAC: crypto.SHA384, p11.CKM_SHA512_HMAC: crypto.SHA512,
-	} {
+	for m, h := range hmacHash {
 		register(m, &entry{minKey: genericMinLen, maxKey: genericMaxLen, sign: hmacSign(h), verify: hmacVerify(h), check: macCheck})
 	}
 	register(p11.CKM_AES_CMAC, &entry{minKey: 16, maxKey: 32, sign: cmacSign, verify: cmacVerify, check: aesCheck(nil)})

@@ -127,6 +127,36 @@ static int h_fork_child(void) {
 	waitpid(pid, &st, 0);
 	return -3;
 }
+// CloudHSM's CKM_SP800_108_COUNTER_KDF parameter, laid out as its vendor header lays it out:
+// a PRF and an array of typed data parameters (counter format, DKM format, label, context).
+typedef struct { CK_ULONG width_bits; } h_counter_format;
+typedef struct { CK_ULONG method; CK_ULONG width_bits; } h_dkm_format;
+typedef struct { CK_ULONG type; CK_VOID_PTR value; CK_ULONG len; } h_prf_data;
+typedef struct { CK_MECHANISM_TYPE prf; CK_ULONG count; h_prf_data *data; } h_sp800108_params;
+
+static CK_RV h_derive_sp800108(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE base, CK_MECHANISM_TYPE prf,
+		CK_ULONG ctr_bits, CK_ULONG dkm_method, CK_ULONG dkm_bits, CK_BYTE *label, CK_ULONG label_len,
+		CK_BYTE *context, CK_ULONG context_len, CK_ULONG value_len, CK_OBJECT_HANDLE *out) {
+	h_counter_format ctr = { ctr_bits };
+	h_dkm_format dkm = { dkm_method, dkm_bits };
+	h_prf_data data[4] = {
+		{ 4, &ctr, sizeof ctr },
+		{ 7, &dkm, sizeof dkm },
+		{ 5, label, label_len },
+		{ 6, context, context_len },
+	};
+	h_sp800108_params params = { prf, 4, data };
+	CK_MECHANISM m = { 0x80000001UL, &params, sizeof params };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+		{ CKA_VALUE_LEN, &value_len, sizeof value_len }, { CKA_TOKEN, &no, sizeof no },
+		{ CKA_SENSITIVE, &no, sizeof no }, { CKA_EXTRACTABLE, &yes, sizeof yes },
+	};
+	return fl->C_DeriveKey(s, &m, base, t, sizeof t / sizeof t[0], out);
+}
 */
 import "C"
 
@@ -338,3 +368,25 @@ func WaitForSlotEvent(flags uint64) uint { return uint(C.h_wait(C.CK_FLAGS(flags
 // ForkChild forks; the child calls C_GetSlotList. 0 means the child was told
 // CKR_CRYPTOKI_NOT_INITIALIZED; 10 another code; negative: it crashed or hung.
 func ForkChild() int { return int(C.h_fork_child()) }
+
+// KDFParams are the inputs of CloudHSM's CKM_SP800_108_COUNTER_KDF.
+type KDFParams struct {
+	PRF                             uint
+	CounterBits, DKMMethod, DKMBits uint
+	Label, Context                  []byte
+	ValueLen                        uint
+}
+
+// DeriveSP800108 calls C_DeriveKey with CKM_SP800_108_COUNTER_KDF and the CK_SP800_108_KDF_PARAMS
+// miekg/pkcs11 cannot build, for a session generic secret that can be read back.
+func DeriveSP800108(session, base uint, k KDFParams) (uint, uint) {
+	// A byte more than needed, so that an empty label or context is still a valid pointer.
+	l, c := C.CBytes(append(append([]byte(nil), k.Label...), 0)), C.CBytes(append(append([]byte(nil), k.Context...), 0))
+	defer C.free(l)
+	defer C.free(c)
+	var out C.CK_OBJECT_HANDLE
+	rv := C.h_derive_sp800108(C.CK_SESSION_HANDLE(session), C.CK_OBJECT_HANDLE(base), C.CK_MECHANISM_TYPE(k.PRF),
+		C.CK_ULONG(k.CounterBits), C.CK_ULONG(k.DKMMethod), C.CK_ULONG(k.DKMBits),
+		(*C.CK_BYTE)(l), C.CK_ULONG(len(k.Label)), (*C.CK_BYTE)(c), C.CK_ULONG(len(k.Context)), C.CK_ULONG(k.ValueLen), &out)
+	return uint(rv), uint(out)
+}

@@ -96,7 +96,9 @@ func TestProfiles(t *testing.T) {
 			defer gp.Free()
 			must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_GCM, gp), k))
 			_, err := p.EncryptUpdate(s, []byte("part"))
-			wantRV(t, "C_EncryptUpdate with GCM", err, in(profile, pkcs11.CKR_OK, pkcs11.CKR_FUNCTION_NOT_SUPPORTED))
+			// AWS's known issue on multi-part AES-GCM: "We return CKR_MECHANISM_INVALID for the
+			// C_EncryptUpdate and C_DecryptUpdate API operations."
+			wantRV(t, "C_EncryptUpdate with GCM", err, in(profile, pkcs11.CKR_OK, pkcs11.CKR_MECHANISM_INVALID))
 			if err == nil {
 				_, err = p.EncryptFinal(s)
 				must(t, err)
@@ -109,9 +111,13 @@ func TestProfiles(t *testing.T) {
 			must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_GCM, gp), k))
 			_, err := p.Encrypt(s, make([]byte, 20<<10))
 			wantRV(t, "20 KiB of GCM", err, in(profile, pkcs11.CKR_OK, pkcs11.CKR_DATA_LEN_RANGE))
+			// AWS's "Maximum data size for each mechanism": CKM_AES_GCM takes 16,224 bytes.
 			must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_GCM, gp), k))
-			_, err = p.Encrypt(s, make([]byte, 16<<10))
+			_, err = p.Encrypt(s, make([]byte, 16224))
 			must(t, err)
+			must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_GCM, gp), k))
+			_, err = p.Encrypt(s, make([]byte, 16225))
+			wantRV(t, "16,225 bytes of GCM", err, in(profile, pkcs11.CKR_OK, pkcs11.CKR_DATA_LEN_RANGE))
 		},
 		"AES-GCM wrap IV": func(t *testing.T, profile string, s pkcs11.SessionHandle) {
 			kek := aesKey(t, s, bytes.Repeat([]byte{2}, 16))

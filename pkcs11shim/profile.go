@@ -1,0 +1,77 @@
+package pkcs11shim
+
+import (
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
+	"github.com/hsmsim/hsmsim/hsmd/p11"
+)
+
+// The cloudhsm profile's mechanism rules, from AWS's "Supported mechanisms for the PKCS #11
+// library for AWS CloudHSM Client SDK 5" and "Known issues for the PKCS #11 library". The nodes
+// know every mechanism; which ones an application may use, with how much data and in how many
+// parts, is the module's (the client library's) business, as it is CloudHSM's.
+
+// offers answers CKR_MECHANISM_INVALID for a mechanism the profile does not have: CloudHSM's
+// vendor-defined mechanisms exist only in profile cloudhsm (standard has no vendor mechanisms).
+func (m *module) offers(t uint32) error {
+	if _, vendor := ckm.VendorMechanisms[t]; vendor && !m.cloudHSM() {
+		return p11.Errorf(p11.CKR_MECHANISM_INVALID, "%s is CloudHSM's vendor mechanism (profile cloudhsm)", ckm.VendorMechanisms[t])
+	}
+	return nil
+}
+
+// cloudHSMMaxData is AWS's "Maximum data size for each mechanism": the most data (plaintext, or
+// data to MAC) one operation takes, all of it processed inside the HSM. Past it the module
+// answers CKR_DATA_LEN_RANGE, or CKR_ENCRYPTED_DATA_LEN_RANGE for a decryption, whose input may
+// be longer by the IV and tag the mechanism adds (AWS says only that the operation fails; these
+// are the spec's codes for input of a bad length). CKM_DES3_CBC (16,280) is on AWS's list too;
+// hsmsim has no DES3.
+var cloudHSMMaxData = map[uint32]int{
+	p11.CKM_SHA_1_HMAC:       16288,
+	p11.CKM_SHA224_HMAC:      16256,
+	p11.CKM_SHA256_HMAC:      16288,
+	p11.CKM_SHA384_HMAC:      16224,
+	p11.CKM_SHA512_HMAC:      16224,
+	p11.CKM_AES_CBC:          16272,
+	p11.CKM_AES_GCM:          16224,
+	ckm.CKM_CLOUDHSM_AES_GCM: 16224,
+}
+
+// decryptOverhead is what a decryption's input carries beyond the plaintext: GCM's tag, and
+// the vendor GCM's IV in front of it.
+func decryptOverhead(mc ckm.Mechanism) int {
+	tag := 0
+	if g, ok := mc.Param.(*ckm.GCMParams); ok {
+		tag = int(g.TagBits / 8)
+	}
+	switch mc.Type {
+	case p11.CKM_AES_GCM:
+		return tag
+	case ckm.CKM_CLOUDHSM_AES_GCM:
+		return 12 + tag
+	}
+	return 0
+}
+
+// checkDataLimit applies cloudHSMMaxData in profile cloudhsm.
+func (m *module) checkDataLimit(k opKind, mc ckm.Mechanism, n int) error {
+	limit, ok := cloudHSMMaxData[mc.Type]
+	if !ok || !m.cloudHSM() {
+		return nil
+	}
+	if k == opDecrypt {
+		limit += decryptOverhead(mc)
+	}
+	if n > limit {
+		return p11.Errorf(lenRange(k), "profile cloudhsm: %s takes at most %d bytes, not %d", p11.MechName(mc.Type), limit, n)
+	}
+	return nil
+}
+
+// cloudHSMSinglePart are the mechanisms AWS marks "single-part operations only", and AES-GCM,
+// whose multi-part use AWS's known issue refuses. C_*Update with one of them ends the operation
+// with CKR_MECHANISM_INVALID, the code that known issue gives ("We return CKR_MECHANISM_INVALID
+// for the C_EncryptUpdate and C_DecryptUpdate API operations").
+var cloudHSMSinglePart = map[uint32]bool{
+	p11.CKM_RSA_PKCS: true, p11.CKM_RSA_PKCS_PSS: true, p11.CKM_RSA_PKCS_OAEP: true, p11.CKM_ECDSA: true,
+	p11.CKM_AES_GCM: true, ckm.CKM_CLOUDHSM_AES_GCM: true,
+}
