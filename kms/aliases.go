@@ -25,7 +25,7 @@ func checkAliasName(name string) *awsapi.Error {
 }
 
 // aliasTarget resolves TargetKeyId, which must name a key by id or key ARN (not by alias).
-func aliasTarget(s *Server, c *awsapi.Caller, id string) (*keyRec, *awsapi.Error) {
+func aliasTarget(s *Server, c *caller, id string) (*keyRec, *awsapi.Error) {
 	if strings.HasPrefix(id, "alias/") || strings.Contains(id, ":alias/") {
 		return nil, awsapi.NewError(awsapi.ValidationException, "Aliases must refer to keys. Not aliases")
 	}
@@ -44,7 +44,7 @@ type aliasInput struct {
 	TargetKeyId string
 }
 
-func createAlias(s *Server, _ context.Context, c *awsapi.Caller, in *aliasInput) (*empty, error) {
+func createAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empty, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func createAlias(s *Server, _ context.Context, c *awsapi.Caller, in *aliasInput)
 	return nil, nil
 }
 
-func updateAlias(s *Server, _ context.Context, c *awsapi.Caller, in *aliasInput) (*empty, error) {
+func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empty, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ type aliasNameInput struct {
 	AliasName string
 }
 
-func deleteAlias(s *Server, _ context.Context, c *awsapi.Caller, in *aliasNameInput) (*empty, error) {
+func deleteAlias(s *Server, _ context.Context, c *caller, in *aliasNameInput) (*empty, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ type listAliasesOutput struct {
 	Truncated  bool
 }
 
-func listAliases(s *Server, _ context.Context, c *awsapi.Caller, in *listAliasesInput) (*listAliasesOutput, error) {
+func listAliases(s *Server, _ context.Context, c *caller, in *listAliasesInput) (*listAliasesOutput, error) {
 	s.mu.RLock()
 	var only string
 	if in.KeyId != nil {

@@ -9,11 +9,15 @@ import (
 	"strings"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
-// Grants are stored, listed, retired and revoked as KMS does. hsmsim has no IAM: every caller acts
-// as its account's root, so a grant never changes what a caller may do; grant tokens are checked
-// for form (a token hsmsim did not issue is InvalidGrantTokenException).
+// Grants are stored, listed, retired and revoked as KMS does, and authorize their grantee for
+// their operations (authz.go). A grant takes effect as soon as CreateGrant returns (hsmsim has
+// no eventual consistency to bridge), so a grant token only needs to be well-formed: a token
+// hsmsim did not issue is InvalidGrantTokenException, and a revoked grant's token authorizes
+// nothing because the grant is gone.
+// https://docs.aws.amazon.com/kms/latest/developerguide/grants.html
 
 const grantTokenPrefix = "hsmsim-grant-v1:"
 
@@ -65,7 +69,7 @@ type createGrantOutput struct {
 // maxGrantsPerKey is the per-key grant quota.
 const maxGrantsPerKey = 50000
 
-func createGrant(s *Server, _ context.Context, c *awsapi.Caller, in *createGrantInput) (*createGrantOutput, error) {
+func createGrant(s *Server, _ context.Context, c *caller, in *createGrantInput) (*createGrantOutput, error) {
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
@@ -81,7 +85,13 @@ func createGrant(s *Server, _ context.Context, c *awsapi.Caller, in *createGrant
 	if rerr != nil {
 		return nil, rerr
 	}
-	if err := checkNotPending(k); err != nil {
+	// CreateGrant's row of the key state table: a disabled key refuses it (DisabledException),
+	// a key pending deletion or unavailable too (KMSInvalidStateException).
+	// https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html
+	if err := s.checkUsable(k); err != nil {
+		return nil, err
+	}
+	if err := checkGrantOperations(k, in.Operations, in.Constraints != nil); err != nil {
 		return nil, err
 	}
 	if err := dryRun(in.DryRun); err != nil {
@@ -165,7 +175,7 @@ func listGrantsWhere(s *Server, in *listGrantsInput, keep func(g *grantRec) bool
 	return &listGrantsOutput{Grants: append([]grantEntry{}, items...), NextMarker: next, Truncated: trunc}, nil
 }
 
-func listGrants(s *Server, _ context.Context, c *awsapi.Caller, in *listGrantsInput) (*listGrantsOutput, error) {
+func listGrants(s *Server, _ context.Context, c *caller, in *listGrantsInput) (*listGrantsOutput, error) {
 	s.mu.RLock()
 	k, rerr := s.resolve(c, in.KeyId)
 	s.mu.RUnlock()
@@ -177,7 +187,7 @@ func listGrants(s *Server, _ context.Context, c *awsapi.Caller, in *listGrantsIn
 	})
 }
 
-func listRetirableGrants(s *Server, _ context.Context, c *awsapi.Caller, in *listGrantsInput) (*listGrantsOutput, error) {
+func listRetirableGrants(s *Server, _ context.Context, c *caller, in *listGrantsInput) (*listGrantsOutput, error) {
 	return listGrantsWhere(s, in, func(g *grantRec) bool {
 		k := s.keys[g.KeyID]
 		return g.Retiring == in.RetiringPrincipal && k != nil && k.Account == c.Account && k.Region == c.Region
@@ -210,9 +220,19 @@ func removeGrant(s *Server, k *keyRec, id string, dry bool) error {
 	return nil
 }
 
-func retireGrant(s *Server, _ context.Context, c *awsapi.Caller, in *retireGrantInput) (*empty, error) {
+// mayRetire says whether the caller may retire g, which the grant itself decides: its retiring
+// principal, its grantee if the grant includes RetireGrant, and the account the grant was created
+// in (its root). https://docs.aws.amazon.com/kms/latest/developerguide/grant-delete.html
+func mayRetire(c *caller, g *grantRec, k *keyRec) bool {
+	who := &c.req.Principal
+	return samePrincipal(g.Retiring, who) || (g.namesGrantee(who) && slices.Contains(g.Operations, "RetireGrant")) ||
+		(who.Type == policy.PrincipalRoot && who.Account == k.Account)
+}
+
+func retireGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) (*empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var k *keyRec
 	id := in.GrantId
 	if in.GrantToken != "" {
 		tid, ok := grantIDOfToken(in.GrantToken)
@@ -224,23 +244,26 @@ func retireGrant(s *Server, _ context.Context, c *awsapi.Caller, in *retireGrant
 		if g == nil {
 			return nil, awsapi.NewError(errNotFound, "Grant not found")
 		}
-		k := s.keys[g.KeyID]
+		k = s.keys[g.KeyID]
 		if k.Account != c.Account || k.Region != c.Region {
 			return nil, awsapi.NewError(errNotFound, "Grant not found")
 		}
-		return nil, removeGrant(s, k, id, in.DryRun)
+	} else {
+		if in.KeyId == "" || in.GrantId == "" {
+			return nil, awsapi.NewError(awsapi.ValidationException, "Either GrantToken or both KeyId and GrantId must be specified.")
+		}
+		var rerr *awsapi.Error
+		if k, rerr = s.find(c, in.KeyId); rerr != nil {
+			return nil, rerr
+		}
 	}
-	if in.KeyId == "" || in.GrantId == "" {
-		return nil, awsapi.NewError(awsapi.ValidationException, "Either GrantToken or both KeyId and GrantId must be specified.")
-	}
-	k, rerr := s.resolve(c, in.KeyId)
-	if rerr != nil {
-		return nil, rerr
+	if g := s.grants[id]; g != nil && g.KeyID == k.ID && !mayRetire(c, g, k) {
+		return nil, awsapi.NewError(errAccessDenied, "%s", policy.AccessDeniedMessage(c.req.Principal.ARN, "kms:RetireGrant", keyARN(k), policy.NoResourceAllow))
 	}
 	return nil, removeGrant(s, k, id, in.DryRun)
 }
 
-func revokeGrant(s *Server, _ context.Context, c *awsapi.Caller, in *retireGrantInput) (*empty, error) {
+func revokeGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) (*empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, rerr := s.resolve(c, in.KeyId)
@@ -248,4 +271,30 @@ func revokeGrant(s *Server, _ context.Context, c *awsapi.Caller, in *retireGrant
 		return nil, rerr
 	}
 	return nil, removeGrant(s, k, in.GrantId, in.DryRun)
+}
+
+// grantOperations are the operations a grant may allow, by the key usage that can do them
+// (CreateGrant's Operations in the KMS API Reference); every key allows the grant management
+// ones.
+var grantOperations = map[string][]string{
+	usageEncrypt: {"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo",
+		"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"},
+	usageSign: {"Sign", "Verify", "GetPublicKey"},
+	usageMac:  {"GenerateMac", "VerifyMac"},
+}
+
+var grantManagement = []string{"CreateGrant", "RetireGrant", "DescribeKey"}
+
+// checkGrantOperations refuses operations key k cannot do, and encryption context constraints
+// on a key whose operations take no encryption context (asymmetric and HMAC keys).
+func checkGrantOperations(k *keyRec, ops []string, constrained bool) *awsapi.Error {
+	for _, op := range ops {
+		if !slices.Contains(grantOperations[k.Usage], op) && !slices.Contains(grantManagement, op) {
+			return awsapi.NewError(awsapi.ValidationException, "Grant operation %s is not valid for KMS key %s with KeyUsage %s.", op, keyARN(k), k.Usage)
+		}
+	}
+	if constrained && k.Spec != specSymmetric {
+		return awsapi.NewError(awsapi.ValidationException, "Grant constraints are not supported for KMS key %s with KeySpec %s: its operations take no encryption context.", keyARN(k), k.Spec)
+	}
+	return nil
 }

@@ -31,6 +31,8 @@ import (
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
+	"github.com/hsmsim/hsmsim/kms/iam"
+	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
 // Config configures a Server.
@@ -44,7 +46,8 @@ type Config struct {
 	// AccountID is the account of every caller whose access key is not listed in Credentials
 	// (default 111122223333).
 	AccountID string
-	// Credentials are the access keys strict mode accepts (and the account each acts for).
+	// Credentials are the account administrators' access keys: each acts as its account's
+	// root user. IAM users' and role sessions' keys come from IAM (kms/iam).
 	Credentials []awsapi.Credential
 	// Strict makes every request prove its SigV4 signature against Credentials.
 	Strict bool
@@ -70,6 +73,9 @@ type Server struct {
 	now func() time.Time
 	api *awsapi.Endpoint
 	db  *db
+	iam *iam.Store // users, roles and sessions: who a request's access key is
+
+	defaults sync.Map // account → its compiled default key policy
 
 	// mu guards the records below and the custom key stores' connections.
 	mu      sync.RWMutex
@@ -108,13 +114,23 @@ func Open(cfg Config) (*Server, error) {
 	if cfg.ControlPlane == nil {
 		cfg.ControlPlane = cloudhsm.NotImplemented{}
 	}
+	if cfg.AccountID == "" {
+		cfg.AccountID = awsapi.DefaultAccountID
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now,
 		keys: map[string]*keyRec{}, aliases: map[string]*aliasRec{}, grants: map[string]*grantRec{}, stores: map[string]*storeRec{}}
-	s.api = awsapi.NewEndpoint(awsapi.Config{Region: cfg.Region, AccountID: cfg.AccountID, Credentials: cfg.Credentials,
-		Strict: cfg.Strict, Internal: errInternal, Logger: cfg.Logger, Now: cfg.Now},
-		&awsapi.Service{API: awsapi.KMS, Handlers: bind(s, kmsHandlers), Unhandled: unsupported, ToError: toAWS},
-		cloudhsm.NewAPI(cfg.ControlPlane))
 	var err error
+	if s.iam, err = iam.Open(cfg.DataDir, cfg.AccountID, cfg.Now); err != nil {
+		return nil, err
+	}
+	s.api = awsapi.NewEndpoint(awsapi.Config{Region: cfg.Region, AccountID: cfg.AccountID, Credentials: cfg.Credentials,
+		Identities: s.iam.Credential, Strict: cfg.Strict, Internal: errInternal, Logger: cfg.Logger, Now: cfg.Now},
+		&awsapi.Service{API: awsapi.KMS, Handlers: bind(s, kmsHandlers), Unhandled: unsupported, ToError: toAWS},
+		s.authorizeControlPlane(cloudhsm.NewAPI(cfg.ControlPlane)))
+	// IAM and STS share the endpoint (the Query protocol: form-encoded POSTs without
+	// X-Amz-Target), so AWS_ENDPOINT_URL_IAM and AWS_ENDPOINT_URL_STS are the KMS's URL.
+	s.api.AddQuery(s.iam.IAM())
+	s.api.AddQuery(s.iam.STS())
 	if s.db, err = openDB(cfg.DataDir, cfg.NoSync); err != nil {
 		return nil, err
 	}
@@ -168,3 +184,31 @@ func (s *Server) sweep(ctx context.Context) {
 	deleteDueKeys(s, ctx)
 	rotateDueKeys(s)
 }
+
+// authorizeControlPlane makes every CloudHSM V2 operation ask the caller's identity policies for
+// cloudhsm:OPERATION first (CloudHSM has no resource policies), as AWS does.
+// https://docs.aws.amazon.com/cloudhsm/latest/userguide/identity-access-management.html
+func (s *Server) authorizeControlPlane(svc *awsapi.Service) *awsapi.Service {
+	wrapped := make(map[string]awsapi.Handler, len(svc.Handlers))
+	for name, h := range svc.Handlers {
+		action := "cloudhsm:" + name
+		wrapped[name] = func(ctx context.Context, c *awsapi.Caller, body []byte) (any, error) {
+			who := c.Who()
+			if who.Type != policy.PrincipalRoot {
+				cl := s.newCaller(c, action)
+				cl.req.Resource = "*"
+				if d := policy.Evaluate(&cl.req, nil, cl.ids); !d.Allowed {
+					return nil, awsapi.NewError("CloudHsmAccessDeniedException", "%s", d.Message(&cl.req))
+				}
+			}
+			return h(ctx, c, body)
+		}
+	}
+	out := *svc
+	out.Handlers = wrapped
+	return &out
+}
+
+// IAM is the server's IAM store (users, roles, sessions), for Go callers such as tests and the
+// CLI.
+func (s *Server) IAM() *iam.Store { return s.iam }

@@ -1,0 +1,838 @@
+package iam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/policy"
+)
+
+// The IAM actions hsmsim serves, with their errors and XML shapes as the IAM API Reference
+// gives them: https://docs.aws.amazon.com/IAM/latest/APIReference/API_Operations.html
+// and STS's: https://docs.aws.amazon.com/STS/latest/APIReference/API_Operations.html
+
+// IAM errors and their HTTP statuses (the IAM API Reference's "Errors" of each action).
+const (
+	errNoSuchEntity     = "NoSuchEntity"
+	errAlreadyExists    = "EntityAlreadyExists"
+	errMalformed        = "MalformedPolicyDocument"
+	errLimitExceeded    = "LimitExceeded"
+	errDeleteConflict   = "DeleteConflict"
+	errValidation       = "ValidationError"
+	errAccessDenied     = "AccessDenied"
+	errInvalidParameter = "InvalidParameterValue"
+)
+
+var statusOf = map[string]int{errNoSuchEntity: http.StatusNotFound, errAlreadyExists: http.StatusConflict,
+	errLimitExceeded: http.StatusConflict, errDeleteConflict: http.StatusConflict, errAccessDenied: http.StatusForbidden}
+
+func apiErr(typ, format string, args ...any) *awsapi.Error {
+	e := awsapi.NewError(typ, format, args...)
+	if st, ok := statusOf[typ]; ok {
+		e.Status = st
+	}
+	return e
+}
+
+// IAM is the IAM Query service, for Endpoint.AddQuery.
+func (s *Store) IAM() *awsapi.QueryService {
+	return &awsapi.QueryService{SigningName: "iam", Version: "2010-05-08", Namespace: "https://iam.amazonaws.com/doc/2010-05-08/",
+		Handle: s.handleIAM}
+}
+
+// STS is the STS Query service, for Endpoint.AddQuery.
+func (s *Store) STS() *awsapi.QueryService {
+	return &awsapi.QueryService{SigningName: "sts", Version: "2011-06-15", Namespace: "https://sts.amazonaws.com/doc/2011-06-15/",
+		Handle: s.handleSTS}
+}
+
+type iamAction func(s *Store, c *awsapi.Caller, p url.Values) (any, error)
+
+// iamActions maps each action to its handler and the resource its authorization names.
+var iamActions = map[string]struct {
+	run      iamAction
+	resource func(acct string, p url.Values) string
+}{
+	"CreateUser":       {createUser, userRes},
+	"GetUser":          {getUser, userRes},
+	"ListUsers":        {listUsers, nil},
+	"DeleteUser":       {deleteUser, userRes},
+	"TagUser":          {tagUser, userRes},
+	"CreateAccessKey":  {createAccessKey, userRes},
+	"ListAccessKeys":   {listAccessKeys, userRes},
+	"DeleteAccessKey":  {deleteAccessKey, userRes},
+	"PutUserPolicy":    {putUserPolicy, userRes},
+	"GetUserPolicy":    {getUserPolicy, userRes},
+	"DeleteUserPolicy": {deleteUserPolicy, userRes},
+	"CreateRole":       {createRole, roleRes},
+	"GetRole":          {getRole, roleRes},
+	"DeleteRole":       {deleteRole, roleRes},
+	"TagRole":          {tagRole, roleRes},
+	"PutRolePolicy":    {putRolePolicy, roleRes},
+	"GetRolePolicy":    {getRolePolicy, roleRes},
+	"DeleteRolePolicy": {deleteRolePolicy, roleRes},
+}
+
+func userRes(acct string, p url.Values) string {
+	return "arn:aws:iam::" + acct + ":user" + normPath(p.Get("Path")) + p.Get("UserName")
+}
+
+func roleRes(acct string, p url.Values) string {
+	return "arn:aws:iam::" + acct + ":role" + normPath(p.Get("Path")) + p.Get("RoleName")
+}
+
+func normPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+func (s *Store) handleIAM(_ context.Context, c *awsapi.Caller, action string, p url.Values) (any, error) {
+	a, ok := iamActions[action]
+	if !ok {
+		return nil, apiErr(awsapi.InvalidAction, "Could not find operation %s for version 2010-05-08", action)
+	}
+	res := "*"
+	if a.resource != nil {
+		res = a.resource(s.account, p)
+	}
+	// GetUser, ListAccessKeys and CreateAccessKey without UserName act on the caller itself.
+	if p.Get("UserName") == "" && c.Principal.Type == policy.PrincipalUser && a.resource != nil && strings.Contains(res, ":user") {
+		p.Set("UserName", c.Principal.Username)
+		res = c.Principal.ARN
+	}
+	if err := s.authorize(c, "iam:"+action, res); err != nil {
+		return nil, err
+	}
+	return a.run(s, c, p)
+}
+
+// authorize decides an IAM or STS call by the caller's identity policies alone (IAM resources
+// have no resource policies here); the root user may do anything.
+func (s *Store) authorize(c *awsapi.Caller, action, resource string) error {
+	who := c.Who()
+	if who.Type == policy.PrincipalRoot {
+		return nil
+	}
+	req := &policy.Request{Principal: who, Action: action, Resource: resource}
+	req.Context.Set("aws:CurrentTime", s.now().UTC().Format(time.RFC3339))
+	if c.SourceIP != "" {
+		req.Context.Set("aws:SourceIp", c.SourceIP)
+	}
+	req.Context.Set("aws:SecureTransport", strconv.FormatBool(c.Secure))
+	d := policy.Evaluate(req, nil, s.Policies(&who))
+	if !d.Allowed {
+		return apiErr(errAccessDenied, "%s", d.Message(req))
+	}
+	return nil
+}
+
+var (
+	nameRE    = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	pathRE    = regexp.MustCompile(`^/([\x21-\x7E]*/)?$`)
+	sessionRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+)
+
+func required(p url.Values, name string) (string, error) {
+	v := p.Get(name)
+	if v == "" {
+		return "", apiErr(errValidation, "1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", lowerFirst(name))
+	}
+	return v, nil
+}
+
+func lowerFirst(s string) string { return strings.ToLower(s[:1]) + s[1:] }
+
+func checkName(p url.Values, field string) (string, error) {
+	n, err := required(p, field)
+	if err != nil {
+		return "", err
+	}
+	if !nameRE.MatchString(n) {
+		return "", apiErr(errValidation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+", n, lowerFirst(field))
+	}
+	return n, nil
+}
+
+func checkPath(p url.Values) (string, error) {
+	path := normPath(p.Get("Path"))
+	if len(path) > 512 || !pathRE.MatchString(path) {
+		return "", apiErr(errValidation, "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.")
+	}
+	return path, nil
+}
+
+// tagsOf reads Tags.member.N.Key/Value.
+func tagsOf(p url.Values) ([]Tag, error) {
+	var out []Tag
+	for i := 1; ; i++ {
+		k := p.Get(fmt.Sprintf("Tags.member.%d.Key", i))
+		if k == "" {
+			break
+		}
+		out = append(out, Tag{Key: k, Value: p.Get(fmt.Sprintf("Tags.member.%d.Value", i))})
+	}
+	if len(out) > 50 {
+		return nil, apiErr(errLimitExceeded, "The number of tags has reached the maximum limit.")
+	}
+	return out, nil
+}
+
+func mergeTags(have, add []Tag) []Tag {
+	for _, t := range add {
+		replaced := false
+		for i := range have {
+			if have[i].Key == t.Key {
+				have[i].Value, replaced = t.Value, true
+			}
+		}
+		if !replaced {
+			have = append(have, t)
+		}
+	}
+	return have
+}
+
+// iamTime is IAM's timestamp form.
+func iamTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// urlEncode is how IAM returns policy documents: percent-encoded (RFC 3986).
+func urlEncode(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
+
+// XML shapes.
+
+type xmlUser struct {
+	Path     string `xml:"Path"`
+	UserName string `xml:"UserName"`
+	UserId   string `xml:"UserId"`
+	Arn      string `xml:"Arn"`
+	Created  string `xml:"CreateDate"`
+	Tags     []Tag  `xml:"Tags>member,omitempty"`
+}
+
+func (s *Store) xmlUser(u *user) xmlUser {
+	return xmlUser{Path: u.Path, UserName: u.Name, UserId: u.ID, Arn: "arn:aws:iam::" + s.account + ":user" + u.Path + u.Name, Created: iamTime(u.Created), Tags: u.Tags}
+}
+
+type userResult struct {
+	User xmlUser `xml:"User"`
+}
+
+func createUser(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	name, err := checkName(p, "UserName")
+	if err != nil {
+		return nil, err
+	}
+	path, err := checkPath(p)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := tagsOf(p)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.findUser(name) != nil {
+		return nil, apiErr(errAlreadyExists, "User with name %s already exists.", name)
+	}
+	u := &user{Name: name, Path: path, ID: newID("AIDA", 17), Created: s.now().UTC(), Tags: tags}
+	s.st.Users[name] = u
+	if err := s.save(); err != nil {
+		delete(s.st.Users, name)
+		return nil, err
+	}
+	return &userResult{User: s.xmlUser(u)}, nil
+}
+
+// findUser finds a user by name; IAM names are unique case-insensitively.
+func (s *Store) findUser(name string) *user {
+	for n, u := range s.st.Users {
+		if strings.EqualFold(n, name) {
+			return u
+		}
+	}
+	return nil
+}
+
+func (s *Store) findRole(name string) *role {
+	for n, r := range s.st.Roles {
+		if strings.EqualFold(n, name) {
+			return r
+		}
+	}
+	return nil
+}
+
+func (s *Store) user(p url.Values) (*user, error) {
+	name, err := required(p, "UserName")
+	if err != nil {
+		return nil, err
+	}
+	u := s.findUser(name)
+	if u == nil {
+		return nil, apiErr(errNoSuchEntity, "The user with name %s cannot be found.", name)
+	}
+	return u, nil
+}
+
+func (s *Store) role(p url.Values) (*role, error) {
+	name, err := required(p, "RoleName")
+	if err != nil {
+		return nil, err
+	}
+	r := s.findRole(name)
+	if r == nil {
+		return nil, apiErr(errNoSuchEntity, "The role with name %s cannot be found.", name)
+	}
+	return r, nil
+}
+
+func getUser(s *Store, c *awsapi.Caller, p url.Values) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if p.Get("UserName") == "" {
+		// The root user asking about itself.
+		return &userResult{User: xmlUser{UserId: s.account, Arn: "arn:aws:iam::" + s.account + ":root", Created: iamTime(time.Unix(0, 0))}}, nil
+	}
+	u, err := s.user(p)
+	if err != nil {
+		return nil, err
+	}
+	return &userResult{User: s.xmlUser(u)}, nil
+}
+
+type listUsersResult struct {
+	Users       []xmlUser `xml:"Users>member"`
+	IsTruncated bool      `xml:"IsTruncated"`
+}
+
+func listUsers(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	prefix := normPath(p.Get("PathPrefix"))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := &listUsersResult{Users: []xmlUser{}}
+	for _, u := range s.st.Users {
+		if strings.HasPrefix(u.Path, prefix) {
+			out.Users = append(out.Users, s.xmlUser(u))
+		}
+	}
+	sort.Slice(out.Users, func(i, j int) bool { return out.Users[i].UserName < out.Users[j].UserName })
+	return out, nil
+}
+
+func deleteUser(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, err := s.user(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(u.Policies) > 0 {
+		return nil, apiErr(errDeleteConflict, "Cannot delete entity, must delete policies first.")
+	}
+	for _, k := range s.st.Keys {
+		if k.User == u.Name {
+			return nil, apiErr(errDeleteConflict, "Cannot delete entity, must delete access keys first.")
+		}
+	}
+	delete(s.st.Users, u.Name)
+	return nil, s.save()
+}
+
+func tagUser(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	tags, err := tagsOf(p)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, err := s.user(p)
+	if err != nil {
+		return nil, err
+	}
+	u.Tags = mergeTags(u.Tags, tags)
+	return nil, s.save()
+}
+
+type xmlAccessKey struct {
+	UserName        string `xml:"UserName"`
+	AccessKeyId     string `xml:"AccessKeyId"`
+	Status          string `xml:"Status"`
+	SecretAccessKey string `xml:"SecretAccessKey,omitempty"`
+	CreateDate      string `xml:"CreateDate"`
+}
+
+type accessKeyResult struct {
+	AccessKey xmlAccessKey `xml:"AccessKey"`
+}
+
+// maxKeysPerUser is IAM's quota of access keys per user.
+const maxKeysPerUser = 2
+
+func createAccessKey(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, err := s.user(p)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, k := range s.st.Keys {
+		if k.User == u.Name {
+			n++
+		}
+	}
+	if n >= maxKeysPerUser {
+		return nil, apiErr(errLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", maxKeysPerUser)
+	}
+	k := &accessKey{ID: newID("AKIA", 16), Secret: newSecret(40), User: u.Name, Status: "Active", Created: s.now().UTC()}
+	s.st.Keys[k.ID] = k
+	if err := s.save(); err != nil {
+		delete(s.st.Keys, k.ID)
+		return nil, err
+	}
+	return &accessKeyResult{AccessKey: xmlAccessKey{UserName: u.Name, AccessKeyId: k.ID, Status: k.Status, SecretAccessKey: k.Secret, CreateDate: iamTime(k.Created)}}, nil
+}
+
+type listAccessKeysResult struct {
+	AccessKeyMetadata []xmlAccessKey `xml:"AccessKeyMetadata>member"`
+	IsTruncated       bool           `xml:"IsTruncated"`
+}
+
+func listAccessKeys(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u, err := s.user(p)
+	if err != nil {
+		return nil, err
+	}
+	out := &listAccessKeysResult{AccessKeyMetadata: []xmlAccessKey{}}
+	for _, k := range s.st.Keys {
+		if k.User == u.Name {
+			out.AccessKeyMetadata = append(out.AccessKeyMetadata, xmlAccessKey{UserName: u.Name, AccessKeyId: k.ID, Status: k.Status, CreateDate: iamTime(k.Created)})
+		}
+	}
+	sort.Slice(out.AccessKeyMetadata, func(i, j int) bool {
+		return out.AccessKeyMetadata[i].AccessKeyId < out.AccessKeyMetadata[j].AccessKeyId
+	})
+	return out, nil
+}
+
+func deleteAccessKey(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	id, err := required(p, "AccessKeyId")
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, err := s.user(p)
+	if err != nil {
+		return nil, err
+	}
+	k := s.st.Keys[id]
+	if k == nil || k.User != u.Name {
+		return nil, apiErr(errNoSuchEntity, "The Access Key with id %s cannot be found.", id)
+	}
+	delete(s.st.Keys, id)
+	return nil, s.save()
+}
+
+// Inline policies. IAM's quotas count the characters of all of an identity's inline policies
+// together, whitespace left out.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+
+func parseInline(p url.Values) (name, doc string, pol *policy.Policy, err error) {
+	if name, err = checkName(p, "PolicyName"); err != nil {
+		return
+	}
+	if doc, err = required(p, "PolicyDocument"); err != nil {
+		return
+	}
+	pol, perr := policy.ParseIdentityPolicy(doc)
+	if perr != nil {
+		return "", "", nil, apiErr(errMalformed, "%s", perr.Error())
+	}
+	return name, doc, pol, nil
+}
+
+func putInline(policies map[string]string, name, doc string, limit int, who string) (map[string]string, error) {
+	next := map[string]string{name: doc}
+	total := policy.Size(doc, true)
+	for n, d := range policies {
+		if n != name {
+			next[n] = d
+			total += policy.Size(d, true)
+		}
+	}
+	if total > limit {
+		return nil, apiErr(errLimitExceeded, "Maximum policy size of %d bytes exceeded for %s", limit, who)
+	}
+	return next, nil
+}
+
+func putUserPolicy(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	name, doc, _, err := parseInline(p)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, err := s.user(p)
+	if err != nil {
+		return nil, err
+	}
+	next, err := putInline(u.Policies, name, doc, policy.UserPolicyMaxChars, "user "+u.Name)
+	if err != nil {
+		return nil, err
+	}
+	compiled, err := compileAll(next)
+	if err != nil {
+		return nil, err
+	}
+	u.Policies, u.compiled = next, compiled
+	return nil, s.save()
+}
+
+func putRolePolicy(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	name, doc, _, err := parseInline(p)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.role(p)
+	if err != nil {
+		return nil, err
+	}
+	next, err := putInline(r.Policies, name, doc, policy.RolePolicyMaxChars, "role "+r.Name)
+	if err != nil {
+		return nil, err
+	}
+	compiled, err := compileAll(next)
+	if err != nil {
+		return nil, err
+	}
+	r.Policies, r.compiled = next, compiled
+	return nil, s.save()
+}
+
+type userPolicyResult struct {
+	UserName       string `xml:"UserName"`
+	PolicyName     string `xml:"PolicyName"`
+	PolicyDocument string `xml:"PolicyDocument"`
+}
+
+type rolePolicyResult struct {
+	RoleName       string `xml:"RoleName"`
+	PolicyName     string `xml:"PolicyName"`
+	PolicyDocument string `xml:"PolicyDocument"`
+}
+
+func getUserPolicy(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u, err := s.user(p)
+	if err != nil {
+		return nil, err
+	}
+	name := p.Get("PolicyName")
+	doc, ok := u.Policies[name]
+	if !ok {
+		return nil, apiErr(errNoSuchEntity, "The user policy with name %s cannot be found.", name)
+	}
+	return &userPolicyResult{UserName: u.Name, PolicyName: name, PolicyDocument: urlEncode(doc)}, nil
+}
+
+func getRolePolicy(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, err := s.role(p)
+	if err != nil {
+		return nil, err
+	}
+	name := p.Get("PolicyName")
+	doc, ok := r.Policies[name]
+	if !ok {
+		return nil, apiErr(errNoSuchEntity, "The role policy with name %s cannot be found.", name)
+	}
+	return &rolePolicyResult{RoleName: r.Name, PolicyName: name, PolicyDocument: urlEncode(doc)}, nil
+}
+
+func deleteUserPolicy(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, err := s.user(p)
+	if err != nil {
+		return nil, err
+	}
+	name := p.Get("PolicyName")
+	if _, ok := u.Policies[name]; !ok {
+		return nil, apiErr(errNoSuchEntity, "The user policy with name %s cannot be found.", name)
+	}
+	delete(u.Policies, name)
+	u.compiled, _ = compileAll(u.Policies)
+	return nil, s.save()
+}
+
+func deleteRolePolicy(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.role(p)
+	if err != nil {
+		return nil, err
+	}
+	name := p.Get("PolicyName")
+	if _, ok := r.Policies[name]; !ok {
+		return nil, apiErr(errNoSuchEntity, "The role policy with name %s cannot be found.", name)
+	}
+	delete(r.Policies, name)
+	r.compiled, _ = compileAll(r.Policies)
+	return nil, s.save()
+}
+
+// Roles.
+
+type xmlRole struct {
+	Path                     string `xml:"Path"`
+	RoleName                 string `xml:"RoleName"`
+	RoleId                   string `xml:"RoleId"`
+	Arn                      string `xml:"Arn"`
+	CreateDate               string `xml:"CreateDate"`
+	AssumeRolePolicyDocument string `xml:"AssumeRolePolicyDocument"`
+	Description              string `xml:"Description,omitempty"`
+	MaxSessionDuration       int    `xml:"MaxSessionDuration"`
+	Tags                     []Tag  `xml:"Tags>member,omitempty"`
+}
+
+type roleResult struct {
+	Role xmlRole `xml:"Role"`
+}
+
+func (s *Store) roleARN(r *role) string {
+	return "arn:aws:iam::" + s.account + ":role" + r.Path + r.Name
+}
+
+func (s *Store) xmlRole(r *role) xmlRole {
+	return xmlRole{Path: r.Path, RoleName: r.Name, RoleId: r.ID, Arn: s.roleARN(r), CreateDate: iamTime(r.Created),
+		AssumeRolePolicyDocument: urlEncode(r.Trust), Description: r.Description, MaxSessionDuration: r.MaxSession, Tags: r.Tags}
+}
+
+func createRole(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	name, err := checkName(p, "RoleName")
+	if err != nil {
+		return nil, err
+	}
+	path, err := checkPath(p)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := required(p, "AssumeRolePolicyDocument")
+	if err != nil {
+		return nil, err
+	}
+	tags, err := tagsOf(p)
+	if err != nil {
+		return nil, err
+	}
+	maxSession := 3600
+	if v := p.Get("MaxSessionDuration"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 3600 || n > 43200 {
+			return nil, apiErr(errValidation, "1 validation error detected: Value '%s' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200", v)
+		}
+		maxSession = n
+	}
+	trust, perr := policy.Parse(doc, policy.ParseOptions{Type: policy.TrustPolicy, MaxSize: policy.TrustPolicyMaxChars,
+		SizeIgnoresWhitespace: true, PrincipalExists: s.Exists})
+	if perr != nil {
+		if errors.Is(perr, policy.ErrTooLarge) {
+			return nil, apiErr(errLimitExceeded, "%s", perr.Error())
+		}
+		return nil, apiErr(errMalformed, "%s", perr.Error())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.findRole(name) != nil {
+		return nil, apiErr(errAlreadyExists, "Role with name %s already exists.", name)
+	}
+	r := &role{Name: name, Path: path, ID: newID("AROA", 17), Created: s.now().UTC(), Trust: doc, Description: p.Get("Description"),
+		MaxSession: maxSession, Tags: tags, trust: trust}
+	s.st.Roles[name] = r
+	if err := s.save(); err != nil {
+		delete(s.st.Roles, name)
+		return nil, err
+	}
+	return &roleResult{Role: s.xmlRole(r)}, nil
+}
+
+func getRole(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, err := s.role(p)
+	if err != nil {
+		return nil, err
+	}
+	return &roleResult{Role: s.xmlRole(r)}, nil
+}
+
+func deleteRole(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.role(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Policies) > 0 {
+		return nil, apiErr(errDeleteConflict, "Cannot delete entity, must delete policies first.")
+	}
+	delete(s.st.Roles, r.Name)
+	// The role's sessions end with it.
+	for id, k := range s.st.Keys {
+		if k.Role == r.Name {
+			delete(s.st.Keys, id)
+		}
+	}
+	return nil, s.save()
+}
+
+func tagRole(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+	tags, err := tagsOf(p)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.role(p)
+	if err != nil {
+		return nil, err
+	}
+	r.Tags = mergeTags(r.Tags, tags)
+	return nil, s.save()
+}
+
+// STS.
+
+func (s *Store) handleSTS(_ context.Context, c *awsapi.Caller, action string, p url.Values) (any, error) {
+	switch action {
+	case "GetCallerIdentity":
+		// No permission is needed: "you cannot deny access to GetCallerIdentity".
+		// https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
+		who := c.Who()
+		return &callerIdentityResult{Arn: who.ARN, UserId: who.UserID, Account: who.Account}, nil
+	case "AssumeRole":
+		return s.assumeRole(c, p)
+	}
+	return nil, apiErr(awsapi.InvalidAction, "Could not find operation %s for version 2011-06-15", action)
+}
+
+type callerIdentityResult struct {
+	Arn     string `xml:"Arn"`
+	UserId  string `xml:"UserId"`
+	Account string `xml:"Account"`
+}
+
+type assumeRoleResult struct {
+	Credentials struct {
+		AccessKeyId     string `xml:"AccessKeyId"`
+		SecretAccessKey string `xml:"SecretAccessKey"`
+		SessionToken    string `xml:"SessionToken"`
+		Expiration      string `xml:"Expiration"`
+	} `xml:"Credentials"`
+	AssumedRoleUser struct {
+		AssumedRoleId string `xml:"AssumedRoleId"`
+		Arn           string `xml:"Arn"`
+	} `xml:"AssumedRoleUser"`
+}
+
+// assumeRole issues session credentials for a role whose trust policy lets the caller assume it
+// (and, when the trust policy names only the account, whose identity policies allow
+// sts:AssumeRole).
+// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
+func (s *Store) assumeRole(c *awsapi.Caller, p url.Values) (any, error) {
+	roleARN, err := required(p, "RoleArn")
+	if err != nil {
+		return nil, err
+	}
+	session, err := required(p, "RoleSessionName")
+	if err != nil {
+		return nil, err
+	}
+	if !sessionRE.MatchString(session) {
+		return nil, apiErr(errValidation, "1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", session)
+	}
+	if len(roleARN) < 20 {
+		return nil, apiErr(errValidation, "1 validation error detected: Value '%s' at 'roleArn' failed to satisfy constraint: Member must have length greater than or equal to 20", roleARN)
+	}
+	who := c.Who()
+	if who.Type == policy.PrincipalRoot {
+		return nil, apiErr(errAccessDenied, "Roles may not be assumed by root accounts.")
+	}
+	req := &policy.Request{Principal: who, Action: "sts:AssumeRole", Resource: roleARN}
+	req.Context.Set("aws:CurrentTime", s.now().UTC().Format(time.RFC3339))
+	if c.SourceIP != "" {
+		req.Context.Set("aws:SourceIp", c.SourceIP)
+	}
+	ids := s.Policies(&who)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var r *role
+	for _, x := range s.st.Roles {
+		if s.roleARN(x) == roleARN {
+			r = x
+		}
+	}
+	if r == nil {
+		// STS does not say whether the role exists.
+		return nil, apiErr(errAccessDenied, "%s", policy.AccessDeniedMessage(who.ARN, "sts:AssumeRole", roleARN, policy.NoResourceAllow))
+	}
+	if d := policy.Evaluate(req, r.trust, ids); !d.Allowed {
+		return nil, apiErr(errAccessDenied, "%s", d.Message(req))
+	}
+	dur := 3600
+	if v := p.Get("DurationSeconds"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 900 || n > 43200 {
+			return nil, apiErr(errValidation, "1 validation error detected: Value '%s' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200", v)
+		}
+		if n > r.MaxSession {
+			return nil, apiErr(errValidation, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+		}
+		dur = n
+	}
+	now := s.now().UTC()
+	k := &accessKey{ID: newID("ASIA", 16), Secret: newSecret(40), Status: "Active", Created: now, Role: r.Name, Session: session,
+		Token: "hsmsim-session/" + newSecret(200), Expires: now.Add(time.Duration(dur) * time.Second).Truncate(time.Second)}
+	s.dropExpired(now)
+	s.st.Keys[k.ID] = k
+	if err := s.save(); err != nil {
+		delete(s.st.Keys, k.ID)
+		return nil, err
+	}
+	out := &assumeRoleResult{}
+	out.Credentials.AccessKeyId, out.Credentials.SecretAccessKey, out.Credentials.SessionToken = k.ID, k.Secret, k.Token
+	out.Credentials.Expiration = iamTime(k.Expires)
+	sp := s.sessionPrincipal(r, session)
+	out.AssumedRoleUser.AssumedRoleId, out.AssumedRoleUser.Arn = sp.UserID, sp.ARN
+	return out, nil
+}
+
+// dropExpired forgets sessions that expired more than a day ago (callers hold s.mu); a recently
+// expired one is kept so that its use is answered ExpiredToken.
+func (s *Store) dropExpired(now time.Time) {
+	for id, k := range s.st.Keys {
+		if !k.Expires.IsZero() && now.Sub(k.Expires) > 24*time.Hour {
+			delete(s.st.Keys, id)
+		}
+	}
+}
