@@ -1,0 +1,193 @@
+package kms
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/smithy-go"
+)
+
+const acct = "111122223333"
+
+// wantDenied checks err is AccessDeniedException with AWS's message for this denial.
+func wantDenied(t *testing.T, err error, who, action, resource, because string) {
+	t.Helper()
+	wantErr(t, err, "AccessDeniedException")
+	var ae smithy.APIError
+	errors.As(err, &ae)
+	want := "User: " + who + " is not authorized to perform: " + action
+	if resource != "" {
+		want += " on resource: " + resource
+	}
+	want += " " + because
+	if ae.ErrorMessage() != want {
+		t.Fatalf("message\n got %s\nwant %s", ae.ErrorMessage(), want)
+	}
+}
+
+func noResourcePolicy(action string) string {
+	return "because no resource-based policy allows the " + action + " action"
+}
+func noIdentityPolicy(action string) string {
+	return "because no identity-based policy allows the " + action + " action"
+}
+
+const denyResource = "with an explicit deny in a resource-based policy"
+const denyIdentity = "with an explicit deny in an identity-based policy"
+
+func (e *testEnv) newKey(policy string) (id, arn string) {
+	e.t.Helper()
+	in := &awskms.CreateKeyInput{}
+	if policy != "" {
+		in.Policy = aws.String(policy)
+		in.BypassPolicyLockoutSafetyCheck = true
+	}
+	out, err := e.kms.CreateKey(ctx(), in)
+	check(e.t, err)
+	return aws.ToString(out.KeyMetadata.KeyId), aws.ToString(out.KeyMetadata.Arn)
+}
+
+// keyPolicy is a key policy: the account (administrator, and delegation to IAM) plus stmts.
+func keyPolicy(stmts ...string) string {
+	all := append([]string{`{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:root"},"Action":"kms:*","Resource":"*"}`}, stmts...)
+	return `{"Version":"2012-10-17","Statement":[` + strings.Join(all, ",") + `]}`
+}
+
+// onlyNames is a key policy that names principals without delegating to the account.
+func onlyNames(stmts ...string) string {
+	return `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`
+}
+
+func identityDoc(stmts ...string) map[string]string {
+	return map[string]string{"p": `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`}
+}
+
+func encryptAs(c *awskms.Client, key string, ec map[string]string) error {
+	_, err := c.Encrypt(ctx(), &awskms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x"), EncryptionContext: ec})
+	return err
+}
+
+func TestUserWithoutPolicyIsDeniedEverything(t *testing.T) {
+	e := newEnv(t, Config{})
+	keyID, keyARN := e.newKey("")
+	ct, err := e.kms.Encrypt(ctx(), &awskms.EncryptInput{KeyId: aws.String(keyID), Plaintext: []byte("x")})
+	check(t, err)
+	bob := e.newUser("bob", nil)
+	c := bob.kms
+	k := aws.String(keyID)
+	for action, call := range map[string]func() error{
+		"kms:Encrypt": func() error { return encryptAs(c, keyID, nil) },
+		"kms:Decrypt": func() error {
+			_, err := c.Decrypt(ctx(), &awskms.DecryptInput{CiphertextBlob: ct.CiphertextBlob})
+			return err
+		},
+		"kms:DescribeKey": func() error { _, err := c.DescribeKey(ctx(), &awskms.DescribeKeyInput{KeyId: k}); return err },
+		"kms:GenerateDataKey": func() error {
+			_, err := c.GenerateDataKey(ctx(), &awskms.GenerateDataKeyInput{KeyId: k, NumberOfBytes: aws.Int32(32)})
+			return err
+		},
+		"kms:ReEncryptTo": func() error {
+			_, err := c.ReEncrypt(ctx(), &awskms.ReEncryptInput{CiphertextBlob: ct.CiphertextBlob, DestinationKeyId: k})
+			return err
+		},
+		"kms:DisableKey":   func() error { _, err := c.DisableKey(ctx(), &awskms.DisableKeyInput{KeyId: k}); return err },
+		"kms:GetKeyPolicy": func() error { _, err := c.GetKeyPolicy(ctx(), &awskms.GetKeyPolicyInput{KeyId: k}); return err },
+		"kms:PutKeyPolicy": func() error {
+			_, err := c.PutKeyPolicy(ctx(), &awskms.PutKeyPolicyInput{KeyId: k, Policy: aws.String(keyPolicy())})
+			return err
+		},
+		"kms:ScheduleKeyDeletion": func() error {
+			_, err := c.ScheduleKeyDeletion(ctx(), &awskms.ScheduleKeyDeletionInput{KeyId: k})
+			return err
+		},
+		"kms:CreateGrant": func() error {
+			_, err := c.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: k, GranteePrincipal: aws.String(bob.arn), Operations: []types.GrantOperation{"Encrypt"}})
+			return err
+		},
+		"kms:ListGrants": func() error { _, err := c.ListGrants(ctx(), &awskms.ListGrantsInput{KeyId: k}); return err },
+		"kms:TagResource": func() error {
+			_, err := c.TagResource(ctx(), &awskms.TagResourceInput{KeyId: k, Tags: []types.Tag{{TagKey: aws.String("a"), TagValue: aws.String("b")}}})
+			return err
+		},
+		"kms:EnableKeyRotation": func() error {
+			_, err := c.EnableKeyRotation(ctx(), &awskms.EnableKeyRotationInput{KeyId: k})
+			return err
+		},
+		"kms:CreateAlias": func() error {
+			_, err := c.CreateAlias(ctx(), &awskms.CreateAliasInput{AliasName: aws.String("alias/bob"), TargetKeyId: k})
+			return err
+		},
+	} {
+		// The default key policy delegates to the account, so the missing allow is an identity one.
+		wantDenied(t, call(), bob.arn, action, keyARN, noIdentityPolicy(action))
+	}
+	for action, call := range map[string]func() error{
+		"kms:CreateKey":   func() error { _, err := c.CreateKey(ctx(), &awskms.CreateKeyInput{}); return err },
+		"kms:ListKeys":    func() error { _, err := c.ListKeys(ctx(), &awskms.ListKeysInput{}); return err },
+		"kms:ListAliases": func() error { _, err := c.ListAliases(ctx(), &awskms.ListAliasesInput{}); return err },
+		"kms:GenerateRandom": func() error {
+			_, err := c.GenerateRandom(ctx(), &awskms.GenerateRandomInput{NumberOfBytes: aws.Int32(8)})
+			return err
+		},
+		"kms:DescribeCustomKeyStores": func() error {
+			_, err := c.DescribeCustomKeyStores(ctx(), &awskms.DescribeCustomKeyStoresInput{})
+			return err
+		},
+	} {
+		wantDenied(t, call(), bob.arn, action, "*", noIdentityPolicy(action))
+	}
+	// The administrator is still allowed everything under the default policy.
+	check(t, encryptAs(e.kms, keyID, nil))
+}
+
+func TestKeyPolicyIdentityPolicyAndDeny(t *testing.T) {
+	e := newEnv(t, Config{})
+	bobARN := "arn:aws:iam::" + acct + ":user/bob"
+	// Bob's identity policy allows kms:Decrypt everywhere and kms:Encrypt on one key.
+	bob := e.newUser("bob", identityDoc(`{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}`))
+	carol := e.newUser("carol", nil)
+
+	// 1. A key policy statement naming bob allows exactly kms:Encrypt, without delegating.
+	k1, a1 := e.newKey(onlyNames(`{"Effect":"Allow","Principal":{"AWS":"`+bobARN+`"},"Action":"kms:Encrypt","Resource":"*"}`,
+		`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+acct+`:root"},"Action":["kms:Decrypt","kms:PutKeyPolicy","kms:DescribeKey"],"Resource":"*","Condition":{"StringEquals":{"aws:PrincipalType":"Account"}}}`))
+	check(t, encryptAs(bob.kms, k1, nil))
+	// Decrypt: bob's identity policy allows it, but the key policy does not delegate to the
+	// account for bob (the condition holds only for the root), so IAM policies have no effect.
+	ct, err := e.kms.Encrypt(ctx(), &awskms.EncryptInput{KeyId: aws.String(k1), Plaintext: []byte("x")})
+	wantDenied(t, err, "arn:aws:iam::"+acct+":root", "kms:Encrypt", a1, noResourcePolicy("kms:Encrypt"))
+	_ = ct
+	_, err = bob.kms.DescribeKey(ctx(), &awskms.DescribeKeyInput{KeyId: aws.String(k1)})
+	wantDenied(t, err, bobARN, "kms:DescribeKey", a1, noResourcePolicy("kms:DescribeKey"))
+	wantDenied(t, encryptAs(carol.kms, k1, nil), carol.arn, "kms:Encrypt", a1, noResourcePolicy("kms:Encrypt"))
+
+	// 2. An identity policy allows what it names when the key policy delegates to the account.
+	k2, a2 := e.newKey("")
+	ct2, err := e.kms.Encrypt(ctx(), &awskms.EncryptInput{KeyId: aws.String(k2), Plaintext: []byte("x")})
+	check(t, err)
+	_, err = bob.kms.Decrypt(ctx(), &awskms.DecryptInput{CiphertextBlob: ct2.CiphertextBlob})
+	check(t, err)
+	wantDenied(t, encryptAs(bob.kms, k2, nil), bobARN, "kms:Encrypt", a2, noIdentityPolicy("kms:Encrypt"))
+
+	// 3. An explicit Deny wins: in the key policy over the identity Allow...
+	k3, a3 := e.newKey(keyPolicy(`{"Effect":"Deny","Principal":{"AWS":"` + bobARN + `"},"Action":"kms:Decrypt","Resource":"*"}`))
+	ct3, err := e.kms.Encrypt(ctx(), &awskms.EncryptInput{KeyId: aws.String(k3), Plaintext: []byte("x")})
+	check(t, err)
+	_, err = bob.kms.Decrypt(ctx(), &awskms.DecryptInput{CiphertextBlob: ct3.CiphertextBlob})
+	wantDenied(t, err, bobARN, "kms:Decrypt", a3, denyResource)
+	// ...and in an identity policy over the key policy's Allow.
+	k4, a4 := e.newKey(keyPolicy(`{"Effect":"Allow","Principal":{"AWS":"` + bobARN + `"},"Action":"kms:*","Resource":"*"}`))
+	check(t, encryptAs(bob.kms, k4, nil))
+	_, err = e.iam().PutUserPolicy(ctx(), &awsiam.PutUserPolicyInput{UserName: aws.String("bob"), PolicyName: aws.String("deny"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Encrypt","Resource":"` + a4 + `"}]}`)})
+	check(t, err)
+	wantDenied(t, encryptAs(bob.kms, k4, nil), bobARN, "kms:Encrypt", a4, denyIdentity)
+	// ...and over a grant.
+	_, err = e.kms.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(k4), GranteePrincipal: aws.String(bobARN), Operations: []types.GrantOperation{"Encrypt"}})
+	check(t, err)
+	wantDenied(t, encryptAs(bob.kms, k4, nil), bobARN, "kms:Encrypt", a4, denyIdentity)
+}
