@@ -63,6 +63,8 @@ func (s *Server) newCaller(c *awsapi.Caller, action string) *caller {
 func (s *Server) baseContext(cl *caller) {
 	c, who := cl.Caller, &cl.req.Principal
 	ctx := &cl.req.Context
+	// The keys set here, the key's own (authorize) and an operation's few.
+	ctx.Grow(24)
 	now := s.now().UTC()
 	ctx.Set("aws:CurrentTime", now.Format(time.RFC3339))
 	ctx.Set("aws:EpochTime", strconv.FormatInt(now.Unix(), 10))
