@@ -9,6 +9,9 @@ import (
 
 // Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases. An alias names one key of its
 // account and region; KeyId parameters accept it wherever they accept a key id (keys.go resolve).
+// Changing an alias takes the permission twice, as on AWS: on the alias, from the caller's
+// identity policies (aliases have no policy of their own), and on each key it names, from the
+// key policy. https://docs.aws.amazon.com/kms/latest/developerguide/alias-access.html
 
 // maxAliasesPerKey is the per-key alias quota.
 const maxAliasesPerKey = 50
@@ -48,6 +51,9 @@ func createAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
+	if err := s.authorizeIdentity(c, aliasARN(c, in.AliasName)); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, err := aliasTarget(s, c, in.TargetKeyId)
@@ -80,12 +86,20 @@ func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
+	if err := s.authorizeIdentity(c, aliasARN(c, in.AliasName)); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ak := aliasKey(c.Account, c.Region, in.AliasName)
 	cur := s.aliases[ak]
 	if cur == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
+	}
+	if old := s.keys[cur.Target]; old != nil {
+		if err := s.authorize(c, old, in.AliasName); err != nil {
+			return nil, err
+		}
 	}
 	k, err := aliasTarget(s, c, in.TargetKeyId)
 	if err != nil {
@@ -113,11 +127,20 @@ func deleteAlias(s *Server, _ context.Context, c *caller, in *aliasNameInput) (*
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
+	if err := s.authorizeIdentity(c, aliasARN(c, in.AliasName)); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ak := aliasKey(c.Account, c.Region, in.AliasName)
-	if s.aliases[ak] == nil {
+	a := s.aliases[ak]
+	if a == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
+	}
+	if k := s.keys[a.Target]; k != nil {
+		if err := s.authorize(c, k, in.AliasName); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.db.del(bucketAliases, ak); err != nil {
 		return nil, err

@@ -35,6 +35,11 @@ type caller struct {
 	req    policy.Request
 	ids    []*policy.Policy
 	ec     map[string]string
+	// viaGrant is the grant that allowed the last authorized action, when no policy did: a
+	// grantee's CreateGrant may only pass on what its grant holds.
+	viaGrant *grantRec
+	// denial is what the policies said when a grant allowed instead.
+	denial string
 }
 
 // conditioner is an operation input that contributes condition keys (and the encryption
@@ -114,12 +119,16 @@ func (s *Server) authorize(c *caller, k *keyRec, requested string) *awsapi.Error
 		// A stored policy that no longer parses allows nobody (see db.load).
 		return awsapi.NewError(errAccessDenied, "%s", policy.AccessDeniedMessage(r.Principal.ARN, r.Action, r.Resource, policy.NoResourceAllow))
 	}
+	c.viaGrant = nil
 	d := policy.Evaluate(r, k.pol, c.ids)
 	if d.Allowed {
 		return nil
 	}
-	if d.Reason != policy.ExplicitDenyResource && d.Reason != policy.ExplicitDenyIdentity && s.grantAllows(c, k) {
-		return nil
+	if d.Reason != policy.ExplicitDenyResource && d.Reason != policy.ExplicitDenyIdentity {
+		if g := s.grantAllows(c, k); g != nil {
+			c.viaGrant, c.denial = g, d.Message(r)
+			return nil
+		}
 	}
 	return awsapi.NewError(errAccessDenied, "%s", d.Message(r))
 }
@@ -148,18 +157,18 @@ func (s *Server) aliasesOf(k *keyRec) []string {
 	return out
 }
 
-// grantAllows reports whether a grant of k lets the caller do its action: the caller is the
+// grantAllows finds a grant of k that lets the caller do its action: the caller is the
 // grantee (a grant to a role serves its sessions), the action is one of the grant's operations,
 // and the encryption context meets the grant's constraints.
 // https://docs.aws.amazon.com/kms/latest/developerguide/grants.html
-func (s *Server) grantAllows(c *caller, k *keyRec) bool {
+func (s *Server) grantAllows(c *caller, k *keyRec) *grantRec {
 	op := strings.TrimPrefix(c.action, "kms:")
-	for _, g := range s.grants {
-		if g.KeyID == k.ID && g.namesGrantee(&c.req.Principal) && slices.Contains(g.Operations, op) && g.constraintsMet(op, c.ec) {
-			return true
+	for _, g := range s.keyGrants[k.ID] {
+		if g.namesGrantee(&c.req.Principal) && slices.Contains(g.Operations, op) && g.constraintsMet(op, c.ec) {
+			return g
 		}
 	}
-	return false
+	return nil
 }
 
 func samePrincipal(arn string, p *policy.Principal) bool {

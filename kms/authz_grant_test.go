@@ -73,6 +73,20 @@ func TestGrantsAuthorizeExactlyTheirOperations(t *testing.T) {
 	_, err = bob.kms.Encrypt(ctx(), &awskms.EncryptInput{KeyId: aws.String(keyID), Plaintext: []byte("x"), GrantTokens: []string{aws.ToString(g2.GrantToken)}})
 	wantErr(t, err, "AccessDeniedException")
 
+	// A grantee with CreateGrant in its grant passes on at most what it holds.
+	_, err = e.kms.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(keyID), GranteePrincipal: aws.String(eve.arn),
+		Operations: []types.GrantOperation{"Encrypt", "CreateGrant"}, Constraints: &types.GrantConstraints{EncryptionContextSubset: map[string]string{"tenant": "7"}}})
+	check(t, err)
+	pass := func(ops []types.GrantOperation, cons *types.GrantConstraints) error {
+		_, err := eve.kms.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(keyID), GranteePrincipal: aws.String(carol.arn), Operations: ops, Constraints: cons})
+		return err
+	}
+	wantErr(t, pass([]types.GrantOperation{"Decrypt"}, &types.GrantConstraints{EncryptionContextSubset: map[string]string{"tenant": "7"}}), "AccessDeniedException")
+	wantErr(t, pass([]types.GrantOperation{"Encrypt"}, nil), "AccessDeniedException")
+	wantErr(t, pass([]types.GrantOperation{"Encrypt"}, &types.GrantConstraints{EncryptionContextSubset: map[string]string{"tenant": "8"}}), "AccessDeniedException")
+	check(t, pass([]types.GrantOperation{"Encrypt"}, &types.GrantConstraints{EncryptionContextEquals: map[string]string{"tenant": "7", "app": "x"}}))
+	check(t, encryptAs(carol.kms, keyID, map[string]string{"tenant": "7", "app": "x"}))
+
 	// A grant to a role serves its sessions.
 	role := e.newRole("app", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"`+bob.arn+`"},"Action":"sts:AssumeRole"}]}`)
 	_, err = e.kms.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(keyID), GranteePrincipal: aws.String(role), Operations: []types.GrantOperation{"Encrypt"}})
@@ -99,6 +113,17 @@ func TestCreateGrantKeyStatesAndOperations(t *testing.T) {
 	_, err = e.kms.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(signID), GranteePrincipal: grantee, Operations: []types.GrantOperation{"Sign"},
 		Constraints: &types.GrantConstraints{EncryptionContextSubset: map[string]string{"a": "b"}}})
 	wantErr(t, err, "ValidationException")
+
+	// Grantee and retiring principals are principals' ARNs.
+	for _, bad := range []string{"bob", "arn:aws:iam::" + acct + ":group/admins", "arn:aws:kms:us-east-1:" + acct + ":key/x"} {
+		_, err = e.kms.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(keyID), GranteePrincipal: aws.String(bad), Operations: []types.GrantOperation{"Encrypt"}})
+		wantErr(t, err, "InvalidArnException")
+		_, err = e.kms.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(keyID), GranteePrincipal: grantee, RetiringPrincipal: aws.String(bad), Operations: []types.GrantOperation{"Encrypt"}})
+		wantErr(t, err, "InvalidArnException")
+	}
+	check(t, create(keyID, "Encrypt"))
+	_, err = e.kms.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(keyID), GranteePrincipal: aws.String("logs.us-east-1.amazonaws.com"), Operations: []types.GrantOperation{"Encrypt"}})
+	check(t, err)
 
 	_, err = e.kms.DisableKey(ctx(), &awskms.DisableKeyInput{KeyId: aws.String(keyID)})
 	check(t, err)

@@ -118,14 +118,13 @@ func TestUserWithoutPolicyIsDeniedEverything(t *testing.T) {
 			_, err := c.EnableKeyRotation(ctx(), &awskms.EnableKeyRotationInput{KeyId: k})
 			return err
 		},
-		"kms:CreateAlias": func() error {
-			_, err := c.CreateAlias(ctx(), &awskms.CreateAliasInput{AliasName: aws.String("alias/bob"), TargetKeyId: k})
-			return err
-		},
 	} {
 		// The default key policy delegates to the account, so the missing allow is an identity one.
 		wantDenied(t, call(), bob.arn, action, keyARN, noIdentityPolicy(action))
 	}
+	// An alias is authorized first on the alias (identity policies only), then on its key.
+	_, err = c.CreateAlias(ctx(), &awskms.CreateAliasInput{AliasName: aws.String("alias/bob"), TargetKeyId: k})
+	wantDenied(t, err, bob.arn, "kms:CreateAlias", "arn:aws:kms:us-east-1:"+acct+":alias/bob", noIdentityPolicy("kms:CreateAlias"))
 	for action, call := range map[string]func() error{
 		"kms:CreateKey":   func() error { _, err := c.CreateKey(ctx(), &awskms.CreateKeyInput{}); return err },
 		"kms:ListKeys":    func() error { _, err := c.ListKeys(ctx(), &awskms.ListKeysInput{}); return err },
@@ -190,4 +189,27 @@ func TestKeyPolicyIdentityPolicyAndDeny(t *testing.T) {
 	_, err = e.kms.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(k4), GranteePrincipal: aws.String(bobARN), Operations: []types.GrantOperation{"Encrypt"}})
 	check(t, err)
 	wantDenied(t, encryptAs(bob.kms, k4, nil), bobARN, "kms:Encrypt", a4, denyIdentity)
+}
+
+func TestAliasesTakePermissionOnAliasAndKey(t *testing.T) {
+	e := newEnv(t, Config{})
+	k1, a1 := e.newKey("")
+	k2, a2 := e.newKey("")
+	bob := e.newUser("bob", identityDoc(`{"Effect":"Allow","Action":["kms:CreateAlias","kms:UpdateAlias","kms:DeleteAlias"],"Resource":["arn:aws:kms:*:`+acct+`:alias/bob-*","`+a1+`"]}`))
+	aliasARN := func(n string) string { return "arn:aws:kms:us-east-1:" + acct + ":" + n }
+	_, err := bob.kms.CreateAlias(ctx(), &awskms.CreateAliasInput{AliasName: aws.String("alias/bob-1"), TargetKeyId: aws.String(k1)})
+	check(t, err)
+	_, err = bob.kms.CreateAlias(ctx(), &awskms.CreateAliasInput{AliasName: aws.String("alias/other"), TargetKeyId: aws.String(k1)})
+	wantDenied(t, err, bob.arn, "kms:CreateAlias", aliasARN("alias/other"), noIdentityPolicy("kms:CreateAlias"))
+	_, err = bob.kms.CreateAlias(ctx(), &awskms.CreateAliasInput{AliasName: aws.String("alias/bob-2"), TargetKeyId: aws.String(k2)})
+	wantDenied(t, err, bob.arn, "kms:CreateAlias", a2, noIdentityPolicy("kms:CreateAlias"))
+	// UpdateAlias needs the new key too; DeleteAlias the key the alias names.
+	_, err = bob.kms.UpdateAlias(ctx(), &awskms.UpdateAliasInput{AliasName: aws.String("alias/bob-1"), TargetKeyId: aws.String(k2)})
+	wantDenied(t, err, bob.arn, "kms:UpdateAlias", a2, noIdentityPolicy("kms:UpdateAlias"))
+	_, err = e.kms.CreateAlias(ctx(), &awskms.CreateAliasInput{AliasName: aws.String("alias/bob-3"), TargetKeyId: aws.String(k2)})
+	check(t, err)
+	_, err = bob.kms.DeleteAlias(ctx(), &awskms.DeleteAliasInput{AliasName: aws.String("alias/bob-3")})
+	wantDenied(t, err, bob.arn, "kms:DeleteAlias", a2, noIdentityPolicy("kms:DeleteAlias"))
+	_, err = bob.kms.DeleteAlias(ctx(), &awskms.DeleteAliasInput{AliasName: aws.String("alias/bob-1")})
+	check(t, err)
 }

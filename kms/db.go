@@ -163,7 +163,7 @@ func (d *db) load(s *Server) error {
 		if err := loadBucket(tx, bucketAliases, func(a *aliasRec) { s.aliases[aliasKey(a.Account, a.Region, a.Name)] = a }); err != nil {
 			return err
 		}
-		if err := loadBucket(tx, bucketGrants, func(g *grantRec) { s.grants[g.ID] = g }); err != nil {
+		if err := loadBucket(tx, bucketGrants, s.putGrant); err != nil {
 			return err
 		}
 		return loadBucket(tx, bucketStores, func(st *storeRec) { s.stores[st.ID] = st })

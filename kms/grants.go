@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"encoding/base64"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -94,17 +95,27 @@ func createGrant(s *Server, _ context.Context, c *caller, in *createGrantInput) 
 	if err := checkGrantOperations(k, in.Operations, in.Constraints != nil); err != nil {
 		return nil, err
 	}
+	if g := c.viaGrant; g != nil && !g.covers(in.Operations, in.Constraints) {
+		// A grantee's CreateGrant passes on at most its own grant: the same operations or
+		// fewer, and an encryption context constraint at least as strict. (CreateGrant in the
+		// KMS API Reference; https://docs.aws.amazon.com/kms/latest/developerguide/grants.html)
+		return nil, awsapi.NewError(errAccessDenied, "%s", c.denial)
+	}
+	if err := checkGrantPrincipal(in.GranteePrincipal); err != nil {
+		return nil, err
+	}
+	if in.RetiringPrincipal != "" {
+		if err := checkGrantPrincipal(in.RetiringPrincipal); err != nil {
+			return nil, err
+		}
+	}
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
 	}
 	ops := slices.Clone(in.Operations)
 	slices.Sort(ops)
-	n := 0
-	for _, g := range s.grants {
-		if g.KeyID != k.ID {
-			continue
-		}
-		n++
+	n := len(s.keyGrants[k.ID])
+	for _, g := range s.keyGrants[k.ID] {
 		// A named grant created again with the same parameters is the same grant (idempotent
 		// CreateGrant, KMSDG:grant-manage).
 		if in.Name != "" && g.Name == in.Name && g.Grantee == in.GranteePrincipal && g.Retiring == in.RetiringPrincipal &&
@@ -121,7 +132,7 @@ func createGrant(s *Server, _ context.Context, c *caller, in *createGrantInput) 
 	if err := s.db.put(bucketGrants, g.ID, g); err != nil {
 		return nil, err
 	}
-	s.grants[g.ID] = g
+	s.putGrant(g)
 	return &createGrantOutput{GrantToken: g.Token, GrantId: g.ID}, nil
 }
 
@@ -216,8 +227,72 @@ func removeGrant(s *Server, k *keyRec, id string, dry bool) error {
 	if err := s.db.del(bucketGrants, id); err != nil {
 		return err
 	}
-	delete(s.grants, id)
+	s.dropGrant(g)
 	return nil
+}
+
+// covers says whether a grant created through g stays within it.
+func (g *grantRec) covers(ops []string, cons *grantConstraints) bool {
+	for _, op := range ops {
+		if !slices.Contains(g.Operations, op) {
+			return false
+		}
+	}
+	have := g.Constraints
+	if have == nil {
+		return true
+	}
+	if cons == nil {
+		return false
+	}
+	if have.EncryptionContextEquals != nil {
+		return cons.EncryptionContextEquals != nil && maps.Equal(have.EncryptionContextEquals, cons.EncryptionContextEquals)
+	}
+	// A subset constraint: the new one must require every pair it requires.
+	want := cons.EncryptionContextSubset
+	if cons.EncryptionContextEquals != nil {
+		want = cons.EncryptionContextEquals
+	}
+	for k, v := range have.EncryptionContextSubset {
+		if got, ok := want[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// principalARN is the form of a principal a grant may name: the account's root, a user, a role
+// (with their paths), a role session, or an AWS service principal.
+var principalARN = regexp.MustCompile(`^(arn:aws:iam::\d{12}:(root|user/.+|role/.+)|arn:aws:sts::\d{12}:assumed-role/[^/]+/.+|[a-z0-9.-]+\.amazonaws\.com)$`)
+
+// checkGrantPrincipal refuses a grantee or retiring principal that is not a principal's ARN
+// (an IAM group, a key, a bare name) with InvalidArnException, as KMS does. Unlike KMS, hsmsim
+// does not require the user or role to exist: grants made before their principal stay valid.
+func checkGrantPrincipal(p string) *awsapi.Error {
+	if !principalARN.MatchString(p) {
+		return awsapi.NewError(errInvalidArn, "%s is not a valid principal", p)
+	}
+	return nil
+}
+
+// putGrant records g in memory (callers hold s.mu).
+func (s *Server) putGrant(g *grantRec) {
+	s.grants[g.ID] = g
+	m := s.keyGrants[g.KeyID]
+	if m == nil {
+		m = map[string]*grantRec{}
+		s.keyGrants[g.KeyID] = m
+	}
+	m[g.ID] = g
+}
+
+// dropGrant forgets g in memory (callers hold s.mu).
+func (s *Server) dropGrant(g *grantRec) {
+	delete(s.grants, g.ID)
+	delete(s.keyGrants[g.KeyID], g.ID)
+	if len(s.keyGrants[g.KeyID]) == 0 {
+		delete(s.keyGrants, g.KeyID)
+	}
 }
 
 // mayRetire says whether the caller may retire g, which the grant itself decides: its retiring

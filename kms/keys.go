@@ -551,15 +551,15 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 			continue
 		}
 		var aliases, grants []string
+		var grantRecs []*grantRec
 		for ak, a := range s.aliases {
 			if a.Target == k.ID {
 				aliases = append(aliases, ak)
 			}
 		}
-		for gid, g := range s.grants {
-			if g.KeyID == k.ID {
-				grants = append(grants, gid)
-			}
+		for gid, g := range s.keyGrants[k.ID] {
+			grants = append(grants, gid)
+			grantRecs = append(grantRecs, g)
 		}
 		if err := s.db.del(bucketAliases, aliases...); err != nil {
 			continue
@@ -573,8 +573,8 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 		for _, a := range aliases {
 			delete(s.aliases, a)
 		}
-		for _, g := range grants {
-			delete(s.grants, g)
+		for _, g := range grantRecs {
+			s.dropGrant(g)
 		}
 		delete(s.keys, k.ID)
 		deleted = append(deleted, k)

@@ -82,6 +82,8 @@ type Server struct {
 	keys    map[string]*keyRec   // key id → key
 	aliases map[string]*aliasRec // scope + alias name → alias
 	grants  map[string]*grantRec // grant id → grant
+	// keyGrants indexes grants by key id → grant id: authorization looks at a key's grants.
+	keyGrants map[string]map[string]*grantRec
 	stores  map[string]*storeRec // custom key store id → store
 
 	software  *softwareStore      // the default key store
@@ -118,7 +120,8 @@ func Open(cfg Config) (*Server, error) {
 		cfg.AccountID = awsapi.DefaultAccountID
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		keys: map[string]*keyRec{}, aliases: map[string]*aliasRec{}, grants: map[string]*grantRec{}, stores: map[string]*storeRec{}}
+		keys: map[string]*keyRec{}, aliases: map[string]*aliasRec{}, grants: map[string]*grantRec{}, stores: map[string]*storeRec{},
+		keyGrants: map[string]map[string]*grantRec{}}
 	var err error
 	if s.iam, err = iam.Open(cfg.DataDir, cfg.AccountID, cfg.Now); err != nil {
 		return nil, err
