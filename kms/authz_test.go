@@ -1,15 +1,21 @@
 package kms
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudhsmv2"
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
 const acct = "111122223333"
@@ -212,4 +218,34 @@ func TestAliasesTakePermissionOnAliasAndKey(t *testing.T) {
 	wantDenied(t, err, bob.arn, "kms:DeleteAlias", a2, noIdentityPolicy("kms:DeleteAlias"))
 	_, err = bob.kms.DeleteAlias(ctx(), &awskms.DeleteAliasInput{AliasName: aws.String("alias/bob-1")})
 	check(t, err)
+}
+
+// cpFake is a CloudHSM control plane that describes no clusters.
+type cpFake struct{ cloudhsm.NotImplemented }
+
+func (cpFake) DescribeClusters(context.Context, *awsapi.Caller, *cloudhsm.DescribeClustersInput) (*cloudhsm.DescribeClustersOutput, error) {
+	return &cloudhsm.DescribeClustersOutput{}, nil
+}
+
+// TestControlPlaneAuthorizedByIdentityPolicies: CloudHSM V2 has no resource policies, so an IAM
+// user needs an identity policy allowing cloudhsm:ACTION; the administrator needs none.
+func TestControlPlaneAuthorizedByIdentityPolicies(t *testing.T) {
+	e := newEnv(t, Config{ControlPlane: cpFake{}})
+	hsmAs := func(ak, secret string) *cloudhsmv2.Client {
+		return cloudhsmv2.New(cloudhsmv2.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.hs.URL), RetryMaxAttempts: 1,
+			Credentials: credentials.NewStaticCredentialsProvider(ak, secret, "")})
+	}
+	_, err := hsmAs(testAccessKey, testSecret).DescribeClusters(ctx(), &cloudhsmv2.DescribeClustersInput{})
+	check(t, err)
+	bob := e.newUser("bob", nil)
+	_, err = hsmAs(bob.ak, bob.secret).DescribeClusters(ctx(), &cloudhsmv2.DescribeClustersInput{})
+	wantErr(t, err, "CloudHsmAccessDeniedException")
+	if !strings.Contains(err.Error(), "User: "+bob.arn+" is not authorized to perform: cloudhsm:DescribeClusters") {
+		t.Fatal(err)
+	}
+	carol := e.newUser("carol", identityDoc(`{"Effect":"Allow","Action":"cloudhsm:Describe*","Resource":"*"}`))
+	_, err = hsmAs(carol.ak, carol.secret).DescribeClusters(ctx(), &cloudhsmv2.DescribeClustersInput{})
+	check(t, err)
+	_, err = hsmAs(carol.ak, carol.secret).DeleteCluster(ctx(), &cloudhsmv2.DeleteClusterInput{ClusterId: aws.String("cluster-abcdefghijk")})
+	wantErr(t, err, "CloudHsmAccessDeniedException")
 }

@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -159,5 +160,34 @@ func TestIAMUsersAccessKeysAndPolicies(t *testing.T) {
 	check(t, err)
 	if aws.ToString(id.Arn) != "arn:aws:iam::111122223333:root" {
 		t.Fatalf("deleted user's key is %s", aws.ToString(id.Arn))
+	}
+}
+
+// TestQueryRouting: a form-encoded POST without X-Amz-Target is a Query request, served by the
+// service its credential scope names or, unsigned, by the one whose Version it gives.
+func TestQueryRouting(t *testing.T) {
+	e := newEnv(t, Config{})
+	post := func(body string) (int, string) {
+		resp, err := http.Post(e.hs.URL, "application/x-www-form-urlencoded; charset=utf-8", strings.NewReader(body))
+		check(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	st, body := post("Action=GetCallerIdentity&Version=2011-06-15")
+	if st != 200 || !strings.Contains(body, "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::111122223333:root</Arn>") {
+		t.Fatalf("%d %s", st, body)
+	}
+	st, body = post("Action=ListUsers&Version=2010-05-08")
+	if st != 200 || !strings.Contains(body, "<ListUsersResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><ListUsersResult><Users></Users><IsTruncated>false</IsTruncated>") {
+		t.Fatalf("%d %s", st, body)
+	}
+	st, body = post("Action=Frobnicate&Version=2010-05-08")
+	if st != 400 || !strings.Contains(body, "<Error><Type>Sender</Type><Code>InvalidAction</Code>") {
+		t.Fatalf("%d %s", st, body)
+	}
+	st, body = post("Action=GetUser&Version=2010-05-08&UserName=nobody")
+	if st != 404 || !strings.Contains(body, "<Code>NoSuchEntity</Code><Message>The user with name nobody cannot be found.</Message>") {
+		t.Fatalf("%d %s", st, body)
 	}
 }
