@@ -173,8 +173,11 @@ func TestLockoutCheckAndBadPolicies(t *testing.T) {
 		_ = name
 	}
 
-	// With the bypass the administrator can give the key away, and then has lost it.
+	// With the bypass the administrator can give the key away, and then has lost it, across a
+	// restart too (policies and identities are persisted).
 	check(t, put(onlyBob, true))
+	e.restart()
+	bob = e.as(bob.arn, bob.ak, bob.secret, "")
 	_, err = e.kms.GetKeyPolicy(ctx(), &awskms.GetKeyPolicyInput{KeyId: aws.String(keyID)})
 	wantErr(t, err, "AccessDeniedException")
 	check(t, encryptAs(bob.kms, keyID, nil))
@@ -230,6 +233,17 @@ func TestAssumeRoleTrustAndSessions(t *testing.T) {
 	wantErr(t, err, "MalformedPolicyDocument")
 	_, err = e.iam().CreateRole(ctx(), &awsiam.CreateRoleInput{RoleName: aws.String("deployer"), AssumeRolePolicyDocument: aws.String(trust)})
 	wantErr(t, err, "EntityAlreadyExists")
+
+	// A trust policy that names the account delegates to the caller's identity policies.
+	acctRole := e.newRole("shared", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"`+acct+`"},"Action":"sts:AssumeRole"}]}`)
+	_, err = carol.sts.AssumeRole(ctx(), &sts.AssumeRoleInput{RoleArn: aws.String(acctRole), RoleSessionName: aws.String("x2")})
+	wantErr(t, err, "AccessDenied")
+	_, err = e.iam().PutUserPolicy(ctx(), &awsiam.PutUserPolicyInput{UserName: aws.String("carol"), PolicyName: aws.String("assume"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"` + acctRole + `"}]}`)})
+	check(t, err)
+	e.assume(carol, acctRole, "x2")
+	_, err = e.iam().DeleteRole(ctx(), &awsiam.DeleteRoleInput{RoleName: aws.String("deployer")})
+	wantErr(t, err, "DeleteConflict")
 
 	sess := e.assume(bob, role, "ci-run-7")
 	wantARN := "arn:aws:sts::" + acct + ":assumed-role/deployer/ci-run-7"
