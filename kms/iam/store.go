@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -209,10 +210,9 @@ func (s *Store) Policies(p *policy.Principal) []*policy.Policy {
 			return u.compiled
 		}
 	case policy.PrincipalAssumedRole:
-		for _, r := range s.st.Roles {
-			if "arn:aws:iam::"+s.account+":role"+r.Path+r.Name == p.RoleARN {
-				return r.compiled
-			}
+		name := p.RoleARN[strings.LastIndexByte(p.RoleARN, '/')+1:]
+		if r := s.st.Roles[name]; r != nil && s.roleARN(r) == p.RoleARN {
+			return r.compiled
 		}
 	}
 	return nil
@@ -237,14 +237,12 @@ func (s *Store) Exists(arn string) bool {
 		if arn == prefix+"role"+r.Path+r.Name {
 			return true
 		}
-		if len(arn) > 0 && hasPrefix(arn, "arn:aws:sts::"+s.account+":assumed-role/"+r.Name+"/") {
+		if strings.HasPrefix(arn, "arn:aws:sts::"+s.account+":assumed-role/"+r.Name+"/") {
 			return true
 		}
 	}
-	return !hasPrefix(arn, prefix) && !hasPrefix(arn, "arn:aws:sts::"+s.account+":")
+	return !strings.HasPrefix(arn, prefix) && !strings.HasPrefix(arn, "arn:aws:sts::"+s.account+":")
 }
-
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 
 const idChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
