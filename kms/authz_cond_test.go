@@ -44,6 +44,14 @@ func TestConditionKeysAndOperators(t *testing.T) {
 			return err
 		}
 	}
+	grantWith := func(cons *types.GrantConstraints) call {
+		return func(c *awskms.Client, key string) error {
+			_, err := c.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(key), GranteePrincipal: aws.String(bobARN),
+				Operations: []types.GrantOperation{"Decrypt"}, Constraints: cons})
+			return err
+		}
+	}
+	subset := &types.GrantConstraints{EncryptionContextSubset: map[string]string{"tenant": "42"}}
 	reEncrypt := func(same bool) call {
 		return func(c *awskms.Client, key string) error {
 			ct, err := e.kms.Encrypt(ctx(), &awskms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")})
@@ -96,6 +104,9 @@ func TestConditionKeysAndOperators(t *testing.T) {
 		{"NumericGreaterThan", "kms:EnableKeyRotation", `{"NumericGreaterThan":{"kms:RotationPeriodInDays":100}}`, rotate(200), rotate(90)},
 		{"ForAllValues kms:GrantOperations", "kms:CreateGrant", `{"ForAllValues:StringEquals":{"kms:GrantOperations":["Encrypt","Decrypt"]}}`, grant("Encrypt"), grant("Encrypt", "ReEncryptFrom")},
 		{"Bool kms:GrantIsForAWSResource", "kms:CreateGrant", `{"Bool":{"kms:GrantIsForAWSResource":"true"}}`, nil, grant("Encrypt")},
+		{"kms:GrantConstraintType", "kms:CreateGrant", `{"StringEquals":{"kms:GrantConstraintType":"EncryptionContextSubset"}}`, grantWith(subset), grantWith(nil)},
+		{"kms:GranteePrincipal", "kms:CreateGrant", `{"StringEquals":{"kms:GranteePrincipal":"` + bobARN + `"}}`, grantWith(nil), nil},
+		{"grant context key", "kms:CreateGrant", `{"StringEquals":{"kms:EncryptionContext:tenant":"42"}}`, grantWith(subset), grantWith(nil)},
 		{"kms:ReEncryptOnSameKey", "kms:ReEncrypt*", `{"Bool":{"kms:ReEncryptOnSameKey":"true"}}`, reEncrypt(true), nil},
 		{"kms:ReEncryptOnSameKey false", "kms:ReEncryptFrom", `{"Bool":{"kms:ReEncryptOnSameKey":"true"}}`, nil, reEncrypt(false)},
 		{"aws:SourceIp", "kms:Encrypt", `{"IpAddress":{"aws:SourceIp":"127.0.0.0/8"}}`, enc(nil), nil},
@@ -133,4 +144,15 @@ func TestConditionKeysAndOperators(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCreateKeyConditionKeys: CreateKey is decided by identity policies alone, with the key's
+// spec, usage and origin as condition keys.
+func TestCreateKeyConditionKeys(t *testing.T) {
+	e := newEnv(t, Config{})
+	bob := e.newUser("bob", identityDoc(`{"Effect":"Allow","Action":"kms:CreateKey","Resource":"*","Condition":{"StringEquals":{"kms:KeySpec":"SYMMETRIC_DEFAULT","kms:KeyOrigin":"AWS_KMS"},"StringLike":{"kms:KeyUsage":"ENCRYPT_*"}}}`))
+	_, err := bob.kms.CreateKey(ctx(), &awskms.CreateKeyInput{})
+	check(t, err)
+	_, err = bob.kms.CreateKey(ctx(), &awskms.CreateKeyInput{KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac})
+	wantDenied(t, err, bob.arn, "kms:CreateKey", "*", noIdentityPolicy("kms:CreateKey"))
 }
