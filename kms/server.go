@@ -90,7 +90,7 @@ type Server struct {
 	grants  map[string]*grantRec // grant id → grant
 	// keyGrants indexes grants by key id → grant id: authorization looks at a key's grants.
 	keyGrants map[string]map[string]*grantRec
-	stores  map[string]*storeRec // custom key store id → store
+	stores    map[string]*storeRec // custom key store id → store
 
 	software  *softwareStore      // the default key store
 	hsm       *cloudHSMStore      // the custom key stores of type AWS_CLOUDHSM

@@ -66,20 +66,20 @@ var iamActions = map[string]struct {
 	"GetUser":          {getUser, userRes},
 	"ListUsers":        {listUsers, nil},
 	"DeleteUser":       {deleteUser, userRes},
-	"TagUser":          {tagUser, userRes},
+	"TagUser":          {tagEntity("User"), userRes},
 	"CreateAccessKey":  {createAccessKey, userRes},
 	"ListAccessKeys":   {listAccessKeys, userRes},
 	"DeleteAccessKey":  {deleteAccessKey, userRes},
-	"PutUserPolicy":    {putUserPolicy, userRes},
-	"GetUserPolicy":    {getUserPolicy, userRes},
-	"DeleteUserPolicy": {deleteUserPolicy, userRes},
+	"PutUserPolicy":    {putPolicy("User"), userRes},
+	"GetUserPolicy":    {getPolicy("User"), userRes},
+	"DeleteUserPolicy": {deletePolicy("User"), userRes},
 	"CreateRole":       {createRole, roleRes},
 	"GetRole":          {getRole, roleRes},
 	"DeleteRole":       {deleteRole, roleRes},
-	"TagRole":          {tagRole, roleRes},
-	"PutRolePolicy":    {putRolePolicy, roleRes},
-	"GetRolePolicy":    {getRolePolicy, roleRes},
-	"DeleteRolePolicy": {deleteRolePolicy, roleRes},
+	"TagRole":          {tagEntity("Role"), roleRes},
+	"PutRolePolicy":    {putPolicy("Role"), roleRes},
+	"GetRolePolicy":    {getPolicy("Role"), roleRes},
+	"DeleteRolePolicy": {deletePolicy("Role"), roleRes},
 }
 
 func userRes(acct string, p url.Values) string {
@@ -255,47 +255,74 @@ func createUser(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
 	return &userResult{User: s.xmlUser(u)}, nil
 }
 
-// findUser finds a user by name; IAM names are unique case-insensitively.
-func (s *Store) findUser(name string) *user {
-	for n, u := range s.st.Users {
+// findFold finds an entity by name; IAM names are unique case-insensitively.
+func findFold[T any](m map[string]*T, name string) *T {
+	for n, e := range m {
 		if strings.EqualFold(n, name) {
-			return u
+			return e
 		}
 	}
 	return nil
 }
 
-func (s *Store) findRole(name string) *role {
-	for n, r := range s.st.Roles {
-		if strings.EqualFold(n, name) {
-			return r
+func (s *Store) findUser(name string) *user { return findFold(s.st.Users, name) }
+func (s *Store) findRole(name string) *role { return findFold(s.st.Roles, name) }
+
+// lookup finds the entity the parameter field (UserName, RoleName) names: NoSuchEntity if none.
+func lookup[T any](p url.Values, field, kind string, m map[string]*T) (*T, error) {
+	name, err := required(p, field)
+	if err != nil {
+		return nil, err
+	}
+	e := findFold(m, name)
+	if e == nil {
+		return nil, apiErr(errNoSuchEntity, "The %s with name %s cannot be found.", kind, name)
+	}
+	return e, nil
+}
+
+func (s *Store) user(p url.Values) (*user, error) { return lookup(p, "UserName", "user", s.st.Users) }
+func (s *Store) role(p url.Values) (*role, error) { return lookup(p, "RoleName", "role", s.st.Roles) }
+
+// entity is what users and roles have alike: a name, tags and inline policies.
+type entity struct {
+	name   string
+	tags   *[]Tag
+	inline *inline
+}
+
+// entityOf finds the user (kind "User") or role ("Role") that p names (callers hold s.mu).
+func (s *Store) entityOf(p url.Values, kind string) (entity, error) {
+	if kind == "User" {
+		u, err := s.user(p)
+		if err != nil {
+			return entity{}, err
 		}
+		return entity{u.Name, &u.Tags, &u.inline}, nil
 	}
-	return nil
+	r, err := s.role(p)
+	if err != nil {
+		return entity{}, err
+	}
+	return entity{r.Name, &r.Tags, &r.inline}, nil
 }
 
-func (s *Store) user(p url.Values) (*user, error) {
-	name, err := required(p, "UserName")
-	if err != nil {
-		return nil, err
+// tagEntity is TagUser and TagRole.
+func tagEntity(kind string) iamAction {
+	return func(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+		tags, err := tagsOf(p)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		e, err := s.entityOf(p, kind)
+		if err != nil {
+			return nil, err
+		}
+		*e.tags = mergeTags(*e.tags, tags)
+		return nil, s.save()
 	}
-	u := s.findUser(name)
-	if u == nil {
-		return nil, apiErr(errNoSuchEntity, "The user with name %s cannot be found.", name)
-	}
-	return u, nil
-}
-
-func (s *Store) role(p url.Values) (*role, error) {
-	name, err := required(p, "RoleName")
-	if err != nil {
-		return nil, err
-	}
-	r := s.findRole(name)
-	if r == nil {
-		return nil, apiErr(errNoSuchEntity, "The role with name %s cannot be found.", name)
-	}
-	return r, nil
 }
 
 func getUser(s *Store, c *awsapi.Caller, p url.Values) (any, error) {
@@ -347,21 +374,6 @@ func deleteUser(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
 		}
 	}
 	delete(s.st.Users, u.Name)
-	return nil, s.save()
-}
-
-func tagUser(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
-	tags, err := tagsOf(p)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, err := s.user(p)
-	if err != nil {
-		return nil, err
-	}
-	u.Tags = mergeTags(u.Tags, tags)
 	return nil, s.save()
 }
 
@@ -481,124 +493,86 @@ func putInline(policies map[string]string, name, doc string, limit int, who stri
 	return next, nil
 }
 
-func putUserPolicy(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
-	name, doc, _, err := parseInline(p)
-	if err != nil {
-		return nil, err
+// quota is IAM's limit on all of one identity's inline policies together.
+var quota = map[string]int{"User": policy.UserPolicyMaxChars, "Role": policy.RolePolicyMaxChars}
+
+// putPolicy is PutUserPolicy and PutRolePolicy.
+func putPolicy(kind string) iamAction {
+	return func(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+		name, doc, _, err := parseInline(p)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		e, err := s.entityOf(p, kind)
+		if err != nil {
+			return nil, err
+		}
+		in := e.inline
+		next, err := putInline(in.Policies, name, doc, quota[kind], strings.ToLower(kind)+" "+e.name)
+		if err != nil {
+			return nil, err
+		}
+		compiled, err := compileAll(next)
+		if err != nil {
+			return nil, err
+		}
+		in.Policies, in.compiled = next, compiled
+		return nil, s.save()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, err := s.user(p)
-	if err != nil {
-		return nil, err
-	}
-	next, err := putInline(u.Policies, name, doc, policy.UserPolicyMaxChars, "user "+u.Name)
-	if err != nil {
-		return nil, err
-	}
-	compiled, err := compileAll(next)
-	if err != nil {
-		return nil, err
-	}
-	u.Policies, u.compiled = next, compiled
-	return nil, s.save()
 }
 
-func putRolePolicy(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
-	name, doc, _, err := parseInline(p)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, err := s.role(p)
-	if err != nil {
-		return nil, err
-	}
-	next, err := putInline(r.Policies, name, doc, policy.RolePolicyMaxChars, "role "+r.Name)
-	if err != nil {
-		return nil, err
-	}
-	compiled, err := compileAll(next)
-	if err != nil {
-		return nil, err
-	}
-	r.Policies, r.compiled = next, compiled
-	return nil, s.save()
-}
-
-type userPolicyResult struct {
-	UserName       string `xml:"UserName"`
+// policyResult is GetUserPolicy's and GetRolePolicy's answer.
+type policyResult struct {
+	UserName       string `xml:"UserName,omitempty"`
+	RoleName       string `xml:"RoleName,omitempty"`
 	PolicyName     string `xml:"PolicyName"`
 	PolicyDocument string `xml:"PolicyDocument"`
 }
 
-type rolePolicyResult struct {
-	RoleName       string `xml:"RoleName"`
-	PolicyName     string `xml:"PolicyName"`
-	PolicyDocument string `xml:"PolicyDocument"`
+// getPolicy is GetUserPolicy and GetRolePolicy.
+func getPolicy(kind string) iamAction {
+	return func(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		e, err := s.entityOf(p, kind)
+		if err != nil {
+			return nil, err
+		}
+		name := p.Get("PolicyName")
+		doc, ok := e.inline.Policies[name]
+		if !ok {
+			return nil, apiErr(errNoSuchEntity, "The %s policy with name %s cannot be found.", strings.ToLower(kind), name)
+		}
+		out := &policyResult{PolicyName: name, PolicyDocument: urlEncode(doc)}
+		if kind == "User" {
+			out.UserName = e.name
+		} else {
+			out.RoleName = e.name
+		}
+		return out, nil
+	}
 }
 
-func getUserPolicy(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	u, err := s.user(p)
-	if err != nil {
-		return nil, err
+// deletePolicy is DeleteUserPolicy and DeleteRolePolicy.
+func deletePolicy(kind string) iamAction {
+	return func(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		e, err := s.entityOf(p, kind)
+		if err != nil {
+			return nil, err
+		}
+		in := e.inline
+		name := p.Get("PolicyName")
+		if _, ok := in.Policies[name]; !ok {
+			return nil, apiErr(errNoSuchEntity, "The %s policy with name %s cannot be found.", strings.ToLower(kind), name)
+		}
+		delete(in.Policies, name)
+		in.compiled, _ = compileAll(in.Policies)
+		return nil, s.save()
 	}
-	name := p.Get("PolicyName")
-	doc, ok := u.Policies[name]
-	if !ok {
-		return nil, apiErr(errNoSuchEntity, "The user policy with name %s cannot be found.", name)
-	}
-	return &userPolicyResult{UserName: u.Name, PolicyName: name, PolicyDocument: urlEncode(doc)}, nil
-}
-
-func getRolePolicy(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	r, err := s.role(p)
-	if err != nil {
-		return nil, err
-	}
-	name := p.Get("PolicyName")
-	doc, ok := r.Policies[name]
-	if !ok {
-		return nil, apiErr(errNoSuchEntity, "The role policy with name %s cannot be found.", name)
-	}
-	return &rolePolicyResult{RoleName: r.Name, PolicyName: name, PolicyDocument: urlEncode(doc)}, nil
-}
-
-func deleteUserPolicy(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, err := s.user(p)
-	if err != nil {
-		return nil, err
-	}
-	name := p.Get("PolicyName")
-	if _, ok := u.Policies[name]; !ok {
-		return nil, apiErr(errNoSuchEntity, "The user policy with name %s cannot be found.", name)
-	}
-	delete(u.Policies, name)
-	u.compiled, _ = compileAll(u.Policies)
-	return nil, s.save()
-}
-
-func deleteRolePolicy(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, err := s.role(p)
-	if err != nil {
-		return nil, err
-	}
-	name := p.Get("PolicyName")
-	if _, ok := r.Policies[name]; !ok {
-		return nil, apiErr(errNoSuchEntity, "The role policy with name %s cannot be found.", name)
-	}
-	delete(r.Policies, name)
-	r.compiled, _ = compileAll(r.Policies)
-	return nil, s.save()
 }
 
 // Roles.
@@ -703,21 +677,6 @@ func deleteRole(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
 			delete(s.st.Keys, id)
 		}
 	}
-	return nil, s.save()
-}
-
-func tagRole(s *Store, _ *awsapi.Caller, p url.Values) (any, error) {
-	tags, err := tagsOf(p)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, err := s.role(p)
-	if err != nil {
-		return nil, err
-	}
-	r.Tags = mergeTags(r.Tags, tags)
 	return nil, s.save()
 }
 

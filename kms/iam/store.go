@@ -28,27 +28,31 @@ import (
 const FileName = "iam.json"
 
 type user struct {
-	Name     string            `json:"name"`
-	Path     string            `json:"path"`
-	ID       string            `json:"id"`
-	Created  time.Time         `json:"created"`
-	Tags     []Tag             `json:"tags,omitempty"`
-	Policies map[string]string `json:"policies,omitempty"` // inline policy name → document
-	compiled []*policy.Policy
+	Name    string    `json:"name"`
+	Path    string    `json:"path"`
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+	Tags    []Tag     `json:"tags,omitempty"`
+	inline
+}
+
+// inline is a user's or role's inline policies.
+type inline struct {
+	Policies map[string]string `json:"policies,omitempty"` // name → document
+	compiled []*policy.Policy  // Policies compiled, in name order
 }
 
 type role struct {
-	Name        string            `json:"name"`
-	Path        string            `json:"path"`
-	ID          string            `json:"id"`
-	Created     time.Time         `json:"created"`
-	Trust       string            `json:"trust"`
-	Description string            `json:"description,omitempty"`
-	MaxSession  int               `json:"max_session"`
-	Tags        []Tag             `json:"tags,omitempty"`
-	Policies    map[string]string `json:"policies,omitempty"`
-	trust       *policy.Policy
-	compiled    []*policy.Policy
+	Name        string    `json:"name"`
+	Path        string    `json:"path"`
+	ID          string    `json:"id"`
+	Created     time.Time `json:"created"`
+	Trust       string    `json:"trust"`
+	Description string    `json:"description,omitempty"`
+	MaxSession  int       `json:"max_session"`
+	Tags        []Tag     `json:"tags,omitempty"`
+	inline
+	trust *policy.Policy
 }
 
 // accessKey is a user's long-term key, or (with Role set) a role session's temporary one.

@@ -43,6 +43,9 @@ func TestStoreIdentitiesPoliciesAndPersistence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := call(t, s, "GetRolePolicy", "RoleName", "ci", "PolicyName", "r").(*policyResult); got.RoleName != "ci" || got.UserName != "" {
+		t.Fatalf("GetRolePolicy: %+v", got)
+	}
 	cred, ok := s.Credential(key.AccessKeyId)
 	if !ok || cred.SecretAccessKey != key.SecretAccessKey || cred.Principal.ARN != "arn:aws:iam::"+acct+":user/ops/alice" || cred.Principal.Username != "alice" {
 		t.Fatalf("Credential: %+v %v", cred, ok)
