@@ -245,6 +245,10 @@ func TestAssumeRoleTrustAndSessions(t *testing.T) {
 	_, err = e.iam().DeleteRole(ctx(), &awsiam.DeleteRoleInput{RoleName: aws.String("deployer")})
 	wantErr(t, err, "DeleteConflict")
 
+	_, err = bob.sts.AssumeRole(ctx(), &sts.AssumeRoleInput{RoleArn: aws.String(role), RoleSessionName: aws.String("narrow"),
+		Policy: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}`)})
+	wantErr(t, err, "ValidationError")
+
 	sess := e.assume(bob, role, "ci-run-7")
 	wantARN := "arn:aws:sts::" + acct + ":assumed-role/deployer/ci-run-7"
 	if sess.arn != wantARN {

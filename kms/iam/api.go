@@ -733,6 +733,13 @@ func (s *Store) assumeRole(c *awsapi.Caller, p url.Values) (any, error) {
 	if len(roleARN) < 20 {
 		return nil, apiErr(errValidation, "1 validation error detected: Value '%s' at 'roleArn' failed to satisfy constraint: Member must have length greater than or equal to 20", roleARN)
 	}
+	// Session policies and session tags would narrow or label the session; hsmsim does not
+	// evaluate them, so it refuses them rather than hand out a session broader than asked for.
+	for k := range p {
+		if k == "Policy" || strings.HasPrefix(k, "PolicyArns.") || strings.HasPrefix(k, "Tags.") || strings.HasPrefix(k, "TransitiveTagKeys.") {
+			return nil, apiErr(errValidation, "hsmsim does not support session policies or session tags (%s)", k)
+		}
+	}
 	who := c.Who()
 	if who.Type == policy.PrincipalRoot {
 		return nil, apiErr(errAccessDenied, "Roles may not be assumed by root accounts.")
