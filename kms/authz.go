@@ -38,8 +38,8 @@ type caller struct {
 	// viaGrant is the grant that allowed the last authorized action, when no policy did: a
 	// grantee's CreateGrant may only pass on what its grant holds.
 	viaGrant *grantRec
-	// denial is what the policies said when a grant allowed instead.
-	denial string
+	// denial is what the policies decided when a grant allowed instead.
+	denial policy.Decision
 }
 
 // conditioner is an operation input that contributes condition keys (and the encryption
@@ -126,7 +126,7 @@ func (s *Server) authorize(c *caller, k *keyRec, requested string) *awsapi.Error
 	}
 	if d.Reason != policy.ExplicitDenyResource && d.Reason != policy.ExplicitDenyIdentity {
 		if g := s.grantAllows(c, k); g != nil {
-			c.viaGrant, c.denial = g, d.Message(r)
+			c.viaGrant, c.denial = g, d
 			return nil
 		}
 	}

@@ -99,7 +99,7 @@ func createGrant(s *Server, _ context.Context, c *caller, in *createGrantInput) 
 		// A grantee's CreateGrant passes on at most its own grant: the same operations or
 		// fewer, and an encryption context constraint at least as strict. (CreateGrant in the
 		// KMS API Reference; https://docs.aws.amazon.com/kms/latest/developerguide/grants.html)
-		return nil, awsapi.NewError(errAccessDenied, "%s", c.denial)
+		return nil, awsapi.NewError(errAccessDenied, "%s", c.denial.Message(&c.req))
 	}
 	if err := checkGrantPrincipal(in.GranteePrincipal); err != nil {
 		return nil, err
