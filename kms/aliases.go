@@ -9,6 +9,9 @@ import (
 
 // Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases. An alias names one key of its
 // account and region; KeyId parameters accept it wherever they accept a key id (keys.go resolve).
+// Changing an alias takes the permission twice, as on AWS: on the alias, from the caller's
+// identity policies (aliases have no policy of their own), and on each key it names, from the
+// key policy. https://docs.aws.amazon.com/kms/latest/developerguide/alias-access.html
 
 // maxAliasesPerKey is the per-key alias quota.
 const maxAliasesPerKey = 50
@@ -25,7 +28,7 @@ func checkAliasName(name string) *awsapi.Error {
 }
 
 // aliasTarget resolves TargetKeyId, which must name a key by id or key ARN (not by alias).
-func aliasTarget(s *Server, c *awsapi.Caller, id string) (*keyRec, *awsapi.Error) {
+func aliasTarget(s *Server, c *caller, id string) (*keyRec, *awsapi.Error) {
 	if strings.HasPrefix(id, "alias/") || strings.Contains(id, ":alias/") {
 		return nil, awsapi.NewError(awsapi.ValidationException, "Aliases must refer to keys. Not aliases")
 	}
@@ -44,8 +47,11 @@ type aliasInput struct {
 	TargetKeyId string
 }
 
-func createAlias(s *Server, _ context.Context, c *awsapi.Caller, in *aliasInput) (*empty, error) {
+func createAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empty, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	if err := s.authorizeIdentity(c, aliasARN(c, in.AliasName)); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -76,8 +82,11 @@ func createAlias(s *Server, _ context.Context, c *awsapi.Caller, in *aliasInput)
 	return nil, nil
 }
 
-func updateAlias(s *Server, _ context.Context, c *awsapi.Caller, in *aliasInput) (*empty, error) {
+func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empty, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	if err := s.authorizeIdentity(c, aliasARN(c, in.AliasName)); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -86,6 +95,11 @@ func updateAlias(s *Server, _ context.Context, c *awsapi.Caller, in *aliasInput)
 	cur := s.aliases[ak]
 	if cur == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
+	}
+	if old := s.keys[cur.Target]; old != nil {
+		if err := s.authorize(c, old, in.AliasName); err != nil {
+			return nil, err
+		}
 	}
 	k, err := aliasTarget(s, c, in.TargetKeyId)
 	if err != nil {
@@ -109,15 +123,24 @@ type aliasNameInput struct {
 	AliasName string
 }
 
-func deleteAlias(s *Server, _ context.Context, c *awsapi.Caller, in *aliasNameInput) (*empty, error) {
+func deleteAlias(s *Server, _ context.Context, c *caller, in *aliasNameInput) (*empty, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	if err := s.authorizeIdentity(c, aliasARN(c, in.AliasName)); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ak := aliasKey(c.Account, c.Region, in.AliasName)
-	if s.aliases[ak] == nil {
+	a := s.aliases[ak]
+	if a == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
+	}
+	if k := s.keys[a.Target]; k != nil {
+		if err := s.authorize(c, k, in.AliasName); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.db.del(bucketAliases, ak); err != nil {
 		return nil, err
@@ -146,7 +169,7 @@ type listAliasesOutput struct {
 	Truncated  bool
 }
 
-func listAliases(s *Server, _ context.Context, c *awsapi.Caller, in *listAliasesInput) (*listAliasesOutput, error) {
+func listAliases(s *Server, _ context.Context, c *caller, in *listAliasesInput) (*listAliasesOutput, error) {
 	s.mu.RLock()
 	var only string
 	if in.KeyId != nil {

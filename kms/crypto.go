@@ -3,8 +3,10 @@ package kms
 import (
 	"context"
 	"crypto/rand"
+	"strconv"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
 // Symmetric encryption: Encrypt, Decrypt and ReEncrypt under the ciphertext format
@@ -20,7 +22,7 @@ type cryptoKey struct {
 }
 
 // forEncrypt resolves KeyId for an encrypting operation: an enabled symmetric encryption key.
-func (s *Server) forEncrypt(c *awsapi.Caller, id string) (*cryptoKey, *awsapi.Error) {
+func (s *Server) forEncrypt(c *caller, id string) (*cryptoKey, *awsapi.Error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	k, err := s.usableKeyLocked(c, id, usageEncrypt)
@@ -40,7 +42,7 @@ func (s *Server) forEncrypt(c *awsapi.Caller, id string) (*cryptoKey, *awsapi.Er
 
 // encryptingKey is forEncrypt for an operation that may be a dry run, which stops once the key
 // resolved.
-func encryptingKey(s *Server, c *awsapi.Caller, id string, dry bool) (*cryptoKey, error) {
+func encryptingKey(s *Server, c *caller, id string, dry bool) (*cryptoKey, error) {
 	ck, err := s.forEncrypt(c, id)
 	if err != nil {
 		return nil, err
@@ -62,7 +64,7 @@ func encrypt(ctx context.Context, ck *cryptoKey, ec map[string]string, plain []b
 }
 
 // decrypt opens a ciphertext blob. keyID, when given, must name the key the blob names.
-func (s *Server) decrypt(ctx context.Context, c *awsapi.Caller, keyID *string, ec map[string]string, ciphertext []byte) (*cryptoKey, []byte, error) {
+func (s *Server) decrypt(ctx context.Context, c *caller, keyID *string, ec map[string]string, ciphertext []byte) (*cryptoKey, []byte, error) {
 	b, perr := parseBlob(ciphertext)
 	if perr != nil {
 		return nil, nil, perr
@@ -70,6 +72,7 @@ func (s *Server) decrypt(ctx context.Context, c *awsapi.Caller, keyID *string, e
 	ck, err := func() (*cryptoKey, *awsapi.Error) {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
+		var k *keyRec
 		if keyID != nil {
 			named, err := s.resolve(c, *keyID)
 			if err != nil {
@@ -78,10 +81,16 @@ func (s *Server) decrypt(ctx context.Context, c *awsapi.Caller, keyID *string, e
 			if named.ID != b.KeyID {
 				return nil, awsapi.NewError(errIncorrectKey, "The key ID in the request does not identify a KMS key that can perform this operation.")
 			}
-		}
-		k, err := s.resolveID(c, b.KeyID)
-		if err != nil {
-			return nil, err
+			k = named
+		} else {
+			found, err := s.resolveID(c, b.KeyID)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.authorize(c, found, ""); err != nil {
+				return nil, err
+			}
+			k = found
 		}
 		if err := s.checkUsable(k); err != nil {
 			return nil, err
@@ -148,7 +157,7 @@ type encryptOutput struct {
 	EncryptionAlgorithm string
 }
 
-func encryptOp(s *Server, ctx context.Context, c *awsapi.Caller, in *encryptInput) (*encryptOutput, error) {
+func encryptOp(s *Server, ctx context.Context, c *caller, in *encryptInput) (*encryptOutput, error) {
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
@@ -183,7 +192,7 @@ type decryptOutput struct {
 	KeyMaterialId       string
 }
 
-func decryptOp(s *Server, ctx context.Context, c *awsapi.Caller, in *decryptInput) (*decryptOutput, error) {
+func decryptOp(s *Server, ctx context.Context, c *caller, in *decryptInput) (*decryptOutput, error) {
 	if in.CiphertextBlob == nil {
 		return nil, awsapi.NewError(awsapi.ValidationException, "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
@@ -231,7 +240,7 @@ type reEncryptOutput struct {
 	DestinationKeyMaterialId       string
 }
 
-func reEncryptOp(s *Server, ctx context.Context, c *awsapi.Caller, in *reEncryptInput) (*reEncryptOutput, error) {
+func reEncryptOp(s *Server, ctx context.Context, c *caller, in *reEncryptInput) (*reEncryptOutput, error) {
 	if in.CiphertextBlob == nil {
 		return nil, awsapi.NewError(awsapi.ValidationException, "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
@@ -244,11 +253,21 @@ func reEncryptOp(s *Server, ctx context.Context, c *awsapi.Caller, in *reEncrypt
 	if err := checkAlgorithm(in.DestinationEncryptionAlgorithm); err != nil {
 		return nil, err
 	}
-	dst, rerr := s.forEncrypt(c, in.DestinationKeyId)
+	// ReEncrypt is two permissions: kms:ReEncryptFrom on the source key and kms:ReEncryptTo on
+	// the destination, each with its own encryption context.
+	to := c.withAction("kms:ReEncryptTo")
+	to.req.Context = policy.Context{}
+	s.baseContext(to)
+	to.setEC(in.DestinationEncryptionContext)
+	to.req.Context.Set("kms:EncryptionAlgorithm", orDefault(in.DestinationEncryptionAlgorithm, specSymmetric))
+	same := strconv.FormatBool(s.sameKey(c, in.DestinationKeyId, in.CiphertextBlob))
+	to.req.Context.Set("kms:ReEncryptOnSameKey", same)
+	c.req.Context.Set("kms:ReEncryptOnSameKey", same)
+	dst, rerr := s.forEncrypt(to, in.DestinationKeyId)
 	if rerr != nil {
 		return nil, rerr
 	}
-	src, plain, err := s.decrypt(ctx, c, in.SourceKeyId, in.SourceEncryptionContext, in.CiphertextBlob)
+	src, plain, err := s.decrypt(ctx, c.withAction("kms:ReEncryptFrom"), in.SourceKeyId, in.SourceEncryptionContext, in.CiphertextBlob)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +304,7 @@ type dataKeyOutput struct {
 }
 
 // generateDataKey makes a data key from the random source of the key's store.
-func generateDataKey(s *Server, ctx context.Context, c *awsapi.Caller, in *dataKeyInput) (*dataKeyOutput, error) {
+func generateDataKey(s *Server, ctx context.Context, c *caller, in *dataKeyInput) (*dataKeyOutput, error) {
 	if err := checkNoRecipient(in.Recipient); err != nil {
 		return nil, err
 	}
@@ -320,7 +339,7 @@ func generateDataKey(s *Server, ctx context.Context, c *awsapi.Caller, in *dataK
 	return &dataKeyOutput{CiphertextBlob: blob, Plaintext: plain, KeyId: keyARN(ck.k), KeyMaterialId: ck.v.ID}, nil
 }
 
-func generateDataKeyWithoutPlaintext(s *Server, ctx context.Context, c *awsapi.Caller, in *dataKeyInput) (*dataKeyOutput, error) {
+func generateDataKeyWithoutPlaintext(s *Server, ctx context.Context, c *caller, in *dataKeyInput) (*dataKeyOutput, error) {
 	out, err := generateDataKey(s, ctx, c, in)
 	if err != nil {
 		return nil, err
@@ -340,7 +359,7 @@ type randomOutput struct {
 	Plaintext []byte
 }
 
-func generateRandom(s *Server, ctx context.Context, c *awsapi.Caller, in *randomInput) (*randomOutput, error) {
+func generateRandom(s *Server, ctx context.Context, c *caller, in *randomInput) (*randomOutput, error) {
 	if in.NumberOfBytes == nil {
 		return nil, awsapi.NewError(awsapi.ValidationException, "1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null")
 	}
@@ -362,4 +381,17 @@ func generateRandom(s *Server, ctx context.Context, c *awsapi.Caller, in *random
 	out := make([]byte, n)
 	_, _ = rand.Read(out)
 	return &randomOutput{Plaintext: out}, nil
+}
+
+// sameKey reports whether a ReEncrypt's destination is the key its ciphertext is under
+// (kms:ReEncryptOnSameKey).
+func (s *Server) sameKey(c *caller, dst string, blob []byte) bool {
+	b, err := parseBlob(blob)
+	if err != nil {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, ferr := s.find(c, dst)
+	return ferr == nil && k.ID == b.KeyID
 }

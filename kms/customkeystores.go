@@ -19,7 +19,7 @@ import (
 const maxStores = 10
 
 // storeFor finds a store of the caller (callers hold s.mu).
-func (s *Server) storeFor(c *awsapi.Caller, id string) (*storeRec, *awsapi.Error) {
+func (s *Server) storeFor(c *caller, id string) (*storeRec, *awsapi.Error) {
 	st := s.stores[id]
 	if st == nil || st.Account != c.Account || st.Region != c.Region {
 		return nil, awsapi.NewError(errStoreNotFound, "Custom key store %s was not found.", id)
@@ -64,7 +64,7 @@ func newStoreID() string {
 	return "cks-" + hex.EncodeToString(b)[:17]
 }
 
-func createCustomKeyStore(s *Server, ctx context.Context, c *awsapi.Caller, in *createStoreInput) (*createStoreOutput, error) {
+func createCustomKeyStore(s *Server, ctx context.Context, c *caller, in *createStoreInput) (*createStoreOutput, error) {
 	switch in.CustomKeyStoreType {
 	case "", "AWS_CLOUDHSM":
 	default:
@@ -128,7 +128,7 @@ func createCustomKeyStore(s *Server, ctx context.Context, c *awsapi.Caller, in *
 
 // checkClusterFree: a cluster backs at most one store, and no store may use a related cluster
 // (callers hold s.mu; except names the store being updated).
-func checkClusterFree(s *Server, ctx context.Context, c *awsapi.Caller, cl *cloudhsm.Cluster, except string) *awsapi.Error {
+func checkClusterFree(s *Server, ctx context.Context, c *caller, cl *cloudhsm.Cluster, except string) *awsapi.Error {
 	for _, st := range s.stores {
 		if st.ID == except {
 			continue
@@ -172,7 +172,7 @@ type describeStoresOutput struct {
 	Truncated       bool
 }
 
-func describeCustomKeyStores(s *Server, _ context.Context, c *awsapi.Caller, in *describeStoresInput) (*describeStoresOutput, error) {
+func describeCustomKeyStores(s *Server, _ context.Context, c *caller, in *describeStoresInput) (*describeStoresOutput, error) {
 	if in.CustomKeyStoreId != "" && in.CustomKeyStoreName != "" {
 		return nil, awsapi.NewError(awsapi.ValidationException, "You cannot specify both CustomKeyStoreId and CustomKeyStoreName.")
 	}
@@ -213,7 +213,7 @@ type updateStoreInput struct {
 	CloudHsmClusterId     string
 }
 
-func updateCustomKeyStore(s *Server, ctx context.Context, c *awsapi.Caller, in *updateStoreInput) (*empty, error) {
+func updateCustomKeyStore(s *Server, ctx context.Context, c *caller, in *updateStoreInput) (*empty, error) {
 	var cl *cloudhsm.Cluster
 	if in.CloudHsmClusterId != "" {
 		var err error
@@ -275,7 +275,7 @@ type storeIDInput struct {
 	CustomKeyStoreId string
 }
 
-func deleteCustomKeyStore(s *Server, _ context.Context, c *awsapi.Caller, in *storeIDInput) (*empty, error) {
+func deleteCustomKeyStore(s *Server, _ context.Context, c *caller, in *storeIDInput) (*empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, rerr := s.storeFor(c, in.CustomKeyStoreId)
@@ -299,7 +299,7 @@ func deleteCustomKeyStore(s *Server, _ context.Context, c *awsapi.Caller, in *st
 
 // ---- Connect, Disconnect ----
 
-func connectCustomKeyStore(s *Server, ctx context.Context, c *awsapi.Caller, in *storeIDInput) (*empty, error) {
+func connectCustomKeyStore(s *Server, ctx context.Context, c *caller, in *storeIDInput) (*empty, error) {
 	s.mu.RLock()
 	st, rerr := s.storeFor(c, in.CustomKeyStoreId)
 	s.mu.RUnlock()
@@ -333,7 +333,7 @@ func connectCustomKeyStore(s *Server, ctx context.Context, c *awsapi.Caller, in 
 	s.hsm.startConnect(st.ID)
 	return nil, nil
 }
-func disconnectCustomKeyStore(s *Server, _ context.Context, c *awsapi.Caller, in *storeIDInput) (*empty, error) {
+func disconnectCustomKeyStore(s *Server, _ context.Context, c *caller, in *storeIDInput) (*empty, error) {
 	s.mu.Lock()
 	st, rerr := s.storeFor(c, in.CustomKeyStoreId)
 	if rerr != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
 // Persistence: every key, alias, grant and custom key store is one JSON record in its bbolt
@@ -47,13 +49,14 @@ type keyRec struct {
 	ClusterID string    `json:"cluster,omitempty"`
 	// Versions is the key material, oldest first; the last one encrypts. Version numbers start
 	// at 1 and appear in every ciphertext.
-	Versions       []matVersion `json:"versions"`
-	RotationOn     bool         `json:"rotation,omitempty"`
-	RotationPeriod int          `json:"rotation_period,omitempty"`
-	NextRotation   time.Time    `json:"next_rotation,omitzero"`
-	Tags           []tag        `json:"tags,omitempty"`
-	Policy         string       `json:"policy"`
-	PublicKey      []byte       `json:"public_key,omitempty"` // DER SubjectPublicKeyInfo (asymmetric)
+	Versions       []matVersion   `json:"versions"`
+	RotationOn     bool           `json:"rotation,omitempty"`
+	RotationPeriod int            `json:"rotation_period,omitempty"`
+	NextRotation   time.Time      `json:"next_rotation,omitzero"`
+	Tags           []tag          `json:"tags,omitempty"`
+	Policy         string         `json:"policy"`
+	pol            *policy.Policy // Policy compiled; replaced, never changed
+	PublicKey      []byte         `json:"public_key,omitempty"` // DER SubjectPublicKeyInfo (asymmetric)
 }
 
 // matVersion is one generation of a key's material.
@@ -149,13 +152,18 @@ func (d *db) load(s *Server) error {
 				return err
 			}
 		}
-		if err := loadBucket(tx, bucketKeys, func(k *keyRec) { s.keys[k.ID] = k }); err != nil {
+		if err := loadBucket(tx, bucketKeys, func(k *keyRec) {
+			// A policy stored before policies were checked may not parse: the key then allows
+			// nobody (authorize), as a key whose policy names nobody.
+			k.pol, _ = policy.ParseKeyPolicy(k.Policy)
+			s.keys[k.ID] = k
+		}); err != nil {
 			return err
 		}
 		if err := loadBucket(tx, bucketAliases, func(a *aliasRec) { s.aliases[aliasKey(a.Account, a.Region, a.Name)] = a }); err != nil {
 			return err
 		}
-		if err := loadBucket(tx, bucketGrants, func(g *grantRec) { s.grants[g.ID] = g }); err != nil {
+		if err := loadBucket(tx, bucketGrants, s.putGrant); err != nil {
 			return err
 		}
 		return loadBucket(tx, bucketStores, func(st *storeRec) { s.stores[st.ID] = st })

@@ -41,6 +41,7 @@ const (
 	errInvalidState         = "KMSInvalidStateException"
 	errLimitExceeded        = "LimitExceededException"
 	errMalformedPolicy      = "MalformedPolicyDocumentException"
+	errAccessDenied         = "AccessDeniedException"
 	errNotFound             = "NotFoundException"
 	errTag                  = "TagException"
 	errUnsupported          = "UnsupportedOperationException"

@@ -73,7 +73,7 @@ func FuzzCiphertextBlob(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { s.Close() })
-	c := &awsapi.Caller{Region: "us-east-1", Account: "111122223333"}
+	c := s.newCaller(&awsapi.Caller{Region: "us-east-1", Account: "111122223333"}, "kms:Decrypt")
 	out, err := createKey(s, ctx(), c, &createKeyInput{})
 	if err != nil {
 		f.Fatal(err)

@@ -3,17 +3,22 @@ package kms
 import (
 	"context"
 	"encoding/base64"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
-// Grants are stored, listed, retired and revoked as KMS does. hsmsim has no IAM: every caller acts
-// as its account's root, so a grant never changes what a caller may do; grant tokens are checked
-// for form (a token hsmsim did not issue is InvalidGrantTokenException).
+// Grants are stored, listed, retired and revoked as KMS does, and authorize their grantee for
+// their operations (authz.go). A grant takes effect as soon as CreateGrant returns (hsmsim has
+// no eventual consistency to bridge), so a grant token only needs to be well-formed: a token
+// hsmsim did not issue is InvalidGrantTokenException, and a revoked grant's token authorizes
+// nothing because the grant is gone.
+// https://docs.aws.amazon.com/kms/latest/developerguide/grants.html
 
 const grantTokenPrefix = "hsmsim-grant-v1:"
 
@@ -65,7 +70,7 @@ type createGrantOutput struct {
 // maxGrantsPerKey is the per-key grant quota.
 const maxGrantsPerKey = 50000
 
-func createGrant(s *Server, _ context.Context, c *awsapi.Caller, in *createGrantInput) (*createGrantOutput, error) {
+func createGrant(s *Server, _ context.Context, c *caller, in *createGrantInput) (*createGrantOutput, error) {
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
@@ -81,20 +86,36 @@ func createGrant(s *Server, _ context.Context, c *awsapi.Caller, in *createGrant
 	if rerr != nil {
 		return nil, rerr
 	}
-	if err := checkNotPending(k); err != nil {
+	// CreateGrant's row of the key state table: a disabled key refuses it (DisabledException),
+	// a key pending deletion or unavailable too (KMSInvalidStateException).
+	// https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html
+	if err := s.checkUsable(k); err != nil {
 		return nil, err
+	}
+	if err := checkGrantOperations(k, in.Operations, in.Constraints != nil); err != nil {
+		return nil, err
+	}
+	if g := c.viaGrant; g != nil && !g.covers(in.Operations, in.Constraints) {
+		// A grantee's CreateGrant passes on at most its own grant: the same operations or
+		// fewer, and an encryption context constraint at least as strict. (CreateGrant in the
+		// KMS API Reference; https://docs.aws.amazon.com/kms/latest/developerguide/grants.html)
+		return nil, awsapi.NewError(errAccessDenied, "%s", c.denial.Message(&c.req))
+	}
+	if err := checkGrantPrincipal(in.GranteePrincipal); err != nil {
+		return nil, err
+	}
+	if in.RetiringPrincipal != "" {
+		if err := checkGrantPrincipal(in.RetiringPrincipal); err != nil {
+			return nil, err
+		}
 	}
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
 	}
 	ops := slices.Clone(in.Operations)
 	slices.Sort(ops)
-	n := 0
-	for _, g := range s.grants {
-		if g.KeyID != k.ID {
-			continue
-		}
-		n++
+	n := len(s.keyGrants[k.ID])
+	for _, g := range s.keyGrants[k.ID] {
 		// A named grant created again with the same parameters is the same grant (idempotent
 		// CreateGrant, KMSDG:grant-manage).
 		if in.Name != "" && g.Name == in.Name && g.Grantee == in.GranteePrincipal && g.Retiring == in.RetiringPrincipal &&
@@ -111,7 +132,7 @@ func createGrant(s *Server, _ context.Context, c *awsapi.Caller, in *createGrant
 	if err := s.db.put(bucketGrants, g.ID, g); err != nil {
 		return nil, err
 	}
-	s.grants[g.ID] = g
+	s.putGrant(g)
 	return &createGrantOutput{GrantToken: g.Token, GrantId: g.ID}, nil
 }
 
@@ -165,7 +186,7 @@ func listGrantsWhere(s *Server, in *listGrantsInput, keep func(g *grantRec) bool
 	return &listGrantsOutput{Grants: append([]grantEntry{}, items...), NextMarker: next, Truncated: trunc}, nil
 }
 
-func listGrants(s *Server, _ context.Context, c *awsapi.Caller, in *listGrantsInput) (*listGrantsOutput, error) {
+func listGrants(s *Server, _ context.Context, c *caller, in *listGrantsInput) (*listGrantsOutput, error) {
 	s.mu.RLock()
 	k, rerr := s.resolve(c, in.KeyId)
 	s.mu.RUnlock()
@@ -177,7 +198,7 @@ func listGrants(s *Server, _ context.Context, c *awsapi.Caller, in *listGrantsIn
 	})
 }
 
-func listRetirableGrants(s *Server, _ context.Context, c *awsapi.Caller, in *listGrantsInput) (*listGrantsOutput, error) {
+func listRetirableGrants(s *Server, _ context.Context, c *caller, in *listGrantsInput) (*listGrantsOutput, error) {
 	return listGrantsWhere(s, in, func(g *grantRec) bool {
 		k := s.keys[g.KeyID]
 		return g.Retiring == in.RetiringPrincipal && k != nil && k.Account == c.Account && k.Region == c.Region
@@ -206,13 +227,87 @@ func removeGrant(s *Server, k *keyRec, id string, dry bool) error {
 	if err := s.db.del(bucketGrants, id); err != nil {
 		return err
 	}
-	delete(s.grants, id)
+	s.dropGrant(g)
 	return nil
 }
 
-func retireGrant(s *Server, _ context.Context, c *awsapi.Caller, in *retireGrantInput) (*empty, error) {
+// covers says whether a grant created through g stays within it.
+func (g *grantRec) covers(ops []string, cons *grantConstraints) bool {
+	for _, op := range ops {
+		if !slices.Contains(g.Operations, op) {
+			return false
+		}
+	}
+	have := g.Constraints
+	if have == nil {
+		return true
+	}
+	if cons == nil {
+		return false
+	}
+	if have.EncryptionContextEquals != nil {
+		return cons.EncryptionContextEquals != nil && maps.Equal(have.EncryptionContextEquals, cons.EncryptionContextEquals)
+	}
+	// A subset constraint: the new one must require every pair it requires.
+	want := cons.EncryptionContextSubset
+	if cons.EncryptionContextEquals != nil {
+		want = cons.EncryptionContextEquals
+	}
+	for k, v := range have.EncryptionContextSubset {
+		if got, ok := want[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// principalARN is the form of a principal a grant may name: the account's root, a user, a role
+// (with their paths), a role session, or an AWS service principal.
+var principalARN = regexp.MustCompile(`^(arn:aws:iam::\d{12}:(root|user/.+|role/.+)|arn:aws:sts::\d{12}:assumed-role/[^/]+/.+|[a-z0-9.-]+\.amazonaws\.com)$`)
+
+// checkGrantPrincipal refuses a grantee or retiring principal that is not a principal's ARN
+// (an IAM group, a key, a bare name) with InvalidArnException, as KMS does. Unlike KMS, hsmsim
+// does not require the user or role to exist: grants made before their principal stay valid.
+func checkGrantPrincipal(p string) *awsapi.Error {
+	if !principalARN.MatchString(p) {
+		return awsapi.NewError(errInvalidArn, "%s is not a valid principal", p)
+	}
+	return nil
+}
+
+// putGrant records g in memory (callers hold s.mu).
+func (s *Server) putGrant(g *grantRec) {
+	s.grants[g.ID] = g
+	m := s.keyGrants[g.KeyID]
+	if m == nil {
+		m = map[string]*grantRec{}
+		s.keyGrants[g.KeyID] = m
+	}
+	m[g.ID] = g
+}
+
+// dropGrant forgets g in memory (callers hold s.mu).
+func (s *Server) dropGrant(g *grantRec) {
+	delete(s.grants, g.ID)
+	delete(s.keyGrants[g.KeyID], g.ID)
+	if len(s.keyGrants[g.KeyID]) == 0 {
+		delete(s.keyGrants, g.KeyID)
+	}
+}
+
+// mayRetire says whether the caller may retire g, which the grant itself decides: its retiring
+// principal, its grantee if the grant includes RetireGrant, and the account the grant was created
+// in (its root). https://docs.aws.amazon.com/kms/latest/developerguide/grant-delete.html
+func mayRetire(c *caller, g *grantRec, k *keyRec) bool {
+	who := &c.req.Principal
+	return samePrincipal(g.Retiring, who) || (g.namesGrantee(who) && slices.Contains(g.Operations, "RetireGrant")) ||
+		(who.Type == policy.PrincipalRoot && who.Account == k.Account)
+}
+
+func retireGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) (*empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var k *keyRec
 	id := in.GrantId
 	if in.GrantToken != "" {
 		tid, ok := grantIDOfToken(in.GrantToken)
@@ -224,23 +319,26 @@ func retireGrant(s *Server, _ context.Context, c *awsapi.Caller, in *retireGrant
 		if g == nil {
 			return nil, awsapi.NewError(errNotFound, "Grant not found")
 		}
-		k := s.keys[g.KeyID]
+		k = s.keys[g.KeyID]
 		if k.Account != c.Account || k.Region != c.Region {
 			return nil, awsapi.NewError(errNotFound, "Grant not found")
 		}
-		return nil, removeGrant(s, k, id, in.DryRun)
+	} else {
+		if in.KeyId == "" || in.GrantId == "" {
+			return nil, awsapi.NewError(awsapi.ValidationException, "Either GrantToken or both KeyId and GrantId must be specified.")
+		}
+		var rerr *awsapi.Error
+		if k, rerr = s.find(c, in.KeyId); rerr != nil {
+			return nil, rerr
+		}
 	}
-	if in.KeyId == "" || in.GrantId == "" {
-		return nil, awsapi.NewError(awsapi.ValidationException, "Either GrantToken or both KeyId and GrantId must be specified.")
-	}
-	k, rerr := s.resolve(c, in.KeyId)
-	if rerr != nil {
-		return nil, rerr
+	if g := s.grants[id]; g != nil && g.KeyID == k.ID && !mayRetire(c, g, k) {
+		return nil, awsapi.NewError(errAccessDenied, "%s", policy.AccessDeniedMessage(c.req.Principal.ARN, "kms:RetireGrant", keyARN(k), policy.NoResourceAllow))
 	}
 	return nil, removeGrant(s, k, id, in.DryRun)
 }
 
-func revokeGrant(s *Server, _ context.Context, c *awsapi.Caller, in *retireGrantInput) (*empty, error) {
+func revokeGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) (*empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, rerr := s.resolve(c, in.KeyId)
@@ -248,4 +346,30 @@ func revokeGrant(s *Server, _ context.Context, c *awsapi.Caller, in *retireGrant
 		return nil, rerr
 	}
 	return nil, removeGrant(s, k, in.GrantId, in.DryRun)
+}
+
+// grantOperations are the operations a grant may allow, by the key usage that can do them
+// (CreateGrant's Operations in the KMS API Reference); every key allows the grant management
+// ones.
+var grantOperations = map[string][]string{
+	usageEncrypt: {"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo",
+		"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"},
+	usageSign: {"Sign", "Verify", "GetPublicKey"},
+	usageMac:  {"GenerateMac", "VerifyMac"},
+}
+
+var grantManagement = []string{"CreateGrant", "RetireGrant", "DescribeKey"}
+
+// checkGrantOperations refuses operations key k cannot do, and encryption context constraints
+// on a key whose operations take no encryption context (asymmetric and HMAC keys).
+func checkGrantOperations(k *keyRec, ops []string, constrained bool) *awsapi.Error {
+	for _, op := range ops {
+		if !slices.Contains(grantOperations[k.Usage], op) && !slices.Contains(grantManagement, op) {
+			return awsapi.NewError(awsapi.ValidationException, "Grant operation %s is not valid for KMS key %s with KeyUsage %s.", op, keyARN(k), k.Usage)
+		}
+	}
+	if constrained && k.Spec != specSymmetric {
+		return awsapi.NewError(awsapi.ValidationException, "Grant constraints are not supported for KMS key %s with KeySpec %s: its operations take no encryption context.", keyARN(k), k.Spec)
+	}
+	return nil
 }

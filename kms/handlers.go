@@ -63,14 +63,22 @@ var kmsHandlers = map[string]handler{
 }
 
 // handler runs one operation on a validated body.
-type handler func(s *Server, ctx context.Context, c *awsapi.Caller, body []byte) (any, error)
+type handler func(s *Server, ctx context.Context, c *caller, body []byte) (any, error)
 
 // op adapts a typed handler: the body (already checked against the model) is decoded into In.
-func op[In, Out any](f func(s *Server, ctx context.Context, c *awsapi.Caller, in *In) (*Out, error)) handler {
-	return func(s *Server, ctx context.Context, c *awsapi.Caller, body []byte) (any, error) {
+func op[In, Out any](f func(s *Server, ctx context.Context, c *caller, in *In) (*Out, error)) handler {
+	return func(s *Server, ctx context.Context, c *caller, body []byte) (any, error) {
 		var in In
 		if len(strings.TrimSpace(string(body))) > 0 {
 			if err := awsapi.Unmarshal(body, &in); err != nil {
+				return nil, err
+			}
+		}
+		if cd, ok := any(&in).(conditioner); ok {
+			cd.conditions(c)
+		}
+		if identityOnly[strings.TrimPrefix(c.action, "kms:")] {
+			if err := s.authorizeIdentity(c, "*"); err != nil {
 				return nil, err
 			}
 		}
@@ -82,11 +90,14 @@ func op[In, Out any](f func(s *Server, ctx context.Context, c *awsapi.Caller, in
 	}
 }
 
-// bind makes the handlers of one server.
+// bind makes the handlers of one server; each request gets its caller, asking for kms:OPERATION.
 func bind(s *Server, handlers map[string]handler) map[string]awsapi.Handler {
 	hs := make(map[string]awsapi.Handler, len(handlers))
 	for name, h := range handlers {
-		hs[name] = func(ctx context.Context, c *awsapi.Caller, body []byte) (any, error) { return h(s, ctx, c, body) }
+		action := "kms:" + name
+		hs[name] = func(ctx context.Context, c *awsapi.Caller, body []byte) (any, error) {
+			return h(s, ctx, s.newCaller(c, action), body)
+		}
 	}
 	return hs
 }

@@ -21,7 +21,7 @@ import (
 
 // testEnv is a server on a loopback port and the AWS SDK's KMS client pointed at it.
 type testEnv struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	cfg   Config
 	srv   *Server
@@ -52,7 +52,7 @@ const (
 	testSecret    = "hsmsim/test/secret/key/0000000000000000"
 )
 
-func newEnv(t *testing.T, cfg Config) *testEnv {
+func newEnv(t testing.TB, cfg Config) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, dir: t.TempDir(), clock: &fakeClock{t: time.Now().UTC()}}
 	cfg.DataDir = e.dir

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
 // KMS keys: what a key is (its states, spec and usage, ARN, metadata), how a KeyId parameter
@@ -88,13 +89,25 @@ func keyARN(k *keyRec) string {
 	return "arn:aws:kms:" + k.Region + ":" + k.Account + ":key/" + k.ID
 }
 
-func aliasARN(c *awsapi.Caller, name string) string {
+func aliasARN(c *caller, name string) string {
 	return "arn:aws:kms:" + c.Region + ":" + c.Account + ":" + name
 }
 
 // resolve finds the key a KeyId parameter names (key id, key ARN, alias name or alias ARN) in the
-// caller's account and region. Callers hold s.mu.
-func (s *Server) resolve(c *awsapi.Caller, id string) (*keyRec, *awsapi.Error) {
+// caller's account and region, and authorizes the caller's action on it. Callers hold s.mu.
+func (s *Server) resolve(c *caller, id string) (*keyRec, *awsapi.Error) {
+	k, err := s.find(c, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(c, k, id); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// find is resolve without the authorization (callers hold s.mu).
+func (s *Server) find(c *caller, id string) (*keyRec, *awsapi.Error) {
 	if rest, ok := strings.CutPrefix(id, "arn:"); ok {
 		f := strings.SplitN(rest, ":", 5)
 		if len(f) != 5 || f[0] != "aws" || f[1] != "kms" {
@@ -117,7 +130,7 @@ func (s *Server) resolve(c *awsapi.Caller, id string) (*keyRec, *awsapi.Error) {
 	return s.resolveID(c, id)
 }
 
-func (s *Server) resolveID(c *awsapi.Caller, id string) (*keyRec, *awsapi.Error) {
+func (s *Server) resolveID(c *caller, id string) (*keyRec, *awsapi.Error) {
 	if !uuidRE.MatchString(id) {
 		return nil, awsapi.NewError(errNotFound, "Invalid keyId '%s'", id)
 	}
@@ -128,7 +141,7 @@ func (s *Server) resolveID(c *awsapi.Caller, id string) (*keyRec, *awsapi.Error)
 	return k, nil
 }
 
-func (s *Server) resolveAlias(c *awsapi.Caller, name string) (*keyRec, *awsapi.Error) {
+func (s *Server) resolveAlias(c *caller, name string) (*keyRec, *awsapi.Error) {
 	a := s.aliases[aliasKey(c.Account, c.Region, name)]
 	if a == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias '%s' is not found.", aliasARN(c, name))
@@ -178,7 +191,7 @@ func checkNotPending(k *keyRec) *awsapi.Error {
 
 // usableKey resolves a key for a cryptographic operation: grant tokens well-formed, the key
 // found and in a usable state, and of key usage usage ("" for any).
-func (s *Server) usableKey(c *awsapi.Caller, keyID string, grantTokens []string, usage string) (*keyRec, error) {
+func (s *Server) usableKey(c *caller, keyID string, grantTokens []string, usage string) (*keyRec, error) {
 	if err := checkGrantTokens(grantTokens); err != nil {
 		return nil, err
 	}
@@ -192,7 +205,7 @@ func (s *Server) usableKey(c *awsapi.Caller, keyID string, grantTokens []string,
 }
 
 // usableKeyLocked is usableKey without the grant tokens, for callers that hold s.mu.
-func (s *Server) usableKeyLocked(c *awsapi.Caller, keyID, usage string) (*keyRec, *awsapi.Error) {
+func (s *Server) usableKeyLocked(c *caller, keyID, usage string) (*keyRec, *awsapi.Error) {
 	k, err := s.resolve(c, keyID)
 	if err == nil {
 		err = s.checkUsable(k)
@@ -281,7 +294,7 @@ type keyMetadataOutput struct {
 	KeyMetadata *keyMetadata
 }
 
-func createKey(s *Server, ctx context.Context, c *awsapi.Caller, in *createKeyInput) (*keyMetadataOutput, error) {
+func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*keyMetadataOutput, error) {
 	spec := in.KeySpec
 	if spec == "" {
 		spec = in.CustomerMasterKeySpec
@@ -326,19 +339,24 @@ func createKey(s *Server, ctx context.Context, c *awsapi.Caller, in *createKeyIn
 	if err := checkSpecUsage(spec, usage); err != nil {
 		return nil, err
 	}
-	policy := defaultPolicy(c.Account)
+	now := s.now().UTC()
+	k := &keyRec{ID: awsapi.NewUUID(), Account: c.Account, Region: c.Region, Created: now, Desc: in.Description,
+		Usage: usage, Spec: spec, Origin: origin, Enabled: true, Policy: policy.DefaultKeyPolicy(c.Account), Tags: dedupTags(nil, in.Tags)}
 	if in.Policy != nil {
-		if err := checkPolicy(*in.Policy); err != nil {
+		p, err := s.parseKeyPolicy(*in.Policy)
+		if err != nil {
 			return nil, err
 		}
-		policy = *in.Policy
+		if err := checkLockout(c, p, keyARN(k), k.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
+			return nil, err
+		}
+		k.Policy, k.pol = *in.Policy, p
+	} else {
+		k.pol = s.defaultPolicy(c.Account)
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
-	now := s.now().UTC()
-	k := &keyRec{ID: awsapi.NewUUID(), Account: c.Account, Region: c.Region, Created: now, Desc: in.Description,
-		Usage: usage, Spec: spec, Origin: origin, Enabled: true, Policy: policy, Tags: dedupTags(nil, in.Tags)}
 	if err := s.keyStoreOf(k).newKey(ctx, c, k, in.CustomKeyStoreId); err != nil {
 		return nil, err
 	}
@@ -355,7 +373,7 @@ type keyIDInput struct {
 	GrantTokens []string
 }
 
-func describeKey(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (*keyMetadataOutput, error) {
+func describeKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*keyMetadataOutput, error) {
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
@@ -380,7 +398,7 @@ type listKeysOutput struct {
 	Truncated  bool
 }
 
-func listKeys(s *Server, _ context.Context, c *awsapi.Caller, in *listInput) (*listKeysOutput, error) {
+func listKeys(s *Server, _ context.Context, c *caller, in *listInput) (*listKeysOutput, error) {
 	s.mu.RLock()
 	var all []*keyRec
 	for _, k := range s.keys {
@@ -405,7 +423,7 @@ func listKeys(s *Server, _ context.Context, c *awsapi.Caller, in *listInput) (*l
 // ---- state changes ----
 
 // viewKey is f of the key KeyId names, read under s.mu.
-func viewKey[T any](s *Server, c *awsapi.Caller, id string, f func(k *keyRec) (T, error)) (T, error) {
+func viewKey[T any](s *Server, c *caller, id string, f func(k *keyRec) (T, error)) (T, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	k, err := s.resolve(c, id)
@@ -417,7 +435,7 @@ func viewKey[T any](s *Server, c *awsapi.Caller, id string, f func(k *keyRec) (T
 }
 
 // mutateKey runs f on a copy of the key KeyId names and persists the copy if f succeeds.
-func (s *Server) mutateKey(c *awsapi.Caller, id string, f func(k *keyRec) error) (*keyRec, error) {
+func (s *Server) mutateKey(c *caller, id string, f func(k *keyRec) error) (*keyRec, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, rerr := s.resolve(c, id)
@@ -434,7 +452,7 @@ func (s *Server) mutateKey(c *awsapi.Caller, id string, f func(k *keyRec) error)
 	return k, nil
 }
 
-func enableKey(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (*empty, error) {
+func enableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty, error) {
 	_, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
 		if err := checkNotPending(k); err != nil {
 			return err
@@ -445,7 +463,7 @@ func enableKey(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (
 	return nil, err
 }
 
-func disableKey(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (*empty, error) {
+func disableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty, error) {
 	_, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
 		if err := checkNotPending(k); err != nil {
 			return err
@@ -468,7 +486,7 @@ type scheduleDeletionOutput struct {
 	PendingWindowInDays int
 }
 
-func scheduleKeyDeletion(s *Server, _ context.Context, c *awsapi.Caller, in *scheduleDeletionInput) (*scheduleDeletionOutput, error) {
+func scheduleKeyDeletion(s *Server, _ context.Context, c *caller, in *scheduleDeletionInput) (*scheduleDeletionOutput, error) {
 	days := 30
 	if in.PendingWindowInDays != nil {
 		days = *in.PendingWindowInDays
@@ -491,7 +509,7 @@ type keyIDOutput struct {
 	KeyId string
 }
 
-func cancelKeyDeletion(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (*keyIDOutput, error) {
+func cancelKeyDeletion(s *Server, _ context.Context, c *caller, in *keyIDInput) (*keyIDOutput, error) {
 	k, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
 		if !k.Pending {
 			return awsapi.NewError(errInvalidState, "%s is not pending deletion.", keyARN(k))
@@ -511,7 +529,7 @@ type updateDescriptionInput struct {
 	Description string
 }
 
-func updateKeyDescription(s *Server, _ context.Context, c *awsapi.Caller, in *updateDescriptionInput) (*empty, error) {
+func updateKeyDescription(s *Server, _ context.Context, c *caller, in *updateDescriptionInput) (*empty, error) {
 	_, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
 		if err := checkNotPending(k); err != nil {
 			return err
@@ -533,15 +551,15 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 			continue
 		}
 		var aliases, grants []string
+		var grantRecs []*grantRec
 		for ak, a := range s.aliases {
 			if a.Target == k.ID {
 				aliases = append(aliases, ak)
 			}
 		}
-		for gid, g := range s.grants {
-			if g.KeyID == k.ID {
-				grants = append(grants, gid)
-			}
+		for gid, g := range s.keyGrants[k.ID] {
+			grants = append(grants, gid)
+			grantRecs = append(grantRecs, g)
 		}
 		if err := s.db.del(bucketAliases, aliases...); err != nil {
 			continue
@@ -555,8 +573,8 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 		for _, a := range aliases {
 			delete(s.aliases, a)
 		}
-		for _, g := range grants {
-			delete(s.grants, g)
+		for _, g := range grantRecs {
+			s.dropGrant(g)
 		}
 		delete(s.keys, k.ID)
 		deleted = append(deleted, k)

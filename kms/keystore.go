@@ -13,7 +13,7 @@ import (
 type keyStore interface {
 	// newKey makes the first version of the material of k, a key being created in store id
 	// ("" for the default store), and records it in k.
-	newKey(ctx context.Context, c *awsapi.Caller, k *keyRec, id string) error
+	newKey(ctx context.Context, c *caller, k *keyRec, id string) error
 	// material is version v of k, ready for encryption, decryption and data keys, or the error
 	// the operation answers when the store cannot run it now. Callers hold s.mu.
 	material(k *keyRec, v matVersion) (keyMaterial, *awsapi.Error)

@@ -35,7 +35,7 @@ type hsmSession interface {
 }
 
 // lookupCluster answers CloudHsmClusterNotFoundException for a missing cluster.
-func (h *cloudHSMStore) lookupCluster(ctx context.Context, c *awsapi.Caller, id string) (*cloudhsm.Cluster, error) {
+func (h *cloudHSMStore) lookupCluster(ctx context.Context, c *caller, id string) (*cloudhsm.Cluster, error) {
 	cl, err := h.dir.Cluster(ctx, c.Account, c.Region, id)
 	if errors.Is(err, cloudhsm.ErrClusterNotFound) {
 		return nil, awsapi.NewError(errClusterNotFound, "AWS CloudHSM cluster %s not found.", id)
@@ -54,7 +54,7 @@ func (h *cloudHSMStore) loggedIn(id string) *client.Client {
 
 // connectedStore finds a store of the caller and the client its connection logged in; a store
 // that is not connected is CustomKeyStoreInvalidStateException.
-func (h *cloudHSMStore) connectedStore(c *awsapi.Caller, id string) (*storeRec, *client.Client, error) {
+func (h *cloudHSMStore) connectedStore(c *caller, id string) (*storeRec, *client.Client, error) {
 	h.srv.mu.RLock()
 	defer h.srv.mu.RUnlock()
 	st, err := h.srv.storeFor(c, id)
@@ -88,7 +88,7 @@ func KMSUserKeyTemplate() []attr.Attribute {
 
 // newKey makes the key material of k in the cluster of store id: a KMSUserKeyTemplate key,
 // labelled with the key ARN, its CKA_ID the key id's bytes.
-func (h *cloudHSMStore) newKey(ctx context.Context, c *awsapi.Caller, k *keyRec, id string) error {
+func (h *cloudHSMStore) newKey(ctx context.Context, c *caller, k *keyRec, id string) error {
 	st, sess, err := h.connectedStore(c, id)
 	if err != nil {
 		return err

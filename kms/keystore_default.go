@@ -30,7 +30,7 @@ type softwareStore struct {
 
 var _ keyStore = (*softwareStore)(nil)
 
-func (st *softwareStore) newKey(_ context.Context, _ *awsapi.Caller, k *keyRec, _ string) error {
+func (st *softwareStore) newKey(_ context.Context, _ *caller, k *keyRec, _ string) error {
 	v, pub, err := st.newMaterial(k, 1, "")
 	if err != nil {
 		return err

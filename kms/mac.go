@@ -43,7 +43,7 @@ type macOutput struct {
 }
 
 // computeMac resolves the key of a MAC request and computes the MAC of its message.
-func computeMac(s *Server, c *awsapi.Caller, in *macInput) (*keyRec, []byte, error) {
+func computeMac(s *Server, c *caller, in *macInput) (*keyRec, []byte, error) {
 	k, err := s.usableKey(c, in.KeyId, in.GrantTokens, usageMac)
 	if err != nil {
 		return nil, nil, err
@@ -65,7 +65,7 @@ func computeMac(s *Server, c *awsapi.Caller, in *macInput) (*keyRec, []byte, err
 	return k, m.Sum(nil), nil
 }
 
-func generateMac(s *Server, _ context.Context, c *awsapi.Caller, in *macInput) (*macOutput, error) {
+func generateMac(s *Server, _ context.Context, c *caller, in *macInput) (*macOutput, error) {
 	k, tag, err := computeMac(s, c, in)
 	if err != nil {
 		return nil, err
@@ -73,7 +73,7 @@ func generateMac(s *Server, _ context.Context, c *awsapi.Caller, in *macInput) (
 	return &macOutput{Mac: tag, MacAlgorithm: in.MacAlgorithm, KeyId: keyARN(k)}, nil
 }
 
-func verifyMac(s *Server, _ context.Context, c *awsapi.Caller, in *macInput) (*macOutput, error) {
+func verifyMac(s *Server, _ context.Context, c *caller, in *macInput) (*macOutput, error) {
 	k, tag, err := computeMac(s, c, in)
 	if err != nil {
 		return nil, err

@@ -2,30 +2,13 @@ package kms
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
 // Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. A key has one policy, "default";
-// hsmsim stores it and checks its form but does not evaluate it.
-
-// maxPolicyBytes is the key policy size quota (32 KB; the model allows more).
-const maxPolicyBytes = 32 * 1024
-
-func checkPolicy(p string) *awsapi.Error {
-	if len(p) > maxPolicyBytes {
-		return awsapi.NewError(errLimitExceeded, "The key policy exceeds the maximum size of %d bytes.", maxPolicyBytes)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(p), &doc); err != nil {
-		return awsapi.NewError(errMalformedPolicy, "The new key policy will not allow you to update the key policy in the future.")
-	}
-	if _, ok := doc["Statement"]; !ok {
-		return awsapi.NewError(errMalformedPolicy, "Policy document must contain a Statement.")
-	}
-	return nil
-}
+// authz.go evaluates it.
 
 func checkPolicyName(name *string) *awsapi.Error {
 	if name != nil && *name != "default" {
@@ -35,9 +18,10 @@ func checkPolicyName(name *string) *awsapi.Error {
 }
 
 type policyInput struct {
-	KeyId      string
-	PolicyName *string
-	Policy     string
+	KeyId                          string
+	PolicyName                     *string
+	Policy                         string
+	BypassPolicyLockoutSafetyCheck bool
 }
 
 type getPolicyOutput struct {
@@ -45,7 +29,7 @@ type getPolicyOutput struct {
 	PolicyName string
 }
 
-func getKeyPolicy(s *Server, _ context.Context, c *awsapi.Caller, in *policyInput) (*getPolicyOutput, error) {
+func getKeyPolicy(s *Server, _ context.Context, c *caller, in *policyInput) (*getPolicyOutput, error) {
 	if err := checkPolicyName(in.PolicyName); err != nil {
 		return nil, err
 	}
@@ -54,18 +38,22 @@ func getKeyPolicy(s *Server, _ context.Context, c *awsapi.Caller, in *policyInpu
 	})
 }
 
-func putKeyPolicy(s *Server, _ context.Context, c *awsapi.Caller, in *policyInput) (*empty, error) {
+func putKeyPolicy(s *Server, _ context.Context, c *caller, in *policyInput) (*empty, error) {
 	if err := checkPolicyName(in.PolicyName); err != nil {
 		return nil, err
 	}
-	if err := checkPolicy(in.Policy); err != nil {
-		return nil, err
+	p, perr := s.parseKeyPolicy(in.Policy)
+	if perr != nil {
+		return nil, perr
 	}
 	_, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
 		if err := checkNotPending(k); err != nil {
 			return err
 		}
-		k.Policy = in.Policy
+		if err := checkLockout(c, p, keyARN(k), k.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
+			return err
+		}
+		k.Policy, k.pol = in.Policy, p
 		return nil
 	})
 	return nil, err
@@ -76,25 +64,21 @@ type listPoliciesOutput struct {
 	Truncated   bool
 }
 
-func listKeyPolicies(s *Server, _ context.Context, c *awsapi.Caller, in *listTagsInput) (*listPoliciesOutput, error) {
+func listKeyPolicies(s *Server, _ context.Context, c *caller, in *listTagsInput) (*listPoliciesOutput, error) {
 	return viewKey(s, c, in.KeyId, func(*keyRec) (*listPoliciesOutput, error) {
 		return &listPoliciesOutput{PolicyNames: []string{"default"}}, nil
 	})
 }
 
-// defaultPolicy is the key policy KMS gives a key created without one: the account's IAM decides.
-func defaultPolicy(account string) string {
-	return `{
-  "Version" : "2012-10-17",
-  "Id" : "key-default-1",
-  "Statement" : [ {
-    "Sid" : "Enable IAM User Permissions",
-    "Effect" : "Allow",
-    "Principal" : {
-      "AWS" : "arn:aws:iam::` + account + `:root"
-    },
-    "Action" : "kms:*",
-    "Resource" : "*"
-  } ]
-}`
+// defaultPolicy is the compiled default key policy of account's keys, parsed once per account.
+func (s *Server) defaultPolicy(account string) *policy.Policy {
+	if p, ok := s.defaults.Load(account); ok {
+		return p.(*policy.Policy)
+	}
+	p, err := policy.ParseKeyPolicy(policy.DefaultKeyPolicy(account))
+	if err != nil {
+		panic("kms: the default key policy does not parse: " + err.Error())
+	}
+	s.defaults.Store(account, p)
+	return p
 }

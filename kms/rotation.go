@@ -35,7 +35,7 @@ type enableRotationInput struct {
 	RotationPeriodInDays *int
 }
 
-func enableKeyRotation(s *Server, _ context.Context, c *awsapi.Caller, in *enableRotationInput) (*empty, error) {
+func enableKeyRotation(s *Server, _ context.Context, c *caller, in *enableRotationInput) (*empty, error) {
 	period := 365
 	if in.RotationPeriodInDays != nil {
 		period = *in.RotationPeriodInDays
@@ -51,7 +51,7 @@ func enableKeyRotation(s *Server, _ context.Context, c *awsapi.Caller, in *enabl
 	return nil, err
 }
 
-func disableKeyRotation(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (*empty, error) {
+func disableKeyRotation(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty, error) {
 	_, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
 		if err := checkRotatable(k, true); err != nil {
 			return err
@@ -70,7 +70,7 @@ type rotationStatusOutput struct {
 	OnDemandRotationStartDate *awsapi.Timestamp `json:",omitempty"`
 }
 
-func getKeyRotationStatus(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (*rotationStatusOutput, error) {
+func getKeyRotationStatus(s *Server, _ context.Context, c *caller, in *keyIDInput) (*rotationStatusOutput, error) {
 	return viewKey(s, c, in.KeyId, func(k *keyRec) (*rotationStatusOutput, error) {
 		if err := checkHasRotations(k); err != nil {
 			return nil, err
@@ -91,7 +91,7 @@ func checkHasRotations(k *keyRec) *awsapi.Error {
 	return nil
 }
 
-func rotateKeyOnDemand(s *Server, _ context.Context, c *awsapi.Caller, in *keyIDInput) (*keyIDOutput, error) {
+func rotateKeyOnDemand(s *Server, _ context.Context, c *caller, in *keyIDInput) (*keyIDOutput, error) {
 	k, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
 		if err := checkRotatable(k, true); err != nil {
 			return err
@@ -146,7 +146,7 @@ type listRotationsOutput struct {
 	Truncated  bool
 }
 
-func listKeyRotations(s *Server, _ context.Context, c *awsapi.Caller, in *listTagsInput) (*listRotationsOutput, error) {
+func listKeyRotations(s *Server, _ context.Context, c *caller, in *listTagsInput) (*listRotationsOutput, error) {
 	var arn string
 	vs, rerr := viewKey(s, c, in.KeyId, func(k *keyRec) ([]matVersion, error) {
 		arn = keyARN(k)

@@ -41,7 +41,7 @@ var signingHash = map[string]crypto.Hash{
 }
 
 // signKey resolves a key for Sign or Verify and computes the digest the algorithm signs.
-func signKey(s *Server, c *awsapi.Caller, in *signInput) (*keyRec, []byte, crypto.Hash, error) {
+func signKey(s *Server, c *caller, in *signInput) (*keyRec, []byte, crypto.Hash, error) {
 	k, err := s.usableKey(c, in.KeyId, in.GrantTokens, usageSign)
 	if err != nil {
 		return nil, nil, 0, err
@@ -72,7 +72,7 @@ func signKey(s *Server, c *awsapi.Caller, in *signInput) (*keyRec, []byte, crypt
 
 func isPSS(alg string) bool { return strings.HasPrefix(alg, "RSASSA_PSS") }
 
-func signOp(s *Server, _ context.Context, c *awsapi.Caller, in *signInput) (*signOutput, error) {
+func signOp(s *Server, _ context.Context, c *caller, in *signInput) (*signOutput, error) {
 	k, digest, h, err := signKey(s, c, in)
 	if err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func signOp(s *Server, _ context.Context, c *awsapi.Caller, in *signInput) (*sig
 	return &signOutput{KeyId: keyARN(k), Signature: sig, SigningAlgorithm: in.SigningAlgorithm}, nil
 }
 
-func verifyOp(s *Server, _ context.Context, c *awsapi.Caller, in *signInput) (*signOutput, error) {
+func verifyOp(s *Server, _ context.Context, c *caller, in *signInput) (*signOutput, error) {
 	k, digest, h, err := signKey(s, c, in)
 	if err != nil {
 		return nil, err
@@ -145,7 +145,7 @@ type publicKeyOutput struct {
 	SigningAlgorithms     []string `json:",omitempty"`
 }
 
-func getPublicKey(s *Server, _ context.Context, c *awsapi.Caller, in *publicKeyInput) (*publicKeyOutput, error) {
+func getPublicKey(s *Server, _ context.Context, c *caller, in *publicKeyInput) (*publicKeyOutput, error) {
 	k, err := s.usableKey(c, in.KeyId, in.GrantTokens, "")
 	if err != nil {
 		return nil, err

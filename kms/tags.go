@@ -44,7 +44,7 @@ type tagResourceInput struct {
 	Tags  []tag
 }
 
-func tagResource(s *Server, _ context.Context, c *awsapi.Caller, in *tagResourceInput) (*empty, error) {
+func tagResource(s *Server, _ context.Context, c *caller, in *tagResourceInput) (*empty, error) {
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ type untagResourceInput struct {
 	TagKeys []string
 }
 
-func untagResource(s *Server, _ context.Context, c *awsapi.Caller, in *untagResourceInput) (*empty, error) {
+func untagResource(s *Server, _ context.Context, c *caller, in *untagResourceInput) (*empty, error) {
 	_, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
 		if err := checkNotPending(k); err != nil {
 			return err
@@ -99,7 +99,7 @@ type listTagsOutput struct {
 	Truncated  bool
 }
 
-func listResourceTags(s *Server, _ context.Context, c *awsapi.Caller, in *listTagsInput) (*listTagsOutput, error) {
+func listResourceTags(s *Server, _ context.Context, c *caller, in *listTagsInput) (*listTagsOutput, error) {
 	tags, rerr := viewKey(s, c, in.KeyId, func(k *keyRec) ([]tag, error) { return slices.Clone(k.Tags), nil })
 	if rerr != nil {
 		return nil, rerr

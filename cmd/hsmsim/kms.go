@@ -50,8 +50,9 @@ region's AZs a, b, c, ... in order.`,
 			}
 			defer svc.Close()
 			url, dir := svc.State.KMSURL, svc.Dir
-			fmt.Printf("hsmsim kms: KMS and CloudHSM V2 on %s (region %s), data in %s\n\n", url, c.String("region"), dir)
-			fmt.Printf("  export AWS_ENDPOINT_URL_KMS=%s AWS_ENDPOINT_URL_CLOUDHSM_V2=%s AWS_REGION=%s\n", url, url, c.String("region"))
+			fmt.Printf("hsmsim kms: KMS, CloudHSM V2, IAM and STS on %s (region %s), data in %s\n\n", url, c.String("region"), dir)
+			fmt.Printf("  export AWS_ENDPOINT_URL_KMS=%s AWS_ENDPOINT_URL_CLOUDHSM_V2=%s AWS_ENDPOINT_URL_IAM=%s AWS_ENDPOINT_URL_STS=%s AWS_REGION=%s\n",
+				url, url, url, url, c.String("region"))
 			fmt.Printf("  aws cloudhsmv2 create-cluster --hsm-type hsm2m.medium --subnet-ids %s %s\n\n",
 				cloudhsm.SubnetID(c.String("region")+"a"), cloudhsm.SubnetID(c.String("region")+"b"))
 			ctx, stop := interruptible(c)

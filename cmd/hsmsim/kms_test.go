@@ -79,7 +79,7 @@ func hsmsimEnv(t *testing.T, bin, dir string) map[string]string {
 		}
 		vars[m[1]] = strings.ReplaceAll(m[2], `'\''`, `'`)
 	}
-	for _, k := range []string{"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_CLOUDHSM_V2", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+	for _, k := range []string{"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_CLOUDHSM_V2", "AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_STS", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
 		if vars[k] == "" {
 			t.Fatalf("hsmsim env does not set %s:\n%s", k, out)
 		}
@@ -203,6 +203,35 @@ func TestUpServesTheKMSToTheSDKAndTheAWSCLI(t *testing.T) {
 	ct = awsCLI("kms", "encrypt", "--key-id", hk, "--plaintext", "fileb://"+plain, "--query", "CiphertextBlob", "--output", "text")
 	if _, err := base64.StdEncoding.DecodeString(ct); err != nil {
 		t.Fatalf("encrypt with the HSM key: %q", ct)
+	}
+
+	// (e) Authorization with the aws CLI: an IAM user with an access key is denied the key until
+	// the administrator grants it Encrypt.
+	userARN := awsCLI("iam", "create-user", "--user-name", "cli-app", "--query", "User.Arn", "--output", "text")
+	creds := strings.Fields(awsCLI("iam", "create-access-key", "--user-name", "cli-app", "--query", "AccessKey.[AccessKeyId,SecretAccessKey]", "--output", "text"))
+	if len(creds) != 2 {
+		t.Fatalf("create-access-key: %q", creds)
+	}
+	asUser := func(args ...string) (string, error) {
+		cmd := exec.Command(awsBin, append(slices.Clone(extra), args...)...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+creds[0], "AWS_SECRET_ACCESS_KEY="+creds[1])
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	if who, err := asUser("sts", "get-caller-identity", "--query", "Arn", "--output", "text"); err != nil || who != userARN {
+		t.Fatalf("get-caller-identity as the user: %q %v", who, err)
+	}
+	encrypt := []string{"kms", "encrypt", "--key-id", id, "--plaintext", "fileb://" + plain, "--query", "CiphertextBlob", "--output", "text"}
+	out, err := asUser(encrypt...)
+	if err == nil || !strings.Contains(out, "AccessDeniedException") || !strings.Contains(out, "User: "+userARN+" is not authorized to perform: kms:Encrypt") {
+		t.Fatalf("encrypt as a user without permissions: %v\n%s", err, out)
+	}
+	awsCLI("kms", "create-grant", "--key-id", id, "--grantee-principal", userARN, "--operations", "Encrypt")
+	if out, err := asUser(encrypt...); err != nil {
+		t.Fatalf("encrypt through the grant: %v\n%s", err, out)
+	}
+	if out, err := asUser("kms", "decrypt", "--ciphertext-blob", "fileb://"+blobFile); err == nil || !strings.Contains(out, "AccessDeniedException") {
+		t.Fatalf("decrypt is not in the grant: %v\n%s", err, out)
 	}
 }
 

@@ -22,7 +22,8 @@ func upCommand() *cli.Command {
 replicate every change with Raft (an activated admin, a crypto user and kmsuser, the
 customer CA it was initialized with, and a client config that the PKCS#11 module and the
 CLI read), and the KMS and CloudHSM V2 endpoint (--kms-listen) that the aws CLI and the AWS
-SDKs use. The first run creates it all in --data-dir through the CloudHSM API; later runs
+SDKs use; IAM and STS answer there too, and the keys "hsmsim env" prints are the account's
+administrator (its root user). The first run creates it all in --data-dir through the CloudHSM API; later runs
 start the same cluster and KMS again with every key and user. In another shell,
 eval "$(hsmsim env)" sets up everything a client needs.`,
 		Flags: []cli.Flag{
@@ -72,7 +73,7 @@ PKCS#11 module: %s
 Crypto user:    PIN %s:%s   (admin: admin:%s, kmsuser password %s)
 `, c.TrustAnchorPath(), c.CustomerCAPath(), c.ConfigPath(), mod, st.CryptoUser, st.CryptoPass, st.AdminPassword, st.KMSUserPass)
 	if st.KMSURL != "" {
-		fmt.Fprintf(w, "KMS, CloudHSM:  %s   (region %s, account %s)\n", st.KMSURL, st.Region, st.AccountID)
+		fmt.Fprintf(w, "KMS, CloudHSM, IAM, STS: %s   (region %s, account %s)\n", st.KMSURL, st.Region, st.AccountID)
 	}
 	fmt.Fprintf(w, `
 In another shell:
@@ -83,6 +84,7 @@ In another shell:
   hsmsim user list --pin admin:%s
   aws kms create-key --description demo
   aws cloudhsmv2 describe-clusters
+  aws iam create-user --user-name app && aws iam create-access-key --user-name app
 
 Ctrl-C stops the cluster; "hsmsim up" again resumes it.
 `, c.Dir, st.AdminPassword)

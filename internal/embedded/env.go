@@ -27,6 +27,10 @@ func Env(dir string, st *State) [][2]string {
 		vars = append(vars, [][2]string{
 			{"AWS_ENDPOINT_URL_KMS", st.KMSURL},
 			{"AWS_ENDPOINT_URL_CLOUDHSM_V2", st.KMSURL},
+			// IAM and STS share the KMS's endpoint (kms/iam): users, access keys, roles and
+			// AssumeRole for testing authorization.
+			{"AWS_ENDPOINT_URL_IAM", st.KMSURL},
+			{"AWS_ENDPOINT_URL_STS", st.KMSURL},
 			{"AWS_REGION", st.Region},
 			{"AWS_DEFAULT_REGION", st.Region},
 			{"AWS_ACCESS_KEY_ID", st.AccessKeyID},

@@ -24,8 +24,13 @@ type Config struct {
 	// AccountID is the account of every caller whose access key is not listed in Credentials
 	// (default 111122223333).
 	AccountID string
-	// Credentials are the access keys strict mode accepts (and the account each acts for).
+	// Credentials are the account administrators' access keys (static; each acts as its
+	// account's root).
 	Credentials []Credential
+	// Identities finds an access key not in Credentials: an IAM user's key or a role session's.
+	// Nil: none. In strict mode a key found nowhere is refused; otherwise it acts as the root
+	// of Config.AccountID, so unsigned scripts and `test`/`test` keys keep working.
+	Identities func(accessKey string) (Credential, bool)
 	// Strict makes every request prove its SigV4 signature against Credentials.
 	Strict bool
 	// Internal is the exception of a failure no service named: a handler that panicked, or an
@@ -63,6 +68,7 @@ type Endpoint struct {
 	creds    map[string]Credential
 	services map[string]*Service // by target prefix
 	fallback *Service
+	query    map[string]*QueryService // by signing name, and by "version:" + API version
 	httpSrv  *http.Server
 }
 
@@ -101,6 +107,10 @@ const maxBody = 1 << 20
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := NewUUID()
 	w.Header().Set("x-amzn-RequestId", reqID)
+	if e.query != nil && isQuery(r) {
+		e.serveQuery(w, r, reqID)
+		return
+	}
 	target := r.Header.Get("X-Amz-Target")
 	prefix, opName, _ := strings.Cut(target, ".")
 	svc := e.services[prefix]
@@ -148,7 +158,7 @@ func (e *Endpoint) serve(r *http.Request, svc *Service, prefix, opName string) (
 		}
 		return nil, NewError(SerializationException, "Unable to read the request body")
 	}
-	c, aerr := e.authenticate(r, body, svc.API.SigningName)
+	c, aerr := e.authenticate(r, body, svc.API.SigningName, jsonAuthErrors)
 	if aerr != nil {
 		return nil, aerr
 	}

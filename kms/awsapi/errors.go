@@ -27,6 +27,7 @@ const (
 	InvalidSignatureException           = "InvalidSignatureException"
 	UnrecognizedClientException         = "UnrecognizedClientException"
 	RequestEntityTooLargeException      = "RequestEntityTooLargeException"
+	ExpiredTokenException               = "ExpiredTokenException"
 )
 
 // serverFaults are the exceptions the models of the APIs served here mark as faults, with the

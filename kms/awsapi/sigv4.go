@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -61,11 +62,16 @@ func firstWord(s string) string {
 	return w
 }
 
-// authenticate finds the caller of r. Without strict mode a request needs no signature (its scope,
-// when present, still chooses the region and account); in strict mode the signature must verify
-// against a configured credential, for the service the target names.
-func (e *Endpoint) authenticate(r *http.Request, body []byte, service string) (*Caller, *Error) {
-	c := &Caller{Region: e.cfg.Region, Account: e.cfg.AccountID}
+// authenticate finds the caller of r. Without strict mode a request needs no signature: the
+// access key alone says who calls (an IAM user's or a session's key; any other key, or none, is
+// the account's root), and its scope, when present, chooses the region. In strict mode the
+// signature must verify against the key's secret, for the service the target names, and a
+// session's requests must carry its token. An expired session is refused in both modes.
+func (e *Endpoint) authenticate(r *http.Request, body []byte, service string, errs authErrors) (*Caller, *Error) {
+	c := &Caller{Region: e.cfg.Region, Account: e.cfg.AccountID, Secure: r.TLS != nil}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		c.SourceIP = host
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		if e.cfg.Strict {
@@ -85,14 +91,26 @@ func (e *Endpoint) authenticate(r *http.Request, body []byte, service string) (*
 		c.Region = a.region
 	}
 	cred, known := e.creds[a.accessKey]
-	if known && cred.AccountID != "" {
-		c.Account = cred.AccountID
+	if !known && e.cfg.Identities != nil {
+		cred, known = e.cfg.Identities(a.accessKey)
+	}
+	if known {
+		if cred.AccountID != "" {
+			c.Account = cred.AccountID
+		}
+		c.Principal = cred.Principal
+		if !cred.Expires.IsZero() && !e.cfg.Now().Before(cred.Expires) {
+			return nil, NewError(errs.expired, "The security token included in the request is expired")
+		}
 	}
 	if !e.cfg.Strict {
 		return c, nil
 	}
 	if !known {
-		return nil, NewError(UnrecognizedClientException, "The security token included in the request is invalid.")
+		return nil, NewError(errs.unknown, "The security token included in the request is invalid.")
+	}
+	if cred.SessionToken != "" && !hmac.Equal([]byte(r.Header.Get("X-Amz-Security-Token")), []byte(cred.SessionToken)) {
+		return nil, NewError(errs.unknown, "The security token included in the request is invalid.")
 	}
 	if a.service != service {
 		return nil, NewError(InvalidSignatureException, "Credential should be scoped to correct service: '%s'. ", service)
@@ -118,10 +136,16 @@ func (e *Endpoint) authenticate(r *http.Request, body []byte, service string) (*
 	}
 	want := sigv4Signature(cred.SecretAccessKey, a, amzDate, canonicalRequest(r, body, a.signedHeaders))
 	if !hmac.Equal([]byte(want), []byte(a.signature)) {
-		return nil, NewError(InvalidSignatureException, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+		return nil, NewError(errs.signature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
 	return c, nil
 }
+
+// authErrors names the exceptions authentication answers in, which differ by protocol: the JSON
+// services say UnrecognizedClientException, IAM and STS InvalidClientTokenId.
+type authErrors struct{ unknown, expired, signature string }
+
+var jsonAuthErrors = authErrors{unknown: UnrecognizedClientException, expired: ExpiredTokenException, signature: InvalidSignatureException}
 
 // canonicalRequest builds the SigV4 canonical request of r over the headers the client signed.
 func canonicalRequest(r *http.Request, body []byte, signed []string) string {

@@ -408,3 +408,13 @@ func TestEvaluateDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestContextGrowKeepsKeys(t *testing.T) {
+	var c Context
+	c.Set("kms:CallerAccount", acct)
+	c.Grow(8)
+	c.Set("aws:SourceIp", "10.0.0.1")
+	if v, ok := c.Get("KMS:CALLERACCOUNT"); !ok || v[0] != acct || c.Len() != 2 {
+		t.Fatalf("after Grow: %v %v %d", v, ok, c.Len())
+	}
+}

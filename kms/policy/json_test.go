@@ -43,9 +43,11 @@ func decodeStd(doc string) (any, error) {
 	return v, nil
 }
 
-// checkAgainstStd holds the reader to encoding/json: the same documents are JSON, and they
-// decode to the same values. The reader refuses more only where it means to: duplicate member
-// names and nesting deeper than a policy has.
+// checkAgainstStd holds the tree builder to encoding/json's own decoding: the same documents
+// are JSON (one value and nothing after it), and they decode to the same values. The tokens come
+// from encoding/json, so what this guards is the tree built from them and the end-of-document
+// check; the builder refuses more only where it means to: duplicate member names and nesting
+// deeper than a policy has.
 func checkAgainstStd(t *testing.T, doc string) {
 	if !utf8.ValidString(doc) {
 		return // Parse refuses invalid UTF-8 before reading

@@ -69,6 +69,20 @@ func (c *Context) Set(key string, values ...string) {
 	c.m[strings.ToLower(key)] = values
 }
 
+// Grow makes room for n more keys, so that a caller that knows how many it will set does not
+// pay for the map growing step by step.
+func (c *Context) Grow(n int) {
+	if c.m == nil {
+		c.m = make(map[string][]string, n)
+		return
+	}
+	m := make(map[string][]string, len(c.m)+n)
+	for k, v := range c.m {
+		m[k] = v
+	}
+	c.m = m
+}
+
 // Get returns key's values.
 func (c *Context) Get(key string) ([]string, bool) {
 	v, ok := c.m[strings.ToLower(key)]
