@@ -56,7 +56,7 @@ func encryptingKey(s *Server, c *caller, id string, dry bool) (*cryptoKey, error
 // encrypt makes a ciphertext blob (CIPHERTEXT.md).
 func encrypt(ctx context.Context, ck *cryptoKey, ec map[string]string, plain []byte) ([]byte, error) {
 	header := blobHeader(ck.k.ID, ck.v.N)
-	nonce, sealed, err := ck.mat.seal(ctx, blobAAD(header, ec), plain)
+	nonce, sealed, err := ck.mat.Seal(ctx, blobAAD(header, ec), plain)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func (s *Server) decrypt(ctx context.Context, c *caller, keyID *string, ec map[s
 	if err != nil {
 		return nil, nil, err
 	}
-	plain, oerr := ck.mat.open(ctx, b.Nonce, blobAAD(b.header, ec), b.Sealed)
+	plain, oerr := ck.mat.Open(ctx, b.Nonce, blobAAD(b.header, ec), b.Sealed)
 	if oerr != nil {
 		return nil, nil, oerr
 	}
@@ -328,7 +328,7 @@ func generateDataKey(s *Server, ctx context.Context, c *caller, in *dataKeyInput
 	if err != nil {
 		return nil, err
 	}
-	plain, err := ck.mat.random(ctx, n)
+	plain, err := ck.mat.Random(ctx, n)
 	if err != nil {
 		return nil, err
 	}
@@ -368,13 +368,9 @@ func generateRandom(s *Server, ctx context.Context, c *caller, in *randomInput) 
 	}
 	n := *in.NumberOfBytes
 	if in.CustomKeyStoreId != "" {
-		_, sess, err := s.hsm.connectedStore(c, in.CustomKeyStoreId)
+		r, err := s.hsm.GenerateRandom(ctx, c.Account, c.Region, in.CustomKeyStoreId, int(n))
 		if err != nil {
 			return nil, err
-		}
-		r, herr := sess.GenerateRandom(ctx, uint32(n))
-		if herr != nil {
-			return nil, herr
 		}
 		return &randomOutput{Plaintext: r}, nil
 	}

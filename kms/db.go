@@ -100,22 +100,6 @@ type grantConstraints struct {
 	EncryptionContextEquals map[string]string `json:"EncryptionContextEquals,omitempty"`
 }
 
-type storeRec struct {
-	ID          string    `json:"id"`
-	Account     string    `json:"account"`
-	Region      string    `json:"region"`
-	Name        string    `json:"name"`
-	ClusterID   string    `json:"cluster"`
-	TrustAnchor string    `json:"trust_anchor"`
-	Password    []byte    `json:"password"`          // sealed kmsuser password
-	Pending     []byte    `json:"pending,omitempty"` // sealed new password while a rotation is under way
-	Session     []byte    `json:"session,omitempty"` // sealed credential of KMS's kmsuser login while connected
-	Created     time.Time `json:"created"`
-	// Connected records that the store should be connected: set by Connect, cleared by
-	// Disconnect, so a restart connects it again.
-	Connected bool `json:"connected,omitempty"`
-}
-
 func aliasKey(account, region, name string) string { return account + "/" + region + "/" + name }
 
 // db is the persistence of a Server: its bbolt file and the master key secrets are sealed with.
@@ -166,7 +150,7 @@ func (d *db) load(s *Server) error {
 		if err := loadBucket(tx, bucketGrants, s.putGrant); err != nil {
 			return err
 		}
-		return loadBucket(tx, bucketStores, func(st *storeRec) { s.stores[st.ID] = st })
+		return loadBucket(tx, bucketStores, s.hsm.Load)
 	})
 	if err != nil {
 		return fmt.Errorf("kms: load store: %w", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/hsmsim/hsmsim/hsmd/client"
+	"github.com/hsmsim/hsmsim/kms/customstore"
 )
 
 // testEnv is a server on a loopback port and the AWS SDK's KMS client pointed at it.
@@ -142,9 +143,12 @@ func (e *testEnv) crash() {
 	s := e.srv
 	s.stop()
 	s.wg.Wait()
-	s.hsm.dropAll(func(cl *client.Client) { _ = cl.Close() })
+	s.hsm.DropAll(func(cl *client.Client) { _ = cl.Close() })
 	if err := s.db.close(); err != nil {
 		e.t.Error(err)
 	}
 	e.srv = nil
 }
+
+// kmsUser is the crypto user a custom key store logs in as.
+const kmsUser = customstore.KMSUser

@@ -8,8 +8,8 @@ import (
 
 // keyStore is where the material of a KMS key lives and where its cryptography runs. A key's
 // origin names its store: AWS_KMS keys are the default store's (softwareStore, material made and
-// sealed by this process), AWS_CLOUDHSM keys a custom key store's (cloudHSMStore, material in an
-// HSM cluster). The operations ask the key's store and never which one it is.
+// sealed by this process), AWS_CLOUDHSM keys a custom key store's (cloudHSMStore over package
+// kms/customstore, material in an HSM cluster). The operations ask the key's store and never which one it is.
 type keyStore interface {
 	// newKey makes the first version of the material of k, a key being created in store id
 	// ("" for the default store), and records it in k.
@@ -26,13 +26,14 @@ type keyStore interface {
 
 // keyMaterial is one version of a symmetric key's material as its store runs it: AES-256-GCM
 // with a 12-byte nonce and a 16-byte tag (the ciphertext format's), and the store's random source.
+// Its methods are exported so that customstore.Material is one.
 type keyMaterial interface {
-	// seal encrypts plain; the store chooses the nonce.
-	seal(ctx context.Context, aad, plain []byte) (nonce, sealed []byte, err error)
-	// open decrypts sealed (ciphertext and tag).
-	open(ctx context.Context, nonce, aad, sealed []byte) ([]byte, error)
-	// random returns n random bytes (data keys come from the key's store).
-	random(ctx context.Context, n int) ([]byte, error)
+	// Seal encrypts plain; the store chooses the nonce.
+	Seal(ctx context.Context, aad, plain []byte) (nonce, sealed []byte, err error)
+	// Open decrypts sealed (ciphertext and tag).
+	Open(ctx context.Context, nonce, aad, sealed []byte) ([]byte, error)
+	// Random returns n random bytes (data keys come from the key's store).
+	Random(ctx context.Context, n int) ([]byte, error)
 }
 
 // keyStoreOf is the store of k's material.

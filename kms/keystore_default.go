@@ -138,7 +138,7 @@ type softwareMaterial struct {
 	v  matVersion
 }
 
-func (m softwareMaterial) seal(_ context.Context, aad, plain []byte) (nonce, sealed []byte, err error) {
+func (m softwareMaterial) Seal(_ context.Context, aad, plain []byte) (nonce, sealed []byte, err error) {
 	a, err := m.st.aead(m.k, m.v)
 	if err != nil {
 		return nil, nil, err
@@ -148,7 +148,7 @@ func (m softwareMaterial) seal(_ context.Context, aad, plain []byte) (nonce, sea
 	return nonce, a.Seal(nil, nonce, plain, aad), nil
 }
 
-func (m softwareMaterial) open(_ context.Context, nonce, aad, sealed []byte) ([]byte, error) {
+func (m softwareMaterial) Open(_ context.Context, nonce, aad, sealed []byte) ([]byte, error) {
 	a, err := m.st.aead(m.k, m.v)
 	if err != nil {
 		return nil, err
@@ -160,7 +160,7 @@ func (m softwareMaterial) open(_ context.Context, nonce, aad, sealed []byte) ([]
 	return plain, nil
 }
 
-func (m softwareMaterial) random(_ context.Context, n int) ([]byte, error) {
+func (m softwareMaterial) Random(_ context.Context, n int) ([]byte, error) {
 	plain := make([]byte, n)
 	_, _ = rand.Read(plain)
 	return plain, nil

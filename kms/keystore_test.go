@@ -380,7 +380,7 @@ func TestCustomKeyStore(t *testing.T) {
 func checkHSMObject(t *testing.T, s *Server, storeID, arn string) {
 	t.Helper()
 	s.mu.RLock()
-	cl := s.hsm.conns[storeID].cl
+	cl := s.hsm.Client(storeID)
 	s.mu.RUnlock()
 	hs, err := cl.FindObjects(ctx(), []attr.Attribute{{Type: p11.CKA_LABEL, Value: []byte(arn)}})
 	check(t, err)

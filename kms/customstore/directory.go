@@ -1,4 +1,4 @@
-package kms
+package customstore
 
 import (
 	"bytes"
@@ -9,10 +9,11 @@ import (
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
-// ClusterDirectory is how the KMS finds the cluster behind a custom key store and reaches it. The
-// CloudHSM service implements it (cloudhsm.Service: the same clusters its control plane
-// describes); scenarios put their own in front of it to choose the network the KMS dials through.
-type ClusterDirectory interface {
+// Directory is how the KMS finds the cluster behind a custom key store and reaches it (package
+// kms names it ClusterDirectory in its Config). The CloudHSM service implements it
+// (cloudhsm.Service: the same clusters its control plane describes); scenarios put their own in
+// front of it to choose the network the KMS dials through.
+type Directory interface {
 	// Cluster describes cluster id of the account and region as it is now, or returns an error
 	// wrapping cloudhsm.ErrClusterNotFound when there is no such cluster.
 	Cluster(ctx context.Context, account, region, id string) (*cloudhsm.Cluster, error)

@@ -1,4 +1,4 @@
-package kms
+package customstore
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 // The connection of a custom key store to its cluster (aws-semantics.md §1).
 //
-// Connection state machine, per store, held in memory (cloudHSMStore.conns; absent =
+// Connection state machine, per store, held in memory (Store.conns; absent =
 // DISCONNECTED):
 //
 //	DISCONNECTED --Connect--> CONNECTING --(async)--> CONNECTED | FAILED(code)
@@ -32,11 +32,12 @@ const (
 	connFailed        = "FAILED"
 	connDisconnected  = "DISCONNECTED"
 	connDisconnecting = "DISCONNECTING"
-
-	kmsUser = "kmsuser"
 )
 
-// storeConn is the connection of one store (guarded by Server.mu).
+// KMSUser is the crypto user the KMS logs in as in a custom key store's cluster.
+const KMSUser = "kmsuser"
+
+// storeConn is the connection of one store (guarded by Store.mu).
 type storeConn struct {
 	state  string
 	code   string
@@ -45,8 +46,8 @@ type storeConn struct {
 }
 
 // connState is the ConnectionState of store id, and its ConnectionErrorCode when FAILED
-// (callers hold s.mu).
-func (h *cloudHSMStore) connState(id string) (state, code string) {
+// (callers hold mu).
+func (h *Store) connState(id string) (state, code string) {
 	c := h.conns[id]
 	if c == nil {
 		return connDisconnected, ""
@@ -54,19 +55,19 @@ func (h *cloudHSMStore) connState(id string) (state, code string) {
 	return c.state, c.code
 }
 
-// startConnect begins connecting a store (callers hold s.mu).
-func (h *cloudHSMStore) startConnect(id string) {
-	ctx, cancel := context.WithTimeout(h.srv.bgCtx, 2*time.Minute)
+// startConnect begins connecting a store (callers hold mu).
+func (h *Store) startConnect(id string) {
+	ctx, cancel := context.WithTimeout(h.bgCtx, 2*time.Minute)
 	conn := &storeConn{state: connConnecting, cancel: cancel}
 	h.conns[id] = conn
-	h.srv.log.Info("custom key store connecting", "store", id)
-	h.srv.wg.Add(1)
+	h.log.Info("custom key store connecting", "store", id)
+	h.wg.Add(1)
 	go func() {
-		defer h.srv.wg.Done()
+		defer h.wg.Done()
 		defer cancel()
 		cl, code := h.connect(ctx, id)
-		h.srv.mu.Lock()
-		defer h.srv.mu.Unlock()
+		h.mu.Lock()
+		defer h.mu.Unlock()
 		if h.conns[id] != conn { // disconnected (or reconnected) meanwhile
 			if cl != nil {
 				logoutAndClose(cl)
@@ -75,11 +76,11 @@ func (h *cloudHSMStore) startConnect(id string) {
 		}
 		if code != "" {
 			conn.state, conn.code = connFailed, code
-			h.srv.log.Warn("custom key store connection failed", "store", id, "code", code)
+			h.log.Warn("custom key store connection failed", "store", id, "code", code)
 			return
 		}
 		conn.state, conn.cl = connConnected, cl
-		h.srv.log.Info("custom key store connected", "store", id)
+		h.log.Info("custom key store connected", "store", id)
 	}()
 }
 
@@ -93,10 +94,10 @@ func logoutAndClose(cl *client.Client) {
 
 // connect does what ConnectCustomKeyStore does in the background and names what went wrong with
 // a ConnectionErrorCode ("" on success).
-func (h *cloudHSMStore) connect(ctx context.Context, id string) (*client.Client, string) {
-	h.srv.mu.RLock()
-	st := h.srv.stores[id]
-	h.srv.mu.RUnlock()
+func (h *Store) connect(ctx context.Context, id string) (*client.Client, string) {
+	h.mu.RLock()
+	st := h.stores[id]
+	h.mu.RUnlock()
 	if st == nil {
 		return nil, "INTERNAL_ERROR"
 	}
@@ -122,20 +123,20 @@ func (h *cloudHSMStore) connect(ctx context.Context, id string) (*client.Client,
 	return cl, ""
 }
 
-// updateStore persists f applied to a copy of store id's record (callers do not hold s.mu).
-func (h *cloudHSMStore) updateStore(id string, f func(*storeRec)) error {
-	h.srv.mu.Lock()
-	defer h.srv.mu.Unlock()
-	cur := h.srv.stores[id]
+// updateStore persists f applied to a copy of store id's record (callers do not hold mu).
+func (h *Store) updateStore(id string, f func(*Record)) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur := h.stores[id]
 	if cur == nil {
 		return fmt.Errorf("kms: custom key store %s is gone", id)
 	}
 	upd := *cur
 	f(&upd)
-	if err := h.srv.db.put(bucketStores, upd.ID, &upd); err != nil {
+	if err := h.host.Put(&upd); err != nil {
 		return err
 	}
-	h.srv.stores[upd.ID] = &upd
+	h.stores[upd.ID] = &upd
 	return nil
 }
 
@@ -146,37 +147,37 @@ func sessionAAD(id string) string { return "kmsuser-session:" + id }
 // endStaleLogin logs out the kmsuser login an earlier run of this KMS left behind when it
 // stopped without disconnecting (a crash): on CloudHSM that session ends with its connection,
 // here the KMS ends it itself, so its own old login is not taken for USER_LOGGED_IN.
-func (h *cloudHSMStore) endStaleLogin(ctx context.Context, cl *client.Client, st *storeRec) {
+func (h *Store) endStaleLogin(ctx context.Context, cl *client.Client, st *Record) {
 	if st.Session == nil {
 		return
 	}
-	if cred, err := h.srv.db.unseal(st.Session, sessionAAD(st.ID)); err == nil {
+	if cred, err := h.host.Unseal(st.Session, sessionAAD(st.ID)); err == nil {
 		cl.Session().SetCredential(string(cred))
 		_ = cl.Logout(ctx) // already gone is fine too
 		cl.Session().SetCredential("")
 	}
-	_ = h.updateStore(st.ID, func(r *storeRec) { r.Session = nil })
+	_ = h.updateStore(st.ID, func(r *Record) { r.Session = nil })
 }
 
 // loginKMSUser logs cl in as kmsuser and rotates its password.
-func (h *cloudHSMStore) loginKMSUser(ctx context.Context, cl *client.Client, st *storeRec) string {
-	pw, err := h.srv.db.unseal(st.Password, passwordAAD(st.ID))
+func (h *Store) loginKMSUser(ctx context.Context, cl *client.Client, st *Record) string {
+	pw, err := h.host.Unseal(st.Password, passwordAAD(st.ID))
 	if err != nil {
 		return "INTERNAL_ERROR"
 	}
 	h.endStaleLogin(ctx, cl, st)
-	_, err = cl.Login(ctx, kmsUser, string(pw))
+	_, err = cl.Login(ctx, KMSUser, string(pw))
 	if err != nil && p11.Code(err) == p11.CKR_PIN_INCORRECT && st.Pending != nil {
 		// A rotation was interrupted after the cluster may have taken the new password.
-		if pending, perr := h.srv.db.unseal(st.Pending, passwordAAD(st.ID)); perr == nil {
-			_, err = cl.Login(ctx, kmsUser, string(pending))
+		if pending, perr := h.host.Unseal(st.Pending, passwordAAD(st.ID)); perr == nil {
+			_, err = cl.Login(ctx, KMSUser, string(pending))
 			pw = pending
 		}
 	}
 	if err != nil {
 		return loginErrorCode(err)
 	}
-	if err := h.updateStore(st.ID, func(r *storeRec) { r.Session = h.srv.db.seal([]byte(cl.Session().Credential()), sessionAAD(st.ID)) }); err != nil {
+	if err := h.updateStore(st.ID, func(r *Record) { r.Session = h.host.Seal([]byte(cl.Session().Credential()), sessionAAD(st.ID)) }); err != nil {
 		_ = cl.Logout(ctx)
 		return "INTERNAL_ERROR"
 	}
@@ -188,18 +189,18 @@ func (h *cloudHSMStore) loginKMSUser(ctx context.Context, cl *client.Client, st 
 	for _, u := range users {
 		// Our own login is one; another means someone (or an earlier KMS) is logged in as
 		// kmsuser, and KMS must not rotate the password under it (KMSDG:fix-keystore).
-		if u.User == kmsUser && u.ActiveLogins > 1 {
+		if u.User == KMSUser && u.ActiveLogins > 1 {
 			_ = cl.Logout(ctx)
 			return "USER_LOGGED_IN"
 		}
-		if u.User == kmsUser && u.Role != hsmpb.Role_ROLE_CRYPTO_USER {
+		if u.User == KMSUser && u.Role != hsmpb.Role_ROLE_CRYPTO_USER {
 			_ = cl.Logout(ctx)
 			return "USER_NOT_FOUND"
 		}
 	}
 	next := newKMSUserPassword()
-	err = h.updateStore(st.ID, func(r *storeRec) {
-		r.Password, r.Pending = h.srv.db.seal(pw, passwordAAD(st.ID)), h.srv.db.seal([]byte(next), passwordAAD(st.ID))
+	err = h.updateStore(st.ID, func(r *Record) {
+		r.Password, r.Pending = h.host.Seal(pw, passwordAAD(st.ID)), h.host.Seal([]byte(next), passwordAAD(st.ID))
 	})
 	if err != nil {
 		_ = cl.Logout(ctx)
@@ -209,7 +210,7 @@ func (h *cloudHSMStore) loginKMSUser(ctx context.Context, cl *client.Client, st 
 		_ = cl.Logout(ctx)
 		return hsmErrorCode(err)
 	}
-	_ = h.updateStore(st.ID, func(r *storeRec) { r.Password, r.Pending = h.srv.db.seal([]byte(next), passwordAAD(st.ID)), nil })
+	_ = h.updateStore(st.ID, func(r *Record) { r.Password, r.Pending = h.host.Seal([]byte(next), passwordAAD(st.ID)), nil })
 	return ""
 }
 
@@ -251,26 +252,27 @@ func newKMSUserPassword() string {
 	return string(b)
 }
 
-// resume connects the stores that were connected when the server last stopped.
-func (h *cloudHSMStore) resume() {
-	h.srv.mu.Lock()
-	defer h.srv.mu.Unlock()
-	for id, st := range h.srv.stores {
+// Resume connects the stores that were connected when the server last stopped.
+func (h *Store) Resume() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, st := range h.stores {
 		if st.Connected {
 			h.startConnect(id)
 		}
 	}
 }
 
-// closeAll logs every store out (Close).
-func (h *cloudHSMStore) closeAll() { h.dropAll(logoutAndClose) }
+// Close logs every store out (the host's Close, after it has cancelled Config.Ctx and waited for
+// Config.WG).
+func (h *Store) Close() { h.DropAll(logoutAndClose) }
 
-// dropAll ends every connection, each client with end, and leaves every store DISCONNECTED.
-func (h *cloudHSMStore) dropAll(end func(*client.Client)) {
-	h.srv.mu.Lock()
+// DropAll ends every connection, each client with end, and leaves every store DISCONNECTED.
+func (h *Store) DropAll(end func(*client.Client)) {
+	h.mu.Lock()
 	conns := h.conns
 	h.conns = map[string]*storeConn{}
-	h.srv.mu.Unlock()
+	h.mu.Unlock()
 	for _, c := range conns {
 		c.cancel()
 		if c.cl != nil {
