@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -96,11 +95,10 @@ func (s *Service) CreateCluster(ctx context.Context, r *awsapi.Caller, in *Creat
 		s.mu.Lock()
 		b := s.cat.Backups[id]
 		s.mu.Unlock()
-		if b == nil || b.Account != account || b.State == "DELETED" {
-			return nil, notFound("The backup %s does not exist.", in.SourceBackupId)
-		}
-		if b.Region != region {
-			return nil, invalid("The backup %s is in %s: copy it to %s first.", id, b.Region, region)
+		// Each region's control plane knows its own backups only: a backup of another region
+		// is restored there after CopyBackupToRegion.
+		if b == nil || b.Account != account || b.State == "DELETED" || b.Region != region {
+			return nil, notFound("The backup %s does not exist in %s.", in.SourceBackupId, region)
 		}
 		if b.State != "READY" {
 			return nil, invalid("The backup %s is %s: only a READY backup can be restored into a cluster.", id, b.State)
@@ -508,7 +506,7 @@ func (s *Service) restoreSourceLocked(c *clusterRec) string {
 	}
 	var newest *backupRec
 	for _, b := range s.cat.Backups {
-		if b.ClusterID == c.ID && b.State == "READY" && (newest == nil || b.Created.After(newest.Created)) {
+		if b.of(c.ID) && b.State == "READY" && (newest == nil || b.Created.After(newest.Created)) {
 			newest = b
 		}
 	}
@@ -624,219 +622,6 @@ func randHex(n int) string {
 	b := make([]byte, (n+1)/2)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)[:n]
-}
-
-// ---- backups ----
-
-// takeBackup backs up a cluster from its leader (or any running member) and records it. The
-// caller holds the cluster's op lock.
-func (s *Service) takeBackup(clusterID string) (*backupRec, error) {
-	var src *cluster.Member
-	for _, m := range s.Members(clusterID) {
-		if src == nil || m.IsLeader() {
-			src = m
-		}
-	}
-	if src == nil {
-		return nil, errors.New("no running HSM to back up")
-	}
-	data, err := src.Backup(s.serviceKey)
-	if err != nil {
-		return nil, err
-	}
-	info, err := cluster.ReadBackupInfo(data)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(s.backupPath(info.ID), data, 0o600); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.cat.Clusters[clusterID]
-	if c == nil {
-		return nil, errors.New("cluster deleted")
-	}
-	b := &backupRec{ID: info.ID, Account: c.Account, Region: c.Region, ClusterID: c.ID, State: "READY", Created: s.now(),
-		HsmType: c.HsmType, Mode: c.Mode, CA: c.CA, ClusterState: c.State, ClusterCert: c.ClusterCert, TrustAnchor: c.TrustAnchor}
-	s.cat.Backups[b.ID] = b
-	s.log.Info("backup taken", "cluster", c.ID, "backup", b.ID, "index", info.Index)
-	return b, s.saveLocked()
-}
-
-// TakeBackup backs a cluster up now (CloudHSM takes backups by itself; this is for tests and
-// scenarios) and returns the backup's id.
-func (s *Service) TakeBackup(clusterID string) (string, error) {
-	rt := s.lockedRuntime(clusterID)
-	defer rt.op.Unlock()
-	b, err := s.takeBackup(clusterID)
-	if err != nil {
-		return "", err
-	}
-	return b.ID, nil
-}
-
-// expireLocked applies pending deletions and retention (s.mu held).
-func (s *Service) expireLocked() {
-	now := s.now()
-	newest := map[string]*backupRec{}
-	for _, b := range s.cat.Backups {
-		if b.State == "READY" && (newest[b.ClusterID] == nil || b.Created.After(newest[b.ClusterID].Created)) {
-			newest[b.ClusterID] = b
-		}
-	}
-	changed := false
-	for _, b := range s.cat.Backups {
-		switch {
-		case b.State == "PENDING_DELETION" && b.DeleteAt != nil && now.After(*b.DeleteAt):
-			b.State, changed = "DELETED", true
-		case b.State == "READY" && !b.NeverExpires && newest[b.ClusterID] != b:
-			days := 90
-			if c := s.cat.Clusters[b.ClusterID]; c != nil && c.Retention != nil {
-				days, _ = strconv.Atoi(c.Retention.Value)
-			}
-			if now.After(b.Created.Add(time.Duration(days) * 24 * time.Hour)) {
-				b.State, changed = "DELETED", true
-			}
-		}
-		if b.State == "DELETED" {
-			_ = os.Remove(s.backupPath(b.ID))
-		}
-	}
-	if changed {
-		_ = s.saveLocked()
-	}
-}
-
-func (s *Service) backupArn(b *backupRec) string {
-	return "arn:aws:cloudhsm:" + b.Region + ":" + b.Account + ":backup/" + b.ID
-}
-
-func (s *Service) backupOut(b *backupRec) Backup {
-	out := Backup{BackupId: b.ID, BackupArn: s.backupArn(b), BackupState: b.State, ClusterId: b.ClusterID,
-		CreateTimestamp: awsapi.Time(b.Created), NeverExpires: b.NeverExpires, TagList: b.Tags, HsmType: b.HsmType, Mode: b.Mode}
-	if b.DeleteAt != nil {
-		out.DeleteTimestamp = awsapi.Time(*b.DeleteAt)
-	}
-	return out
-}
-
-// DescribeBackups lists the caller's backups, filtered by backupIds, sourceBackupIds,
-// clusterIds, states and neverExpires: newest first, oldest first with SortAscending.
-func (s *Service) DescribeBackups(ctx context.Context, r *awsapi.Caller, in *DescribeBackupsInput) (*DescribeBackupsOutput, error) {
-	account, region := s.scope(r)
-	for k := range in.Filters {
-		switch k {
-		case "backupIds", "sourceBackupIds", "clusterIds", "states", "neverExpires":
-		default:
-			return nil, invalid("Invalid filter %s.", k)
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expireLocked()
-	var list []*backupRec
-	for _, b := range s.cat.Backups {
-		if b.Account != account || b.Region != region || in.Shared {
-			continue
-		}
-		if f, ok := in.Filters["backupIds"]; ok && !slices.Contains(f, b.ID) {
-			continue
-		}
-		if _, ok := in.Filters["sourceBackupIds"]; ok {
-			continue // no backup here was copied from another region
-		}
-		if f, ok := in.Filters["clusterIds"]; ok && !slices.Contains(f, b.ClusterID) {
-			continue
-		}
-		if f, ok := in.Filters["states"]; ok && !slices.Contains(f, b.State) {
-			continue
-		}
-		if f, ok := in.Filters["neverExpires"]; ok && len(f) > 0 && strings.EqualFold(f[0], "true") != b.NeverExpires {
-			continue
-		}
-		list = append(list, b)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		if !list[i].Created.Equal(list[j].Created) {
-			return list[i].Created.Before(list[j].Created) == in.SortAscending
-		}
-		return (list[i].ID < list[j].ID) == in.SortAscending
-	})
-	all := make([]Backup, len(list))
-	for i, b := range list {
-		all[i] = s.backupOut(b)
-	}
-	page, next, err := paginate(all, in.NextToken, in.MaxResults)
-	if err != nil {
-		return nil, err
-	}
-	return &DescribeBackupsOutput{Backups: page, NextToken: next}, nil
-}
-
-func (s *Service) backupForLocked(r *awsapi.Caller, id string) (*backupRec, error) {
-	account, region := s.scope(r)
-	s.expireLocked()
-	b := s.cat.Backups[id]
-	if b == nil || b.Account != account || b.Region != region || b.State == "DELETED" {
-		return nil, notFound("The backup %s does not exist.", id)
-	}
-	return b, nil
-}
-
-// DeleteBackup puts a READY backup in PENDING_DELETION for 7 days.
-func (s *Service) DeleteBackup(ctx context.Context, r *awsapi.Caller, in *BackupIDInput) (*BackupOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := s.backupForLocked(r, in.BackupId)
-	if err != nil {
-		return nil, err
-	}
-	if b.State != "READY" {
-		return nil, invalid("The backup %s is %s: only a READY backup can be deleted.", b.ID, b.State)
-	}
-	at := s.now().Add(pendingDeletion)
-	b.State, b.DeleteAt = "PENDING_DELETION", &at
-	if err := s.saveLocked(); err != nil {
-		return nil, err
-	}
-	out := s.backupOut(b)
-	return &BackupOutput{Backup: &out}, nil
-}
-
-// ModifyBackupAttributes sets whether a backup is kept past the cluster's retention period.
-func (s *Service) ModifyBackupAttributes(ctx context.Context, r *awsapi.Caller, in *ModifyBackupAttributesInput) (*BackupOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := s.backupForLocked(r, in.BackupId)
-	if err != nil {
-		return nil, err
-	}
-	b.NeverExpires = in.NeverExpires
-	if err := s.saveLocked(); err != nil {
-		return nil, err
-	}
-	out := s.backupOut(b)
-	return &BackupOutput{Backup: &out}, nil
-}
-
-// RestoreBackup brings a PENDING_DELETION backup back to READY.
-func (s *Service) RestoreBackup(ctx context.Context, r *awsapi.Caller, in *BackupIDInput) (*BackupOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := s.backupForLocked(r, in.BackupId)
-	if err != nil {
-		return nil, err
-	}
-	if b.State != "PENDING_DELETION" {
-		return nil, invalid("The backup %s is %s: only a backup in PENDING_DELETION can be restored.", b.ID, b.State)
-	}
-	b.State, b.DeleteAt = "READY", nil
-	if err := s.saveLocked(); err != nil {
-		return nil, err
-	}
-	out := s.backupOut(b)
-	return &BackupOutput{Backup: &out}, nil
 }
 
 // ---- tags ----

@@ -51,8 +51,13 @@ type Config struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 	SnapshotInterval  time.Duration
-	// Now is the clock of timestamps, retention and pending deletion. Nil: time.Now.
+	// Now is the clock of timestamps, retention and pending deletion, periodic backups and HSM
+	// type rollback windows. Nil: time.Now.
 	Now func() time.Time
+	// MaintenanceInterval is how often, in real time, the service looks at Now to take each
+	// active cluster's daily backup and apply retention (default one minute). Tests that move
+	// Now by days set it short.
+	MaintenanceInterval time.Duration
 }
 
 // Service is the CloudHSM service of one process. It implements ControlPlane (served with
@@ -141,6 +146,12 @@ type backupRec struct {
 	ClusterCert  string     `json:"cluster_cert,omitempty"`
 	TrustAnchor  string     `json:"trust_anchor,omitempty"`
 	Tags         []HsmTag   `json:"tags,omitempty"`
+	// A copy from another region (CopyBackupToRegion) names its source; it belongs to no
+	// cluster of its region, so no retention policy applies to it.
+	SourceRegion  string     `json:"source_region,omitempty"`
+	SourceBackup  string     `json:"source_backup,omitempty"`
+	SourceCluster string     `json:"source_cluster,omitempty"`
+	Copied        *time.Time `json:"copied,omitempty"`
 }
 
 const (

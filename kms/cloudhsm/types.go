@@ -164,6 +164,27 @@ type ModifyBackupAttributesInput struct {
 	NeverExpires bool
 }
 
+// CopyBackupToRegionInput is CopyBackupToRegionRequest: TagList, when given, replaces the
+// source's tags on the copy.
+type CopyBackupToRegionInput struct {
+	DestinationRegion string
+	BackupId          string
+	TagList           []HsmTag
+}
+
+// DestinationBackup is the copy's lineage as CopyBackupToRegion answers it; CreateTimestamp is
+// the source's.
+type DestinationBackup struct {
+	CreateTimestamp *awsapi.Timestamp `json:",omitempty"`
+	SourceRegion    string            `json:",omitempty"`
+	SourceBackup    string            `json:",omitempty"`
+	SourceCluster   string            `json:",omitempty"`
+}
+
+type CopyBackupToRegionOutput struct {
+	DestinationBackup *DestinationBackup
+}
+
 type BackupOutput struct {
 	Backup *Backup
 }
