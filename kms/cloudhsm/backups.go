@@ -126,7 +126,8 @@ func (s *Service) backupOut(b *backupRec) Backup {
 	return out
 }
 
-// DescribeBackups lists the caller's backups, filtered by backupIds, sourceBackupIds,
+// DescribeBackups lists the caller's backups in its region (with Shared, the backups of other
+// accounts there shared with it: policy.go), filtered by backupIds, sourceBackupIds,
 // clusterIds, states and neverExpires: newest first, oldest first with SortAscending.
 func (s *Service) DescribeBackups(ctx context.Context, r *awsapi.Caller, in *DescribeBackupsInput) (*DescribeBackupsOutput, error) {
 	account, region := s.scope(r)
@@ -142,7 +143,12 @@ func (s *Service) DescribeBackups(ctx context.Context, r *awsapi.Caller, in *Des
 	s.expireLocked()
 	var list []*backupRec
 	for _, b := range s.cat.Backups {
-		if b.Account != account || b.Region != region || in.Shared {
+		switch {
+		case b.Region != region:
+			continue
+		case !in.Shared && b.Account != account:
+			continue
+		case in.Shared && (b.Account == account || b.State == "DELETED" || !sharedWith(b.Policy, account, "cloudhsm:DescribeBackups")):
 			continue
 		}
 		if f, ok := in.Filters["backupIds"]; ok && !slices.Contains(f, b.ID) {

@@ -88,20 +88,14 @@ func (s *Service) CreateCluster(ctx context.Context, r *awsapi.Caller, in *Creat
 		Tags: slices.Clone(in.TagList)}
 	var ca *pki.CA
 	if in.SourceBackupId != "" {
-		id := in.SourceBackupId
-		if i := strings.LastIndex(id, "/"); i >= 0 {
-			id = id[i+1:]
-		}
 		s.mu.Lock()
-		b := s.cat.Backups[id]
+		b, err := s.sourceBackupLocked(r, in.SourceBackupId)
 		s.mu.Unlock()
-		// Each region's control plane knows its own backups only: a backup of another region
-		// is restored there after CopyBackupToRegion.
-		if b == nil || b.Account != account || b.State == "DELETED" || b.Region != region {
-			return nil, notFound("The backup %s does not exist in %s.", in.SourceBackupId, region)
+		if err != nil {
+			return nil, err
 		}
 		if b.State != "READY" {
-			return nil, invalid("The backup %s is %s: only a READY backup can be restored into a cluster.", id, b.State)
+			return nil, invalid("The backup %s is %s: only a READY backup can be restored into a cluster.", b.ID, b.State)
 		}
 		if ca, err = s.hsmCA(b.CA); err != nil {
 			return nil, err

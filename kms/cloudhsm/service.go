@@ -152,6 +152,8 @@ type backupRec struct {
 	SourceBackup  string     `json:"source_backup,omitempty"`
 	SourceCluster string     `json:"source_cluster,omitempty"`
 	Copied        *time.Time `json:"copied,omitempty"`
+	// Policy is the backup's resource policy (PutResourcePolicy), the accounts it is shared with.
+	Policy string `json:"policy,omitempty"`
 }
 
 const (

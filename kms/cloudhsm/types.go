@@ -209,3 +209,16 @@ type ListTagsOutput struct {
 	TagList   []HsmTag
 	NextToken string `json:",omitempty"`
 }
+
+// ResourcePolicyInput is Get/Put/DeleteResourcePolicyRequest (Get and Delete leave Policy out).
+type ResourcePolicyInput struct {
+	ResourceArn string
+	Policy      string
+}
+
+// ResourcePolicyOutput answers the three: Get has the Policy alone, Put and Delete the
+// ResourceArn and the policy set or removed.
+type ResourcePolicyOutput struct {
+	ResourceArn string `json:",omitempty"`
+	Policy      string `json:",omitempty"`
+}
