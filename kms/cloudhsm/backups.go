@@ -66,6 +66,64 @@ func (s *Service) TakeBackup(clusterID string) (string, error) {
 	return b.ID, nil
 }
 
+// maintain is the service's clockwork, every MaintenanceInterval until Close: clusters whose
+// admin activated turn ACTIVE (and get their activation backup) without waiting for a
+// describe, active clusters get their daily backup, and retention and pending deletions apply.
+func (s *Service) maintain() {
+	defer s.bg.Done()
+	t := time.NewTicker(s.cfg.MaintenanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		for _, id := range s.ClusterIDs() {
+			s.refresh(id)
+		}
+		s.dailyBackups()
+		s.mu.Lock()
+		s.expireLocked()
+		s.mu.Unlock()
+	}
+}
+
+// dailyBackups backs up each ACTIVE cluster whose newest backup is a day old on the service's
+// clock: CloudHSM "makes periodic backups of your cluster at least once every 24 hours"
+// (https://docs.aws.amazon.com/cloudhsm/latest/userguide/manage-backups.html). A cluster busy
+// with a life-cycle operation is left for the next round.
+func (s *Service) dailyBackups() {
+	now := s.now()
+	var due []*runtime
+	var ids []string
+	s.mu.Lock()
+	for _, c := range s.cat.Clusters {
+		if c.State != cluster.ClusterActive || len(c.HSMs) == 0 {
+			continue
+		}
+		var last time.Time
+		for _, b := range s.cat.Backups {
+			if b.of(c.ID) && b.Created.After(last) {
+				last = b.Created
+			}
+		}
+		if now.Sub(last) >= 24*time.Hour {
+			due, ids = append(due, s.runtime(c.ID)), append(ids, c.ID)
+		}
+	}
+	s.mu.Unlock()
+	for i, rt := range due {
+		if !rt.op.TryLock() {
+			continue
+		}
+		if _, err := s.takeBackup(ids[i]); err != nil {
+			s.log.Debug("daily backup", "cluster", ids[i], "err", err)
+		}
+		rt.op.Unlock()
+	}
+}
+
 // of reports whether b is a backup its cluster took (not a copy in another region).
 func (b *backupRec) of(clusterID string) bool {
 	return b.ClusterID == clusterID && b.SourceRegion == ""

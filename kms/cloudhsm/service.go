@@ -74,6 +74,10 @@ type Service struct {
 	rt  map[string]*runtime // cluster id → running members
 
 	dials int // counter for the netsim names of the clients Dial makes
+
+	stop     chan struct{}  // closed by Close: background work ends
+	stopOnce sync.Once      // Close may run twice
+	bg       sync.WaitGroup // the maintenance loop and HSM type migrations
 }
 
 var _ ControlPlane = (*Service)(nil)
@@ -193,7 +197,10 @@ func Open(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, net: cfg.Network, rt: map[string]*runtime{},
+	if cfg.MaintenanceInterval <= 0 {
+		cfg.MaintenanceInterval = time.Minute
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, net: cfg.Network, rt: map[string]*runtime{}, stop: make(chan struct{}),
 		cat: catalog{Clusters: map[string]*clusterRec{}, Backups: map[string]*backupRec{}, CAs: map[string]*caRec{}}}
 	if err := os.MkdirAll(filepath.Join(abs, "backups"), 0o700); err != nil {
 		return nil, err
@@ -215,6 +222,8 @@ func Open(cfg Config) (*Service, error) {
 		s.Close()
 		return nil, err
 	}
+	s.bg.Add(1)
+	go s.maintain()
 	return s, nil
 }
 
@@ -265,8 +274,11 @@ func (s *Service) resume() error {
 	return s.saveLocked()
 }
 
-// Close stops every HSM (their state stays; Open resumes them).
+// Close stops the service's background work and every HSM (their state stays; Open resumes
+// them).
 func (s *Service) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.bg.Wait()
 	s.mu.Lock()
 	var ms []*cluster.Member
 	for _, rt := range s.rt {
