@@ -102,7 +102,7 @@ func (s *Service) dailyBackups() {
 		if c.State != cluster.ClusterActive || len(c.HSMs) == 0 {
 			continue
 		}
-		var last time.Time
+		last := c.Created // a cluster's first backups come with its activation and HSMs
 		for _, b := range s.cat.Backups {
 			if b.of(c.ID) && b.Created.After(last) {
 				last = b.Created
