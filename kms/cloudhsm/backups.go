@@ -47,8 +47,14 @@ func (s *Service) takeBackup(clusterID string) (*backupRec, error) {
 	if c == nil {
 		return nil, errors.New("cluster deleted")
 	}
+	typ := c.HsmType // the type of the HSM the backup comes from, during a migration too
+	for _, h := range c.HSMs {
+		if h.ID == src.ID() && h.HsmType != "" {
+			typ = h.HsmType
+		}
+	}
 	b := &backupRec{ID: info.ID, Account: c.Account, Region: c.Region, ClusterID: c.ID, State: "READY", Created: s.now(),
-		HsmType: c.HsmType, Mode: c.Mode, CA: c.CA, ClusterState: c.State, ClusterCert: c.ClusterCert, TrustAnchor: c.TrustAnchor}
+		HsmType: typ, Mode: c.Mode, CA: c.CA, ClusterState: c.State, ClusterCert: c.ClusterCert, TrustAnchor: c.TrustAnchor}
 	s.cat.Backups[b.ID] = b
 	s.log.Info("backup taken", "cluster", c.ID, "backup", b.ID, "index", info.Index)
 	return b, s.saveLocked()
@@ -137,10 +143,19 @@ func (b *backupRec) of(clusterID string) bool {
 // cluster's newest backup is never expired.
 func (s *Service) expireLocked() {
 	now := s.now()
-	newest := map[string]*backupRec{}
+	// The newest backup of each cluster, and of each migrated cluster its newest hsm1.medium
+	// backup: "For clusters migrated from hsm1.medium, AWS CloudHSM retains the latest
+	// hsm1.medium backup" (the same page).
+	newest, newestHsm1 := map[string]*backupRec{}, map[string]*backupRec{}
 	for _, b := range s.cat.Backups {
-		if b.State == "READY" && b.of(b.ClusterID) && (newest[b.ClusterID] == nil || b.Created.After(newest[b.ClusterID].Created)) {
+		if b.State != "READY" || !b.of(b.ClusterID) {
+			continue
+		}
+		if newest[b.ClusterID] == nil || b.Created.After(newest[b.ClusterID].Created) {
 			newest[b.ClusterID] = b
+		}
+		if b.HsmType == hsm1 && (newestHsm1[b.ClusterID] == nil || b.Created.After(newestHsm1[b.ClusterID].Created)) {
+			newestHsm1[b.ClusterID] = b
 		}
 	}
 	changed := false
@@ -150,7 +165,7 @@ func (s *Service) expireLocked() {
 			b.State, changed = "DELETED", true
 		case b.State == "READY" && !b.NeverExpires && b.of(b.ClusterID) && newest[b.ClusterID] != b:
 			c := s.cat.Clusters[b.ClusterID]
-			if c == nil || c.Retention == nil {
+			if c == nil || c.Retention == nil || (c.HsmType != hsm1 && newestHsm1[c.ID] == b) {
 				continue
 			}
 			days, _ := strconv.Atoi(c.Retention.Value)

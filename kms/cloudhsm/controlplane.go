@@ -258,8 +258,30 @@ func (s *Service) describeLocked(c *clusterRec) *ClusterDescription {
 			d.Certificates.HsmCertificate = string(b)
 		}
 	}
-	if c.State == cluster.ClusterUninitialized {
+	if c.RollbackUntil != nil {
+		d.HsmTypeRollbackExpiration = awsapi.Time(*c.RollbackUntil)
+	}
+	switch c.State {
+	case cluster.ClusterUninitialized:
 		d.StateMessage = "Cluster is uninitialized: sign its CSR and call InitializeCluster."
+	case clusterModifying:
+		d.StateMessage = "The cluster's HSMs are moving to " + c.HsmType + ", one at a time."
+	case clusterRollingBack:
+		d.StateMessage = "The cluster's HSMs are going back to " + c.HsmType + ", one at a time."
+	case cluster.ClusterActive:
+		// AWS lists DEGRADED among the cluster states (the model's ClusterState) without saying
+		// when it applies; hsmsim derives it from its HSMs: an active cluster with an HSM that is
+		// DEGRADED (killed, cut off, without quorum) has lost capacity until it recovers.
+		var lost []string
+		for _, h := range d.Hsms {
+			if h.State == string(cluster.HSMDegraded) {
+				lost = append(lost, h.HsmId)
+			}
+		}
+		if len(lost) > 0 {
+			d.State = clusterDegraded
+			d.StateMessage = "Degraded HSMs: " + strings.Join(lost, ", ") + "."
+		}
 	}
 	return d
 }
@@ -277,8 +299,12 @@ func (s *Service) hsmStateLocked(c *clusterRec, h *hsmRec) string {
 }
 
 func (s *Service) hsmLocked(c *clusterRec, h *hsmRec) Hsm {
+	typ := h.HsmType
+	if typ == "" {
+		typ = c.HsmType
+	}
 	return Hsm{AvailabilityZone: h.AZ, ClusterId: c.ID, SubnetId: h.SubnetID, EniId: h.EniID, EniIp: h.EniIP,
-		HsmId: h.ID, HsmType: c.HsmType, State: s.hsmStateLocked(c, h)}
+		HsmId: h.ID, HsmType: typ, State: s.hsmStateLocked(c, h)}
 }
 
 // DescribeClusters lists the caller's clusters, filtered by clusterIds, states and vpcIds.
@@ -308,13 +334,14 @@ func (s *Service) DescribeClusters(ctx context.Context, r *awsapi.Caller, in *De
 		if f, ok := in.Filters["clusterIds"]; ok && !slices.Contains(f, c.ID) {
 			continue
 		}
-		if f, ok := in.Filters["states"]; ok && !slices.Contains(f, c.State) {
-			continue
-		}
 		if f, ok := in.Filters["vpcIds"]; ok && !slices.Contains(f, vpcID(c.Account, c.Region)) {
 			continue
 		}
-		all = append(all, *s.describeLocked(c))
+		d := s.describeLocked(c)
+		if f, ok := in.Filters["states"]; ok && !slices.Contains(f, d.State) {
+			continue
+		}
+		all = append(all, *d)
 	}
 	page, next, err := paginate(all, in.NextToken, in.MaxResults)
 	if err != nil {
@@ -378,36 +405,6 @@ func (s *Service) InitializeCluster(ctx context.Context, r *awsapi.Caller, in *I
 	return &InitializeClusterOutput{State: "INITIALIZE_IN_PROGRESS", StateMessage: "Cluster is initializing."}, nil
 }
 
-// ModifyCluster changes the backup retention period (and records a new HSM type).
-func (s *Service) ModifyCluster(ctx context.Context, r *awsapi.Caller, in *ModifyClusterInput) (*ClusterOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.clusterForLocked(r, in.ClusterId)
-	if err != nil {
-		return nil, err
-	}
-	if in.BackupRetentionPolicy == nil && in.HsmType == "" {
-		return nil, invalid("Specify BackupRetentionPolicy or HsmType.")
-	}
-	if in.BackupRetentionPolicy != nil {
-		ret, err := retention(in.BackupRetentionPolicy)
-		if err != nil {
-			return nil, err
-		}
-		c.Retention = ret
-	}
-	if in.HsmType != "" {
-		if in.HsmType != "hsm1.medium" && in.HsmType != "hsm2m.medium" {
-			return nil, invalid("HsmType %s is not supported.", in.HsmType)
-		}
-		c.HsmType = in.HsmType
-	}
-	if err := s.saveLocked(); err != nil {
-		return nil, err
-	}
-	return &ClusterOutput{Cluster: s.describeLocked(c)}, nil
-}
-
 // DeleteCluster deletes a cluster without HSMs. Its backups stay.
 func (s *Service) DeleteCluster(ctx context.Context, r *awsapi.Caller, in *ClusterIDInput) (*ClusterOutput, error) {
 	s.mu.Lock()
@@ -448,17 +445,26 @@ func (s *Service) CreateHsm(ctx context.Context, r *awsapi.Caller, in *CreateHsm
 		s.mu.Unlock()
 		return nil, notFound("The cluster %s does not exist.", in.ClusterId)
 	}
+	if c.State == clusterModifying || c.State == clusterRollingBack {
+		s.mu.Unlock()
+		return nil, invalid("The cluster %s is %s: HSMs cannot be added until it is done.", c.ID, c.State)
+	}
 	subnet, ok := c.Subnets[in.AvailabilityZone]
 	if !ok {
 		s.mu.Unlock()
 		return nil, invalid("The cluster %s has no subnet in Availability Zone %s.", c.ID, in.AvailabilityZone)
+	}
+	ip, err := s.eniIPLocked(c, in.AvailabilityZone, subnet, in.IpAddress)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
 	}
 	if len(c.HSMs) >= MaxHSMs {
 		s.mu.Unlock()
 		return nil, invalid("The cluster %s already has %d HSMs, the most a cluster can have.", c.ID, MaxHSMs)
 	}
 	first := len(c.HSMs) == 0
-	h := &hsmRec{ID: cluster.NewHSMID(), AZ: in.AvailabilityZone, SubnetID: subnet, EniID: "eni-" + randHex(17), EniIP: s.cfg.Host}
+	h := &hsmRec{ID: cluster.NewHSMID(), AZ: in.AvailabilityZone, SubnetID: subnet, EniID: "eni-" + randHex(17), EniIP: ip}
 	h.APIAddr, h.RaftAddr = s.allocAddrsLocked()
 	c.HSMs = append(c.HSMs, h)
 	restore := ""
@@ -559,6 +565,10 @@ func (s *Service) DeleteHsm(ctx context.Context, r *awsapi.Caller, in *DeleteHsm
 	rt := s.lockedRuntime(c.ID)
 	defer rt.op.Unlock()
 	s.mu.Lock()
+	if c.State == clusterModifying || c.State == clusterRollingBack {
+		s.mu.Unlock()
+		return nil, invalid("The cluster %s is %s: HSMs cannot be removed until it is done.", c.ID, c.State)
+	}
 	var h *hsmRec
 	matches := 0
 	for _, x := range c.HSMs {

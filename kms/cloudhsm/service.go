@@ -119,6 +119,10 @@ type clusterRec struct {
 	TrustAnchor    string                 `json:"trust_anchor,omitempty"`
 	HSMs           []*hsmRec              `json:"hsms"`
 	Tags           []HsmTag               `json:"tags,omitempty"`
+	// PrevHsmType and RollbackUntil are the type a migrated cluster can roll back to, and until
+	// when (modify.go).
+	PrevHsmType   string     `json:"prev_hsm_type,omitempty"`
+	RollbackUntil *time.Time `json:"hsm_type_rollback_until,omitempty"`
 }
 
 type hsmRec struct {
@@ -132,6 +136,8 @@ type hsmRec struct {
 	// Joined is set once the HSM bootstrapped, restored or joined: until then it is
 	// CREATE_IN_PROGRESS, and a restart drops it (its CreateHsm never answered).
 	Joined bool `json:"joined"`
+	// HsmType is the HSM's own type while its cluster migrates (empty: the cluster's).
+	HsmType string `json:"hsm_type,omitempty"`
 }
 
 type backupRec struct {
@@ -254,6 +260,7 @@ func trimSpace(b []byte) []byte {
 // dropped with its directory.
 func (s *Service) resume() error {
 	for _, c := range s.cat.Clusters {
+		finishModification(c) // an HSM type change a restart cut short completes
 		rt := s.runtime(c.ID)
 		kept := c.HSMs[:0]
 		for _, h := range c.HSMs {
@@ -422,6 +429,17 @@ func free(addr string) bool {
 
 // SubnetID is the subnet the service places in az.
 func SubnetID(az string) string { return "subnet-" + hash17("subnet/"+az) }
+
+// SubnetCIDR is the address range of the cluster subnet in az (whichever subnet id a cluster
+// maps there): 10.0.16*i.0/20 for the region's i-th AZ (a is 0), in the VPC 10.0.0.0/16. There
+// is no EC2 to ask, so this is where CreateHsm's IpAddress must lie.
+func SubnetCIDR(az string) string {
+	if az == "" {
+		return ""
+	}
+	i := int(az[len(az)-1] - 'a')
+	return "10.0." + strconv.Itoa(16*i) + ".0/20"
+}
 
 func hash17(s string) string {
 	sum := sha256.Sum256([]byte("hsmsim/" + s))

@@ -53,17 +53,20 @@ type ClusterDescription struct {
 	CreateTimestamp       *awsapi.Timestamp `json:",omitempty"`
 	Hsms                  []Hsm             `json:",omitempty"`
 	HsmType               string            `json:",omitempty"`
-	PreCoPassword         string            `json:",omitempty"`
-	SecurityGroup         string            `json:",omitempty"`
-	SourceBackupId        string            `json:",omitempty"`
-	State                 string            `json:",omitempty"`
-	StateMessage          string            `json:",omitempty"`
-	SubnetMapping         map[string]string `json:",omitempty"`
-	VpcId                 string            `json:",omitempty"`
-	NetworkType           string            `json:",omitempty"`
-	Certificates          *Certificates     `json:",omitempty"`
-	TagList               []HsmTag          `json:",omitempty"`
-	Mode                  string            `json:",omitempty"`
+	// HsmTypeRollbackExpiration is when a migrated cluster can no longer roll back to its
+	// former HSM type.
+	HsmTypeRollbackExpiration *awsapi.Timestamp `json:",omitempty"`
+	PreCoPassword             string            `json:",omitempty"`
+	SecurityGroup             string            `json:",omitempty"`
+	SourceBackupId            string            `json:",omitempty"`
+	State                     string            `json:",omitempty"`
+	StateMessage              string            `json:",omitempty"`
+	SubnetMapping             map[string]string `json:",omitempty"`
+	VpcId                     string            `json:",omitempty"`
+	NetworkType               string            `json:",omitempty"`
+	Certificates              *Certificates     `json:",omitempty"`
+	TagList                   []HsmTag          `json:",omitempty"`
+	Mode                      string            `json:",omitempty"`
 }
 
 type ClusterOutput struct {
