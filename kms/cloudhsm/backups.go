@@ -76,7 +76,6 @@ func (s *Service) TakeBackup(clusterID string) (string, error) {
 // admin activated turn ACTIVE (and get their activation backup) without waiting for a
 // describe, active clusters get their daily backup, and retention and pending deletions apply.
 func (s *Service) maintain() {
-	defer s.bg.Done()
 	t := time.NewTicker(s.cfg.MaintenanceInterval)
 	defer t.Stop()
 	for {

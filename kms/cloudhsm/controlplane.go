@@ -219,13 +219,13 @@ func (s *Service) refresh(id string) {
 	activated := c != nil && s.refreshLocked(c)
 	s.mu.Unlock()
 	if activated {
-		go func() {
+		s.spawn(func() {
 			rt := s.lockedRuntime(id)
 			defer rt.op.Unlock()
 			if _, err := s.takeBackup(id); err != nil {
 				s.log.Warn("activation backup", "cluster", id, "err", err)
 			}
-		}()
+		})
 	}
 }
 

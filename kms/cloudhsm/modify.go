@@ -85,8 +85,7 @@ func (s *Service) ModifyCluster(ctx context.Context, r *awsapi.Caller, in *Modif
 	}
 	if in.HsmType != "" {
 		s.log.Info("hsm type change", "cluster", c.ID, "to", in.HsmType, "rollback", rollback)
-		s.bg.Add(1)
-		go s.changeHsmType(c.ID, rollback)
+		s.spawn(func() { s.changeHsmType(c.ID, rollback) })
 	}
 	return &ClusterOutput{Cluster: out}, nil
 }
@@ -117,7 +116,6 @@ func (s *Service) checkHsmTypeChangeLocked(c *clusterRec, typ string) (rollback 
 // ROLLBACK_IN_PROGRESS with HSMs of its new type, one at a time, each after a backup; then the
 // cluster is ACTIVE again. Close stops it between HSMs (Open completes it).
 func (s *Service) changeHsmType(id string, rollback bool) {
-	defer s.bg.Done()
 	rt := s.lockedRuntime(id)
 	defer rt.op.Unlock()
 	s.mu.Lock()

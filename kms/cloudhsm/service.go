@@ -75,9 +75,10 @@ type Service struct {
 
 	dials int // counter for the netsim names of the clients Dial makes
 
-	stop     chan struct{}  // closed by Close: background work ends
-	stopOnce sync.Once      // Close may run twice
-	bg       sync.WaitGroup // the maintenance loop and HSM type migrations
+	bgMu    sync.Mutex     // guards closing, so that nothing joins bg once Close waits
+	closing bool           // set by Close
+	stop    chan struct{}  // closed by Close: background work ends
+	bg      sync.WaitGroup // background work (spawn): Close waits for it
 }
 
 var _ ControlPlane = (*Service)(nil)
@@ -228,8 +229,7 @@ func Open(cfg Config) (*Service, error) {
 		s.Close()
 		return nil, err
 	}
-	s.bg.Add(1)
-	go s.maintain()
+	s.spawn(s.maintain)
 	return s, nil
 }
 
@@ -284,7 +284,12 @@ func (s *Service) resume() error {
 // Close stops the service's background work and every HSM (their state stays; Open resumes
 // them).
 func (s *Service) Close() error {
-	s.stopOnce.Do(func() { close(s.stop) })
+	s.bgMu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.stop)
+	}
+	s.bgMu.Unlock()
 	s.bg.Wait()
 	s.mu.Lock()
 	var ms []*cluster.Member
@@ -302,6 +307,20 @@ func (s *Service) Close() error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// spawn runs f in the background unless the service is closing; Close waits for it to return.
+func (s *Service) spawn(f func()) {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.closing {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		f()
+	}()
 }
 
 // Network is the netsim network every HSM and every client Dial makes goes through.
