@@ -267,59 +267,54 @@ func (s *Service) backupForLocked(r *awsapi.Caller, id string) (*backupRec, erro
 	return b, nil
 }
 
-// DeleteBackup puts a READY backup in PENDING_DELETION for 7 days.
-func (s *Service) DeleteBackup(ctx context.Context, r *awsapi.Caller, in *BackupIDInput) (*BackupOutput, error) {
+// updateBackup applies change to a backup of the caller's (change checks before it changes
+// anything) and answers the backup as saved.
+func (s *Service) updateBackup(r *awsapi.Caller, id string, change func(b *backupRec) error) (*BackupOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := s.backupForLocked(r, in.BackupId)
+	b, err := s.backupForLocked(r, id)
 	if err != nil {
 		return nil, err
 	}
-	if b.State != "READY" {
-		return nil, invalid("The backup %s is %s: only a READY backup can be deleted.", b.ID, b.State)
+	if err := change(b); err != nil {
+		return nil, err
 	}
-	at := s.now().Add(pendingDeletion)
-	b.State, b.DeleteAt = "PENDING_DELETION", &at
 	if err := s.saveLocked(); err != nil {
 		return nil, err
 	}
 	out := s.backupOut(b)
 	return &BackupOutput{Backup: &out}, nil
+}
+
+// DeleteBackup puts a READY backup in PENDING_DELETION for 7 days.
+func (s *Service) DeleteBackup(ctx context.Context, r *awsapi.Caller, in *BackupIDInput) (*BackupOutput, error) {
+	return s.updateBackup(r, in.BackupId, func(b *backupRec) error {
+		if b.State != "READY" {
+			return invalid("The backup %s is %s: only a READY backup can be deleted.", b.ID, b.State)
+		}
+		at := s.now().Add(pendingDeletion)
+		b.State, b.DeleteAt = "PENDING_DELETION", &at
+		return nil
+	})
 }
 
 // ModifyBackupAttributes sets whether a backup is kept past the cluster's retention period.
 func (s *Service) ModifyBackupAttributes(ctx context.Context, r *awsapi.Caller, in *ModifyBackupAttributesInput) (*BackupOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := s.backupForLocked(r, in.BackupId)
-	if err != nil {
-		return nil, err
-	}
-	b.NeverExpires = in.NeverExpires
-	if err := s.saveLocked(); err != nil {
-		return nil, err
-	}
-	out := s.backupOut(b)
-	return &BackupOutput{Backup: &out}, nil
+	return s.updateBackup(r, in.BackupId, func(b *backupRec) error {
+		b.NeverExpires = in.NeverExpires
+		return nil
+	})
 }
 
 // RestoreBackup brings a PENDING_DELETION backup back to READY.
 func (s *Service) RestoreBackup(ctx context.Context, r *awsapi.Caller, in *BackupIDInput) (*BackupOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := s.backupForLocked(r, in.BackupId)
-	if err != nil {
-		return nil, err
-	}
-	if b.State != "PENDING_DELETION" {
-		return nil, invalid("The backup %s is %s: only a backup in PENDING_DELETION can be restored.", b.ID, b.State)
-	}
-	b.State, b.DeleteAt = "READY", nil
-	if err := s.saveLocked(); err != nil {
-		return nil, err
-	}
-	out := s.backupOut(b)
-	return &BackupOutput{Backup: &out}, nil
+	return s.updateBackup(r, in.BackupId, func(b *backupRec) error {
+		if b.State != "PENDING_DELETION" {
+			return invalid("The backup %s is %s: only a backup in PENDING_DELETION can be restored.", b.ID, b.State)
+		}
+		b.State, b.DeleteAt = "READY", nil
+		return nil
+	})
 }
 
 // CopyBackupToRegion copies a READY backup of the caller's into the same account's control plane

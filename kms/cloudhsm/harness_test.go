@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,23 +29,16 @@ const (
 	consumerKey     = "AKIAHSMSIMCONSUMER01"
 )
 
-// fakeClock is the service's clock in tests that must not wait days.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+// testClock is the service's clock in tests that must not wait days: the wall clock at the
+// start, moved on by the test.
+type testClock struct {
+	start  time.Time
+	offset atomic.Int64 // nanoseconds the test moved the clock on
 }
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
+func (c *testClock) Now() time.Time { return c.start.Add(time.Duration(c.offset.Load())) }
 
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // apiEnv is the CloudHSM service alone behind its own endpoint (no KMS), with a clock the test
 // moves, and SDK clients for two accounts in any region: one hsmsim serves every region, the
@@ -54,12 +47,12 @@ type apiEnv struct {
 	t     *testing.T
 	svc   *cloudhsm.Service
 	url   string
-	clock *fakeClock
+	clock *testClock
 }
 
 func newAPIEnv(t *testing.T) *apiEnv {
 	t.Helper()
-	clock := &fakeClock{now: time.Now().UTC()}
+	clock := &testClock{start: time.Now().UTC()}
 	svc, err := cloudhsm.Open(cloudhsm.Config{DataDir: t.TempDir(), NoSync: true, Now: clock.Now,
 		KDF: token.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}, Timeouts: cluster.FastTimeouts(),
 		MaintenanceInterval: 20 * time.Millisecond})
