@@ -405,6 +405,13 @@ func (s *Service) InitializeCluster(ctx context.Context, r *awsapi.Caller, in *I
 	return &InitializeClusterOutput{State: "INITIALIZE_IN_PROGRESS", StateMessage: "Cluster is initializing."}, nil
 }
 
+// clusterState is c's life-cycle state now.
+func (s *Service) clusterState(c *clusterRec) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return c.State
+}
+
 // DeleteCluster deletes a cluster without HSMs. Its backups stay.
 func (s *Service) DeleteCluster(ctx context.Context, r *awsapi.Caller, in *ClusterIDInput) (*ClusterOutput, error) {
 	s.mu.Lock()
@@ -437,6 +444,9 @@ func (s *Service) CreateHsm(ctx context.Context, r *awsapi.Caller, in *CreateHsm
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	if st := s.clusterState(c); st == clusterModifying || st == clusterRollingBack {
+		return nil, invalid("The cluster %s is %s: HSMs cannot be added until it is done.", c.ID, st)
 	}
 	rt := s.lockedRuntime(c.ID)
 	defer rt.op.Unlock()
@@ -561,6 +571,9 @@ func (s *Service) DeleteHsm(ctx context.Context, r *awsapi.Caller, in *DeleteHsm
 	}
 	if in.HsmId == "" && in.EniId == "" && in.EniIp == "" {
 		return nil, invalid("Specify HsmId, EniId or EniIp.")
+	}
+	if st := s.clusterState(c); st == clusterModifying || st == clusterRollingBack {
+		return nil, invalid("The cluster %s is %s: HSMs cannot be removed until it is done.", c.ID, st)
 	}
 	rt := s.lockedRuntime(c.ID)
 	defer rt.op.Unlock()

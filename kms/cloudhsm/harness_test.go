@@ -50,12 +50,15 @@ type apiEnv struct {
 	clock *testClock
 }
 
-func newAPIEnv(t *testing.T) *apiEnv {
+func newAPIEnv(t *testing.T) *apiEnv { return newAPIEnvWith(t, cloudhsm.Config{}) }
+
+// newAPIEnvWith is newAPIEnv with cfg's HsmReplaceTime.
+func newAPIEnvWith(t *testing.T, cfg cloudhsm.Config) *apiEnv {
 	t.Helper()
 	clock := &testClock{start: time.Now().UTC()}
 	svc, err := cloudhsm.Open(cloudhsm.Config{DataDir: t.TempDir(), NoSync: true, Now: clock.Now,
 		KDF: token.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}, Timeouts: cluster.FastTimeouts(),
-		MaintenanceInterval: 20 * time.Millisecond})
+		MaintenanceInterval: 20 * time.Millisecond, HsmReplaceTime: cfg.HsmReplaceTime})
 	check(t, err)
 	hs := httptest.NewServer(awsapi.NewEndpoint(awsapi.Config{Credentials: []awsapi.Credential{
 		{AccessKeyID: ownerKey, SecretAccessKey: "owner/secret", AccountID: ownerAccount},

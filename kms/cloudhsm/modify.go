@@ -116,8 +116,6 @@ func (s *Service) checkHsmTypeChangeLocked(c *clusterRec, typ string) (rollback 
 // ROLLBACK_IN_PROGRESS with HSMs of its new type, one at a time, each after a backup; then the
 // cluster is ACTIVE again. Close stops it between HSMs (Open completes it).
 func (s *Service) changeHsmType(id string, rollback bool) {
-	rt := s.lockedRuntime(id)
-	defer rt.op.Unlock()
 	s.mu.Lock()
 	c := s.cat.Clusters[id]
 	var hs []*hsmRec
@@ -129,9 +127,14 @@ func (s *Service) changeHsmType(id string, rollback bool) {
 		select {
 		case <-s.stop:
 			return
-		default:
+		case <-time.After(s.cfg.HsmReplaceTime):
 		}
-		if _, err := s.takeBackup(id); err != nil && !rollback {
+		// Each step holds the cluster's op lock; CreateHsm and DeleteHsm, which wait for it,
+		// find the cluster still changing and refuse.
+		rt := s.lockedRuntime(id)
+		_, err := s.takeBackup(id)
+		rt.op.Unlock()
+		if err != nil && !rollback {
 			s.log.Warn("hsm type migration stopped: no backup", "cluster", id, "err", err)
 			s.mu.Lock()
 			c.HsmType, c.PrevHsmType, c.RollbackUntil = c.PrevHsmType, "", nil

@@ -203,3 +203,36 @@ func TestCreateHsmIpAddress(t *testing.T) {
 	_, err = c.CreateHsm(ctx(), &hsm.CreateHsmInput{ClusterId: other.Cluster.ClusterId, AvailabilityZone: aws.String("us-east-1a"), IpAddress: aws.String("10.0.0.10")})
 	check(t, err)
 }
+
+// TestHsmTypeMigrationLimitsWrites: while HSMs are replaced (HsmReplaceTime each) the cluster is
+// MODIFY_IN_PROGRESS with HSMs of both types and refuses CreateHsm, DeleteHsm and another type
+// change; a migration that cannot take its backup (every HSM lost) goes back to the former type.
+func TestHsmTypeMigrationLimitsWrites(t *testing.T) {
+	e := newAPIEnvWith(t, cloudhsm.Config{HsmReplaceTime: 400 * time.Millisecond})
+	c := e.client(ownerKey, "us-east-1")
+	p := e.provision("us-east-1", "hsm1.medium", "us-east-1a", "us-east-1b")
+	_, err := c.ModifyCluster(ctx(), &hsm.ModifyClusterInput{ClusterId: aws.String(p.ClusterID), HsmType: aws.String("hsm2m.medium")})
+	check(t, err)
+	eventually(t, "one HSM replaced", func() bool {
+		d := describeOne(t, c, p.ClusterID)
+		return d.State == hsmtypes.ClusterStateModifyInProgress && aws.ToString(d.Hsms[0].HsmType) == "hsm2m.medium" &&
+			aws.ToString(d.Hsms[1].HsmType) == "hsm1.medium"
+	})
+	_, err = c.CreateHsm(ctx(), &hsm.CreateHsmInput{ClusterId: aws.String(p.ClusterID), AvailabilityZone: aws.String("us-east-1a")})
+	wantAWSErr(t, err, "CloudHsmInvalidRequestException", 400)
+	_, err = c.DeleteHsm(ctx(), &hsm.DeleteHsmInput{ClusterId: aws.String(p.ClusterID), HsmId: aws.String(p.HSMs[0].ID)})
+	wantAWSErr(t, err, "CloudHsmInvalidRequestException", 400)
+	_, err = c.ModifyCluster(ctx(), &hsm.ModifyClusterInput{ClusterId: aws.String(p.ClusterID), HsmType: aws.String("hsm1.medium")})
+	wantAWSErr(t, err, "CloudHsmInvalidRequestException", 400)
+	eventually(t, "the migration", func() bool { return describeOne(t, c, p.ClusterID).State == hsmtypes.ClusterStateActive })
+
+	q := e.provision("us-east-1", "hsm1.medium", "us-east-1c")
+	check(t, e.svc.Kill(q.ClusterID, q.HSMs[0].ID))
+	_, err = c.ModifyCluster(ctx(), &hsm.ModifyClusterInput{ClusterId: aws.String(q.ClusterID), HsmType: aws.String("hsm2m.medium")})
+	check(t, err)
+	eventually(t, "the failed migration going back", func() bool {
+		d := describeOne(t, c, q.ClusterID)
+		return d.State != hsmtypes.ClusterStateModifyInProgress && aws.ToString(d.HsmType) == "hsm1.medium" &&
+			d.HsmTypeRollbackExpiration == nil && aws.ToString(d.Hsms[0].HsmType) == "hsm1.medium"
+	})
+}

@@ -58,6 +58,10 @@ type Config struct {
 	// active cluster's daily backup and apply retention (default one minute). Tests that move
 	// Now by days set it short.
 	MaintenanceInterval time.Duration
+	// HsmReplaceTime is how long replacing one HSM takes in an HSM type migration (AWS: about
+	// 30 minutes each; default: at once). Tests set it to watch the cluster in
+	// MODIFY_IN_PROGRESS.
+	HsmReplaceTime time.Duration
 }
 
 // Service is the CloudHSM service of one process. It implements ControlPlane (served with
