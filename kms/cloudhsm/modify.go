@@ -118,10 +118,11 @@ func (s *Service) checkHsmTypeChangeLocked(c *clusterRec, typ string) (rollback 
 func (s *Service) changeHsmType(id string, rollback bool) {
 	s.mu.Lock()
 	c := s.cat.Clusters[id]
-	var hs []*hsmRec
-	if c != nil {
-		hs = slices.Clone(c.HSMs)
+	if c == nil {
+		s.mu.Unlock()
+		return
 	}
+	hs := slices.Clone(c.HSMs)
 	s.mu.Unlock()
 	for _, h := range hs {
 		select {
@@ -161,7 +162,7 @@ func (s *Service) changeHsmType(id string, rollback bool) {
 // finishModification completes an HSM type change: every HSM of the new type, the cluster
 // ACTIVE; a rollback closes the rollback window.
 func finishModification(c *clusterRec) {
-	if c == nil || (c.State != clusterModifying && c.State != clusterRollingBack) {
+	if c.State != clusterModifying && c.State != clusterRollingBack {
 		return
 	}
 	if c.State == clusterRollingBack {
