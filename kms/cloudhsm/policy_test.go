@@ -104,10 +104,18 @@ func TestBackupResourcePolicies(t *testing.T) {
 	if aws.ToString(cc.Cluster.SourceBackupId) != id {
 		t.Fatalf("the other account's cluster: source %s", aws.ToString(cc.Cluster.SourceBackupId))
 	}
+	_, err = consumer.CreateHsm(ctx(), &hsm.CreateHsmInput{ClusterId: cc.Cluster.ClusterId, AvailabilityZone: aws.String("us-east-1a")})
+	check(t, err) // its first HSM restores the shared backup
 	mine, err := consumer.DescribeClusters(ctx(), &hsm.DescribeClustersInput{})
 	check(t, err)
 	if len(mine.Clusters) != 1 || aws.ToString(mine.Clusters[0].ClusterId) != aws.ToString(cc.Cluster.ClusterId) {
 		t.Fatalf("the other account's clusters: %+v", mine.Clusters)
+	}
+	cl, err := e.svc.DialCluster(aws.ToString(cc.Cluster.ClusterId))
+	check(t, err)
+	defer cl.Close()
+	if _, err := cl.Login(ctx(), "alice", "alicepass1"); err != nil {
+		t.Fatalf("the owner's user on the other account's cluster: %v", err)
 	}
 
 	// Deleted: answered with the policy it had, unshared, and gone.
