@@ -22,6 +22,10 @@ type ControlPlane interface {
 	RestoreBackup(ctx context.Context, r *awsapi.Caller, in *BackupIDInput) (*BackupOutput, error)
 	DeleteBackup(ctx context.Context, r *awsapi.Caller, in *BackupIDInput) (*BackupOutput, error)
 	ModifyBackupAttributes(ctx context.Context, r *awsapi.Caller, in *ModifyBackupAttributesInput) (*BackupOutput, error)
+	CopyBackupToRegion(ctx context.Context, r *awsapi.Caller, in *CopyBackupToRegionInput) (*CopyBackupToRegionOutput, error)
+	GetResourcePolicy(ctx context.Context, r *awsapi.Caller, in *ResourcePolicyInput) (*ResourcePolicyOutput, error)
+	PutResourcePolicy(ctx context.Context, r *awsapi.Caller, in *ResourcePolicyInput) (*ResourcePolicyOutput, error)
+	DeleteResourcePolicy(ctx context.Context, r *awsapi.Caller, in *ResourcePolicyInput) (*ResourcePolicyOutput, error)
 	TagResource(ctx context.Context, r *awsapi.Caller, in *TagResourceInput) error
 	UntagResource(ctx context.Context, r *awsapi.Caller, in *UntagResourceInput) error
 	ListTags(ctx context.Context, r *awsapi.Caller, in *ListTagsInput) (*ListTagsOutput, error)
@@ -69,6 +73,18 @@ func (NotImplemented) DeleteBackup(context.Context, *awsapi.Caller, *BackupIDInp
 }
 func (NotImplemented) ModifyBackupAttributes(context.Context, *awsapi.Caller, *ModifyBackupAttributesInput) (*BackupOutput, error) {
 	return nil, notImplemented("ModifyBackupAttributes")
+}
+func (NotImplemented) CopyBackupToRegion(context.Context, *awsapi.Caller, *CopyBackupToRegionInput) (*CopyBackupToRegionOutput, error) {
+	return nil, notImplemented("CopyBackupToRegion")
+}
+func (NotImplemented) GetResourcePolicy(context.Context, *awsapi.Caller, *ResourcePolicyInput) (*ResourcePolicyOutput, error) {
+	return nil, notImplemented("GetResourcePolicy")
+}
+func (NotImplemented) PutResourcePolicy(context.Context, *awsapi.Caller, *ResourcePolicyInput) (*ResourcePolicyOutput, error) {
+	return nil, notImplemented("PutResourcePolicy")
+}
+func (NotImplemented) DeleteResourcePolicy(context.Context, *awsapi.Caller, *ResourcePolicyInput) (*ResourcePolicyOutput, error) {
+	return nil, notImplemented("DeleteResourcePolicy")
 }
 func (NotImplemented) TagResource(context.Context, *awsapi.Caller, *TagResourceInput) error {
 	return notImplemented("TagResource")
@@ -151,6 +167,18 @@ var handlers = map[string]handler{
 	}),
 	"ModifyBackupAttributes": op(func(cp ControlPlane, ctx context.Context, c *awsapi.Caller, in *ModifyBackupAttributesInput) (*BackupOutput, error) {
 		return cp.ModifyBackupAttributes(ctx, c, in)
+	}),
+	"CopyBackupToRegion": op(func(cp ControlPlane, ctx context.Context, c *awsapi.Caller, in *CopyBackupToRegionInput) (*CopyBackupToRegionOutput, error) {
+		return cp.CopyBackupToRegion(ctx, c, in)
+	}),
+	"GetResourcePolicy": op(func(cp ControlPlane, ctx context.Context, c *awsapi.Caller, in *ResourcePolicyInput) (*ResourcePolicyOutput, error) {
+		return cp.GetResourcePolicy(ctx, c, in)
+	}),
+	"PutResourcePolicy": op(func(cp ControlPlane, ctx context.Context, c *awsapi.Caller, in *ResourcePolicyInput) (*ResourcePolicyOutput, error) {
+		return cp.PutResourcePolicy(ctx, c, in)
+	}),
+	"DeleteResourcePolicy": op(func(cp ControlPlane, ctx context.Context, c *awsapi.Caller, in *ResourcePolicyInput) (*ResourcePolicyOutput, error) {
+		return cp.DeleteResourcePolicy(ctx, c, in)
 	}),
 	"TagResource": op(func(cp ControlPlane, ctx context.Context, c *awsapi.Caller, in *TagResourceInput) (*empty, error) {
 		return nil, cp.TagResource(ctx, c, in)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -89,21 +88,14 @@ func (s *Service) CreateCluster(ctx context.Context, r *awsapi.Caller, in *Creat
 		Tags: slices.Clone(in.TagList)}
 	var ca *pki.CA
 	if in.SourceBackupId != "" {
-		id := in.SourceBackupId
-		if i := strings.LastIndex(id, "/"); i >= 0 {
-			id = id[i+1:]
-		}
 		s.mu.Lock()
-		b := s.cat.Backups[id]
+		b, err := s.sourceBackupLocked(r, in.SourceBackupId)
 		s.mu.Unlock()
-		if b == nil || b.Account != account || b.State == "DELETED" {
-			return nil, notFound("The backup %s does not exist.", in.SourceBackupId)
-		}
-		if b.Region != region {
-			return nil, invalid("The backup %s is in %s: copy it to %s first.", id, b.Region, region)
+		if err != nil {
+			return nil, err
 		}
 		if b.State != "READY" {
-			return nil, invalid("The backup %s is %s: only a READY backup can be restored into a cluster.", id, b.State)
+			return nil, invalid("The backup %s is %s: only a READY backup can be restored into a cluster.", b.ID, b.State)
 		}
 		if ca, err = s.hsmCA(b.CA); err != nil {
 			return nil, err
@@ -227,13 +219,13 @@ func (s *Service) refresh(id string) {
 	activated := c != nil && s.refreshLocked(c)
 	s.mu.Unlock()
 	if activated {
-		go func() {
+		s.spawn(func() {
 			rt := s.lockedRuntime(id)
 			defer rt.op.Unlock()
 			if _, err := s.takeBackup(id); err != nil {
 				s.log.Warn("activation backup", "cluster", id, "err", err)
 			}
-		}()
+		})
 	}
 }
 
@@ -266,8 +258,30 @@ func (s *Service) describeLocked(c *clusterRec) *ClusterDescription {
 			d.Certificates.HsmCertificate = string(b)
 		}
 	}
-	if c.State == cluster.ClusterUninitialized {
+	if c.RollbackUntil != nil {
+		d.HsmTypeRollbackExpiration = awsapi.Time(*c.RollbackUntil)
+	}
+	switch c.State {
+	case cluster.ClusterUninitialized:
 		d.StateMessage = "Cluster is uninitialized: sign its CSR and call InitializeCluster."
+	case clusterModifying:
+		d.StateMessage = "The cluster's HSMs are moving to " + c.HsmType + ", one at a time."
+	case clusterRollingBack:
+		d.StateMessage = "The cluster's HSMs are going back to " + c.HsmType + ", one at a time."
+	case cluster.ClusterActive:
+		// AWS lists DEGRADED among the cluster states (the model's ClusterState) without saying
+		// when it applies; hsmsim derives it from its HSMs: an active cluster with an HSM that is
+		// DEGRADED (killed, cut off, without quorum) has lost capacity until it recovers.
+		var lost []string
+		for _, h := range d.Hsms {
+			if h.State == string(cluster.HSMDegraded) {
+				lost = append(lost, h.HsmId)
+			}
+		}
+		if len(lost) > 0 {
+			d.State = clusterDegraded
+			d.StateMessage = "Degraded HSMs: " + strings.Join(lost, ", ") + "."
+		}
 	}
 	return d
 }
@@ -285,8 +299,12 @@ func (s *Service) hsmStateLocked(c *clusterRec, h *hsmRec) string {
 }
 
 func (s *Service) hsmLocked(c *clusterRec, h *hsmRec) Hsm {
+	typ := h.HsmType
+	if typ == "" {
+		typ = c.HsmType
+	}
 	return Hsm{AvailabilityZone: h.AZ, ClusterId: c.ID, SubnetId: h.SubnetID, EniId: h.EniID, EniIp: h.EniIP,
-		HsmId: h.ID, HsmType: c.HsmType, State: s.hsmStateLocked(c, h)}
+		HsmId: h.ID, HsmType: typ, State: s.hsmStateLocked(c, h)}
 }
 
 // DescribeClusters lists the caller's clusters, filtered by clusterIds, states and vpcIds.
@@ -316,13 +334,14 @@ func (s *Service) DescribeClusters(ctx context.Context, r *awsapi.Caller, in *De
 		if f, ok := in.Filters["clusterIds"]; ok && !slices.Contains(f, c.ID) {
 			continue
 		}
-		if f, ok := in.Filters["states"]; ok && !slices.Contains(f, c.State) {
-			continue
-		}
 		if f, ok := in.Filters["vpcIds"]; ok && !slices.Contains(f, vpcID(c.Account, c.Region)) {
 			continue
 		}
-		all = append(all, *s.describeLocked(c))
+		d := s.describeLocked(c)
+		if f, ok := in.Filters["states"]; ok && !slices.Contains(f, d.State) {
+			continue
+		}
+		all = append(all, *d)
 	}
 	page, next, err := paginate(all, in.NextToken, in.MaxResults)
 	if err != nil {
@@ -386,34 +405,11 @@ func (s *Service) InitializeCluster(ctx context.Context, r *awsapi.Caller, in *I
 	return &InitializeClusterOutput{State: "INITIALIZE_IN_PROGRESS", StateMessage: "Cluster is initializing."}, nil
 }
 
-// ModifyCluster changes the backup retention period (and records a new HSM type).
-func (s *Service) ModifyCluster(ctx context.Context, r *awsapi.Caller, in *ModifyClusterInput) (*ClusterOutput, error) {
+// clusterState is c's life-cycle state now.
+func (s *Service) clusterState(c *clusterRec) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, err := s.clusterForLocked(r, in.ClusterId)
-	if err != nil {
-		return nil, err
-	}
-	if in.BackupRetentionPolicy == nil && in.HsmType == "" {
-		return nil, invalid("Specify BackupRetentionPolicy or HsmType.")
-	}
-	if in.BackupRetentionPolicy != nil {
-		ret, err := retention(in.BackupRetentionPolicy)
-		if err != nil {
-			return nil, err
-		}
-		c.Retention = ret
-	}
-	if in.HsmType != "" {
-		if in.HsmType != "hsm1.medium" && in.HsmType != "hsm2m.medium" {
-			return nil, invalid("HsmType %s is not supported.", in.HsmType)
-		}
-		c.HsmType = in.HsmType
-	}
-	if err := s.saveLocked(); err != nil {
-		return nil, err
-	}
-	return &ClusterOutput{Cluster: s.describeLocked(c)}, nil
+	return c.State
 }
 
 // DeleteCluster deletes a cluster without HSMs. Its backups stay.
@@ -449,6 +445,9 @@ func (s *Service) CreateHsm(ctx context.Context, r *awsapi.Caller, in *CreateHsm
 	if err != nil {
 		return nil, err
 	}
+	if st := s.clusterState(c); st == clusterModifying || st == clusterRollingBack {
+		return nil, invalid("The cluster %s is %s: HSMs cannot be added until it is done.", c.ID, st)
+	}
 	rt := s.lockedRuntime(c.ID)
 	defer rt.op.Unlock()
 	s.mu.Lock()
@@ -456,17 +455,26 @@ func (s *Service) CreateHsm(ctx context.Context, r *awsapi.Caller, in *CreateHsm
 		s.mu.Unlock()
 		return nil, notFound("The cluster %s does not exist.", in.ClusterId)
 	}
+	if c.State == clusterModifying || c.State == clusterRollingBack {
+		s.mu.Unlock()
+		return nil, invalid("The cluster %s is %s: HSMs cannot be added until it is done.", c.ID, c.State)
+	}
 	subnet, ok := c.Subnets[in.AvailabilityZone]
 	if !ok {
 		s.mu.Unlock()
 		return nil, invalid("The cluster %s has no subnet in Availability Zone %s.", c.ID, in.AvailabilityZone)
+	}
+	ip, err := s.eniIPLocked(c, in.AvailabilityZone, subnet, in.IpAddress)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
 	}
 	if len(c.HSMs) >= MaxHSMs {
 		s.mu.Unlock()
 		return nil, invalid("The cluster %s already has %d HSMs, the most a cluster can have.", c.ID, MaxHSMs)
 	}
 	first := len(c.HSMs) == 0
-	h := &hsmRec{ID: cluster.NewHSMID(), AZ: in.AvailabilityZone, SubnetID: subnet, EniID: "eni-" + randHex(17), EniIP: s.cfg.Host}
+	h := &hsmRec{ID: cluster.NewHSMID(), AZ: in.AvailabilityZone, SubnetID: subnet, EniID: "eni-" + randHex(17), EniIP: ip}
 	h.APIAddr, h.RaftAddr = s.allocAddrsLocked()
 	c.HSMs = append(c.HSMs, h)
 	restore := ""
@@ -508,7 +516,7 @@ func (s *Service) restoreSourceLocked(c *clusterRec) string {
 	}
 	var newest *backupRec
 	for _, b := range s.cat.Backups {
-		if b.ClusterID == c.ID && b.State == "READY" && (newest == nil || b.Created.After(newest.Created)) {
+		if b.of(c.ID) && b.State == "READY" && (newest == nil || b.Created.After(newest.Created)) {
 			newest = b
 		}
 	}
@@ -564,9 +572,16 @@ func (s *Service) DeleteHsm(ctx context.Context, r *awsapi.Caller, in *DeleteHsm
 	if in.HsmId == "" && in.EniId == "" && in.EniIp == "" {
 		return nil, invalid("Specify HsmId, EniId or EniIp.")
 	}
+	if st := s.clusterState(c); st == clusterModifying || st == clusterRollingBack {
+		return nil, invalid("The cluster %s is %s: HSMs cannot be removed until it is done.", c.ID, st)
+	}
 	rt := s.lockedRuntime(c.ID)
 	defer rt.op.Unlock()
 	s.mu.Lock()
+	if c.State == clusterModifying || c.State == clusterRollingBack {
+		s.mu.Unlock()
+		return nil, invalid("The cluster %s is %s: HSMs cannot be removed until it is done.", c.ID, c.State)
+	}
 	var h *hsmRec
 	matches := 0
 	for _, x := range c.HSMs {
@@ -624,219 +639,6 @@ func randHex(n int) string {
 	b := make([]byte, (n+1)/2)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)[:n]
-}
-
-// ---- backups ----
-
-// takeBackup backs up a cluster from its leader (or any running member) and records it. The
-// caller holds the cluster's op lock.
-func (s *Service) takeBackup(clusterID string) (*backupRec, error) {
-	var src *cluster.Member
-	for _, m := range s.Members(clusterID) {
-		if src == nil || m.IsLeader() {
-			src = m
-		}
-	}
-	if src == nil {
-		return nil, errors.New("no running HSM to back up")
-	}
-	data, err := src.Backup(s.serviceKey)
-	if err != nil {
-		return nil, err
-	}
-	info, err := cluster.ReadBackupInfo(data)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(s.backupPath(info.ID), data, 0o600); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.cat.Clusters[clusterID]
-	if c == nil {
-		return nil, errors.New("cluster deleted")
-	}
-	b := &backupRec{ID: info.ID, Account: c.Account, Region: c.Region, ClusterID: c.ID, State: "READY", Created: s.now(),
-		HsmType: c.HsmType, Mode: c.Mode, CA: c.CA, ClusterState: c.State, ClusterCert: c.ClusterCert, TrustAnchor: c.TrustAnchor}
-	s.cat.Backups[b.ID] = b
-	s.log.Info("backup taken", "cluster", c.ID, "backup", b.ID, "index", info.Index)
-	return b, s.saveLocked()
-}
-
-// TakeBackup backs a cluster up now (CloudHSM takes backups by itself; this is for tests and
-// scenarios) and returns the backup's id.
-func (s *Service) TakeBackup(clusterID string) (string, error) {
-	rt := s.lockedRuntime(clusterID)
-	defer rt.op.Unlock()
-	b, err := s.takeBackup(clusterID)
-	if err != nil {
-		return "", err
-	}
-	return b.ID, nil
-}
-
-// expireLocked applies pending deletions and retention (s.mu held).
-func (s *Service) expireLocked() {
-	now := s.now()
-	newest := map[string]*backupRec{}
-	for _, b := range s.cat.Backups {
-		if b.State == "READY" && (newest[b.ClusterID] == nil || b.Created.After(newest[b.ClusterID].Created)) {
-			newest[b.ClusterID] = b
-		}
-	}
-	changed := false
-	for _, b := range s.cat.Backups {
-		switch {
-		case b.State == "PENDING_DELETION" && b.DeleteAt != nil && now.After(*b.DeleteAt):
-			b.State, changed = "DELETED", true
-		case b.State == "READY" && !b.NeverExpires && newest[b.ClusterID] != b:
-			days := 90
-			if c := s.cat.Clusters[b.ClusterID]; c != nil && c.Retention != nil {
-				days, _ = strconv.Atoi(c.Retention.Value)
-			}
-			if now.After(b.Created.Add(time.Duration(days) * 24 * time.Hour)) {
-				b.State, changed = "DELETED", true
-			}
-		}
-		if b.State == "DELETED" {
-			_ = os.Remove(s.backupPath(b.ID))
-		}
-	}
-	if changed {
-		_ = s.saveLocked()
-	}
-}
-
-func (s *Service) backupArn(b *backupRec) string {
-	return "arn:aws:cloudhsm:" + b.Region + ":" + b.Account + ":backup/" + b.ID
-}
-
-func (s *Service) backupOut(b *backupRec) Backup {
-	out := Backup{BackupId: b.ID, BackupArn: s.backupArn(b), BackupState: b.State, ClusterId: b.ClusterID,
-		CreateTimestamp: awsapi.Time(b.Created), NeverExpires: b.NeverExpires, TagList: b.Tags, HsmType: b.HsmType, Mode: b.Mode}
-	if b.DeleteAt != nil {
-		out.DeleteTimestamp = awsapi.Time(*b.DeleteAt)
-	}
-	return out
-}
-
-// DescribeBackups lists the caller's backups, filtered by backupIds, sourceBackupIds,
-// clusterIds, states and neverExpires: newest first, oldest first with SortAscending.
-func (s *Service) DescribeBackups(ctx context.Context, r *awsapi.Caller, in *DescribeBackupsInput) (*DescribeBackupsOutput, error) {
-	account, region := s.scope(r)
-	for k := range in.Filters {
-		switch k {
-		case "backupIds", "sourceBackupIds", "clusterIds", "states", "neverExpires":
-		default:
-			return nil, invalid("Invalid filter %s.", k)
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expireLocked()
-	var list []*backupRec
-	for _, b := range s.cat.Backups {
-		if b.Account != account || b.Region != region || in.Shared {
-			continue
-		}
-		if f, ok := in.Filters["backupIds"]; ok && !slices.Contains(f, b.ID) {
-			continue
-		}
-		if _, ok := in.Filters["sourceBackupIds"]; ok {
-			continue // no backup here was copied from another region
-		}
-		if f, ok := in.Filters["clusterIds"]; ok && !slices.Contains(f, b.ClusterID) {
-			continue
-		}
-		if f, ok := in.Filters["states"]; ok && !slices.Contains(f, b.State) {
-			continue
-		}
-		if f, ok := in.Filters["neverExpires"]; ok && len(f) > 0 && strings.EqualFold(f[0], "true") != b.NeverExpires {
-			continue
-		}
-		list = append(list, b)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		if !list[i].Created.Equal(list[j].Created) {
-			return list[i].Created.Before(list[j].Created) == in.SortAscending
-		}
-		return (list[i].ID < list[j].ID) == in.SortAscending
-	})
-	all := make([]Backup, len(list))
-	for i, b := range list {
-		all[i] = s.backupOut(b)
-	}
-	page, next, err := paginate(all, in.NextToken, in.MaxResults)
-	if err != nil {
-		return nil, err
-	}
-	return &DescribeBackupsOutput{Backups: page, NextToken: next}, nil
-}
-
-func (s *Service) backupForLocked(r *awsapi.Caller, id string) (*backupRec, error) {
-	account, region := s.scope(r)
-	s.expireLocked()
-	b := s.cat.Backups[id]
-	if b == nil || b.Account != account || b.Region != region || b.State == "DELETED" {
-		return nil, notFound("The backup %s does not exist.", id)
-	}
-	return b, nil
-}
-
-// DeleteBackup puts a READY backup in PENDING_DELETION for 7 days.
-func (s *Service) DeleteBackup(ctx context.Context, r *awsapi.Caller, in *BackupIDInput) (*BackupOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := s.backupForLocked(r, in.BackupId)
-	if err != nil {
-		return nil, err
-	}
-	if b.State != "READY" {
-		return nil, invalid("The backup %s is %s: only a READY backup can be deleted.", b.ID, b.State)
-	}
-	at := s.now().Add(pendingDeletion)
-	b.State, b.DeleteAt = "PENDING_DELETION", &at
-	if err := s.saveLocked(); err != nil {
-		return nil, err
-	}
-	out := s.backupOut(b)
-	return &BackupOutput{Backup: &out}, nil
-}
-
-// ModifyBackupAttributes sets whether a backup is kept past the cluster's retention period.
-func (s *Service) ModifyBackupAttributes(ctx context.Context, r *awsapi.Caller, in *ModifyBackupAttributesInput) (*BackupOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := s.backupForLocked(r, in.BackupId)
-	if err != nil {
-		return nil, err
-	}
-	b.NeverExpires = in.NeverExpires
-	if err := s.saveLocked(); err != nil {
-		return nil, err
-	}
-	out := s.backupOut(b)
-	return &BackupOutput{Backup: &out}, nil
-}
-
-// RestoreBackup brings a PENDING_DELETION backup back to READY.
-func (s *Service) RestoreBackup(ctx context.Context, r *awsapi.Caller, in *BackupIDInput) (*BackupOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := s.backupForLocked(r, in.BackupId)
-	if err != nil {
-		return nil, err
-	}
-	if b.State != "PENDING_DELETION" {
-		return nil, invalid("The backup %s is %s: only a backup in PENDING_DELETION can be restored.", b.ID, b.State)
-	}
-	b.State, b.DeleteAt = "READY", nil
-	if err := s.saveLocked(); err != nil {
-		return nil, err
-	}
-	out := s.backupOut(b)
-	return &BackupOutput{Backup: &out}, nil
 }
 
 // ---- tags ----

@@ -27,6 +27,8 @@ type ProvisionOptions struct {
 	AZs []string
 	// HSMs is the AZ of each HSM to create, in order (an AZ may come back). At least one.
 	HSMs []string
+	// HsmType is the cluster's HSM type (empty: hsm2m.medium).
+	HsmType string
 	// Tag is the value of the cluster's "hsmsim" tag: who made it ("embedded", "scenario").
 	Tag string
 	// SourceBackupID makes the cluster from a backup (CreateCluster's SourceBackupId): its first
@@ -96,7 +98,10 @@ func (s *Service) Provision(ctx context.Context, o ProvisionOptions) (*Provision
 			subnets = append(subnets, id)
 		}
 	}
-	cc, err := s.CreateCluster(ctx, r, &CreateClusterInput{HsmType: "hsm2m.medium", SubnetIds: subnets, SourceBackupId: o.SourceBackupID,
+	if o.HsmType == "" {
+		o.HsmType = "hsm2m.medium"
+	}
+	cc, err := s.CreateCluster(ctx, r, &CreateClusterInput{HsmType: o.HsmType, SubnetIds: subnets, SourceBackupId: o.SourceBackupID,
 		TagList: []HsmTag{{Key: "hsmsim", Value: o.Tag}}})
 	if err != nil {
 		return p, fmt.Errorf("CreateCluster: %w", err)

@@ -51,8 +51,17 @@ type Config struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 	SnapshotInterval  time.Duration
-	// Now is the clock of timestamps, retention and pending deletion. Nil: time.Now.
+	// Now is the clock of timestamps, retention and pending deletion, periodic backups and HSM
+	// type rollback windows. Nil: time.Now.
 	Now func() time.Time
+	// MaintenanceInterval is how often, in real time, the service looks at Now to take each
+	// active cluster's daily backup and apply retention (default one minute). Tests that move
+	// Now by days set it short.
+	MaintenanceInterval time.Duration
+	// HsmReplaceTime is how long replacing one HSM takes in an HSM type migration (AWS: about
+	// 30 minutes each; default: at once). Tests set it to watch the cluster in
+	// MODIFY_IN_PROGRESS.
+	HsmReplaceTime time.Duration
 }
 
 // Service is the CloudHSM service of one process. It implements ControlPlane (served with
@@ -69,6 +78,11 @@ type Service struct {
 	rt  map[string]*runtime // cluster id → running members
 
 	dials int // counter for the netsim names of the clients Dial makes
+
+	bgMu    sync.Mutex     // guards closing, so that nothing joins bg once Close waits
+	closing bool           // set by Close
+	stop    chan struct{}  // closed by Close: background work ends
+	bg      sync.WaitGroup // background work (spawn): Close waits for it
 }
 
 var _ ControlPlane = (*Service)(nil)
@@ -110,6 +124,10 @@ type clusterRec struct {
 	TrustAnchor    string                 `json:"trust_anchor,omitempty"`
 	HSMs           []*hsmRec              `json:"hsms"`
 	Tags           []HsmTag               `json:"tags,omitempty"`
+	// PrevHsmType and RollbackUntil are the type a migrated cluster can roll back to, and until
+	// when (modify.go).
+	PrevHsmType   string     `json:"prev_hsm_type,omitempty"`
+	RollbackUntil *time.Time `json:"hsm_type_rollback_until,omitempty"`
 }
 
 type hsmRec struct {
@@ -123,6 +141,8 @@ type hsmRec struct {
 	// Joined is set once the HSM bootstrapped, restored or joined: until then it is
 	// CREATE_IN_PROGRESS, and a restart drops it (its CreateHsm never answered).
 	Joined bool `json:"joined"`
+	// HsmType is the HSM's own type while its cluster migrates (empty: the cluster's).
+	HsmType string `json:"hsm_type,omitempty"`
 }
 
 type backupRec struct {
@@ -141,6 +161,14 @@ type backupRec struct {
 	ClusterCert  string     `json:"cluster_cert,omitempty"`
 	TrustAnchor  string     `json:"trust_anchor,omitempty"`
 	Tags         []HsmTag   `json:"tags,omitempty"`
+	// A copy from another region (CopyBackupToRegion) names its source; it belongs to no
+	// cluster of its region, so no retention policy applies to it.
+	SourceRegion  string     `json:"source_region,omitempty"`
+	SourceBackup  string     `json:"source_backup,omitempty"`
+	SourceCluster string     `json:"source_cluster,omitempty"`
+	Copied        *time.Time `json:"copied,omitempty"`
+	// Policy is the backup's resource policy (PutResourcePolicy), the accounts it is shared with.
+	Policy string `json:"policy,omitempty"`
 }
 
 const (
@@ -180,7 +208,10 @@ func Open(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, net: cfg.Network, rt: map[string]*runtime{},
+	if cfg.MaintenanceInterval <= 0 {
+		cfg.MaintenanceInterval = time.Minute
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, net: cfg.Network, rt: map[string]*runtime{}, stop: make(chan struct{}),
 		cat: catalog{Clusters: map[string]*clusterRec{}, Backups: map[string]*backupRec{}, CAs: map[string]*caRec{}}}
 	if err := os.MkdirAll(filepath.Join(abs, "backups"), 0o700); err != nil {
 		return nil, err
@@ -202,6 +233,7 @@ func Open(cfg Config) (*Service, error) {
 		s.Close()
 		return nil, err
 	}
+	s.spawn(s.maintain)
 	return s, nil
 }
 
@@ -232,6 +264,7 @@ func trimSpace(b []byte) []byte {
 // dropped with its directory.
 func (s *Service) resume() error {
 	for _, c := range s.cat.Clusters {
+		finishModification(c) // an HSM type change a restart cut short completes
 		rt := s.runtime(c.ID)
 		kept := c.HSMs[:0]
 		for _, h := range c.HSMs {
@@ -252,8 +285,16 @@ func (s *Service) resume() error {
 	return s.saveLocked()
 }
 
-// Close stops every HSM (their state stays; Open resumes them).
+// Close stops the service's background work and every HSM (their state stays; Open resumes
+// them).
 func (s *Service) Close() error {
+	s.bgMu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.stop)
+	}
+	s.bgMu.Unlock()
+	s.bg.Wait()
 	s.mu.Lock()
 	var ms []*cluster.Member
 	for _, rt := range s.rt {
@@ -270,6 +311,20 @@ func (s *Service) Close() error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// spawn runs f in the background unless the service is closing; Close waits for it to return.
+func (s *Service) spawn(f func()) {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.closing {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		f()
+	}()
 }
 
 // Network is the netsim network every HSM and every client Dial makes goes through.
@@ -397,6 +452,17 @@ func free(addr string) bool {
 
 // SubnetID is the subnet the service places in az.
 func SubnetID(az string) string { return "subnet-" + hash17("subnet/"+az) }
+
+// SubnetCIDR is the address range of the cluster subnet in az (whichever subnet id a cluster
+// maps there): 10.0.16*i.0/20 for the region's i-th AZ (a is 0), in the VPC 10.0.0.0/16. There
+// is no EC2 to ask, so this is where CreateHsm's IpAddress must lie.
+func SubnetCIDR(az string) string {
+	if az == "" {
+		return ""
+	}
+	i := int(az[len(az)-1] - 'a')
+	return "10.0." + strconv.Itoa(16*i) + ".0/20"
+}
 
 func hash17(s string) string {
 	sum := sha256.Sum256([]byte("hsmsim/" + s))

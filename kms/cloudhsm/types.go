@@ -53,17 +53,20 @@ type ClusterDescription struct {
 	CreateTimestamp       *awsapi.Timestamp `json:",omitempty"`
 	Hsms                  []Hsm             `json:",omitempty"`
 	HsmType               string            `json:",omitempty"`
-	PreCoPassword         string            `json:",omitempty"`
-	SecurityGroup         string            `json:",omitempty"`
-	SourceBackupId        string            `json:",omitempty"`
-	State                 string            `json:",omitempty"`
-	StateMessage          string            `json:",omitempty"`
-	SubnetMapping         map[string]string `json:",omitempty"`
-	VpcId                 string            `json:",omitempty"`
-	NetworkType           string            `json:",omitempty"`
-	Certificates          *Certificates     `json:",omitempty"`
-	TagList               []HsmTag          `json:",omitempty"`
-	Mode                  string            `json:",omitempty"`
+	// HsmTypeRollbackExpiration is when a migrated cluster can no longer roll back to its
+	// former HSM type.
+	HsmTypeRollbackExpiration *awsapi.Timestamp `json:",omitempty"`
+	PreCoPassword             string            `json:",omitempty"`
+	SecurityGroup             string            `json:",omitempty"`
+	SourceBackupId            string            `json:",omitempty"`
+	State                     string            `json:",omitempty"`
+	StateMessage              string            `json:",omitempty"`
+	SubnetMapping             map[string]string `json:",omitempty"`
+	VpcId                     string            `json:",omitempty"`
+	NetworkType               string            `json:",omitempty"`
+	Certificates              *Certificates     `json:",omitempty"`
+	TagList                   []HsmTag          `json:",omitempty"`
+	Mode                      string            `json:",omitempty"`
 }
 
 type ClusterOutput struct {
@@ -164,6 +167,27 @@ type ModifyBackupAttributesInput struct {
 	NeverExpires bool
 }
 
+// CopyBackupToRegionInput is CopyBackupToRegionRequest: TagList, when given, replaces the
+// source's tags on the copy.
+type CopyBackupToRegionInput struct {
+	DestinationRegion string
+	BackupId          string
+	TagList           []HsmTag
+}
+
+// DestinationBackup is the copy's lineage as CopyBackupToRegion answers it; CreateTimestamp is
+// the source's.
+type DestinationBackup struct {
+	CreateTimestamp *awsapi.Timestamp `json:",omitempty"`
+	SourceRegion    string            `json:",omitempty"`
+	SourceBackup    string            `json:",omitempty"`
+	SourceCluster   string            `json:",omitempty"`
+}
+
+type CopyBackupToRegionOutput struct {
+	DestinationBackup *DestinationBackup
+}
+
 type BackupOutput struct {
 	Backup *Backup
 }
@@ -187,4 +211,17 @@ type ListTagsInput struct {
 type ListTagsOutput struct {
 	TagList   []HsmTag
 	NextToken string `json:",omitempty"`
+}
+
+// ResourcePolicyInput is Get/Put/DeleteResourcePolicyRequest (Get and Delete leave Policy out).
+type ResourcePolicyInput struct {
+	ResourceArn string
+	Policy      string
+}
+
+// ResourcePolicyOutput answers the three: Get has the Policy alone, Put and Delete the
+// ResourceArn and the policy set or removed.
+type ResourcePolicyOutput struct {
+	ResourceArn string `json:",omitempty"`
+	Policy      string `json:",omitempty"`
 }
