@@ -3,8 +3,6 @@ package mech
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/ecdh"
-	"crypto/ecdsa"
 	"crypto/rsa"
 	"math/big"
 
@@ -35,9 +33,8 @@ type material struct {
 
 	// EC: ecPub is set for public and private keys.
 	curve  *curve
-	ecPriv *ecdsa.PrivateKey
-	ecPub  *ecdsa.PublicKey
-	ecdh   *ecdh.PrivateKey
+	ecPriv ecPrivKey
+	ecPub  ecPubKey
 }
 
 func newKey(obj attr.Set) (*Key, error) {
@@ -151,7 +148,7 @@ func (m *material) parseEC(obj attr.Set) error {
 		if !ok {
 			return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_EC_POINT is not an uncompressed %s point", c.name)
 		}
-		pub, err := ecdsa.ParseUncompressedPublicKey(c.ec, raw)
+		pub, err := c.ops.public(raw)
 		if err != nil {
 			return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_EC_POINT: %v", err)
 		}
@@ -166,15 +163,11 @@ func (m *material) parseEC(obj attr.Set) error {
 	if !ok {
 		return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "EC private value longer than %s order", c.name)
 	}
-	priv, err := ecdsa.ParseRawPrivateKey(c.ec, scalar)
+	priv, err := c.ops.private(scalar)
 	if err != nil {
 		return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "EC private value: %v", err)
 	}
-	dh, err := priv.ECDH()
-	if err != nil {
-		return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "EC private value: %v", err)
-	}
-	m.ecPriv, m.ecPub, m.ecdh = priv, &priv.PublicKey, dh
+	m.ecPriv, m.ecPub = priv, priv.pub()
 	return nil
 }
 
@@ -250,14 +243,14 @@ func (m *material) rsaPublic() (*rsa.PublicKey, error) {
 	return m.rsaPub, checkRSASize(m.rsaPub)
 }
 
-func (m *material) ecPrivate() (*ecdsa.PrivateKey, error) {
+func (m *material) ecPrivate() (ecPrivKey, error) {
 	if m.ecPriv == nil {
 		return nil, p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "mechanism needs an EC private key")
 	}
 	return m.ecPriv, nil
 }
 
-func (m *material) ecPublic() (*ecdsa.PublicKey, error) {
+func (m *material) ecPublic() (ecPubKey, error) {
 	if m.ecPub == nil {
 		return nil, p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "mechanism needs an EC key")
 	}
