@@ -11,12 +11,25 @@ import (
 // parts, is the module's (the client library's) business, as it is CloudHSM's.
 
 // offers answers CKR_MECHANISM_INVALID for a mechanism the profile does not have: CloudHSM's
-// vendor-defined mechanisms exist only in profile cloudhsm (standard has no vendor mechanisms).
+// vendor-defined mechanisms exist only in profile cloudhsm (standard has no vendor mechanisms),
+// and the standard mechanisms of cloudHSMLacks only in profile standard.
 func (m *module) offers(t uint32) error {
 	if _, vendor := ckm.VendorMechanisms[t]; vendor && !m.cloudHSM() {
 		return p11.Errorf(p11.CKR_MECHANISM_INVALID, "%s is CloudHSM's vendor mechanism (profile cloudhsm)", ckm.VendorMechanisms[t])
 	}
+	if instead, lacks := cloudHSMLacks[t]; lacks && m.cloudHSM() {
+		return p11.Errorf(p11.CKR_MECHANISM_INVALID, "profile cloudhsm: Client SDK 5 has no %s%s", p11.MechName(t), instead)
+	}
 	return nil
+}
+
+// cloudHSMLacks are the standard mechanisms the nodes have and Client SDK 5's list does not:
+// SDK 5 replaced CKM_AES_KEY_WRAP and CKM_AES_KEY_WRAP_PAD by its vendor wraps (AWS's SDK 3 to
+// SDK 5 migration notes), and lists no cofactor ECDH. The value is a hint for the log.
+var cloudHSMLacks = map[uint32]string{
+	p11.CKM_AES_KEY_WRAP:          " (its AES key wraps are CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD, _PKCS5_PAD and _ZERO_PAD)",
+	p11.CKM_AES_KEY_WRAP_PAD:      " (its AES key wraps are CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD, _PKCS5_PAD and _ZERO_PAD)",
+	p11.CKM_ECDH1_COFACTOR_DERIVE: " (use CKM_ECDH1_DERIVE)",
 }
 
 // cloudHSMMaxData is AWS's "Maximum data size for each mechanism": the most data (plaintext, or

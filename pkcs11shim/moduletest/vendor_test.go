@@ -80,6 +80,54 @@ func TestVendorMechanismsByProfile(t *testing.T) {
 	}
 }
 
+// Standard mechanisms that Client SDK 5's list lacks (AWS-mech): SDK 5 maps CKM_AES_KEY_WRAP and
+// CKM_AES_KEY_WRAP_PAD to its vendor wraps, and has no cofactor ECDH. Profile cloudhsm does not
+// offer them: C_GetMechanismList leaves them out and every function answers
+// CKR_MECHANISM_INVALID; profile standard lists them and they work.
+func TestStandardMechanismsCloudHSMLacks(t *testing.T) {
+	lacks := map[uint]string{pkcs11.CKM_AES_KEY_WRAP: "CKM_AES_KEY_WRAP", pkcs11.CKM_AES_KEY_WRAP_PAD: "CKM_AES_KEY_WRAP_PAD",
+		pkcs11.CKM_ECDH1_COFACTOR_DERIVE: "CKM_ECDH1_COFACTOR_DERIVE"}
+	for _, profile := range []string{standard, cloudhsm} {
+		t.Run(profile, func(t *testing.T) {
+			start(t, profile)
+			s := session(t)
+			list, err := p.GetMechanismList(1)
+			must(t, err)
+			want := uint(pkcs11.CKR_OK)
+			if profile == cloudhsm {
+				want = pkcs11.CKR_MECHANISM_INVALID
+			}
+			for m, name := range lacks {
+				listed := slices.ContainsFunc(list, func(x *pkcs11.Mechanism) bool { return x.Mechanism == m })
+				if listed != (profile == standard) {
+					t.Errorf("%s: %s listed: %v", profile, name, listed)
+				}
+				_, err := p.GetMechanismInfo(1, mechs(m, nil))
+				wantRV(t, name+" info", err, want)
+			}
+			kek := aesKey(t, s, make([]byte, 16), pkcs11.NewAttribute(pkcs11.CKA_WRAP, true), pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true))
+			target := aesKey(t, s, make([]byte, 16), pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true))
+			for _, m := range []uint{pkcs11.CKM_AES_KEY_WRAP, pkcs11.CKM_AES_KEY_WRAP_PAD} {
+				_, err := p.WrapKey(s, mechs(m, nil), kek, target)
+				wantRV(t, lacks[m]+" C_WrapKey", err, want)
+				err = p.EncryptInit(s, mechs(m, nil), kek)
+				wantRV(t, lacks[m]+" C_EncryptInit", err, want)
+				if err == nil {
+					_, err = p.Encrypt(s, make([]byte, 16))
+					must(t, err)
+				}
+			}
+			pub, priv := ecKeyPair(t, s, false, pkcs11.NewAttribute(pkcs11.CKA_DERIVE, true))
+			params := pkcs11.NewECDH1DeriveParams(pkcs11.CKD_NULL, nil, attr(t, s, pub, pkcs11.CKA_EC_POINT))
+			_, err = p.DeriveKey(s, mechs(pkcs11.CKM_ECDH1_COFACTOR_DERIVE, params), priv, []*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+				pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_GENERIC_SECRET),
+			})
+			wantRV(t, "CKM_ECDH1_COFACTOR_DERIVE C_DeriveKey", err, want)
+		})
+	}
+}
+
 // In profile cloudhsm, a C application wraps and unwraps with each CKM_CLOUDHSM_AES_KEY_WRAP_*,
 // encrypts and decrypts with CKM_CLOUDHSM_AES_GCM (pIV NULL, the IV in front of the
 // ciphertext), wraps with CKM_RSA_AES_KEY_WRAP, and derives with CKM_SP800_108_COUNTER_KDF
