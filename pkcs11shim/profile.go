@@ -81,10 +81,33 @@ func (m *module) checkDataLimit(k opKind, mc ckm.Mechanism, n int) error {
 }
 
 // cloudHSMSinglePart are the mechanisms AWS marks "single-part operations only", and AES-GCM,
-// whose multi-part use AWS's known issue refuses. C_*Update with one of them ends the operation
-// with CKR_MECHANISM_INVALID, the code that known issue gives ("We return CKR_MECHANISM_INVALID
-// for the C_EncryptUpdate and C_DecryptUpdate API operations").
+// whose multi-part use AWS's known issue refuses. In profile cloudhsm their C_*Update and
+// C_*Final end the operation with CKR_MECHANISM_INVALID, the code that known issue gives ("We
+// return CKR_MECHANISM_INVALID for the C_EncryptUpdate and C_DecryptUpdate API operations").
 var cloudHSMSinglePart = map[uint32]bool{
 	p11.CKM_RSA_PKCS: true, p11.CKM_RSA_PKCS_PSS: true, p11.CKM_RSA_PKCS_OAEP: true, p11.CKM_ECDSA: true,
 	p11.CKM_AES_GCM: true, ckm.CKM_CLOUDHSM_AES_GCM: true,
+}
+
+// specSinglePart are the mechanisms of the nodes that PKCS #11 v2.40 gives single-part
+// operations only (Current Mechanisms, "Mechanisms vs. Functions" tables, footnote 2, and the
+// mechanisms' own sections: §2.1.6 "PKCS #1 v1.5 RSA", §2.1.8 "PKCS #1 RSA OAEP", §2.1.10
+// "PKCS #1 RSA PSS", §2.1.12 "X.509 (raw) RSA", §2.3.6 "ECDSA without hashing"). In profile standard their C_*Update and C_*Final end the operation with
+// CKR_OPERATION_NOT_INITIALIZED: the spec names no code for the case, and of the codes it lists
+// for those functions (base spec §5.8-5.12) that one says what is so, no multi-part operation is
+// active. SoftHSM answers the same for sign and verify.
+var specSinglePart = map[uint32]bool{
+	p11.CKM_RSA_PKCS: true, p11.CKM_RSA_X_509: true, p11.CKM_RSA_PKCS_OAEP: true, p11.CKM_RSA_PKCS_PSS: true, p11.CKM_ECDSA: true,
+}
+
+// multiPart answers whether mechanism t may take C_*Update and C_*Final in this profile, or
+// the code that ends the operation.
+func (m *module) multiPart(t uint32) error {
+	switch {
+	case m.cloudHSM() && cloudHSMSinglePart[t]:
+		return p11.Errorf(p11.CKR_MECHANISM_INVALID, "profile cloudhsm: %s is single-part only", p11.MechName(t))
+	case !m.cloudHSM() && specSinglePart[t]:
+		return p11.Errorf(p11.CKR_OPERATION_NOT_INITIALIZED, "%s has single-part operations only (PKCS #11 v2.40)", p11.MechName(t))
+	}
+	return nil
 }
