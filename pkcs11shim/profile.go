@@ -36,8 +36,7 @@ var cloudHSMLacks = map[uint32]string{
 // data to MAC) one operation takes, all of it processed inside the HSM. Past it the module
 // answers CKR_DATA_LEN_RANGE, or CKR_ENCRYPTED_DATA_LEN_RANGE for a decryption, whose input may
 // be longer by the IV and tag the mechanism adds (AWS says only that the operation fails; these
-// are the spec's codes for input of a bad length). CKM_DES3_CBC (16,280) is on AWS's list too;
-// hsmsim has no DES3.
+// are the spec's codes for input of a bad length).
 var cloudHSMMaxData = map[uint32]int{
 	p11.CKM_SHA_1_HMAC:       16288,
 	p11.CKM_SHA224_HMAC:      16256,
@@ -45,6 +44,7 @@ var cloudHSMMaxData = map[uint32]int{
 	p11.CKM_SHA384_HMAC:      16224,
 	p11.CKM_SHA512_HMAC:      16224,
 	p11.CKM_AES_CBC:          16272,
+	p11.CKM_DES3_CBC:         16280,
 	p11.CKM_AES_GCM:          16224,
 	ckm.CKM_CLOUDHSM_AES_GCM: 16224,
 }

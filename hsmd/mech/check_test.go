@@ -28,9 +28,11 @@ func TestCheckAgreesWithTheOperations(t *testing.T) {
 	k1Pub := ecPublicFromPoint(t, secp256k1OID, k1Priv.impl.(*material).ecPub.point())
 	keys := map[string]*Key{
 		"aes128": secretKey(t, p11.CKK_AES, make([]byte, 16)), "aes256": secretKey(t, p11.CKK_AES, make([]byte, 32)),
-		"aes-bad-length": secretKey(t, p11.CKK_AES, make([]byte, 20)),
-		"generic":        secretKey(t, p11.CKK_GENERIC_SECRET, make([]byte, 32)),
-		"rsa-private":    rsaPriv, "rsa-public": rsaPub,
+		"aes-bad-length":  secretKey(t, p11.CKK_AES, make([]byte, 20)),
+		"generic":         secretKey(t, p11.CKK_GENERIC_SECRET, make([]byte, 32)),
+		"des3":            secretKey(t, p11.CKK_DES3, bytes.Repeat([]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF}, 3)),
+		"des3-bad-length": secretKey(t, p11.CKK_DES3, make([]byte, 16)),
+		"rsa-private":     rsaPriv, "rsa-public": rsaPub,
 		"rsa1024-private": mustKey(t, smallPrivObj), "rsa1024-public": mustKey(t, smallPubObj),
 		"ec-private": ecPriv, "ec-public": ecPub, "secp256k1-private": k1Priv, "secp256k1-public": k1Pub,
 	}

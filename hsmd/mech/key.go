@@ -3,6 +3,7 @@ package mech
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/des"
 	"crypto/rsa"
 	"math/big"
 
@@ -26,6 +27,7 @@ type material struct {
 	value []byte
 	block cipher.Block // AES keys of a valid length only
 	gcm   cipher.AEAD  // block in GCM with a 12-byte nonce and 16-byte tag (the common case)
+	tdes  cipher.Block // DES3 keys of 24 bytes only
 
 	// RSA: rsaPub is set for public and private keys.
 	rsaPriv *rsa.PrivateKey
@@ -83,6 +85,13 @@ func (m *material) parseSecret(obj attr.Set) error {
 			return p11.Errorf(p11.CKR_GENERAL_ERROR, "AES-GCM: %v", err)
 		}
 		m.block, m.gcm = b, g
+	}
+	if m.keyType == p11.CKK_DES3 && len(v) == des3Len {
+		b, err := des.NewTripleDESCipher(m.value)
+		if err != nil {
+			return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "DES3 key: %v", err)
+		}
+		m.tdes = b
 	}
 	return nil
 }
@@ -207,6 +216,18 @@ func (m *material) aes() (cipher.Block, error) {
 		return nil, p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "AES key of %d bytes", len(m.value))
 	}
 	return m.block, nil
+}
+
+// des3 answers a DES3 key's cipher: CKR_KEY_TYPE_INCONSISTENT for another key, CKR_KEY_SIZE_RANGE
+// for a DES3 object whose value is not 24 bytes.
+func (m *material) des3() (cipher.Block, error) {
+	if m.class != p11.CKO_SECRET_KEY || m.keyType != p11.CKK_DES3 {
+		return nil, p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "mechanism needs a DES3 key")
+	}
+	if m.tdes == nil {
+		return nil, p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "DES3 key of %d bytes", len(m.value))
+	}
+	return m.tdes, nil
 }
 
 // macKey answers the key of an HMAC: a generic secret or, as CloudHSM allows, an AES key.

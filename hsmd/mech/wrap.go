@@ -317,7 +317,7 @@ func materialFromBytes(b []byte, tmpl attr.Set) (attr.Set, error) {
 	}
 	switch class {
 	case p11.CKO_SECRET_KEY:
-		if kt == p11.CKK_AES && !validAESLen(len(b)) || len(b) < genericMinLen || len(b) > genericMaxLen {
+		if kt == p11.CKK_AES && !validAESLen(len(b)) || kt == p11.CKK_DES3 && !validDES3(b) || len(b) < genericMinLen || len(b) > genericMaxLen {
 			return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "unwrapped %d bytes are no key of type %d", len(b), kt)
 		}
 		if vl, ok := tmpl.Ulong(p11.CKA_VALUE_LEN); ok && vl != uint64(len(b)) {

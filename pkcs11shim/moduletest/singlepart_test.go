@@ -1,6 +1,9 @@
 package moduletest
 
 import (
+	"bytes"
+	"crypto/cipher"
+	"crypto/des"
 	"testing"
 
 	"github.com/miekg/pkcs11"
@@ -106,6 +109,57 @@ func TestSinglePartOnlyMechanisms(t *testing.T) {
 				must(t, c.init())
 				must(t, c.single())
 			}
+		})
+	}
+}
+
+// DES3, in both profiles (AWS-mech lists it; SoftHSM has it): C_GenerateKey with
+// CKM_DES3_KEY_GEN and no CKA_VALUE_LEN, CKA_CHECK_VALUE, and CBC checked with crypto/des. In
+// profile cloudhsm CKM_DES3_CBC takes at most 16,280 bytes (AWS's "Maximum data size for each
+// mechanism").
+func TestDES3(t *testing.T) {
+	for _, profile := range []string{standard, cloudhsm} {
+		t.Run(profile, func(t *testing.T) {
+			start(t, profile)
+			s := session(t)
+			k, err := p.GenerateKey(s, mechs(pkcs11.CKM_DES3_KEY_GEN, nil), []*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false), pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, false),
+				pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true)})
+			must(t, err)
+			v := attr(t, s, k, pkcs11.CKA_VALUE)
+			b, err := des.NewTripleDESCipher(v)
+			must(t, err)
+			zero := make([]byte, 8)
+			b.Encrypt(zero, zero)
+			if kcv := attr(t, s, k, pkcs11.CKA_CHECK_VALUE); !bytes.Equal(kcv, zero[:3]) {
+				t.Fatalf("CKA_CHECK_VALUE %x, want %x", kcv, zero[:3])
+			}
+			iv := []byte("8 bytes!")
+			msg := bytes.Repeat([]byte("des3 cbc"), 2035) // 16,280 bytes
+			must(t, p.EncryptInit(s, mechs(pkcs11.CKM_DES3_CBC, iv), k))
+			ct, err := p.Encrypt(s, msg)
+			must(t, err)
+			want := make([]byte, len(msg))
+			cipher.NewCBCEncrypter(b, iv).CryptBlocks(want, msg)
+			if !bytes.Equal(ct, want) {
+				t.Fatal("CKM_DES3_CBC differs from crypto/des")
+			}
+			must(t, p.DecryptInit(s, mechs(pkcs11.CKM_DES3_CBC_PAD, iv), k))
+			_, err = p.Decrypt(s, ct)
+			wantRV(t, "CBC_PAD over unpadded data", err, pkcs11.CKR_ENCRYPTED_DATA_INVALID)
+			must(t, p.EncryptInit(s, mechs(pkcs11.CKM_DES3_CBC, iv), k))
+			_, err = p.Encrypt(s, append(msg, msg[:8]...))
+			over := uint(pkcs11.CKR_OK)
+			if profile == cloudhsm {
+				over = pkcs11.CKR_DATA_LEN_RANGE
+			}
+			wantRV(t, "CKM_DES3_CBC past 16,280 bytes", err, over)
+			// Multi-part ECB, as the mode allows.
+			must(t, p.EncryptInit(s, mechs(pkcs11.CKM_DES3_ECB, nil), k))
+			_, err = p.EncryptUpdate(s, msg[:16])
+			must(t, err)
+			_, err = p.EncryptFinal(s)
+			must(t, err)
 		})
 	}
 }
