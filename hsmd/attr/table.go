@@ -2,6 +2,7 @@ package attr
 
 import (
 	"crypto/aes"
+	"crypto/cipher"
 	"crypto/des"
 	"crypto/sha1"
 	"crypto/x509"
@@ -505,23 +506,17 @@ func checkValueLen(v []byte) error {
 	return nil
 }
 
-func kcvAES(key []byte) ([]byte, error) {
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, aes.BlockSize)
-	b.Encrypt(out, make([]byte, aes.BlockSize))
-	return out[:checkValueSize], nil
-}
+func kcvAES(key []byte) ([]byte, error) { return kcvBlock(aes.NewCipher(key)) }
 
-func kcvDES3(key []byte) ([]byte, error) {
-	b, err := des.NewTripleDESCipher(key)
+func kcvDES3(key []byte) ([]byte, error) { return kcvBlock(des.NewTripleDESCipher(key)) }
+
+// kcvBlock is a block cipher key's check value: its encryption of a zero block, cut.
+func kcvBlock(b cipher.Block, err error) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, des.BlockSize)
-	b.Encrypt(out, make([]byte, des.BlockSize))
+	out := make([]byte, b.BlockSize())
+	b.Encrypt(out, out)
 	return out[:checkValueSize], nil
 }
 

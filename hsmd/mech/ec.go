@@ -54,7 +54,7 @@ const ecMinBits, ecMaxBits = 224, 521
 
 func init() {
 	ecFlags := uint64(p11.CKF_EC_F_P | p11.CKF_EC_NAMEDCURVE | p11.CKF_EC_UNCOMPRESS)
-	register(p11.CKM_EC_KEY_PAIR_GEN, &entry{minKey: ecMinBits, maxKey: 521, extraFlags: ecFlags,
+	register(p11.CKM_EC_KEY_PAIR_GEN, &entry{minKey: ecMinBits, maxKey: ecMaxBits, extraFlags: ecFlags,
 		implied: attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_PRIVATE_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_EC)},
 		genPair: ecGenerate})
 	for m, h := range map[uint32]crypto.Hash{

@@ -208,26 +208,21 @@ func (k *Key) mat() (*material, error) {
 	return m, nil
 }
 
-func (m *material) aes() (cipher.Block, error) {
-	if m.class != p11.CKO_SECRET_KEY || m.keyType != p11.CKK_AES {
-		return nil, p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "mechanism needs an AES key")
-	}
-	if m.block == nil {
-		return nil, p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "AES key of %d bytes", len(m.value))
-	}
-	return m.block, nil
-}
+func (m *material) aes() (cipher.Block, error) { return m.cipherOf(p11.CKK_AES, "AES", m.block) }
 
-// des3 answers a DES3 key's cipher: CKR_KEY_TYPE_INCONSISTENT for another key, CKR_KEY_SIZE_RANGE
-// for a DES3 object whose value is not 24 bytes.
-func (m *material) des3() (cipher.Block, error) {
-	if m.class != p11.CKO_SECRET_KEY || m.keyType != p11.CKK_DES3 {
-		return nil, p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "mechanism needs a DES3 key")
+// des3 answers a DES3 key's cipher; a DES3 object whose value is not 24 bytes has none.
+func (m *material) des3() (cipher.Block, error) { return m.cipherOf(p11.CKK_DES3, "DES3", m.tdes) }
+
+// cipherOf answers b, the block cipher of a secret key of type kt: CKR_KEY_TYPE_INCONSISTENT for
+// another key, CKR_KEY_SIZE_RANGE when the key's length gave no cipher.
+func (m *material) cipherOf(kt uint64, name string, b cipher.Block) (cipher.Block, error) {
+	if m.class != p11.CKO_SECRET_KEY || m.keyType != kt {
+		return nil, p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "mechanism needs a key of type %s", name)
 	}
-	if m.tdes == nil {
-		return nil, p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "DES3 key of %d bytes", len(m.value))
+	if b == nil {
+		return nil, p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "%s key of %d bytes", name, len(m.value))
 	}
-	return m.tdes, nil
+	return b, nil
 }
 
 // macKey answers the key of an HMAC: a generic secret or, as CloudHSM allows, an AES key.

@@ -35,6 +35,18 @@ const (
 	ckmSP800108       = 0x80000001
 )
 
+// mechanismTypes is C_GetMechanismList of slot 1, as mechanism types.
+func mechanismTypes(t *testing.T) []uint {
+	t.Helper()
+	list, err := p.GetMechanismList(1)
+	must(t, err)
+	var have []uint
+	for _, m := range list {
+		have = append(have, m.Mechanism)
+	}
+	return have
+}
+
 // The vendor mechanisms are offered in profile cloudhsm only: C_GetMechanismList lists them
 // there, and in profile standard they are unknown (CKR_MECHANISM_INVALID) to every function.
 func TestVendorMechanismsByProfile(t *testing.T) {
@@ -42,12 +54,7 @@ func TestVendorMechanismsByProfile(t *testing.T) {
 		t.Run(profile, func(t *testing.T) {
 			start(t, profile)
 			s := session(t)
-			list, err := p.GetMechanismList(1)
-			must(t, err)
-			var have []uint
-			for _, m := range list {
-				have = append(have, m.Mechanism)
-			}
+			have := mechanismTypes(t)
 			for _, std := range []uint{pkcs11.CKM_RSA_AES_KEY_WRAP, pkcs11.CKM_RSA_X9_31_KEY_PAIR_GEN} {
 				if !slices.Contains(have, std) {
 					t.Errorf("%s: the list lacks the standard mechanism %#x", profile, std)
@@ -91,14 +98,13 @@ func TestStandardMechanismsCloudHSMLacks(t *testing.T) {
 		t.Run(profile, func(t *testing.T) {
 			start(t, profile)
 			s := session(t)
-			list, err := p.GetMechanismList(1)
-			must(t, err)
+			have := mechanismTypes(t)
 			want := uint(pkcs11.CKR_OK)
 			if profile == cloudhsm {
 				want = pkcs11.CKR_MECHANISM_INVALID
 			}
 			for m, name := range lacks {
-				listed := slices.ContainsFunc(list, func(x *pkcs11.Mechanism) bool { return x.Mechanism == m })
+				listed := slices.Contains(have, m)
 				if listed != (profile == standard) {
 					t.Errorf("%s: %s listed: %v", profile, name, listed)
 				}
@@ -119,7 +125,7 @@ func TestStandardMechanismsCloudHSMLacks(t *testing.T) {
 			}
 			pub, priv := ecKeyPair(t, s, false, pkcs11.NewAttribute(pkcs11.CKA_DERIVE, true))
 			params := pkcs11.NewECDH1DeriveParams(pkcs11.CKD_NULL, nil, attr(t, s, pub, pkcs11.CKA_EC_POINT))
-			_, err = p.DeriveKey(s, mechs(pkcs11.CKM_ECDH1_COFACTOR_DERIVE, params), priv, []*pkcs11.Attribute{
+			_, err := p.DeriveKey(s, mechs(pkcs11.CKM_ECDH1_COFACTOR_DERIVE, params), priv, []*pkcs11.Attribute{
 				pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
 				pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_GENERIC_SECRET),
 			})
