@@ -11,20 +11,32 @@ import (
 // parts, is the module's (the client library's) business, as it is CloudHSM's.
 
 // offers answers CKR_MECHANISM_INVALID for a mechanism the profile does not have: CloudHSM's
-// vendor-defined mechanisms exist only in profile cloudhsm (standard has no vendor mechanisms).
+// vendor-defined mechanisms exist only in profile cloudhsm (standard has no vendor mechanisms),
+// and the standard mechanisms of cloudHSMLacks only in profile standard.
 func (m *module) offers(t uint32) error {
 	if _, vendor := ckm.VendorMechanisms[t]; vendor && !m.cloudHSM() {
 		return p11.Errorf(p11.CKR_MECHANISM_INVALID, "%s is CloudHSM's vendor mechanism (profile cloudhsm)", ckm.VendorMechanisms[t])
 	}
+	if instead, lacks := cloudHSMLacks[t]; lacks && m.cloudHSM() {
+		return p11.Errorf(p11.CKR_MECHANISM_INVALID, "profile cloudhsm: Client SDK 5 has no %s%s", p11.MechName(t), instead)
+	}
 	return nil
+}
+
+// cloudHSMLacks are the standard mechanisms the nodes have and Client SDK 5's list does not:
+// SDK 5 replaced CKM_AES_KEY_WRAP and CKM_AES_KEY_WRAP_PAD by its vendor wraps (AWS's SDK 3 to
+// SDK 5 migration notes), and lists no cofactor ECDH. The value is a hint for the log.
+var cloudHSMLacks = map[uint32]string{
+	p11.CKM_AES_KEY_WRAP:          " (its AES key wraps are CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD, _PKCS5_PAD and _ZERO_PAD)",
+	p11.CKM_AES_KEY_WRAP_PAD:      " (its AES key wraps are CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD, _PKCS5_PAD and _ZERO_PAD)",
+	p11.CKM_ECDH1_COFACTOR_DERIVE: " (use CKM_ECDH1_DERIVE)",
 }
 
 // cloudHSMMaxData is AWS's "Maximum data size for each mechanism": the most data (plaintext, or
 // data to MAC) one operation takes, all of it processed inside the HSM. Past it the module
 // answers CKR_DATA_LEN_RANGE, or CKR_ENCRYPTED_DATA_LEN_RANGE for a decryption, whose input may
 // be longer by the IV and tag the mechanism adds (AWS says only that the operation fails; these
-// are the spec's codes for input of a bad length). CKM_DES3_CBC (16,280) is on AWS's list too;
-// hsmsim has no DES3.
+// are the spec's codes for input of a bad length).
 var cloudHSMMaxData = map[uint32]int{
 	p11.CKM_SHA_1_HMAC:       16288,
 	p11.CKM_SHA224_HMAC:      16256,
@@ -32,6 +44,7 @@ var cloudHSMMaxData = map[uint32]int{
 	p11.CKM_SHA384_HMAC:      16224,
 	p11.CKM_SHA512_HMAC:      16224,
 	p11.CKM_AES_CBC:          16272,
+	p11.CKM_DES3_CBC:         16280,
 	p11.CKM_AES_GCM:          16224,
 	ckm.CKM_CLOUDHSM_AES_GCM: 16224,
 }
@@ -68,10 +81,33 @@ func (m *module) checkDataLimit(k opKind, mc ckm.Mechanism, n int) error {
 }
 
 // cloudHSMSinglePart are the mechanisms AWS marks "single-part operations only", and AES-GCM,
-// whose multi-part use AWS's known issue refuses. C_*Update with one of them ends the operation
-// with CKR_MECHANISM_INVALID, the code that known issue gives ("We return CKR_MECHANISM_INVALID
-// for the C_EncryptUpdate and C_DecryptUpdate API operations").
+// whose multi-part use AWS's known issue refuses. In profile cloudhsm their C_*Update and
+// C_*Final end the operation with CKR_MECHANISM_INVALID, the code that known issue gives ("We
+// return CKR_MECHANISM_INVALID for the C_EncryptUpdate and C_DecryptUpdate API operations").
 var cloudHSMSinglePart = map[uint32]bool{
 	p11.CKM_RSA_PKCS: true, p11.CKM_RSA_PKCS_PSS: true, p11.CKM_RSA_PKCS_OAEP: true, p11.CKM_ECDSA: true,
 	p11.CKM_AES_GCM: true, ckm.CKM_CLOUDHSM_AES_GCM: true,
+}
+
+// specSinglePart are the mechanisms of the nodes that PKCS #11 v2.40 gives single-part
+// operations only (Current Mechanisms, "Mechanisms vs. Functions" tables, footnote 2, and the
+// mechanisms' own sections: §2.1.6 "PKCS #1 v1.5 RSA", §2.1.8 "PKCS #1 RSA OAEP", §2.1.10
+// "PKCS #1 RSA PSS", §2.1.12 "X.509 (raw) RSA", §2.3.6 "ECDSA without hashing"). In profile standard their C_*Update and C_*Final end the operation with
+// CKR_OPERATION_NOT_INITIALIZED: the spec names no code for the case, and of the codes it lists
+// for those functions (base spec §5.8-5.12) that one says what is so, no multi-part operation is
+// active. SoftHSM answers the same for sign and verify.
+var specSinglePart = map[uint32]bool{
+	p11.CKM_RSA_PKCS: true, p11.CKM_RSA_X_509: true, p11.CKM_RSA_PKCS_OAEP: true, p11.CKM_RSA_PKCS_PSS: true, p11.CKM_ECDSA: true,
+}
+
+// multiPart answers whether mechanism t may take C_*Update and C_*Final in this profile, or
+// the code that ends the operation.
+func (m *module) multiPart(t uint32) error {
+	switch {
+	case m.cloudHSM() && cloudHSMSinglePart[t]:
+		return p11.Errorf(p11.CKR_MECHANISM_INVALID, "profile cloudhsm: %s is single-part only", p11.MechName(t))
+	case !m.cloudHSM() && specSinglePart[t]:
+		return p11.Errorf(p11.CKR_OPERATION_NOT_INITIALIZED, "%s has single-part operations only (PKCS #11 v2.40)", p11.MechName(t))
+	}
+	return nil
 }

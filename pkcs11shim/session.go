@@ -180,9 +180,9 @@ func (s *session) update(k opKind, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if s.m.cloudHSM() && cloudHSMSinglePart[op.mech.Type] {
+	if err := s.m.multiPart(op.mech.Type); err != nil {
 		s.end(k)
-		return p11.Errorf(p11.CKR_MECHANISM_INVALID, "profile cloudhsm: %s is single-part only", p11.MechName(op.mech.Type))
+		return err
 	}
 	if err := s.m.checkDataLimit(k, op.mech, len(op.buf)+len(data)); err != nil {
 		s.end(k)
@@ -241,6 +241,10 @@ func (s *session) finish(k opKind, data []byte, final bool, room uint64, query b
 	}
 	in := data
 	if final {
+		if err := s.m.multiPart(op.mech.Type); err != nil {
+			s.end(k)
+			return nil, err
+		}
 		in = op.buf
 	}
 	r := op.last
@@ -310,6 +314,9 @@ func (s *session) verify(data, sig []byte, final bool) error {
 		return p11.Errorf(p11.CKR_OPERATION_ACTIVE, "a multi-part operation ends with C_VerifyFinal")
 	}
 	if final {
+		if err := s.m.multiPart(op.mech.Type); err != nil {
+			return err
+		}
 		data = op.buf
 	}
 	if err := s.m.checkDataLimit(opVerify, op.mech, len(data)); err != nil {

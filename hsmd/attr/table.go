@@ -2,10 +2,13 @@ package attr
 
 import (
 	"crypto/aes"
+	"crypto/cipher"
+	"crypto/des"
 	"crypto/sha1"
 	"crypto/x509"
 	"fmt"
 	"math/big"
+	"math/bits"
 
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
@@ -53,8 +56,9 @@ const (
 	shECPub                     // CKO_PUBLIC_KEY, CKK_EC
 	shECPriv                    // CKO_PRIVATE_KEY, CKK_EC
 	shCert                      // CKO_CERTIFICATE, CKC_X_509
+	shDES3                      // CKO_SECRET_KEY, CKK_DES3
 
-	shSecret = shAES | shGeneric
+	shSecret = shAES | shGeneric | shDES3
 	shPub    = shRSAPub | shECPub
 	shPriv   = shRSAPriv | shECPriv
 	shKey    = shSecret | shPub | shPriv
@@ -158,6 +162,7 @@ var (
 	// CKA_CHECK_VALUE: a template states one to have the token confirm the key (or certificate)
 	// is the one meant; a wrong one is a wrong value of that attribute.
 	aesCheckValue  = &derivation{from: p11.CKA_VALUE, mismatch: p11.CKR_ATTRIBUTE_VALUE_INVALID, compute: kcvAES}
+	des3CheckValue = &derivation{from: p11.CKA_VALUE, mismatch: p11.CKR_ATTRIBUTE_VALUE_INVALID, compute: kcvDES3}
 	sha1CheckValue = &derivation{from: p11.CKA_VALUE, mismatch: p11.CKR_ATTRIBUTE_VALUE_INVALID, compute: kcvSHA1}
 )
 
@@ -170,14 +175,14 @@ var (
 // Usage-flag defaults. The spec leaves them token-specific (footnote 9). CloudHSM and SoftHSM
 // make a new key usable for every operation its type supports, so the flags an application is
 // likely to rely on default to true where the key type can do the operation: AES encrypts,
-// decrypts, MACs, wraps and unwraps; a generic secret only MACs (HMAC); RSA does all four
-// public-key operations; EC signs and verifies. SIGN_RECOVER, VERIFY_RECOVER, DERIVE,
+// decrypts, MACs, wraps and unwraps; DES3 encrypts and decrypts; a generic secret only MACs
+// (HMAC); RSA does all four public-key operations; EC signs and verifies. SIGN_RECOVER, VERIFY_RECOVER, DERIVE,
 // TRUSTED and WRAP_WITH_TRUSTED grant something unusual and default to false.
 const (
-	canEncrypt = shAES | shRSAPub
-	canDecrypt = shAES | shRSAPriv
-	canSign    = shSecret | shRSAPriv | shECPriv
-	canVerify  = shSecret | shRSAPub | shECPub
+	canEncrypt = shAES | shDES3 | shRSAPub
+	canDecrypt = shAES | shDES3 | shRSAPriv
+	canSign    = shAES | shGeneric | shRSAPriv | shECPriv
+	canVerify  = shAES | shGeneric | shRSAPub | shECPub
 	canWrap    = shAES | shRSAPub
 	canUnwrap  = shAES | shRSAPriv
 )
@@ -251,17 +256,22 @@ var table = []rule{
 	// Secret keys: CKA_VALUE is 1,4,6,7; CKA_VALUE_LEN is 2,3,6 (and may be asked for on derive).
 	{t: p11.CKA_VALUE, shapes: shAES, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: aesLen},
 	{t: p11.CKA_VALUE, shapes: shGeneric, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: genericLen},
+	// DES3 ("DES3 secret key objects"): CKA_VALUE 1,4,6,7, 24 bytes with odd parity; the key
+	// type has no CKA_VALUE_LEN.
+	{t: p11.CKA_VALUE, shapes: shDES3, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: des3Value},
 	{t: p11.CKA_VALUE_LEN, shapes: shAES, kind: kUlong, req: onGenerate, deny: onCreate | onUnwrap, keyData: true, check: aesLenUlong, derived: lengthOfValue},
 	{t: p11.CKA_VALUE_LEN, shapes: shGeneric, kind: kUlong, req: onGenerate, deny: onCreate | onUnwrap, keyData: true, check: genericLenUlong, derived: lengthOfValue},
 	// CKA_CHECK_VALUE (§4.10, "key checksum"), computed by the token from CKA_VALUE as the key
-	// type defines: for AES (Current Mechanisms, "AES secret key objects") the first three bytes
-	// of the ECB encryption of one block of zero bytes under the key; for a generic secret
+	// type defines: for AES and DES3 (Current Mechanisms, "AES secret key objects", "DES3 secret
+	// key objects") the first three bytes of the ECB encryption of one block of zero bytes under
+	// the key; for a generic secret
 	// ("Generic secret key objects") the first three bytes of the SHA-1 hash of CKA_VALUE. It
 	// says nothing of the key, so it is not material: it reads back from a sensitive key. A
 	// C_CreateObject or C_UnwrapKey template may state it (it must match: a key ceremony's way
 	// to confirm the right key arrived); a generated or derived key is unknown until made.
 	{t: p11.CKA_CHECK_VALUE, shapes: shAES, kind: kBytes, deny: onGenerate | onDerive, check: checkValueLen, derived: aesCheckValue},
 	{t: p11.CKA_CHECK_VALUE, shapes: shGeneric, kind: kBytes, deny: onGenerate | onDerive, check: checkValueLen, derived: sha1CheckValue},
+	{t: p11.CKA_CHECK_VALUE, shapes: shDES3, kind: kBytes, deny: onGenerate | onDerive, check: checkValueLen, derived: des3CheckValue},
 
 	// RSA public keys: MODULUS 1,4; MODULUS_BITS 2,3 (the token computes it on create);
 	// PUBLIC_EXPONENT 1 (optional on generate, where the mechanism picks 65537).
@@ -408,6 +418,8 @@ func shapeOf(class uint64, keyType uint64, hasKeyType bool) shape {
 			return shAES
 		case hasKeyType && keyType == p11.CKK_GENERIC_SECRET:
 			return shGeneric
+		case hasKeyType && keyType == p11.CKK_DES3:
+			return shDES3
 		}
 	case p11.CKO_PUBLIC_KEY:
 		switch {
@@ -447,6 +459,20 @@ func genericLen(v []byte) error {
 	return nil
 }
 
+// des3Value: three DES keys, each byte of odd parity (FIPS 46-3: the low bit of each byte is
+// set so the byte has an odd number of ones).
+func des3Value(v []byte) error {
+	if len(v) != 24 {
+		return fmt.Errorf("a DES3 key is 24 bytes, not %d", len(v))
+	}
+	for i, b := range v {
+		if bits.OnesCount8(b)%2 == 0 {
+			return fmt.Errorf("byte %d of the DES3 key has even parity", i)
+		}
+	}
+	return nil
+}
+
 func aesLenUlong(v []byte) error {
 	switch n := ulong(v); n {
 	case 16, 24, 32:
@@ -480,13 +506,17 @@ func checkValueLen(v []byte) error {
 	return nil
 }
 
-func kcvAES(key []byte) ([]byte, error) {
-	b, err := aes.NewCipher(key)
+func kcvAES(key []byte) ([]byte, error) { return kcvBlock(aes.NewCipher(key)) }
+
+func kcvDES3(key []byte) ([]byte, error) { return kcvBlock(des.NewTripleDESCipher(key)) }
+
+// kcvBlock is a block cipher key's check value: its encryption of a zero block, cut.
+func kcvBlock(b cipher.Block, err error) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, aes.BlockSize)
-	b.Encrypt(out, make([]byte, aes.BlockSize))
+	out := make([]byte, b.BlockSize())
+	b.Encrypt(out, out)
 	return out[:checkValueSize], nil
 }
 

@@ -27,10 +27,11 @@ func init() {
 		implied: attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_GENERIC_SECRET)},
 		genKey:  secretGen(p11.CKK_GENERIC_SECRET, func(n uint64) bool { return n >= genericMinLen && n <= genericMaxLen })})
 
-	cbcCheck := aesCheck(func(m ckm.Mechanism) error { _, err := cbcIV(m); return err })
-	register(p11.CKM_AES_ECB, &entry{minKey: 16, maxKey: 32, encrypt: ecbEncrypt, decrypt: ecbDecrypt, check: aesCheck(nil)})
-	register(p11.CKM_AES_CBC, &entry{minKey: 16, maxKey: 32, encrypt: cbcEncrypt(false), decrypt: cbcDecrypt(false), check: cbcCheck})
-	register(p11.CKM_AES_CBC_PAD, &entry{minKey: 16, maxKey: 32, encrypt: cbcEncrypt(true), decrypt: cbcDecrypt(true), check: cbcCheck})
+	aesKey := (*material).aes
+	cbcCheck := aesCheck(func(m ckm.Mechanism) error { _, err := cbcIV(m, 16); return err })
+	register(p11.CKM_AES_ECB, &entry{minKey: 16, maxKey: 32, encrypt: ecbEncrypt(aesKey), decrypt: ecbDecrypt(aesKey), check: aesCheck(nil)})
+	register(p11.CKM_AES_CBC, &entry{minKey: 16, maxKey: 32, encrypt: cbcEncrypt(aesKey, false), decrypt: cbcDecrypt(aesKey, false), check: cbcCheck})
+	register(p11.CKM_AES_CBC_PAD, &entry{minKey: 16, maxKey: 32, encrypt: cbcEncrypt(aesKey, true), decrypt: cbcDecrypt(aesKey, true), check: cbcCheck})
 	register(p11.CKM_AES_CTR, &entry{minKey: 16, maxKey: 32, encrypt: ctrEncrypt, decrypt: ctrDecrypt,
 		check: aesCheck(func(m ckm.Mechanism) error { _, err := ctrParam(m); return err })})
 	register(p11.CKM_AES_GCM, &entry{minKey: 16, maxKey: 32, encrypt: gcmEncrypt, decrypt: gcmDecrypt,
@@ -68,27 +69,36 @@ func ivParam(m ckm.Mechanism) ([]byte, bool) {
 	return nil, false
 }
 
-func ecbEncrypt(m ckm.Mechanism, k *material, in []byte) ([]byte, ckm.Mechanism, error) {
-	out, err := ecb(k, in, true)
-	return out, m, err
+// blockKey answers the block cipher of a key for a mode of operation ((*material).aes or
+// (*material).des3), or the code for a key of the wrong type or size.
+type blockKey func(*material) (cipher.Block, error)
+
+func ecbEncrypt(key blockKey) func(ckm.Mechanism, *material, []byte) ([]byte, ckm.Mechanism, error) {
+	return func(m ckm.Mechanism, k *material, in []byte) ([]byte, ckm.Mechanism, error) {
+		out, err := ecb(key, k, in, true)
+		return out, m, err
+	}
 }
 
-func ecbDecrypt(_ ckm.Mechanism, k *material, in []byte) ([]byte, error) { return ecb(k, in, false) }
+func ecbDecrypt(key blockKey) func(ckm.Mechanism, *material, []byte) ([]byte, error) {
+	return func(_ ckm.Mechanism, k *material, in []byte) ([]byte, error) { return ecb(key, k, in, false) }
+}
 
-func ecb(k *material, in []byte, enc bool) ([]byte, error) {
-	b, err := k.aes()
+func ecb(key blockKey, k *material, in []byte, enc bool) ([]byte, error) {
+	b, err := key(k)
 	if err != nil {
 		return nil, err
 	}
-	if len(in)%16 != 0 {
+	n := b.BlockSize()
+	if len(in)%n != 0 {
 		return nil, lenErr(enc)
 	}
 	out := make([]byte, len(in))
-	for i := 0; i < len(in); i += 16 {
+	for i := 0; i < len(in); i += n {
 		if enc {
-			b.Encrypt(out[i:i+16], in[i:i+16])
+			b.Encrypt(out[i:i+n], in[i:i+n])
 		} else {
-			b.Decrypt(out[i:i+16], in[i:i+16])
+			b.Decrypt(out[i:i+n], in[i:i+n])
 		}
 	}
 	return out, nil
@@ -103,29 +113,31 @@ func lenErr(enc bool) error {
 	return errEncLen
 }
 
-func cbcIV(m ckm.Mechanism) ([]byte, error) {
+// cbcIV reads a CBC IV of one block (n bytes).
+func cbcIV(m ckm.Mechanism, n int) ([]byte, error) {
 	iv, ok := ivParam(m)
-	if !ok || len(iv) != 16 {
-		return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "CBC needs a 16-byte IV")
+	if !ok || len(iv) != n {
+		return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "CBC needs a %d-byte IV", n)
 	}
 	return iv, nil
 }
 
-func cbcEncrypt(padded bool) func(ckm.Mechanism, *material, []byte) ([]byte, ckm.Mechanism, error) {
+func cbcEncrypt(key blockKey, padded bool) func(ckm.Mechanism, *material, []byte) ([]byte, ckm.Mechanism, error) {
 	return func(m ckm.Mechanism, k *material, in []byte) ([]byte, ckm.Mechanism, error) {
-		b, err := k.aes()
+		b, err := key(k)
 		if err != nil {
 			return nil, m, err
 		}
-		iv, err := cbcIV(m)
+		n := b.BlockSize()
+		iv, err := cbcIV(m, n)
 		if err != nil {
 			return nil, m, err
 		}
 		var out []byte
 		if padded {
-			out = pad(in, 16)
+			out = pad(in, n)
 		} else {
-			if len(in)%16 != 0 {
+			if len(in)%n != 0 {
 				return nil, m, errDataLen
 			}
 			out = append([]byte(nil), in...)
@@ -135,17 +147,18 @@ func cbcEncrypt(padded bool) func(ckm.Mechanism, *material, []byte) ([]byte, ckm
 	}
 }
 
-func cbcDecrypt(pad bool) func(ckm.Mechanism, *material, []byte) ([]byte, error) {
+func cbcDecrypt(key blockKey, pad bool) func(ckm.Mechanism, *material, []byte) ([]byte, error) {
 	return func(m ckm.Mechanism, k *material, in []byte) ([]byte, error) {
-		b, err := k.aes()
+		b, err := key(k)
 		if err != nil {
 			return nil, err
 		}
-		iv, err := cbcIV(m)
+		n := b.BlockSize()
+		iv, err := cbcIV(m, n)
 		if err != nil {
 			return nil, err
 		}
-		if len(in)%16 != 0 || (pad && len(in) == 0) {
+		if len(in)%n != 0 || (pad && len(in) == 0) {
 			return nil, errEncLen
 		}
 		out := make([]byte, len(in))
@@ -153,11 +166,11 @@ func cbcDecrypt(pad bool) func(ckm.Mechanism, *material, []byte) ([]byte, error)
 		if !pad {
 			return out, nil
 		}
-		n, ok := pkcs7Len(out)
+		l, ok := padLen(out, n)
 		if !ok {
 			return nil, p11.Errorf(p11.CKR_ENCRYPTED_DATA_INVALID, "bad CBC padding")
 		}
-		return out[:n], nil
+		return out[:l], nil
 	}
 }
 

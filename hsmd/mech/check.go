@@ -56,9 +56,12 @@ type checker func(usage uint32, m ckm.Mechanism, k *material) error
 func private(usage uint32) bool { return usage == p11.CKA_SIGN || usage == p11.CKA_DECRYPT }
 
 // aesCheck: an AES key of a valid length, then the parameter (nil: none to check).
-func aesCheck(param func(ckm.Mechanism) error) checker {
+func aesCheck(param func(ckm.Mechanism) error) checker { return blockCheck((*material).aes, param) }
+
+// blockCheck: the key a block cipher mode takes, then the parameter (nil: none to check).
+func blockCheck(key blockKey, param func(ckm.Mechanism) error) checker {
 	return func(_ uint32, m ckm.Mechanism, k *material) error {
-		if _, err := k.aes(); err != nil {
+		if _, err := key(k); err != nil {
 			return err
 		}
 		if param == nil {

@@ -24,13 +24,17 @@ func TestCheckAgreesWithTheOperations(t *testing.T) {
 	}
 	smallPrivObj, smallPubObj := rsaObjects(small)
 	_, ecPriv, ecPub := ecKeysFromScalar(t, curves[0], bytes.Repeat([]byte{7}, 32))
+	k1Priv := ecPrivateFromScalar(t, secp256k1OID, bytes.Repeat([]byte{7}, 32))
+	k1Pub := ecPublicFromPoint(t, secp256k1OID, k1Priv.impl.(*material).ecPub.point())
 	keys := map[string]*Key{
 		"aes128": secretKey(t, p11.CKK_AES, make([]byte, 16)), "aes256": secretKey(t, p11.CKK_AES, make([]byte, 32)),
-		"aes-bad-length": secretKey(t, p11.CKK_AES, make([]byte, 20)),
-		"generic":        secretKey(t, p11.CKK_GENERIC_SECRET, make([]byte, 32)),
-		"rsa-private":    rsaPriv, "rsa-public": rsaPub,
+		"aes-bad-length":  secretKey(t, p11.CKK_AES, make([]byte, 20)),
+		"generic":         secretKey(t, p11.CKK_GENERIC_SECRET, make([]byte, 32)),
+		"des3":            secretKey(t, p11.CKK_DES3, bytes.Repeat([]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF}, 3)),
+		"des3-bad-length": secretKey(t, p11.CKK_DES3, make([]byte, 16)),
+		"rsa-private":     rsaPriv, "rsa-public": rsaPub,
 		"rsa1024-private": mustKey(t, smallPrivObj), "rsa1024-public": mustKey(t, smallPubObj),
-		"ec-private": ecPriv, "ec-public": ecPub,
+		"ec-private": ecPriv, "ec-public": ecPub, "secp256k1-private": k1Priv, "secp256k1-public": k1Pub,
 	}
 	params := []any{nil, ckm.IV(make([]byte, 16)), ckm.IV(make([]byte, 8)), ckm.IV(make([]byte, 4)),
 		&ckm.GCMParams{IV: make([]byte, 12), TagBits: 128}, &ckm.GCMParams{TagBits: 128}, &ckm.GCMParams{IV: make([]byte, 12), TagBits: 200},

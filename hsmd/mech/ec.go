@@ -3,34 +3,13 @@ package mech
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdh"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/asn1"
 	"encoding/binary"
-	"math/big"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
 	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
-
-// curve is one supported named curve. CloudHSM also offers P-224 and secp256k1; Go's ecdh
-// package has neither, so hsmsim supports the three NIST curves it can do end to end.
-type curve struct {
-	name string
-	oid  []byte // DER of the OBJECT IDENTIFIER, as CKA_EC_PARAMS holds it
-	ec   elliptic.Curve
-	dh   ecdh.Curve
-	size int // bytes of a field element / scalar
-}
-
-var curves = []*curve{
-	{"P-256", []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}, elliptic.P256(), ecdh.P256(), 32},
-	{"P-384", []byte{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22}, elliptic.P384(), ecdh.P384(), 48},
-	{"P-521", []byte{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23}, elliptic.P521(), ecdh.P521(), 66},
-}
 
 // curveFromParams reads CKA_EC_PARAMS. Only the namedCurve choice (a DER OID) is accepted:
 // anything that is not a single DER OBJECT IDENTIFIER is CKR_ATTRIBUTE_VALUE_INVALID, and a
@@ -69,20 +48,24 @@ func derOctetString(b []byte) []byte {
 	return out
 }
 
+// The field sizes of the smallest and largest curves (P-224, P-521): CK_MECHANISM_INFO's
+// key sizes for EC mechanisms.
+const ecMinBits, ecMaxBits = 224, 521
+
 func init() {
 	ecFlags := uint64(p11.CKF_EC_F_P | p11.CKF_EC_NAMEDCURVE | p11.CKF_EC_UNCOMPRESS)
-	register(p11.CKM_EC_KEY_PAIR_GEN, &entry{minKey: 256, maxKey: 521, extraFlags: ecFlags,
+	register(p11.CKM_EC_KEY_PAIR_GEN, &entry{minKey: ecMinBits, maxKey: ecMaxBits, extraFlags: ecFlags,
 		implied: attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_PRIVATE_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_EC)},
 		genPair: ecGenerate})
 	for m, h := range map[uint32]crypto.Hash{
 		p11.CKM_ECDSA: 0, p11.CKM_ECDSA_SHA1: crypto.SHA1, p11.CKM_ECDSA_SHA224: crypto.SHA224,
 		p11.CKM_ECDSA_SHA256: crypto.SHA256, p11.CKM_ECDSA_SHA384: crypto.SHA384, p11.CKM_ECDSA_SHA512: crypto.SHA512,
 	} {
-		register(m, &entry{minKey: 256, maxKey: 521, extraFlags: ecFlags, sign: ecdsaSign(h), verify: ecdsaVerify(h), check: ecCheck})
+		register(m, &entry{minKey: ecMinBits, maxKey: ecMaxBits, extraFlags: ecFlags, sign: ecdsaSign(h), verify: ecdsaVerify(h), check: ecCheck})
 	}
 	// With cofactor 1 on every supported curve, the cofactor variant computes the same secret.
-	register(p11.CKM_ECDH1_DERIVE, &entry{minKey: 256, maxKey: 521, extraFlags: ecFlags, derive: ecdhDerive})
-	register(p11.CKM_ECDH1_COFACTOR_DERIVE, &entry{minKey: 256, maxKey: 521, extraFlags: ecFlags, derive: ecdhDerive})
+	register(p11.CKM_ECDH1_DERIVE, &entry{minKey: ecMinBits, maxKey: ecMaxBits, extraFlags: ecFlags, derive: ecdhDerive})
+	register(p11.CKM_ECDH1_COFACTOR_DERIVE, &entry{minKey: ecMinBits, maxKey: ecMaxBits, extraFlags: ecFlags, derive: ecdhDerive})
 }
 
 // ecGenerate takes CKA_EC_PARAMS from the public template, as the spec says (or, leniently,
@@ -99,18 +82,15 @@ func ecGenerate(_ ckm.Mechanism, pub, priv attr.Set) (attr.Set, attr.Set, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	k, err := ecdsa.GenerateKey(c.ec, rand.Reader)
+	d, err := c.ops.generate()
 	if err != nil {
 		return nil, nil, p11.Errorf(p11.CKR_FUNCTION_FAILED, "EC key generation: %v", err)
 	}
-	pt, err := k.PublicKey.Bytes()
+	k, err := c.ops.private(d)
 	if err != nil {
 		return nil, nil, p11.Errorf(p11.CKR_FUNCTION_FAILED, "EC key generation: %v", err)
 	}
-	d, err := k.Bytes()
-	if err != nil {
-		return nil, nil, p11.Errorf(p11.CKR_FUNCTION_FAILED, "EC key generation: %v", err)
-	}
+	pt := k.pub().point()
 	oid := append([]byte(nil), c.oid...)
 	return attr.Set{p11.CKA_EC_POINT: derOctetString(pt), p11.CKA_EC_PARAMS: oid},
 		attr.Set{p11.CKA_VALUE: d, p11.CKA_EC_PARAMS: append([]byte(nil), oid...)}, nil
@@ -139,13 +119,14 @@ func ecdsaSign(h crypto.Hash) func(ckm.Mechanism, *material, []byte) ([]byte, er
 		if err != nil {
 			return nil, err
 		}
-		r, s, err := ecdsa.Sign(rand.Reader, priv, digest)
+		r, s, err := priv.sign(digest)
 		if err != nil {
 			return nil, p11.Errorf(p11.CKR_FUNCTION_FAILED, "ECDSA: %v", err)
 		}
-		out := make([]byte, 2*k.curve.size)
-		r.FillBytes(out[:k.curve.size])
-		s.FillBytes(out[k.curve.size:])
+		n := k.curve.size
+		out := make([]byte, 2*n)
+		copy(out[n-len(r):n], r)
+		copy(out[2*n-len(s):], s)
 		return out, nil
 	}
 }
@@ -163,9 +144,7 @@ func ecdsaVerify(h crypto.Hash) func(ckm.Mechanism, *material, []byte, []byte) e
 		if len(sig) != 2*k.curve.size {
 			return errSigLen
 		}
-		r := new(big.Int).SetBytes(sig[:k.curve.size])
-		s := new(big.Int).SetBytes(sig[k.curve.size:])
-		if !ecdsa.Verify(pub, digest, r, s) {
+		if !pub.verify(digest, sig[:k.curve.size], sig[k.curve.size:]) {
 			return errSigInvalid
 		}
 		return nil
@@ -185,7 +164,7 @@ func ecdhDerive(m ckm.Mechanism, k *material, tmpl attr.Set) (attr.Set, error) {
 	if !ok || p == nil {
 		return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "ECDH needs CK_ECDH1_DERIVE_PARAMS")
 	}
-	if k.ecdh == nil {
+	if k.ecPriv == nil {
 		return nil, p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "ECDH needs an EC private key")
 	}
 	h, isKDF := kdfHash[uint64(p.KDF)]
@@ -201,11 +180,7 @@ func ecdhDerive(m ckm.Mechanism, k *material, tmpl attr.Set) (attr.Set, error) {
 	if !ok {
 		return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "public data is not an uncompressed %s point", k.curve.name)
 	}
-	peer, err := k.curve.dh.NewPublicKey(raw)
-	if err != nil {
-		return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "public data: %v", err)
-	}
-	z, err := k.ecdh.ECDH(peer)
+	z, err := k.ecPriv.sharedX(raw)
 	if err != nil {
 		return nil, p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "ECDH: %v", err)
 	}

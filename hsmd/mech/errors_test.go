@@ -29,7 +29,7 @@ func TestErrorTable(t *testing.T) {
 	}
 	secretTmpl := attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_AES)}
 	p384OID := []byte{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22}
-	p224OID := []byte{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x21}
+	brainpoolP256r1OID := []byte{0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07}
 	ecdh := func(p *ckm.ECDH1DeriveParams) ckm.Mechanism {
 		return ckm.Mechanism{Type: p11.CKM_ECDH1_DERIVE, Param: p}
 	}
@@ -304,8 +304,8 @@ func TestErrorTable(t *testing.T) {
 			_, err := Unwrap(ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, aes16, kw, tm)
 			return err
 		}},
-		{"EC keygen on P-224", p11.CKR_CURVE_NOT_SUPPORTED, func() error {
-			_, _, err := GenerateKeyPair(ckm.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN}, attr.Set{p11.CKA_EC_PARAMS: p224OID}, attr.Set{})
+		{"EC keygen on brainpoolP256r1", p11.CKR_CURVE_NOT_SUPPORTED, func() error {
+			_, _, err := GenerateKeyPair(ckm.Mechanism{Type: p11.CKM_EC_KEY_PAIR_GEN}, attr.Set{p11.CKA_EC_PARAMS: brainpoolP256r1OID}, attr.Set{})
 			return err
 		}},
 		{"EC params as a printable name", p11.CKR_ATTRIBUTE_VALUE_INVALID, func() error {

@@ -95,10 +95,20 @@ func rsaKeys(t testing.TB) (*rsa.PrivateKey, *Key, *Key) {
 	return k, mustKey(t, priv), mustKey(t, pub)
 }
 
-// ecKeysFromScalar builds P-256 keys from a fixed scalar.
+// curveOf answers the registry's curve of a standard-library key (NIST curves only).
+func curveOf(k *ecdsa.PrivateKey) *curve {
+	for _, c := range curves {
+		if n, ok := c.ops.(nist); ok && n.ec == k.Curve {
+			return c
+		}
+	}
+	return nil
+}
+
+// ecKeysFromScalar builds keys of a NIST curve from a fixed scalar.
 func ecKeysFromScalar(t testing.TB, c *curve, d []byte) (*ecdsa.PrivateKey, *Key, *Key) {
 	t.Helper()
-	k, err := ecdsa.ParseRawPrivateKey(c.ec, d)
+	k, err := ecdsa.ParseRawPrivateKey(c.ops.(nist).ec, d)
 	if err != nil {
 		t.Fatal(err)
 	}

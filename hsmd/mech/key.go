@@ -3,8 +3,7 @@ package mech
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/ecdh"
-	"crypto/ecdsa"
+	"crypto/des"
 	"crypto/rsa"
 	"math/big"
 
@@ -28,6 +27,7 @@ type material struct {
 	value []byte
 	block cipher.Block // AES keys of a valid length only
 	gcm   cipher.AEAD  // block in GCM with a 12-byte nonce and 16-byte tag (the common case)
+	tdes  cipher.Block // DES3 keys of 24 bytes only
 
 	// RSA: rsaPub is set for public and private keys.
 	rsaPriv *rsa.PrivateKey
@@ -35,9 +35,8 @@ type material struct {
 
 	// EC: ecPub is set for public and private keys.
 	curve  *curve
-	ecPriv *ecdsa.PrivateKey
-	ecPub  *ecdsa.PublicKey
-	ecdh   *ecdh.PrivateKey
+	ecPriv ecPrivKey
+	ecPub  ecPubKey
 }
 
 func newKey(obj attr.Set) (*Key, error) {
@@ -86,6 +85,13 @@ func (m *material) parseSecret(obj attr.Set) error {
 			return p11.Errorf(p11.CKR_GENERAL_ERROR, "AES-GCM: %v", err)
 		}
 		m.block, m.gcm = b, g
+	}
+	if m.keyType == p11.CKK_DES3 && len(v) == des3Len {
+		b, err := des.NewTripleDESCipher(m.value)
+		if err != nil {
+			return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "DES3 key: %v", err)
+		}
+		m.tdes = b
 	}
 	return nil
 }
@@ -151,7 +157,7 @@ func (m *material) parseEC(obj attr.Set) error {
 		if !ok {
 			return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_EC_POINT is not an uncompressed %s point", c.name)
 		}
-		pub, err := ecdsa.ParseUncompressedPublicKey(c.ec, raw)
+		pub, err := c.ops.public(raw)
 		if err != nil {
 			return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_EC_POINT: %v", err)
 		}
@@ -166,15 +172,11 @@ func (m *material) parseEC(obj attr.Set) error {
 	if !ok {
 		return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "EC private value longer than %s order", c.name)
 	}
-	priv, err := ecdsa.ParseRawPrivateKey(c.ec, scalar)
+	priv, err := c.ops.private(scalar)
 	if err != nil {
 		return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "EC private value: %v", err)
 	}
-	dh, err := priv.ECDH()
-	if err != nil {
-		return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "EC private value: %v", err)
-	}
-	m.ecPriv, m.ecPub, m.ecdh = priv, &priv.PublicKey, dh
+	m.ecPriv, m.ecPub = priv, priv.pub()
 	return nil
 }
 
@@ -206,14 +208,21 @@ func (k *Key) mat() (*material, error) {
 	return m, nil
 }
 
-func (m *material) aes() (cipher.Block, error) {
-	if m.class != p11.CKO_SECRET_KEY || m.keyType != p11.CKK_AES {
-		return nil, p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "mechanism needs an AES key")
+func (m *material) aes() (cipher.Block, error) { return m.cipherOf(p11.CKK_AES, "AES", m.block) }
+
+// des3 answers a DES3 key's cipher; a DES3 object whose value is not 24 bytes has none.
+func (m *material) des3() (cipher.Block, error) { return m.cipherOf(p11.CKK_DES3, "DES3", m.tdes) }
+
+// cipherOf answers b, the block cipher of a secret key of type kt: CKR_KEY_TYPE_INCONSISTENT for
+// another key, CKR_KEY_SIZE_RANGE when the key's length gave no cipher.
+func (m *material) cipherOf(kt uint64, name string, b cipher.Block) (cipher.Block, error) {
+	if m.class != p11.CKO_SECRET_KEY || m.keyType != kt {
+		return nil, p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "mechanism needs a key of type %s", name)
 	}
-	if m.block == nil {
-		return nil, p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "AES key of %d bytes", len(m.value))
+	if b == nil {
+		return nil, p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "%s key of %d bytes", name, len(m.value))
 	}
-	return m.block, nil
+	return b, nil
 }
 
 // macKey answers the key of an HMAC: a generic secret or, as CloudHSM allows, an AES key.
@@ -250,14 +259,14 @@ func (m *material) rsaPublic() (*rsa.PublicKey, error) {
 	return m.rsaPub, checkRSASize(m.rsaPub)
 }
 
-func (m *material) ecPrivate() (*ecdsa.PrivateKey, error) {
+func (m *material) ecPrivate() (ecPrivKey, error) {
 	if m.ecPriv == nil {
 		return nil, p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "mechanism needs an EC private key")
 	}
 	return m.ecPriv, nil
 }
 
-func (m *material) ecPublic() (*ecdsa.PublicKey, error) {
+func (m *material) ecPublic() (ecPubKey, error) {
 	if m.ecPub == nil {
 		return nil, p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "mechanism needs an EC key")
 	}

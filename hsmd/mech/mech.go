@@ -41,7 +41,7 @@ type Key struct {
 // NewKey parses a key object's attributes (class, key type, material or public values).
 //
 // Missing material is CKR_TEMPLATE_INCOMPLETE, malformed material CKR_ATTRIBUTE_VALUE_INVALID,
-// an EC curve other than P-256/384/521 CKR_CURVE_NOT_SUPPORTED, and a class or key type no
+// an EC curve other than P-224/256/384/521 and secp256k1 CKR_CURVE_NOT_SUPPORTED, and a class or key type no
 // mechanism here uses CKR_KEY_TYPE_INCONSISTENT. Any secret key type is accepted and kept as
 // bytes; the mechanisms check the type at use. The Key keeps obj (not a copy) in Attrs and
 // never changes it.

@@ -2,7 +2,6 @@ package mech
 
 import (
 	"crypto/cipher"
-	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/subtle"
 	"crypto/x509"
@@ -294,7 +293,7 @@ func targetBytes(t attr.Set) (b []byte, private bool, err error) {
 		case m.rsaPriv != nil:
 			der, err = x509.MarshalPKCS8PrivateKey(m.rsaPriv)
 		case m.ecPriv != nil:
-			der, err = x509.MarshalPKCS8PrivateKey(m.ecPriv)
+			der, err = marshalECPKCS8(m.curve, m.ecPriv)
 		}
 		if err != nil || der == nil {
 			return nil, true, p11.Errorf(p11.CKR_KEY_NOT_WRAPPABLE, "private key: PKCS#8: %v", err)
@@ -318,7 +317,7 @@ func materialFromBytes(b []byte, tmpl attr.Set) (attr.Set, error) {
 	}
 	switch class {
 	case p11.CKO_SECRET_KEY:
-		if kt == p11.CKK_AES && !validAESLen(len(b)) || len(b) < genericMinLen || len(b) > genericMaxLen {
+		if kt == p11.CKK_AES && !validAESLen(len(b)) || kt == p11.CKK_DES3 && !validDES3(b) || len(b) < genericMinLen || len(b) > genericMaxLen {
 			return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "unwrapped %d bytes are no key of type %d", len(b), kt)
 		}
 		if vl, ok := tmpl.Ulong(p11.CKA_VALUE_LEN); ok && vl != uint64(len(b)) {
@@ -329,43 +328,25 @@ func materialFromBytes(b []byte, tmpl attr.Set) (attr.Set, error) {
 		if kt != p11.CKK_RSA && kt != p11.CKK_EC {
 			return nil, p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "cannot unwrap private keys of type %d", kt)
 		}
-		key, err := x509.ParsePKCS8PrivateKey(b)
-		if err != nil {
-			return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "PKCS#8: %v", err)
-		}
-		switch k := key.(type) {
-		case *rsa.PrivateKey:
-			if kt != p11.CKK_RSA || len(k.Primes) != 2 {
-				break
-			}
-			return rsaPrivAttrs(k), nil
-		case *ecdsa.PrivateKey:
-			if kt != p11.CKK_EC {
-				break
-			}
-			c := curveOf(k)
-			if c == nil {
-				return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "wrapped EC key on an unsupported curve")
-			}
-			if want, ok := tmpl[p11.CKA_EC_PARAMS]; ok && string(want) != string(c.oid) {
+		ec, isEC, err := parseECPKCS8(b)
+		switch {
+		case err != nil:
+			return nil, err
+		case isEC && kt == p11.CKK_EC:
+			if want, ok := tmpl[p11.CKA_EC_PARAMS]; ok && string(want) != string(ec[p11.CKA_EC_PARAMS]) {
 				return nil, p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "CKA_EC_PARAMS differs from the wrapped key's curve")
 			}
-			d, err := k.Bytes()
+			return ec, nil
+		case !isEC && kt == p11.CKK_RSA:
+			key, err := x509.ParsePKCS8PrivateKey(b)
 			if err != nil {
-				return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "EC key: %v", err)
+				return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "PKCS#8: %v", err)
 			}
-			return attr.Set{p11.CKA_VALUE: d, p11.CKA_EC_PARAMS: append([]byte(nil), c.oid...)}, nil
+			if k, ok := key.(*rsa.PrivateKey); ok && len(k.Primes) == 2 {
+				return rsaPrivAttrs(k), nil
+			}
 		}
 		return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "wrapped key is not a private key of type %d", kt)
 	}
 	return nil, p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "cannot unwrap objects of class %d", class)
-}
-
-func curveOf(k *ecdsa.PrivateKey) *curve {
-	for _, c := range curves {
-		if c.ec == k.Curve {
-			return c
-		}
-	}
-	return nil
 }

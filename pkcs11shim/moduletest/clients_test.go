@@ -77,6 +77,7 @@ func TestToolsAgainstHsmsimUp(t *testing.T) {
 	must(t, os.WriteFile(in, []byte("signed by pkcs11-tool"), 0o600))
 	for _, k := range []struct{ keyType, label, id, mech string }{
 		{"EC:prime256v1", "tool-ec", "0102", "ECDSA-SHA256"},
+		{"EC:secp256k1", "tool-k1", "0304", "ECDSA-SHA256"}, // a curve Go's crypto lacks, as CloudHSM offers it
 		{"rsa:2048", "tool-rsa", "0203", "SHA256-RSA-PKCS"},
 	} {
 		out = run("--login", "--pin", pin, "--keypairgen", "--key-type", k.keyType, "--label", k.label, "--id", k.id)

@@ -35,6 +35,18 @@ const (
 	ckmSP800108       = 0x80000001
 )
 
+// mechanismTypes is C_GetMechanismList of slot 1, as mechanism types.
+func mechanismTypes(t *testing.T) []uint {
+	t.Helper()
+	list, err := p.GetMechanismList(1)
+	must(t, err)
+	var have []uint
+	for _, m := range list {
+		have = append(have, m.Mechanism)
+	}
+	return have
+}
+
 // The vendor mechanisms are offered in profile cloudhsm only: C_GetMechanismList lists them
 // there, and in profile standard they are unknown (CKR_MECHANISM_INVALID) to every function.
 func TestVendorMechanismsByProfile(t *testing.T) {
@@ -42,12 +54,7 @@ func TestVendorMechanismsByProfile(t *testing.T) {
 		t.Run(profile, func(t *testing.T) {
 			start(t, profile)
 			s := session(t)
-			list, err := p.GetMechanismList(1)
-			must(t, err)
-			var have []uint
-			for _, m := range list {
-				have = append(have, m.Mechanism)
-			}
+			have := mechanismTypes(t)
 			for _, std := range []uint{pkcs11.CKM_RSA_AES_KEY_WRAP, pkcs11.CKM_RSA_X9_31_KEY_PAIR_GEN} {
 				if !slices.Contains(have, std) {
 					t.Errorf("%s: the list lacks the standard mechanism %#x", profile, std)
@@ -76,6 +83,53 @@ func TestVendorMechanismsByProfile(t *testing.T) {
 				rv, _ := DeriveSP800108(uint(s), uint(kek), KDFParams{PRF: pkcs11.CKM_SHA256_HMAC, CounterBits: 32, DKMMethod: 1, DKMBits: 32, ValueLen: 32})
 				wantCode(t, "C_DeriveKey with CKM_SP800_108_COUNTER_KDF", rv, pkcs11.CKR_MECHANISM_INVALID)
 			}
+		})
+	}
+}
+
+// Standard mechanisms that Client SDK 5's list lacks (AWS-mech): SDK 5 maps CKM_AES_KEY_WRAP and
+// CKM_AES_KEY_WRAP_PAD to its vendor wraps, and has no cofactor ECDH. Profile cloudhsm does not
+// offer them: C_GetMechanismList leaves them out and every function answers
+// CKR_MECHANISM_INVALID; profile standard lists them and they work.
+func TestStandardMechanismsCloudHSMLacks(t *testing.T) {
+	lacks := map[uint]string{pkcs11.CKM_AES_KEY_WRAP: "CKM_AES_KEY_WRAP", pkcs11.CKM_AES_KEY_WRAP_PAD: "CKM_AES_KEY_WRAP_PAD",
+		pkcs11.CKM_ECDH1_COFACTOR_DERIVE: "CKM_ECDH1_COFACTOR_DERIVE"}
+	for _, profile := range []string{standard, cloudhsm} {
+		t.Run(profile, func(t *testing.T) {
+			start(t, profile)
+			s := session(t)
+			have := mechanismTypes(t)
+			want := uint(pkcs11.CKR_OK)
+			if profile == cloudhsm {
+				want = pkcs11.CKR_MECHANISM_INVALID
+			}
+			for m, name := range lacks {
+				listed := slices.Contains(have, m)
+				if listed != (profile == standard) {
+					t.Errorf("%s: %s listed: %v", profile, name, listed)
+				}
+				_, err := p.GetMechanismInfo(1, mechs(m, nil))
+				wantRV(t, name+" info", err, want)
+			}
+			kek := aesKey(t, s, make([]byte, 16), pkcs11.NewAttribute(pkcs11.CKA_WRAP, true), pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true))
+			target := aesKey(t, s, make([]byte, 16), pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true))
+			for _, m := range []uint{pkcs11.CKM_AES_KEY_WRAP, pkcs11.CKM_AES_KEY_WRAP_PAD} {
+				_, err := p.WrapKey(s, mechs(m, nil), kek, target)
+				wantRV(t, lacks[m]+" C_WrapKey", err, want)
+				err = p.EncryptInit(s, mechs(m, nil), kek)
+				wantRV(t, lacks[m]+" C_EncryptInit", err, want)
+				if err == nil {
+					_, err = p.Encrypt(s, make([]byte, 16))
+					must(t, err)
+				}
+			}
+			pub, priv := ecKeyPair(t, s, false, pkcs11.NewAttribute(pkcs11.CKA_DERIVE, true))
+			params := pkcs11.NewECDH1DeriveParams(pkcs11.CKD_NULL, nil, attr(t, s, pub, pkcs11.CKA_EC_POINT))
+			_, err := p.DeriveKey(s, mechs(pkcs11.CKM_ECDH1_COFACTOR_DERIVE, params), priv, []*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+				pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_GENERIC_SECRET),
+			})
+			wantRV(t, "CKM_ECDH1_COFACTOR_DERIVE C_DeriveKey", err, want)
 		})
 	}
 }
@@ -261,17 +315,13 @@ func TestCloudHSMLimits(t *testing.T) {
 				wantRV(t, "CKM_CLOUDHSM_AES_GCM past 16224 bytes", err, pkcs11.CKR_DATA_LEN_RANGE)
 			}
 
-			// Single-part only in CloudHSM: C_*Update ends the operation with CKR_MECHANISM_INVALID.
+			// Single-part only: C_*Update ends the operation, with CKR_MECHANISM_INVALID in CloudHSM
+			// and CKR_OPERATION_NOT_INITIALIZED by the spec (singlepart_test.go has every mechanism).
 			_, ecPriv := ecKeyPair(t, s, false)
 			must(t, p.SignInit(s, mechs(pkcs11.CKM_ECDSA, nil), ecPriv))
-			wantRV(t, "C_SignUpdate with CKM_ECDSA", p.SignUpdate(s, digest("x")), in(pkcs11.CKR_OK, pkcs11.CKR_MECHANISM_INVALID))
-			if profile == cloudhsm {
-				_, err := p.SignFinal(s)
-				wantRV(t, "C_SignFinal after the refused update", err, pkcs11.CKR_OPERATION_NOT_INITIALIZED)
-			} else {
-				_, err := p.SignFinal(s)
-				must(t, err)
-			}
+			wantRV(t, "C_SignUpdate with CKM_ECDSA", p.SignUpdate(s, digest("x")), in(pkcs11.CKR_OPERATION_NOT_INITIALIZED, pkcs11.CKR_MECHANISM_INVALID))
+			_, err = p.SignFinal(s)
+			wantRV(t, "C_SignFinal after the refused update", err, pkcs11.CKR_OPERATION_NOT_INITIALIZED)
 			must(t, p.SignInit(s, mechs(pkcs11.CKM_ECDSA, nil), ecPriv))
 			_, err = p.Sign(s, digest("single part is fine"))
 			must(t, err)
