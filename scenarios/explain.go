@@ -112,6 +112,9 @@ func Explain(s *spec.Scenario) string {
 	for _, l := range x.Latency {
 		fmt.Fprintf(&b, "  - %s latency during %s: p50 ≤ %s, p99 ≤ %s, max ≤ %s\n", l.Workload, l.During, l.P50, l.P99, l.Max)
 	}
+	for _, l := range x.Idle {
+		fmt.Fprintf(&b, "  - %s completes an operation at least every %s during %s\n", l.Workload, l.Max, l.During)
+	}
 	for _, k := range x.KeyStores {
 		want := k.State
 		if k.Code != "" {

@@ -277,6 +277,18 @@ func validate(d *decoder, s *Scenario) {
 			d.errAt(l.Pos, p, "a latency budget needs p50, p99 or max")
 		}
 	}
+	for i, l := range x.Idle {
+		p := fmt.Sprintf("expect.idle[%d]", i)
+		if !wnames[l.Workload] {
+			d.errAt(l.Pos, p+".workload", "%q is not a workload", l.Workload)
+		}
+		if !slices.Contains(phases, l.During) {
+			d.errAt(l.Pos, p+".during", "%q: expected one of %s", l.During, strings.Join(phases, ", "))
+		}
+		if l.Max <= 0 {
+			d.errAt(l.Pos, p+".max", "an idle budget needs max (the longest window without a completed operation)")
+		}
+	}
 	for i, k := range x.KeyStores {
 		p := fmt.Sprintf("expect.keystore[%d]", i)
 		if !stores[k.Store] {
