@@ -112,6 +112,14 @@ type Session struct {
 	auth  string // "hsm " + cred, the authorization value, made once per login
 	index atomic.Uint64
 
+	// What crypto reads wait for (readindex.go): the index of the session's last login change,
+	// and per key handle the index at which the session last changed it or saw it changed; and
+	// per node address the highest index it reported, to send a read where it need not wait.
+	login   atomic.Uint64
+	kmu     sync.RWMutex
+	keys    map[uint32]uint64
+	applied map[string]uint64
+
 	// The login's lease (lease.go): its length (0: not known yet), when it was last renewed
 	// (Unix nanoseconds), and whether the cluster has ended it.
 	lease   atomic.Int64
@@ -150,10 +158,13 @@ func (s *Session) setLogin(c string, lease time.Duration) {
 func (s *Session) Index() uint64 { return s.index.Load() }
 
 // Observe raises the index to i if i is higher.
-func (s *Session) Observe(i uint64) {
+func (s *Session) Observe(i uint64) { raise(&s.index, i) }
+
+// raise sets a to i if i is higher.
+func raise(a *atomic.Uint64, i uint64) {
 	for {
-		cur := s.index.Load()
-		if i <= cur || s.index.CompareAndSwap(cur, i) {
+		cur := a.Load()
+		if i <= cur || a.CompareAndSwap(cur, i) {
 			return
 		}
 	}
@@ -179,15 +190,20 @@ type Client struct {
 	// sessHome is where new session objects go: the node of the first one made, until it fails.
 	sessHome *nodeConn
 
-	stop chan struct{} // closed by Close: ends the refresh loop
+	stop chan struct{} // closed by Close: ends the refresh loop and the probes
 	once sync.Once
+
+	lat rtt // latency of crypto reads, for their attempt timeout (health.go)
 }
 
 type nodeConn struct {
 	Node
 	conn      *grpc.ClientConn
-	downUntil time.Time
-	removed   bool // no longer a member: never picked (its connection closes with the client)
+	downUntil time.Time // answered that it cannot serve now: passed over until then
+	removed   bool      // no longer a member: never picked (its connection closes with the client)
+	missed    bool      // never answered: passed over until a probe answers (health.go)
+	lagging   bool      // answered with an index below the session's: probed until it catches up
+	probing   bool
 }
 
 // Dial prepares connections to the configured nodes. Connections are made lazily by gRPC; the
@@ -328,7 +344,10 @@ func NewRequestID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (c *Client) intercept(ctx context.Context, method string, req, reply any, _ *grpc.ClientConn, inv grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+func (c *Client) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, inv grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if ctx.Value(probeKey{}) != nil {
+		return inv(ctx, method, req, reply, cc, opts...)
+	}
 	name := method[strings.LastIndexByte(method, '/')+1:]
 	if c.batch != nil && batchable[name] && ctx.Value(pinKey{}) == nil {
 		if item := batchItem(name, req); item != nil {
@@ -363,10 +382,14 @@ func (c *Client) unary(ctx context.Context, name, method string, req, reply any,
 		c.mu.Unlock()
 	}
 	var err error
+	var want uint64 // the index a node must have applied to serve a crypto read at once
+	if keyReads[name] {
+		want = c.sess.readIndex(name, req)
+	}
 	for attempt := 0; attempt <= retries; attempt++ {
 		nc := home
 		if nc == nil {
-			nc = c.pick()
+			nc = c.pick(want)
 		}
 		err = c.try(ctx, nc, name, method, req, reply, inv, opts)
 		if err == nil {
@@ -376,7 +399,11 @@ func (c *Client) unary(ctx context.Context, name, method string, req, reply any,
 		if !Retryable(err) || ctx.Err() != nil {
 			return err
 		}
-		c.markDown(nc, attempt)
+		if missed(ctx, err) {
+			c.miss(nc)
+		} else {
+			c.markDown(nc, attempt)
+		}
 		if creating && home != nil {
 			// The session home is gone, and its session objects with it: new ones start over
 			// on another node.
@@ -403,7 +430,8 @@ func (c *Client) unary(ctx context.Context, name, method string, req, reply any,
 	return err
 }
 
-// try is one attempt on one node, bounded by AttemptTimeout.
+// try is one attempt on one node, bounded by AttemptTimeout, or for a crypto read by a timeout
+// derived from the latency observed (readTimeout).
 func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req, reply any, inv grpc.UnaryInvoker, opts []grpc.CallOption) error {
 	kv := make([]string, 0, 6)
 	c.sess.mu.RLock()
@@ -412,43 +440,65 @@ func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req
 	if auth != "" {
 		kv = append(kv, mdAuthorization, auth)
 	}
-	if i := c.sess.Index(); i > 0 {
+	sent := c.sess.Index()
+	if i := c.sess.readIndex(name, req); i > 0 {
 		kv = append(kv, mdMinIndex, strconv.FormatUint(i, 10))
 	}
 	if id, _ := ctx.Value(ctxKey{}).(string); id != "" && writeMethods[name] {
 		kv = append(kv, mdRequestID, id)
 	}
-	actx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, kv...), c.cfg.AttemptTimeout)
+	timeout := c.cfg.AttemptTimeout
+	if keyReads[name] {
+		timeout = c.readTimeout()
+	}
+	actx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, kv...), timeout)
 	defer cancel()
 	var hdr metadata.MD
 	start := time.Now()
 	err := FromStatus(inv(actx, method, req, reply, nc.conn, append(opts, grpc.Header(&hdr))...))
+	took := time.Since(start)
 	if v := hdr.Get(mdIndex); len(v) > 0 {
 		if i, perr := strconv.ParseUint(v[0], 10, 64); perr == nil {
 			c.sess.Observe(i)
+			c.sess.learn(name, req, reply, err, i)
+			c.sess.noteApplied(nc.Addr, i)
+			if i < sent {
+				c.lags(nc)
+			}
 		}
+	}
+	if err == nil && keyReads[name] {
+		c.lat.observe(took)
+	}
+	if err == nil {
+		c.mu.Lock()
+		nc.missed = false // it answered (picked when every node had missed)
+		c.mu.Unlock()
 	}
 	if c.cfg.Observe != nil {
 		id := nc.ID
 		if id == "" {
 			id = nc.Addr
 		}
-		c.cfg.Observe(Attempt{Method: name, Node: id, Err: err, Took: time.Since(start)})
+		c.cfg.Observe(Attempt{Method: name, Node: id, Err: err, Took: took})
 	}
 	return err
 }
 
-// pick chooses the next healthy node, round robin; when none is healthy, the next one anyway
-// (a node marked down may be back, and the caller's deadline bounds the search).
-func (c *Client) pick() *nodeConn {
+// pick chooses the next healthy node, round robin, passing over a lagging node not known to have
+// applied want (so it is not asked for a read it would wait on); when none is healthy, the next
+// one anyway (a node marked down may be back, and the caller's deadline bounds the search).
+func (c *Client) pick(want uint64) *nodeConn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
-	for i := 0; i < len(c.nodes); i++ {
-		nc := c.nodes[(c.next+i)%len(c.nodes)]
-		if !nc.removed && now.After(nc.downUntil) {
-			c.next = (c.next + i + 1) % len(c.nodes)
-			return nc
+	for pass := 0; pass < 2; pass++ {
+		for i := 0; i < len(c.nodes); i++ {
+			nc := c.nodes[(c.next+i)%len(c.nodes)]
+			if !nc.removed && !nc.missed && now.After(nc.downUntil) && (pass == 1 || !nc.lagging || c.sess.appliedBy(nc.Addr) >= want) {
+				c.next = (c.next + i + 1) % len(c.nodes)
+				return nc
+			}
 		}
 	}
 	for i := 0; i < len(c.nodes); i++ { // all down: the next member anyway
