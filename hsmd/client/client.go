@@ -79,8 +79,13 @@ type Config struct {
 	// same idempotency id. Zero means one attempt per known node, at least 2.
 	Retries int
 	// AttemptTimeout bounds one attempt on one node, so a node that black-holes requests costs
-	// a failover, not the caller's whole deadline. Zero: 3 s.
+	// a failover, not the caller's whole deadline. Zero: 3 s. A crypto read's attempt gets a
+	// timeout derived from the latency observed, at most this (health.go).
 	AttemptTimeout time.Duration
+	// Hedge is how long a crypto read waits for its node before the same read goes to another
+	// node too, the first answer winning (hedge.go). Zero: derived from the latency observed;
+	// negative: reads are not hedged.
+	Hedge time.Duration
 	// Observe, if set, is told of every attempt: which node served which call, with what error.
 	Observe func(Attempt)
 	// Batch coalesces concurrent crypto reads (Sign, Verify, Encrypt, Decrypt, Digest,
@@ -204,6 +209,7 @@ type nodeConn struct {
 	missed    bool      // never answered: passed over until a probe answers (health.go)
 	lagging   bool      // answered with an index below the session's: probed until it catches up
 	probing   bool
+	slow      int // attempts still running past the hedge delay (hedge.go): passed over meanwhile
 }
 
 // Dial prepares connections to the configured nodes. Connections are made lazily by gRPC; the
@@ -391,7 +397,11 @@ func (c *Client) unary(ctx context.Context, name, method string, req, reply any,
 		if nc == nil {
 			nc = c.pick(want)
 		}
-		err = c.try(ctx, nc, name, method, req, reply, inv, opts)
+		if keyReads[name] && home == nil {
+			err = c.tryHedged(ctx, nc, want, name, method, req, reply, inv, opts)
+		} else {
+			err = c.try(ctx, nc, name, method, req, reply, inv, opts)
+		}
 		if err == nil {
 			c.noteHome(nc, reply)
 			return nil
@@ -495,7 +505,7 @@ func (c *Client) pick(want uint64) *nodeConn {
 	for pass := 0; pass < 2; pass++ {
 		for i := 0; i < len(c.nodes); i++ {
 			nc := c.nodes[(c.next+i)%len(c.nodes)]
-			if !nc.removed && !nc.missed && now.After(nc.downUntil) && (pass == 1 || !nc.lagging || c.sess.appliedBy(nc.Addr) >= want) {
+			if c.healthyLocked(nc, want, pass == 1, now) {
 				c.next = (c.next + i + 1) % len(c.nodes)
 				return nc
 			}
@@ -511,6 +521,14 @@ func (c *Client) pick(want uint64) *nodeConn {
 	nc := c.nodes[c.next%len(c.nodes)] // every known node removed: keep trying what we have
 	c.next = (c.next + 1) % len(c.nodes)
 	return nc
+}
+
+// healthyLocked reports whether nc may be picked now: a member that has not missed, has not
+// said it cannot serve, holds no attempt past the hedge delay and, unless laggards are allowed,
+// is not known to lag behind want.
+func (c *Client) healthyLocked(nc *nodeConn, want uint64, laggards bool, now time.Time) bool {
+	return !nc.removed && !nc.missed && nc.slow == 0 && now.After(nc.downUntil) &&
+		(laggards || !nc.lagging || c.sess.appliedBy(nc.Addr) >= want)
 }
 
 func (c *Client) markDown(nc *nodeConn, attempt int) {
