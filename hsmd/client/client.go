@@ -121,6 +121,7 @@ type Session struct {
 	// and per key handle the index at which the session last changed it or saw it changed; and
 	// per node address the highest index it reported, to send a read where it need not wait.
 	login   atomic.Uint64
+	adopted atomic.Bool // a credential set with SetCredential: its login index is not known
 	kmu     sync.RWMutex
 	keys    map[uint32]uint64
 	applied map[string]uint64
@@ -140,8 +141,20 @@ func (s *Session) Credential() string {
 }
 
 // SetCredential installs a credential (after Login, or to adopt one): its lease is renewed while
-// a client using this Session lives.
-func (s *Session) SetCredential(c string) { s.setLogin(c, 0) }
+// a client using this Session lives. When the login was applied is not known, so crypto reads
+// wait for the session's newest index, as every call does (Adopt knows better).
+func (s *Session) SetCredential(c string) {
+	s.setLogin(c, 0)
+	s.adopted.Store(c != "")
+}
+
+// Adopt installs the credential another session logged in with, and what that session knows:
+// the index of its login (crypto reads wait for no more) and its newest index.
+func (s *Session) Adopt(from *Session) {
+	s.setLogin(from.Credential(), 0)
+	raise(&s.login, from.login.Load())
+	raise(&s.index, from.Index())
+}
 
 func (s *Session) setLogin(c string, lease time.Duration) {
 	s.mu.Lock()
@@ -156,6 +169,7 @@ func (s *Session) setLogin(c string, lease time.Duration) {
 		s.renewed.Store(0) // an adopted credential: renew at once, and learn its lease
 	}
 	s.dead.Store(false)
+	s.adopted.Store(false)
 	s.mu.Unlock()
 }
 
@@ -209,7 +223,6 @@ type nodeConn struct {
 	missed    bool      // never answered: passed over until a probe answers (health.go)
 	lagging   bool      // answered with an index below the session's: probed until it catches up
 	probing   bool
-	slow      int // attempts still running past the hedge delay (hedge.go): passed over meanwhile
 }
 
 // Dial prepares connections to the configured nodes. Connections are made lazily by gRPC; the
@@ -524,10 +537,9 @@ func (c *Client) pick(want uint64) *nodeConn {
 }
 
 // healthyLocked reports whether nc may be picked now: a member that has not missed, has not
-// said it cannot serve, holds no attempt past the hedge delay and, unless laggards are allowed,
-// is not known to lag behind want.
+// said it cannot serve and, unless laggards are allowed, is not known to lag behind want.
 func (c *Client) healthyLocked(nc *nodeConn, want uint64, laggards bool, now time.Time) bool {
-	return !nc.removed && !nc.missed && nc.slow == 0 && now.After(nc.downUntil) &&
+	return !nc.removed && !nc.missed && now.After(nc.downUntil) &&
 		(laggards || !nc.lagging || c.sess.appliedBy(nc.Addr) >= want)
 }
 

@@ -67,12 +67,16 @@ func repliedHandles(reply any) []uint32 {
 
 // readIndex is the index a node must have applied before it serves this call: for a crypto
 // read, the highest index at which this session changed (or saw changed) the keys it names, or
-// its login; for anything else, the session's newest index.
+// its login (for a credential adopted with SetCredential, the session's newest index); for
+// anything else, the session's newest index.
 func (s *Session) readIndex(name string, req any) uint64 {
 	if !keyReads[name] {
 		return s.Index()
 	}
 	m := s.login.Load()
+	if s.adopted.Load() {
+		m = max(m, s.Index())
+	}
 	hs := handlesOf(req)
 	if len(hs) == 0 {
 		return m
@@ -139,6 +143,9 @@ func (s *Session) raiseKeys(i uint64, hs ...uint32) {
 
 // noteApplied records that the node at addr has applied index i.
 func (s *Session) noteApplied(addr string, i uint64) {
+	if s.appliedBy(addr) >= i { // the usual case: no write lock
+		return
+	}
 	s.kmu.Lock()
 	if s.applied == nil {
 		s.applied = map[string]uint64{}

@@ -108,7 +108,7 @@ func Run(ctx context.Context, w spec.Workload, d Deps) error {
 			cl.Close()
 			return fmt.Errorf("workload %s: login %s: %w", w.Name, w.User, err)
 		}
-		sess.SetCredential(cl.Session().Credential())
+		sess.Adopt(cl.Session()) // the credential, and the index its reads need
 		cl.Close()
 		if w.Op == spec.OpKeyLifecycle {
 			lc = &lifecycle{}
