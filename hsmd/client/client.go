@@ -117,8 +117,8 @@ type Session struct {
 	auth  string // "hsm " + cred, the authorization value, made once per login
 	index atomic.Uint64
 
-	// What crypto reads wait for (readindex.go): the index of the session's last login change,
-	// and per key handle the index at which the session last changed it or saw it changed; and
+	// What crypto reads wait for (readindex.go): the index of the session's last login change
+	// (or an index the caller asked to Observe), and per key handle the index at which the session last changed it or saw it changed; and
 	// per node address the highest index it reported, to send a read where it need not wait.
 	login   atomic.Uint64
 	adopted atomic.Bool // a credential set with SetCredential: its login index is not known
@@ -176,8 +176,13 @@ func (s *Session) setLogin(c string, lease time.Duration) {
 // Index is the highest applied index seen in any response.
 func (s *Session) Index() uint64 { return s.index.Load() }
 
-// Observe raises the index to i if i is higher.
-func (s *Session) Observe(i uint64) { raise(&s.index, i) }
+// Observe raises the index to i if i is higher, and makes every later call of the session,
+// crypto reads included, wait for a node that has applied i: how a caller orders its session
+// after another's writes (the keys another session made, the user it created).
+func (s *Session) Observe(i uint64) {
+	raise(&s.index, i)
+	raise(&s.login, i)
+}
 
 // raise sets a to i if i is higher.
 func raise(a *atomic.Uint64, i uint64) {
@@ -482,7 +487,7 @@ func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req
 	took := time.Since(start)
 	if v := hdr.Get(mdIndex); len(v) > 0 {
 		if i, perr := strconv.ParseUint(v[0], 10, 64); perr == nil {
-			c.sess.Observe(i)
+			raise(&c.sess.index, i) // not Observe: a reply holds back only what it concerns
 			c.sess.learn(name, req, reply, err, i)
 			c.sess.noteApplied(nc.Addr, i)
 			if i < sent {
