@@ -223,10 +223,10 @@ type Client struct {
 type nodeConn struct {
 	Node
 	conn      *grpc.ClientConn
-	downUntil time.Time // answered that it cannot serve now: passed over until then
-	removed   bool      // no longer a member: never picked (its connection closes with the client)
-	missed    bool      // never answered: passed over until a probe answers (health.go)
-	lagging   bool      // answered with an index below the session's: probed until it catches up
+	downUntil time.Time   // answered that it cannot serve now: passed over until then
+	removed   bool        // no longer a member: never picked (its connection closes with the client)
+	missed    atomic.Bool // never answered: passed over until a probe answers (health.go)
+	lagging   bool        // answered with an index below the session's: probed until it catches up
 	probing   bool
 }
 
@@ -498,10 +498,8 @@ func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req
 	if err == nil && keyReads[name] {
 		c.lat.observe(took)
 	}
-	if err == nil {
-		c.mu.Lock()
-		nc.missed = false // it answered (picked when every node had missed)
-		c.mu.Unlock()
+	if err == nil && nc.missed.Load() {
+		nc.missed.Store(false) // it answered (picked when every node had missed)
 	}
 	if c.cfg.Observe != nil {
 		id := nc.ID
@@ -544,7 +542,7 @@ func (c *Client) pick(want uint64) *nodeConn {
 // healthyLocked reports whether nc may be picked now: a member that has not missed, has not
 // said it cannot serve and, unless laggards are allowed, is not known to lag behind want.
 func (c *Client) healthyLocked(nc *nodeConn, want uint64, laggards bool, now time.Time) bool {
-	return !nc.removed && !nc.missed && now.After(nc.downUntil) &&
+	return !nc.removed && !nc.missed.Load() && now.After(nc.downUntil) &&
 		(laggards || !nc.lagging || c.sess.appliedBy(nc.Addr) >= want)
 }
 

@@ -36,7 +36,7 @@ func missed(ctx context.Context, err error) bool {
 // miss marks nc as missed and starts its probe.
 func (c *Client) miss(nc *nodeConn) {
 	c.mu.Lock()
-	nc.missed = true
+	nc.missed.Store(true)
 	c.probeLocked(nc)
 	c.mu.Unlock()
 }
@@ -80,7 +80,7 @@ func (c *Client) probe(nc *nodeConn) {
 		}
 		c.sess.noteApplied(nc.Addr, info.GetAppliedIndex())
 		c.mu.Lock()
-		nc.missed = false
+		nc.missed.Store(false)
 		nc.lagging = info.GetAppliedIndex() < c.sess.Index() // a miss may have been a wait on a lagging node
 		done := !nc.lagging
 		if done {
