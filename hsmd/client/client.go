@@ -517,15 +517,8 @@ func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req
 func (c *Client) pick(want uint64) *nodeConn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := time.Now()
-	for pass := 0; pass < 2; pass++ {
-		for i := 0; i < len(c.nodes); i++ {
-			nc := c.nodes[(c.next+i)%len(c.nodes)]
-			if c.healthyLocked(nc, want, pass == 1, now) {
-				c.next = (c.next + i + 1) % len(c.nodes)
-				return nc
-			}
-		}
+	if nc := c.nextHealthyLocked(want, nil); nc != nil {
+		return nc
 	}
 	for i := 0; i < len(c.nodes); i++ { // all down: the next member anyway
 		nc := c.nodes[(c.next+i)%len(c.nodes)]
@@ -537,6 +530,22 @@ func (c *Client) pick(want uint64) *nodeConn {
 	nc := c.nodes[c.next%len(c.nodes)] // every known node removed: keep trying what we have
 	c.next = (c.next + 1) % len(c.nodes)
 	return nc
+}
+
+// nextHealthyLocked takes the next healthy node other than not, round robin, passing over a
+// lagging node not known to have applied want while another will do; nil when none is healthy.
+func (c *Client) nextHealthyLocked(want uint64, not *nodeConn) *nodeConn {
+	now := time.Now()
+	for pass := 0; pass < 2; pass++ {
+		for i := range c.nodes {
+			nc := c.nodes[(c.next+i)%len(c.nodes)]
+			if nc != not && c.healthyLocked(nc, want, pass == 1, now) {
+				c.next = (c.next + i + 1) % len(c.nodes)
+				return nc
+			}
+		}
+	}
+	return nil
 }
 
 // healthyLocked reports whether nc may be picked now: a member that has not missed, has not

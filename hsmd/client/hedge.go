@@ -86,15 +86,5 @@ func (c *Client) tryHedged(ctx context.Context, nc *nodeConn, want uint64, name,
 func (c *Client) pickOther(want uint64, not *nodeConn) *nodeConn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := time.Now()
-	for pass := 0; pass < 2; pass++ {
-		for i := 0; i < len(c.nodes); i++ {
-			nc := c.nodes[(c.next+i)%len(c.nodes)]
-			if nc != not && c.healthyLocked(nc, want, pass == 1, now) {
-				c.next = (c.next + i + 1) % len(c.nodes)
-				return nc
-			}
-		}
-	}
-	return nil
+	return c.nextHealthyLocked(want, not)
 }
