@@ -227,6 +227,7 @@ type nodeConn struct {
 	removed   bool        // no longer a member: never picked (its connection closes with the client)
 	missed    atomic.Bool // never answered: passed over until a probe answers (health.go)
 	lagging   bool        // answered with an index below the session's: probed until it catches up
+	lagTarget uint64      // what it must have applied to count as caught up
 	probing   bool
 }
 
@@ -491,7 +492,7 @@ func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req
 			c.sess.learn(name, req, reply, err, i)
 			c.sess.noteApplied(nc.Addr, i)
 			if i < sent {
-				c.lags(nc)
+				c.lags(nc, sent)
 			}
 		}
 	}

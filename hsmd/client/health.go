@@ -41,11 +41,12 @@ func (c *Client) miss(nc *nodeConn) {
 	c.mu.Unlock()
 }
 
-// lags marks nc as lagging (it answered with an index below what the session had seen when
-// the call left): until a probe finds it caught up, it is asked only for reads it has applied.
-func (c *Client) lags(nc *nodeConn) {
+// lags marks nc as lagging: it answered with an index below target, what the session had seen
+// when the call left. Until a probe finds it has applied target, it is asked only for reads it
+// has applied.
+func (c *Client) lags(nc *nodeConn, target uint64) {
 	c.mu.Lock()
-	nc.lagging = true
+	nc.lagging, nc.lagTarget = true, max(nc.lagTarget, target)
 	c.probeLocked(nc)
 	c.mu.Unlock()
 }
@@ -58,8 +59,8 @@ func (c *Client) probeLocked(nc *nodeConn) {
 	}
 }
 
-// probe asks a missed or lagging node for GetInfo until it answers and has applied the
-// session's index, backing off up to probeMax while it does not answer; then the node is picked
+// probe asks a missed or lagging node for GetInfo until it answers and has applied what it
+// lagged behind, backing off up to probeMax while it does not answer; then the node is picked
 // for every call again. The probe goes past the interceptor (no failover, no index, no login).
 func (c *Client) probe(nc *nodeConn) {
 	api := hsmpb.NewHSMClient(nc.conn)
@@ -80,8 +81,15 @@ func (c *Client) probe(nc *nodeConn) {
 		}
 		c.sess.noteApplied(nc.Addr, info.GetAppliedIndex())
 		c.mu.Lock()
+		applied := info.GetAppliedIndex()
+		if idx := c.sess.Index(); nc.missed.Load() && applied < idx {
+			// The miss may have been a wait on a node that lags: it must catch up first.
+			nc.lagging, nc.lagTarget = true, max(nc.lagTarget, idx)
+		}
 		nc.missed.Store(false)
-		nc.lagging = info.GetAppliedIndex() < c.sess.Index() // a miss may have been a wait on a lagging node
+		if applied >= nc.lagTarget {
+			nc.lagging = false
+		}
 		done := !nc.lagging
 		if done {
 			nc.probing = false
