@@ -215,7 +215,7 @@ func (e *engine) run(ctx context.Context) error {
 
 	ops := e.tl.Ops()
 	e.res.Events, e.res.Ops, e.res.Final, e.res.Nodes = e.tl.Events(), ops, final, e.env.Nodes()
-	e.res.Stats = Stats(s, ops)
+	e.res.Stats = Stats(s, ops, loadEnd)
 	e.res.Checks = validate.Check(validate.Input{Scenario: s, Ops: ops, Events: e.res.Events, LoadEnd: loadEnd, Final: final})
 	if werr != nil {
 		e.res.Checks = append(e.res.Checks, validate.Result{Name: "workloads", Summary: werr.Error()})

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hsmsim/hsmsim/scenarios/failpoint"
 	"github.com/hsmsim/hsmsim/scenarios/spec"
@@ -110,7 +111,19 @@ func Explain(s *spec.Scenario) string {
 		fmt.Fprintln(&b)
 	}
 	for _, l := range x.Latency {
-		fmt.Fprintf(&b, "  - %s latency during %s: p50 ≤ %s, p99 ≤ %s, max ≤ %s\n", l.Workload, l.During, l.P50, l.P99, l.Max)
+		var lim []string
+		for _, q := range []struct {
+			name string
+			d    time.Duration
+		}{{"p50", l.P50}, {"p99", l.P99}, {"max", l.Max}} {
+			if q.d > 0 { // an unset bound is not checked
+				lim = append(lim, fmt.Sprintf("%s ≤ %s", q.name, q.d))
+			}
+		}
+		fmt.Fprintf(&b, "  - %s latency during %s: %s\n", l.Workload, l.During, strings.Join(lim, ", "))
+	}
+	for _, l := range x.Idle {
+		fmt.Fprintf(&b, "  - %s completes an operation at least every %s during %s\n", l.Workload, l.Max, l.During)
 	}
 	for _, k := range x.KeyStores {
 		want := k.State

@@ -79,8 +79,13 @@ type Config struct {
 	// same idempotency id. Zero means one attempt per known node, at least 2.
 	Retries int
 	// AttemptTimeout bounds one attempt on one node, so a node that black-holes requests costs
-	// a failover, not the caller's whole deadline. Zero: 3 s.
+	// a failover, not the caller's whole deadline. Zero: 3 s. A crypto read's attempt gets a
+	// timeout derived from the latency observed, at most this (health.go).
 	AttemptTimeout time.Duration
+	// Hedge is how long a crypto read waits for its node before the same read goes to another
+	// node too, the first answer winning (hedge.go). Zero: derived from the latency observed;
+	// negative: reads are not hedged.
+	Hedge time.Duration
 	// Observe, if set, is told of every attempt: which node served which call, with what error.
 	Observe func(Attempt)
 	// Batch coalesces concurrent crypto reads (Sign, Verify, Encrypt, Decrypt, Digest,
@@ -112,6 +117,15 @@ type Session struct {
 	auth  string // "hsm " + cred, the authorization value, made once per login
 	index atomic.Uint64
 
+	// What crypto reads wait for (readindex.go): the index of the session's last login change
+	// (or an index the caller asked to Observe), and per key handle the index at which the session last changed it or saw it changed; and
+	// per node address the highest index it reported, to send a read where it need not wait.
+	login   atomic.Uint64
+	adopted atomic.Bool // a credential set with SetCredential: its login index is not known
+	kmu     sync.RWMutex
+	keys    map[uint32]uint64
+	applied map[string]uint64
+
 	// The login's lease (lease.go): its length (0: not known yet), when it was last renewed
 	// (Unix nanoseconds), and whether the cluster has ended it.
 	lease   atomic.Int64
@@ -127,8 +141,20 @@ func (s *Session) Credential() string {
 }
 
 // SetCredential installs a credential (after Login, or to adopt one): its lease is renewed while
-// a client using this Session lives.
-func (s *Session) SetCredential(c string) { s.setLogin(c, 0) }
+// a client using this Session lives. When the login was applied is not known, so crypto reads
+// wait for the session's newest index, as every call does (Adopt knows better).
+func (s *Session) SetCredential(c string) {
+	s.setLogin(c, 0)
+	s.adopted.Store(c != "")
+}
+
+// Adopt installs the credential another session logged in with, and what that session knows:
+// the index of its login (crypto reads wait for no more) and its newest index.
+func (s *Session) Adopt(from *Session) {
+	s.setLogin(from.Credential(), 0)
+	raise(&s.login, from.login.Load())
+	raise(&s.index, from.Index())
+}
 
 func (s *Session) setLogin(c string, lease time.Duration) {
 	s.mu.Lock()
@@ -143,17 +169,26 @@ func (s *Session) setLogin(c string, lease time.Duration) {
 		s.renewed.Store(0) // an adopted credential: renew at once, and learn its lease
 	}
 	s.dead.Store(false)
+	s.adopted.Store(false)
 	s.mu.Unlock()
 }
 
 // Index is the highest applied index seen in any response.
 func (s *Session) Index() uint64 { return s.index.Load() }
 
-// Observe raises the index to i if i is higher.
+// Observe raises the index to i if i is higher, and makes every later call of the session,
+// crypto reads included, wait for a node that has applied i: how a caller orders its session
+// after another's writes (the keys another session made, the user it created).
 func (s *Session) Observe(i uint64) {
+	raise(&s.index, i)
+	raise(&s.login, i)
+}
+
+// raise sets a to i if i is higher.
+func raise(a *atomic.Uint64, i uint64) {
 	for {
-		cur := s.index.Load()
-		if i <= cur || s.index.CompareAndSwap(cur, i) {
+		cur := a.Load()
+		if i <= cur || a.CompareAndSwap(cur, i) {
 			return
 		}
 	}
@@ -179,15 +214,21 @@ type Client struct {
 	// sessHome is where new session objects go: the node of the first one made, until it fails.
 	sessHome *nodeConn
 
-	stop chan struct{} // closed by Close: ends the refresh loop
+	stop chan struct{} // closed by Close: ends the refresh loop and the probes
 	once sync.Once
+
+	lat rtt // latency of crypto reads, for their attempt timeout (health.go)
 }
 
 type nodeConn struct {
 	Node
 	conn      *grpc.ClientConn
-	downUntil time.Time
-	removed   bool // no longer a member: never picked (its connection closes with the client)
+	downUntil time.Time   // answered that it cannot serve now: passed over until then
+	removed   bool        // no longer a member: never picked (its connection closes with the client)
+	missed    atomic.Bool // never answered: passed over until a probe answers (health.go)
+	lagging   bool        // answered with an index below the session's: probed until it catches up
+	lagTarget uint64      // what it must have applied to count as caught up
+	probing   bool
 }
 
 // Dial prepares connections to the configured nodes. Connections are made lazily by gRPC; the
@@ -328,7 +369,10 @@ func NewRequestID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (c *Client) intercept(ctx context.Context, method string, req, reply any, _ *grpc.ClientConn, inv grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+func (c *Client) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, inv grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if ctx.Value(probeKey{}) != nil {
+		return inv(ctx, method, req, reply, cc, opts...)
+	}
 	name := method[strings.LastIndexByte(method, '/')+1:]
 	if c.batch != nil && batchable[name] && ctx.Value(pinKey{}) == nil {
 		if item := batchItem(name, req); item != nil {
@@ -363,12 +407,20 @@ func (c *Client) unary(ctx context.Context, name, method string, req, reply any,
 		c.mu.Unlock()
 	}
 	var err error
+	var want uint64 // the index a node must have applied to serve a crypto read at once
+	if keyReads[name] {
+		want = c.sess.readIndex(name, req)
+	}
 	for attempt := 0; attempt <= retries; attempt++ {
 		nc := home
 		if nc == nil {
-			nc = c.pick()
+			nc = c.pick(want)
 		}
-		err = c.try(ctx, nc, name, method, req, reply, inv, opts)
+		if keyReads[name] && home == nil {
+			err = c.tryHedged(ctx, nc, want, name, method, req, reply, inv, opts)
+		} else {
+			err = c.try(ctx, nc, name, method, req, reply, inv, opts)
+		}
 		if err == nil {
 			c.noteHome(nc, reply)
 			return nil
@@ -376,7 +428,11 @@ func (c *Client) unary(ctx context.Context, name, method string, req, reply any,
 		if !Retryable(err) || ctx.Err() != nil {
 			return err
 		}
-		c.markDown(nc, attempt)
+		if missed(ctx, err) {
+			c.miss(nc)
+		} else {
+			c.markDown(nc, attempt)
+		}
 		if creating && home != nil {
 			// The session home is gone, and its session objects with it: new ones start over
 			// on another node.
@@ -403,7 +459,8 @@ func (c *Client) unary(ctx context.Context, name, method string, req, reply any,
 	return err
 }
 
-// try is one attempt on one node, bounded by AttemptTimeout.
+// try is one attempt on one node, bounded by AttemptTimeout, or for a crypto read by a timeout
+// derived from the latency observed (readTimeout).
 func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req, reply any, inv grpc.UnaryInvoker, opts []grpc.CallOption) error {
 	kv := make([]string, 0, 6)
 	c.sess.mu.RLock()
@@ -412,44 +469,57 @@ func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req
 	if auth != "" {
 		kv = append(kv, mdAuthorization, auth)
 	}
-	if i := c.sess.Index(); i > 0 {
+	sent := c.sess.Index()
+	if i := c.sess.readIndex(name, req); i > 0 {
 		kv = append(kv, mdMinIndex, strconv.FormatUint(i, 10))
 	}
 	if id, _ := ctx.Value(ctxKey{}).(string); id != "" && writeMethods[name] {
 		kv = append(kv, mdRequestID, id)
 	}
-	actx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, kv...), c.cfg.AttemptTimeout)
+	timeout := c.cfg.AttemptTimeout
+	if keyReads[name] {
+		timeout = c.readTimeout()
+	}
+	actx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, kv...), timeout)
 	defer cancel()
 	var hdr metadata.MD
 	start := time.Now()
 	err := FromStatus(inv(actx, method, req, reply, nc.conn, append(opts, grpc.Header(&hdr))...))
+	took := time.Since(start)
 	if v := hdr.Get(mdIndex); len(v) > 0 {
 		if i, perr := strconv.ParseUint(v[0], 10, 64); perr == nil {
-			c.sess.Observe(i)
+			raise(&c.sess.index, i) // not Observe: a reply holds back only what it concerns
+			c.sess.learn(name, req, reply, err, i)
+			c.sess.noteApplied(nc.Addr, i)
+			if i < sent {
+				c.lags(nc, sent)
+			}
 		}
+	}
+	if err == nil && keyReads[name] {
+		c.lat.observe(took)
+	}
+	if err == nil && nc.missed.Load() {
+		nc.missed.Store(false) // it answered (picked when every node had missed)
 	}
 	if c.cfg.Observe != nil {
 		id := nc.ID
 		if id == "" {
 			id = nc.Addr
 		}
-		c.cfg.Observe(Attempt{Method: name, Node: id, Err: err, Took: time.Since(start)})
+		c.cfg.Observe(Attempt{Method: name, Node: id, Err: err, Took: took})
 	}
 	return err
 }
 
-// pick chooses the next healthy node, round robin; when none is healthy, the next one anyway
-// (a node marked down may be back, and the caller's deadline bounds the search).
-func (c *Client) pick() *nodeConn {
+// pick chooses the next healthy node, round robin, passing over a lagging node not known to have
+// applied want (so it is not asked for a read it would wait on); when none is healthy, the next
+// one anyway (a node marked down may be back, and the caller's deadline bounds the search).
+func (c *Client) pick(want uint64) *nodeConn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := time.Now()
-	for i := 0; i < len(c.nodes); i++ {
-		nc := c.nodes[(c.next+i)%len(c.nodes)]
-		if !nc.removed && now.After(nc.downUntil) {
-			c.next = (c.next + i + 1) % len(c.nodes)
-			return nc
-		}
+	if nc := c.nextHealthyLocked(want, nil); nc != nil {
+		return nc
 	}
 	for i := 0; i < len(c.nodes); i++ { // all down: the next member anyway
 		nc := c.nodes[(c.next+i)%len(c.nodes)]
@@ -461,6 +531,29 @@ func (c *Client) pick() *nodeConn {
 	nc := c.nodes[c.next%len(c.nodes)] // every known node removed: keep trying what we have
 	c.next = (c.next + 1) % len(c.nodes)
 	return nc
+}
+
+// nextHealthyLocked takes the next healthy node other than not, round robin, passing over a
+// lagging node not known to have applied want while another will do; nil when none is healthy.
+func (c *Client) nextHealthyLocked(want uint64, not *nodeConn) *nodeConn {
+	now := time.Now()
+	for pass := 0; pass < 2; pass++ {
+		for i := range c.nodes {
+			nc := c.nodes[(c.next+i)%len(c.nodes)]
+			if nc != not && c.healthyLocked(nc, want, pass == 1, now) {
+				c.next = (c.next + i + 1) % len(c.nodes)
+				return nc
+			}
+		}
+	}
+	return nil
+}
+
+// healthyLocked reports whether nc may be picked now: a member that has not missed, has not
+// said it cannot serve and, unless laggards are allowed, is not known to lag behind want.
+func (c *Client) healthyLocked(nc *nodeConn, want uint64, laggards bool, now time.Time) bool {
+	return !nc.removed && !nc.missed.Load() && now.After(nc.downUntil) &&
+		(laggards || !nc.lagging || c.sess.appliedBy(nc.Addr) >= want)
 }
 
 func (c *Client) markDown(nc *nodeConn, attempt int) {

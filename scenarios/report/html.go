@@ -79,8 +79,8 @@ svg text{font:11px system-ui,sans-serif}
 <h3>Timeline</h3>
 {{.SVG}}
 <h3>Workloads</h3>
-<table><tr><th>workload</th><th>face</th><th>op</th><th>ok</th><th>failed</th><th>error rate</th><th>ops/s</th><th>p50</th><th>p99</th><th>max</th><th>errors</th><th>served by</th></tr>
-{{range .Stats}}<tr><td>{{.Name}}</td><td>{{.Face}}</td><td>{{.Op}}</td><td class="num">{{.OK}}</td><td class="num">{{.Failed}}</td><td class="num">{{pct .OK .Failed}}</td><td class="num">{{printf "%.1f" .Rate}}</td><td class="num">{{ms .P50}}</td><td class="num">{{ms .P99}}</td><td class="num">{{ms .Max}}</td><td>{{codes .Codes}}</td><td>{{codes .Nodes}}</td></tr>
+<table><tr><th>workload</th><th>face</th><th>op</th><th>ok</th><th>failed</th><th>error rate</th><th>ops/s</th><th>p50</th><th>p99</th><th>max</th><th title="longest window without a completed operation">idle</th><th>errors</th><th>served by</th></tr>
+{{range .Stats}}<tr><td>{{.Name}}</td><td>{{.Face}}</td><td>{{.Op}}</td><td class="num">{{.OK}}</td><td class="num">{{.Failed}}</td><td class="num">{{pct .OK .Failed}}</td><td class="num">{{printf "%.1f" .Rate}}</td><td class="num">{{ms .P50}}</td><td class="num">{{ms .P99}}</td><td class="num">{{ms .Max}}</td><td class="num">{{ms .Idle}}</td><td>{{codes .Codes}}</td><td>{{codes .Nodes}}</td></tr>
 {{end}}</table>
 <h3>Fault schedule (from seed {{.Seed}})</h3>
 <table><tr><th>#</th><th>fault</th><th>when and what</th></tr>

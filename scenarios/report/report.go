@@ -36,14 +36,14 @@ func Summary(w io.Writer, r *scenarios.Result) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  WORKLOAD\tFACE\tOP\tOK\tFAILED\tOPS/S\tP50\tP99\tMAX\tERRORS")
+	fmt.Fprintln(tw, "  WORKLOAD\tFACE\tOP\tOK\tFAILED\tOPS/S\tP50\tP99\tMAX\tIDLE\tERRORS")
 	for _, s := range r.Stats {
 		var codes []string
 		for _, c := range slices.Sorted(maps.Keys(s.Codes)) {
 			codes = append(codes, fmt.Sprintf("%s×%d", c, s.Codes[c]))
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\n", s.Name, s.Face, s.Op, s.OK, s.Failed, s.Rate,
-			ms(s.P50), ms(s.P99), ms(s.Max), strings.Join(codes, " "))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Face, s.Op, s.OK, s.Failed, s.Rate,
+			ms(s.P50), ms(s.P99), ms(s.Max), ms(s.Idle), strings.Join(codes, " "))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -522,6 +522,18 @@ func (d *decoder) expect(n *yaml.Node, path string, x *Expect) {
 				x.Latency = append(x.Latency, l)
 			})
 		},
+		"idle": func(n *yaml.Node, p string) {
+			d.list(n, p, func(e *yaml.Node, p string) {
+				l := IdleBudget{Pos: d.pos(e), During: DuringAlways}
+				d.fields(e, p, map[string]func(*yaml.Node, string){
+					"workload": d.str(&l.Workload),
+					"during":   d.str(&l.During),
+					"max":      d.duration(&l.Max),
+					"grace":    d.duration(&l.Grace),
+				})
+				x.Idle = append(x.Idle, l)
+			})
+		},
 		"keystore": func(n *yaml.Node, p string) {
 			d.list(n, p, func(e *yaml.Node, p string) {
 				k := KeyStoreExpect{Pos: d.pos(e), Within: 15 * time.Second}

@@ -220,6 +220,7 @@ type Expect struct {
 	Errors         []ErrorBudget
 	ClientErrors   []ErrorCodes
 	Latency        []LatencyBudget
+	Idle           []IdleBudget
 	KeyStores      []KeyStoreExpect
 }
 
@@ -249,6 +250,16 @@ type LatencyBudget struct {
 	P50, P99 time.Duration
 	Max      time.Duration
 	Grace    time.Duration
+}
+
+// IdleBudget is a throughput floor: within the phase, a workload never goes longer than Max
+// without completing an operation successfully (a stalled application, even if nothing fails).
+type IdleBudget struct {
+	Pos      Pos
+	Workload string
+	During   string
+	Max      time.Duration
+	Grace    time.Duration // each phase interval's first Grace is not counted
 }
 
 // KeyStoreExpect is a custom key store state that must be reached.

@@ -22,9 +22,12 @@ faults:
 `
 
 func TestParseGood(t *testing.T) {
-	s, err := spec.Parse("good.yaml", []byte(good))
+	s, err := spec.Parse("good.yaml", []byte(good+"expect:\n  idle:\n    - {workload: w, during: majority-up, max: 500ms, grace: 1s}\n"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := (spec.IdleBudget{Pos: s.Expect.Idle[0].Pos, Workload: "w", During: spec.DuringMajorityUp, Max: 500e6, Grace: 1e9}); s.Expect.Idle[0] != want {
+		t.Fatalf("idle budget %+v, want %+v", s.Expect.Idle[0], want)
 	}
 	if s.Cluster.Nodes() != 3 || s.Faults[0].At != (spec.Range{1e9, 2e9}) || s.Workloads[0].User != "app" || !s.Expect.Linearizable {
 		t.Fatalf("%+v", s)
@@ -44,6 +47,8 @@ func TestParseErrorsNameFileLineField(t *testing.T) {
 		{strings.Replace(good, "us-east-1c: 1", "zone-z: 1", 1), "cluster.hsms.zone-z: an AZ is a region and a letter"},
 		{good + "  - {name: u, at: 2s, do: update-keystore, store: s, cluster: k}\n", "faults[1].cluster: \"k\": update-keystore's cluster names a restore-backup fault"},
 		{good + "expect:\n  errors:\n    - {workload: nope, max: 0}\n", "bad.yaml:14:7: expect.errors[0].workload: \"nope\" is not a workload"},
+		{good + "expect:\n  idle:\n    - {workload: w, during: majority-up}\n", "bad.yaml:14:7: expect.idle[0].max: an idle budget needs max"},
+		{good + "expect:\n  idle:\n    - {workload: w, during: lunch, max: 500ms}\n", "expect.idle[0].during: \"lunch\""},
 	}
 	for _, c := range cases {
 		_, err := spec.Parse("bad.yaml", []byte(c.src))

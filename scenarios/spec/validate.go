@@ -265,16 +265,27 @@ func validate(d *decoder, s *Scenario) {
 			d.errAt(c.Pos, fmt.Sprintf("expect.client-errors[%d].workload", i), "%q is not a workload", c.Workload)
 		}
 	}
+	// workloadPhase checks a budget's workload (required) and phase.
+	workloadPhase := func(pos Pos, p, workload, during string) {
+		if !wnames[workload] {
+			d.errAt(pos, p+".workload", "%q is not a workload", workload)
+		}
+		if !slices.Contains(phases, during) {
+			d.errAt(pos, p+".during", "%q: expected one of %s", during, strings.Join(phases, ", "))
+		}
+	}
 	for i, l := range x.Latency {
 		p := fmt.Sprintf("expect.latency[%d]", i)
-		if !wnames[l.Workload] {
-			d.errAt(l.Pos, p+".workload", "%q is not a workload", l.Workload)
-		}
-		if !slices.Contains(phases, l.During) {
-			d.errAt(l.Pos, p+".during", "%q: expected one of %s", l.During, strings.Join(phases, ", "))
-		}
+		workloadPhase(l.Pos, p, l.Workload, l.During)
 		if l.P50 == 0 && l.P99 == 0 && l.Max == 0 {
 			d.errAt(l.Pos, p, "a latency budget needs p50, p99 or max")
+		}
+	}
+	for i, l := range x.Idle {
+		p := fmt.Sprintf("expect.idle[%d]", i)
+		workloadPhase(l.Pos, p, l.Workload, l.During)
+		if l.Max <= 0 {
+			d.errAt(l.Pos, p+".max", "an idle budget needs max (the longest window without a completed operation)")
 		}
 	}
 	for i, k := range x.KeyStores {

@@ -108,7 +108,7 @@ func Run(ctx context.Context, w spec.Workload, d Deps) error {
 			cl.Close()
 			return fmt.Errorf("workload %s: login %s: %w", w.Name, w.User, err)
 		}
-		sess.SetCredential(cl.Session().Credential())
+		sess.Adopt(cl.Session()) // the credential, and the index its reads need
 		cl.Close()
 		if w.Op == spec.OpKeyLifecycle {
 			lc = &lifecycle{}
@@ -125,7 +125,7 @@ func Run(ctx context.Context, w spec.Workload, d Deps) error {
 		wk := &worker{w: w, d: d, id: i, kms: kc, lc: lc, rng: mrand.New(mrand.NewPCG(uint64(d.Seed), uint64(i+1)))}
 		if sess != nil {
 			name := fmt.Sprintf("%s-%d", w.Name, i)
-			cl, err := d.Target.SessionClient(name, sess, func(a client.Attempt) { wk.lastNode.Store(d.Target.Label(a.Node)) })
+			cl, err := d.Target.SessionClient(name, sess, wk.observe)
 			if err != nil {
 				return err
 			}
@@ -173,7 +173,19 @@ type worker struct {
 	kms      *awskms.Client
 	lc       *lifecycle
 	lastNode atomic.Value
+	answered atomic.Bool // an attempt of the current operation succeeded: its node is lastNode
 	n        int
+}
+
+// observe records which node served the operation: the one that answered, else the last tried
+// (a hedged read's slower attempt is reported after the answer, canceled).
+func (wk *worker) observe(a client.Attempt) {
+	if a.Err == nil {
+		wk.lastNode.Store(wk.d.Target.Label(a.Node))
+		wk.answered.Store(true)
+	} else if !wk.answered.Load() {
+		wk.lastNode.Store(wk.d.Target.Label(a.Node))
+	}
 }
 
 func (wk *worker) loop(ctx context.Context, tokens <-chan struct{}) {
@@ -304,6 +316,7 @@ func (wk *worker) setupKey() uint32 {
 
 func (wk *worker) hsmOp(ctx context.Context) {
 	wk.lastNode.Store("")
+	wk.answered.Store(false)
 	start := time.Now()
 	switch wk.w.Op {
 	case spec.OpSign:

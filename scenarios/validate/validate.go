@@ -108,6 +108,9 @@ func Check(in Input) []Result {
 	for _, l := range x.Latency {
 		out = append(out, Latency(in, l))
 	}
+	for _, l := range x.Idle {
+		out = append(out, Idle(in, l))
+	}
 	for _, k := range x.KeyStores {
 		out = append(out, KeyStore(in, k))
 	}
@@ -658,6 +661,91 @@ func Latency(in Input, l spec.LatencyBudget) Result {
 	check("p99", p99, l.P99)
 	check("max", mx, l.Max)
 	r.Summary = fmt.Sprintf("%d ops: p50 %s, p99 %s, max %s", len(lat), ms(p50), ms(p99), ms(mx))
+	return r
+}
+
+// Intervals are the spans of the load phase that belong to a phase.
+func (p Phases) Intervals(phase string) []history.Interval {
+	switch phase {
+	case spec.DuringAlways:
+		return []history.Interval{{From: 0, To: p.End}}
+	case spec.DuringFaults:
+		return p.Faults
+	case spec.DuringSteady:
+		var out []history.Interval
+		from := time.Duration(0)
+		for _, f := range p.Faults {
+			if f.From > from {
+				out = append(out, history.Interval{From: from, To: f.From})
+			}
+			from = max(from, f.To)
+		}
+		if from < p.End {
+			out = append(out, history.Interval{From: from, To: p.End})
+		}
+		return out
+	case spec.DuringMajorityUp:
+		return p.Majority
+	}
+	return nil
+}
+
+// LongestIdle is the longest span inside the intervals during which none of the given
+// completion times fell, and where it starts. ends must be sorted.
+func LongestIdle(ivs []history.Interval, ends []time.Duration) (longest, at time.Duration) {
+	for _, iv := range ivs {
+		cursor := iv.From
+		i, _ := slices.BinarySearch(ends, iv.From)
+		for ; i < len(ends) && ends[i] <= iv.To; i++ {
+			if g := ends[i] - cursor; g > longest {
+				longest, at = g, cursor
+			}
+			cursor = ends[i]
+		}
+		if g := iv.To - cursor; g > longest {
+			longest, at = g, cursor
+		}
+	}
+	return longest, at
+}
+
+// SuccessEnds are the sorted completion times of a workload's successful operations.
+func SuccessEnds(ops []history.Op, workload string) []time.Duration {
+	var ends []time.Duration
+	for _, o := range workloadOps(ops, workload) {
+		if o.OK() {
+			ends = append(ends, o.End)
+		}
+	}
+	slices.Sort(ends)
+	return ends
+}
+
+// Idle: a throughput floor. Within the phase (each interval's first grace left out), the
+// workload never goes longer than max without completing an operation successfully: an
+// application that stalls fails it even when none of its calls fails.
+func Idle(in Input, l spec.IdleBudget) Result {
+	r := Result{Name: fmt.Sprintf("idle %s during %s", l.Workload, l.During), Pass: true}
+	ph := PhasesOf(in.Events, in.LoadEnd)
+	var ivs []history.Interval
+	var span time.Duration
+	for _, iv := range ph.Intervals(l.During) {
+		iv.From += l.Grace
+		if iv.From < iv.To {
+			ivs = append(ivs, iv)
+			span += iv.To - iv.From
+		}
+	}
+	if len(ivs) == 0 {
+		r.Summary = "the phase never happened"
+		return r
+	}
+	longest, at := LongestIdle(ivs, SuccessEnds(in.Ops, l.Workload))
+	if longest > l.Max {
+		r.Pass = false
+		r.add("no operation completed from %s to %s", ms(at), ms(at+longest))
+	}
+	r.Summary = fmt.Sprintf("longest window without a completed operation %s of %s in the phase (max %s)", ms(longest), ms(span), l.Max)
 	return r
 }
 

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,54 @@ func TestFailoverAndKeyStoreChecksFail(t *testing.T) {
 	in.Events = append(in.Events, history.Event{At: 7 * time.Second, Kind: history.EvSkipped, Name: "kill-new-leader", Detail: "trigger never happened"})
 	if r := Schedule(in); r.Pass {
 		t.Fatal("a fault that never fired passed")
+	}
+}
+
+// A workload that stalls without failing fails the throughput floor and the latency budget, in
+// the phase where it stalled only.
+func TestIdleAndLatencyCatchAStall(t *testing.T) {
+	events := []history.Event{
+		{At: 1 * time.Second, Kind: history.EvFault, Name: "cut"},
+		{At: 1 * time.Second, Kind: history.EvAvail, Fields: map[string]string{"majority": "true"}},
+		{At: 3 * time.Second, Kind: history.EvUndo, Name: "cut"},
+	}
+	var ops []history.Op
+	for t0 := time.Duration(0); t0 < 4*time.Second; t0 += 50 * ms1 {
+		end := t0 + 2*ms1
+		if t0 >= 1200*ms1 && t0 < 2*time.Second {
+			end = 2 * time.Second // every call of the stall waits for the same timeout
+		}
+		ops = append(ops, history.Op{Workload: "sign", Start: t0, End: end})
+	}
+	in := Input{Ops: ops, Events: events, LoadEnd: 4 * time.Second}
+	r := Idle(in, spec.IdleBudget{Workload: "sign", During: spec.DuringMajorityUp, Max: 500 * ms1})
+	if r.Pass || len(r.Details) != 1 || !strings.Contains(r.Details[0], "from 1.152s to 2s") {
+		t.Fatalf("a stall of 800 ms passed a 500 ms floor: %+v", r)
+	}
+	if r := Idle(in, spec.IdleBudget{Workload: "sign", During: spec.DuringSteady, Max: 500 * ms1}); !r.Pass {
+		t.Fatalf("no stall outside the fault: %+v", r)
+	}
+	if r := Idle(in, spec.IdleBudget{Workload: "sign", During: spec.DuringFaults, Max: time.Second}); !r.Pass {
+		t.Fatalf("an 848 ms stall failed a 1 s floor: %+v", r)
+	}
+	// Failed operations are no throughput.
+	failed := slices.Clone(ops)
+	for i := range failed {
+		if failed[i].Start >= 1200*ms1 && failed[i].Start < 2*time.Second {
+			failed[i].End, failed[i].Code = failed[i].Start+time.Millisecond, "CKR_DEVICE_ERROR"
+		}
+	}
+	if r := Idle(Input{Ops: failed, Events: events, LoadEnd: 4 * time.Second}, spec.IdleBudget{Workload: "sign", During: spec.DuringFaults, Max: 500 * ms1}); r.Pass {
+		t.Fatalf("fast failures counted as throughput: %+v", r)
+	}
+	// The tail of the phase counts: a workload that stops for good fails too.
+	if r := Idle(Input{Ops: ops[:10], Events: events, LoadEnd: 4 * time.Second}, spec.IdleBudget{Workload: "sign", During: spec.DuringAlways, Max: time.Second}); r.Pass {
+		t.Fatalf("a workload that stopped passed: %+v", r)
+	}
+	if r := Latency(in, spec.LatencyBudget{Workload: "sign", During: spec.DuringFaults, P99: 150 * ms1}); r.Pass {
+		t.Fatalf("the stalled calls passed a 150 ms p99: %+v", r)
+	}
+	if r := Latency(in, spec.LatencyBudget{Workload: "sign", During: spec.DuringSteady, P99: 150 * ms1, Max: time.Second}); !r.Pass {
+		t.Fatalf("steady latency: %+v", r)
 	}
 }
