@@ -263,23 +263,27 @@ func Dial(cfg Config) (*Client, error) {
 		c.batch.api = c.batchAPI
 	}
 	if cfg.Refresh > 0 {
-		go c.refreshLoop(cfg.Refresh)
+		go c.every(cfg.Refresh, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Refresh)
+			_, _ = c.Refresh(ctx) // a failed refresh keeps the nodes known so far
+			cancel()
+		})
 	}
-	go c.keepAlive()
+	go c.every(renewTick, c.renewIfDue)
 	return c, nil
 }
 
-func (c *Client) refreshLoop(every time.Duration) {
-	t := time.NewTicker(every)
+// every runs f at each tick of period d until Close: the client's background work (member
+// refresh, login renewal) in one loop shape.
+func (c *Client) every(d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), every)
-			_, _ = c.Refresh(ctx) // a failed refresh keeps the nodes known so far
-			cancel()
+			f()
 		}
 	}
 }

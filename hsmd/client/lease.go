@@ -20,28 +20,20 @@ const (
 	defaultRenew = 5 * time.Second
 )
 
-// keepAlive runs until Close.
-func (c *Client) keepAlive() {
-	t := time.NewTicker(renewTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-		}
-		if !c.sess.claimRenewal(time.Now()) {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.AttemptTimeout)
-		r, err := c.api.RenewLogin(ctx, &hsmpb.Empty{})
-		cancel()
-		switch {
-		case err == nil && r.LeaseSeconds > 0:
-			c.sess.lease.Store(int64(time.Duration(r.LeaseSeconds) * time.Second))
-		case p11.Code(err) == p11.CKR_USER_NOT_LOGGED_IN:
-			c.sess.ended(c.sess.Credential()) // the cluster ended it: stop renewing it
-		}
+// renewIfDue renews the Session's login when its renewal is due and this client claims it; it
+// runs every renewTick until Close.
+func (c *Client) renewIfDue() {
+	if !c.sess.claimRenewal(time.Now()) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.AttemptTimeout)
+	r, err := c.api.RenewLogin(ctx, &hsmpb.Empty{})
+	cancel()
+	switch {
+	case err == nil && r.LeaseSeconds > 0:
+		c.sess.lease.Store(int64(time.Duration(r.LeaseSeconds) * time.Second))
+	case p11.Code(err) == p11.CKR_USER_NOT_LOGGED_IN:
+		c.sess.ended(c.sess.Credential()) // the cluster ended it: stop renewing it
 	}
 }
 

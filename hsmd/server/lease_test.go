@@ -37,7 +37,9 @@ func TestLoginLeaseChild(t *testing.T) {
 }
 
 // A login lives while its client does and ends soon after the client dies without logging out,
-// as a CloudHSM login ends with its connection: a separate process logs in and is SIGKILLed.
+// as a CloudHSM login ends with its connection (the CloudHSM CLI and PKCS#11 library log in per
+// connection: docs.aws.amazon.com/cloudhsm/latest/userguide/cloudhsm_cli-login.html): a separate
+// process logs in and is SIGKILLed.
 func TestLoginEndsWithItsClient(t *testing.T) {
 	const lease = 2 * time.Second
 	n := nodetest.Start(t, nodetest.Options{LoginLease: lease})

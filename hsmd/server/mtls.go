@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"slices"
+	"sync/atomic"
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
@@ -33,6 +34,7 @@ var errMTLSRequired = errors.New("hsmsim: this cluster enforces mutual TLS: conn
 // a node's certificate name from others (nil: no node connects here).
 func (n *Node) ServerTLS(base *tls.Config, isNode func(commonName string) bool) *tls.Config {
 	out := base.Clone()
+	var last atomic.Pointer[mtlsConfig] // the config made for the settings seen last
 	out.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		s := n.State()
 		if s == nil {
@@ -42,33 +44,52 @@ func (n *Node) ServerTLS(base *tls.Config, isNode func(commonName string) bool) 
 		if len(anchors) == 0 {
 			return nil, nil
 		}
-		cfg := base.Clone()
-		// gRPC negotiates HTTP/2 by ALPN; the config returned here replaces the one gRPC
-		// prepared, so it must offer h2 itself.
-		if !slices.Contains(cfg.NextProtos, "h2") {
-			cfg.NextProtos = append(cfg.NextProtos, "h2")
+		// The settings change rarely; a handshake reuses the config made for them.
+		if c := last.Load(); c != nil && c.enforced == enforced && slices.EqualFunc(c.anchors, anchors, bytes.Equal) {
+			return c.cfg, nil
 		}
-		pool := x509.NewCertPool()
-		if base.ClientCAs != nil {
-			pool = base.ClientCAs.Clone()
-		}
-		for _, der := range anchors {
-			if c, err := x509.ParseCertificate(der); err == nil {
-				pool.AddCert(c)
-			}
-		}
-		cfg.ClientCAs = pool
-		if enforced {
-			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-				if !fromAnchor(cs, anchors) && !isNodePeer(cs, base.ClientCAs, isNode) {
-					return errMTLSRequired
-				}
-				return nil
-			}
-		}
-		return cfg, nil
+		c := &mtlsConfig{anchors: anchors, enforced: enforced, cfg: clientAuthConfig(base, anchors, enforced, isNode)}
+		last.Store(c)
+		return c.cfg, nil
 	}
 	return out
+}
+
+// mtlsConfig is the TLS configuration made for one state of the cluster's mutual-TLS settings.
+type mtlsConfig struct {
+	anchors  [][]byte
+	enforced bool
+	cfg      *tls.Config
+}
+
+// clientAuthConfig is base with the anchors added to the client CAs and, when enforced, the
+// refusal of clients that show neither an anchor's certificate nor a node's.
+func clientAuthConfig(base *tls.Config, anchors [][]byte, enforced bool, isNode func(string) bool) *tls.Config {
+	cfg := base.Clone()
+	// gRPC negotiates HTTP/2 by ALPN; the config returned by GetConfigForClient replaces the one
+	// gRPC prepared, so it must offer h2 itself.
+	if !slices.Contains(cfg.NextProtos, "h2") {
+		cfg.NextProtos = append(cfg.NextProtos, "h2")
+	}
+	pool := x509.NewCertPool()
+	if base.ClientCAs != nil {
+		pool = base.ClientCAs.Clone()
+	}
+	for _, der := range anchors {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			pool.AddCert(c)
+		}
+	}
+	cfg.ClientCAs = pool
+	if enforced {
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if !fromAnchor(cs, anchors) && !isNodePeer(cs, base.ClientCAs, isNode) {
+				return errMTLSRequired
+			}
+			return nil
+		}
+	}
+	return cfg
 }
 
 // fromAnchor says whether the peer's verified chain ends at one of the registered anchors.

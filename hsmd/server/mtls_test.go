@@ -57,7 +57,9 @@ func selfSigned(t *testing.T, key any, isCA bool) []byte {
 // certificates and enforces mutual TLS; then a client without a certificate, or with one from
 // another CA, cannot connect, and one with a certificate from the anchor can. The admin cannot
 // enforce it from a connection that would itself be locked out, nor remove the last anchor while
-// it is enforced. Anchors are checked (a CA, CloudHSM's key types, at most two).
+// it is enforced. Anchors are checked (a CA, CloudHSM's key types, at most two), as
+// docs.aws.amazon.com/cloudhsm/latest/userguide/cloudhsm_cli-cluster-mtls-register-trust-anchor.html
+// and cloudhsm_cli-cluster-mtls-list-trust-anchors.html (no login needed) say.
 func TestMutualTLSEnforcement(t *testing.T) {
 	n := nodetest.Start(t, nodetest.Options{})
 	ctx := ctxT(t)
