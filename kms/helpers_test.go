@@ -129,8 +129,6 @@ func check(t testing.TB, err error) {
 	}
 }
 
-type ctxT = context.Context
-
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])

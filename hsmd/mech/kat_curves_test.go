@@ -119,10 +119,6 @@ func (c *refCurve) encode(q refPoint) []byte {
 	return out
 }
 
-func (c *refCurve) decode(b []byte) refPoint {
-	return refPoint{new(big.Int).SetBytes(b[1 : 1+c.size]), new(big.Int).SetBytes(b[1+c.size:])}
-}
-
 // bits2int: the leftmost bits of the hash, as many as the order has (SEC 1 §4.1.3 step 5).
 func (c *refCurve) bits2int(h []byte) *big.Int {
 	e := new(big.Int).SetBytes(h)

@@ -86,9 +86,6 @@ func lookup(m uint32) (*entry, error) {
 // Sentinel errors of the package. Errors with a reason use p11.Errorf; these carry only a code.
 var (
 	errMechanismInvalid = p11.Error(p11.CKR_MECHANISM_INVALID)
-	errParam            = p11.Error(p11.CKR_MECHANISM_PARAM_INVALID)
-	errKeyType          = p11.Error(p11.CKR_KEY_TYPE_INCONSISTENT)
-	errKeySize          = p11.Error(p11.CKR_KEY_SIZE_RANGE)
 	errDataLen          = p11.Error(p11.CKR_DATA_LEN_RANGE)
 	errEncLen           = p11.Error(p11.CKR_ENCRYPTED_DATA_LEN_RANGE)
 	errEncInvalid       = p11.Error(p11.CKR_ENCRYPTED_DATA_INVALID)

@@ -364,12 +364,6 @@ func (s *Service) saveLocked() error {
 	return os.Rename(tmp, path)
 }
 
-func (s *Service) save() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.saveLocked()
-}
-
 // hsmCA returns the HSM CA of fingerprint fp.
 func (s *Service) hsmCA(fp string) (*pki.CA, error) {
 	s.mu.Lock()
