@@ -42,6 +42,11 @@ func aliasTarget(s *Server, c *caller, id string) (*keyRec, *awsapi.Error) {
 	return k, nil
 }
 
+// names says whether a is an alias of k.
+func (a *aliasRec) names(k *keyRec) bool {
+	return a.Target == k.ID && a.Region == k.Region && a.Account == k.Account
+}
+
 type aliasInput struct {
 	AliasName   string
 	TargetKeyId string
@@ -66,7 +71,7 @@ func createAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	}
 	n := 0
 	for _, a := range s.aliases {
-		if a.Target == k.ID {
+		if a.names(k) {
 			n++
 		}
 	}
@@ -96,7 +101,7 @@ func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	if cur == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
 	}
-	if old := s.keys[cur.Target]; old != nil {
+	if old := s.keyAt(cur.Account, cur.Region, cur.Target); old != nil {
 		if err := s.authorize(c, old, in.AliasName); err != nil {
 			return nil, err
 		}
@@ -107,7 +112,7 @@ func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	}
 	// An alias may move only between keys of the same type and usage, so that code using it
 	// keeps working (KMSDG:alias-manage).
-	if old := s.keys[cur.Target]; old != nil && (old.Spec != k.Spec || old.Usage != k.Usage) {
+	if old := s.keyAt(cur.Account, cur.Region, cur.Target); old != nil && (old.Spec != k.Spec || old.Usage != k.Usage) {
 		return nil, awsapi.NewError(awsapi.ValidationException, "%s key usage or key spec is not compatible with the current target of %s.", keyARN(k), in.AliasName)
 	}
 	a := *cur
@@ -137,7 +142,7 @@ func deleteAlias(s *Server, _ context.Context, c *caller, in *aliasNameInput) (*
 	if a == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
 	}
-	if k := s.keys[a.Target]; k != nil {
+	if k := s.keyAt(a.Account, a.Region, a.Target); k != nil {
 		if err := s.authorize(c, k, in.AliasName); err != nil {
 			return nil, err
 		}

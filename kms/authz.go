@@ -108,7 +108,12 @@ func (s *Server) authorize(c *caller, k *keyRec, requested string) *awsapi.Error
 	ctx.Set("kms:CustomerMasterKeySpec", k.Spec)
 	ctx.Set("kms:KeyUsage", k.Usage)
 	ctx.Set("kms:KeyOrigin", k.Origin)
-	ctx.Set("kms:MultiRegion", "false")
+	ctx.Set("kms:MultiRegion", strconv.FormatBool(k.MultiRegion))
+	if k.MultiRegion {
+		ctx.Set("kms:MultiRegionKeyType", s.multiRegionKeyType(k))
+	} else {
+		ctx.Delete("kms:MultiRegionKeyType")
+	}
 	if a := requestAlias(requested); a != "" {
 		ctx.Set("kms:RequestAlias", a)
 	} else {
@@ -150,7 +155,7 @@ func requestAlias(id string) string {
 func (s *Server) aliasesOf(k *keyRec) []string {
 	var out []string
 	for _, a := range s.aliases {
-		if a.Target == k.ID {
+		if a.names(k) {
 			out = append(out, a.Name)
 		}
 	}
@@ -163,7 +168,7 @@ func (s *Server) aliasesOf(k *keyRec) []string {
 // https://docs.aws.amazon.com/kms/latest/developerguide/grants.html
 func (s *Server) grantAllows(c *caller, k *keyRec) *grantRec {
 	op := strings.TrimPrefix(c.action, "kms:")
-	for _, g := range s.keyGrants[k.ID] {
+	for _, g := range s.keyGrants[k.ref()] {
 		if g.namesGrantee(&c.req.Principal) && slices.Contains(g.Operations, op) && g.constraintsMet(op, c.ec) {
 			return g
 		}

@@ -11,8 +11,8 @@ import (
 
 // The ciphertext blob, version 1 (CIPHERTEXT.md is the specification):
 //
-//	offset 0   1 byte    format version, 0x01
-//	offset 1   16 bytes  KMS key id (the UUID's 16 bytes)
+//	offset 0   1 byte    format version, 0x01 (0x02: the same layout for a multi-Region key)
+//	offset 1   16 bytes  KMS key id (the UUID's 16 bytes; a multi-Region key's 32 hex digits)
 //	offset 17  4 bytes   key material version, big endian, from 1
 //	offset 21  12 bytes  AES-GCM nonce
 //	offset 33  n+16      AES-256-GCM ciphertext of the n plaintext bytes, then the 16-byte tag
@@ -23,6 +23,7 @@ import (
 
 const (
 	blobVersion1  = 0x01
+	blobVersionMR = 0x02 // a multi-Region key: its id is mrk- and the 16 bytes in hex
 	blobHeaderLen = 21
 	blobNonceLen  = 12
 	blobTagLen    = 16
@@ -40,15 +41,19 @@ type blob struct {
 
 // parseBlob splits a ciphertext; anything it cannot read is InvalidCiphertextException.
 func parseBlob(b []byte) (*blob, *awsapi.Error) {
-	if len(b) < blobMinLen || b[0] != blobVersion1 {
+	if len(b) < blobMinLen || (b[0] != blobVersion1 && b[0] != blobVersionMR) {
 		return nil, awsapi.NewError(errInvalidCiphertext, "")
 	}
 	v := binary.BigEndian.Uint32(b[17:21])
 	if v == 0 {
 		return nil, awsapi.NewError(errInvalidCiphertext, "")
 	}
+	id := awsapi.FormatUUID(b[1:17])
+	if b[0] == blobVersionMR {
+		id = multiRegionKeyPrefix + hex.EncodeToString(b[1:17])
+	}
 	return &blob{
-		KeyID:   awsapi.FormatUUID(b[1:17]),
+		KeyID:   id,
 		Version: v,
 		Nonce:   b[blobHeaderLen : blobHeaderLen+blobNonceLen],
 		Sealed:  b[blobHeaderLen+blobNonceLen:],
@@ -60,6 +65,9 @@ func parseBlob(b []byte) (*blob, *awsapi.Error) {
 func blobHeader(keyID string, version uint32) []byte {
 	h := make([]byte, blobHeaderLen, blobHeaderLen+64)
 	h[0] = blobVersion1
+	if rest, ok := strings.CutPrefix(keyID, multiRegionKeyPrefix); ok {
+		h[0], keyID = blobVersionMR, rest
+	}
 	id, _ := hex.DecodeString(strings.ReplaceAll(keyID, "-", ""))
 	copy(h[1:17], id)
 	binary.BigEndian.PutUint32(h[17:21], version)

@@ -57,6 +57,12 @@ type keyRec struct {
 	Policy         string         `json:"policy"`
 	pol            *policy.Policy // Policy compiled; replaced, never changed
 	PublicKey      []byte         `json:"public_key,omitempty"` // DER SubjectPublicKeyInfo (asymmetric)
+	// A multi-Region key (multiregion.go) has the same id in every region of its set, and each
+	// key of the set names the region of the primary.
+	MultiRegion   bool      `json:"multi_region,omitempty"`
+	PrimaryRegion string    `json:"primary_region,omitempty"`
+	CreatingUntil time.Time `json:"creating_until,omitzero"` // a new replica is Creating until then
+	UpdatingUntil time.Time `json:"updating_until,omitzero"` // UpdatePrimaryRegion's Updating, until then
 }
 
 // matVersion is one generation of a key's material.
@@ -84,8 +90,12 @@ type aliasRec struct {
 }
 
 type grantRec struct {
-	ID          string            `json:"id"`
-	KeyID       string            `json:"key"`
+	ID    string `json:"id"`
+	KeyID string `json:"key"`
+	// The key's account and region: a multi-Region key's id names a key in several regions.
+	// Grants stored before they were kept per region have none (db.load finds them).
+	Account     string            `json:"account,omitempty"`
+	Region      string            `json:"region,omitempty"`
 	Name        string            `json:"name,omitempty"`
 	Grantee     string            `json:"grantee"`
 	Retiring    string            `json:"retiring,omitempty"`
@@ -101,6 +111,19 @@ type grantConstraints struct {
 }
 
 func aliasKey(account, region, name string) string { return account + "/" + region + "/" + name }
+
+// keyRef is how keys are found in Server.keys and stored in bbolt: by account, region and key id,
+// because the keys of a multi-Region set share their id.
+func keyRef(account, region, id string) string { return account + "/" + region + "/" + id }
+
+func (k *keyRec) ref() string { return keyRef(k.Account, k.Region, k.ID) }
+
+func (g *grantRec) keyRef() string { return keyRef(g.Account, g.Region, g.KeyID) }
+
+// keyAt is the key id of account and region (callers hold s.mu).
+func (s *Server) keyAt(account, region, id string) *keyRec {
+	return s.keys[keyRef(account, region, id)]
+}
 
 // db is the persistence of a Server: its bbolt file and the master key secrets are sealed with.
 type db struct {
@@ -136,18 +159,13 @@ func (d *db) load(s *Server) error {
 				return err
 			}
 		}
-		if err := loadBucket(tx, bucketKeys, func(k *keyRec) {
-			// A policy stored before policies were checked may not parse: the key then allows
-			// nobody (authorize), as a key whose policy names nobody.
-			k.pol, _ = policy.ParseKeyPolicy(k.Policy)
-			s.keys[k.ID] = k
-		}); err != nil {
+		if err := loadKeys(tx, s); err != nil {
 			return err
 		}
 		if err := loadBucket(tx, bucketAliases, func(a *aliasRec) { s.aliases[aliasKey(a.Account, a.Region, a.Name)] = a }); err != nil {
 			return err
 		}
-		if err := loadBucket(tx, bucketGrants, s.putGrant); err != nil {
+		if err := loadGrants(tx, s); err != nil {
 			return err
 		}
 		return loadBucket(tx, bucketStores, s.hsm.Load)
@@ -158,14 +176,90 @@ func (d *db) load(s *Server) error {
 	return nil
 }
 
+// loadKeys reads the keys. A database written before keys were stored per region keeps them under
+// their bare id: each moves to its reference (keyRef) in the same transaction.
+func loadKeys(tx *bolt.Tx, s *Server) error {
+	moved := map[string]*keyRec{}
+	err := loadBucketKeyed(tx, bucketKeys, func(dbKey string, k *keyRec) {
+		// A policy stored before policies were checked may not parse: the key then allows
+		// nobody (authorize), as a key whose policy names nobody.
+		k.pol, _ = policy.ParseKeyPolicy(k.Policy)
+		s.keys[k.ref()] = k
+		if dbKey != k.ref() {
+			moved[dbKey] = k
+		}
+	})
+	if err != nil {
+		return err
+	}
+	b := tx.Bucket(bucketKeys)
+	for old, k := range moved {
+		v, err := json.Marshal(k)
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(k.ref()), v); err != nil {
+			return err
+		}
+		if err := b.Delete([]byte(old)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadGrants reads the grants (after the keys). A grant stored before grants named their key's
+// region belongs to the one key of its id (databases of that time had no multi-Region keys); it
+// is rewritten with that key's account and region.
+func loadGrants(tx *bolt.Tx, s *Server) error {
+	var old []*grantRec
+	if err := loadBucket(tx, bucketGrants, func(g *grantRec) {
+		if g.Region == "" {
+			old = append(old, g)
+			return
+		}
+		s.putGrant(g)
+	}); err != nil {
+		return err
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	byID := map[string]*keyRec{}
+	for _, k := range s.keys {
+		if !k.MultiRegion {
+			byID[k.ID] = k
+		}
+	}
+	for _, g := range old {
+		if k := byID[g.KeyID]; k != nil {
+			g.Account, g.Region = k.Account, k.Region
+			v, err := json.Marshal(g)
+			if err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketGrants).Put([]byte(g.ID), v); err != nil {
+				return err
+			}
+		}
+		s.putGrant(g)
+	}
+	return nil
+}
+
 // loadBucket decodes every record of a bucket and hands each to add.
 func loadBucket[T any](tx *bolt.Tx, bucket []byte, add func(*T)) error {
-	return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
+	return loadBucketKeyed(tx, bucket, func(_ string, r *T) { add(r) })
+}
+
+// loadBucketKeyed is loadBucket that also hands add each record's bbolt key.
+func loadBucketKeyed[T any](tx *bolt.Tx, bucket []byte, add func(string, *T)) error {
+	return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
 		var r T
 		if err := json.Unmarshal(v, &r); err != nil {
 			return err
 		}
-		add(&r)
+		add(string(k), &r)
 		return nil
 	})
 }
@@ -249,11 +343,12 @@ func (k *keyRec) clone() *keyRec {
 	return &c
 }
 
-// saveKey persists k and installs it (callers hold s.mu for writing).
+// saveKey persists k and installs it (callers hold s.mu for writing). The primary key of a
+// multi-Region set passes its shared properties on to its replicas (multiregion.go).
 func (s *Server) saveKey(k *keyRec) error {
-	if err := s.db.put(bucketKeys, k.ID, k); err != nil {
+	if err := s.db.put(bucketKeys, k.ref(), k); err != nil {
 		return err
 	}
-	s.keys[k.ID] = k
-	return nil
+	s.keys[k.ref()] = k
+	return s.shareWithReplicas(k)
 }

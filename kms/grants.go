@@ -114,8 +114,8 @@ func createGrant(s *Server, _ context.Context, c *caller, in *createGrantInput) 
 	}
 	ops := slices.Clone(in.Operations)
 	slices.Sort(ops)
-	n := len(s.keyGrants[k.ID])
-	for _, g := range s.keyGrants[k.ID] {
+	n := len(s.keyGrants[k.ref()])
+	for _, g := range s.keyGrants[k.ref()] {
 		// A named grant created again with the same parameters is the same grant (idempotent
 		// CreateGrant, KMSDG:grant-manage).
 		if in.Name != "" && g.Name == in.Name && g.Grantee == in.GranteePrincipal && g.Retiring == in.RetiringPrincipal &&
@@ -126,7 +126,7 @@ func createGrant(s *Server, _ context.Context, c *caller, in *createGrantInput) 
 	if n >= maxGrantsPerKey {
 		return nil, awsapi.NewError(errLimitExceeded, "A KMS key can have at most %d grants.", maxGrantsPerKey)
 	}
-	g := &grantRec{ID: randomHex(32), KeyID: k.ID, Name: in.Name, Grantee: in.GranteePrincipal, Retiring: in.RetiringPrincipal,
+	g := &grantRec{ID: randomHex(32), KeyID: k.ID, Account: k.Account, Region: k.Region, Name: in.Name, Grantee: in.GranteePrincipal, Retiring: in.RetiringPrincipal,
 		Operations: ops, Constraints: in.Constraints, Created: s.now().UTC()}
 	g.Token = grantToken(g.ID)
 	if err := s.db.put(bucketGrants, g.ID, g); err != nil {
@@ -175,7 +175,7 @@ func listGrantsWhere(s *Server, in *listGrantsInput, keep func(g *grantRec) bool
 	var all []grantEntry
 	for _, g := range s.grants {
 		if keep(g) {
-			all = append(all, g.entry(s.keys[g.KeyID]))
+			all = append(all, g.entry(s.keys[g.keyRef()]))
 		}
 	}
 	s.mu.RUnlock()
@@ -194,14 +194,13 @@ func listGrants(s *Server, _ context.Context, c *caller, in *listGrantsInput) (*
 		return nil, rerr
 	}
 	return listGrantsWhere(s, in, func(g *grantRec) bool {
-		return g.KeyID == k.ID && (in.GrantId == "" || g.ID == in.GrantId) && (in.GranteePrincipal == "" || g.Grantee == in.GranteePrincipal)
+		return g.keyRef() == k.ref() && (in.GrantId == "" || g.ID == in.GrantId) && (in.GranteePrincipal == "" || g.Grantee == in.GranteePrincipal)
 	})
 }
 
 func listRetirableGrants(s *Server, _ context.Context, c *caller, in *listGrantsInput) (*listGrantsOutput, error) {
 	return listGrantsWhere(s, in, func(g *grantRec) bool {
-		k := s.keys[g.KeyID]
-		return g.Retiring == in.RetiringPrincipal && k != nil && k.Account == c.Account && k.Region == c.Region
+		return g.Retiring == in.RetiringPrincipal && g.Account == c.Account && g.Region == c.Region && s.keys[g.keyRef()] != nil
 	})
 }
 
@@ -218,7 +217,7 @@ func removeGrant(s *Server, k *keyRec, id string, dry bool) error {
 		return awsapi.NewError(errInvalidGrantID, "Invalid grant id %s", id)
 	}
 	g := s.grants[id]
-	if g == nil || g.KeyID != k.ID {
+	if g == nil || g.keyRef() != k.ref() {
 		return awsapi.NewError(errNotFound, "Grant ID %s not found", id)
 	}
 	if err := dryRun(dry); err != nil {
@@ -278,10 +277,10 @@ func checkGrantPrincipal(p string) *awsapi.Error {
 // putGrant records g in memory (callers hold s.mu).
 func (s *Server) putGrant(g *grantRec) {
 	s.grants[g.ID] = g
-	m := s.keyGrants[g.KeyID]
+	m := s.keyGrants[g.keyRef()]
 	if m == nil {
 		m = map[string]*grantRec{}
-		s.keyGrants[g.KeyID] = m
+		s.keyGrants[g.keyRef()] = m
 	}
 	m[g.ID] = g
 }
@@ -289,9 +288,9 @@ func (s *Server) putGrant(g *grantRec) {
 // dropGrant forgets g in memory (callers hold s.mu).
 func (s *Server) dropGrant(g *grantRec) {
 	delete(s.grants, g.ID)
-	delete(s.keyGrants[g.KeyID], g.ID)
-	if len(s.keyGrants[g.KeyID]) == 0 {
-		delete(s.keyGrants, g.KeyID)
+	delete(s.keyGrants[g.keyRef()], g.ID)
+	if len(s.keyGrants[g.keyRef()]) == 0 {
+		delete(s.keyGrants, g.keyRef())
 	}
 }
 
@@ -319,8 +318,8 @@ func retireGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) 
 		if g == nil {
 			return nil, awsapi.NewError(errNotFound, "Grant not found")
 		}
-		k = s.keys[g.KeyID]
-		if k.Account != c.Account || k.Region != c.Region {
+		k = s.keys[g.keyRef()]
+		if k == nil || k.Account != c.Account || k.Region != c.Region {
 			return nil, awsapi.NewError(errNotFound, "Grant not found")
 		}
 	} else {
@@ -332,7 +331,7 @@ func retireGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) 
 			return nil, rerr
 		}
 	}
-	if g := s.grants[id]; g != nil && g.KeyID == k.ID && !mayRetire(c, g, k) {
+	if g := s.grants[id]; g != nil && g.keyRef() == k.ref() && !mayRetire(c, g, k) {
 		return nil, awsapi.NewError(errAccessDenied, "%s", policy.AccessDeniedMessage(c.req.Principal.ARN, "kms:RetireGrant", keyARN(k), policy.NoResourceAllow))
 	}
 	return nil, removeGrant(s, k, id, in.DryRun)

@@ -22,6 +22,10 @@ const (
 	stateDisabled    = "Disabled"
 	statePending     = "PendingDeletion"
 	stateUnavailable = "Unavailable"
+	// The states of multi-Region keys only (multiregion.go).
+	stateCreating       = "Creating"
+	stateUpdating       = "Updating"
+	statePendingReplica = "PendingReplicaDeletion"
 )
 
 const (
@@ -33,7 +37,8 @@ const (
 	originHSM     = "AWS_CLOUDHSM"
 )
 
-var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+// keyIDRE is a key id: a UUID, or mrk- and 32 hex digits for a multi-Region key.
+var keyIDRE = regexp.MustCompile(`^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
 
 // algorithms a key spec offers, by key usage.
 type algorithms struct {
@@ -131,11 +136,11 @@ func (s *Server) find(c *caller, id string) (*keyRec, *awsapi.Error) {
 }
 
 func (s *Server) resolveID(c *caller, id string) (*keyRec, *awsapi.Error) {
-	if !uuidRE.MatchString(id) {
+	if !keyIDRE.MatchString(id) {
 		return nil, awsapi.NewError(errNotFound, "Invalid keyId '%s'", id)
 	}
-	k := s.keys[id]
-	if k == nil || k.Account != c.Account || k.Region != c.Region {
+	k := s.keyAt(c.Account, c.Region, id)
+	if k == nil {
 		return nil, awsapi.NewError(errNotFound, "Key 'arn:aws:kms:%s:%s:key/%s' does not exist", c.Region, c.Account, id)
 	}
 	return k, nil
@@ -146,7 +151,7 @@ func (s *Server) resolveAlias(c *caller, name string) (*keyRec, *awsapi.Error) {
 	if a == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias '%s' is not found.", aliasARN(c, name))
 	}
-	k := s.keys[a.Target]
+	k := s.keyAt(a.Account, a.Region, a.Target)
 	if k == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias '%s' is not found.", aliasARN(c, name))
 	}
@@ -158,8 +163,14 @@ func (s *Server) resolveAlias(c *caller, name string) (*keyRec, *awsapi.Error) {
 // Callers hold s.mu.
 func (s *Server) keyState(k *keyRec) string {
 	switch {
+	case k.Pending && k.DeleteAt.IsZero():
+		return statePendingReplica // a primary key waiting for its replicas' deletion
 	case k.Pending:
 		return statePending
+	case s.now().Before(k.CreatingUntil):
+		return stateCreating
+	case s.now().Before(k.UpdatingUntil):
+		return stateUpdating
 	case !s.keyStoreOf(k).available(k):
 		return stateUnavailable
 	case k.Enabled:
@@ -173,8 +184,10 @@ func (s *Server) checkUsable(k *keyRec) *awsapi.Error {
 	switch s.keyState(k) {
 	case stateDisabled:
 		return awsapi.NewError(errDisabled, "%s is disabled.", keyARN(k))
-	case statePending:
+	case statePending, statePendingReplica:
 		return awsapi.NewError(errInvalidState, "%s is pending deletion.", keyARN(k))
+	case stateCreating:
+		return awsapi.NewError(errInvalidState, "%s is being created.", keyARN(k))
 	case stateUnavailable:
 		return awsapi.NewError(errInvalidState, "%s is unavailable because its custom key store %s is not connected.", keyARN(k), k.StoreID)
 	}
@@ -246,16 +259,18 @@ type keyMetadata struct {
 	MultiRegion                 bool
 	PendingDeletionWindowInDays int    `json:",omitempty"`
 	CurrentKeyMaterialId        string `json:",omitempty"`
+
+	MultiRegionConfiguration *multiRegionConfiguration `json:",omitempty"` // multiregion.go
 }
 
 func (s *Server) metadata(k *keyRec) *keyMetadata {
 	st := s.keyState(k)
 	m := &keyMetadata{AWSAccountId: k.Account, KeyId: k.ID, Arn: keyARN(k), CreationDate: awsapi.Time(k.Created),
-		Enabled: st == stateEnabled, Description: k.Desc, KeyUsage: k.Usage, KeyState: st, Origin: k.Origin,
+		Enabled: st == stateEnabled || st == stateUpdating, Description: k.Desc, KeyUsage: k.Usage, KeyState: st, Origin: k.Origin,
 		CustomKeyStoreId: k.StoreID, CloudHsmClusterId: k.ClusterID, KeyManager: "CUSTOMER",
-		CustomerMasterKeySpec: k.Spec, KeySpec: k.Spec}
+		CustomerMasterKeySpec: k.Spec, KeySpec: k.Spec, MultiRegion: k.MultiRegion, MultiRegionConfiguration: s.multiRegionConfig(k)}
 	if k.Pending {
-		m.DeletionDate, m.PendingDeletionWindowInDays = awsapi.Time(k.DeleteAt), k.Window
+		m.DeletionDate, m.PendingDeletionWindowInDays = awsapi.Time(k.DeleteAt), k.Window // no date while PendingReplicaDeletion
 	}
 	if k.Usage == usageEncrypt && k.Spec == specSymmetric {
 		m.EncryptionAlgorithms = []string{specSymmetric}
@@ -318,9 +333,6 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 			origin = originHSM
 		}
 	}
-	if in.MultiRegion {
-		return nil, awsapi.NewError(errUnsupported, "hsmsim does not support multi-Region keys.")
-	}
 	switch origin {
 	case originKMS:
 		if in.CustomKeyStoreId != "" {
@@ -329,6 +341,10 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 	case originHSM:
 		if in.CustomKeyStoreId == "" {
 			return nil, awsapi.NewError(errUnsupported, "Origin AWS_CLOUDHSM requires a CustomKeyStoreId.")
+		}
+		if in.MultiRegion {
+			// "you cannot create a multi-Region key in a custom key store" (CreateKey, MultiRegion)
+			return nil, awsapi.NewError(errUnsupported, "Multi-Region keys are not supported in a custom key store.")
 		}
 		if spec != specSymmetric || usage != usageEncrypt {
 			return nil, awsapi.NewError(errUnsupported, "KeySpec %s with KeyUsage %s is not supported in a custom key store. Only SYMMETRIC_DEFAULT ENCRYPT_DECRYPT keys are.", spec, usage)
@@ -342,6 +358,9 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 	now := s.now().UTC()
 	k := &keyRec{ID: awsapi.NewUUID(), Account: c.Account, Region: c.Region, Created: now, Desc: in.Description,
 		Usage: usage, Spec: spec, Origin: origin, Enabled: true, Policy: policy.DefaultKeyPolicy(c.Account), Tags: dedupTags(nil, in.Tags)}
+	if in.MultiRegion {
+		k.ID, k.MultiRegion, k.PrimaryRegion = newMultiRegionKeyID(), true, c.Region
+	}
 	if in.Policy != nil {
 		p, err := s.parseKeyPolicy(*in.Policy)
 		if err != nil {
@@ -454,7 +473,7 @@ func (s *Server) mutateKey(c *caller, id string, f func(k *keyRec) error) (*keyR
 
 func enableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty, error) {
 	_, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
-		if err := checkNotPending(k); err != nil {
+		if err := s.checkManageable(k); err != nil {
 			return err
 		}
 		k.Enabled = true
@@ -465,7 +484,7 @@ func enableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty,
 
 func disableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty, error) {
 	_, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
-		if err := checkNotPending(k); err != nil {
+		if err := s.checkManageable(k); err != nil {
 			return err
 		}
 		k.Enabled = false
@@ -492,17 +511,21 @@ func scheduleKeyDeletion(s *Server, _ context.Context, c *caller, in *scheduleDe
 		days = *in.PendingWindowInDays
 	}
 	k, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
-		if err := checkNotPending(k); err != nil {
+		if err := s.checkManageable(k); err != nil {
 			return err
 		}
 		k.Pending, k.Window = true, days
-		k.DeleteAt = s.now().UTC().Add(time.Duration(days) * 24 * time.Hour)
+		// A primary key with replicas waits for their deletion before its own waiting period
+		// begins (deleteDueKeys): its deletion date is not known yet.
+		if !s.hasReplicas(k) {
+			k.DeleteAt = s.now().UTC().Add(time.Duration(days) * 24 * time.Hour)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &scheduleDeletionOutput{KeyId: keyARN(k), DeletionDate: awsapi.Time(k.DeleteAt), KeyState: statePending, PendingWindowInDays: days}, nil
+	return &scheduleDeletionOutput{KeyId: keyARN(k), DeletionDate: awsapi.Time(k.DeleteAt), KeyState: s.keyState(k), PendingWindowInDays: days}, nil
 }
 
 type keyIDOutput struct {
@@ -547,17 +570,17 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 	s.mu.Lock()
 	var deleted []*keyRec
 	for _, k := range s.keys {
-		if !k.Pending || now.Before(k.DeleteAt) {
+		if !k.Pending || k.DeleteAt.IsZero() || now.Before(k.DeleteAt) {
 			continue
 		}
 		var aliases, grants []string
 		var grantRecs []*grantRec
 		for ak, a := range s.aliases {
-			if a.Target == k.ID {
+			if a.names(k) {
 				aliases = append(aliases, ak)
 			}
 		}
-		for gid, g := range s.keyGrants[k.ID] {
+		for gid, g := range s.keyGrants[k.ref()] {
 			grants = append(grants, gid)
 			grantRecs = append(grantRecs, g)
 		}
@@ -567,7 +590,7 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 		if err := s.db.del(bucketGrants, grants...); err != nil {
 			continue
 		}
-		if err := s.db.del(bucketKeys, k.ID); err != nil {
+		if err := s.db.del(bucketKeys, k.ref()); err != nil {
 			continue
 		}
 		for _, a := range aliases {
@@ -576,10 +599,11 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 		for _, g := range grantRecs {
 			s.dropGrant(g)
 		}
-		delete(s.keys, k.ID)
+		delete(s.keys, k.ref())
 		deleted = append(deleted, k)
 		s.log.Info("key deleted", "key", keyARN(k))
 	}
+	s.startPrimaryDeletions(deleted)
 	s.mu.Unlock()
 	for _, k := range deleted {
 		s.keyStoreOf(k).destroy(ctx, k)

@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 	"github.com/hsmsim/hsmsim/hsmd/pki"
+	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
 // Multi-Region keys and regions, as AWS documents them:
@@ -558,6 +558,7 @@ func TestMultiRegionPersistence(t *testing.T) {
 	east, west := regionClient(e, "us-east-1"), regionClient(e, "us-west-2")
 	id := aws.ToString(newMRK(t, east, nil).KeyId)
 	replicate(t, east, id, "us-west-2")
+	e.clock.Advance(defaultMultiRegionDelay)
 	_, err := west.CreateAlias(ctx(), &awskms.CreateAliasInput{AliasName: aws.String("alias/r"), TargetKeyId: aws.String(id)})
 	check(t, err)
 	_, err = west.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(id), GranteePrincipal: aws.String("arn:aws:iam::111122223333:role/app"),
@@ -567,11 +568,12 @@ func TestMultiRegionPersistence(t *testing.T) {
 	check(t, err)
 	enc, err := east.Encrypt(ctx(), &awskms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("p")})
 	check(t, err)
+	replicate(t, east, id, "eu-west-1")
 
 	e.restart()
 	east, west = regionClient(e, "us-east-1"), regionClient(e, "us-west-2")
-	if describe(t, west, id).KeyState != types.KeyStateCreating {
-		t.Fatal("the replica's Creating state did not survive a restart")
+	if describe(t, regionClient(e, "eu-west-1"), id).KeyState != types.KeyStateCreating {
+		t.Fatal("a replica's Creating state did not survive a restart")
 	}
 	e.clock.Advance(defaultMultiRegionDelay)
 	rm := describe(t, west, "alias/r")

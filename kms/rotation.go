@@ -21,6 +21,11 @@ func checkRotatable(k *keyRec, needEnabled bool) *awsapi.Error {
 	if k.Spec != specSymmetric || k.Origin != originKMS {
 		return awsapi.NewError(errUnsupported, "%s does not support automatic or on-demand key rotation: only symmetric encryption KMS keys with AWS_KMS key material can rotate.", keyARN(k))
 	}
+	if isReplica(k) {
+		// Rotation is a shared property of a multi-Region set, set and done on its primary key
+		// (EnableKeyRotation, RotateKeyOnDemand in the KMS API Reference).
+		return awsapi.NewError(errUnsupported, "%s is a multi-Region replica key: rotate its primary key in %s.", keyARN(k), k.PrimaryRegion)
+	}
 	if err := checkNotPending(k); err != nil {
 		return err
 	}
@@ -119,7 +124,7 @@ func rotateDueKeys(s *Server) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, cur := range s.keys {
-		if !cur.RotationOn || cur.Pending || now.Before(cur.NextRotation) {
+		if !cur.RotationOn || cur.Pending || now.Before(cur.NextRotation) || isReplica(cur) {
 			continue
 		}
 		k := cur.clone()

@@ -69,6 +69,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (deletion dates, rotation, SigV4 skew). Nil: time.Now.
 	Now func() time.Time
+	// MultiRegionDelay is how long a new multi-Region replica key stays Creating and the keys of
+	// an UpdatePrimaryRegion stay Updating (default 2s, AWS's "a few seconds"; negative: not at all).
+	MultiRegionDelay time.Duration
 	// SweepEvery is how often due key deletions and automatic rotations run (default 1 min).
 	SweepEvery time.Duration
 	// NoSync skips bbolt's fsync (tests).
@@ -114,6 +117,9 @@ func Open(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MultiRegionDelay == 0 {
+		cfg.MultiRegionDelay = defaultMultiRegionDelay
 	}
 	if cfg.SweepEvery == 0 {
 		cfg.SweepEvery = time.Minute
