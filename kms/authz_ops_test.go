@@ -31,6 +31,8 @@ func TestEveryOperationDeniesAUserWithoutPolicy(t *testing.T) {
 	g, err := e.kms.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(keyID), GranteePrincipal: aws.String("arn:aws:iam::" + acct + ":role/other"),
 		Operations: []types.GrantOperation{"Encrypt"}})
 	check(t, err)
+	mr, err := e.kms.CreateKey(ctx(), &awskms.CreateKeyInput{MultiRegion: aws.Bool(true)})
+	check(t, err)
 	bob := e.newUser("bob", nil)
 
 	blob := base64.StdEncoding.EncodeToString(ct.CiphertextBlob)
@@ -63,6 +65,8 @@ func TestEveryOperationDeniesAUserWithoutPolicy(t *testing.T) {
 		"DescribeCustomKeyStores": `{}`, "UpdateCustomKeyStore": `{"CustomKeyStoreId":"cks-1234567890abcdef0","NewCustomKeyStoreName":"t"}`,
 		"DeleteCustomKeyStore": `{"CustomKeyStoreId":"cks-1234567890abcdef0"}`, "ConnectCustomKeyStore": `{"CustomKeyStoreId":"cks-1234567890abcdef0"}`,
 		"DisconnectCustomKeyStore": `{"CustomKeyStoreId":"cks-1234567890abcdef0"}`,
+		"ReplicateKey":             `{"KeyId":"` + aws.ToString(mr.KeyMetadata.KeyId) + `","ReplicaRegion":"us-west-2"}`,
+		"UpdatePrimaryRegion":      `{"KeyId":"` + aws.ToString(mr.KeyMetadata.KeyId) + `","PrimaryRegion":"us-west-2"}`,
 	}
 	for op := range kmsHandlers {
 		body, ok := inputs[op]

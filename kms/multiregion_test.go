@@ -644,3 +644,46 @@ func TestMultiRegionPersistence(t *testing.T) {
 		t.Fatal("a migrated key's change did not survive a restart")
 	}
 }
+
+// TestMultiRegionAuthorization: ReplicateKey takes kms:ReplicateKey on the primary and
+// kms:CreateKey (kms:TagResource for tags) from identity policies; UpdatePrimaryRegion takes
+// kms:UpdatePrimaryRegion on both keys; the kms:ReplicaRegion and kms:MultiRegion condition keys
+// are set. (ReplicateKey and UpdatePrimaryRegion, "Required permissions"; conditions-kms.html)
+func TestMultiRegionAuthorization(t *testing.T) {
+	e := newEnv(t, Config{})
+	id := aws.ToString(newMRK(t, e.kms, nil).KeyId)
+	replicateOnly := `{"Effect":"Allow","Action":["kms:ReplicateKey","kms:DescribeKey"],"Resource":"*","Condition":{"StringEquals":{"kms:ReplicaRegion":"eu-west-1"},"Bool":{"kms:MultiRegion":"true"}}}`
+	u := e.newUser("ops", identityDoc(replicateOnly))
+	rep := func(region string, tags ...types.Tag) error {
+		_, err := u.kms.ReplicateKey(ctx(), &awskms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(region), Tags: tags})
+		return err
+	}
+	wantErr(t, rep("us-west-2"), "AccessDeniedException") // kms:ReplicaRegion does not match
+	err := rep("eu-west-1")
+	wantErr(t, err, "AccessDeniedException")
+	if !strings.Contains(err.Error(), "kms:CreateKey") {
+		t.Fatalf("denial without kms:CreateKey: %v", err)
+	}
+	u = e.newUser("ops2", identityDoc(replicateOnly, `{"Effect":"Allow","Action":"kms:CreateKey","Resource":"*"}`))
+	err = rep("eu-west-1", types.Tag{TagKey: aws.String("a"), TagValue: aws.String("b")})
+	if err == nil || !strings.Contains(err.Error(), "kms:TagResource") {
+		t.Fatalf("tags without kms:TagResource: %v", err)
+	}
+	check(t, rep("eu-west-1"))
+
+	// UpdatePrimaryRegion: the replica's own policy is asked too.
+	e.clock.Advance(defaultMultiRegionDelay)
+	upr := `{"Effect":"Allow","Action":"kms:UpdatePrimaryRegion","Resource":"*"}`
+	deny := `{"Sid":"no","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:user/ops3"},"Action":"kms:UpdatePrimaryRegion","Resource":"*"}`
+	u = e.newUser("ops3", identityDoc(upr))
+	_, err = e.kms.ReplicateKey(ctx(), &awskms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String("us-west-2"), Policy: aws.String(keyPolicy(deny))})
+	check(t, err)
+	e.clock.Advance(defaultMultiRegionDelay)
+	_, err = u.kms.UpdatePrimaryRegion(ctx(), &awskms.UpdatePrimaryRegionInput{KeyId: aws.String(id), PrimaryRegion: aws.String("us-west-2")})
+	wantErr(t, err, "AccessDeniedException")
+	if !strings.Contains(err.Error(), ":us-west-2:") {
+		t.Fatalf("the denial names the replica: %v", err)
+	}
+	_, err = u.kms.UpdatePrimaryRegion(ctx(), &awskms.UpdatePrimaryRegionInput{KeyId: aws.String(id), PrimaryRegion: aws.String("eu-west-1")})
+	check(t, err)
+}
