@@ -8,8 +8,16 @@
 //
 // Where things are: the operations are free functions over the Server's records, one file per
 // concern (keys.go, tags.go, policies.go, rotation.go, aliases.go, grants.go, crypto.go, mac.go,
-// sign.go, customkeystores.go), listed in handlers.go. Records live in memory under one lock and
-// are written through to bbolt (db.go).
+// sign.go, customkeystores.go, multiregion.go), listed in handlers.go. Records live in memory
+// under one lock and are written through to bbolt (db.go).
+//
+// Regions: one endpoint serves every region. A signed request acts in the region of its SigV4
+// credential scope, an unsigned one in Config.Region, and every key, alias, grant and custom key
+// store belongs to one account and region (keys are found by account, region and key id). A
+// multi-Region key (multiregion.go) is a set of keys with one mrk- id in several regions that
+// share their material and rotation: ReplicateKey, UpdatePrimaryRegion, and the Creating,
+// Updating and PendingReplicaDeletion states, as AWS documents them; package kms/regions names
+// the Regions a key may be replicated into.
 //
 // Authorization (authz.go): every request's caller is the principal whose access key signed it
 // (kms/iam: IAM users, role sessions; the configured administrator keys are the account's root),
