@@ -233,6 +233,32 @@ func TestUpServesTheKMSToTheSDKAndTheAWSCLI(t *testing.T) {
 	if out, err := asUser("kms", "decrypt", "--ciphertext-blob", "fileb://"+blobFile); err == nil || !strings.Contains(out, "AccessDeniedException") {
 		t.Fatalf("decrypt is not in the grant: %v\n%s", err, out)
 	}
+
+	// (f) A multi-Region key with the aws CLI: replicated into eu-west-1, where a ciphertext of
+	// the primary's region decrypts.
+	mrk := awsCLI("kms", "create-key", "--multi-region", "--query", "KeyMetadata.KeyId", "--output", "text")
+	awsCLI("kms", "replicate-key", "--key-id", mrk, "--replica-region", "eu-west-1")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		st := awsCLI("--region", "eu-west-1", "kms", "describe-key", "--key-id", mrk, "--query", "KeyMetadata.KeyState", "--output", "text")
+		if st == "Enabled" {
+			break
+		}
+		if st != "Creating" || time.Now().After(deadline) {
+			t.Fatalf("replica key state %s", st)
+		}
+	}
+	ct = awsCLI("kms", "encrypt", "--key-id", mrk, "--plaintext", "fileb://"+plain, "--query", "CiphertextBlob", "--output", "text")
+	blob, err = base64.StdEncoding.DecodeString(ct)
+	if err != nil {
+		t.Fatalf("encrypt output %q: %v", ct, err)
+	}
+	if err := os.WriteFile(blobFile, blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pt = awsCLI("--region", "eu-west-1", "kms", "decrypt", "--ciphertext-blob", "fileb://"+blobFile, "--query", "Plaintext", "--output", "text")
+	if got, _ := base64.StdEncoding.DecodeString(pt); string(got) != "secret bytes" {
+		t.Fatalf("decrypt in eu-west-1: %q", got)
+	}
 }
 
 // cliEndpoint is what an aws CLI needs besides the variables: nothing for one that reads
