@@ -187,15 +187,20 @@ func checkReplicaRegion(k *keyRec, region string) *awsapi.Error {
 	return nil
 }
 
-// checkPrimary: the operation needs the primary key of a multi-Region set.
-func checkPrimary(k *keyRec) *awsapi.Error {
+// resolvePrimary is resolve for the operations that need the primary key of a multi-Region set
+// (callers hold s.mu).
+func (s *Server) resolvePrimary(c *caller, id string) (*keyRec, *awsapi.Error) {
+	k, err := s.resolve(c, id)
+	if err != nil {
+		return nil, err
+	}
 	if !k.MultiRegion {
-		return awsapi.NewError(errUnsupported, "%s is not a multi-Region key.", keyARN(k))
+		return nil, awsapi.NewError(errUnsupported, "%s is not a multi-Region key.", keyARN(k))
 	}
 	if isReplica(k) {
-		return awsapi.NewError(errUnsupported, "%s is a multi-Region replica key; its primary key is in %s.", keyARN(k), k.PrimaryRegion)
+		return nil, awsapi.NewError(errUnsupported, "%s is a multi-Region replica key; its primary key is in %s.", keyARN(k), k.PrimaryRegion)
 	}
-	return nil
+	return k, nil
 }
 
 // ---- ReplicateKey ----
@@ -238,11 +243,8 @@ func replicateKey(s *Server, _ context.Context, c *caller, in *replicateKeyInput
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, rerr := s.resolve(c, in.KeyId)
-	if rerr != nil {
-		return nil, rerr
-	}
-	if err := checkPrimary(p); err != nil {
+	p, err := s.resolvePrimary(c, in.KeyId)
+	if err != nil {
 		return nil, err
 	}
 	if err := checkReplicaRegion(p, in.ReplicaRegion); err != nil {
@@ -305,11 +307,8 @@ func (in *updatePrimaryRegionInput) conditions(c *caller) {
 func updatePrimaryRegion(s *Server, _ context.Context, c *caller, in *updatePrimaryRegionInput) (*empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, rerr := s.resolve(c, in.KeyId)
-	if rerr != nil {
-		return nil, rerr
-	}
-	if err := checkPrimary(p); err != nil {
+	p, err := s.resolvePrimary(c, in.KeyId)
+	if err != nil {
 		return nil, err
 	}
 	if in.PrimaryRegion == p.Region {

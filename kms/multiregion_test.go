@@ -67,6 +67,26 @@ func replicate(t *testing.T, c *awskms.Client, id, region string) *awskms.Replic
 	return out
 }
 
+// sameMaterial: the key id of both clients' regions encrypts with the same material.
+func sameMaterial(t *testing.T, a, b *awskms.Client, id string) {
+	t.Helper()
+	if x, y := aws.ToString(describe(t, a, id).CurrentKeyMaterialId), aws.ToString(describe(t, b, id).CurrentKeyMaterialId); x != y {
+		t.Fatalf("current key material: %s vs %s", x, y)
+	}
+}
+
+// replicatedKey is a server with a multi-Region key in us-east-1 and its Enabled replica in
+// us-west-2, and a client of each region.
+func replicatedKey(t *testing.T) (e *testEnv, east, west *awskms.Client, id string) {
+	t.Helper()
+	e = newEnv(t, Config{})
+	east, west = regionClient(e, "us-east-1"), regionClient(e, "us-west-2")
+	id = aws.ToString(newMRK(t, east, nil).KeyId)
+	replicate(t, east, id, "us-west-2")
+	e.clock.Advance(defaultMultiRegionDelay)
+	return e, east, west, id
+}
+
 func regionsOf(ks []types.MultiRegionKey) []string {
 	var out []string
 	for _, k := range ks {
@@ -392,10 +412,7 @@ func TestMultiRegionRotation(t *testing.T) {
 
 	_, err = east.RotateKeyOnDemand(ctx(), &awskms.RotateKeyOnDemandInput{KeyId: aws.String(id)})
 	check(t, err)
-	pm, rm := describe(t, east, id), describe(t, west, id)
-	if aws.ToString(pm.CurrentKeyMaterialId) != aws.ToString(rm.CurrentKeyMaterialId) {
-		t.Fatalf("current material: primary %s, replica %s", aws.ToString(pm.CurrentKeyMaterialId), aws.ToString(rm.CurrentKeyMaterialId))
-	}
+	sameMaterial(t, east, west, id)
 	lr, err := west.ListKeyRotations(ctx(), &awskms.ListKeyRotationsInput{KeyId: aws.String(id)})
 	check(t, err)
 	if len(lr.Rotations) != 1 || lr.Rotations[0].RotationType != types.RotationTypeOnDemand {
@@ -416,9 +433,7 @@ func TestMultiRegionRotation(t *testing.T) {
 	if len(lr.Rotations) != 2 || lr.Rotations[1].RotationType != types.RotationTypeAutomatic {
 		t.Fatalf("replica's rotations after the automatic one %+v", lr.Rotations)
 	}
-	if a, b := aws.ToString(describe(t, east, id).CurrentKeyMaterialId), aws.ToString(describe(t, west, id).CurrentKeyMaterialId); a != b {
-		t.Fatalf("current material after automatic rotation: %s vs %s", a, b)
-	}
+	sameMaterial(t, east, west, id)
 }
 
 // TestUpdatePrimaryRegion: the replica becomes the primary and the primary a replica, both
@@ -473,19 +488,13 @@ func TestUpdatePrimaryRegion(t *testing.T) {
 	wantErr(t, err, "UnsupportedOperationException")
 	_, err = west.RotateKeyOnDemand(ctx(), &awskms.RotateKeyOnDemandInput{KeyId: aws.String(id)})
 	check(t, err)
-	if a, b := aws.ToString(describe(t, east, id).CurrentKeyMaterialId), aws.ToString(describe(t, west, id).CurrentKeyMaterialId); a != b {
-		t.Fatalf("the new primary's rotation did not reach the old primary: %s vs %s", a, b)
-	}
+	sameMaterial(t, east, west, id) // the new primary's rotation reached the old primary
 }
 
 // TestMultiRegionDeletion: a primary key with replicas waits in PendingReplicaDeletion until the
 // last replica is deleted, then its own waiting period begins; replicas are deleted like any key.
 func TestMultiRegionDeletion(t *testing.T) {
-	e := newEnv(t, Config{})
-	east, west := regionClient(e, "us-east-1"), regionClient(e, "us-west-2")
-	id := aws.ToString(newMRK(t, east, nil).KeyId)
-	replicate(t, east, id, "us-west-2")
-	e.clock.Advance(defaultMultiRegionDelay)
+	e, east, west, id := replicatedKey(t)
 	enc, err := east.Encrypt(ctx(), &awskms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("kept")})
 	check(t, err)
 
@@ -554,11 +563,7 @@ func TestMultiRegionDeletion(t *testing.T) {
 // TestMultiRegionPersistence: keys, replicas, their states, aliases and grants survive a
 // restart; a database written before keys were stored per region still loads.
 func TestMultiRegionPersistence(t *testing.T) {
-	e := newEnv(t, Config{})
-	east, west := regionClient(e, "us-east-1"), regionClient(e, "us-west-2")
-	id := aws.ToString(newMRK(t, east, nil).KeyId)
-	replicate(t, east, id, "us-west-2")
-	e.clock.Advance(defaultMultiRegionDelay)
+	e, east, west, id := replicatedKey(t)
 	_, err := west.CreateAlias(ctx(), &awskms.CreateAliasInput{AliasName: aws.String("alias/r"), TargetKeyId: aws.String(id)})
 	check(t, err)
 	_, err = west.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: aws.String(id), GranteePrincipal: aws.String("arn:aws:iam::111122223333:role/app"),
