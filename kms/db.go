@@ -1,11 +1,7 @@
 package kms
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/hsmsim/hsmsim/kms/masterkey"
 	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
@@ -128,7 +125,7 @@ func (s *Server) keyAt(account, region, id string) *keyRec {
 // db is the persistence of a Server: its bbolt file and the master key secrets are sealed with.
 type db struct {
 	bolt *bolt.DB
-	aead cipher.AEAD // AES-256-GCM under the master key
+	mk   *masterkey.Key // seals secrets in records
 }
 
 // openDB opens (or creates) kms.db and kms-master.key in dir.
@@ -136,17 +133,15 @@ func openDB(dir string, noSync bool) (*db, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	mk, err := loadMasterKey(filepath.Join(dir, masterKeyFile))
+	mk, err := masterkey.Open(filepath.Join(dir, masterKeyFile))
 	if err != nil {
 		return nil, err
 	}
-	blk, _ := aes.NewCipher(mk)
-	aead, _ := cipher.NewGCM(blk)
 	b, err := bolt.Open(filepath.Join(dir, "kms.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync})
 	if err != nil {
 		return nil, fmt.Errorf("kms: open store: %w", err)
 	}
-	return &db{bolt: b, aead: aead}, nil
+	return &db{bolt: b, mk: mk}, nil
 }
 
 func (d *db) close() error { return d.bolt.Close() }
@@ -264,55 +259,9 @@ func loadBucketKeyed[T any](tx *bolt.Tx, bucket []byte, add func(string, *T)) er
 	})
 }
 
-// loadMasterKey reads the 32-byte master key, creating it on first start.
-func loadMasterKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		b = make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return nil, err
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := f.Write(b); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, err
-		}
-		return b, f.Close()
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(b) != 32 {
-		return nil, fmt.Errorf("kms: %s: master key must be 32 bytes, found %d", path, len(b))
-	}
-	return b, nil
-}
+func (d *db) seal(plain []byte, aad string) []byte { return d.mk.Seal(plain, aad) }
 
-// seal encrypts a secret for the store; aad names what it is and whose.
-func (d *db) seal(plain []byte, aad string) []byte {
-	nonce := make([]byte, d.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return d.aead.Seal(nonce, nonce, plain, []byte(aad))
-}
-
-func (d *db) unseal(sealed []byte, aad string) ([]byte, error) {
-	ns := d.aead.NonceSize()
-	if len(sealed) < ns {
-		return nil, errors.New("kms: sealed value too short")
-	}
-	p, err := d.aead.Open(nil, sealed[:ns], sealed[ns:], []byte(aad))
-	if err != nil {
-		return nil, fmt.Errorf("kms: unseal %s: %w", aad, err)
-	}
-	return p, nil
-}
+func (d *db) unseal(sealed []byte, aad string) ([]byte, error) { return d.mk.Unseal(sealed, aad) }
 
 // put writes one record (callers hold s.mu).
 func (d *db) put(bucket []byte, id string, v any) error {
