@@ -189,11 +189,7 @@ func loadKeys(tx *bolt.Tx, s *Server) error {
 	}
 	b := tx.Bucket(bucketKeys)
 	for old, k := range moved {
-		v, err := json.Marshal(k)
-		if err != nil {
-			return err
-		}
-		if err := b.Put([]byte(k.ref()), v); err != nil {
+		if err := putJSON(b, k.ref(), k); err != nil {
 			return err
 		}
 		if err := b.Delete([]byte(old)); err != nil {
@@ -217,24 +213,13 @@ func loadGrants(tx *bolt.Tx, s *Server) error {
 	}); err != nil {
 		return err
 	}
-	if len(old) == 0 {
-		return nil
-	}
-	byID := map[string]*keyRec{}
-	for _, k := range s.keys {
-		if !k.MultiRegion {
-			byID[k.ID] = k
-		}
-	}
 	for _, g := range old {
-		if k := byID[g.KeyID]; k != nil {
-			g.Account, g.Region = k.Account, k.Region
-			v, err := json.Marshal(g)
-			if err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketGrants).Put([]byte(g.ID), v); err != nil {
-				return err
+		for _, k := range s.keys {
+			if k.ID == g.KeyID && !k.MultiRegion {
+				g.Account, g.Region = k.Account, k.Region
+				if err := putJSON(tx.Bucket(bucketGrants), g.ID, g); err != nil {
+					return err
+				}
 			}
 		}
 		s.putGrant(g)
@@ -265,11 +250,16 @@ func (d *db) unseal(sealed []byte, aad string) ([]byte, error) { return d.mk.Uns
 
 // put writes one record (callers hold s.mu).
 func (d *db) put(bucket []byte, id string, v any) error {
-	b, err := json.Marshal(v)
+	return d.bolt.Update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucket), id, v) })
+}
+
+// putJSON writes v as record id of b.
+func putJSON(b *bolt.Bucket, id string, v any) error {
+	j, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return d.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(id), b) })
+	return b.Put([]byte(id), j)
 }
 
 // del removes records (callers hold s.mu).

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/multiregion"
 	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
@@ -260,7 +261,7 @@ type keyMetadata struct {
 	PendingDeletionWindowInDays int    `json:",omitempty"`
 	CurrentKeyMaterialId        string `json:",omitempty"`
 
-	MultiRegionConfiguration *multiRegionConfiguration `json:",omitempty"` // multiregion.go
+	MultiRegionConfiguration *multiregion.Configuration `json:",omitempty"` // multiregion.go
 }
 
 func (s *Server) metadata(k *keyRec) *keyMetadata {
@@ -359,7 +360,7 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 	k := &keyRec{ID: awsapi.NewUUID(), Account: c.Account, Region: c.Region, Created: now, Desc: in.Description,
 		Usage: usage, Spec: spec, Origin: origin, Enabled: true, Policy: policy.DefaultKeyPolicy(c.Account), Tags: dedupTags(nil, in.Tags)}
 	if in.MultiRegion {
-		k.ID, k.MultiRegion, k.PrimaryRegion = newMultiRegionKeyID(), true, c.Region
+		k.ID, k.MultiRegion, k.PrimaryRegion = multiregion.NewKeyID(), true, c.Region
 	}
 	if in.Policy != nil {
 		p, err := s.parseKeyPolicy(*in.Policy)

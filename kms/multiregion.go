@@ -1,15 +1,14 @@
 package kms
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/multiregion"
 	"github.com/hsmsim/hsmsim/kms/policy"
-	"github.com/hsmsim/hsmsim/kms/regions"
 )
 
 // Multi-Region keys: a set of keys in several regions of one account that share their key id
@@ -29,13 +28,8 @@ import (
 // "a few seconds" on AWS) last Config.MultiRegionDelay and are read from the clock, so they
 // survive a restart and tests step over them with their clock.
 
-const (
-	multiRegionKeyPrefix = "mrk-"
-	// defaultMultiRegionDelay is how long the transient states last by default.
-	defaultMultiRegionDelay = 2 * time.Second
-)
-
-func newMultiRegionKeyID() string { return multiRegionKeyPrefix + randomHex(16) }
+// defaultMultiRegionDelay is how long the transient states last by default.
+const defaultMultiRegionDelay = 2 * time.Second
 
 // isReplica: k is a multi-Region key other than its set's primary.
 func isReplica(k *keyRec) bool { return k.MultiRegion && k.Region != k.PrimaryRegion }
@@ -47,7 +41,7 @@ func (s *Server) multiRegionKeyType(k *keyRec) string {
 	return "PRIMARY"
 }
 
-// related is the other keys of k's multi-Region set, by region (callers hold s.mu).
+// related is the other keys of k's multi-Region set (callers hold s.mu).
 func (s *Server) related(k *keyRec) []*keyRec {
 	var out []*keyRec
 	if !k.MultiRegion {
@@ -58,7 +52,6 @@ func (s *Server) related(k *keyRec) []*keyRec {
 			out = append(out, o)
 		}
 	}
-	slices.SortFunc(out, func(a, b *keyRec) int { return cmp.Compare(a.Region, b.Region) })
 	return out
 }
 
@@ -67,32 +60,20 @@ func (s *Server) hasReplicas(k *keyRec) bool {
 	return k.MultiRegion && !isReplica(k) && len(s.related(k)) > 0
 }
 
-type multiRegionKey struct {
-	Arn    string
-	Region string
-}
-
-type multiRegionConfiguration struct {
-	MultiRegionKeyType string
-	PrimaryKey         *multiRegionKey
-	ReplicaKeys        []multiRegionKey
-}
-
 // multiRegionConfig is DescribeKey's MultiRegionConfiguration: the primary and every replica,
 // k included (nil for a single-Region key). Callers hold s.mu.
-func (s *Server) multiRegionConfig(k *keyRec) *multiRegionConfiguration {
+func (s *Server) multiRegionConfig(k *keyRec) *multiregion.Configuration {
 	if !k.MultiRegion {
 		return nil
 	}
-	cfg := &multiRegionConfiguration{MultiRegionKeyType: s.multiRegionKeyType(k), ReplicaKeys: []multiRegionKey{},
-		PrimaryKey: &multiRegionKey{Arn: keyARN(&keyRec{Account: k.Account, Region: k.PrimaryRegion, ID: k.ID}), Region: k.PrimaryRegion}}
+	var replicas []multiregion.Key
 	for _, o := range append(s.related(k), k) {
 		if isReplica(o) {
-			cfg.ReplicaKeys = append(cfg.ReplicaKeys, multiRegionKey{Arn: keyARN(o), Region: o.Region})
+			replicas = append(replicas, multiregion.Key{Arn: keyARN(o), Region: o.Region})
 		}
 	}
-	slices.SortFunc(cfg.ReplicaKeys, func(a, b multiRegionKey) int { return cmp.Compare(a.Region, b.Region) })
-	return cfg
+	primary := multiregion.Key{Arn: keyARN(&keyRec{Account: k.Account, Region: k.PrimaryRegion, ID: k.ID}), Region: k.PrimaryRegion}
+	return multiregion.Describe(k.Region, primary, replicas)
 }
 
 // checkManageable is the rule of the management operations that a key pending deletion refuses,
@@ -168,25 +149,6 @@ func (s *Server) startPrimaryDeletions(deleted []*keyRec) {
 	}
 }
 
-// checkReplicaRegion: a region where KMS is offered, in the primary's partition, other than the
-// primary's own. ReplicateKey's ReplicaRegion: "must be in a different AWS Region than its primary
-// key and other replicas of that primary key, but in the same AWS partition. KMS must be available
-// in the replica Region." The primary's own region is invalid input (ValidationException); a
-// Region KMS does not offer, or one of another partition, is an operation KMS does not support.
-func checkReplicaRegion(k *keyRec, region string) *awsapi.Error {
-	if region == k.Region {
-		return awsapi.NewError(awsapi.ValidationException, "The replica Region %s is the Region of the primary key %s.", region, keyARN(k))
-	}
-	want, ok := regions.Partition(k.Region)
-	if !ok {
-		want = "aws"
-	}
-	if got, ok := regions.Partition(region); !ok || got != want {
-		return awsapi.NewError(errUnsupported, "%s is not a Region of the %s partition where KMS can replicate %s.", region, want, keyARN(k))
-	}
-	return nil
-}
-
 // resolvePrimary is resolve for the operations that need the primary key of a multi-Region set
 // (callers hold s.mu).
 func (s *Server) resolvePrimary(c *caller, id string) (*keyRec, *awsapi.Error) {
@@ -247,7 +209,7 @@ func replicateKey(s *Server, _ context.Context, c *caller, in *replicateKeyInput
 	if err != nil {
 		return nil, err
 	}
-	if err := checkReplicaRegion(p, in.ReplicaRegion); err != nil {
+	if err := multiregion.CheckReplicaRegion(keyARN(p), p.Region, in.ReplicaRegion); err != nil {
 		return nil, err
 	}
 	if err := s.checkSettledEnabled(p); err != nil {
@@ -257,7 +219,11 @@ func replicateKey(s *Server, _ context.Context, c *caller, in *replicateKeyInput
 		// Also while that replica is pending deletion (ReplicateKey in the KMS API Reference).
 		return nil, awsapi.NewError(errAlreadyExists, "Key 'arn:aws:kms:%s:%s:key/%s' already exists", in.ReplicaRegion, p.Account, p.ID)
 	}
-	for _, action := range identityActions(in.Tags) {
+	actions := []string{"kms:CreateKey"}
+	if len(in.Tags) > 0 {
+		actions = append(actions, "kms:TagResource")
+	}
+	for _, action := range actions {
 		ic := c.withAction(action)
 		ic.req.Action = action
 		if err := s.authorizeIdentity(ic, "*"); err != nil {
@@ -280,15 +246,6 @@ func replicateKey(s *Server, _ context.Context, c *caller, in *replicateKeyInput
 	}
 	s.log.Info("key replicated", "key", keyARN(p), "replica", keyARN(r))
 	return &replicateKeyOutput{ReplicaKeyMetadata: s.metadata(r), ReplicaPolicy: r.Policy, ReplicaTags: append([]tag{}, r.Tags...)}, nil
-}
-
-// identityActions are what ReplicateKey asks of the caller's identity policies in the replica's
-// region.
-func identityActions(tags []tag) []string {
-	if len(tags) > 0 {
-		return []string{"kms:CreateKey", "kms:TagResource"}
-	}
-	return []string{"kms:CreateKey"}
 }
 
 // ---- UpdatePrimaryRegion ----
