@@ -16,8 +16,9 @@
 // store belongs to one account and region (keys are found by account, region and key id). A
 // multi-Region key (multiregion.go) is a set of keys with one mrk- id in several regions that
 // share their material and rotation: ReplicateKey, UpdatePrimaryRegion, and the Creating,
-// Updating and PendingReplicaDeletion states, as AWS documents them; package kms/regions names
-// the Regions a key may be replicated into.
+// Updating and PendingReplicaDeletion states, as AWS documents them; package kms/multiregion
+// holds what of them does not need the records (ids, MultiRegionConfiguration, the Regions a key
+// may be replicated into).
 //
 // Authorization (authz.go): every request's caller is the principal whose access key signed it
 // (kms/iam: IAM users, role sessions; the configured administrator keys are the account's root),
@@ -33,7 +34,8 @@
 // owns those stores: their records, the connection of each to its cluster through a
 // ClusterDirectory (kmsuser login, password rotation) and the key objects; keystore_cloudhsm.go
 // adapts it to the KMS's key records and customkeystores.go serves its six operations.
-// Ciphertexts of both stores share one documented, versioned format (CIPHERTEXT.md).
+// Ciphertexts of both stores share one documented, versioned format (CIPHERTEXT.md, laid out by
+// kms/ciphertext); secrets at rest are sealed under the master key of kms/masterkey.
 package kms
 
 import (
