@@ -297,6 +297,10 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 		if in.CustomKeyStoreId == "" {
 			return nil, awsapi.NewError(errUnsupported, "Origin AWS_CLOUDHSM requires a CustomKeyStoreId.")
 		}
+		// "This parameter is valid only for symmetric encryption KMS keys in a single Region. You
+		// cannot create any other type of KMS key in a custom key store." (CreateKey's
+		// CustomKeyStoreId, KMS API Reference); UnsupportedOperationException is the exception for
+		// "a specified parameter is not supported ... for this operation".
 		if spec != specSymmetric || usage != usageEncrypt {
 			return nil, awsapi.NewError(errUnsupported, "KeySpec %s with KeyUsage %s is not supported in a custom key store. Only SYMMETRIC_DEFAULT ENCRYPT_DECRYPT keys are.", spec, usage)
 		}
