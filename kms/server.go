@@ -8,7 +8,7 @@
 //
 // Where things are: the operations are free functions over the Server's records, one file per
 // concern (keys.go, tags.go, policies.go, rotation.go, aliases.go, grants.go, crypto.go, mac.go,
-// sign.go, customkeystores.go), listed in handlers.go. Records live in memory under one lock and
+// sign.go, datakeypair.go, customkeystores.go), listed in handlers.go. Records live in memory under one lock and
 // are written through to bbolt (db.go).
 //
 // Authorization (authz.go): every request's caller is the principal whose access key signed it
@@ -26,6 +26,14 @@
 // ClusterDirectory (kmsuser login, password rotation) and the key objects; keystore_cloudhsm.go
 // adapts it to the KMS's key records and customkeystores.go serves its six operations.
 // Ciphertexts of both stores share one documented, versioned format (CIPHERTEXT.md).
+//
+// Key specs (package kms/keyspec owns what each can do): SYMMETRIC_DEFAULT in both stores; in the
+// default store only, HMAC_224/256/384/512 (GENERATE_VERIFY_MAC), RSA_2048/3072/4096
+// (ENCRYPT_DECRYPT with RSAES_OAEP_SHA_1/256, whose ciphertexts are raw OAEP; or SIGN_VERIFY),
+// ECC_NIST_P256/P384/P521 (SIGN_VERIFY, or KEY_AGREEMENT for DeriveSharedSecret),
+// ECC_SECG_P256K1 and ECC_NIST_EDWARDS25519 (SIGN_VERIFY). GenerateDataKeyPair makes every
+// DataKeyPairSpec but SM2 (datakeypair.go). SM2 answers as AWS does outside China Regions;
+// ML_DSA_* is UnsupportedOperationException.
 package kms
 
 import (
