@@ -2,7 +2,6 @@ package keyspec
 
 import (
 	"crypto/ecdsa"
-	"errors"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
@@ -13,13 +12,9 @@ import (
 // DeriveSharedSecret returns it. A peer key that does not parse, or is not on the private
 // key's curve, is ValidationException.
 func Derive(pkcs8, peer []byte) ([]byte, error) {
-	priv, err := ParsePrivate(pkcs8)
+	p, err := parseAs[*ecdsa.PrivateKey](pkcs8, ParsePrivate)
 	if err != nil {
 		return nil, err
-	}
-	p, ok := priv.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("keyspec: not a NIST elliptic curve key")
 	}
 	pub, err := ParsePublic(peer)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"errors"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
@@ -26,13 +25,9 @@ func MaxPlaintext(size int, alg string) int { return size - 2*oaepHash[alg].Size
 // Encrypt encrypts plain under a SubjectPublicKeyInfo RSA key, refusing a plaintext longer than
 // the key and algorithm allow with ValidationException (the exception KMS answers for it).
 func Encrypt(spki []byte, spec, alg string, plain []byte) ([]byte, error) {
-	pub, err := ParsePublic(spki)
+	p, err := parseAs[*rsa.PublicKey](spki, ParsePublic)
 	if err != nil {
 		return nil, err
-	}
-	p, ok := pub.(*rsa.PublicKey)
-	if !ok {
-		return nil, errors.New("keyspec: not an RSA key")
 	}
 	if n := MaxPlaintext(p.Size(), alg); len(plain) > n {
 		return nil, awsapi.NewError(awsapi.ValidationException, "Algorithm %s and key spec %s cannot encrypt data larger than %d bytes.", alg, spec, n)
@@ -43,13 +38,9 @@ func Encrypt(spki []byte, spec, alg string, plain []byte) ([]byte, error) {
 // Decrypt decrypts an OAEP ciphertext with a PKCS#8 RSA key. A ciphertext that does not decrypt
 // (of another key, another algorithm, or altered) is InvalidCiphertextException.
 func Decrypt(pkcs8 []byte, alg string, ct []byte) ([]byte, error) {
-	priv, err := ParsePrivate(pkcs8)
+	p, err := parseAs[*rsa.PrivateKey](pkcs8, ParsePrivate)
 	if err != nil {
 		return nil, err
-	}
-	p, ok := priv.(*rsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("keyspec: not an RSA key")
 	}
 	plain, err := rsa.DecryptOAEP(oaepHash[alg].New(), nil, p, ct, nil)
 	if err != nil {

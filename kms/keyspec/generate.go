@@ -136,3 +136,17 @@ func ParsePublic(der []byte) (any, error) {
 	}
 	return x509.ParsePKIXPublicKey(der)
 }
+
+// parseAs reads a key with parse and requires it to be a T.
+func parseAs[T any](der []byte, parse func([]byte) (any, error)) (T, error) {
+	var zero T
+	k, err := parse(der)
+	if err != nil {
+		return zero, err
+	}
+	t, ok := k.(T)
+	if !ok {
+		return zero, fmt.Errorf("keyspec: a %T, not a %T", k, zero)
+	}
+	return t, nil
+}
