@@ -147,3 +147,24 @@ func TestRSAEncryptionRefusals(t *testing.T) {
 	_, err = e.kms.ReEncrypt(ctx(), &awskms.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceKeyId: id, DestinationKeyId: sym.KeyMetadata.KeyId})
 	wantErr(t, err, "InvalidKeyUsageException")
 }
+
+// TestRSAReEncryptOnSameKey: kms:ReEncryptOnSameKey is true for an RSA ciphertext re-encrypted
+// under its own key (named by SourceKeyId, since the ciphertext names no key), so a key policy
+// that denies re-encryption on the same key refuses it and allows another destination.
+func TestRSAReEncryptOnSameKey(t *testing.T) {
+	e := newEnv(t, Config{})
+	pol := keyPolicy(`{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"kms:ReEncrypt*","Resource":"*","Condition":{"Bool":{"kms:ReEncryptOnSameKey":"true"}}}`)
+	ck, err := e.kms.CreateKey(ctx(), &awskms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt, Policy: aws.String(pol)})
+	check(t, err)
+	alg := types.EncryptionAlgorithmSpecRsaesOaepSha256
+	enc, err := e.kms.Encrypt(ctx(), &awskms.EncryptInput{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: alg})
+	check(t, err)
+	_, err = e.kms.ReEncrypt(ctx(), &awskms.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceKeyId: ck.KeyMetadata.KeyId, SourceEncryptionAlgorithm: alg,
+		DestinationKeyId: ck.KeyMetadata.Arn, DestinationEncryptionAlgorithm: alg})
+	wantErr(t, err, "AccessDeniedException")
+	sym, err := e.kms.CreateKey(ctx(), &awskms.CreateKeyInput{})
+	check(t, err)
+	_, err = e.kms.ReEncrypt(ctx(), &awskms.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceKeyId: ck.KeyMetadata.KeyId, SourceEncryptionAlgorithm: alg,
+		DestinationKeyId: sym.KeyMetadata.KeyId})
+	check(t, err)
+}

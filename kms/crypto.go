@@ -338,7 +338,7 @@ func reEncryptOp(s *Server, ctx context.Context, c *caller, in *reEncryptInput) 
 	s.baseContext(to)
 	to.setEC(in.DestinationEncryptionContext)
 	to.req.Context.Set("kms:EncryptionAlgorithm", orDefault(in.DestinationEncryptionAlgorithm, specSymmetric))
-	same := strconv.FormatBool(s.sameKey(c, in.DestinationKeyId, in.CiphertextBlob))
+	same := strconv.FormatBool(s.sameKey(c, in.DestinationKeyId, in.SourceKeyId, in.CiphertextBlob))
 	to.req.Context.Set("kms:ReEncryptOnSameKey", same)
 	c.req.Context.Set("kms:ReEncryptOnSameKey", same)
 	dst, rerr := s.forEncrypt(to, in.DestinationKeyId, in.DestinationEncryptionAlgorithm)
@@ -458,14 +458,20 @@ func generateRandom(s *Server, ctx context.Context, c *caller, in *randomInput) 
 }
 
 // sameKey reports whether a ReEncrypt's destination is the key its ciphertext is under
-// (kms:ReEncryptOnSameKey).
-func (s *Server) sameKey(c *caller, dst string, blob []byte) bool {
-	b, err := parseBlob(blob)
-	if err != nil {
-		return false
-	}
+// (kms:ReEncryptOnSameKey): the key a ciphertext blob names, or the asymmetric source key
+// SourceKeyId names (an RSA ciphertext names none).
+func (s *Server) sameKey(c *caller, dst string, src *string, blob []byte) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	k, ferr := s.find(c, dst)
-	return ferr == nil && k.ID == b.KeyID
+	if ferr != nil {
+		return false
+	}
+	if src != nil {
+		if sk, err := s.find(c, *src); err == nil && sk.Spec != specSymmetric {
+			return sk.ID == k.ID
+		}
+	}
+	b, err := parseBlob(blob)
+	return err == nil && k.ID == b.KeyID
 }
