@@ -306,3 +306,26 @@ func TestSigningSpecs(t *testing.T) {
 	_, err = e.kms.CreateKey(ctx(), &awskms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify})
 	wantErr(t, err, "UnsupportedOperationException")
 }
+
+// TestKeyAgreementGrant: a grant passes DeriveSharedSecret and GetPublicKey on a KEY_AGREEMENT
+// key to a user without policies, and refuses operations such a key cannot do.
+func TestKeyAgreementGrant(t *testing.T) {
+	e := newEnv(t, Config{})
+	ka, err := e.kms.CreateKey(ctx(), &awskms.CreateKeyInput{KeySpec: types.KeySpecEccNistP384, KeyUsage: types.KeyUsageTypeKeyAgreement})
+	check(t, err)
+	bob := e.newUser("bob", nil)
+	peer, _ := ecdh.P384().GenerateKey(rand.Reader)
+	peerDER, _ := x509.MarshalPKIXPublicKey(peer.PublicKey())
+	in := &awskms.DeriveSharedSecretInput{KeyId: ka.KeyMetadata.Arn, KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh, PublicKey: peerDER}
+	_, err = bob.kms.DeriveSharedSecret(ctx(), in)
+	wantErr(t, err, "AccessDeniedException")
+	_, err = e.kms.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: ka.KeyMetadata.KeyId, GranteePrincipal: aws.String(bob.arn),
+		Operations: []types.GrantOperation{types.GrantOperationDeriveSharedSecret, types.GrantOperationGetPublicKey}})
+	check(t, err)
+	if _, err = bob.kms.DeriveSharedSecret(ctx(), in); err != nil {
+		t.Fatalf("DeriveSharedSecret through the grant: %v", err)
+	}
+	_, err = e.kms.CreateGrant(ctx(), &awskms.CreateGrantInput{KeyId: ka.KeyMetadata.KeyId, GranteePrincipal: aws.String(bob.arn),
+		Operations: []types.GrantOperation{types.GrantOperationSign}})
+	wantErr(t, err, "ValidationException")
+}
