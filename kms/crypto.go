@@ -417,15 +417,7 @@ func generateDataKey(s *Server, ctx context.Context, c *caller, in *dataKeyInput
 	return &dataKeyOutput{CiphertextBlob: blob, Plaintext: plain, KeyId: keyARN(ck.k), KeyMaterialId: ck.v.ID}, nil
 }
 
-func generateDataKeyWithoutPlaintext(s *Server, ctx context.Context, c *caller, in *dataKeyInput) (*dataKeyOutput, error) {
-	out, err := generateDataKey(s, ctx, c, in)
-	if err != nil {
-		return nil, err
-	}
-	clear(out.Plaintext)
-	out.Plaintext = nil
-	return out, nil
-}
+var generateDataKeyWithoutPlaintext = withoutPlaintext(generateDataKey, func(o *dataKeyOutput) *[]byte { return &o.Plaintext })
 
 type randomInput struct {
 	NumberOfBytes    *int

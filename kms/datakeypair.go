@@ -65,14 +65,21 @@ func generateDataKeyPair(s *Server, ctx context.Context, c *caller, in *dataKeyP
 		KeyPairSpec: in.KeyPairSpec, KeyMaterialId: ck.v.ID}, nil
 }
 
-func generateDataKeyPairWithoutPlaintext(s *Server, ctx context.Context, c *caller, in *dataKeyPairInput) (*dataKeyPairOutput, error) {
-	out, err := generateDataKeyPair(s, ctx, c, in)
-	if err != nil {
-		return nil, err
+var generateDataKeyPairWithoutPlaintext = withoutPlaintext(generateDataKeyPair, func(o *dataKeyPairOutput) *[]byte { return &o.PrivateKeyPlaintext })
+
+// withoutPlaintext is the WithoutPlaintext twin of a data key operation f: its answer with the
+// plaintext key (which plain points at) wiped and left out.
+func withoutPlaintext[In, Out any](f func(*Server, context.Context, *caller, *In) (*Out, error), plain func(*Out) *[]byte) func(*Server, context.Context, *caller, *In) (*Out, error) {
+	return func(s *Server, ctx context.Context, c *caller, in *In) (*Out, error) {
+		out, err := f(s, ctx, c, in)
+		if err != nil {
+			return nil, err
+		}
+		p := plain(out)
+		clear(*p)
+		*p = nil
+		return out, nil
 	}
-	clear(out.PrivateKeyPlaintext)
-	out.PrivateKeyPlaintext = nil
-	return out, nil
 }
 
 type deriveInput struct {
