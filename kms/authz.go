@@ -251,6 +251,16 @@ func (in *dataKeyInput) conditions(c *caller) {
 	}
 }
 
+func (in *dataKeyPairInput) conditions(c *caller) {
+	c.setEC(in.EncryptionContext)
+	c.req.Context.Set("kms:EncryptionAlgorithm", specSymmetric)
+	c.req.Context.Set("kms:DataKeyPairSpec", in.KeyPairSpec)
+}
+
+func (in *deriveInput) conditions(c *caller) {
+	c.req.Context.Set("kms:KeyAgreementAlgorithm", in.KeyAgreementAlgorithm)
+}
+
 func (in *signInput) conditions(c *caller) {
 	if in.SigningAlgorithm != "" {
 		c.req.Context.Set("kms:SigningAlgorithm", in.SigningAlgorithm)

@@ -6,44 +6,60 @@ import (
 	"strconv"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/keyspec"
 	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
-// Symmetric encryption: Encrypt, Decrypt and ReEncrypt under the ciphertext format
-// (ciphertext.go), GenerateDataKey and GenerateRandom. The cryptography runs in the key's store
-// (keystore.go): in this process for the default store, in the HSM for a custom key store.
+// Encryption: Encrypt, Decrypt and ReEncrypt under the ciphertext format (ciphertext.go) for
+// symmetric keys and as raw RSAES-OAEP for RSA keys, GenerateDataKey and GenerateRandom. The
+// symmetric cryptography runs in the key's store (keystore.go): in this process for the default
+// store, in the HSM for a custom key store; RSA keys are the default store's alone.
 
 // cryptoKey is what an operation needs of a key, taken under s.mu: the key, the version of its
-// material the operation uses, and that version as the key's store runs it.
+// material the operation uses, that version as the key's store runs it (nil for an RSA key,
+// whose default-store material the operation unseals itself), and the encryption algorithm.
 type cryptoKey struct {
 	k   *keyRec
 	v   matVersion
 	mat keyMaterial
+	alg string
 }
 
-// forEncrypt resolves KeyId for an encrypting operation: an enabled symmetric encryption key.
-func (s *Server) forEncrypt(c *caller, id string) (*cryptoKey, *awsapi.Error) {
+// materialID is the KeyMaterialId an operation reports: symmetric keys' only.
+func (ck *cryptoKey) materialID() string {
+	if ck.mat == nil {
+		return ""
+	}
+	return ck.v.ID
+}
+
+// forEncrypt resolves KeyId for an encrypting operation with algorithm alg ("" for
+// SYMMETRIC_DEFAULT): an enabled encryption key whose spec offers alg.
+func (s *Server) forEncrypt(c *caller, id, alg string) (*cryptoKey, *awsapi.Error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	k, err := s.usableKeyLocked(c, id, usageEncrypt)
 	if err != nil {
 		return nil, err
 	}
-	if k.Spec != specSymmetric {
-		return nil, wrongUsage(k)
-	}
-	v := k.Versions[len(k.Versions)-1]
-	mat, err := s.keyStoreOf(k).material(k, v)
-	if err != nil {
+	alg = orDefault(alg, specSymmetric)
+	if err := keyspec.CheckAlgorithm(k.Spec, usageEncrypt, alg); err != nil {
 		return nil, err
 	}
-	return &cryptoKey{k: k, v: v, mat: mat}, nil
+	ck := &cryptoKey{k: k, v: k.Versions[len(k.Versions)-1], alg: alg}
+	if k.Spec != specSymmetric {
+		return ck, nil
+	}
+	if ck.mat, err = s.keyStoreOf(k).material(k, ck.v); err != nil {
+		return nil, err
+	}
+	return ck, nil
 }
 
 // encryptingKey is forEncrypt for an operation that may be a dry run, which stops once the key
 // resolved.
-func encryptingKey(s *Server, c *caller, id string, dry bool) (*cryptoKey, error) {
-	ck, err := s.forEncrypt(c, id)
+func encryptingKey(s *Server, c *caller, id, alg string, dry bool) (*cryptoKey, error) {
+	ck, err := s.forEncrypt(c, id, alg)
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +69,14 @@ func encryptingKey(s *Server, c *caller, id string, dry bool) (*cryptoKey, error
 	return ck, nil
 }
 
-// encrypt makes a ciphertext blob (CIPHERTEXT.md).
+// encrypt makes a ciphertext blob (CIPHERTEXT.md), or for an RSA key the OAEP ciphertext.
 func encrypt(ctx context.Context, ck *cryptoKey, ec map[string]string, plain []byte) ([]byte, error) {
+	if ck.mat == nil {
+		if err := checkNoContext(ec); err != nil {
+			return nil, err
+		}
+		return keyspec.Encrypt(ck.k.PublicKey, ck.k.Spec, ck.alg, plain)
+	}
 	header := blobHeader(ck.k.ID, ck.v.N)
 	nonce, sealed, err := ck.mat.Seal(ctx, blobAAD(header, ec), plain)
 	if err != nil {
@@ -63,8 +85,59 @@ func encrypt(ctx context.Context, ck *cryptoKey, ec map[string]string, plain []b
 	return assembleBlob(header, nonce, sealed), nil
 }
 
-// decrypt opens a ciphertext blob. keyID, when given, must name the key the blob names.
-func (s *Server) decrypt(ctx context.Context, c *caller, keyID *string, ec map[string]string, ciphertext []byte) (*cryptoKey, []byte, error) {
+// checkNoContext refuses an encryption context with an asymmetric key: "You cannot specify an
+// encryption context in a cryptographic operation with an asymmetric KMS key"
+// (https://docs.aws.amazon.com/kms/latest/developerguide/encrypt_context.html). The developer
+// guide names no exception; hsmsim answers ValidationException, the one for a parameter a
+// request may not carry.
+func checkNoContext(ec map[string]string) *awsapi.Error {
+	if len(ec) > 0 {
+		return awsapi.NewError(awsapi.ValidationException, "EncryptionContext is not supported with asymmetric KMS keys.")
+	}
+	return nil
+}
+
+// namedAsymmetric resolves the KeyId of a Decrypt (or a ReEncrypt's source) when it names an
+// asymmetric key, whose ciphertexts carry nothing to find the key by: ok false when it does not,
+// and the symmetric path answers in its own order. For an asymmetric key it checks what a
+// decryption needs: authorization, state, usage, and an algorithm of the key's spec (the
+// default, SYMMETRIC_DEFAULT, is InvalidKeyUsageException).
+func (s *Server) namedAsymmetric(c *caller, id, alg string) (ck *cryptoKey, ok bool, err *awsapi.Error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, ferr := s.find(c, id)
+	if ferr != nil || k.Spec == specSymmetric {
+		return nil, false, nil
+	}
+	if err := s.authorize(c, k, id); err != nil {
+		return nil, true, err
+	}
+	if err := s.checkUsable(k); err != nil {
+		return nil, true, err
+	}
+	if k.Usage != usageEncrypt {
+		return nil, true, wrongUsage(k)
+	}
+	alg = orDefault(alg, specSymmetric)
+	if err := keyspec.CheckAlgorithm(k.Spec, usageEncrypt, alg); err != nil {
+		return nil, true, err
+	}
+	return &cryptoKey{k: k, v: k.Versions[len(k.Versions)-1], alg: alg}, true, nil
+}
+
+// decrypt opens a ciphertext: with an asymmetric key named by keyID, the raw OAEP ciphertext of
+// algorithm alg; otherwise a ciphertext blob, whose key keyID, when given, must name.
+func (s *Server) decrypt(ctx context.Context, c *caller, keyID *string, alg string, ec map[string]string, ciphertext []byte) (*cryptoKey, []byte, error) {
+	if keyID != nil {
+		ck, ok, err := s.namedAsymmetric(c, *keyID, alg)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			plain, err := s.openAsymmetric(ck, ec, ciphertext)
+			return ck, plain, err
+		}
+	}
 	b, perr := parseBlob(ciphertext)
 	if perr != nil {
 		return nil, nil, perr
@@ -98,6 +171,9 @@ func (s *Server) decrypt(ctx context.Context, c *caller, keyID *string, ec map[s
 		if k.Usage != usageEncrypt || k.Spec != specSymmetric {
 			return nil, wrongUsage(k)
 		}
+		if err := keyspec.CheckAlgorithm(k.Spec, usageEncrypt, orDefault(alg, specSymmetric)); err != nil {
+			return nil, err
+		}
 		if b.Version > uint32(len(k.Versions)) {
 			return nil, awsapi.NewError(errInvalidCiphertext, "")
 		}
@@ -106,7 +182,7 @@ func (s *Server) decrypt(ctx context.Context, c *caller, keyID *string, ec map[s
 		if err != nil {
 			return nil, err
 		}
-		return &cryptoKey{k: k, v: v, mat: mat}, nil
+		return &cryptoKey{k: k, v: v, mat: mat, alg: specSymmetric}, nil
 	}()
 	if err != nil {
 		return nil, nil, err
@@ -118,11 +194,17 @@ func (s *Server) decrypt(ctx context.Context, c *caller, keyID *string, ec map[s
 	return ck, plain, nil
 }
 
-func checkAlgorithm(alg string) *awsapi.Error {
-	if alg != "" && alg != specSymmetric {
-		return awsapi.NewError(errInvalidKeyUsage, "The encryption algorithm %s is not valid for a symmetric encryption KMS key.", alg)
+// openAsymmetric decrypts an RSA key's OAEP ciphertext with its private key.
+func (s *Server) openAsymmetric(ck *cryptoKey, ec map[string]string, ciphertext []byte) ([]byte, error) {
+	if err := checkNoContext(ec); err != nil {
+		return nil, err
 	}
-	return nil
+	der, err := s.privateKey(ck.k)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(der)
+	return keyspec.Decrypt(der, ck.alg, ciphertext)
 }
 
 // checkNoRecipient refuses a Recipient: hsmsim has no Nitro Enclaves.
@@ -161,10 +243,7 @@ func encryptOp(s *Server, ctx context.Context, c *caller, in *encryptInput) (*en
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	if err := checkAlgorithm(in.EncryptionAlgorithm); err != nil {
-		return nil, err
-	}
-	ck, err := encryptingKey(s, c, in.KeyId, in.DryRun)
+	ck, err := encryptingKey(s, c, in.KeyId, in.EncryptionAlgorithm, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +251,7 @@ func encryptOp(s *Server, ctx context.Context, c *caller, in *encryptInput) (*en
 	if err != nil {
 		return nil, err
 	}
-	return &encryptOutput{CiphertextBlob: blob, KeyId: keyARN(ck.k), EncryptionAlgorithm: specSymmetric}, nil
+	return &encryptOutput{CiphertextBlob: blob, KeyId: keyARN(ck.k), EncryptionAlgorithm: ck.alg}, nil
 }
 
 type decryptInput struct {
@@ -189,7 +268,7 @@ type decryptOutput struct {
 	KeyId               string
 	Plaintext           []byte
 	EncryptionAlgorithm string
-	KeyMaterialId       string
+	KeyMaterialId       string `json:",omitempty"`
 }
 
 func decryptOp(s *Server, ctx context.Context, c *caller, in *decryptInput) (*decryptOutput, error) {
@@ -202,20 +281,25 @@ func decryptOp(s *Server, ctx context.Context, c *caller, in *decryptInput) (*de
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	if err := checkAlgorithm(in.EncryptionAlgorithm); err != nil {
-		return nil, err
-	}
 	if in.DryRun {
+		if in.KeyId != nil {
+			if _, ok, err := s.namedAsymmetric(c, *in.KeyId, in.EncryptionAlgorithm); ok {
+				if err != nil {
+					return nil, err
+				}
+				return nil, dryRun(true)
+			}
+		}
 		if _, err := parseBlob(in.CiphertextBlob); err != nil {
 			return nil, err
 		}
 		return nil, dryRun(true)
 	}
-	ck, plain, err := s.decrypt(ctx, c, in.KeyId, in.EncryptionContext, in.CiphertextBlob)
+	ck, plain, err := s.decrypt(ctx, c, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext, in.CiphertextBlob)
 	if err != nil {
 		return nil, err
 	}
-	return &decryptOutput{KeyId: keyARN(ck.k), Plaintext: plain, EncryptionAlgorithm: specSymmetric, KeyMaterialId: ck.v.ID}, nil
+	return &decryptOutput{KeyId: keyARN(ck.k), Plaintext: plain, EncryptionAlgorithm: ck.alg, KeyMaterialId: ck.materialID()}, nil
 }
 
 type reEncryptInput struct {
@@ -236,8 +320,8 @@ type reEncryptOutput struct {
 	KeyId                          string
 	SourceEncryptionAlgorithm      string
 	DestinationEncryptionAlgorithm string
-	SourceKeyMaterialId            string
-	DestinationKeyMaterialId       string
+	SourceKeyMaterialId            string `json:",omitempty"`
+	DestinationKeyMaterialId       string `json:",omitempty"`
 }
 
 func reEncryptOp(s *Server, ctx context.Context, c *caller, in *reEncryptInput) (*reEncryptOutput, error) {
@@ -247,12 +331,6 @@ func reEncryptOp(s *Server, ctx context.Context, c *caller, in *reEncryptInput) 
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	if err := checkAlgorithm(in.SourceEncryptionAlgorithm); err != nil {
-		return nil, err
-	}
-	if err := checkAlgorithm(in.DestinationEncryptionAlgorithm); err != nil {
-		return nil, err
-	}
 	// ReEncrypt is two permissions: kms:ReEncryptFrom on the source key and kms:ReEncryptTo on
 	// the destination, each with its own encryption context.
 	to := c.withAction("kms:ReEncryptTo")
@@ -260,14 +338,14 @@ func reEncryptOp(s *Server, ctx context.Context, c *caller, in *reEncryptInput) 
 	s.baseContext(to)
 	to.setEC(in.DestinationEncryptionContext)
 	to.req.Context.Set("kms:EncryptionAlgorithm", orDefault(in.DestinationEncryptionAlgorithm, specSymmetric))
-	same := strconv.FormatBool(s.sameKey(c, in.DestinationKeyId, in.CiphertextBlob))
+	same := strconv.FormatBool(s.sameKey(c, in.DestinationKeyId, in.SourceKeyId, in.CiphertextBlob))
 	to.req.Context.Set("kms:ReEncryptOnSameKey", same)
 	c.req.Context.Set("kms:ReEncryptOnSameKey", same)
-	dst, rerr := s.forEncrypt(to, in.DestinationKeyId)
+	dst, rerr := s.forEncrypt(to, in.DestinationKeyId, in.DestinationEncryptionAlgorithm)
 	if rerr != nil {
 		return nil, rerr
 	}
-	src, plain, err := s.decrypt(ctx, c.withAction("kms:ReEncryptFrom"), in.SourceKeyId, in.SourceEncryptionContext, in.CiphertextBlob)
+	src, plain, err := s.decrypt(ctx, c.withAction("kms:ReEncryptFrom"), in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, in.CiphertextBlob)
 	if err != nil {
 		return nil, err
 	}
@@ -280,8 +358,8 @@ func reEncryptOp(s *Server, ctx context.Context, c *caller, in *reEncryptInput) 
 		return nil, err
 	}
 	return &reEncryptOutput{CiphertextBlob: blob, SourceKeyId: keyARN(src.k), KeyId: keyARN(dst.k),
-		SourceEncryptionAlgorithm: specSymmetric, DestinationEncryptionAlgorithm: specSymmetric,
-		SourceKeyMaterialId: src.v.ID, DestinationKeyMaterialId: dst.v.ID}, nil
+		SourceEncryptionAlgorithm: src.alg, DestinationEncryptionAlgorithm: dst.alg,
+		SourceKeyMaterialId: src.materialID(), DestinationKeyMaterialId: dst.materialID()}, nil
 }
 
 // ---- data keys and random ----
@@ -324,7 +402,7 @@ func generateDataKey(s *Server, ctx context.Context, c *caller, in *dataKeyInput
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	ck, err := encryptingKey(s, c, in.KeyId, in.DryRun)
+	ck, err := encryptingKey(s, c, in.KeyId, "", in.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -339,15 +417,7 @@ func generateDataKey(s *Server, ctx context.Context, c *caller, in *dataKeyInput
 	return &dataKeyOutput{CiphertextBlob: blob, Plaintext: plain, KeyId: keyARN(ck.k), KeyMaterialId: ck.v.ID}, nil
 }
 
-func generateDataKeyWithoutPlaintext(s *Server, ctx context.Context, c *caller, in *dataKeyInput) (*dataKeyOutput, error) {
-	out, err := generateDataKey(s, ctx, c, in)
-	if err != nil {
-		return nil, err
-	}
-	clear(out.Plaintext)
-	out.Plaintext = nil
-	return out, nil
-}
+var generateDataKeyWithoutPlaintext = withoutPlaintext(generateDataKey, func(o *dataKeyOutput) *[]byte { return &o.Plaintext })
 
 type randomInput struct {
 	NumberOfBytes    *int
@@ -380,14 +450,20 @@ func generateRandom(s *Server, ctx context.Context, c *caller, in *randomInput) 
 }
 
 // sameKey reports whether a ReEncrypt's destination is the key its ciphertext is under
-// (kms:ReEncryptOnSameKey).
-func (s *Server) sameKey(c *caller, dst string, blob []byte) bool {
-	b, err := parseBlob(blob)
-	if err != nil {
-		return false
-	}
+// (kms:ReEncryptOnSameKey): the key a ciphertext blob names, or the asymmetric source key
+// SourceKeyId names (an RSA ciphertext names none).
+func (s *Server) sameKey(c *caller, dst string, src *string, blob []byte) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	k, ferr := s.find(c, dst)
-	return ferr == nil && k.ID == b.KeyID
+	if ferr != nil {
+		return false
+	}
+	if src != nil {
+		if sk, err := s.find(c, *src); err == nil && sk.Spec != specSymmetric {
+			return sk.ID == k.ID
+		}
+	}
+	b, err := parseBlob(blob)
+	return err == nil && k.ID == b.KeyID
 }

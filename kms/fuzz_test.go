@@ -78,7 +78,7 @@ func FuzzCiphertextBlob(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	ck, _ := s.forEncrypt(c, out.KeyMetadata.KeyId)
+	ck, _ := s.forEncrypt(c, out.KeyMetadata.KeyId, "")
 	good, err := encrypt(ctx(), ck, map[string]string{"a": "b"}, []byte("plaintext"))
 	if err != nil {
 		f.Fatal(err)
@@ -91,7 +91,7 @@ func FuzzCiphertextBlob(f *testing.F) {
 		if _, perr := parseBlob(b); perr != nil && perr.Type != errInvalidCiphertext {
 			t.Fatalf("parser answered %s", perr.Type)
 		}
-		_, plain, err := s.decrypt(ctx(), c, nil, map[string]string{"a": "b"}, b)
+		_, plain, err := s.decrypt(ctx(), c, nil, "", map[string]string{"a": "b"}, b)
 		if err == nil {
 			if string(b) != string(good) || string(plain) != "plaintext" {
 				t.Fatalf("forged ciphertext %x decrypted", b)

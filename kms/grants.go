@@ -353,8 +353,9 @@ func revokeGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) 
 var grantOperations = map[string][]string{
 	usageEncrypt: {"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo",
 		"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"},
-	usageSign: {"Sign", "Verify", "GetPublicKey"},
-	usageMac:  {"GenerateMac", "VerifyMac"},
+	usageSign:  {"Sign", "Verify", "GetPublicKey"},
+	usageMac:   {"GenerateMac", "VerifyMac"},
+	usageAgree: {"DeriveSharedSecret", "GetPublicKey"},
 }
 
 var grantManagement = []string{"CreateGrant", "RetireGrant", "DescribeKey"}

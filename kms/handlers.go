@@ -8,8 +8,8 @@ import (
 )
 
 // kmsHandlers is every TrentService operation hsmsim implements. An operation of the model that is
-// not here (imported key material, external key stores, key agreement,
-// GenerateDataKeyPair) is validated and then answered with UnsupportedOperationException.
+// not here (imported key material, external key stores) is validated and then answered with
+// UnsupportedOperationException.
 var kmsHandlers = map[string]handler{
 	"CreateKey":            op(createKey),
 	"DescribeKey":          op(describeKey),
@@ -49,6 +49,10 @@ var kmsHandlers = map[string]handler{
 	"Sign":                            op(signOp),
 	"Verify":                          op(verifyOp),
 	"GetPublicKey":                    op(getPublicKey),
+
+	"GenerateDataKeyPair":                 op(generateDataKeyPair),
+	"GenerateDataKeyPairWithoutPlaintext": op(generateDataKeyPairWithoutPlaintext),
+	"DeriveSharedSecret":                  op(deriveSharedSecret),
 
 	"CreateGrant":         op(createGrant),
 	"ListGrants":          op(listGrants),

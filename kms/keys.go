@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/keyspec"
 	"github.com/hsmsim/hsmsim/kms/multiregion"
 	"github.com/hsmsim/hsmsim/kms/policy"
 )
@@ -34,55 +35,13 @@ const (
 	usageEncrypt  = "ENCRYPT_DECRYPT"
 	usageSign     = "SIGN_VERIFY"
 	usageMac      = "GENERATE_VERIFY_MAC"
+	usageAgree    = "KEY_AGREEMENT"
 	originKMS     = "AWS_KMS"
 	originHSM     = "AWS_CLOUDHSM"
 )
 
 // keyIDRE is a key id: a UUID, or mrk- and 32 hex digits for a multi-Region key.
 var keyIDRE = regexp.MustCompile(`^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
-
-// algorithms a key spec offers, by key usage.
-type algorithms struct {
-	encrypt, sign, mac []string
-}
-
-var rsaSign = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"}
-
-// specAlgorithms lists the key specs hsmsim offers besides SYMMETRIC_DEFAULT.
-var specAlgorithms = map[string]algorithms{
-	"RSA_2048":      {sign: rsaSign},
-	"RSA_3072":      {sign: rsaSign},
-	"RSA_4096":      {sign: rsaSign},
-	"ECC_NIST_P256": {sign: []string{"ECDSA_SHA_256"}},
-	"ECC_NIST_P384": {sign: []string{"ECDSA_SHA_384"}},
-	"ECC_NIST_P521": {sign: []string{"ECDSA_SHA_512"}},
-	"HMAC_224":      {mac: []string{"HMAC_SHA_224"}},
-	"HMAC_256":      {mac: []string{"HMAC_SHA_256"}},
-	"HMAC_384":      {mac: []string{"HMAC_SHA_384"}},
-	"HMAC_512":      {mac: []string{"HMAC_SHA_512"}},
-}
-
-// checkSpecUsage accepts the (KeySpec, KeyUsage) pairs hsmsim offers.
-func checkSpecUsage(spec, usage string) *awsapi.Error {
-	if spec == specSymmetric {
-		if usage != usageEncrypt {
-			return awsapi.NewError(awsapi.ValidationException, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
-		}
-		return nil
-	}
-	a, ok := specAlgorithms[spec]
-	if !ok {
-		return awsapi.NewError(errUnsupported, "hsmsim does not support KeySpec %s.", spec)
-	}
-	if (usage == usageSign && a.sign == nil) || (usage == usageMac && a.mac == nil) || (usage == usageEncrypt && a.encrypt == nil) ||
-		(usage != usageSign && usage != usageMac && usage != usageEncrypt) {
-		if usage == usageEncrypt && strings.HasPrefix(spec, "RSA_") {
-			return awsapi.NewError(errUnsupported, "hsmsim does not support RSA keys for ENCRYPT_DECRYPT.")
-		}
-		return awsapi.NewError(awsapi.ValidationException, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
-	}
-	return nil
-}
 
 // randomHex is n random bytes in hex: key material ids and grant ids.
 func randomHex(n int) string {
@@ -233,6 +192,20 @@ func (s *Server) usableKeyLocked(c *caller, keyID, usage string) (*keyRec, *awsa
 	return k, nil
 }
 
+// algorithmsOf lists the algorithms of k's usage, by kind: encryption, signing, MAC, key agreement.
+func algorithmsOf(k *keyRec) (enc, sign, mac, agree []string) {
+	algs := keyspec.Algorithms(k.Spec, k.Usage)
+	switch k.Usage {
+	case usageEncrypt:
+		return algs, nil, nil, nil
+	case usageSign:
+		return nil, algs, nil, nil
+	case usageMac:
+		return nil, nil, algs, nil
+	}
+	return nil, nil, nil, algs
+}
+
 func wrongUsage(k *keyRec) *awsapi.Error {
 	return awsapi.NewError(errInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", keyARN(k), k.Usage)
 }
@@ -257,6 +230,7 @@ type keyMetadata struct {
 	EncryptionAlgorithms        []string `json:",omitempty"`
 	SigningAlgorithms           []string `json:",omitempty"`
 	MacAlgorithms               []string `json:",omitempty"`
+	KeyAgreementAlgorithms      []string `json:",omitempty"`
 	MultiRegion                 bool
 	PendingDeletionWindowInDays int    `json:",omitempty"`
 	CurrentKeyMaterialId        string `json:",omitempty"`
@@ -277,15 +251,8 @@ func (s *Server) metadata(k *keyRec) *keyMetadata {
 		m.EncryptionAlgorithms = []string{specSymmetric}
 		m.CurrentKeyMaterialId = k.Versions[len(k.Versions)-1].ID
 	}
-	if a, ok := specAlgorithms[k.Spec]; ok {
-		switch k.Usage {
-		case usageEncrypt:
-			m.EncryptionAlgorithms = a.encrypt
-		case usageSign:
-			m.SigningAlgorithms = a.sign
-		case usageMac:
-			m.MacAlgorithms = a.mac
-		}
+	if k.Spec != specSymmetric {
+		m.EncryptionAlgorithms, m.SigningAlgorithms, m.MacAlgorithms, m.KeyAgreementAlgorithms = algorithmsOf(k)
 	}
 	return m
 }
@@ -347,13 +314,17 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 			// "you cannot create a multi-Region key in a custom key store" (CreateKey, MultiRegion)
 			return nil, awsapi.NewError(errUnsupported, "Multi-Region keys are not supported in a custom key store.")
 		}
+		// "This parameter is valid only for symmetric encryption KMS keys in a single Region. You
+		// cannot create any other type of KMS key in a custom key store." (CreateKey's
+		// CustomKeyStoreId, KMS API Reference); UnsupportedOperationException is the exception for
+		// "a specified parameter is not supported ... for this operation".
 		if spec != specSymmetric || usage != usageEncrypt {
 			return nil, awsapi.NewError(errUnsupported, "KeySpec %s with KeyUsage %s is not supported in a custom key store. Only SYMMETRIC_DEFAULT ENCRYPT_DECRYPT keys are.", spec, usage)
 		}
 	default:
 		return nil, awsapi.NewError(errUnsupported, "hsmsim does not support keys of origin %s.", origin)
 	}
-	if err := checkSpecUsage(spec, usage); err != nil {
+	if err := keyspec.Check(spec, usage); err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()

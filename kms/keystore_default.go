@@ -2,20 +2,16 @@ package kms
 
 import (
 	"context"
-	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/keyspec"
 )
 
 // softwareStore is the default key store: the material of AWS_KMS keys is made by this process
@@ -66,28 +62,8 @@ func (st *softwareStore) newMaterial(k *keyRec, n uint32, rotation string) (matV
 		secret = make([]byte, bits/8)
 		_, _ = rand.Read(secret)
 	default:
-		var priv crypto.Signer
 		var err error
-		switch k.Spec {
-		case "RSA_2048", "RSA_3072", "RSA_4096":
-			bits, _ := strconv.Atoi(strings.TrimPrefix(k.Spec, "RSA_"))
-			priv, err = rsa.GenerateKey(rand.Reader, bits)
-		case "ECC_NIST_P256":
-			priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		case "ECC_NIST_P384":
-			priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-		case "ECC_NIST_P521":
-			priv, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-		default:
-			return matVersion{}, nil, awsapi.NewError(errUnsupported, "hsmsim does not support KeySpec %s.", k.Spec)
-		}
-		if err != nil {
-			return matVersion{}, nil, err
-		}
-		if secret, err = x509.MarshalPKCS8PrivateKey(priv); err != nil {
-			return matVersion{}, nil, err
-		}
-		if pub, err = x509.MarshalPKIXPublicKey(priv.Public()); err != nil {
+		if secret, pub, err = keyspec.Generate(k.Spec); err != nil {
 			return matVersion{}, nil, err
 		}
 	}

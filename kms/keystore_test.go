@@ -286,6 +286,21 @@ func TestCustomKeyStore(t *testing.T) {
 	if !errors.As(err, &uoe) {
 		t.Fatalf("HMAC key in a custom key store: %v", err)
 	}
+	// Asymmetric keys neither live in a custom key store nor are made by one's keys (CreateKey's
+	// CustomKeyStoreId and GenerateDataKeyPair's KeyId in the KMS API Reference).
+	for _, ks := range []struct {
+		spec  types.KeySpec
+		usage types.KeyUsageType
+	}{{types.KeySpecRsa2048, types.KeyUsageTypeEncryptDecrypt}, {types.KeySpecEccNistP256, types.KeyUsageTypeKeyAgreement}, {types.KeySpecEccSecgP256k1, types.KeyUsageTypeSignVerify}} {
+		_, err = c.CreateKey(ctx(), &awskms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(id), KeySpec: ks.spec, KeyUsage: ks.usage})
+		if !errors.As(err, &uoe) {
+			t.Fatalf("%s %s key in a custom key store: %v", ks.spec, ks.usage, err)
+		}
+	}
+	_, err = c.GenerateDataKeyPair(ctx(), &awskms.GenerateDataKeyPairInput{KeyId: md.KeyId, KeyPairSpec: types.DataKeyPairSpecEccNistP256})
+	if !errors.As(err, &uoe) {
+		t.Fatalf("GenerateDataKeyPair under a custom key store key: %v", err)
+	}
 
 	// The KMS restarts: the store logs out, logs in again with the rotated password, and the
 	// ciphertext still decrypts in the HSM.

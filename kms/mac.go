@@ -8,6 +8,7 @@ import (
 	"hash"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/keyspec"
 )
 
 // HMAC keys of the default store: GenerateMac and VerifyMac.
@@ -49,7 +50,7 @@ func computeMac(s *Server, c *caller, in *macInput) (*keyRec, []byte, error) {
 		return nil, nil, err
 	}
 	h, ok := macHash(in.MacAlgorithm)
-	if !ok || specAlgorithms[k.Spec].mac[0] != in.MacAlgorithm {
+	if !ok || keyspec.Algorithms(k.Spec, usageMac)[0] != in.MacAlgorithm {
 		return nil, nil, awsapi.NewError(errInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", in.MacAlgorithm, k.Spec)
 	}
 	if err := dryRun(in.DryRun); err != nil {

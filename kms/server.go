@@ -8,8 +8,8 @@
 //
 // Where things are: the operations are free functions over the Server's records, one file per
 // concern (keys.go, tags.go, policies.go, rotation.go, aliases.go, grants.go, crypto.go, mac.go,
-// sign.go, customkeystores.go, multiregion.go), listed in handlers.go. Records live in memory
-// under one lock and are written through to bbolt (db.go).
+// sign.go, datakeypair.go, customkeystores.go, multiregion.go), listed in handlers.go. Records
+// live in memory under one lock and are written through to bbolt (db.go).
 //
 // Regions: one endpoint serves every region. A signed request acts in the region of its SigV4
 // credential scope, an unsigned one in Config.Region, and every key, alias, grant and custom key
@@ -36,6 +36,14 @@
 // adapts it to the KMS's key records and customkeystores.go serves its six operations.
 // Ciphertexts of both stores share one documented, versioned format (CIPHERTEXT.md, laid out by
 // kms/ciphertext); secrets at rest are sealed under the master key of kms/masterkey.
+//
+// Key specs (package kms/keyspec owns what each can do): SYMMETRIC_DEFAULT in both stores; in the
+// default store only, HMAC_224/256/384/512 (GENERATE_VERIFY_MAC), RSA_2048/3072/4096
+// (ENCRYPT_DECRYPT with RSAES_OAEP_SHA_1/256, whose ciphertexts are raw OAEP; or SIGN_VERIFY),
+// ECC_NIST_P256/P384/P521 (SIGN_VERIFY, or KEY_AGREEMENT for DeriveSharedSecret),
+// ECC_SECG_P256K1 and ECC_NIST_EDWARDS25519 (SIGN_VERIFY). GenerateDataKeyPair makes every
+// DataKeyPairSpec but SM2 (datakeypair.go). SM2 answers as AWS does outside China Regions;
+// ML_DSA_* is UnsupportedOperationException.
 package kms
 
 import (

@@ -2,19 +2,14 @@ package kms
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"slices"
-	"strings"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/keyspec"
 )
 
 // Asymmetric keys of the default store: Sign, Verify and GetPublicKey. The private key is the
-// sealed PKCS#8 material of the key's (only) version; the public key is kept in the clear.
+// sealed PKCS#8 material of the key's (only) version; the public key is kept in the clear. What
+// each spec signs with, and how, is package keyspec's.
 
 type signInput struct {
 	KeyId            string
@@ -33,71 +28,41 @@ type signOutput struct {
 	SigningAlgorithm string
 }
 
-// signingHash is the hash of each signing algorithm KMS offers for RSA and NIST-curve keys.
-var signingHash = map[string]crypto.Hash{
-	"RSASSA_PSS_SHA_256": crypto.SHA256, "RSASSA_PSS_SHA_384": crypto.SHA384, "RSASSA_PSS_SHA_512": crypto.SHA512,
-	"RSASSA_PKCS1_V1_5_SHA_256": crypto.SHA256, "RSASSA_PKCS1_V1_5_SHA_384": crypto.SHA384, "RSASSA_PKCS1_V1_5_SHA_512": crypto.SHA512,
-	"ECDSA_SHA_256": crypto.SHA256, "ECDSA_SHA_384": crypto.SHA384, "ECDSA_SHA_512": crypto.SHA512,
-}
-
-// signKey resolves a key for Sign or Verify and computes the digest the algorithm signs.
-func signKey(s *Server, c *caller, in *signInput) (*keyRec, []byte, crypto.Hash, error) {
+// signKey resolves a key for Sign or Verify and prepares what the algorithm signs.
+func signKey(s *Server, c *caller, in *signInput) (*keyRec, []byte, error) {
 	k, err := s.usableKey(c, in.KeyId, in.GrantTokens, usageSign)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, err
 	}
-	h, ok := signingHash[in.SigningAlgorithm]
-	if !ok || !slices.Contains(specAlgorithms[k.Spec].sign, in.SigningAlgorithm) {
-		return nil, nil, 0, awsapi.NewError(errInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", in.SigningAlgorithm, k.Spec)
+	if err := keyspec.CheckAlgorithm(k.Spec, usageSign, in.SigningAlgorithm); err != nil {
+		return nil, nil, err
 	}
-	var digest []byte
-	switch in.MessageType {
-	case "", "RAW":
-		hh := h.New()
-		hh.Write(in.Message)
-		digest = hh.Sum(nil)
-	case "DIGEST":
-		if len(in.Message) != h.Size() {
-			return nil, nil, 0, awsapi.NewError(awsapi.ValidationException, "Digest is invalid length for algorithm %s.", in.SigningAlgorithm)
-		}
-		digest = in.Message
-	default:
-		return nil, nil, 0, awsapi.NewError(awsapi.ValidationException, "MessageType %s is not valid with algorithm %s.", in.MessageType, in.SigningAlgorithm)
+	prepared, perr := keyspec.Prepare(in.SigningAlgorithm, in.MessageType, in.Message)
+	if perr != nil {
+		return nil, nil, perr
 	}
 	if err := dryRun(in.DryRun); err != nil {
-		return nil, nil, 0, err
+		return nil, nil, err
 	}
-	return k, digest, h, nil
+	return k, prepared, nil
 }
 
-func isPSS(alg string) bool { return strings.HasPrefix(alg, "RSASSA_PSS") }
+// privateKey unseals the PKCS#8 private key of an asymmetric default-store key; callers clear it.
+func (s *Server) privateKey(k *keyRec) ([]byte, error) {
+	return s.software.secret(k, k.Versions[len(k.Versions)-1])
+}
 
 func signOp(s *Server, _ context.Context, c *caller, in *signInput) (*signOutput, error) {
-	k, digest, h, err := signKey(s, c, in)
+	k, prepared, err := signKey(s, c, in)
 	if err != nil {
 		return nil, err
 	}
-	der, err := s.software.secret(k, k.Versions[len(k.Versions)-1])
+	der, err := s.privateKey(k)
 	if err != nil {
 		return nil, err
 	}
-	priv, err := x509.ParsePKCS8PrivateKey(der)
-	clear(der)
-	if err != nil {
-		return nil, err
-	}
-	var sig []byte
-	switch p := priv.(type) {
-	case *rsa.PrivateKey:
-		if isPSS(in.SigningAlgorithm) {
-			// KMS uses a salt as long as the digest.
-			sig, err = rsa.SignPSS(rand.Reader, p, h, digest, &rsa.PSSOptions{SaltLength: h.Size()})
-		} else {
-			sig, err = rsa.SignPKCS1v15(nil, p, h, digest)
-		}
-	case *ecdsa.PrivateKey:
-		sig, err = ecdsa.SignASN1(rand.Reader, p, digest) // KMS returns DER-encoded ECDSA signatures
-	}
+	defer clear(der)
+	sig, err := keyspec.Sign(der, in.SigningAlgorithm, prepared)
 	if err != nil {
 		return nil, err
 	}
@@ -105,24 +70,13 @@ func signOp(s *Server, _ context.Context, c *caller, in *signInput) (*signOutput
 }
 
 func verifyOp(s *Server, _ context.Context, c *caller, in *signInput) (*signOutput, error) {
-	k, digest, h, err := signKey(s, c, in)
+	k, prepared, err := signKey(s, c, in)
 	if err != nil {
 		return nil, err
 	}
-	pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
+	valid, err := keyspec.Verify(k.PublicKey, in.SigningAlgorithm, prepared, in.Signature)
 	if err != nil {
 		return nil, err
-	}
-	valid := false
-	switch p := pub.(type) {
-	case *rsa.PublicKey:
-		if isPSS(in.SigningAlgorithm) {
-			valid = rsa.VerifyPSS(p, h, digest, in.Signature, &rsa.PSSOptions{SaltLength: h.Size()}) == nil
-		} else {
-			valid = rsa.VerifyPKCS1v15(p, h, digest, in.Signature) == nil
-		}
-	case *ecdsa.PublicKey:
-		valid = ecdsa.VerifyASN1(p, digest, in.Signature)
 	}
 	if !valid {
 		// KMS answers an invalid signature with an exception, not SignatureValid false.
@@ -137,12 +91,14 @@ type publicKeyInput struct {
 }
 
 type publicKeyOutput struct {
-	KeyId                 string
-	PublicKey             []byte
-	KeySpec               string
-	CustomerMasterKeySpec string
-	KeyUsage              string
-	SigningAlgorithms     []string `json:",omitempty"`
+	KeyId                  string
+	PublicKey              []byte
+	KeySpec                string
+	CustomerMasterKeySpec  string
+	KeyUsage               string
+	EncryptionAlgorithms   []string `json:",omitempty"`
+	SigningAlgorithms      []string `json:",omitempty"`
+	KeyAgreementAlgorithms []string `json:",omitempty"`
 }
 
 func getPublicKey(s *Server, _ context.Context, c *caller, in *publicKeyInput) (*publicKeyOutput, error) {
@@ -153,6 +109,7 @@ func getPublicKey(s *Server, _ context.Context, c *caller, in *publicKeyInput) (
 	if len(k.PublicKey) == 0 {
 		return nil, awsapi.NewError(errUnsupported, "%s is not an asymmetric KMS key.", keyARN(k))
 	}
-	return &publicKeyOutput{KeyId: keyARN(k), PublicKey: k.PublicKey, KeySpec: k.Spec, CustomerMasterKeySpec: k.Spec,
-		KeyUsage: k.Usage, SigningAlgorithms: specAlgorithms[k.Spec].sign}, nil
+	out := &publicKeyOutput{KeyId: keyARN(k), PublicKey: k.PublicKey, KeySpec: k.Spec, CustomerMasterKeySpec: k.Spec, KeyUsage: k.Usage}
+	out.EncryptionAlgorithms, out.SigningAlgorithms, _, out.KeyAgreementAlgorithms = algorithmsOf(k)
+	return out, nil
 }

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,6 +181,43 @@ func TestUpServesTheKMSToTheSDKAndTheAWSCLI(t *testing.T) {
 	if got, _ := base64.StdEncoding.DecodeString(pt); string(got) != "secret bytes" {
 		t.Fatalf("decrypt: %q", got)
 	}
+	// A data key pair through the aws CLI: the encrypted private key decrypts to the private
+	// key returned in the clear, which is the public key's half; without the plaintext, only the
+	// ciphertext and the public key come back.
+	var pair struct{ PrivateKeyCiphertextBlob, PrivateKeyPlaintext, PublicKey, KeyPairSpec string }
+	if err := json.Unmarshal([]byte(awsCLI("kms", "generate-data-key-pair", "--key-id", id, "--key-pair-spec", "ECC_NIST_P256",
+		"--encryption-context", "purpose=cli", "--output", "json")), &pair); err != nil {
+		t.Fatal(err)
+	}
+	privCT, err1 := base64.StdEncoding.DecodeString(pair.PrivateKeyCiphertextBlob)
+	privDER, err2 := base64.StdEncoding.DecodeString(pair.PrivateKeyPlaintext)
+	pubDER, err3 := base64.StdEncoding.DecodeString(pair.PublicKey)
+	if err := errors.Join(err1, err2, err3); err != nil || pair.KeyPairSpec != "ECC_NIST_P256" {
+		t.Fatalf("generate-data-key-pair: %v %+v", err, pair)
+	}
+	privFile := filepath.Join(t.TempDir(), "private-key-ciphertext")
+	if err := os.WriteFile(privFile, privCT, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pt = awsCLI("kms", "decrypt", "--ciphertext-blob", "fileb://"+privFile, "--encryption-context", "purpose=cli", "--query", "Plaintext", "--output", "text")
+	if got, _ := base64.StdEncoding.DecodeString(pt); !bytes.Equal(got, privDER) {
+		t.Fatal("decrypt of PrivateKeyCiphertextBlob: not the private key generate-data-key-pair returned")
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(privDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(pubDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !priv.(*ecdsa.PrivateKey).PublicKey.Equal(pub) {
+		t.Fatal("generate-data-key-pair: the public key is not the private key's")
+	}
+	if out := awsCLI("kms", "generate-data-key-pair-without-plaintext", "--key-id", id, "--key-pair-spec", "RSA_2048", "--output", "json"); strings.Contains(out, "PrivateKeyPlaintext") || !strings.Contains(out, "PrivateKeyCiphertextBlob") {
+		t.Fatalf("generate-data-key-pair-without-plaintext: %s", out)
+	}
+
 	store := awsCLI("kms", "create-custom-key-store", "--custom-key-store-name", "cli-store", "--cloud-hsm-cluster-id", vars["HSMSIM_CLUSTER_ID"],
 		"--trust-anchor-certificate", "file://"+vars["HSMSIM_CUSTOMER_CA"], "--key-store-password", vars["HSMSIM_KMSUSER_PASSWORD"],
 		"--query", "CustomKeyStoreId", "--output", "text")
