@@ -13,10 +13,8 @@ import (
 // KeyStores is what a fail-keystore rule acts on: the KMS's custom key stores (kms.Server).
 type KeyStores interface {
 	// FailCustomKeyStore leaves a store FAILED with a ConnectionErrorCode, its connection to
-	// the cluster dropped.
-	FailCustomKeyStore(id, code string) error
-	// RecoverCustomKeyStore undoes it: a store still FAILED with that code connects again.
-	RecoverCustomKeyStore(id, code string) error
+	// the cluster dropped, and returns what puts it back.
+	FailCustomKeyStore(id, code string) (undo func(), err error)
 }
 
 // Config shapes a Set.
@@ -46,6 +44,7 @@ type rule struct {
 	Rule
 	hits  atomic.Int64
 	timer *time.Timer
+	undo  func() // what the rule did outside the request path (a failed key store)
 
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
@@ -65,11 +64,13 @@ func (s *Set) Add(r Rule) (Rule, error) {
 	if err := r.Normalize(); err != nil {
 		return Rule{}, err
 	}
+	var undo func()
 	if r.Action == ActFailKeyStore {
 		if s.cfg.KeyStores == nil {
 			return Rule{}, fmt.Errorf("fail-keystore: this endpoint has no custom key stores")
 		}
-		if err := s.cfg.KeyStores.FailCustomKeyStore(r.Store, r.Code); err != nil {
+		var err error
+		if undo, err = s.cfg.KeyStores.FailCustomKeyStore(r.Store, r.Code); err != nil {
 			return Rule{}, err
 		}
 	}
@@ -82,7 +83,7 @@ func (s *Set) Add(r Rule) (Rule, error) {
 	if seed == 0 {
 		seed = s.cfg.Seed
 	}
-	in := &rule{Rule: r, rng: rand.New(rand.NewPCG(seed, uint64(s.seq)))}
+	in := &rule{Rule: r, undo: undo, rng: rand.New(rand.NewPCG(seed, uint64(s.seq)))}
 	id := r.ID
 	in.timer = time.AfterFunc(time.Duration(r.For), func() { s.Remove(id) })
 	s.rules[id] = in
@@ -122,10 +123,10 @@ func (s *Set) Clear() int {
 	return len(rules)
 }
 
-// undo reverses what a rule did outside the request path (a failed key store).
+// undo reverses what a rule did outside the request path.
 func (s *Set) undo(r *rule) {
-	if r.Action == ActFailKeyStore {
-		_ = s.cfg.KeyStores.RecoverCustomKeyStore(r.Store, r.Code)
+	if r.undo != nil {
+		r.undo()
 	}
 }
 
