@@ -36,6 +36,8 @@ type InProcess struct {
 
 	kms    *kms.Server
 	kmsSrv *httptest.Server
+
+	attached bool // the service is someone else's (Attach): Close leaves it running
 }
 
 // NewInProcess makes the target; Start brings it up.
@@ -262,7 +264,7 @@ func (t *InProcess) PKCS11Config() (string, error) {
 // Close stops the KMS and every HSM, and removes a temporary directory.
 func (t *InProcess) Close() {
 	t.closeKMS()
-	if t.Svc != nil {
+	if t.Svc != nil && !t.attached {
 		_ = t.Svc.Close()
 	}
 	t.removeDir()
