@@ -29,21 +29,15 @@ func (d kmsDirectory) Dial(_ context.Context, c *cloudhsm.Cluster) (*client.Clie
 	return d.DialClusterAs(c.ID, kmsEndpoint)
 }
 
-// kmsStores hands fail-keystore rules to the KMS, which is opened after the rules' Set.
-type kmsStores struct{ c *Cluster }
-
-func (k kmsStores) FailCustomKeyStore(id, code string) (func(), error) {
-	return k.c.KMS.FailCustomKeyStore(id, code)
-}
-
 // newFaults makes the rules the KMS endpoint will consult.
 func (c *Cluster) newFaults() *fault.Set {
-	c.Faults = fault.New(fault.Config{Seed: 1, KeyStores: kmsStores{c}})
+	c.Faults = fault.New(fault.Config{Seed: 1})
 	return c.Faults
 }
 
 // serveKMS serves the KMS and the fault API on listen and returns the base URL.
 func (c *Cluster) serveKMS(listen string) (string, error) {
+	c.Faults.UseKeyStores(c.KMS)
 	ctl := &faultctl.Handler{API: c.Faults}
 	if c.State.ClusterID != "" {
 		t, err := target.Attach(context.Background(), c.Service, c.State.AccountID, c.State.Region, c.State.ClusterID,

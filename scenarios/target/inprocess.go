@@ -14,6 +14,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/token"
 	"github.com/hsmsim/hsmsim/kms"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/awsapi/fault"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
@@ -36,6 +37,7 @@ type InProcess struct {
 
 	kms    *kms.Server
 	kmsSrv *httptest.Server
+	faults *fault.Set // the rules at the AWS API the KMS consults
 
 	attached bool // the service is someone else's (Attach): Close leaves it running
 }

@@ -29,7 +29,8 @@ func (s *stores) code(id string) string {
 
 func TestFailKeyStoreUntilExpiry(t *testing.T) {
 	ks := &stores{failed: map[string]string{}}
-	set := fault.New(fault.Config{KeyStores: ks})
+	set := fault.New(fault.Config{})
+	set.UseKeyStores(ks)
 	r, err := set.Add(fault.Rule{Store: "cks-1", For: fault.Duration(200 * time.Millisecond)})
 	if err != nil || r.Action != fault.ActFailKeyStore || r.Code != "CLUSTER_NOT_FOUND" {
 		t.Fatalf("%+v %v", r, err)

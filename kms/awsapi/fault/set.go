@@ -21,8 +21,6 @@ type KeyStores interface {
 type Config struct {
 	// Seed seeds each rule's draws (with the rule's number) unless the rule has its own.
 	Seed uint64
-	// KeyStores serves fail-keystore rules; nil: they are refused.
-	KeyStores KeyStores
 	// Now is the clock of expiries. Nil: time.Now.
 	Now func() time.Time
 }
@@ -34,9 +32,18 @@ type Set struct {
 	// live is what Intercept reads: the request rules in force, nil when there are none.
 	live atomic.Pointer[[]*rule]
 
-	mu    sync.Mutex
-	rules map[string]*rule
-	seq   int
+	mu     sync.Mutex
+	rules  map[string]*rule
+	seq    int
+	stores KeyStores // nil: fail-keystore rules are refused
+}
+
+// UseKeyStores gives fail-keystore rules the KMS's key stores (the KMS is opened with the Set
+// as its endpoint's interceptor, so it comes second).
+func (s *Set) UseKeyStores(k KeyStores) {
+	s.mu.Lock()
+	s.stores = k
+	s.mu.Unlock()
 }
 
 // rule is a Rule in force.
@@ -66,11 +73,14 @@ func (s *Set) Add(r Rule) (Rule, error) {
 	}
 	var undo func()
 	if r.Action == ActFailKeyStore {
-		if s.cfg.KeyStores == nil {
+		s.mu.Lock()
+		stores := s.stores
+		s.mu.Unlock()
+		if stores == nil {
 			return Rule{}, fmt.Errorf("fail-keystore: this endpoint has no custom key stores")
 		}
 		var err error
-		if undo, err = s.cfg.KeyStores.FailCustomKeyStore(r.Store, r.Code); err != nil {
+		if undo, err = stores.FailCustomKeyStore(r.Store, r.Code); err != nil {
 			return Rule{}, err
 		}
 	}
