@@ -75,7 +75,11 @@ func TestFaultCommand(t *testing.T) {
 		t.Fatalf("fault add --do kill: %q", out)
 	}
 	fault("add", "--latency", "uniform:10ms,20ms", "--service", "kms")
-	if out := fault("clear"); !strings.Contains(out, "cleared 2 faults") {
+	fault("add", "--json", `{"do":"link","between":["us-east-1a","us-east-1c"],"latency":"5ms"}`)
+	if out, err := exec.Command(bin, "fault", "add", "--data-dir", dir, "--json", `{"do":"kill","node":"n1","colour":"red"}`).CombinedOutput(); err == nil {
+		t.Fatalf("an unknown field was accepted: %s", out)
+	}
+	if out := fault("clear"); !strings.Contains(out, "cleared 3 faults") {
 		t.Fatalf("fault clear: %q", out)
 	}
 	if out := fault("list"); strings.Count(strings.TrimSpace(out), "\n") != 0 {

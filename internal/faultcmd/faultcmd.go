@@ -107,14 +107,14 @@ func add(c *cli.Context, cl *faultctl.Client) error {
 		}
 		if probe.Do != "" {
 			var f faultctl.HSMFault
-			if err := json.Unmarshal([]byte(js), &f); err != nil {
-				return fmt.Errorf("--json: %v", err)
+			if err := strict(js, &f); err != nil {
+				return err
 			}
 			return addHSM(w, cl, f)
 		}
 		var r fault.Rule
-		if err := json.Unmarshal([]byte(js), &r); err != nil {
-			return fmt.Errorf("--json: %v", err)
+		if err := strict(js, &r); err != nil {
+			return err
 		}
 		return addRule(w, cl, r)
 	}
@@ -161,6 +161,16 @@ func add(c *cli.Context, cl *faultctl.Client) error {
 		r.Action = acts[0]
 	}
 	return addRule(w, cl, r)
+}
+
+// strict decodes --json refusing unknown fields, as the API does.
+func strict(js string, v any) error {
+	dec := json.NewDecoder(strings.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("--json: %v", err)
+	}
+	return nil
 }
 
 func addRule(w io.Writer, cl *faultctl.Client, r fault.Rule) error {
