@@ -1,13 +1,10 @@
 package failpoint_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/hsmsim/hsmsim/scenarios"
 	"github.com/hsmsim/hsmsim/scenarios/history"
-	"github.com/hsmsim/hsmsim/scenarios/spec"
 )
 
 // TestAPIFaultsInAScenario runs api-fault steps on a cluster with the KMS under load: KMS
@@ -16,10 +13,7 @@ import (
 // the throttled key's workload and only while the rule is in force; the store's state follows
 // the fault.
 func TestAPIFaultsInAScenario(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a cluster")
-	}
-	s, err := spec.Parse("api-faults.yaml", []byte(`name: api-faults
+	res := runScenario(t, "api-faults.yaml", `name: api-faults
 models: KMS throttles one key, then loses the key store's cluster
 duration: 9s
 cluster: {hsms: {us-east-1a: 1, us-east-1b: 1}}
@@ -41,19 +35,7 @@ expect:
   keystore:
     - {store: store, state: FAILED, code: CLUSTER_NOT_FOUND, after: lost, within: 1s}
     - {store: store, state: CONNECTED}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := scenarios.Run(context.Background(), s, scenarios.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range res.Checks {
-		if !c.Pass {
-			t.Errorf("%s: %s %v", c.Name, c.Summary, c.Details)
-		}
-	}
+`)
 	var from, to time.Duration
 	for _, e := range res.Events {
 		switch {

@@ -26,12 +26,12 @@ faults:
 func TestAPIFaultChecks(t *testing.T) {
 	for fault, want := range map[string]string{
 		`{at: 1s, do: api-fault}`: "faults[0].api: api-fault needs api",
-		`{at: 1s, do: api-fault, api: {error: ThrottlingException, colour: red}}`:  `faults[0].api: json: unknown field "colour"`,
-		`{at: 1s, do: api-fault, api: {action: explode}}`:                          `faults[0].api: action "explode"`,
-		`{at: 1s, do: api-fault, api: {latency: soon}}`:                            `faults[0].api: latency "soon"`,
-		`{at: 1s, do: api-fault, api: {error: ThrottlingException, for: 2s}}`:      "faults[0].api.for: the step's for",
+		`{at: 1s, do: api-fault, api: {error: ThrottlingException, colour: red}}`: `faults[0].api: json: unknown field "colour"`,
+		`{at: 1s, do: api-fault, api: {action: explode}}`:                         `faults[0].api: action "explode"`,
+		`{at: 1s, do: api-fault, api: {latency: soon}}`:                           `faults[0].api: latency "soon"`,
+		`{at: 1s, do: api-fault, api: {error: ThrottlingException, for: 2s}}`:     "faults[0].api.for: the step's for",
 		`{at: 1s, do: api-fault, api: {action: fail-keystore, store: elsewhere}}`: `faults[0].api.store: "elsewhere" is not a key store`,
-		`{at: 1s, do: api-fault, api: [1, 2]}`:                                     "faults[0].api: a mapping",
+		`{at: 1s, do: api-fault, api: [1, 2]}`:                                    "faults[0].api: a mapping",
 	} {
 		_, err := spec.Parse("api.yaml", []byte(apiBase+"  - "+fault+"\n"))
 		if err == nil || !strings.Contains(err.Error(), want) {
