@@ -149,6 +149,22 @@ func TestHSMFaultsLive(t *testing.T) {
 			t.Fatal("n1 did not come back at the fault's expiry")
 		}
 	}
+	// A pause cuts the HSM from every endpoint (its peers, the KMS, external clients) until its
+	// expiry; a wipe takes one down and has it rejoin, emptied, at its expiry.
+	if _, err := cl.AddHSM(faultctl.HSMFault{Do: "pause", Node: "n2", For: fault.Duration(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Net.Rules()) == 0 {
+		t.Fatal("pause put no network rule in force")
+	}
+	if _, err := cl.AddHSM(faultctl.HSMFault{Do: "wipe", Node: "n3", For: fault.Duration(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); running() != 3 || len(c.Net.Rules()) != 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the pause and the wipe expired: %d HSMs running, rules %v", running(), c.Net.Rules())
+		}
+	}
 	if _, err := cl.AddHSM(faultctl.HSMFault{Do: "kill", Node: "n9"}); err == nil {
 		t.Fatal("a kill of a node the cluster does not have was accepted")
 	}

@@ -96,11 +96,13 @@ const DefaultFor = time.Minute
 var ConnectionErrorCodes = []string{"CLUSTER_NOT_FOUND", "INSUFFICIENT_CLOUDHSM_HSMS", "INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET",
 	"INTERNAL_ERROR", "INVALID_CREDENTIALS", "NETWORK_ERRORS", "SUBNET_NOT_FOUND", "USER_LOCKED_OUT", "USER_LOGGED_IN", "USER_NOT_FOUND"}
 
-// defaultMessages are the messages AWS answers with the errors a fault most often names.
-// Throttling: https://docs.aws.amazon.com/kms/latest/developerguide/throttling.html
+// defaultMessages are the messages AWS answers with the errors a fault most often names:
+// ThrottlingException's as the KMS developer guide quotes it
+// (https://docs.aws.amazon.com/kms/latest/developerguide/throttling.html), the others as the
+// KMS API model documents each exception (the API reference's Errors sections).
 var defaultMessages = map[string]string{
 	"ThrottlingException":        "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.",
-	"KMSInternalException":       "An internal error occurred.",
+	"KMSInternalException":       "The request was rejected because an internal exception occurred. The request can be retried.",
 	"DependencyTimeoutException": "The system timed out while trying to fulfill the request. You can retry the request.",
 	"KeyUnavailableException":    "The request was rejected because the specified KMS key was not available. You can retry the request.",
 }
