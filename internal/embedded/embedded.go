@@ -9,6 +9,9 @@
 // CreateCluster, CreateHsm per HSM, the cluster's CSR signed by a new customer CA (kept as
 // DATA/customerCA.crt and .key), InitializeCluster, then through the HSM client the admin's
 // activation and the users. Later runs open the same service and KMS again.
+//
+// The endpoint's port also serves the live fault API (faults.go, package internal/faultctl):
+// rules at the AWS API the endpoint consults, and faults on the cluster's HSMs.
 package embedded
 
 import (

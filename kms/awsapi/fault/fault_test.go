@@ -302,9 +302,11 @@ func TestExpiry(t *testing.T) {
 func TestNormalizeRefuses(t *testing.T) {
 	two := 2.0
 	for _, r := range []fault.Rule{
+		{},
+		{Services: []string{"kms"}},
 		{Action: "explode"},
-		{Services: []string{"s3"}},
-		{Probability: &two},
+		{Error: "KMSInternalException", Services: []string{"s3"}},
+		{Error: "KMSInternalException", Probability: &two},
 		{Action: fault.ActLatency},
 		{Action: fault.ActFailKeyStore},
 		{Action: fault.ActFailKeyStore, Store: "cks-1", Code: "BROKEN"},

@@ -26,8 +26,8 @@ import (
 type Rule struct {
 	// ID names the rule in force (set by Set.Add: api-1, api-2, ...).
 	ID string `json:"id,omitempty"`
-	// Action is what the rule does (default: error when Error is set, latency when only Latency
-	// is, else error with KMSInternalException).
+	// Action is what the rule does; without it, error when Error is set, else latency when
+	// Latency is, else fail-keystore when Store is (a rule that says none is refused).
 	Action string `json:"action,omitempty"`
 
 	// Services are SigV4 signing names: kms, cloudhsm (cloudhsmv2 is taken for it), iam, sts.
@@ -52,8 +52,9 @@ type Rule struct {
 	Probability *float64 `json:"probability,omitempty"`
 	Seed        uint64   `json:"seed,omitempty"`
 
-	// Error, Status, Message: the AWS error of the error action (default KMSInternalException;
-	// Status and Message default to the ones AWS answers with it), and the status of no-body.
+	// Error, Status, Message: the AWS error of the error action (default KMSInternalException
+	// when the action is given; Status and Message default to the ones AWS answers with it), and
+	// the status of no-body.
 	Error   string `json:"error,omitempty"`
 	Status  int    `json:"status,omitempty"`
 	Message string `json:"message,omitempty"`
@@ -120,7 +121,7 @@ func (r *Rule) Normalize() error {
 		case r.Store != "":
 			r.Action = ActFailKeyStore
 		default:
-			r.Action = ActError
+			return errors.New("a rule says what it does: action, error, latency or store")
 		}
 	}
 	if !slices.Contains(actions, r.Action) {
