@@ -94,6 +94,9 @@ type Config struct {
 	SweepEvery time.Duration
 	// NoSync skips bbolt's fsync (tests).
 	NoSync bool
+	// Faults is consulted before every request's handler, on every face of the endpoint
+	// (package kms/awsapi/fault). Nil: none.
+	Faults awsapi.Interceptor
 }
 
 // Server is the KMS and CloudHSM endpoint. It is an http.Handler.
@@ -156,7 +159,7 @@ func Open(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.api = awsapi.NewEndpoint(awsapi.Config{Region: cfg.Region, AccountID: cfg.AccountID, Credentials: cfg.Credentials,
-		Identities: s.iam.Credential, Strict: cfg.Strict, Internal: errInternal, Logger: cfg.Logger, Now: cfg.Now},
+		Identities: s.iam.Credential, Strict: cfg.Strict, Internal: errInternal, Logger: cfg.Logger, Now: cfg.Now, Faults: cfg.Faults},
 		&awsapi.Service{API: awsapi.KMS, Handlers: bind(s, kmsHandlers), Unhandled: unsupported, ToError: toAWS},
 		s.authorizeControlPlane(cloudhsm.NewAPI(cfg.ControlPlane)))
 	// IAM and STS share the endpoint (the Query protocol: form-encoded POSTs without

@@ -30,7 +30,7 @@ func app() *cli.App {
 "hsmsim key". Client commands find the cluster through the client config file
 ($HSMSIM_CONFIG, or --config) and log in with a PIN "user:password" ($HSMSIM_PIN, or --pin),
 as CloudHSM's PKCS#11 library does.`,
-		Commands: []*cli.Command{upCommand(), envCommand(), kmsCommand(), hsmdCommand(), infoCommand(), clusterCommand(), userCommand(), keyCommand(), scenarioCommand()},
+		Commands: []*cli.Command{upCommand(), envCommand(), kmsCommand(), hsmdCommand(), infoCommand(), clusterCommand(), userCommand(), keyCommand(), scenarioCommand(), faultCommand()},
 	}
 }
 

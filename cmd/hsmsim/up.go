@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hsmsim/hsmsim/internal/embedded"
+	"github.com/hsmsim/hsmsim/internal/faultctl"
 )
 
 var dataDirFlag = &cli.StringFlag{Name: "data-dir", Value: ".data", EnvVars: []string{"HSMSIM_DATA"}, Usage: "where the embedded cluster keeps its state"}
@@ -74,6 +75,7 @@ Crypto user:    PIN %s:%s   (admin: admin:%s, kmsuser password %s)
 `, c.TrustAnchorPath(), c.CustomerCAPath(), c.ConfigPath(), mod, st.CryptoUser, st.CryptoPass, st.AdminPassword, st.KMSUserPass)
 	if st.KMSURL != "" {
 		fmt.Fprintf(w, "KMS, CloudHSM, IAM, STS: %s   (region %s, account %s)\n", st.KMSURL, st.Region, st.AccountID)
+		fmt.Fprintf(w, "Live faults:    hsmsim fault add|list|clear, or HTTP on %s%s\n", st.KMSURL, faultctl.Path)
 	}
 	fmt.Fprintf(w, `
 In another shell:

@@ -9,6 +9,9 @@
 // CreateCluster, CreateHsm per HSM, the cluster's CSR signed by a new customer CA (kept as
 // DATA/customerCA.crt and .key), InitializeCluster, then through the HSM client the admin's
 // activation and the users. Later runs open the same service and KMS again.
+//
+// The endpoint's port also serves the live fault API (faults.go, package internal/faultctl):
+// rules at the AWS API the endpoint consults, and faults on the cluster's HSMs.
 package embedded
 
 import (
@@ -18,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,8 +31,10 @@ import (
 	"github.com/hsmsim/hsmsim/cluster/netsim"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/token"
+	"github.com/hsmsim/hsmsim/internal/faultctl"
 	"github.com/hsmsim/hsmsim/kms"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/awsapi/fault"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
@@ -107,7 +113,13 @@ type Cluster struct {
 	Dir     string
 	State   State
 	Members []*cluster.Member
-	log     *slog.Logger
+	// Faults are the rules at the AWS API the KMS endpoint consults, and HSMFaults the live
+	// faults on the cluster's HSMs (nil without a cluster of its own); both are served on the
+	// endpoint's port under faultctl.Path (faults.go).
+	Faults    *fault.Set
+	HSMFaults *faultctl.HSM
+	httpSrv   *http.Server
+	log       *slog.Logger
 }
 
 // ConfigPath is the client config file of the cluster.
@@ -283,11 +295,12 @@ func randomString(n int, alphabet string) string {
 func (c *Cluster) startKMS(creds []awsapi.Credential, strict bool, listen string, noSync bool) error {
 	var err error
 	c.KMS, err = kms.Open(kms.Config{DataDir: filepath.Join(c.Dir, kmsDir), Region: c.State.Region, AccountID: c.State.AccountID,
-		Credentials: creds, Strict: strict, Clusters: c.Service, ControlPlane: c.Service, Logger: c.log, NoSync: noSync})
+		Credentials: creds, Strict: strict, Clusters: kmsDirectory{c.Service}, ControlPlane: c.Service, Logger: c.log, NoSync: noSync,
+		Faults: c.newFaults()})
 	if err != nil {
 		return err
 	}
-	c.State.KMSURL, err = c.KMS.Start(listen)
+	c.State.KMSURL, err = c.serveKMS(listen)
 	return err
 }
 
@@ -329,8 +342,9 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 	}
 }
 
-// Close stops the KMS endpoint and every HSM.
+// Close stops the KMS endpoint (and the live faults) and every HSM.
 func (c *Cluster) Close() {
+	c.stopServing()
 	if c.KMS != nil {
 		_ = c.KMS.Close()
 		c.KMS = nil

@@ -12,6 +12,8 @@
 //   - model-driven validation (validate.go): every body is checked against its operation's input
 //     shape, taken from the AWS API models by shapegen.go (shapes_gen.go), and refused with the
 //     SerializationException or ValidationException Coral would answer;
+//   - faults (intercept.go): an Interceptor (package kms/awsapi/fault's rules) sees every request
+//     of every service, JSON and Query, with its caller, just before the handler would run;
 //   - error encoding: an *Error carries the exception's `__type`, message and HTTP status; each
 //     Service's ToError is its one boundary where Go errors become AWS errors.
 //

@@ -40,6 +40,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock SigV4's allowed skew is measured with. Nil: time.Now.
 	Now func() time.Time
+	// Faults is consulted before every handler (intercept.go); nil: no faults.
+	Faults Interceptor
 }
 
 // Handler runs one operation on a body the endpoint has checked against the operation's input
@@ -117,7 +119,10 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if svc == nil {
 		svc = e.fallback
 	}
-	out, err := e.serve(r, svc, prefix, opName)
+	out, err := e.serve(w, r, svc, prefix, opName)
+	if errors.Is(err, errAnswered) {
+		return
+	}
 	if err != nil {
 		ae := e.toError(svc, err)
 		if ae.Status >= 500 {
@@ -142,7 +147,7 @@ func (e *Endpoint) toError(svc *Service, err error) *Error {
 	return NewError(e.cfg.Internal, "An internal error occurred: %v", err)
 }
 
-func (e *Endpoint) serve(r *http.Request, svc *Service, prefix, opName string) (out any, err error) {
+func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, svc *Service, prefix, opName string) (out any, err error) {
 	if r.Method != http.MethodPost || e.services[prefix] == nil {
 		return nil, NewError(UnknownOperationException, "")
 	}
@@ -164,6 +169,9 @@ func (e *Endpoint) serve(r *http.Request, svc *Service, prefix, opName string) (
 	}
 	if verr := svc.API.decodeInput(inShape, body); verr != nil {
 		return nil, verr
+	}
+	if ferr := e.intercept(w, r, &Request{Service: svc.API.SigningName, Operation: opName, Caller: c, Body: body}); ferr != nil {
+		return nil, ferr
 	}
 	h := svc.Handlers[opName]
 	if h == nil {

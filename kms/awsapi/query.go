@@ -92,6 +92,9 @@ func (e *Endpoint) serveQuery(w http.ResponseWriter, r *http.Request, reqID stri
 			}
 			return nil, aerr
 		}
+		if ferr := e.intercept(w, r, &Request{Service: q.SigningName, Operation: action, Caller: c, Params: params}); ferr != nil {
+			return nil, ferr
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				e.cfg.Logger.Error("handler panic", "action", action, "panic", p, "stack", string(debug.Stack()))
@@ -100,6 +103,9 @@ func (e *Endpoint) serveQuery(w http.ResponseWriter, r *http.Request, reqID stri
 		}()
 		return q.Handle(r.Context(), c, action, params)
 	}()
+	if errors.Is(err, errAnswered) {
+		return
+	}
 	var b bytes.Buffer
 	if err != nil {
 		var ae *Error

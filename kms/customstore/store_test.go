@@ -56,19 +56,26 @@ func wantType(t *testing.T, err error, typ string) {
 	}
 }
 
-// TestStoreThroughHost runs a store's life against a fake host: what it persists, and the rules
-// that ask the host (a store with keys is not deleted).
-func TestStoreThroughHost(t *testing.T) {
-	anchor := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("anchor")}))
-	cl := &cloudhsm.Cluster{ID: "cluster-aaaaaaaaaaaa", State: "ACTIVE", TrustAnchorPEM: []byte(anchor),
+// testStore is a Store over a fake host and one active cluster in two AZs that cannot be
+// dialled, stopped at the test's end; anchor is the cluster's trust anchor.
+func testStore(t *testing.T) (s *Store, host *fakeHost, cl *cloudhsm.Cluster, anchor string) {
+	anchor = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("anchor")}))
+	cl = &cloudhsm.Cluster{ID: "cluster-aaaaaaaaaaaa", State: "ACTIVE", TrustAnchorPEM: []byte(anchor),
 		HSMs: []cloudhsm.ClusterHSM{{ID: "hsm-a", AZ: "us-east-1a", State: "ACTIVE"}, {ID: "hsm-b", AZ: "us-east-1b", State: "ACTIVE"}}}
-	host := &fakeHost{recs: map[string]Record{}, keys: map[string]bool{}}
+	host = &fakeHost{recs: map[string]Record{}, keys: map[string]bool{}}
 	var mu sync.RWMutex
 	var wg sync.WaitGroup
 	bg, stop := context.WithCancel(context.Background())
-	s := New(Config{Host: host, Dir: oneCluster{cl}, Mu: &mu, Ctx: bg, WG: &wg,
+	s = New(Config{Host: host, Dir: oneCluster{cl}, Mu: &mu, Ctx: bg, WG: &wg,
 		Log: slog.New(slog.DiscardHandler), Now: time.Now})
-	defer func() { stop(); wg.Wait(); s.Close() }()
+	t.Cleanup(func() { stop(); wg.Wait(); s.Close() })
+	return s, host, cl, anchor
+}
+
+// TestStoreThroughHost runs a store's life against a fake host: what it persists, and the rules
+// that ask the host (a store with keys is not deleted).
+func TestStoreThroughHost(t *testing.T) {
+	s, host, cl, anchor := testStore(t)
 	ctx := context.Background()
 	const acct, region = "111122223333", "us-east-1"
 
@@ -122,4 +129,46 @@ func TestStoreThroughHost(t *testing.T) {
 		t.Fatal("the record outlived Delete")
 	}
 	wantType(t, s.Delete(acct, region, id), errStoreNotFound)
+}
+
+// TestFailAndUndo: a fault leaves a store FAILED with the code it names; its undo puts it back
+// as it was, unless an operator acted meanwhile.
+func TestFailAndUndo(t *testing.T) {
+	s, _, cl, anchor := testStore(t)
+	const acct, region = "111122223333", "us-east-1"
+	out, err := s.Create(context.Background(), acct, region, &CreateInput{CustomKeyStoreName: "s", CloudHsmClusterId: cl.ID, TrustAnchorCertificate: anchor, KeyStorePassword: "kmsPassword1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.CustomKeyStoreId
+	state := func() (string, string) {
+		es, _ := s.Describe(acct, region, id, "")
+		return es[0].ConnectionState, es[0].ConnectionErrorCode
+	}
+	if _, err := s.Fail("cks-1234567890abcdef0", "CLUSTER_NOT_FOUND"); err == nil {
+		t.Fatal("an unknown store failed")
+	}
+	undo, err := s.Fail(id, "CLUSTER_NOT_FOUND")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, code := state(); st != connFailed || code != "CLUSTER_NOT_FOUND" {
+		t.Fatalf("after the fault: %s %s", st, code)
+	}
+	undo()
+	if st, code := state(); st != connDisconnected || code != "" {
+		t.Fatalf("after the undo: %s %s, want DISCONNECTED as before", st, code)
+	}
+	// The operator disconnects the failed store: the undo leaves it so.
+	undo, _ = s.Fail(id, "INSUFFICIENT_CLOUDHSM_HSMS")
+	if err := s.Disconnect(acct, region, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Connect(context.Background(), acct, region, id); err != nil {
+		t.Fatal(err)
+	}
+	undo()
+	if st, _ := state(); st == connDisconnected {
+		t.Fatal("the undo overrode the operator's connect")
+	}
 }

@@ -1,13 +1,10 @@
 package failpoint_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/hsmsim/hsmsim/scenarios"
 	"github.com/hsmsim/hsmsim/scenarios/history"
-	"github.com/hsmsim/hsmsim/scenarios/spec"
 )
 
 // TestCutClientsOnACluster cuts the leader of a real in-process cluster off from its clients for
@@ -17,10 +14,7 @@ import (
 // none completes on the cut HSM until the heal. The cluster itself stays whole: every voter
 // still reaches a majority.
 func TestCutClientsOnACluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a cluster")
-	}
-	s, err := spec.Parse("cut-clients.yaml", []byte(`name: cut-clients
+	res := runScenario(t, "cut-clients.yaml", `name: cut-clients
 models: the leader's client port blocked while the cluster's own traffic flows
 duration: 10s
 cluster: {hsms: {us-east-1a: 1, us-east-1b: 1, us-east-1c: 1}}
@@ -32,19 +26,7 @@ workloads:
   - {name: keys, face: hsm, op: generate-key, rate: 20/s, concurrency: 2}
 faults:
   - {name: cut, at: 1500ms, do: cut-clients, node: leader, for: 6s}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := scenarios.Run(context.Background(), s, scenarios.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range res.Checks {
-		if !c.Pass {
-			t.Errorf("%s: %s %v", c.Name, c.Summary, c.Details)
-		}
-	}
+`)
 	var cut string
 	var from, to time.Duration
 	for _, e := range res.Events {

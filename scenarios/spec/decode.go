@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -434,8 +435,26 @@ func (d *decoder) fault(n *yaml.Node, path string) Fault {
 		"store":    d.str(&f.Store),
 		"cluster":  d.str(&f.Cluster),
 		"expect":   d.str(&f.Expect),
+		"api":      d.jsonMapping(&f.API),
 	})
 	return f
+}
+
+// jsonMapping keeps a mapping as JSON, for a fault family that reads its own format.
+func (d *decoder) jsonMapping(dst *[]byte) func(*yaml.Node, string) {
+	return func(n *yaml.Node, p string) {
+		var v map[string]any
+		if n.Kind != yaml.MappingNode || n.Decode(&v) != nil {
+			d.errf(n, p, "a mapping")
+			return
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			d.errf(n, p, "%v", err)
+			return
+		}
+		*dst = b
+	}
 }
 
 // event reads "leader-change" or {writes: 500} or {ops: 100, workload: w} or

@@ -179,6 +179,9 @@ type Fault struct {
 	Password string
 	Store    string
 	Cluster  string // update-keystore: the restored cluster's name (from restore-backup)
+	// API is api-fault's rule at the AWS API, as JSON (package kms/awsapi/fault's Rule; the
+	// file writes it as a mapping).
+	API []byte
 
 	// Expect is what an operator action must return: "ok" (default), or an error code
 	// (CloudHsmClusterInvalidConfigurationException), or "any".

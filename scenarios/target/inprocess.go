@@ -14,6 +14,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/token"
 	"github.com/hsmsim/hsmsim/kms"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/awsapi/fault"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
@@ -36,6 +37,9 @@ type InProcess struct {
 
 	kms    *kms.Server
 	kmsSrv *httptest.Server
+	faults *fault.Set // the rules at the AWS API the KMS consults
+
+	attached bool // the service is someone else's (Attach): Close leaves it running
 }
 
 // NewInProcess makes the target; Start brings it up.
@@ -262,7 +266,7 @@ func (t *InProcess) PKCS11Config() (string, error) {
 // Close stops the KMS and every HSM, and removes a temporary directory.
 func (t *InProcess) Close() {
 	t.closeKMS()
-	if t.Svc != nil {
+	if t.Svc != nil && !t.attached {
 		_ = t.Svc.Close()
 	}
 	t.removeDir()

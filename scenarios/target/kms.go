@@ -14,6 +14,7 @@ import (
 
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/kms"
+	"github.com/hsmsim/hsmsim/kms/awsapi/fault"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
@@ -26,11 +27,13 @@ func (t *InProcess) startKMS(region string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	t.faults = fault.New(fault.Config{Seed: uint64(t.opts.Seed)})
 	s, err := kms.Open(kms.Config{DataDir: dir, Region: region, Clusters: t, ControlPlane: t.Svc, NoSync: true, SweepEvery: time.Hour,
-		AccountID: KMSAccount, Logger: t.opts.Logger.With("face", "kms")})
+		AccountID: KMSAccount, Logger: t.opts.Logger.With("face", "kms"), Faults: t.faults})
 	if err != nil {
 		return err
 	}
+	t.faults.UseKeyStores(s)
 	t.kms = s
 	t.kmsSrv = httptest.NewServer(s)
 	t.addClient("kms")
@@ -38,6 +41,9 @@ func (t *InProcess) startKMS(region string) error {
 }
 
 func (t *InProcess) closeKMS() {
+	if t.faults != nil {
+		t.faults.Clear()
+	}
 	if t.kmsSrv != nil {
 		t.kmsSrv.Close()
 	}
@@ -45,6 +51,10 @@ func (t *InProcess) closeKMS() {
 		_ = t.kms.Close()
 	}
 }
+
+// APIFaults are the rules at the AWS API the KMS's endpoint consults (api-fault); nil when the
+// scenario has no KMS.
+func (t *InProcess) APIFaults() *fault.Set { return t.faults }
 
 // KMS is the KMS server (an http.Handler); nil when the scenario has none.
 func (t *InProcess) KMS() *kms.Server { return t.kms }

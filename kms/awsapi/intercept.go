@@ -1,0 +1,40 @@
+package awsapi
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+)
+
+// Request is what an Interceptor sees of a request about to reach its handler: the endpoint
+// has read it and found its caller, and (JSON services) checked its body against the model.
+type Request struct {
+	Service   string // the SigV4 signing name: kms, cloudhsm, iam, sts
+	Operation string // Encrypt, CreateHsm, CreateUser
+	Caller    *Caller
+	Body      []byte     // the JSON body (JSON services)
+	Params    url.Values // the form (Query services)
+}
+
+// Interceptor is consulted before every handler, of every service the endpoint serves (package
+// kms/awsapi/fault: faults at the AWS API). It may hold the request a while, answer it itself
+// (written to w, or the connection hijacked: done), or refuse it with an error that leaves as
+// the service's errors do (an *Error); zero values let the request through.
+type Interceptor interface {
+	Intercept(w http.ResponseWriter, r *http.Request, q *Request) (done bool, err error)
+}
+
+// errAnswered: the interceptor answered the request itself; the endpoint writes nothing more.
+var errAnswered = errors.New("answered by the interceptor")
+
+// intercept asks Config.Faults about q; without one it costs one comparison.
+func (e *Endpoint) intercept(w http.ResponseWriter, r *http.Request, q *Request) error {
+	if e.cfg.Faults == nil {
+		return nil
+	}
+	done, err := e.cfg.Faults.Intercept(w, r, q)
+	if done {
+		return errAnswered
+	}
+	return err
+}
