@@ -84,6 +84,8 @@ type Server struct {
 	db  *db
 	iam *iam.Store // users, roles and sessions: who a request's access key is
 
+	usage *usageLog // every key's last cryptographic use (GetKeyLastUsage)
+
 	defaults sync.Map // account → its compiled default key policy
 
 	// mu guards the records below and the custom key stores' records and connections.
@@ -150,10 +152,16 @@ func Open(cfg Config) (*Server, error) {
 		s.db.close()
 		return nil, err
 	}
+	if s.usage, err = openUsage(s.db, s.now()); err != nil {
+		s.stop()
+		s.db.close()
+		return nil, err
+	}
 	s.software = &softwareStore{db: s.db, now: s.now}
 	s.keyStores = map[string]keyStore{originKMS: s.software, originHSM: s.hsm}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.sweeper()
+	go s.flusher()
 	s.hsm.Resume()
 	return s, nil
 }
@@ -163,13 +171,17 @@ func Open(cfg Config) (*Server, error) {
 func (s *Server) Start(addr string) (string, error) { return s.api.Start(addr) }
 
 // Close stops serving, logs every connected custom key store out of its cluster (they connect
-// again on the next Open) and closes the store.
+// again on the next Open), writes the last key usage records and closes the store.
 func (s *Server) Close() error {
 	s.api.Stop()
 	s.stop()
 	s.wg.Wait()
 	s.hsm.Close()
-	return s.db.close()
+	ferr := s.usage.flush()
+	if err := s.db.close(); err != nil {
+		return err
+	}
+	return ferr
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.api.ServeHTTP(w, r) }
