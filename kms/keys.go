@@ -331,6 +331,9 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 	if in.MultiRegion {
 		return nil, awsapi.NewError(errUnsupported, "hsmsim does not support multi-Region keys.")
 	}
+	if origin == originXKS {
+		return nil, s.externalKeyStoreKey(c, in.CustomKeyStoreId)
+	}
 	switch origin {
 	case originKMS:
 		if in.CustomKeyStoreId != "" {
@@ -384,8 +387,10 @@ type keyIDInput struct {
 }
 
 func describeKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*keyMetadataOutput, error) {
+	// DescribeKey's model list has no InvalidGrantTokenException: a token KMS did not issue is
+	// invalid input, the common ValidationException.
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
-		return nil, err
+		return nil, awsapi.NewError(awsapi.ValidationException, "%s", err.Message)
 	}
 	return viewKey(s, c, in.KeyId, func(k *keyRec) (*keyMetadataOutput, error) {
 		return &keyMetadataOutput{KeyMetadata: s.metadata(k)}, nil
