@@ -597,7 +597,7 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 			s.dropGrant(g)
 		}
 		delete(s.keys, k.ID)
-		s.usage.forget(k.ID)
+		s.usage.Forget(k.ID)
 		deleted = append(deleted, k)
 		s.log.Info("key deleted", "key", keyARN(k))
 	}

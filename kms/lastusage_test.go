@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go/middleware"
+	bolt "go.etcd.io/bbolt"
 )
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -110,7 +112,15 @@ func TestGetKeyLastUsage(t *testing.T) {
 	}
 	// A key older than the tracking (a data directory from before it): TrackingStartDate is
 	// the tracking's start, after the key's creation.
-	e.srv.usage.start = e.clock.Now().Add(time.Hour)
+	e.close()
+	db, err := bolt.Open(filepath.Join(e.dir, "kms.db"), 0o600, nil)
+	check(t, err)
+	check(t, db.Update(func(tx *bolt.Tx) error {
+		v, _ := e.clock.Now().Add(time.Hour).MarshalText()
+		return tx.Bucket([]byte("usage")).Put([]byte("tracking-start"), v)
+	}))
+	check(t, db.Close())
+	e.open()
 	if out := lastUsage(key); !out.TrackingStartDate.After(*out.KeyCreationDate) {
 		t.Fatalf("tracking start %v, creation %v", out.TrackingStartDate, out.KeyCreationDate)
 	}
@@ -122,7 +132,7 @@ func TestKeyLastUsageFlushesLazily(t *testing.T) {
 	e := newEnv(t, Config{})
 	key, _ := e.newKey("")
 	check(t, encryptAs(e.kms, key, nil))
-	check(t, e.srv.usage.flush())
+	check(t, e.srv.usage.Flush())
 	e.clock.Advance(time.Minute)
 	_, err := e.kms.GenerateDataKey(ctx(), &awskms.GenerateDataKeyInput{KeyId: aws.String(key), NumberOfBytes: aws.Int32(16)})
 	check(t, err)

@@ -41,6 +41,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 	"github.com/hsmsim/hsmsim/kms/customstore"
 	"github.com/hsmsim/hsmsim/kms/iam"
+	"github.com/hsmsim/hsmsim/kms/lastuse"
 	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
@@ -84,7 +85,7 @@ type Server struct {
 	db  *db
 	iam *iam.Store // users, roles and sessions: who a request's access key is
 
-	usage *usageLog // every key's last cryptographic use (GetKeyLastUsage)
+	usage *lastuse.Log // every key's last cryptographic use (GetKeyLastUsage)
 
 	defaults sync.Map // account → its compiled default key policy
 
@@ -152,7 +153,7 @@ func Open(cfg Config) (*Server, error) {
 		s.db.close()
 		return nil, err
 	}
-	if s.usage, err = openUsage(s.db, s.now()); err != nil {
+	if s.usage, err = lastuse.Open(s.db.bolt, s.now()); err != nil {
 		s.stop()
 		s.db.close()
 		return nil, err
@@ -177,7 +178,7 @@ func (s *Server) Close() error {
 	s.stop()
 	s.wg.Wait()
 	s.hsm.Close()
-	ferr := s.usage.flush()
+	ferr := s.usage.Flush()
 	if err := s.db.close(); err != nil {
 		return err
 	}
