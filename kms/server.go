@@ -25,7 +25,8 @@
 // owns those stores: their records, the connection of each to its cluster through a
 // ClusterDirectory (kmsuser login, password rotation) and the key objects; keystore_cloudhsm.go
 // adapts it to the KMS's key records and customkeystores.go serves its six operations.
-// Ciphertexts of both stores share one documented, versioned format (CIPHERTEXT.md).
+// Ciphertexts of both stores share one documented, versioned format (CIPHERTEXT.md). Package
+// kms/lastuse records each key's last cryptographic use (GetKeyLastUsage).
 package kms
 
 import (
