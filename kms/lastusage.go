@@ -18,20 +18,10 @@ import (
 // usageFlushEvery is how often recorded usage reaches bbolt.
 const usageFlushEvery = 5 * time.Second
 
-// flusher flushes the usage records every usageFlushEvery until Close, which flushes last.
-func (s *Server) flusher() {
-	defer s.wg.Done()
-	t := time.NewTicker(usageFlushEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.bgCtx.Done():
-			return
-		case <-t.C:
-			if err := s.usage.Flush(); err != nil {
-				s.log.Error("key usage flush", "err", err)
-			}
-		}
+// flushUsage writes the usage records to bbolt (every usageFlushEvery; Close flushes last).
+func (s *Server) flushUsage() {
+	if err := s.usage.Flush(); err != nil {
+		s.log.Error("key usage flush", "err", err)
 	}
 }
 

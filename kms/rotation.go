@@ -9,7 +9,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
-// Key rotation: automatic (EnableKeyRotation, the sweeper) and on demand, each adding a version
+// Key rotation: automatic (EnableKeyRotation, the sweep) and on demand, each adding a version
 // of the key material; ciphertexts name the version they were made with.
 
 // maxOnDemandRotations is the per-key quota of RotateKeyOnDemand: 25, not adjustable (the

@@ -107,7 +107,7 @@ type Server struct {
 	wg    sync.WaitGroup
 }
 
-// Open opens (or creates) the KMS state in cfg.DataDir and starts the background sweeper. Custom
+// Open opens (or creates) the KMS state in cfg.DataDir and starts the background sweep. Custom
 // key stores that were connected when the server last stopped connect again.
 func Open(cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
@@ -162,8 +162,8 @@ func Open(cfg Config) (*Server, error) {
 	s.software = &softwareStore{db: s.db, now: s.now}
 	s.keyStores = map[string]keyStore{originKMS: s.software, originHSM: s.hsm}
 	s.wg.Add(2)
-	go s.sweeper()
-	go s.flusher()
+	go s.every(s.cfg.SweepEvery, func() { s.sweep(s.bgCtx) })
+	go s.every(usageFlushEvery, s.flushUsage)
 	s.hsm.Resume()
 	return s, nil
 }
@@ -188,17 +188,18 @@ func (s *Server) Close() error {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.api.ServeHTTP(w, r) }
 
-// sweeper runs sweep every cfg.SweepEvery until Close.
-func (s *Server) sweeper() {
+// every runs f every d until Close (one of the server's background loops: the sweeper, the
+// usage flush).
+func (s *Server) every(d time.Duration, f func()) {
 	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.SweepEvery)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.bgCtx.Done():
 			return
 		case <-t.C:
-			s.sweep(s.bgCtx)
+			f()
 		}
 	}
 }
