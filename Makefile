@@ -40,8 +40,10 @@ test: deps
 # bench: side by side in one run (docs/BENCHMARKS.md): the node API against the Go standard
 # library; one shared client against a 3-HSM cluster, unbatched and batched; the PKCS#11
 # module (against "hsmsim up" in its own process) against SoftHSM v2, through miekg/pkcs11;
-# key creations through the cluster and failover time; the KMS through aws-sdk-go-v2; the
-# mechanism registry against the standard library.
+# key creations through the cluster and failover time; the KMS through aws-sdk-go-v2, and
+# "hsmsim kms" against local-kms (built by the benchmark with "go install" at a pinned version
+# from the Go module proxy, outside hsmsim's go.mod); the mechanism registry against the
+# standard library.
 bench: build
 	HSMSIM_BENCH_BIN=$(CURDIR)/$(BIN) HSMSIM_BENCH_MODULE=$(CURDIR)/$(MODULE) \
 		$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./bench/... ./cluster/ ./kms/ ./hsmd/mech/

@@ -67,13 +67,11 @@ func startPeers() error {
 		return err
 	}
 	benchTmp = dir
-	bin, lib := os.Getenv("HSMSIM_BENCH_BIN"), os.Getenv("HSMSIM_BENCH_MODULE")
-	if bin == "" {
-		bin = filepath.Join(dir, "hsmsim")
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/hsmsim/hsmsim/cmd/hsmsim").CombinedOutput(); err != nil {
-			return fmt.Errorf("building hsmsim: %v\n%s", err, out)
-		}
+	bin, err := hsmsimBinary(dir)
+	if err != nil {
+		return err
 	}
+	lib := os.Getenv("HSMSIM_BENCH_MODULE")
 	if lib == "" {
 		lib = filepath.Join(dir, "libhsmsim-pkcs11.so")
 		if out, err := exec.Command("go", "build", "-buildmode=c-shared", "-o", lib, "github.com/hsmsim/hsmsim/cmd/libhsmsim-pkcs11").CombinedOutput(); err != nil {
@@ -103,6 +101,18 @@ func startPeers() error {
 	}
 	softhsmP, err = loadPeer("softhsm", soft, "1234")
 	return err
+}
+
+// hsmsimBinary is the hsmsim binary HSMSIM_BENCH_BIN names, or one built into dir.
+func hsmsimBinary(dir string) (string, error) {
+	if bin := os.Getenv("HSMSIM_BENCH_BIN"); bin != "" {
+		return bin, nil
+	}
+	bin := filepath.Join(dir, "hsmsim")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/hsmsim/hsmsim/cmd/hsmsim").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building hsmsim: %v\n%s", err, out)
+	}
+	return bin, nil
 }
 
 // startHsmsimUp runs `hsmsim up` in dataDir on free ports, waits until it is up, and returns the
@@ -169,22 +179,27 @@ func stopPeers() {
 	if softhsmP != nil {
 		_ = softhsmP.ctx.Finalize()
 	}
-	if upProc != nil && upProc.Process != nil {
-		_ = upProc.Process.Signal(syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { _ = upProc.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = upProc.Process.Kill()
+	for _, p := range append([]*exec.Cmd{upProc}, kmsProcs...) {
+		if p != nil && p.Process != nil {
+			_ = p.Process.Signal(syscall.SIGINT)
+			done := make(chan struct{})
+			go func() { _ = p.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				_ = p.Process.Kill()
+			}
 		}
 	}
-	if benchTmp != "" {
-		_ = os.RemoveAll(benchTmp)
+	for _, d := range []string{benchTmp, kmsTmp} {
+		if d != "" {
+			_ = os.RemoveAll(d)
+		}
 	}
 }
 
-// TestMain stops the cluster process the benchmarks started, whatever they did.
+// TestMain stops the processes the benchmarks started (the cluster, the KMS peers), whatever
+// they did.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	stopPeers()

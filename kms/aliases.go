@@ -110,10 +110,12 @@ func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	if err != nil {
 		return nil, err
 	}
-	// An alias may move only between keys of the same type and usage, so that code using it
-	// keeps working (KMSDG:alias-manage).
-	if old := s.keyAt(cur.Account, cur.Region, cur.Target); old != nil && (old.Spec != k.Spec || old.Usage != k.Usage) {
-		return nil, awsapi.NewError(awsapi.ValidationException, "%s key usage or key spec is not compatible with the current target of %s.", keyARN(k), in.AliasName)
+	// An alias may move only between keys of the same type (symmetric, asymmetric or HMAC) and
+	// key usage, so that code using it keeps working; the key spec may differ (UpdateAlias in
+	// the KMS API Reference; KMSDG:alias-manage).
+	if old := s.keyAt(cur.Account, cur.Region, cur.Target); old != nil && (keyType(old.Spec) != keyType(k.Spec) || old.Usage != k.Usage) {
+		return nil, awsapi.NewError(awsapi.ValidationException, "%s is a %s key with key usage %s, which is not the type and key usage of the current target of %s (%s, %s).",
+			keyARN(k), keyType(k.Spec), k.Usage, in.AliasName, keyType(old.Spec), old.Usage)
 	}
 	a := *cur
 	a.Target, a.Updated = k.ID, s.now().UTC()
@@ -202,4 +204,15 @@ func listAliases(s *Server, _ context.Context, c *caller, in *listAliasesInput) 
 			CreationDate: awsapi.Time(a.Created), LastUpdatedDate: awsapi.Time(a.Updated)})
 	}
 	return out, nil
+}
+
+// keyType is the type of a key spec as UpdateAlias compares them: symmetric, HMAC or asymmetric.
+func keyType(spec string) string {
+	switch {
+	case spec == specSymmetric:
+		return "symmetric"
+	case strings.HasPrefix(spec, "HMAC_"):
+		return "HMAC"
+	}
+	return "asymmetric"
 }

@@ -44,7 +44,7 @@ func TestEveryOperationDeniesAUserWithoutPolicy(t *testing.T) {
 		"UntagResource": `{` + k + `,"TagKeys":["a"]}`, "ListResourceTags": `{` + k + `}`, "GetKeyPolicy": `{` + k + `,"PolicyName":"default"}`,
 		"PutKeyPolicy": `{` + k + `,"Policy":` + mustJSON(keyPolicy()) + `}`, "ListKeyPolicies": `{` + k + `}`,
 		"EnableKeyRotation": `{` + k + `}`, "DisableKeyRotation": `{` + k + `}`, "GetKeyRotationStatus": `{` + k + `}`,
-		"RotateKeyOnDemand": `{` + k + `}`, "ListKeyRotations": `{` + k + `}`,
+		"RotateKeyOnDemand": `{` + k + `}`, "ListKeyRotations": `{` + k + `}`, "GetKeyLastUsage": `{` + k + `}`,
 		"CreateAlias": `{"AliasName":"alias/new",` + strings.Replace(k, "KeyId", "TargetKeyId", 1) + `}`,
 		"UpdateAlias": `{"AliasName":"alias/existing",` + strings.Replace(k, "KeyId", "TargetKeyId", 1) + `}`,
 		"DeleteAlias": `{"AliasName":"alias/existing"}`, "ListAliases": `{}`,

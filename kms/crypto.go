@@ -207,10 +207,13 @@ func (s *Server) openAsymmetric(ck *cryptoKey, ec map[string]string, ciphertext 
 	return keyspec.Decrypt(der, ck.alg, ciphertext)
 }
 
-// checkNoRecipient refuses a Recipient: hsmsim has no Nitro Enclaves.
+// checkNoRecipient refuses a Recipient. hsmsim has no Nitro Enclaves or NitroTPM, so no
+// attestation document is signed by a root it trusts: each is invalid input, the common
+// ValidationException (not UnsupportedOperationException, which Decrypt's and GenerateDataKey's
+// model error lists do not have).
 func checkNoRecipient(r *struct{}) *awsapi.Error {
 	if r != nil {
-		return awsapi.NewError(errUnsupported, "hsmsim does not support Nitro Enclaves attestation (Recipient).")
+		return awsapi.NewError(awsapi.ValidationException, "The attestation document in Recipient is not valid: hsmsim verifies no Nitro attestation documents.")
 	}
 	return nil
 }
@@ -261,6 +264,7 @@ type decryptInput struct {
 	KeyId               *string
 	EncryptionAlgorithm string
 	DryRun              bool
+	DryRunModifiers     []string
 	Recipient           *struct{}
 }
 
@@ -281,23 +285,16 @@ func decryptOp(s *Server, ctx context.Context, c *caller, in *decryptInput) (*de
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	if in.DryRun {
-		if in.KeyId != nil {
-			if _, ok, err := s.namedAsymmetric(c, *in.KeyId, in.EncryptionAlgorithm); ok {
-				if err != nil {
-					return nil, err
-				}
-				return nil, dryRun(true)
-			}
-		}
-		if _, err := parseBlob(in.CiphertextBlob); err != nil {
-			return nil, err
-		}
-		return nil, dryRun(true)
+	if ignoresCiphertext(in.DryRun, in.DryRunModifiers) {
+		return nil, s.dryRunKeyOnly(c, in.KeyId, "KeyId")
 	}
 	ck, plain, err := s.decrypt(ctx, c, in.KeyId, in.EncryptionAlgorithm, in.EncryptionContext, in.CiphertextBlob)
 	if err != nil {
 		return nil, err
+	}
+	if in.DryRun {
+		clear(plain)
+		return nil, dryRun(true)
 	}
 	return &decryptOutput{KeyId: keyARN(ck.k), Plaintext: plain, EncryptionAlgorithm: ck.alg, KeyMaterialId: ck.materialID()}, nil
 }
@@ -312,6 +309,7 @@ type reEncryptInput struct {
 	DestinationEncryptionAlgorithm string
 	GrantTokens                    []string
 	DryRun                         bool
+	DryRunModifiers                []string
 }
 
 type reEncryptOutput struct {
@@ -344,6 +342,9 @@ func reEncryptOp(s *Server, ctx context.Context, c *caller, in *reEncryptInput) 
 	dst, rerr := s.forEncrypt(to, in.DestinationKeyId, in.DestinationEncryptionAlgorithm)
 	if rerr != nil {
 		return nil, rerr
+	}
+	if ignoresCiphertext(in.DryRun, in.DryRunModifiers) {
+		return nil, s.dryRunKeyOnly(c.withAction("kms:ReEncryptFrom"), in.SourceKeyId, "SourceKeyId")
 	}
 	src, plain, err := s.decrypt(ctx, c.withAction("kms:ReEncryptFrom"), in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, in.CiphertextBlob)
 	if err != nil {

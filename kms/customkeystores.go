@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 
+	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/customstore"
 )
 
@@ -58,4 +59,21 @@ func connectCustomKeyStore(s *Server, ctx context.Context, c *caller, in *storeI
 
 func disconnectCustomKeyStore(s *Server, _ context.Context, c *caller, in *storeIDInput) (*empty, error) {
 	return nil, s.hsm.Disconnect(c.Account, c.Region, in.CustomKeyStoreId)
+}
+
+// originXKS is the origin of a key in an external key store.
+const originXKS = "EXTERNAL_KEY_STORE"
+
+// externalKeyStoreKey answers CreateKey with Origin EXTERNAL_KEY_STORE. hsmsim creates no
+// external key stores (CreateCustomKeyStore cannot reach an XKS proxy), so the store named is
+// either unknown, CustomKeyStoreNotFoundException, or an AWS CloudHSM key store, which cannot hold
+// external keys: UnsupportedOperationException (both in CreateKey's model list).
+func (s *Server) externalKeyStoreKey(c *caller, storeID string) error {
+	if storeID == "" {
+		return awsapi.NewError(awsapi.ValidationException, "Origin EXTERNAL_KEY_STORE requires a CustomKeyStoreId.")
+	}
+	if _, err := s.hsm.Describe(c.Account, c.Region, storeID, ""); err != nil {
+		return err
+	}
+	return awsapi.NewError(errUnsupported, "Custom key store %s is an AWS CloudHSM key store; keys of origin %s live in an external key store.", storeID, originXKS)
 }

@@ -349,7 +349,8 @@ func revokeGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) 
 
 // grantOperations are the operations a grant may allow, by the key usage that can do them
 // (CreateGrant's Operations in the KMS API Reference); every key allows the grant management
-// ones.
+// ones. An asymmetric encryption key does what a symmetric one does but the data key
+// operations, and has a public key (grantableOperations).
 var grantOperations = map[string][]string{
 	usageEncrypt: {"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo",
 		"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"},
@@ -360,11 +361,21 @@ var grantOperations = map[string][]string{
 
 var grantManagement = []string{"CreateGrant", "RetireGrant", "DescribeKey"}
 
+var asymmetricEncryptOperations = []string{"Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"}
+
+// grantableOperations are the operations a grant on k may allow besides grantManagement.
+func grantableOperations(k *keyRec) []string {
+	if k.Usage == usageEncrypt && k.Spec != specSymmetric {
+		return asymmetricEncryptOperations
+	}
+	return grantOperations[k.Usage]
+}
+
 // checkGrantOperations refuses operations key k cannot do, and encryption context constraints
 // on a key whose operations take no encryption context (asymmetric and HMAC keys).
 func checkGrantOperations(k *keyRec, ops []string, constrained bool) *awsapi.Error {
 	for _, op := range ops {
-		if !slices.Contains(grantOperations[k.Usage], op) && !slices.Contains(grantManagement, op) {
+		if !slices.Contains(grantableOperations(k), op) && !slices.Contains(grantManagement, op) {
 			return awsapi.NewError(awsapi.ValidationException, "Grant operation %s is not valid for KMS key %s with KeyUsage %s.", op, keyARN(k), k.Usage)
 		}
 	}

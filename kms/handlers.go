@@ -32,6 +32,7 @@ var kmsHandlers = map[string]handler{
 	"ListKeyRotations":     op(listKeyRotations),
 	"ReplicateKey":         op(replicateKey),
 	"UpdatePrimaryRegion":  op(updatePrimaryRegion),
+	"GetKeyLastUsage":      op(getKeyLastUsage),
 
 	"CreateAlias": op(createAlias),
 	"UpdateAlias": op(updateAlias),
@@ -97,12 +98,17 @@ func op[In, Out any](f func(s *Server, ctx context.Context, c *caller, in *In) (
 }
 
 // bind makes the handlers of one server; each request gets its caller, asking for kms:OPERATION.
+// A successful cryptographic operation records the keys it used (lastusage.go).
 func bind(s *Server, handlers map[string]handler) map[string]awsapi.Handler {
 	hs := make(map[string]awsapi.Handler, len(handlers))
 	for name, h := range handlers {
 		action := "kms:" + name
 		hs[name] = func(ctx context.Context, c *awsapi.Caller, body []byte) (any, error) {
-			return h(s, ctx, s.newCaller(c, action), body)
+			out, err := h(s, ctx, s.newCaller(c, action), body)
+			if err == nil {
+				s.trackUsage(ctx, name, out)
+			}
+			return out, err
 		}
 	}
 	return hs

@@ -75,8 +75,8 @@ func (s *Server) resolve(c *caller, id string) (*keyRec, *awsapi.Error) {
 func (s *Server) find(c *caller, id string) (*keyRec, *awsapi.Error) {
 	if rest, ok := strings.CutPrefix(id, "arn:"); ok {
 		f := strings.SplitN(rest, ":", 5)
-		if len(f) != 5 || f[0] != "aws" || f[1] != "kms" {
-			return nil, awsapi.NewError(errNotFound, "Invalid arn %s", id)
+		if len(f) != 5 || f[0] != "aws" || f[1] != "kms" || !(strings.HasPrefix(f[4], "key/") || strings.HasPrefix(f[4], "alias/")) {
+			return nil, invalidARN(c, id)
 		}
 		if f[2] != c.Region || f[3] != c.Account {
 			return nil, awsapi.NewError(errNotFound, "Key '%s' does not exist", id)
@@ -84,15 +84,25 @@ func (s *Server) find(c *caller, id string) (*keyRec, *awsapi.Error) {
 		switch {
 		case strings.HasPrefix(f[4], "key/"):
 			return s.resolveID(c, strings.TrimPrefix(f[4], "key/"))
-		case strings.HasPrefix(f[4], "alias/"):
+		default:
 			return s.resolveAlias(c, f[4])
 		}
-		return nil, awsapi.NewError(errNotFound, "Invalid arn %s", id)
 	}
 	if strings.HasPrefix(id, "alias/") {
 		return s.resolveAlias(c, id)
 	}
 	return s.resolveID(c, id)
+}
+
+// invalidARN answers a KeyId that is an ARN but not of a KMS key or alias: InvalidArnException
+// where the operation's model lists it (DescribeKey, ScheduleKeyDeletion, ...), else
+// NotFoundException, the only answer those operations (Encrypt, CreateAlias, ...) have for a key
+// they cannot find.
+func invalidARN(c *caller, id string) *awsapi.Error {
+	if awsapi.KMS.Lists(strings.TrimPrefix(c.action, "kms:"), errInvalidArn) {
+		return awsapi.NewError(errInvalidArn, "Invalid arn %s", id)
+	}
+	return awsapi.NewError(errNotFound, "Invalid arn %s", id)
 }
 
 func (s *Server) resolveID(c *caller, id string) (*keyRec, *awsapi.Error) {
@@ -301,6 +311,9 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 			origin = originHSM
 		}
 	}
+	if origin == originXKS {
+		return nil, s.externalKeyStoreKey(c, in.CustomKeyStoreId)
+	}
 	switch origin {
 	case originKMS:
 		if in.CustomKeyStoreId != "" {
@@ -365,8 +378,10 @@ type keyIDInput struct {
 }
 
 func describeKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*keyMetadataOutput, error) {
+	// DescribeKey's model list has no InvalidGrantTokenException: a token KMS did not issue is
+	// invalid input, the common ValidationException.
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
-		return nil, err
+		return nil, awsapi.NewError(awsapi.ValidationException, "%s", err.Message)
 	}
 	return viewKey(s, c, in.KeyId, func(k *keyRec) (*keyMetadataOutput, error) {
 		return &keyMetadataOutput{KeyMetadata: s.metadata(k)}, nil
@@ -449,6 +464,11 @@ func enableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty,
 			return err
 		}
 		k.Enabled = true
+		// Rotation resumes: a key whose rotation came due while it was disabled rotates now
+		// (GetKeyRotationStatus in the KMS API Reference, "Disabled").
+		if rotationDue(s, k) {
+			return rotateNow(s, k)
+		}
 		return nil
 	})
 	return nil, err
@@ -572,6 +592,7 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 			s.dropGrant(g)
 		}
 		delete(s.keys, k.ref())
+		s.usage.Forget(keyARN(k))
 		deleted = append(deleted, k)
 		s.log.Info("key deleted", "key", keyARN(k))
 	}

@@ -27,6 +27,12 @@ func KMSUserKeyTemplate() []attr.Attribute { return customstore.KMSUserKeyTempla
 func (h cloudHSMStore) newKey(ctx context.Context, c *caller, k *keyRec, id string) error {
 	clusterID, handle, err := h.NewKey(ctx, c.Account, c.Region, id, k.ID, keyARN(k))
 	if err != nil {
+		// A cluster that does not answer: CreateKey's model list has no KMSInvalidStateException
+		// (what the cryptographic operations answer then, KMSDG:fix-keystore) but the retryable
+		// DependencyTimeoutException, 503.
+		if e := toAWS(err); e.Type == errInvalidState {
+			return awsapi.NewError(errDependencyTimeout, "%s", e.Message)
+		}
 		return err
 	}
 	k.StoreID, k.ClusterID = id, clusterID

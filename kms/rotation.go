@@ -9,11 +9,13 @@ import (
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
-// Key rotation: automatic (EnableKeyRotation, the sweeper) and on demand, each adding a version
+// Key rotation: automatic (EnableKeyRotation, the sweep) and on demand, each adding a version
 // of the key material; ciphertexts name the version they were made with.
 
-// maxOnDemandRotations is the per-key quota of RotateKeyOnDemand.
-const maxOnDemandRotations = 10
+// maxOnDemandRotations is the per-key quota of RotateKeyOnDemand: 25, not adjustable (the
+// model's RotateKeyOnDemand documentation; "On-demand rotations" in
+// https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html).
+const maxOnDemandRotations = 25
 
 // checkRotatable: only symmetric keys whose material KMS made can rotate; custom key store keys
 // cannot (BOTO-KMS EnableKeyRotation, RotateKeyOnDemand).
@@ -80,8 +82,11 @@ func getKeyRotationStatus(s *Server, _ context.Context, c *caller, in *keyIDInpu
 		if err := checkHasRotations(k); err != nil {
 			return nil, err
 		}
-		out := &rotationStatusOutput{KeyRotationEnabled: k.RotationOn, KeyId: keyARN(k)}
-		if k.RotationOn {
+		// A key pending deletion shows rotation off; canceling the deletion shows it again
+		// (GetKeyRotationStatus in the KMS API Reference, "Pending deletion").
+		on := k.RotationOn && !k.Pending
+		out := &rotationStatusOutput{KeyRotationEnabled: on, KeyId: keyARN(k)}
+		if on {
 			out.RotationPeriodInDays, out.NextRotationDate = k.RotationPeriod, awsapi.Time(k.NextRotation)
 		}
 		return out, nil
@@ -118,24 +123,39 @@ func rotateKeyOnDemand(s *Server, _ context.Context, c *caller, in *keyIDInput) 
 	return &keyIDOutput{KeyId: keyARN(k)}, nil
 }
 
-// rotateDueKeys performs the automatic rotations whose date has come.
+// rotateDueKeys performs the automatic rotations whose date has come. Disabled keys and keys
+// pending deletion are not rotated; a disabled key whose date passed rotates when it is enabled
+// again (enableKey).
 func rotateDueKeys(s *Server) {
-	now := s.now().UTC()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, cur := range s.keys {
-		if !cur.RotationOn || cur.Pending || now.Before(cur.NextRotation) || isReplica(cur) {
+		if !cur.Enabled || !rotationDue(s, cur) {
 			continue
 		}
 		k := cur.clone()
-		if err := s.software.addVersion(k, "AUTOMATIC"); err != nil {
+		if err := rotateNow(s, k); err != nil {
 			continue
 		}
-		k.NextRotation = now.Add(time.Duration(k.RotationPeriod) * 24 * time.Hour)
 		if err := s.saveKey(k); err != nil {
 			s.log.Error("automatic rotation", "key", keyARN(k), "err", err)
 		}
 	}
+}
+
+// rotationDue: k rotates automatically and its date has come (a multi-Region replica rotates
+// only with its primary).
+func rotationDue(s *Server, k *keyRec) bool {
+	return k.RotationOn && !k.Pending && !isReplica(k) && !s.now().Before(k.NextRotation)
+}
+
+// rotateNow adds an automatic rotation to k and starts its next period from now.
+func rotateNow(s *Server, k *keyRec) error {
+	if err := s.software.addVersion(k, "AUTOMATIC"); err != nil {
+		return err
+	}
+	k.NextRotation = s.now().UTC().Add(time.Duration(k.RotationPeriod) * 24 * time.Hour)
+	return nil
 }
 
 type rotationEntry struct {

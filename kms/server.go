@@ -35,7 +35,8 @@
 // ClusterDirectory (kmsuser login, password rotation) and the key objects; keystore_cloudhsm.go
 // adapts it to the KMS's key records and customkeystores.go serves its six operations.
 // Ciphertexts of both stores share one documented, versioned format (CIPHERTEXT.md, laid out by
-// kms/ciphertext); secrets at rest are sealed under the master key of kms/masterkey.
+// kms/ciphertext); secrets at rest are sealed under the master key of kms/masterkey. Package
+// kms/lastuse records each key's last cryptographic use (GetKeyLastUsage).
 //
 // Key specs (package kms/keyspec owns what each can do): SYMMETRIC_DEFAULT in both stores; in the
 // default store only, HMAC_224/256/384/512 (GENERATE_VERIFY_MAC), RSA_2048/3072/4096
@@ -59,6 +60,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 	"github.com/hsmsim/hsmsim/kms/customstore"
 	"github.com/hsmsim/hsmsim/kms/iam"
+	"github.com/hsmsim/hsmsim/kms/lastuse"
 	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
@@ -108,6 +110,8 @@ type Server struct {
 	db  *db
 	iam *iam.Store // users, roles and sessions: who a request's access key is
 
+	usage *lastuse.Log // every key's last cryptographic use (GetKeyLastUsage)
+
 	defaults sync.Map // account → its compiled default key policy
 
 	// mu guards the records below and the custom key stores' records and connections.
@@ -127,7 +131,7 @@ type Server struct {
 	wg    sync.WaitGroup
 }
 
-// Open opens (or creates) the KMS state in cfg.DataDir and starts the background sweeper. Custom
+// Open opens (or creates) the KMS state in cfg.DataDir and starts the background sweep. Custom
 // key stores that were connected when the server last stopped connect again.
 func Open(cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
@@ -177,10 +181,16 @@ func Open(cfg Config) (*Server, error) {
 		s.db.close()
 		return nil, err
 	}
+	if s.usage, err = lastuse.Open(s.db.bolt, s.now()); err != nil {
+		s.stop()
+		s.db.close()
+		return nil, err
+	}
 	s.software = &softwareStore{db: s.db, now: s.now}
 	s.keyStores = map[string]keyStore{originKMS: s.software, originHSM: s.hsm}
-	s.wg.Add(1)
-	go s.sweeper()
+	s.wg.Add(2)
+	go s.every(s.cfg.SweepEvery, func() { s.sweep(s.bgCtx) })
+	go s.every(usageFlushEvery, s.flushUsage)
 	s.hsm.Resume()
 	return s, nil
 }
@@ -190,28 +200,33 @@ func Open(cfg Config) (*Server, error) {
 func (s *Server) Start(addr string) (string, error) { return s.api.Start(addr) }
 
 // Close stops serving, logs every connected custom key store out of its cluster (they connect
-// again on the next Open) and closes the store.
+// again on the next Open), writes the last key usage records and closes the store.
 func (s *Server) Close() error {
 	s.api.Stop()
 	s.stop()
 	s.wg.Wait()
 	s.hsm.Close()
-	return s.db.close()
+	ferr := s.usage.Flush()
+	if err := s.db.close(); err != nil {
+		return err
+	}
+	return ferr
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.api.ServeHTTP(w, r) }
 
-// sweeper runs sweep every cfg.SweepEvery until Close.
-func (s *Server) sweeper() {
+// every runs f every d until Close (one of the server's background loops: the sweeper, the
+// usage flush).
+func (s *Server) every(d time.Duration, f func()) {
 	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.SweepEvery)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.bgCtx.Done():
 			return
 		case <-t.C:
-			s.sweep(s.bgCtx)
+			f()
 		}
 	}
 }

@@ -102,6 +102,15 @@ func NewEndpoint(cfg Config, services ...*Service) *Endpoint {
 	return e
 }
 
+type requestIDKey struct{}
+
+// RequestID is the id of the request a handler's context belongs to (the x-amzn-RequestId the
+// response carries); "" outside a request.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
 // maxBody bounds a request: the largest legal input (a 128 KiB policy or 6 KiB blobs in base64)
 // fits many times over.
 const maxBody = 1 << 20
@@ -109,6 +118,7 @@ const maxBody = 1 << 20
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := NewUUID()
 	w.Header().Set("x-amzn-RequestId", reqID)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID))
 	if e.query != nil && isQuery(r) {
 		e.serveQuery(w, r, reqID)
 		return

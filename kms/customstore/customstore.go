@@ -27,7 +27,7 @@ const (
 	errStoreNotFound        = "CustomKeyStoreNotFoundException"
 	errIncorrectTrustAnchor = "IncorrectTrustAnchorException"
 	errLimitExceeded        = "LimitExceededException"
-	errUnsupported          = "UnsupportedOperationException"
+	errXksProxyUnreachable  = "XksProxyUriUnreachableException"
 )
 
 // maxStores is the custom key store quota per account and region.
@@ -86,7 +86,10 @@ func (h *Store) Create(ctx context.Context, account, region string, in *CreateIn
 	switch in.CustomKeyStoreType {
 	case "", "AWS_CLOUDHSM":
 	default:
-		return nil, awsapi.NewError(errUnsupported, "hsmsim does not support custom key stores of type %s.", in.CustomKeyStoreType)
+		// An external key store (XKS): KMS must reach its proxy before creating it, and hsmsim has
+		// no XKS proxy client, so every proxy is one it cannot reach: the exception KMS answers
+		// then (XksProxyUriUnreachableException in the KMS API Reference).
+		return nil, awsapi.NewError(errXksProxyUnreachable, "KMS was unable to reach the specified XksProxyUriPath. hsmsim does not connect to external key store proxies.")
 	}
 	var missing []string
 	for _, f := range []struct{ name, v string }{{"cloudHsmClusterId", in.CloudHsmClusterId}, {"trustAnchorCertificate", in.TrustAnchorCertificate}, {"keyStorePassword", in.KeyStorePassword}} {
