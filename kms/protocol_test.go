@@ -77,7 +77,7 @@ func TestWireErrors(t *testing.T) {
 			"Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"},
 		{"empty body is an empty input", "TrentService.ListKeys", ``, 200, "", ""},
 		{"not found", "TrentService.DescribeKey", `{"KeyId":"alias/none"}`, 400, "NotFoundException", "Alias 'arn:aws:kms:us-east-1:111122223333:alias/none' is not found."},
-		{"unsupported", "TrentService.GetKeyLastUsage", `{"KeyId":"k"}`, 400, "UnsupportedOperationException", ""},
+		{"unsupported", "TrentService.CreateKey", `{"KeySpec":"SM2","KeyUsage":"SIGN_VERIFY"}`, 400, "UnsupportedOperationException", "SM2"},
 		{"CloudHSM without a control plane", "BaldrApiService.DescribeClusters", `{}`, 400, "UnknownOperationException", ""},
 		{"CloudHSM validation", "BaldrApiService.DeleteCluster", `{"ClusterId":"nope"}`, 400, "ValidationException", "at 'clusterId'"},
 	}
