@@ -1,0 +1,226 @@
+package keyimport
+
+import (
+	"crypto/aes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+)
+
+// Wrapping algorithms (GetParametersForImport's WrappingAlgorithm) and wrapping key specs
+// (WrappingKeySpec) that hsmsim serves.
+const (
+	RSAESOAEPSHA1       = "RSAES_OAEP_SHA_1"
+	RSAESOAEPSHA256     = "RSAES_OAEP_SHA_256"
+	RSAAESKeyWrapSHA1   = "RSA_AES_KEY_WRAP_SHA_1"
+	RSAAESKeyWrapSHA256 = "RSA_AES_KEY_WRAP_SHA_256"
+
+	RSA2048 = "RSA_2048"
+	RSA3072 = "RSA_3072"
+	RSA4096 = "RSA_4096"
+)
+
+var (
+	// ErrDeprecatedAlgorithm: RSAES_PKCS1_V1_5, which KMS stopped accepting on October 10, 2023
+	// (GetParametersForImport, WrappingAlgorithm).
+	ErrDeprecatedAlgorithm = errors.New("keyimport: the RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported")
+	// ErrSM2: the SM2 wrapping key spec and the SM2PKE algorithm, which KMS offers in the China
+	// Regions only (Step 2 of "Importing key material").
+	ErrSM2 = errors.New("keyimport: the SM2 wrapping key spec and SM2PKE are offered only in the China Regions")
+	// ErrUnsupportedSpec: a wrapping key spec that is not one of RSA_2048, RSA_3072, RSA_4096.
+	ErrUnsupportedSpec = errors.New("keyimport: unsupported wrapping key spec")
+	// ErrUndecryptable: wrapped key material that the wrapping key and algorithm cannot open.
+	ErrUndecryptable = errors.New("keyimport: the wrapped key material cannot be decrypted")
+)
+
+// CheckParameters accepts the (WrappingAlgorithm, WrappingKeySpec) pairs hsmsim serves: the four
+// RSA algorithms with the three RSA key sizes.
+func CheckParameters(alg, spec string) error {
+	if alg == "SM2PKE" || spec == "SM2" {
+		return ErrSM2
+	}
+	switch alg {
+	case RSAESOAEPSHA1, RSAESOAEPSHA256, RSAAESKeyWrapSHA1, RSAAESKeyWrapSHA256:
+	case "RSAES_PKCS1_V1_5":
+		return ErrDeprecatedAlgorithm
+	default:
+		return fmt.Errorf("keyimport: unsupported wrapping algorithm %q", alg)
+	}
+	if _, ok := specBits[spec]; !ok {
+		return ErrUnsupportedSpec
+	}
+	return nil
+}
+
+var specBits = map[string]int{RSA2048: 2048, RSA3072: 3072, RSA4096: 4096}
+
+// NewWrappingKey makes a fresh RSA key pair of a wrapping key spec: every GetParametersForImport
+// hands out a new one.
+func NewWrappingKey(spec string) (*rsa.PrivateKey, error) {
+	bits, ok := specBits[spec]
+	if !ok {
+		return nil, ErrUnsupportedSpec
+	}
+	return rsa.GenerateKey(rand.Reader, bits)
+}
+
+// oaepHash is the hash of an algorithm's RSAES-OAEP step; MGF1 uses the same hash, as in the
+// OpenSSL commands of AWS's guide (rsa_oaep_md and rsa_mgf1_md alike).
+func oaepHash(alg string) (hash.Hash, bool, error) {
+	switch alg {
+	case RSAESOAEPSHA1:
+		return sha1.New(), false, nil
+	case RSAESOAEPSHA256:
+		return sha256.New(), false, nil
+	case RSAAESKeyWrapSHA1:
+		return sha1.New(), true, nil
+	case RSAAESKeyWrapSHA256:
+		return sha256.New(), true, nil
+	}
+	return nil, false, fmt.Errorf("keyimport: unsupported wrapping algorithm %q", alg)
+}
+
+// Unwrap decrypts key material wrapped under priv with alg. For the RSA_AES_KEY_WRAP algorithms
+// the input is the RSAES-OAEP encryption of an AES key (as long as the RSA modulus) followed by
+// the material wrapped under that AES key (RFC 5649).
+func Unwrap(priv *rsa.PrivateKey, alg string, wrapped []byte) ([]byte, error) {
+	h, hybrid, err := oaepHash(alg)
+	if err != nil {
+		return nil, err
+	}
+	if !hybrid {
+		m, err := rsa.DecryptOAEP(h, nil, priv, wrapped, nil)
+		if err != nil {
+			return nil, ErrUndecryptable
+		}
+		return m, nil
+	}
+	n := priv.Size()
+	if len(wrapped) <= n {
+		return nil, ErrUndecryptable
+	}
+	kek, err := rsa.DecryptOAEP(h, nil, priv, wrapped[:n], nil)
+	if err != nil {
+		return nil, ErrUndecryptable
+	}
+	defer clear(kek)
+	return KeyUnwrapPad(kek, wrapped[n:])
+}
+
+// Wrap is the client's side of Unwrap, for Go callers that import key material (and tests): it
+// encrypts material under the wrapping public key with alg, using a fresh AES-256 key for the
+// RSA_AES_KEY_WRAP algorithms.
+func Wrap(pub *rsa.PublicKey, alg string, material []byte) ([]byte, error) {
+	h, hybrid, err := oaepHash(alg)
+	if err != nil {
+		return nil, err
+	}
+	if !hybrid {
+		return rsa.EncryptOAEP(h, rand.Reader, pub, material, nil)
+	}
+	kek := make([]byte, 32)
+	_, _ = rand.Read(kek)
+	defer clear(kek)
+	head, err := rsa.EncryptOAEP(h, rand.Reader, pub, kek, nil)
+	if err != nil {
+		return nil, err
+	}
+	tail, err := KeyWrapPad(kek, material)
+	if err != nil {
+		return nil, err
+	}
+	return append(head, tail...), nil
+}
+
+// The alternative initial value of AES key wrap with padding (RFC 5649, section 3): a fixed
+// 32-bit constant followed by the 32-bit length of the key data.
+const aivConstant = 0xA65959A6
+
+// KeyWrapPad is AES key wrap with padding (RFC 5649) of plain under kek (16, 24 or 32 bytes).
+func KeyWrapPad(kek, plain []byte) ([]byte, error) {
+	b, err := aes.NewCipher(kek)
+	if err != nil {
+		return nil, err
+	}
+	if len(plain) == 0 || uint64(len(plain)) > 0xFFFFFFFF {
+		return nil, errors.New("keyimport: key data must be 1 to 2^32-1 bytes")
+	}
+	padded := make([]byte, (len(plain)+7)/8*8)
+	copy(padded, plain)
+	var a [8]byte
+	binary.BigEndian.PutUint32(a[:4], aivConstant)
+	binary.BigEndian.PutUint32(a[4:], uint32(len(plain)))
+	if len(padded) == 8 {
+		// One block: a single AES encryption of AIV || P (section 4.1).
+		out := make([]byte, 16)
+		b.Encrypt(out, append(a[:], padded...))
+		return out, nil
+	}
+	// Otherwise the wrapping process W of RFC 3394 with the AIV as its initial value.
+	n := len(padded) / 8
+	var blk [16]byte
+	for j := 0; j < 6; j++ {
+		for i := 1; i <= n; i++ {
+			copy(blk[:8], a[:])
+			copy(blk[8:], padded[(i-1)*8:i*8])
+			b.Encrypt(blk[:], blk[:])
+			t := uint64(n*j + i)
+			binary.BigEndian.PutUint64(a[:], binary.BigEndian.Uint64(blk[:8])^t)
+			copy(padded[(i-1)*8:], blk[8:])
+		}
+	}
+	return append(a[:], padded...), nil
+}
+
+// KeyUnwrapPad reverses KeyWrapPad; any failure of its integrity check is ErrUndecryptable.
+func KeyUnwrapPad(kek, wrapped []byte) ([]byte, error) {
+	b, err := aes.NewCipher(kek)
+	if err != nil {
+		return nil, ErrUndecryptable
+	}
+	if len(wrapped) < 16 || len(wrapped)%8 != 0 {
+		return nil, ErrUndecryptable
+	}
+	var a [8]byte
+	var r []byte
+	if len(wrapped) == 16 {
+		var blk [16]byte
+		b.Decrypt(blk[:], wrapped)
+		copy(a[:], blk[:8])
+		r = blk[8:]
+	} else {
+		copy(a[:], wrapped[:8])
+		r = append([]byte(nil), wrapped[8:]...)
+		n := len(r) / 8
+		var blk [16]byte
+		for j := 5; j >= 0; j-- {
+			for i := n; i >= 1; i-- {
+				t := uint64(n*j + i)
+				binary.BigEndian.PutUint64(blk[:8], binary.BigEndian.Uint64(a[:])^t)
+				copy(blk[8:], r[(i-1)*8:i*8])
+				b.Decrypt(blk[:], blk[:])
+				copy(a[:], blk[:8])
+				copy(r[(i-1)*8:], blk[8:])
+			}
+		}
+	}
+	// The integrity check of section 3: the constant, a length that fits the blocks, zero padding.
+	mli := int(binary.BigEndian.Uint32(a[4:]))
+	if binary.BigEndian.Uint32(a[:4]) != aivConstant || mli > len(r) || mli <= len(r)-8 {
+		return nil, ErrUndecryptable
+	}
+	var nonzero byte
+	for _, p := range r[mli:] {
+		nonzero |= p
+	}
+	if subtle.ConstantTimeByteEq(nonzero, 0) != 1 {
+		return nil, ErrUndecryptable
+	}
+	return r[:mli], nil
+}
