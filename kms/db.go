@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -57,6 +58,11 @@ type keyRec struct {
 	Policy         string         `json:"policy"`
 	pol            *policy.Policy // Policy compiled; replaced, never changed
 	PublicKey      []byte         `json:"public_key,omitempty"` // DER SubjectPublicKeyInfo (asymmetric)
+	// PendingMaterial is imported material waiting for RotateKeyOnDemand (PENDING_ROTATION), not
+	// yet one of Versions; UsedTokens are the import tokens already used, until they expire
+	// (imports.go).
+	PendingMaterial *matVersion          `json:"pending_material,omitempty"`
+	UsedTokens      map[string]time.Time `json:"used_tokens,omitempty"`
 }
 
 // matVersion is one generation of a key's material.
@@ -67,6 +73,11 @@ type matVersion struct {
 	Rotation string    `json:"rotation,omitempty"` // "", AUTOMATIC or ON_DEMAND
 	Sealed   []byte    `json:"sealed,omitempty"`   // default store: the material, sealed
 	Handle   uint32    `json:"handle,omitempty"`   // custom key store: the key object in the cluster
+	// Imported material (Origin EXTERNAL) only: Sealed is nil while the material is deleted or
+	// expired; Expiration and ValidTo are its last import's ExpirationModel and ValidTo.
+	Expiration string    `json:"expiration,omitempty"`
+	ValidTo    time.Time `json:"valid_to,omitzero"`
+	Desc       string    `json:"description,omitempty"` // KeyMaterialDescription
 }
 
 type tag struct {
@@ -246,6 +257,11 @@ func (k *keyRec) clone() *keyRec {
 	c := *k
 	c.Versions = append([]matVersion(nil), k.Versions...)
 	c.Tags = append([]tag(nil), k.Tags...)
+	if k.PendingMaterial != nil {
+		p := *k.PendingMaterial
+		c.PendingMaterial = &p
+	}
+	c.UsedTokens = maps.Clone(k.UsedTokens)
 	return &c
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 // kmsHandlers is every TrentService operation hsmsim implements. An operation of the model that is
-// not here (imported key material, multi-Region keys, external key stores, key agreement,
+// not here (multi-Region keys, external key stores, key agreement,
 // GenerateDataKeyPair) is validated and then answered with UnsupportedOperationException.
 var kmsHandlers = map[string]handler{
 	"CreateKey":            op(createKey),
@@ -30,6 +30,10 @@ var kmsHandlers = map[string]handler{
 	"GetKeyRotationStatus": op(getKeyRotationStatus),
 	"RotateKeyOnDemand":    op(rotateKeyOnDemand),
 	"ListKeyRotations":     op(listKeyRotations),
+
+	"GetParametersForImport":    op(getParametersForImport),
+	"ImportKeyMaterial":         op(importKeyMaterial),
+	"DeleteImportedKeyMaterial": op(deleteImportedKeyMaterial),
 
 	"CreateAlias": op(createAlias),
 	"UpdateAlias": op(updateAlias),

@@ -250,10 +250,18 @@ func TestPendingImportKeyStates(t *testing.T) {
 	check(t, tryOp(e.kms.DeleteImportedKeyMaterial(ctx(), &awskms.DeleteImportedKeyMaterialInput{KeyId: aws.String(id)})))
 	k := aws.String(id)
 	fails := map[string]func() error{
-		"Encrypt":         func() error { return tryOp(e.kms.Encrypt(ctx(), &awskms.EncryptInput{KeyId: k, Plaintext: []byte("x")})) },
-		"Decrypt":         func() error { return tryOp(e.kms.Decrypt(ctx(), &awskms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})) },
-		"ReEncrypt":       func() error { return tryOp(e.kms.ReEncrypt(ctx(), &awskms.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, DestinationKeyId: k})) },
-		"GenerateDataKey": func() error { return tryOp(e.kms.GenerateDataKey(ctx(), &awskms.GenerateDataKeyInput{KeyId: k, NumberOfBytes: aws.Int32(32)})) },
+		"Encrypt": func() error {
+			return tryOp(e.kms.Encrypt(ctx(), &awskms.EncryptInput{KeyId: k, Plaintext: []byte("x")}))
+		},
+		"Decrypt": func() error {
+			return tryOp(e.kms.Decrypt(ctx(), &awskms.DecryptInput{CiphertextBlob: enc.CiphertextBlob}))
+		},
+		"ReEncrypt": func() error {
+			return tryOp(e.kms.ReEncrypt(ctx(), &awskms.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, DestinationKeyId: k}))
+		},
+		"GenerateDataKey": func() error {
+			return tryOp(e.kms.GenerateDataKey(ctx(), &awskms.GenerateDataKeyInput{KeyId: k, NumberOfBytes: aws.Int32(32)}))
+		},
 		"GenerateDataKeyWithoutPlaintext": func() error {
 			return tryOp(e.kms.GenerateDataKeyWithoutPlaintext(ctx(), &awskms.GenerateDataKeyWithoutPlaintextInput{KeyId: k, KeySpec: types.DataKeySpecAes256}))
 		},
@@ -271,17 +279,23 @@ func TestPendingImportKeyStates(t *testing.T) {
 	}
 	// "<key ARN> origin is EXTERNAL which is not valid for this operation": automatic rotation.
 	unsupported := map[string]func() error{
-		"EnableKeyRotation":    func() error { return tryOp(e.kms.EnableKeyRotation(ctx(), &awskms.EnableKeyRotationInput{KeyId: k})) },
-		"DisableKeyRotation":   func() error { return tryOp(e.kms.DisableKeyRotation(ctx(), &awskms.DisableKeyRotationInput{KeyId: k})) },
-		"GetKeyRotationStatus": func() error { return tryOp(e.kms.GetKeyRotationStatus(ctx(), &awskms.GetKeyRotationStatusInput{KeyId: k})) },
+		"EnableKeyRotation":  func() error { return tryOp(e.kms.EnableKeyRotation(ctx(), &awskms.EnableKeyRotationInput{KeyId: k})) },
+		"DisableKeyRotation": func() error { return tryOp(e.kms.DisableKeyRotation(ctx(), &awskms.DisableKeyRotationInput{KeyId: k})) },
+		"GetKeyRotationStatus": func() error {
+			return tryOp(e.kms.GetKeyRotationStatus(ctx(), &awskms.GetKeyRotationStatusInput{KeyId: k}))
+		},
 	}
 	for op, f := range unsupported {
 		t.Run(op, func(t *testing.T) { wantErr(t, f(), "UnsupportedOperationException") })
 	}
 	succeeds := map[string]func() error{
-		"DescribeKey":          func() error { return tryOp(e.kms.DescribeKey(ctx(), &awskms.DescribeKeyInput{KeyId: k})) },
-		"CreateAlias":          func() error { return tryOp(e.kms.CreateAlias(ctx(), &awskms.CreateAliasInput{AliasName: aws.String("alias/imp"), TargetKeyId: k})) },
-		"UpdateKeyDescription": func() error { return tryOp(e.kms.UpdateKeyDescription(ctx(), &awskms.UpdateKeyDescriptionInput{KeyId: k, Description: aws.String("d")})) },
+		"DescribeKey": func() error { return tryOp(e.kms.DescribeKey(ctx(), &awskms.DescribeKeyInput{KeyId: k})) },
+		"CreateAlias": func() error {
+			return tryOp(e.kms.CreateAlias(ctx(), &awskms.CreateAliasInput{AliasName: aws.String("alias/imp"), TargetKeyId: k}))
+		},
+		"UpdateKeyDescription": func() error {
+			return tryOp(e.kms.UpdateKeyDescription(ctx(), &awskms.UpdateKeyDescriptionInput{KeyId: k, Description: aws.String("d")}))
+		},
 		"TagResource": func() error {
 			return tryOp(e.kms.TagResource(ctx(), &awskms.TagResourceInput{KeyId: k, Tags: []types.Tag{{TagKey: aws.String("a"), TagValue: aws.String("b")}}}))
 		},

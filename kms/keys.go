@@ -22,6 +22,7 @@ const (
 	stateDisabled    = "Disabled"
 	statePending     = "PendingDeletion"
 	stateUnavailable = "Unavailable"
+	stateImport      = "PendingImport"
 )
 
 const (
@@ -31,6 +32,7 @@ const (
 	usageMac      = "GENERATE_VERIFY_MAC"
 	originKMS     = "AWS_KMS"
 	originHSM     = "AWS_CLOUDHSM"
+	originExt     = "EXTERNAL"
 )
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -162,6 +164,8 @@ func (s *Server) keyState(k *keyRec) string {
 		return statePending
 	case !s.keyStoreOf(k).available(k):
 		return stateUnavailable
+	case awaitsImport(k):
+		return stateImport
 	case k.Enabled:
 		return stateEnabled
 	}
@@ -177,6 +181,8 @@ func (s *Server) checkUsable(k *keyRec) *awsapi.Error {
 		return awsapi.NewError(errInvalidState, "%s is pending deletion.", keyARN(k))
 	case stateUnavailable:
 		return awsapi.NewError(errInvalidState, "%s is unavailable because its custom key store %s is not connected.", keyARN(k), k.StoreID)
+	case stateImport:
+		return errPendingImport(k)
 	}
 	return nil
 }
@@ -244,8 +250,10 @@ type keyMetadata struct {
 	SigningAlgorithms           []string `json:",omitempty"`
 	MacAlgorithms               []string `json:",omitempty"`
 	MultiRegion                 bool
-	PendingDeletionWindowInDays int    `json:",omitempty"`
-	CurrentKeyMaterialId        string `json:",omitempty"`
+	PendingDeletionWindowInDays int               `json:",omitempty"`
+	CurrentKeyMaterialId        string            `json:",omitempty"`
+	ExpirationModel             string            `json:",omitempty"`
+	ValidTo                     *awsapi.Timestamp `json:",omitempty"`
 }
 
 func (s *Server) metadata(k *keyRec) *keyMetadata {
@@ -259,8 +267,11 @@ func (s *Server) metadata(k *keyRec) *keyMetadata {
 	}
 	if k.Usage == usageEncrypt && k.Spec == specSymmetric {
 		m.EncryptionAlgorithms = []string{specSymmetric}
-		m.CurrentKeyMaterialId = k.Versions[len(k.Versions)-1].ID
+		if len(k.Versions) > 0 { // a key awaiting its first import has none
+			m.CurrentKeyMaterialId = k.Versions[len(k.Versions)-1].ID
+		}
 	}
+	m.ExpirationModel, m.ValidTo = importExpiry(k)
 	if a, ok := specAlgorithms[k.Spec]; ok {
 		switch k.Usage {
 		case usageEncrypt:
@@ -332,6 +343,11 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 		}
 		if spec != specSymmetric || usage != usageEncrypt {
 			return nil, awsapi.NewError(errUnsupported, "KeySpec %s with KeyUsage %s is not supported in a custom key store. Only SYMMETRIC_DEFAULT ENCRYPT_DECRYPT keys are.", spec, usage)
+		}
+	case originExt:
+		// A key for imported material; its material comes with ImportKeyMaterial (imports.go).
+		if in.CustomKeyStoreId != "" {
+			return nil, awsapi.NewError(errUnsupported, "You cannot import key material into a KMS key in a custom key store.")
 		}
 	default:
 		return nil, awsapi.NewError(errUnsupported, "hsmsim does not support keys of origin %s.", origin)
@@ -457,6 +473,9 @@ func enableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty,
 		if err := checkNotPending(k); err != nil {
 			return err
 		}
+		if awaitsImport(k) {
+			return errPendingImport(k)
+		}
 		k.Enabled = true
 		return nil
 	})
@@ -467,6 +486,9 @@ func disableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty
 	_, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
 		if err := checkNotPending(k); err != nil {
 			return err
+		}
+		if awaitsImport(k) {
+			return errPendingImport(k)
 		}
 		k.Enabled = false
 		return nil

@@ -3,7 +3,6 @@ package kms
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
@@ -93,7 +92,11 @@ func checkHasRotations(k *keyRec) *awsapi.Error {
 
 func rotateKeyOnDemand(s *Server, _ context.Context, c *caller, in *keyIDInput) (*keyIDOutput, error) {
 	k, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
-		if err := checkRotatable(k, true); err != nil {
+		if k.Origin == originExt && k.Spec == specSymmetric {
+			if err := checkImportedRotatable(k); err != nil {
+				return err
+			}
+		} else if err := checkRotatable(k, true); err != nil {
 			return err
 		}
 		n := 0
@@ -104,6 +107,13 @@ func rotateKeyOnDemand(s *Server, _ context.Context, c *caller, in *keyIDInput) 
 		}
 		if n >= maxOnDemandRotations {
 			return awsapi.NewError(errLimitExceeded, "%s has reached the limit of %d on-demand rotations.", keyARN(k), maxOnDemandRotations)
+		}
+		if p := k.PendingMaterial; p != nil {
+			// Imported material pending rotation becomes current (imports.go).
+			v := *p
+			v.Rotation, v.Created = "ON_DEMAND", s.now().UTC()
+			k.Versions, k.PendingMaterial = append(k.Versions, v), nil
+			return nil
 		}
 		return s.software.addVersion(k, "ON_DEMAND")
 	})
@@ -133,11 +143,24 @@ func rotateDueKeys(s *Server) {
 	}
 }
 
+type listRotationsInput struct {
+	KeyId              string
+	IncludeKeyMaterial string
+	Limit              *int
+	Marker             *string
+}
+
 type rotationEntry struct {
-	KeyId         string
-	KeyMaterialId string
-	RotationDate  *awsapi.Timestamp
-	RotationType  string
+	KeyId                  string
+	KeyMaterialId          string
+	KeyMaterialDescription string `json:",omitempty"`
+	ImportState            string `json:",omitempty"`
+	KeyMaterialState       string
+	ExpirationModel        string            `json:",omitempty"`
+	ValidTo                *awsapi.Timestamp `json:",omitempty"`
+	RotationDate           *awsapi.Timestamp `json:",omitempty"`
+	RotationType           string            `json:",omitempty"`
+	sortKey                string            // paging order: the version number
 }
 
 type listRotationsOutput struct {
@@ -146,31 +169,56 @@ type listRotationsOutput struct {
 	Truncated  bool
 }
 
-func listKeyRotations(s *Server, _ context.Context, c *caller, in *listTagsInput) (*listRotationsOutput, error) {
-	var arn string
-	vs, rerr := viewKey(s, c, in.KeyId, func(k *keyRec) ([]matVersion, error) {
-		arn = keyARN(k)
-		if err := checkHasRotations(k); err != nil {
-			return nil, err
+// listKeyRotations lists a key's materials made by rotations (ROTATIONS_ONLY, the default) or all
+// of them (ALL_KEY_MATERIAL: the first too, and imported material pending rotation), each with
+// its state; for imported material also whether it is imported now, its description and expiry.
+func listKeyRotations(s *Server, _ context.Context, c *caller, in *listRotationsInput) (*listRotationsOutput, error) {
+	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
+	entries, rerr := viewKey(s, c, in.KeyId, func(k *keyRec) ([]rotationEntry, error) {
+		if k.Origin != originExt || k.Spec != specSymmetric {
+			if err := checkHasRotations(k); err != nil {
+				return nil, err
+			}
 		}
-		return slices.Clone(k.Versions), nil
+		var out []rotationEntry
+		for i, v := range k.Versions {
+			if v.Rotation == "" && !all {
+				continue
+			}
+			st := "NON_CURRENT"
+			if i == len(k.Versions)-1 {
+				st = "CURRENT"
+			}
+			out = append(out, rotationListEntry(k, v, st))
+		}
+		if p := k.PendingMaterial; p != nil && all {
+			out = append(out, rotationListEntry(k, *p, "PENDING_ROTATION"))
+		}
+		return out, nil
 	})
 	if rerr != nil {
 		return nil, rerr
 	}
-	var rot []matVersion
-	for _, v := range vs {
-		if v.Rotation != "" {
-			rot = append(rot, v)
-		}
-	}
-	items, next, trunc, err := page(rot, func(v matVersion) string { return fmt.Sprintf("%010d", v.N) }, in.Limit, 100, in.Marker)
+	items, next, trunc, err := page(entries, func(e rotationEntry) string { return e.sortKey }, in.Limit, 100, in.Marker)
 	if err != nil {
 		return nil, err
 	}
-	out := &listRotationsOutput{Rotations: []rotationEntry{}, NextMarker: next, Truncated: trunc}
-	for _, v := range items {
-		out.Rotations = append(out.Rotations, rotationEntry{KeyId: arn, KeyMaterialId: v.ID, RotationDate: awsapi.Time(v.Created), RotationType: v.Rotation})
+	return &listRotationsOutput{Rotations: append([]rotationEntry{}, items...), NextMarker: next, Truncated: trunc}, nil
+}
+
+// rotationListEntry describes version v of k in state st.
+func rotationListEntry(k *keyRec, v matVersion, st string) rotationEntry {
+	e := rotationEntry{KeyId: keyARN(k), KeyMaterialId: v.ID, KeyMaterialState: st, sortKey: fmt.Sprintf("%010d", v.N)}
+	if v.Rotation != "" && st != "PENDING_ROTATION" {
+		e.RotationDate, e.RotationType = awsapi.Time(v.Created), v.Rotation
 	}
-	return out, nil
+	if k.Origin == originExt {
+		e.KeyMaterialDescription, e.ExpirationModel, e.ImportState = v.Desc, v.Expiration, "IMPORTED"
+		if v.Sealed == nil {
+			e.ImportState = "PENDING_IMPORT"
+		} else if v.Expiration == materialExpires {
+			e.ValidTo = awsapi.Time(v.ValidTo)
+		}
+	}
+	return e
 }

@@ -151,7 +151,7 @@ func Open(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.software = &softwareStore{db: s.db, now: s.now}
-	s.keyStores = map[string]keyStore{originKMS: s.software, originHSM: s.hsm}
+	s.keyStores = map[string]keyStore{originKMS: s.software, originHSM: s.hsm, originExt: importedStore{s.software}}
 	s.wg.Add(1)
 	go s.sweeper()
 	s.hsm.Resume()
@@ -189,9 +189,11 @@ func (s *Server) sweeper() {
 	}
 }
 
-// sweep runs what time makes due: key deletions and automatic rotations.
+// sweep runs what time makes due: key deletions, expiries of imported material and automatic
+// rotations.
 func (s *Server) sweep(ctx context.Context) {
 	deleteDueKeys(s, ctx)
+	expireImportedMaterial(s)
 	rotateDueKeys(s)
 }
 
