@@ -212,17 +212,17 @@ func (in *importInput) expiration(now time.Time) (string, time.Time, *awsapi.Err
 
 func importKeyMaterial(s *Server, _ context.Context, c *caller, in *importInput) (*importOutput, error) {
 	now := s.now().UTC()
-	model, validTo, verr := in.expiration(now)
-	if verr != nil {
-		return nil, verr
-	}
-	if in.ImportType == importNew && in.KeyMaterialId != "" {
-		return nil, awsapi.NewError(awsapi.ValidationException, "You cannot specify a KeyMaterialId with ImportType NEW_KEY_MATERIAL.")
-	}
 	var matID string
 	k, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
 		if err := checkImportable(k); err != nil {
 			return err
+		}
+		model, validTo, verr := in.expiration(now)
+		if verr != nil {
+			return verr
+		}
+		if in.ImportType == importNew && in.KeyMaterialId != "" {
+			return awsapi.NewError(awsapi.ValidationException, "You cannot specify a KeyMaterialId with ImportType NEW_KEY_MATERIAL.")
 		}
 		if k.Spec != specSymmetric && (in.ImportType != "" || in.KeyMaterialDescription != nil || in.KeyMaterialId != "") {
 			return awsapi.NewError(errUnsupported, "ImportType, KeyMaterialDescription and KeyMaterialId are valid only for symmetric encryption KMS keys.")
