@@ -14,6 +14,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/hsmsim/hsmsim/kms/keymaterial"
 	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
@@ -48,9 +49,9 @@ type keyRec struct {
 	Window    int       `json:"window,omitempty"`
 	StoreID   string    `json:"store,omitempty"`
 	ClusterID string    `json:"cluster,omitempty"`
-	// Versions is the key material, oldest first; the last one encrypts. Version numbers start
-	// at 1 and appear in every ciphertext.
-	Versions       []matVersion   `json:"versions"`
+	// The key material: Versions, oldest first, the last one encrypts (version numbers start at
+	// 1 and appear in every ciphertext), and imported material pending rotation.
+	keymaterial.Set
 	RotationOn     bool           `json:"rotation,omitempty"`
 	RotationPeriod int            `json:"rotation_period,omitempty"`
 	NextRotation   time.Time      `json:"next_rotation,omitzero"`
@@ -58,27 +59,12 @@ type keyRec struct {
 	Policy         string         `json:"policy"`
 	pol            *policy.Policy // Policy compiled; replaced, never changed
 	PublicKey      []byte         `json:"public_key,omitempty"` // DER SubjectPublicKeyInfo (asymmetric)
-	// PendingMaterial is imported material waiting for RotateKeyOnDemand (PENDING_ROTATION), not
-	// yet one of Versions; UsedTokens are the import tokens already used, until they expire
-	// (imports.go).
-	PendingMaterial *matVersion          `json:"pending_material,omitempty"`
-	UsedTokens      map[string]time.Time `json:"used_tokens,omitempty"`
+	// UsedTokens are the import tokens that served an import, until they expire (imports.go).
+	UsedTokens map[string]time.Time `json:"used_tokens,omitempty"`
 }
 
 // matVersion is one generation of a key's material.
-type matVersion struct {
-	N        uint32    `json:"n"`
-	ID       string    `json:"id"` // KeyMaterialId: 64 hex digits
-	Created  time.Time `json:"created"`
-	Rotation string    `json:"rotation,omitempty"` // "", AUTOMATIC or ON_DEMAND
-	Sealed   []byte    `json:"sealed,omitempty"`   // default store: the material, sealed
-	Handle   uint32    `json:"handle,omitempty"`   // custom key store: the key object in the cluster
-	// Imported material (Origin EXTERNAL) only: Sealed is nil while the material is deleted or
-	// expired; Expiration and ValidTo are its last import's ExpirationModel and ValidTo.
-	Expiration string    `json:"expiration,omitempty"`
-	ValidTo    time.Time `json:"valid_to,omitzero"`
-	Desc       string    `json:"description,omitempty"` // KeyMaterialDescription
-}
+type matVersion = keymaterial.Version
 
 type tag struct {
 	TagKey   string `json:"TagKey"`
@@ -255,12 +241,8 @@ func (d *db) del(bucket []byte, ids ...string) error {
 // clone copies a key record so a change can be persisted before it becomes visible.
 func (k *keyRec) clone() *keyRec {
 	c := *k
-	c.Versions = append([]matVersion(nil), k.Versions...)
+	c.Set = k.Set.Clone()
 	c.Tags = append([]tag(nil), k.Tags...)
-	if k.PendingMaterial != nil {
-		p := *k.PendingMaterial
-		c.PendingMaterial = &p
-	}
 	c.UsedTokens = maps.Clone(k.UsedTokens)
 	return &c
 }

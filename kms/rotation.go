@@ -2,10 +2,10 @@ package kms
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/keymaterial"
 )
 
 // Key rotation: automatic (EnableKeyRotation, the sweeper) and on demand, each adding a version
@@ -108,11 +108,7 @@ func rotateKeyOnDemand(s *Server, _ context.Context, c *caller, in *keyIDInput) 
 		if n >= maxOnDemandRotations {
 			return awsapi.NewError(errLimitExceeded, "%s has reached the limit of %d on-demand rotations.", keyARN(k), maxOnDemandRotations)
 		}
-		if p := k.PendingMaterial; p != nil {
-			// Imported material pending rotation becomes current (imports.go).
-			v := *p
-			v.Rotation, v.Created = "ON_DEMAND", s.now().UTC()
-			k.Versions, k.PendingMaterial = append(k.Versions, v), nil
+		if k.Rotate(s.now().UTC()) { // imported material pending rotation becomes current
 			return nil
 		}
 		return s.software.addVersion(k, "ON_DEMAND")
@@ -150,21 +146,8 @@ type listRotationsInput struct {
 	Marker             *string
 }
 
-type rotationEntry struct {
-	KeyId                  string
-	KeyMaterialId          string
-	KeyMaterialDescription string `json:",omitempty"`
-	ImportState            string `json:",omitempty"`
-	KeyMaterialState       string
-	ExpirationModel        string            `json:",omitempty"`
-	ValidTo                *awsapi.Timestamp `json:",omitempty"`
-	RotationDate           *awsapi.Timestamp `json:",omitempty"`
-	RotationType           string            `json:",omitempty"`
-	sortKey                string            // paging order: the version number
-}
-
 type listRotationsOutput struct {
-	Rotations  []rotationEntry
+	Rotations  []keymaterial.Entry
 	NextMarker string `json:",omitempty"`
 	Truncated  bool
 }
@@ -174,51 +157,20 @@ type listRotationsOutput struct {
 // its state; for imported material also whether it is imported now, its description and expiry.
 func listKeyRotations(s *Server, _ context.Context, c *caller, in *listRotationsInput) (*listRotationsOutput, error) {
 	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
-	entries, rerr := viewKey(s, c, in.KeyId, func(k *keyRec) ([]rotationEntry, error) {
+	entries, rerr := viewKey(s, c, in.KeyId, func(k *keyRec) ([]keymaterial.Entry, error) {
 		if k.Origin != originExt || k.Spec != specSymmetric {
 			if err := checkHasRotations(k); err != nil {
 				return nil, err
 			}
 		}
-		var out []rotationEntry
-		for i, v := range k.Versions {
-			if v.Rotation == "" && !all {
-				continue
-			}
-			st := "NON_CURRENT"
-			if i == len(k.Versions)-1 {
-				st = "CURRENT"
-			}
-			out = append(out, rotationListEntry(k, v, st))
-		}
-		if p := k.PendingMaterial; p != nil && all {
-			out = append(out, rotationListEntry(k, *p, "PENDING_ROTATION"))
-		}
-		return out, nil
+		return k.List(keyARN(k), k.Origin == originExt, all), nil
 	})
 	if rerr != nil {
 		return nil, rerr
 	}
-	items, next, trunc, err := page(entries, func(e rotationEntry) string { return e.sortKey }, in.Limit, 100, in.Marker)
+	items, next, trunc, err := page(entries, keymaterial.Entry.Order, in.Limit, 100, in.Marker)
 	if err != nil {
 		return nil, err
 	}
-	return &listRotationsOutput{Rotations: append([]rotationEntry{}, items...), NextMarker: next, Truncated: trunc}, nil
-}
-
-// rotationListEntry describes version v of k in state st.
-func rotationListEntry(k *keyRec, v matVersion, st string) rotationEntry {
-	e := rotationEntry{KeyId: keyARN(k), KeyMaterialId: v.ID, KeyMaterialState: st, sortKey: fmt.Sprintf("%010d", v.N)}
-	if v.Rotation != "" && st != "PENDING_ROTATION" {
-		e.RotationDate, e.RotationType = awsapi.Time(v.Created), v.Rotation
-	}
-	if k.Origin == originExt {
-		e.KeyMaterialDescription, e.ExpirationModel, e.ImportState = v.Desc, v.Expiration, "IMPORTED"
-		if v.Sealed == nil {
-			e.ImportState = "PENDING_IMPORT"
-		} else if v.Expiration == materialExpires {
-			e.ValidTo = awsapi.Time(v.ValidTo)
-		}
-	}
-	return e
+	return &listRotationsOutput{Rotations: append([]keymaterial.Entry{}, items...), NextMarker: next, Truncated: trunc}, nil
 }

@@ -1,6 +1,7 @@
 package keyimport
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
@@ -14,11 +15,11 @@ import (
 
 // ErrIncorrectMaterial: key material that does not fit the key spec it is imported into
 // (IncorrectKeyMaterialException).
-var ErrIncorrectMaterial = errors.New("keyimport: the key material does not match the key spec")
+var ErrIncorrectMaterial = errors.New("the key material is not valid for the key spec of the KMS key")
 
 // Material is imported key material checked against its key spec.
 type Material struct {
-	// Secret is what the KMS keeps: the raw bytes of a symmetric or HMAC key, the PKCS#8
+	// Secret is what the KMS keeps (a copy of the input): the raw bytes of a symmetric or HMAC key, the PKCS#8
 	// encoding of an asymmetric private key (re-encoded, so equal keys are equal bytes).
 	Secret []byte
 	// PublicKey is an asymmetric key's DER SubjectPublicKeyInfo; nil otherwise.
@@ -52,13 +53,13 @@ func CheckMaterial(spec string, m []byte) (*Material, error) {
 		if len(m) != 32 {
 			return nil, ErrIncorrectMaterial
 		}
-		return &Material{Secret: m}, nil
+		return &Material{Secret: bytes.Clone(m)}, nil
 	case strings.HasPrefix(spec, "HMAC_"):
 		l, ok := hmacLengths[spec]
 		if !ok || len(m) < l[0] || len(m) > l[1] {
 			return nil, ErrIncorrectMaterial
 		}
-		return &Material{Secret: m}, nil
+		return &Material{Secret: bytes.Clone(m)}, nil
 	}
 	k, err := x509.ParsePKCS8PrivateKey(m)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 )
 
 // ErrInvalidToken: bytes that are not an import token this KMS sealed (InvalidImportTokenException).
-var ErrInvalidToken = errors.New("keyimport: invalid import token")
+var ErrInvalidToken = errors.New("the import token is invalid")
 
 // TokenValidity is how long a wrapping key and its import token may be used: 24 hours
 // (GetParametersForImport: "Each public key and import token set is valid for 24 hours").

@@ -36,7 +36,7 @@ var (
 	// ErrUnsupportedSpec: a wrapping key spec that is not one of RSA_2048, RSA_3072, RSA_4096.
 	ErrUnsupportedSpec = errors.New("keyimport: unsupported wrapping key spec")
 	// ErrUndecryptable: wrapped key material that the wrapping key and algorithm cannot open.
-	ErrUndecryptable = errors.New("keyimport: the wrapped key material cannot be decrypted")
+	ErrUndecryptable = errors.New("KMS cannot decrypt the encrypted key material with the wrapping key and algorithm of the import token")
 )
 
 // CheckParameters accepts the (WrappingAlgorithm, WrappingKeySpec) pairs hsmsim serves: the four
