@@ -64,15 +64,6 @@ func checkImportable(k *keyRec) *awsapi.Error {
 	return checkNotPending(k)
 }
 
-// importExpiry is KeyMetadata's ExpirationModel and ValidTo (keys of imported material only).
-func importExpiry(k *keyRec) (string, *awsapi.Timestamp) {
-	if k.Origin != originExt {
-		return "", nil
-	}
-	model, validTo := k.Expiry()
-	return model, awsapi.Time(validTo)
-}
-
 // importError is the AWS exception of a failed check of packages keyimport and keymaterial.
 func importError(k *keyRec, err error) error {
 	var ve keyimport.ValidationError
@@ -156,12 +147,22 @@ type importInput struct {
 	KeyMaterialId          string
 }
 
-type importOutput struct {
+// materialOutput is the answer of ImportKeyMaterial and DeleteImportedKeyMaterial: the key ARN
+// and, for a symmetric key (the keys with a CurrentKeyMaterialId), the key material's id.
+type materialOutput struct {
 	KeyId         string
 	KeyMaterialId string `json:",omitempty"`
 }
 
-func importKeyMaterial(s *Server, _ context.Context, c *caller, in *importInput) (*importOutput, error) {
+func materialOut(k *keyRec, id string) (*materialOutput, error) {
+	out := &materialOutput{KeyId: keyARN(k)}
+	if k.Spec == specSymmetric {
+		out.KeyMaterialId = id
+	}
+	return out, nil
+}
+
+func importKeyMaterial(s *Server, _ context.Context, c *caller, in *importInput) (*materialOutput, error) {
 	now := s.now().UTC()
 	req := &keyimport.Request{Token: in.ImportToken, Wrapped: in.EncryptedKeyMaterial, ExpirationModel: in.ExpirationModel}
 	if in.ValidTo != nil {
@@ -209,11 +210,7 @@ func importKeyMaterial(s *Server, _ context.Context, c *caller, in *importInput)
 	if err != nil {
 		return nil, err
 	}
-	out := &importOutput{KeyId: keyARN(k)}
-	if k.Spec == specSymmetric {
-		out.KeyMaterialId = matID
-	}
-	return out, nil
+	return materialOut(k, matID)
 }
 
 type deleteImportedInput struct {
@@ -221,14 +218,9 @@ type deleteImportedInput struct {
 	KeyMaterialId string
 }
 
-type deleteImportedOutput struct {
-	KeyId         string
-	KeyMaterialId string `json:",omitempty"`
-}
-
 // deleteImportedKeyMaterial deletes one material of a key (by default the current one): the key
 // is PendingImport (unless pending deletion) until the same material is imported again.
-func deleteImportedKeyMaterial(s *Server, _ context.Context, c *caller, in *deleteImportedInput) (*deleteImportedOutput, error) {
+func deleteImportedKeyMaterial(s *Server, _ context.Context, c *caller, in *deleteImportedInput) (*materialOutput, error) {
 	var deleted string
 	k, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
 		if err := checkExternal(k); err != nil {
@@ -247,11 +239,7 @@ func deleteImportedKeyMaterial(s *Server, _ context.Context, c *caller, in *dele
 	if err != nil {
 		return nil, err
 	}
-	out := &deleteImportedOutput{KeyId: keyARN(k)}
-	if k.Spec == specSymmetric {
-		out.KeyMaterialId = deleted
-	}
-	return out, nil
+	return materialOut(k, deleted)
 }
 
 // expireImportedMaterial deletes the imported material whose ValidTo has passed.

@@ -271,7 +271,9 @@ func (s *Server) metadata(k *keyRec) *keyMetadata {
 			m.CurrentKeyMaterialId = k.Versions[len(k.Versions)-1].ID
 		}
 	}
-	m.ExpirationModel, m.ValidTo = importExpiry(k)
+	if k.Origin == originExt {
+		m.ExpirationModel, m.ValidTo = k.Expiry()
+	}
 	if a, ok := specAlgorithms[k.Spec]; ok {
 		switch k.Usage {
 		case usageEncrypt:

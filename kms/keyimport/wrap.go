@@ -6,11 +6,11 @@ import (
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
+
+	"github.com/hsmsim/hsmsim/internal/keywrap"
 )
 
 // Wrapping algorithms (GetParametersForImport's WrappingAlgorithm) and wrapping key specs
@@ -138,11 +138,8 @@ func Wrap(pub *rsa.PublicKey, alg string, material []byte) ([]byte, error) {
 	return append(head, tail...), nil
 }
 
-// The alternative initial value of AES key wrap with padding (RFC 5649, section 3): a fixed
-// 32-bit constant followed by the 32-bit length of the key data.
-const aivConstant = 0xA65959A6
-
-// KeyWrapPad is AES key wrap with padding (RFC 5649) of plain under kek (16, 24 or 32 bytes).
+// KeyWrapPad is AES key wrap with padding (RFC 5649, package internal/keywrap) of plain under kek
+// (16, 24 or 32 bytes), with the default initial value as OpenSSL's id-aes256-wrap-pad uses it.
 func KeyWrapPad(kek, plain []byte) ([]byte, error) {
 	b, err := aes.NewCipher(kek)
 	if err != nil {
@@ -151,31 +148,7 @@ func KeyWrapPad(kek, plain []byte) ([]byte, error) {
 	if len(plain) == 0 || uint64(len(plain)) > 0xFFFFFFFF {
 		return nil, errors.New("keyimport: key data must be 1 to 2^32-1 bytes")
 	}
-	padded := make([]byte, (len(plain)+7)/8*8)
-	copy(padded, plain)
-	var a [8]byte
-	binary.BigEndian.PutUint32(a[:4], aivConstant)
-	binary.BigEndian.PutUint32(a[4:], uint32(len(plain)))
-	if len(padded) == 8 {
-		// One block: a single AES encryption of AIV || P (section 4.1).
-		out := make([]byte, 16)
-		b.Encrypt(out, append(a[:], padded...))
-		return out, nil
-	}
-	// Otherwise the wrapping process W of RFC 3394 with the AIV as its initial value.
-	n := len(padded) / 8
-	var blk [16]byte
-	for j := 0; j < 6; j++ {
-		for i := 1; i <= n; i++ {
-			copy(blk[:8], a[:])
-			copy(blk[8:], padded[(i-1)*8:i*8])
-			b.Encrypt(blk[:], blk[:])
-			t := uint64(n*j + i)
-			binary.BigEndian.PutUint64(a[:], binary.BigEndian.Uint64(blk[:8])^t)
-			copy(padded[(i-1)*8:], blk[8:])
-		}
-	}
-	return append(a[:], padded...), nil
+	return keywrap.WrapPad(b, keywrap.DefaultPadIV, plain), nil
 }
 
 // KeyUnwrapPad reverses KeyWrapPad; any failure of its integrity check is ErrUndecryptable.
@@ -184,43 +157,9 @@ func KeyUnwrapPad(kek, wrapped []byte) ([]byte, error) {
 	if err != nil {
 		return nil, ErrUndecryptable
 	}
-	if len(wrapped) < 16 || len(wrapped)%8 != 0 {
+	p, ok := keywrap.UnwrapPad(b, keywrap.DefaultPadIV, wrapped)
+	if !ok {
 		return nil, ErrUndecryptable
 	}
-	var a [8]byte
-	var r []byte
-	if len(wrapped) == 16 {
-		var blk [16]byte
-		b.Decrypt(blk[:], wrapped)
-		copy(a[:], blk[:8])
-		r = blk[8:]
-	} else {
-		copy(a[:], wrapped[:8])
-		r = append([]byte(nil), wrapped[8:]...)
-		n := len(r) / 8
-		var blk [16]byte
-		for j := 5; j >= 0; j-- {
-			for i := n; i >= 1; i-- {
-				t := uint64(n*j + i)
-				binary.BigEndian.PutUint64(blk[:8], binary.BigEndian.Uint64(a[:])^t)
-				copy(blk[8:], r[(i-1)*8:i*8])
-				b.Decrypt(blk[:], blk[:])
-				copy(a[:], blk[:8])
-				copy(r[(i-1)*8:], blk[8:])
-			}
-		}
-	}
-	// The integrity check of section 3: the constant, a length that fits the blocks, zero padding.
-	mli := int(binary.BigEndian.Uint32(a[4:]))
-	if binary.BigEndian.Uint32(a[:4]) != aivConstant || mli > len(r) || mli <= len(r)-8 {
-		return nil, ErrUndecryptable
-	}
-	var nonzero byte
-	for _, p := range r[mli:] {
-		nonzero |= p
-	}
-	if subtle.ConstantTimeByteEq(nonzero, 0) != 1 {
-		return nil, ErrUndecryptable
-	}
-	return r[:mli], nil
+	return p, nil
 }

@@ -95,7 +95,7 @@ func (s *Set) Missing() bool {
 
 // Expiry is KeyMetadata's ExpirationModel and ValidTo for imported material: the earliest expiry
 // of the material present, or the model of the last import when none is present.
-func (s *Set) Expiry() (string, time.Time) {
+func (s *Set) Expiry() (string, *awsapi.Timestamp) {
 	model := ""
 	var earliest time.Time
 	for _, v := range s.Versions {
@@ -113,7 +113,7 @@ func (s *Set) Expiry() (string, time.Time) {
 	if model == "" && len(s.Versions) > 0 {
 		model = s.Versions[len(s.Versions)-1].Expiration
 	}
-	return model, earliest
+	return model, awsapi.Time(earliest)
 }
 
 // Place finds the version that imported material id goes into. importType "" is

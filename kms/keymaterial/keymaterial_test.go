@@ -25,7 +25,7 @@ func TestImportTypesRotationAndDeletion(t *testing.T) {
 	if s.Missing() {
 		t.Fatal("imported material is missing")
 	}
-	if m, at := s.Expiry(); m != Expires || !at.Equal(now.Add(time.Hour)) {
+	if m, at := s.Expiry(); m != Expires || at == nil || !time.Time(*at).Equal(now.Add(time.Hour)) {
 		t.Fatalf("Expiry: %s %v", m, at)
 	}
 	if _, err := s.Place("", "", "b", now); !errors.Is(err, ErrNotThisKeys) {
