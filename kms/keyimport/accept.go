@@ -1,18 +1,9 @@
 package keyimport
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
-
-// ErrExpiredToken: an import token past its ParametersValidTo (ExpiredImportTokenException).
-var ErrExpiredToken = errors.New("the import token has expired: call GetParametersForImport for a new one")
-
-// errTokenUsed is ErrInvalidToken for a token that served an import already: each wrapping key
-// and token serve one import ("You must download and re-encrypt the key material each time you
-// import key material", Step 2 of the guide).
-var errTokenUsed = fmt.Errorf("%w: it was used already, call GetParametersForImport for a new one", ErrInvalidToken)
 
 // MaxValidity is how far ahead ValidTo may be: 365 days from the request (ImportKeyMaterial).
 const MaxValidity = 365 * 24 * time.Hour

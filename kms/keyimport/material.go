@@ -9,13 +9,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"strings"
 )
-
-// ErrIncorrectMaterial: key material that does not fit the key spec it is imported into
-// (IncorrectKeyMaterialException).
-var ErrIncorrectMaterial = errors.New("the key material is not valid for the key spec of the KMS key")
 
 // Material is imported key material checked against its key spec.
 type Material struct {

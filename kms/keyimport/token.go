@@ -6,12 +6,8 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"time"
 )
-
-// ErrInvalidToken: bytes that are not an import token this KMS sealed (InvalidImportTokenException).
-var ErrInvalidToken = errors.New("the import token is invalid")
 
 // TokenValidity is how long a wrapping key and its import token may be used: 24 hours
 // (GetParametersForImport: "Each public key and import token set is valid for 24 hours").

@@ -26,19 +26,6 @@ const (
 	RSA4096 = "RSA_4096"
 )
 
-var (
-	// ErrDeprecatedAlgorithm: RSAES_PKCS1_V1_5, which KMS stopped accepting on October 10, 2023
-	// (GetParametersForImport, WrappingAlgorithm).
-	ErrDeprecatedAlgorithm = errors.New("keyimport: the RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported")
-	// ErrSM2: the SM2 wrapping key spec and the SM2PKE algorithm, which KMS offers in the China
-	// Regions only (Step 2 of "Importing key material").
-	ErrSM2 = errors.New("keyimport: the SM2 wrapping key spec and SM2PKE are offered only in the China Regions")
-	// ErrUnsupportedSpec: a wrapping key spec that is not one of RSA_2048, RSA_3072, RSA_4096.
-	ErrUnsupportedSpec = errors.New("keyimport: unsupported wrapping key spec")
-	// ErrUndecryptable: wrapped key material that the wrapping key and algorithm cannot open.
-	ErrUndecryptable = errors.New("KMS cannot decrypt the encrypted key material with the wrapping key and algorithm of the import token")
-)
-
 // CheckParameters accepts the (WrappingAlgorithm, WrappingKeySpec) pairs hsmsim serves: the four
 // RSA algorithms with the three RSA key sizes.
 func CheckParameters(alg, spec string) error {
@@ -50,7 +37,7 @@ func CheckParameters(alg, spec string) error {
 	case "RSAES_PKCS1_V1_5":
 		return ErrDeprecatedAlgorithm
 	default:
-		return fmt.Errorf("keyimport: unsupported wrapping algorithm %q", alg)
+		return fmt.Errorf("unsupported wrapping algorithm %q", alg)
 	}
 	if _, ok := specBits[spec]; !ok {
 		return ErrUnsupportedSpec
@@ -83,7 +70,7 @@ func oaepHash(alg string) (hash.Hash, bool, error) {
 	case RSAAESKeyWrapSHA256:
 		return sha256.New(), true, nil
 	}
-	return nil, false, fmt.Errorf("keyimport: unsupported wrapping algorithm %q", alg)
+	return nil, false, fmt.Errorf("unsupported wrapping algorithm %q", alg)
 }
 
 // Unwrap decrypts key material wrapped under priv with alg. For the RSA_AES_KEY_WRAP algorithms
