@@ -149,6 +149,8 @@ func TestImportedKeyLifecycle(t *testing.T) {
 		WrappingAlgorithm: types.AlgorithmSpecRsaAesKeyWrapSha1, WrappingKeySpec: types.WrappingKeySpecRsa3072})
 	check(t, err)
 	e.restart()
+	_, err = e.kms.ImportKeyMaterial(ctx(), imp) // still used after the restart
+	wantErr(t, err, "InvalidImportTokenException")
 	pub, err = x509.ParsePKIXPublicKey(p.PublicKey)
 	check(t, err)
 	wrapped, err = keyimport.Wrap(pub.(*rsa.PublicKey), keyimport.RSAAESKeyWrapSHA1, material)
@@ -299,7 +301,15 @@ func TestPendingImportKeyStates(t *testing.T) {
 		"TagResource": func() error {
 			return tryOp(e.kms.TagResource(ctx(), &awskms.TagResourceInput{KeyId: k, Tags: []types.Tag{{TagKey: aws.String("a"), TagValue: aws.String("b")}}}))
 		},
-		"GetKeyPolicy":     func() error { return tryOp(e.kms.GetKeyPolicy(ctx(), &awskms.GetKeyPolicyInput{KeyId: k})) },
+		"GetKeyPolicy": func() error { return tryOp(e.kms.GetKeyPolicy(ctx(), &awskms.GetKeyPolicyInput{KeyId: k})) },
+		"PutKeyPolicy": func() error {
+			return tryOp(e.kms.PutKeyPolicy(ctx(), &awskms.PutKeyPolicyInput{KeyId: k, Policy: aws.String(keyPolicy())}))
+		},
+		"ListKeyPolicies": func() error { return tryOp(e.kms.ListKeyPolicies(ctx(), &awskms.ListKeyPoliciesInput{KeyId: k})) },
+		"UntagResource": func() error {
+			return tryOp(e.kms.UntagResource(ctx(), &awskms.UntagResourceInput{KeyId: k, TagKeys: []string{"x"}}))
+		},
+		"ListAliases":      func() error { return tryOp(e.kms.ListAliases(ctx(), &awskms.ListAliasesInput{KeyId: k})) },
 		"ListGrants":       func() error { return tryOp(e.kms.ListGrants(ctx(), &awskms.ListGrantsInput{KeyId: k})) },
 		"ListResourceTags": func() error { return tryOp(e.kms.ListResourceTags(ctx(), &awskms.ListResourceTagsInput{KeyId: k})) },
 		"ListKeyRotations": func() error { return tryOp(e.kms.ListKeyRotations(ctx(), &awskms.ListKeyRotationsInput{KeyId: k})) },
@@ -397,6 +407,8 @@ func TestImportHMACAndAsymmetric(t *testing.T) {
 	}
 	_, err := e.kms.GenerateMac(ctx(), &awskms.GenerateMacInput{KeyId: h.KeyId, Message: []byte("m"), MacAlgorithm: types.MacAlgorithmSpecHmacSha256})
 	wantErr(t, err, "KMSInvalidStateException")
+	_, err = e.kms.VerifyMac(ctx(), &awskms.VerifyMacInput{KeyId: h.KeyId, Message: []byte("m"), Mac: []byte("x"), MacAlgorithm: types.MacAlgorithmSpecHmacSha256})
+	wantErr(t, err, "KMSInvalidStateException")
 	_, err = e.importOAEP(aws.ToString(h.KeyId), randomBytes(16))
 	wantErr(t, err, "IncorrectKeyMaterialException")
 	_, err = e.importOAEP(aws.ToString(h.KeyId), randomBytes(64), func(in *awskms.ImportKeyMaterialInput) { in.ImportType = types.ImportTypeNewKeyMaterial })
@@ -415,6 +427,10 @@ func TestImportHMACAndAsymmetric(t *testing.T) {
 
 	s := e.createExternal(t, types.KeySpecEccNistP256, types.KeyUsageTypeSignVerify)
 	_, err = e.kms.GetPublicKey(ctx(), &awskms.GetPublicKeyInput{KeyId: s.KeyId})
+	wantErr(t, err, "KMSInvalidStateException")
+	_, err = e.kms.Sign(ctx(), &awskms.SignInput{KeyId: s.KeyId, Message: []byte("m"), SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	wantErr(t, err, "KMSInvalidStateException")
+	_, err = e.kms.Verify(ctx(), &awskms.VerifyInput{KeyId: s.KeyId, Message: []byte("m"), Signature: []byte("x"), SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
 	wantErr(t, err, "KMSInvalidStateException")
 	other, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	otherDER, _ := x509.MarshalPKCS8PrivateKey(other)
