@@ -2,9 +2,9 @@ package kms
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
@@ -12,14 +12,11 @@ import (
 	"github.com/hsmsim/hsmsim/kms/keymaterial"
 )
 
-// Imported key material: keys created with Origin EXTERNAL and no material, GetParametersForImport,
-// ImportKeyMaterial, DeleteImportedKeyMaterial, the PendingImport state and the expiry of imported
-// material (the sweeper). The wrapping cryptography, the import token and the checks of an import
-// are package kms/keyimport's; where material goes among a key's versions (and new material
-// waiting for RotateKeyOnDemand) is package kms/keymaterial's. The AWS pages followed:
-// "Importing key material" and its steps ("Create a KMS key with no key material", "Download the
-// wrapping public key and import token", "Encrypt the key material", "Import key material"),
-// "Deleting imported key material", and the key state table.
+// Imported key material: keys of Origin EXTERNAL, GetParametersForImport, ImportKeyMaterial,
+// DeleteImportedKeyMaterial, PendingImport and expiry (the sweeper). Package kms/keyimport has the
+// wrapping cryptography, the token and an import's checks; kms/keymaterial where material goes
+// among a key's versions. AWS's guide "Importing key material" (its steps, "Deleting imported key
+// material") and the key state table are the specification.
 // https://docs.aws.amazon.com/kms/latest/developerguide/importing-keys.html
 // https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html
 
@@ -48,20 +45,16 @@ func errPendingImport(k *keyRec) *awsapi.Error {
 }
 
 // checkExternal: a key that cannot have imported material answers UnsupportedOperationException
-// (key state table: "If the KMS key cannot or does not have imported key material").
-func checkExternal(k *keyRec) *awsapi.Error {
+// (key state table: "If the KMS key cannot or does not have imported key material"); for
+// GetParametersForImport and ImportKeyMaterial (notPending) one pending deletion is refused too.
+func checkExternal(k *keyRec, notPending bool) *awsapi.Error {
 	if k.Origin != originExt {
 		return awsapi.NewError(errUnsupported, "%s origin is %s which is not valid for this operation.", keyARN(k), k.Origin)
 	}
-	return nil
-}
-
-// checkImportable is GetParametersForImport's and ImportKeyMaterial's key state rule.
-func checkImportable(k *keyRec) *awsapi.Error {
-	if err := checkExternal(k); err != nil {
-		return err
+	if notPending {
+		return checkNotPending(k)
 	}
-	return checkNotPending(k)
+	return nil
 }
 
 // importError is the AWS exception of a failed check of packages keyimport and keymaterial.
@@ -107,7 +100,7 @@ type parametersOutput struct {
 // stored and a restart does not invalidate it.
 func getParametersForImport(s *Server, _ context.Context, c *caller, in *parametersInput) (*parametersOutput, error) {
 	k, err := viewKey(s, c, in.KeyId, func(k *keyRec) (*keyRec, error) {
-		if err := checkImportable(k); err != nil {
+		if err := checkExternal(k, true); err != nil {
 			return nil, err
 		}
 		return k, nil
@@ -120,20 +113,28 @@ func getParametersForImport(s *Server, _ context.Context, c *caller, in *paramet
 		// only (GetParametersForImport; Step 2 of the guide).
 		return nil, awsapi.NewError(errUnsupported, "WrappingAlgorithm %s with WrappingKeySpec %s is not supported: %v.", in.WrappingAlgorithm, in.WrappingKeySpec, err)
 	}
-	priv, err := keyimport.NewWrappingKey(in.WrappingKeySpec)
-	if err != nil {
-		return nil, err
-	}
-	validTo := s.now().UTC().Add(keyimport.TokenValidity)
-	token, err := (&keyimport.Token{KeyID: k.ID, Algorithm: in.WrappingAlgorithm, ValidTo: validTo, WrappingKey: priv}).Seal(storeHost{s})
-	if err != nil {
-		return nil, err
-	}
-	pub, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	pub, token, validTo, err := keyimport.Issue(storeHost{s}, k.ID, in.WrappingAlgorithm, in.WrappingKeySpec, s.now().UTC())
 	if err != nil {
 		return nil, err
 	}
 	return &parametersOutput{KeyId: keyARN(k), ImportToken: token, PublicKey: pub, ParametersValidTo: awsapi.Time(validTo)}, nil
+}
+
+// conditions: kms:WrappingAlgorithm and kms:WrappingKeySpec (AWS KMS condition keys).
+func (in *parametersInput) conditions(c *caller) {
+	c.req.Context.Set("kms:WrappingAlgorithm", in.WrappingAlgorithm)
+	c.req.Context.Set("kms:WrappingKeySpec", in.WrappingKeySpec)
+}
+
+// conditions: kms:ExpirationModel and kms:ValidTo (in epoch seconds, which both the Numeric and
+// the Date operators read), when the request has them.
+func (in *importInput) conditions(c *caller) {
+	if in.ExpirationModel != "" {
+		c.req.Context.Set("kms:ExpirationModel", in.ExpirationModel)
+	}
+	if in.ValidTo != nil {
+		c.req.Context.Set("kms:ValidTo", strconv.FormatInt(int64(*in.ValidTo), 10))
+	}
 }
 
 type importInput struct {
@@ -172,7 +173,7 @@ func importKeyMaterial(s *Server, _ context.Context, c *caller, in *importInput)
 	}
 	var matID string
 	k, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
-		if err := checkImportable(k); err != nil {
+		if err := checkExternal(k, true); err != nil {
 			return err
 		}
 		// ImportType, KeyMaterialDescription and KeyMaterialId are "only usable with symmetric
@@ -223,7 +224,7 @@ type deleteImportedInput struct {
 func deleteImportedKeyMaterial(s *Server, _ context.Context, c *caller, in *deleteImportedInput) (*materialOutput, error) {
 	var deleted string
 	k, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
-		if err := checkExternal(k); err != nil {
+		if err := checkExternal(k, false); err != nil {
 			return err
 		}
 		v, err := k.Delete(in.KeyMaterialId)

@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"fmt"
 	"testing"
 	"time"
 
@@ -567,4 +568,37 @@ func TestImportedKeyOnDemandRotation(t *testing.T) {
 	if st := e.describe(t, id).KeyState; st != types.KeyStateEnabled || len(all.Rotations) != 2 {
 		t.Fatalf("after deleting pending material: %s, %+v", st, all.Rotations)
 	}
+}
+
+// TestImportConditionKeys: an IAM policy can limit imports by the condition keys AWS gives them:
+// kms:WrappingAlgorithm and kms:WrappingKeySpec (GetParametersForImport), kms:ExpirationModel and
+// kms:ValidTo (ImportKeyMaterial).
+// https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html
+func TestImportConditionKeys(t *testing.T) {
+	e := newEnv(t, Config{})
+	id := e.createExternal(t, "", "").KeyId
+	deadline := e.clock.Now().Add(48 * time.Hour)
+	u := e.newUser("importer", identityDoc(
+		`{"Effect":"Allow","Action":"kms:GetParametersForImport","Resource":"*","Condition":{"StringEquals":{"kms:WrappingAlgorithm":"RSAES_OAEP_SHA_256","kms:WrappingKeySpec":"RSA_2048"}}}`,
+		fmt.Sprintf(`{"Effect":"Allow","Action":"kms:ImportKeyMaterial","Resource":"*","Condition":{"StringEquals":{"kms:ExpirationModel":"KEY_MATERIAL_EXPIRES"},"NumericLessThanEquals":{"kms:ValidTo":"%d"}}}`, deadline.Unix())))
+	params := func(alg types.AlgorithmSpec, spec types.WrappingKeySpec) (*awskms.GetParametersForImportOutput, error) {
+		return u.kms.GetParametersForImport(ctx(), &awskms.GetParametersForImportInput{KeyId: id, WrappingAlgorithm: alg, WrappingKeySpec: spec})
+	}
+	_, err := params(types.AlgorithmSpecRsaesOaepSha1, types.WrappingKeySpecRsa2048)
+	wantErr(t, err, "AccessDeniedException")
+	_, err = params(types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa3072)
+	wantErr(t, err, "AccessDeniedException")
+	p, err := params(types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048)
+	check(t, err)
+	pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
+	check(t, err)
+	wrapped, err := keyimport.Wrap(pub.(*rsa.PublicKey), keyimport.RSAESOAEPSHA256, randomBytes(32))
+	check(t, err)
+	imp := func(model types.ExpirationModelType, validTo *time.Time) error {
+		return tryOp(u.kms.ImportKeyMaterial(ctx(), &awskms.ImportKeyMaterialInput{KeyId: id, ImportToken: p.ImportToken,
+			EncryptedKeyMaterial: wrapped, ExpirationModel: model, ValidTo: validTo}))
+	}
+	wantErr(t, imp(types.ExpirationModelTypeKeyMaterialDoesNotExpire, nil), "AccessDeniedException")
+	wantErr(t, imp(types.ExpirationModelTypeKeyMaterialExpires, aws.Time(deadline.Add(time.Hour))), "AccessDeniedException")
+	check(t, imp(types.ExpirationModelTypeKeyMaterialExpires, aws.Time(deadline.Add(-time.Hour))))
 }

@@ -2,6 +2,7 @@ package keyimport
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"testing"
 	"time"
@@ -66,5 +67,26 @@ func TestAccept(t *testing.T) {
 	}
 	if used = Remember(used, &Token{ID: "later", ValidTo: now.Add(48 * time.Hour)}, now.Add(TokenValidity+time.Second)); len(used) != 1 {
 		t.Fatalf("Remember kept expired tokens: %v", used)
+	}
+}
+
+// TestIssue: the public key Issue hands out is the token's wrapping key, for the key and until
+// TokenValidity from now.
+func TestIssue(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	pub, token, validTo, err := Issue(testSealer{}, "k", RSAAESKeyWrapSHA256, RSA2048, now)
+	if err != nil || !validTo.Equal(now.Add(TokenValidity)) {
+		t.Fatalf("Issue: %v %v", validTo, err)
+	}
+	tok, err := OpenToken(testSealer{}, token)
+	if err != nil || tok.KeyID != "k" || tok.Algorithm != RSAAESKeyWrapSHA256 {
+		t.Fatalf("token: %+v %v", tok, err)
+	}
+	want, _ := x509.MarshalPKIXPublicKey(&tok.WrappingKey.PublicKey)
+	if !bytes.Equal(pub, want) {
+		t.Fatal("the public key is not the token's wrapping key")
+	}
+	if _, _, _, err := Issue(testSealer{}, "k", RSAESOAEPSHA1, "RSA_1024", now); !errors.Is(err, ErrUnsupportedSpec) {
+		t.Fatalf("RSA_1024: %v", err)
 	}
 }

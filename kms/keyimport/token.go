@@ -88,3 +88,21 @@ func OpenToken(s Sealer, b []byte) (*Token, error) {
 	}
 	return &Token{ID: tb.ID, KeyID: tb.KeyID, Algorithm: tb.Alg, ValidTo: tb.ValidTo, WrappingKey: priv}, nil
 }
+
+// Issue makes what GetParametersForImport answers for key keyID: a fresh wrapping key pair of
+// spec for algorithm alg, its public key (DER SubjectPublicKeyInfo) and the sealed token that
+// binds it to keyID until validTo, TokenValidity after now.
+func Issue(s Sealer, keyID, alg, spec string, now time.Time) (pub, token []byte, validTo time.Time, err error) {
+	priv, err := NewWrappingKey(spec)
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	validTo = now.Add(TokenValidity)
+	if token, err = (&Token{KeyID: keyID, Algorithm: alg, ValidTo: validTo, WrappingKey: priv}).Seal(s); err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	if pub, err = x509.MarshalPKIXPublicKey(&priv.PublicKey); err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	return pub, token, validTo, nil
+}
