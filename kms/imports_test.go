@@ -10,7 +10,12 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -601,4 +606,32 @@ func TestImportConditionKeys(t *testing.T) {
 	wantErr(t, imp(types.ExpirationModelTypeKeyMaterialDoesNotExpire, nil), "AccessDeniedException")
 	wantErr(t, imp(types.ExpirationModelTypeKeyMaterialExpires, aws.Time(deadline.Add(time.Hour))), "AccessDeniedException")
 	check(t, imp(types.ExpirationModelTypeKeyMaterialExpires, aws.Time(deadline.Add(-time.Hour))))
+}
+
+// TestImportedMaterialNeverOnDiskInTheClear: imported key material is sealed under the master key
+// like generated material; neither it nor the token's wrapping key is in the data directory in
+// plain form.
+func TestImportedMaterialNeverOnDiskInTheClear(t *testing.T) {
+	e := newEnv(t, Config{})
+	material := randomBytes(32)
+	hk := randomBytes(48)
+	check(t, tryOp(e.importOAEP(aws.ToString(e.createExternal(t, "", "").KeyId), material)))
+	check(t, tryOp(e.importOAEP(aws.ToString(e.createExternal(t, types.KeySpecHmac384, types.KeyUsageTypeGenerateVerifyMac).KeyId), hk)))
+	e.close()
+	err := filepath.WalkDir(e.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, secret := range [][]byte{material, hk, []byte(hex.EncodeToString(material)), []byte(base64.StdEncoding.EncodeToString(material))} {
+			if bytes.Contains(b, secret) {
+				t.Errorf("%s holds imported key material in the clear", path)
+			}
+		}
+		return nil
+	})
+	check(t, err)
 }
