@@ -33,12 +33,18 @@ func TestEveryOperationDeniesAUserWithoutPolicy(t *testing.T) {
 	check(t, err)
 	mr, err := e.kms.CreateKey(ctx(), &awskms.CreateKeyInput{MultiRegion: aws.Bool(true)})
 	check(t, err)
+	ext, err := e.kms.CreateKey(ctx(), &awskms.CreateKeyInput{Origin: types.OriginTypeExternal})
+	check(t, err)
 	bob := e.newUser("bob", nil)
 
 	blob := base64.StdEncoding.EncodeToString(ct.CiphertextBlob)
 	k, h, s := `"KeyId":"`+keyID+`"`, `"KeyId":"`+aws.ToString(hm.KeyMetadata.KeyId)+`"`, `"KeyId":"`+aws.ToString(sg.KeyMetadata.KeyId)+`"`
+	x := `"KeyId":"` + aws.ToString(ext.KeyMetadata.KeyId) + `"`
 	inputs := map[string]string{
-		"CreateKey": `{}`, "DescribeKey": `{` + k + `}`, "ListKeys": `{}`, "EnableKey": `{` + k + `}`, "DisableKey": `{` + k + `}`,
+		"GetParametersForImport":    `{` + x + `,"WrappingAlgorithm":"RSAES_OAEP_SHA_256","WrappingKeySpec":"RSA_2048"}`,
+		"ImportKeyMaterial":         `{` + x + `,"ImportToken":"eA==","EncryptedKeyMaterial":"eA==","ExpirationModel":"KEY_MATERIAL_DOES_NOT_EXPIRE"}`,
+		"DeleteImportedKeyMaterial": `{` + x + `}`,
+		"CreateKey":                 `{}`, "DescribeKey": `{` + k + `}`, "ListKeys": `{}`, "EnableKey": `{` + k + `}`, "DisableKey": `{` + k + `}`,
 		"ScheduleKeyDeletion": `{` + k + `,"PendingWindowInDays":7}`, "CancelKeyDeletion": `{` + k + `}`,
 		"UpdateKeyDescription": `{` + k + `,"Description":"x"}`, "TagResource": `{` + k + `,"Tags":[{"TagKey":"a","TagValue":"b"}]}`,
 		"UntagResource": `{` + k + `,"TagKeys":["a"]}`, "ListResourceTags": `{` + k + `}`, "GetKeyPolicy": `{` + k + `,"PolicyName":"default"}`,

@@ -3,12 +3,14 @@ package kms
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/hsmsim/hsmsim/kms/keymaterial"
 	"github.com/hsmsim/hsmsim/kms/masterkey"
 	"github.com/hsmsim/hsmsim/kms/policy"
 )
@@ -44,9 +46,9 @@ type keyRec struct {
 	Window    int       `json:"window,omitempty"`
 	StoreID   string    `json:"store,omitempty"`
 	ClusterID string    `json:"cluster,omitempty"`
-	// Versions is the key material, oldest first; the last one encrypts. Version numbers start
-	// at 1 and appear in every ciphertext.
-	Versions       []matVersion   `json:"versions"`
+	// The key material: Versions, oldest first, the last one encrypts (version numbers start at
+	// 1 and appear in every ciphertext), and imported material pending rotation.
+	keymaterial.Set
 	RotationOn     bool           `json:"rotation,omitempty"`
 	RotationPeriod int            `json:"rotation_period,omitempty"`
 	NextRotation   time.Time      `json:"next_rotation,omitzero"`
@@ -60,17 +62,12 @@ type keyRec struct {
 	PrimaryRegion string    `json:"primary_region,omitempty"`
 	CreatingUntil time.Time `json:"creating_until,omitzero"` // a new replica is Creating until then
 	UpdatingUntil time.Time `json:"updating_until,omitzero"` // UpdatePrimaryRegion's Updating, until then
+	// UsedTokens are the import tokens that served an import, until they expire (imports.go).
+	UsedTokens map[string]time.Time `json:"used_tokens,omitempty"`
 }
 
 // matVersion is one generation of a key's material.
-type matVersion struct {
-	N        uint32    `json:"n"`
-	ID       string    `json:"id"` // KeyMaterialId: 64 hex digits
-	Created  time.Time `json:"created"`
-	Rotation string    `json:"rotation,omitempty"` // "", AUTOMATIC or ON_DEMAND
-	Sealed   []byte    `json:"sealed,omitempty"`   // default store: the material, sealed
-	Handle   uint32    `json:"handle,omitempty"`   // custom key store: the key object in the cluster
-}
+type matVersion = keymaterial.Version
 
 type tag struct {
 	TagKey   string `json:"TagKey"`
@@ -277,8 +274,9 @@ func (d *db) del(bucket []byte, ids ...string) error {
 // clone copies a key record so a change can be persisted before it becomes visible.
 func (k *keyRec) clone() *keyRec {
 	c := *k
-	c.Versions = append([]matVersion(nil), k.Versions...)
+	c.Set = k.Set.Clone()
 	c.Tags = append([]tag(nil), k.Tags...)
+	c.UsedTokens = maps.Clone(k.UsedTokens)
 	return &c
 }
 

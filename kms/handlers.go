@@ -8,8 +8,7 @@ import (
 )
 
 // kmsHandlers is every TrentService operation hsmsim implements. An operation of the model that is
-// not here (imported key material, external key stores) is validated and then answered with
-// UnsupportedOperationException.
+// not here (external key stores) is validated and then answered with UnsupportedOperationException.
 var kmsHandlers = map[string]handler{
 	"CreateKey":            op(createKey),
 	"DescribeKey":          op(describeKey),
@@ -33,6 +32,10 @@ var kmsHandlers = map[string]handler{
 	"ReplicateKey":         op(replicateKey),
 	"UpdatePrimaryRegion":  op(updatePrimaryRegion),
 	"GetKeyLastUsage":      op(getKeyLastUsage),
+
+	"GetParametersForImport":    op(getParametersForImport),
+	"ImportKeyMaterial":         op(importKeyMaterial),
+	"DeleteImportedKeyMaterial": op(deleteImportedKeyMaterial),
 
 	"CreateAlias": op(createAlias),
 	"UpdateAlias": op(updateAlias),

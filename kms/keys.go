@@ -28,6 +28,7 @@ const (
 	stateCreating       = "Creating"
 	stateUpdating       = "Updating"
 	statePendingReplica = "PendingReplicaDeletion"
+	stateImport         = "PendingImport"
 )
 
 const (
@@ -38,6 +39,7 @@ const (
 	usageAgree    = "KEY_AGREEMENT"
 	originKMS     = "AWS_KMS"
 	originHSM     = "AWS_CLOUDHSM"
+	originExt     = "EXTERNAL"
 )
 
 // keyIDRE is a key id: a UUID, or mrk- and 32 hex digits for a multi-Region key.
@@ -143,6 +145,8 @@ func (s *Server) keyState(k *keyRec) string {
 		return stateUpdating
 	case !s.keyStoreOf(k).available(k):
 		return stateUnavailable
+	case awaitsImport(k):
+		return stateImport
 	case k.Enabled:
 		return stateEnabled
 	}
@@ -160,6 +164,8 @@ func (s *Server) checkUsable(k *keyRec) *awsapi.Error {
 		return awsapi.NewError(errInvalidState, "%s is being created.", keyARN(k))
 	case stateUnavailable:
 		return awsapi.NewError(errInvalidState, "%s is unavailable because its custom key store %s is not connected.", keyARN(k), k.StoreID)
+	case stateImport:
+		return errPendingImport(k)
 	}
 	return nil
 }
@@ -242,8 +248,10 @@ type keyMetadata struct {
 	MacAlgorithms               []string `json:",omitempty"`
 	KeyAgreementAlgorithms      []string `json:",omitempty"`
 	MultiRegion                 bool
-	PendingDeletionWindowInDays int    `json:",omitempty"`
-	CurrentKeyMaterialId        string `json:",omitempty"`
+	PendingDeletionWindowInDays int               `json:",omitempty"`
+	CurrentKeyMaterialId        string            `json:",omitempty"`
+	ExpirationModel             string            `json:",omitempty"`
+	ValidTo                     *awsapi.Timestamp `json:",omitempty"`
 
 	MultiRegionConfiguration *multiregion.Configuration `json:",omitempty"` // multiregion.go
 }
@@ -259,7 +267,12 @@ func (s *Server) metadata(k *keyRec) *keyMetadata {
 	}
 	if k.Usage == usageEncrypt && k.Spec == specSymmetric {
 		m.EncryptionAlgorithms = []string{specSymmetric}
-		m.CurrentKeyMaterialId = k.Versions[len(k.Versions)-1].ID
+		if len(k.Versions) > 0 { // a key awaiting its first import has none
+			m.CurrentKeyMaterialId = k.Versions[len(k.Versions)-1].ID
+		}
+	}
+	if k.Origin == originExt {
+		m.ExpirationModel, m.ValidTo = k.Expiry()
 	}
 	if k.Spec != specSymmetric {
 		m.EncryptionAlgorithms, m.SigningAlgorithms, m.MacAlgorithms, m.KeyAgreementAlgorithms = algorithmsOf(k)
@@ -333,6 +346,11 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 		// "a specified parameter is not supported ... for this operation".
 		if spec != specSymmetric || usage != usageEncrypt {
 			return nil, awsapi.NewError(errUnsupported, "KeySpec %s with KeyUsage %s is not supported in a custom key store. Only SYMMETRIC_DEFAULT ENCRYPT_DECRYPT keys are.", spec, usage)
+		}
+	case originExt:
+		// A key for imported material; its material comes with ImportKeyMaterial (imports.go).
+		if in.CustomKeyStoreId != "" {
+			return nil, awsapi.NewError(errUnsupported, "You cannot import key material into a KMS key in a custom key store.")
 		}
 	default:
 		return nil, awsapi.NewError(errUnsupported, "hsmsim does not support keys of origin %s.", origin)
@@ -463,6 +481,9 @@ func enableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty,
 		if err := s.checkManageable(k); err != nil {
 			return err
 		}
+		if awaitsImport(k) {
+			return errPendingImport(k)
+		}
 		k.Enabled = true
 		// Rotation resumes: a key whose rotation came due while it was disabled rotates now
 		// (GetKeyRotationStatus in the KMS API Reference, "Disabled").
@@ -478,6 +499,9 @@ func disableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty
 	_, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
 		if err := s.checkManageable(k); err != nil {
 			return err
+		}
+		if awaitsImport(k) {
+			return errPendingImport(k)
 		}
 		k.Enabled = false
 		return nil

@@ -23,22 +23,6 @@ import (
 // carries in shapes_gen.go): every operation is answered, and every exception an operation
 // answers is one the model lists for it.
 
-// expectedMissing are the operations other branches of issue 12 add (asymmetric data key pairs
-// and key agreement, imported key material, multi-Region keys). Until they are merged these
-// answer UnsupportedOperationException and the walk expects exactly that.
-// INTEGRATOR: empty this set once i12-asym, i12-import and i12-mrk are merged, and give each
-// operation its cases in opCases.
-var expectedMissing = map[string]bool{
-	"GenerateDataKeyPair":                 true, // i12-asym
-	"GenerateDataKeyPairWithoutPlaintext": true, // i12-asym
-	"DeriveSharedSecret":                  true, // i12-asym
-	"GetParametersForImport":              true, // i12-import
-	"ImportKeyMaterial":                   true, // i12-import
-	"DeleteImportedKeyMaterial":           true, // i12-import
-	"ReplicateKey":                        true, // i12-mrk
-	"UpdatePrimaryRegion":                 true, // i12-mrk
-}
-
 // commonErrors are the exceptions every AWS operation may answer without its model listing
 // them: the request's validation, authorization and throttling
 // (https://docs.aws.amazon.com/kms/latest/APIReference/CommonErrors.html; the JSON protocol
@@ -174,7 +158,8 @@ func opCases() map[string][]opCase {
 	sha := types.MacAlgorithmSpecHmacSha256
 	ecdsa := types.SigningAlgorithmSpecEcdsaSha256
 	ops := []types.GrantOperation{"Encrypt"}
-	return map[string][]opCase{
+	cases := keyMaterialCases()
+	for op, cs := range map[string][]opCase{
 		"CancelKeyDeletion": {
 			{"pending key", "", func(f *opFixture) error {
 				return tryOp(f.c.CancelKeyDeletion(ctx(), &awskms.CancelKeyDeletionInput{KeyId: s(f.pending)}))
@@ -759,7 +744,10 @@ func opCases() map[string][]opCase {
 				return tryOp(f.c.VerifyMac(ctx(), &awskms.VerifyMacInput{KeyId: s(f.mac), Message: []byte("m"), Mac: f.macTag, MacAlgorithm: sha, DryRun: tru}))
 			}},
 		},
+	} {
+		cases[op] = cs
 	}
+	return cases
 }
 
 // errorCode is the AWS exception of err ("" for nil).
@@ -775,59 +763,18 @@ func errorCode(t *testing.T, err error) string {
 	return ae.ErrorCode()
 }
 
-// missingCalls are minimal valid requests of the operations other branches add.
-var missingCalls = map[string]func(f *opFixture) error{
-	"GenerateDataKeyPair": func(f *opFixture) error {
-		return tryOp(f.c.GenerateDataKeyPair(ctx(), &awskms.GenerateDataKeyPairInput{KeyId: aws.String(f.sym), KeyPairSpec: types.DataKeyPairSpecEccNistP256}))
-	},
-	"GenerateDataKeyPairWithoutPlaintext": func(f *opFixture) error {
-		return tryOp(f.c.GenerateDataKeyPairWithoutPlaintext(ctx(), &awskms.GenerateDataKeyPairWithoutPlaintextInput{KeyId: aws.String(f.sym), KeyPairSpec: types.DataKeyPairSpecEccNistP256}))
-	},
-	"DeriveSharedSecret": func(f *opFixture) error {
-		return tryOp(f.c.DeriveSharedSecret(ctx(), &awskms.DeriveSharedSecretInput{KeyId: aws.String(f.sign), KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh, PublicKey: []byte{1}}))
-	},
-	"GetParametersForImport": func(f *opFixture) error {
-		return tryOp(f.c.GetParametersForImport(ctx(), &awskms.GetParametersForImportInput{KeyId: aws.String(f.sym),
-			WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048}))
-	},
-	"ImportKeyMaterial": func(f *opFixture) error {
-		return tryOp(f.c.ImportKeyMaterial(ctx(), &awskms.ImportKeyMaterialInput{KeyId: aws.String(f.sym), ImportToken: []byte{1}, EncryptedKeyMaterial: []byte{1}}))
-	},
-	"DeleteImportedKeyMaterial": func(f *opFixture) error {
-		return tryOp(f.c.DeleteImportedKeyMaterial(ctx(), &awskms.DeleteImportedKeyMaterialInput{KeyId: aws.String(f.sym)}))
-	},
-	"ReplicateKey": func(f *opFixture) error {
-		return tryOp(f.c.ReplicateKey(ctx(), &awskms.ReplicateKeyInput{KeyId: aws.String(f.sym), ReplicaRegion: aws.String("us-west-2")}))
-	},
-	"UpdatePrimaryRegion": func(f *opFixture) error {
-		return tryOp(f.c.UpdatePrimaryRegion(ctx(), &awskms.UpdatePrimaryRegionInput{KeyId: aws.String(f.sym), PrimaryRegion: aws.String("us-west-2")}))
-	},
-}
-
 // TestEveryKMSOperationIsAnswered walks the operations of the KMS model: each is answered by
 // its handler (its first case, a valid request, gets neither UnknownOperationException nor
-// UnsupportedOperationException), except the set other branches add, which answer
-// UnsupportedOperationException until merged. The external key store (XKS) paths answer the
+// UnsupportedOperationException). The external key store (XKS) paths answer the
 // exception a KMS that cannot reach an XKS proxy answers (opCases).
 func TestEveryKMSOperationIsAnswered(t *testing.T) {
 	cases := opCases()
 	ops := awsapi.KMS.Operations()
-	if n := len(cases) + len(expectedMissing); n != len(ops) {
+	if n := len(cases); n != len(ops) {
 		t.Errorf("the model has %d operations, the walk covers %d", len(ops), n)
 	}
 	f := newOpFixture(t)
 	for _, op := range ops {
-		if expectedMissing[op] {
-			call, ok := missingCalls[op]
-			if !ok {
-				t.Errorf("%s: expected missing, but the walk has no call for it", op)
-				continue
-			}
-			if code := errorCode(t, call(f)); code != errUnsupported {
-				t.Errorf("%s is answered now (%s): take it out of expectedMissing and give it cases", op, code)
-			}
-			continue
-		}
 		cs, ok := cases[op]
 		if !ok {
 			t.Errorf("%s: an operation of the model the walk does not call", op)

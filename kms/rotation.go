@@ -2,11 +2,10 @@ package kms
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/keymaterial"
 )
 
 // Key rotation: automatic (EnableKeyRotation, the sweep) and on demand, each adding a version
@@ -103,7 +102,11 @@ func checkHasRotations(k *keyRec) *awsapi.Error {
 
 func rotateKeyOnDemand(s *Server, _ context.Context, c *caller, in *keyIDInput) (*keyIDOutput, error) {
 	k, err := s.mutateKey(c, in.KeyId, func(k *keyRec) error {
-		if err := checkRotatable(k, true); err != nil {
+		if k.Origin == originExt && k.Spec == specSymmetric {
+			if err := checkImportedRotatable(k); err != nil {
+				return err
+			}
+		} else if err := checkRotatable(k, true); err != nil {
 			return err
 		}
 		n := 0
@@ -114,6 +117,9 @@ func rotateKeyOnDemand(s *Server, _ context.Context, c *caller, in *keyIDInput) 
 		}
 		if n >= maxOnDemandRotations {
 			return awsapi.NewError(errLimitExceeded, "%s has reached the limit of %d on-demand rotations.", keyARN(k), maxOnDemandRotations)
+		}
+		if k.Rotate(s.now().UTC()) { // imported material pending rotation becomes current
+			return nil
 		}
 		return s.software.addVersion(k, "ON_DEMAND")
 	})
@@ -158,44 +164,38 @@ func rotateNow(s *Server, k *keyRec) error {
 	return nil
 }
 
-type rotationEntry struct {
-	KeyId         string
-	KeyMaterialId string
-	RotationDate  *awsapi.Timestamp
-	RotationType  string
+type listRotationsInput struct {
+	KeyId              string
+	IncludeKeyMaterial string
+	Limit              *int
+	Marker             *string
 }
 
 type listRotationsOutput struct {
-	Rotations  []rotationEntry
+	Rotations  []keymaterial.Entry
 	NextMarker string `json:",omitempty"`
 	Truncated  bool
 }
 
-func listKeyRotations(s *Server, _ context.Context, c *caller, in *listTagsInput) (*listRotationsOutput, error) {
-	var arn string
-	vs, rerr := viewKey(s, c, in.KeyId, func(k *keyRec) ([]matVersion, error) {
-		arn = keyARN(k)
-		if err := checkHasRotations(k); err != nil {
-			return nil, err
+// listKeyRotations lists a key's materials made by rotations (ROTATIONS_ONLY, the default) or all
+// of them (ALL_KEY_MATERIAL: the first too, and imported material pending rotation), each with
+// its state; for imported material also whether it is imported now, its description and expiry.
+func listKeyRotations(s *Server, _ context.Context, c *caller, in *listRotationsInput) (*listRotationsOutput, error) {
+	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
+	entries, rerr := viewKey(s, c, in.KeyId, func(k *keyRec) ([]keymaterial.Entry, error) {
+		if k.Origin != originExt || k.Spec != specSymmetric {
+			if err := checkHasRotations(k); err != nil {
+				return nil, err
+			}
 		}
-		return slices.Clone(k.Versions), nil
+		return k.List(keyARN(k), k.Origin == originExt, all), nil
 	})
 	if rerr != nil {
 		return nil, rerr
 	}
-	var rot []matVersion
-	for _, v := range vs {
-		if v.Rotation != "" {
-			rot = append(rot, v)
-		}
-	}
-	items, next, trunc, err := page(rot, func(v matVersion) string { return fmt.Sprintf("%010d", v.N) }, in.Limit, 100, in.Marker)
+	items, next, trunc, err := page(entries, keymaterial.Entry.Order, in.Limit, 100, in.Marker)
 	if err != nil {
 		return nil, err
 	}
-	out := &listRotationsOutput{Rotations: []rotationEntry{}, NextMarker: next, Truncated: trunc}
-	for _, v := range items {
-		out.Rotations = append(out.Rotations, rotationEntry{KeyId: arn, KeyMaterialId: v.ID, RotationDate: awsapi.Time(v.Created), RotationType: v.Rotation})
-	}
-	return out, nil
+	return &listRotationsOutput{Rotations: append([]keymaterial.Entry{}, items...), NextMarker: next, Truncated: trunc}, nil
 }

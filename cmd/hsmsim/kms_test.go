@@ -245,6 +245,8 @@ func TestUpServesTheKMSToTheSDKAndTheAWSCLI(t *testing.T) {
 		t.Fatalf("encrypt with the HSM key: %q", ct)
 	}
 
+	cliImportedKey(t, awsCLI)
+
 	// (e) Authorization with the aws CLI: an IAM user with an access key is denied the key until
 	// the administrator grants it Encrypt.
 	userARN := awsCLI("iam", "create-user", "--user-name", "cli-app", "--query", "User.Arn", "--output", "text")
@@ -298,6 +300,64 @@ func TestUpServesTheKMSToTheSDKAndTheAWSCLI(t *testing.T) {
 	pt = awsCLI("--region", "eu-west-1", "kms", "decrypt", "--ciphertext-blob", "fileb://"+blobFile, "--query", "Plaintext", "--output", "text")
 	if got, _ := base64.StdEncoding.DecodeString(pt); string(got) != "secret bytes" {
 		t.Fatalf("decrypt in eu-west-1: %q", got)
+	}
+}
+
+// cliImportedKey is the imported-key round trip of AWS's guide "Importing key material" with the
+// aws CLI and openssl: a key with no material, its wrapping public key and import token, key
+// material from openssl wrapped with RSAES-OAEP SHA-256, the import, then encrypt and decrypt.
+// https://docs.aws.amazon.com/kms/latest/developerguide/importing-keys.html
+func cliImportedKey(t *testing.T, awsCLI func(args ...string) string) {
+	t.Helper()
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Log("no openssl: the imported-key round trip is skipped")
+		return
+	}
+	dir := t.TempDir()
+	file := func(name string) string { return filepath.Join(dir, name) }
+	b64file := func(name, b64 string) {
+		b, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			t.Fatalf("%s: %q: %v", name, b64, err)
+		}
+		if err := os.WriteFile(file(name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := awsCLI("kms", "create-key", "--origin", "EXTERNAL", "--query", "KeyMetadata.KeyId", "--output", "text")
+	if st := awsCLI("kms", "describe-key", "--key-id", id, "--query", "KeyMetadata.KeyState", "--output", "text"); st != "PendingImport" {
+		t.Fatalf("create-key --origin EXTERNAL: state %s", st)
+	}
+	params := strings.Fields(awsCLI("kms", "get-parameters-for-import", "--key-id", id, "--wrapping-algorithm", "RSAES_OAEP_SHA_256",
+		"--wrapping-key-spec", "RSA_2048", "--query", "[PublicKey,ImportToken]", "--output", "text"))
+	if len(params) != 2 {
+		t.Fatalf("get-parameters-for-import: %q", params)
+	}
+	b64file("WrappingPublicKey.bin", params[0])
+	b64file("ImportToken.bin", params[1])
+	for _, args := range [][]string{
+		{"rand", "-out", file("PlaintextKeyMaterial.bin"), "32"},
+		{"pkeyutl", "-encrypt", "-in", file("PlaintextKeyMaterial.bin"), "-out", file("EncryptedKeyMaterial.bin"),
+			"-inkey", file("WrappingPublicKey.bin"), "-keyform", "DER", "-pubin",
+			"-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256"},
+	} {
+		if out, err := exec.Command(openssl, args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	awsCLI("kms", "import-key-material", "--key-id", id, "--encrypted-key-material", "fileb://"+file("EncryptedKeyMaterial.bin"),
+		"--import-token", "fileb://"+file("ImportToken.bin"), "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+	if st := awsCLI("kms", "describe-key", "--key-id", id, "--query", "KeyMetadata.KeyState", "--output", "text"); st != "Enabled" {
+		t.Fatalf("after import-key-material: state %s", st)
+	}
+	if err := os.WriteFile(file("plain"), []byte("under imported material"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b64file("blob", awsCLI("kms", "encrypt", "--key-id", id, "--plaintext", "fileb://"+file("plain"), "--query", "CiphertextBlob", "--output", "text"))
+	pt := awsCLI("kms", "decrypt", "--ciphertext-blob", "fileb://"+file("blob"), "--query", "Plaintext", "--output", "text")
+	if got, _ := base64.StdEncoding.DecodeString(pt); string(got) != "under imported material" {
+		t.Fatalf("decrypt under imported material: %q", got)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/attr"
 	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
+	"github.com/hsmsim/hsmsim/internal/keywrap"
 )
 
 // The mechanisms AWS CloudHSM's Client SDK 5 offers beyond the ones the rest of this package
@@ -102,7 +103,7 @@ func defaultIVOnly(m ckm.Mechanism) error {
 	if err != nil {
 		return err
 	}
-	if iv != nil && subtle.ConstantTimeCompare(iv, kwDefaultIV[:]) != 1 {
+	if iv != nil && subtle.ConstantTimeCompare(iv, keywrap.DefaultIV[:]) != 1 {
 		return p11.Errorf(p11.CKR_MECHANISM_PARAM_INVALID, "%s takes only the IV A6A6A6A6A6A6A6A6", p11.MechName(m.Type))
 	}
 	return nil
@@ -146,7 +147,7 @@ func pkcs5PadWrap(m ckm.Mechanism, k *material, plain []byte) ([]byte, error) {
 	}
 	padded := pad(plain, 8)
 	defer clear(padded)
-	return kwWrap(b, kwDefaultIV, padded), nil
+	return keywrap.Wrap(b, keywrap.DefaultIV, padded), nil
 }
 
 func pkcs5PadUnwrap(m ckm.Mechanism, k *material, wrapped []byte) ([]byte, error) {
@@ -162,8 +163,8 @@ func pkcs5PadUnwrap(m ckm.Mechanism, k *material, wrapped []byte) ([]byte, error
 	if len(wrapped) < 16 || len(wrapped)%8 != 0 {
 		return nil, errEncLen
 	}
-	a, p := kwUnwrap(b, wrapped)
-	if subtle.ConstantTimeCompare(a[:], kwDefaultIV[:]) != 1 {
+	a, p := keywrap.Unwrap(b, wrapped)
+	if subtle.ConstantTimeCompare(a[:], keywrap.DefaultIV[:]) != 1 {
 		clear(p)
 		return nil, p11.Errorf(p11.CKR_ENCRYPTED_DATA_INVALID, "AES key wrap integrity check failed")
 	}

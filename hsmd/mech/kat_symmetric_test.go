@@ -7,6 +7,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/attr"
 	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
+	"github.com/hsmsim/hsmsim/internal/keywrap"
 )
 
 // Known-answer tests from published vectors: FIPS-197, NIST SP 800-38A, the GCM spec
@@ -255,12 +256,12 @@ func TestAESKeyWrapPadRejectsShortMLI(t *testing.T) {
 	kek := secretKey(t, p11.CKK_AES, make([]byte, 16))
 	b := kek.impl.(*material).block
 	a := [8]byte{0xA6, 0x59, 0x59, 0xA6, 0, 0, 0, 3}
-	blob := kwWrap(b, a, append([]byte{1, 2, 3}, make([]byte, 13)...)) // 16 bytes, MLI 3
+	blob := keywrap.Wrap(b, a, append([]byte{1, 2, 3}, make([]byte, 13)...)) // 16 bytes, MLI 3
 	tmpl := attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_GENERIC_SECRET)}
 	_, err := Unwrap(ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP_PAD}, kek, blob, tmpl)
 	wantCode(t, err, p11.CKR_WRAPPED_KEY_INVALID)
 	a[7] = 9 // within 9..16: valid
-	blob = kwWrap(b, a, append([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9}, make([]byte, 7)...))
+	blob = keywrap.Wrap(b, a, append([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9}, make([]byte, 7)...))
 	mat, err := Unwrap(ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP_PAD}, kek, blob, tmpl)
 	mustOK(t, err)
 	if len(mat[p11.CKA_VALUE]) != 9 {

@@ -1,29 +1,24 @@
 package mech
 
 import (
-	"crypto/cipher"
 	"crypto/rsa"
 	"crypto/subtle"
 	"crypto/x509"
-	"encoding/binary"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
 	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
+	"github.com/hsmsim/hsmsim/internal/keywrap"
 )
 
-// Key wrapping: the AES key wraps (RFC 3394 and RFC 5649, written here), the generic Wrap and
-// Unwrap steps (key → bytes → blob and back), and the PKCS#8 form of private keys.
+// Key wrapping: the AES key wraps (RFC 3394 and RFC 5649, whose arithmetic is package
+// internal/keywrap), the generic Wrap and Unwrap steps (key → bytes → blob and back), and the
+// PKCS#8 form of private keys.
 //
 // CKM_AES_KEY_WRAP_PAD is the only padded AES wrap in the v2.40 header this module builds
 // against; as in SoftHSM it is RFC 5649 (KWP). PKCS#11 v3.0 later defined 0x210A as RFC 3394
 // over PKCS#7 padding and added CKM_AES_KEY_WRAP_KWP (0x210B) for RFC 5649; revisit if the
 // header moves to v3.
-
-var (
-	kwDefaultIV  = [8]byte{0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6}
-	kwpDefaultIV = [4]byte{0xA6, 0x59, 0x59, 0xA6}
-)
 
 func init() {
 	register(p11.CKM_AES_KEY_WRAP, &entry{minKey: 16, maxKey: 32,
@@ -62,11 +57,11 @@ func kwEncrypt(m ckm.Mechanism, k *material, plain []byte) ([]byte, ckm.Mechanis
 	if len(plain) < 16 || len(plain)%8 != 0 {
 		return nil, m, p11.Errorf(p11.CKR_DATA_LEN_RANGE, "AES key wrap input of %d bytes (a multiple of 8, at least 16)", len(plain))
 	}
-	a := kwDefaultIV
+	a := keywrap.DefaultIV
 	if iv != nil {
 		copy(a[:], iv)
 	}
-	return kwWrap(b, a, plain), m, nil
+	return keywrap.Wrap(b, a, plain), m, nil
 }
 
 func kwDecrypt(m ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
@@ -81,11 +76,11 @@ func kwDecrypt(m ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
 	if len(ct) < 24 || len(ct)%8 != 0 {
 		return nil, errEncLen
 	}
-	want := kwDefaultIV
+	want := keywrap.DefaultIV
 	if iv != nil {
 		copy(want[:], iv)
 	}
-	a, p := kwUnwrap(b, ct)
+	a, p := keywrap.Unwrap(b, ct)
 	if subtle.ConstantTimeCompare(a[:], want[:]) != 1 {
 		clear(p)
 		return nil, p11.Errorf(p11.CKR_ENCRYPTED_DATA_INVALID, "AES key wrap integrity check failed")
@@ -105,23 +100,11 @@ func kwpEncrypt(m ckm.Mechanism, k *material, plain []byte) ([]byte, ckm.Mechani
 	if len(plain) == 0 || uint64(len(plain)) > 1<<32-1 {
 		return nil, m, p11.Errorf(p11.CKR_DATA_LEN_RANGE, "AES key wrap with padding of %d bytes", len(plain))
 	}
-	var a [8]byte
-	copy(a[:4], kwpDefaultIV[:])
+	prefix := keywrap.DefaultPadIV
 	if iv != nil {
-		copy(a[:4], iv)
+		copy(prefix[:], iv)
 	}
-	binary.BigEndian.PutUint32(a[4:], uint32(len(plain)))
-	padded := make([]byte, (len(plain)+7)/8*8)
-	copy(padded, plain)
-	defer clear(padded)
-	if len(padded) == 8 { // RFC 5649 §4.1: one block, plain AES
-		out := make([]byte, 16)
-		copy(out, a[:])
-		copy(out[8:], padded)
-		b.Encrypt(out, out)
-		return out, m, nil
-	}
-	return kwWrap(b, a, padded), m, nil
+	return keywrap.WrapPad(b, prefix, plain), m, nil
 }
 
 func kwpDecrypt(m ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
@@ -136,77 +119,15 @@ func kwpDecrypt(m ckm.Mechanism, k *material, ct []byte) ([]byte, error) {
 	if len(ct) < 16 || len(ct)%8 != 0 {
 		return nil, errEncLen
 	}
-	var a [8]byte
-	var p []byte
-	if len(ct) == 16 {
-		var blk [16]byte
-		b.Decrypt(blk[:], ct)
-		copy(a[:], blk[:8])
-		p = append([]byte(nil), blk[8:]...)
-		clear(blk[:])
-	} else {
-		a, p = kwUnwrap(b, ct)
-	}
-	want := kwpDefaultIV[:]
+	prefix := keywrap.DefaultPadIV
 	if iv != nil {
-		want = iv
+		copy(prefix[:], iv)
 	}
-	mli := int(binary.BigEndian.Uint32(a[4:]))
-	ok := subtle.ConstantTimeCompare(a[:4], want) == 1 && mli > len(p)-8 && mli <= len(p)
-	if ok {
-		for _, c := range p[mli:] {
-			ok = ok && c == 0
-		}
-	}
+	p, ok := keywrap.UnwrapPad(b, prefix, ct)
 	if !ok {
-		clear(p)
 		return nil, p11.Errorf(p11.CKR_ENCRYPTED_DATA_INVALID, "AES key wrap with padding integrity check failed")
 	}
-	return p[:mli], nil
-}
-
-// kwWrap is W of RFC 3394 §2.2.1 (index form): plain is n ≥ 2 64-bit blocks.
-func kwWrap(b cipher.Block, a [8]byte, plain []byte) []byte {
-	n := len(plain) / 8
-	out := make([]byte, 8+len(plain))
-	r := out[8:]
-	copy(r, plain)
-	var blk [16]byte
-	for j := 0; j < 6; j++ {
-		for i := 0; i < n; i++ {
-			copy(blk[:8], a[:])
-			copy(blk[8:], r[8*i:8*i+8])
-			b.Encrypt(blk[:], blk[:])
-			t := uint64(n*j + i + 1)
-			binary.BigEndian.PutUint64(a[:], binary.BigEndian.Uint64(blk[:8])^t)
-			copy(r[8*i:8*i+8], blk[8:])
-		}
-	}
-	copy(out, a[:])
-	clear(blk[:])
-	return out
-}
-
-// kwUnwrap is W⁻¹ of RFC 3394 §2.2.2: it returns the recovered integrity value A and the
-// plaintext; the caller checks A.
-func kwUnwrap(b cipher.Block, ct []byte) ([8]byte, []byte) {
-	n := len(ct)/8 - 1
-	var a [8]byte
-	copy(a[:], ct[:8])
-	r := append([]byte(nil), ct[8:]...)
-	var blk [16]byte
-	for j := 5; j >= 0; j-- {
-		for i := n - 1; i >= 0; i-- {
-			t := uint64(n*j + i + 1)
-			binary.BigEndian.PutUint64(blk[:8], binary.BigEndian.Uint64(a[:])^t)
-			copy(blk[8:], r[8*i:8*i+8])
-			b.Decrypt(blk[:], blk[:])
-			copy(a[:], blk[:8])
-			copy(r[8*i:8*i+8], blk[8:])
-		}
-	}
-	clear(blk[:])
-	return a, r
+	return p, nil
 }
 
 // Code translations at the wrap boundary: C_WrapKey names its key's problems
