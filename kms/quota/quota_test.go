@@ -48,10 +48,10 @@ func newQuotas(t *testing.T) (*Quotas, *clock) {
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
 	q := New(AWS, c.now)
 	q.UseKeys(keys{
-		"sym":   {"SYMMETRIC_DEFAULT", ""},
-		"rsa":   {"RSA_2048", ""},
-		"hsm":   {"SYMMETRIC_DEFAULT", "cks-1234567890abcdef0"},
-		"hsm-2": {"SYMMETRIC_DEFAULT", "cks-abcdef01234567890"},
+		"sym":    {"SYMMETRIC_DEFAULT", ""},
+		"rsa":    {"RSA_2048", ""},
+		"hsm":    {"SYMMETRIC_DEFAULT", "cks-1234567890abcdef0"},
+		"hsm-2":  {"SYMMETRIC_DEFAULT", "cks-abcdef01234567890"},
 		hsmKeyID: {"SYMMETRIC_DEFAULT", "cks-1234567890abcdef0"},
 	})
 	return q, c
