@@ -31,6 +31,9 @@ func Explain(s *spec.Scenario) string {
 		}
 	}
 	fmt.Fprintf(&b, "\nCluster: %d HSMs (%s); nodes %s.\n", s.Cluster.Nodes(), strings.Join(azs, ", "), strings.Join(nl, " "))
+	if s.Capacity != "" {
+		fmt.Fprintf(&b, "Capacity profile %s: every HSM at its type's published rates, the KMS at AWS's request quotas.\n", s.Capacity)
+	}
 	if len(s.Setup) > 0 {
 		fmt.Fprintf(&b, "\nSetup:\n")
 		for _, st := range s.Setup {
@@ -102,6 +105,20 @@ func Explain(s *spec.Scenario) string {
 			w = "all workloads"
 		}
 		fmt.Fprintf(&b, "  - %s: %s during %s\n", w, strings.Join(lim, " and "), e.During)
+	}
+	for _, t := range x.Throttled {
+		var lim []string
+		if t.Max >= 0 {
+			lim = append(lim, fmt.Sprintf("at most %d", t.Max))
+		}
+		if t.MaxShare >= 0 {
+			lim = append(lim, fmt.Sprintf("at most %.1f%%", t.MaxShare*100))
+		}
+		w := t.Workload
+		if w == "" {
+			w = "all workloads"
+		}
+		fmt.Fprintf(&b, "  - %s stays under AWS's quotas: %s of its requests throttled\n", w, strings.Join(lim, " and "))
 	}
 	for _, c := range x.ClientErrors {
 		fmt.Fprintf(&b, "  - %s sees only %s", c.Workload, strings.Join(c.Allowed, ", "))
