@@ -121,7 +121,7 @@ func TestACallerThatGivesUpLeavesTheQueue(t *testing.T) {
 }
 
 // BenchmarkAdmitUnclassified is the cost the profile adds to an operation AWS publishes no rate
-// for; a node without a limiter pays nothing but a nil check (hsmd/server's BenchmarkSign).
+// for; a node without a limiter pays one atomic load (hsmd/server's BenchmarkAdmitWithoutProfile).
 func BenchmarkAdmitUnclassified(b *testing.B) {
 	l, _ := NewLimiter(HSM2mMedium)
 	k := rsaKey(4096)
