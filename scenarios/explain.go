@@ -31,6 +31,9 @@ func Explain(s *spec.Scenario) string {
 		}
 	}
 	fmt.Fprintf(&b, "\nCluster: %d HSMs (%s); nodes %s.\n", s.Cluster.Nodes(), strings.Join(azs, ", "), strings.Join(nl, " "))
+	if s.Capacity != "" {
+		fmt.Fprintf(&b, "Capacity profile %s: every HSM at its type's published rates, the KMS at AWS's request quotas.\n", s.Capacity)
+	}
 	if len(s.Setup) > 0 {
 		fmt.Fprintf(&b, "\nSetup:\n")
 		for _, st := range s.Setup {
@@ -90,18 +93,10 @@ func Explain(s *spec.Scenario) string {
 		fmt.Fprintf(&b, "  - a write succeeds within %s of every fault (while a majority is up)\n", x.WriteRecovery)
 	}
 	for _, e := range x.Errors {
-		lim := []string{}
-		if e.Max >= 0 {
-			lim = append(lim, fmt.Sprintf("at most %d errors", e.Max))
-		}
-		if e.MaxRate >= 0 {
-			lim = append(lim, fmt.Sprintf("at most %.1f%% errors", e.MaxRate*100))
-		}
-		w := e.Workload
-		if w == "" {
-			w = "all workloads"
-		}
-		fmt.Fprintf(&b, "  - %s: %s during %s\n", w, strings.Join(lim, " and "), e.During)
+		fmt.Fprintf(&b, "  - %s: %s during %s\n", scopeName(e.Workload), bounds(e.Max, e.MaxRate, " errors"), e.During)
+	}
+	for _, t := range x.Throttled {
+		fmt.Fprintf(&b, "  - %s stays under AWS's quotas: %s of its requests throttled\n", scopeName(t.Workload), bounds(t.Max, t.MaxShare, ""))
 	}
 	for _, c := range x.ClientErrors {
 		fmt.Fprintf(&b, "  - %s sees only %s", c.Workload, strings.Join(c.Allowed, ", "))
@@ -137,4 +132,24 @@ func Explain(s *spec.Scenario) string {
 		}
 	}
 	return b.String()
+}
+
+// bounds says "at most N<what> and at most P%<what>", leaving out a bound that is not set (-1).
+func bounds(most int, share float64, what string) string {
+	var lim []string
+	if most >= 0 {
+		lim = append(lim, fmt.Sprintf("at most %d%s", most, what))
+	}
+	if share >= 0 {
+		lim = append(lim, fmt.Sprintf("at most %.1f%%%s", share*100, what))
+	}
+	return strings.Join(lim, " and ")
+}
+
+// scopeName is a budget's workload, or all of them.
+func scopeName(w string) string {
+	if w == "" {
+		return "all workloads"
+	}
+	return w
 }

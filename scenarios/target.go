@@ -66,7 +66,8 @@ func newTarget(s *spec.Scenario, o Options, timeouts cluster.Timeouts) Target {
 	for _, az := range s.Cluster.AZs {
 		azs = append(azs, target.AZCount{AZ: az.Name, HSMs: az.HSMs})
 	}
-	to := target.Options{AZs: azs, Timeouts: timeouts, Seed: s.Seed, Dir: o.Dir, Logger: o.Logger, KMS: s.NeedsKMS(), Binary: o.Binary}
+	to := target.Options{AZs: azs, Timeouts: timeouts, Seed: s.Seed, Dir: o.Dir, Logger: o.Logger, KMS: s.NeedsKMS(), Binary: o.Binary,
+		Capacity: s.Capacity, HsmType: s.Cluster.HsmType}
 	if o.Processes {
 		return target.NewProcesses(to)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hsmsim/hsmsim/cluster"
+	"github.com/hsmsim/hsmsim/internal/capacityflag"
 )
 
 func hsmdCommand() *cli.Command {
@@ -40,7 +41,7 @@ the same --data-dir need no flags but --data-dir: the HSM takes its place again.
 			&cli.StringFlag{Name: "ca-key", Usage: "the trust anchor's key, to issue this HSM's certificate (with --join)"},
 			&cli.StringFlag{Name: "write-config", Usage: "write a client config file for the cluster here"},
 			&cli.BoolFlag{Name: "fast-timeouts", Usage: "Raft timeouts for tests (elections in ~250 ms)", Hidden: true},
-			logLevelFlag("info"),
+			capacityflag.Profile, capacityflag.HSMType, logLevelFlag("info"),
 		},
 		Action: runHSMD,
 	}
@@ -60,6 +61,10 @@ func runHSMD(c *cli.Context) error {
 	if c.Bool("fast-timeouts") {
 		o.Timeouts = cluster.FastTimeouts()
 	}
+	lim, err := capacityflag.Limiter(c)
+	if err != nil {
+		return err
+	}
 	ctx, stop := interruptible(c)
 	defer stop()
 	s, err := cluster.StartStandalone(ctx, o)
@@ -67,6 +72,9 @@ func runHSMD(c *cli.Context) error {
 		return err
 	}
 	defer s.Close()
+	if lim != nil {
+		s.Member.Node().SetLimiter(lim)
+	}
 	if p := c.String("write-config"); p != "" {
 		if err := s.ClientConfig().Write(p); err != nil {
 			return err

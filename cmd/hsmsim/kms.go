@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hsmsim/hsmsim/internal/capacityflag"
 	"github.com/hsmsim/hsmsim/internal/embedded"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
@@ -29,7 +30,7 @@ region's AZs a, b, c, ... in order.`,
 			&cli.StringFlag{Name: "access-key-id", EnvVars: []string{"AWS_ACCESS_KEY_ID"}, Usage: "the access key strict mode accepts"},
 			&cli.StringFlag{Name: "secret-access-key", EnvVars: []string{"AWS_SECRET_ACCESS_KEY"}, Usage: "its secret"},
 			&cli.IntFlag{Name: "base-port", Usage: "fixed HSM ports from here (Raft 100 above); 0: any free port"},
-			logLevelFlag("warn"),
+			capacityflag.Profile, logLevelFlag("warn"),
 		},
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
@@ -43,8 +44,12 @@ region's AZs a, b, c, ... in order.`,
 			if c.Bool("strict") && len(creds) == 0 {
 				return fmt.Errorf("--strict needs --access-key-id and --secret-access-key")
 			}
+			profile, err := capacityflag.Get(c)
+			if err != nil {
+				return err
+			}
 			svc, err := embedded.Serve(embedded.ServiceOptions{DataDir: c.String("data-dir"), Region: c.String("region"), AccountID: c.String("account-id"),
-				BasePort: c.Int("base-port"), Listen: c.String("listen"), Credentials: creds, Strict: c.Bool("strict"), Logger: log})
+				BasePort: c.Int("base-port"), Listen: c.String("listen"), Credentials: creds, Strict: c.Bool("strict"), Logger: log, Capacity: profile})
 			if err != nil {
 				return err
 			}

@@ -2,15 +2,14 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hsmsim/hsmsim/internal/capacityflag"
 	"github.com/hsmsim/hsmsim/internal/embedded"
-	"github.com/hsmsim/hsmsim/internal/faultctl"
 )
 
 var dataDirFlag = &cli.StringFlag{Name: "data-dir", Value: ".data", EnvVars: []string{"HSMSIM_DATA"}, Usage: "where the embedded cluster keeps its state"}
@@ -34,6 +33,7 @@ eval "$(hsmsim env)" sets up everything a client needs.`,
 			&cli.IntFlag{Name: "base-port", Value: 2225, Usage: "node API ports start here, Raft ports 100 above (first run only)"},
 			&cli.StringFlag{Name: "kms-listen", Value: embedded.DefaultKMSListen, Usage: "address of the KMS and CloudHSM endpoint (AWS JSON 1.1)"},
 			&cli.BoolFlag{Name: "strict", Usage: "verify every request's SigV4 signature against the local access key (hsmsim env prints it)"},
+			capacityflag.Profile, capacityflag.HSMType,
 			logLevelFlag("warn"),
 		},
 		Action: func(c *cli.Context) error {
@@ -41,11 +41,15 @@ eval "$(hsmsim env)" sets up everything a client needs.`,
 			if err != nil {
 				return err
 			}
+			profile, err := capacityflag.Get(c)
+			if err != nil {
+				return err
+			}
 			ctx, stop := interruptible(c)
 			defer stop()
 			cl, err := embedded.Up(ctx, embedded.Options{DataDir: c.String("data-dir"), HSMs: c.Int("hsms"),
 				AZs: strings.Split(c.String("azs"), ","), BasePort: c.Int("base-port"), Logger: log,
-				KMSListen: c.String("kms-listen"), Strict: c.Bool("strict")})
+				KMSListen: c.String("kms-listen"), Strict: c.Bool("strict"), Capacity: profile, HsmType: c.String("hsm-type")})
 			if err != nil {
 				return err
 			}
@@ -53,43 +57,10 @@ eval "$(hsmsim env)" sets up everything a client needs.`,
 			if err := cl.WaitReady(ctx); err != nil {
 				return err
 			}
-			printUsage(os.Stdout, cl)
+			cl.PrintUsage(os.Stdout)
 			return untilDone(ctx)
 		},
 	}
-}
-
-func printUsage(w io.Writer, c *embedded.Cluster) {
-	st := c.State
-	fmt.Fprintf(w, "hsmsim is up: cluster %s, data in %s\n\n", st.ClusterID, c.Dir)
-	for _, n := range st.Nodes {
-		fmt.Fprintf(w, "  %s  %-11s node API %s (TLS)\n", n.ID, n.AZ, n.APIAddr)
-	}
-	mod := embedded.ModulePath()
-	fmt.Fprintf(w, `
-Trust anchor:   %s   (the HSMs' TLS CA; the client config names it)
-Customer CA:    %s   (InitializeCluster's trust anchor; a key store's TrustAnchorCertificate)
-Client config:  %s
-PKCS#11 module: %s
-Crypto user:    PIN %s:%s   (admin: admin:%s, kmsuser password %s)
-`, c.TrustAnchorPath(), c.CustomerCAPath(), c.ConfigPath(), mod, st.CryptoUser, st.CryptoPass, st.AdminPassword, st.KMSUserPass)
-	if st.KMSURL != "" {
-		fmt.Fprintf(w, "KMS, CloudHSM, IAM, STS: %s   (region %s, account %s)\n", st.KMSURL, st.Region, st.AccountID)
-		fmt.Fprintf(w, "Live faults:    hsmsim fault add|list|clear, or HTTP on %s%s\n", st.KMSURL, faultctl.Path)
-	}
-	fmt.Fprintf(w, `
-In another shell:
-  eval "$(hsmsim env --data-dir %s)"
-  hsmsim info
-  hsmsim key list
-  pkcs11-tool --module "$HSMSIM_PKCS11_MODULE" --login --pin "$HSMSIM_PIN" --list-objects
-  hsmsim user list --pin admin:%s
-  aws kms create-key --description demo
-  aws cloudhsmv2 describe-clusters
-  aws iam create-user --user-name app && aws iam create-access-key --user-name app
-
-Ctrl-C stops the cluster; "hsmsim up" again resumes it.
-`, c.Dir, st.AdminPassword)
 }
 
 func envCommand() *cli.Command {

@@ -64,6 +64,9 @@ func name(tbl map[uint64]string, v uint32) string {
 // through PKCS#11), but the KMS has to report USER_NOT_FOUND rather than INVALID_CREDENTIALS.
 const (
 	ReasonUserNotFound = "USER_NOT_FOUND"
+	// ReasonHSMBusy: an HSM at its capacity refused the operation (CKR_FUNCTION_FAILED, as
+	// CloudHSM's busy response maps to); trying again later may succeed (hsmd/capacity).
+	ReasonHSMBusy = "HSM_BUSY"
 )
 
 // WithReason attaches a reason to an error; Code is unchanged.

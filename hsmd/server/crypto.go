@@ -152,18 +152,21 @@ func (v *service) Encrypt(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.Cr
 }
 
 func (v *service) Decrypt(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.CryptResponse, error) {
-	return v.crypt(ctx, r, p11.CKA_DECRYPT, mech.Decrypt)
+	return v.crypt(ctx, "Decrypt", r, p11.CKA_DECRYPT, mech.Decrypt)
 }
 
 func (v *service) Sign(ctx context.Context, r *hsmpb.CryptRequest) (*hsmpb.CryptResponse, error) {
-	return v.crypt(ctx, r, p11.CKA_SIGN, mech.Sign)
+	return v.crypt(ctx, "Sign", r, p11.CKA_SIGN, mech.Sign)
 }
 
-// crypt runs a data-in, data-out operation (decrypt, sign) with a key the caller may use for
-// usage.
-func (v *service) crypt(ctx context.Context, r *hsmpb.CryptRequest, usage uint32, op func(ckm.Mechanism, *mech.Key, []byte) ([]byte, error)) (*hsmpb.CryptResponse, error) {
+// crypt runs a data-in, data-out operation (name: Decrypt, Sign) with a key the caller may use
+// for usage, once the node's limiter (if any) gives it its turn.
+func (v *service) crypt(ctx context.Context, name string, r *hsmpb.CryptRequest, usage uint32, op func(ckm.Mechanism, *mech.Key, []byte) ([]byte, error)) (*hsmpb.CryptResponse, error) {
 	m, k, err := v.keyOp(ctx, r.Mechanism, r.Key, usage)
 	if err != nil {
+		return nil, err
+	}
+	if err := v.n.admit(ctx, name, k); err != nil {
 		return nil, err
 	}
 	out, err := op(m, k, r.Data)

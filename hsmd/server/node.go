@@ -60,7 +60,8 @@ type Node struct {
 	leader  func() string
 	members func() []*hsmpb.Member
 
-	sess *sessionObjects
+	sess  *sessionObjects
+	limit limiter // paces crypto operations (SetLimiter); none by default
 
 	stop     chan struct{} // closed by Close: ends the lease loop
 	loopDone chan struct{}

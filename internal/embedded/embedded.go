@@ -29,6 +29,7 @@ import (
 
 	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/cluster/netsim"
+	"github.com/hsmsim/hsmsim/hsmd/capacity"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/token"
 	"github.com/hsmsim/hsmsim/internal/faultctl"
@@ -36,6 +37,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/awsapi/fault"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
+	"github.com/hsmsim/hsmsim/kms/quota"
 )
 
 // Options shape a new embedded cluster; a data directory that already holds one keeps its shape.
@@ -57,6 +59,12 @@ type Options struct {
 	// Strict makes the endpoint verify every request's SigV4 signature against the local
 	// access key pair (State.AccessKeyID, State.SecretAccessKey).
 	Strict bool
+	// Capacity is the capacity profile (hsmd/capacity): "cloudhsm" holds every HSM to the
+	// published rates of its type and the KMS to AWS's request quotas (kms/quota); empty: no
+	// limits. It is chosen at every start, not kept in the data directory.
+	Capacity string
+	// HsmType is the new cluster's HSM type (first run; default hsm2m.medium).
+	HsmType string
 }
 
 // State is what the data directory remembers (embedded.json, 0600: it holds the demo users'
@@ -118,8 +126,11 @@ type Cluster struct {
 	// endpoint's port under faultctl.Path (faults.go).
 	Faults    *fault.Set
 	HSMFaults *faultctl.HSM
-	httpSrv   *http.Server
-	log       *slog.Logger
+	// Quotas are AWS KMS's request quotas the endpoint enforces (the capacity profile); nil
+	// without it.
+	Quotas  *quota.Quotas
+	httpSrv *http.Server
+	log     *slog.Logger
 }
 
 // ConfigPath is the client config file of the cluster.
@@ -215,7 +226,7 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 			SecretKey:   randomString(40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+")}
 	}
 	svc, err := cloudhsm.Open(cloudhsm.Config{DataDir: filepath.Join(abs, serviceDir), Region: st.Region, AccountID: st.AccountID,
-		Host: o.Host, BasePort: o.BasePort, Logger: o.Logger, NoSync: o.NoSync, KDF: o.KDF, Timeouts: o.Timeouts})
+		Host: o.Host, BasePort: o.BasePort, Logger: o.Logger, NoSync: o.NoSync, KDF: o.KDF, Timeouts: o.Timeouts, Capacity: o.Capacity})
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +256,7 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 	c.State.KMSURL = ""
 	if !o.NoKMS {
 		creds := []awsapi.Credential{{AccessKeyID: c.State.AccessKeyID, SecretAccessKey: c.State.SecretKey}}
-		if err := c.startKMS(creds, o.Strict, o.KMSListen, o.NoSync); err != nil {
+		if err := c.startKMS(creds, o.Strict, o.KMSListen, o.NoSync, o.Capacity); err != nil {
 			return nil, fmt.Errorf("embedded: KMS endpoint on %s (choose another with --kms-listen): %w", o.KMSListen, err)
 		}
 	}
@@ -265,7 +276,7 @@ func (c *Cluster) provision(ctx context.Context, o Options) error {
 		hsms[i] = o.AZs[i%len(o.AZs)]
 	}
 	p, err := c.Service.Provision(ctx, cloudhsm.ProvisionOptions{Account: c.State.AccountID, Region: c.State.Region, AZs: o.AZs, HSMs: hsms,
-		Tag: "embedded", AdminPassword: c.State.AdminPassword,
+		Tag: "embedded", HsmType: o.HsmType, AdminPassword: c.State.AdminPassword,
 		CryptoUsers: []cloudhsm.User{{Name: c.State.CryptoUser, Password: c.State.CryptoPass}, {Name: "kmsuser", Password: c.State.KMSUserPass}}})
 	c.State.ClusterID = p.ClusterID
 	if err != nil {
@@ -291,14 +302,24 @@ func randomString(n int, alphabet string) string {
 	return sb.String()
 }
 
-// startKMS opens the KMS in DATA/kms over the service and serves it on listen.
-func (c *Cluster) startKMS(creds []awsapi.Credential, strict bool, listen string, noSync bool) error {
+// startKMS opens the KMS in DATA/kms over the service and serves it on listen; with the
+// capacity profile, AWS's request quotas come before the live faults (a throttled request
+// never reaches a fault, as AWS's front end refuses it first).
+func (c *Cluster) startKMS(creds []awsapi.Credential, strict bool, listen string, noSync bool, profile string) error {
 	var err error
+	intercept := awsapi.Interceptor(c.newFaults())
+	if profile == capacity.ProfileCloudHSM {
+		c.Quotas = quota.New(quota.AWS, nil)
+		intercept = awsapi.Chain(c.Quotas, intercept)
+	}
 	c.KMS, err = kms.Open(kms.Config{DataDir: filepath.Join(c.Dir, kmsDir), Region: c.State.Region, AccountID: c.State.AccountID,
 		Credentials: creds, Strict: strict, Clusters: kmsDirectory{c.Service}, ControlPlane: c.Service, Logger: c.log, NoSync: noSync,
-		Faults: c.newFaults()})
+		Faults: intercept})
 	if err != nil {
 		return err
+	}
+	if c.Quotas != nil {
+		c.Quotas.UseKeys(c.KMS)
 	}
 	c.State.KMSURL, err = c.serveKMS(listen)
 	return err

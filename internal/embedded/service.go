@@ -20,6 +20,8 @@ type ServiceOptions struct {
 	Credentials []awsapi.Credential
 	Strict      bool
 	Logger      *slog.Logger
+	// Capacity is the capacity profile, as Options.Capacity.
+	Capacity string
 }
 
 // Serve runs the CloudHSM service and the KMS over it with no cluster made in advance
@@ -32,12 +34,12 @@ func Serve(o ServiceOptions) (*Cluster, error) {
 		return nil, err
 	}
 	svc, err := cloudhsm.Open(cloudhsm.Config{DataDir: filepath.Join(abs, serviceDir), Region: o.Region,
-		AccountID: o.AccountID, BasePort: o.BasePort, Logger: o.Logger})
+		AccountID: o.AccountID, BasePort: o.BasePort, Logger: o.Logger, Capacity: o.Capacity})
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{Service: svc, Net: svc.Network(), Dir: abs, State: State{Region: o.Region, AccountID: o.AccountID}, log: o.Logger}
-	if err := c.startKMS(o.Credentials, o.Strict, o.Listen, false); err != nil {
+	if err := c.startKMS(o.Credentials, o.Strict, o.Listen, false, o.Capacity); err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -24,6 +24,35 @@ type Interceptor interface {
 	Intercept(w http.ResponseWriter, r *http.Request, q *Request) (done bool, err error)
 }
 
+// Chain consults interceptors in order; the first that answers or refuses a request ends it.
+// Nil entries are skipped, and a chain of none is nil (no interceptor at all).
+func Chain(interceptors ...Interceptor) Interceptor {
+	var c chain
+	for _, i := range interceptors {
+		if i != nil {
+			c = append(c, i)
+		}
+	}
+	switch len(c) {
+	case 0:
+		return nil
+	case 1:
+		return c[0]
+	}
+	return c
+}
+
+type chain []Interceptor
+
+func (c chain) Intercept(w http.ResponseWriter, r *http.Request, q *Request) (bool, error) {
+	for _, i := range c {
+		if done, err := i.Intercept(w, r, q); done || err != nil {
+			return done, err
+		}
+	}
+	return false, nil
+}
+
 // errAnswered: the interceptor answered the request itself; the endpoint writes nothing more.
 var errAnswered = errors.New("answered by the interceptor")
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/cluster/netsim"
+	"github.com/hsmsim/hsmsim/hsmd/capacity"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/pki"
 	"github.com/hsmsim/hsmsim/hsmd/token"
@@ -62,6 +63,9 @@ type Config struct {
 	// 30 minutes each; default: at once). Tests set it to watch the cluster in
 	// MODIFY_IN_PROGRESS.
 	HsmReplaceTime time.Duration
+	// Capacity is the capacity profile of every HSM (package hsmd/capacity): "cloudhsm" holds
+	// each to the published rates of its HSM type; empty: no limits.
+	Capacity string
 }
 
 // Service is the CloudHSM service of one process. It implements ControlPlane (served with
@@ -190,6 +194,9 @@ func Open(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	cfg.DataDir = abs
+	if err := capacity.CheckProfile(cfg.Capacity); err != nil {
+		return nil, err
+	}
 	if cfg.Region == "" {
 		cfg.Region = awsapi.DefaultRegion
 	}
@@ -406,10 +413,24 @@ func (s *Service) startMember(c *clusterRec, h *hsmRec) (*cluster.Member, error)
 	if raftAddr == "" {
 		raftAddr = net.JoinHostPort(s.cfg.Host, "0")
 	}
-	return cluster.Start(cluster.Config{NodeID: h.ID, AZ: h.AZ, DataDir: dir, APIAddr: api, RaftAddr: raftAddr,
+	m, err := cluster.Start(cluster.Config{NodeID: h.ID, AZ: h.AZ, DataDir: dir, APIAddr: api, RaftAddr: raftAddr,
 		CertPEM: cert, KeyPEM: key, CAPEM: ca.CertPEM, Network: s.net, NoSync: s.cfg.NoSync, KDF: s.cfg.KDF,
 		Timeouts: s.cfg.Timeouts, SnapshotThreshold: s.cfg.SnapshotThreshold, TrailingLogs: s.cfg.TrailingLogs,
 		SnapshotInterval: s.cfg.SnapshotInterval, Logger: s.log})
+	if err != nil || s.cfg.Capacity == capacity.ProfileNone {
+		return m, err
+	}
+	typ := h.HsmType
+	if typ == "" {
+		typ = c.HsmType
+	}
+	lim, err := capacity.NewLimiter(typ)
+	if err != nil {
+		_ = m.Close()
+		return nil, err
+	}
+	m.Node().SetLimiter(lim)
+	return m, nil
 }
 
 // allocAddrs picks the addresses of a new HSM (s.mu held): fixed ports from BasePort, or none

@@ -304,7 +304,8 @@ func (d *decoder) scenario(n *yaml.Node, s *Scenario) {
 				"time-scale": d.float(&s.Short.TimeScale),
 			})
 		},
-		"cluster": func(n *yaml.Node, p string) { d.cluster(n, p, &s.Cluster) },
+		"capacity": d.str(&s.Capacity),
+		"cluster":  func(n *yaml.Node, p string) { d.cluster(n, p, &s.Cluster) },
 		"setup": func(n *yaml.Node, p string) {
 			d.list(n, p, func(e *yaml.Node, p string) {
 				if st, ok := d.step(e, p); ok {
@@ -344,6 +345,7 @@ func (d *decoder) cluster(n *yaml.Node, path string, c *Cluster) {
 				c.AZs = append(c.AZs, az)
 			}
 		},
+		"hsm-type": d.str(&c.HsmType),
 		"timeouts": func(n *yaml.Node, p string) {
 			if n.Kind == yaml.ScalarNode {
 				c.Timeouts = n.Value
@@ -514,6 +516,20 @@ func (d *decoder) expect(n *yaml.Node, path string, x *Expect) {
 					d.errf(e, p, "an error budget needs max or max-rate")
 				}
 				x.Errors = append(x.Errors, b)
+			})
+		},
+		"throttled": func(n *yaml.Node, p string) {
+			d.list(n, p, func(e *yaml.Node, p string) {
+				b := ThrottleBudget{Pos: d.pos(e), Max: -1, MaxShare: -1}
+				d.fields(e, p, map[string]func(*yaml.Node, string){
+					"workload":  d.str(&b.Workload),
+					"max":       d.integer(&b.Max),
+					"max-share": d.float(&b.MaxShare),
+				})
+				if b.Max < 0 && b.MaxShare < 0 {
+					d.errf(e, p, "a throttling budget needs max or max-share")
+				}
+				x.Throttled = append(x.Throttled, b)
 			})
 		},
 		"client-errors": func(n *yaml.Node, p string) {

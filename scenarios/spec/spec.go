@@ -54,11 +54,14 @@ type Scenario struct {
 	Seed        int64 // fixes the fault schedule; default 1
 	Duration    time.Duration
 	Short       Profile
-	Cluster     Cluster
-	Setup       []Step
-	Workloads   []Workload
-	Faults      []Fault
-	Expect      Expect
+	// Capacity is the capacity profile the stack runs with: "cloudhsm" (each HSM at its type's
+	// published rates, the KMS at AWS's request quotas), or empty for no limits.
+	Capacity  string
+	Cluster   Cluster
+	Setup     []Step
+	Workloads []Workload
+	Faults    []Fault
+	Expect    Expect
 }
 
 // Profile is how the short profile (CI) differs from the full run.
@@ -72,6 +75,7 @@ type Profile struct {
 type Cluster struct {
 	AZs      []AZ   // in file order; node labels n1, n2, ... follow it
 	Timeouts string // "fast" (default) or "default" (cluster.DefaultTimeouts)
+	HsmType  string // hsm2m.medium (default) or hsm1.medium: whose rates the capacity profile applies
 	// Raft timeouts overriding the preset (zero: the preset's): links slower than the preset
 	// assumes need a longer heartbeat and leader lease.
 	Heartbeat, Election, LeaderLease, Apply time.Duration
@@ -225,6 +229,16 @@ type Expect struct {
 	Latency        []LatencyBudget
 	Idle           []IdleBudget
 	KeyStores      []KeyStoreExpect
+	Throttled      []ThrottleBudget
+}
+
+// ThrottleBudget bounds how much of a workload's KMS traffic AWS's request quotas refused
+// (ThrottlingException, with the capacity profile): "the app stayed under the quota".
+type ThrottleBudget struct {
+	Pos      Pos
+	Workload string  // empty: every workload
+	Max      int     // throttled operations at most (-1: not checked)
+	MaxShare float64 // throttled share of the operations at most (0..1; -1: not checked)
 }
 
 // ErrorBudget bounds the failed operations of a workload in a phase.

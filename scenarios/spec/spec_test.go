@@ -57,3 +57,28 @@ func TestParseErrorsNameFileLineField(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTheCapacityProfileAndAThrottlingBudget(t *testing.T) {
+	src := strings.Replace(good, "duration: 10s\n", "duration: 10s\ncapacity: cloudhsm\n", 1)
+	src = strings.Replace(src, "hsms: {", "hsm-type: hsm1.medium\n  hsms: {", 1)
+	s, err := spec.Parse("good.yaml", []byte(src+"expect:\n  throttled:\n    - {workload: w, max-share: 0.01}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Capacity != "cloudhsm" || s.Cluster.HsmType != "hsm1.medium" {
+		t.Fatalf("capacity %q, HSM type %q", s.Capacity, s.Cluster.HsmType)
+	}
+	if b := s.Expect.Throttled[0]; b.Workload != "w" || b.Max != -1 || b.MaxShare != 0.01 {
+		t.Fatalf("throttling budget %+v", b)
+	}
+	for _, c := range []struct{ src, want string }{
+		{strings.Replace(src, "capacity: cloudhsm", "capacity: fast", 1), "capacity: capacity profile \"fast\""},
+		{strings.Replace(src, "hsm1.medium", "hsm9.huge", 1), "cluster.hsm-type: \"hsm9.huge\""},
+		{src + "expect:\n  throttled:\n    - {workload: w}\n", "a throttling budget needs max or max-share"},
+		{src + "expect:\n  throttled:\n    - {workload: nope, max: 0}\n", "expect.throttled[0].workload: \"nope\" is not a workload"},
+	} {
+		if _, err := spec.Parse("bad.yaml", []byte(c.src)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("want %q, got %v", c.want, err)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/hsmsim/hsmsim/hsmd/capacity"
 )
 
 // ValidSelector reports whether s names nodes: leader, follower, random, last-added, n<i>,
@@ -57,6 +59,12 @@ func validate(d *decoder, s *Scenario) {
 	}
 	if n := s.Cluster.Nodes(); n < 1 || n > 28 {
 		d.errAt(root, "cluster.hsms", "%d HSMs: a cluster has 1 to 28", n)
+	}
+	if err := capacity.CheckProfile(s.Capacity); err != nil {
+		d.errAt(root, "capacity", "%v", err)
+	}
+	if t := s.Cluster.HsmType; t != "" && capacity.Rates[t] == nil {
+		d.errAt(root, "cluster.hsm-type", "%q: expected %s or %s", t, capacity.HSM2mMedium, capacity.HSM1Medium)
 	}
 	if t := s.Cluster.Timeouts; t != "" && t != "fast" && t != "default" {
 		d.errAt(root, "cluster.timeouts", "%q: expected fast or default", t)
@@ -258,6 +266,14 @@ func validate(d *decoder, s *Scenario) {
 		}
 		if !slices.Contains(phases, b.During) {
 			d.errAt(b.Pos, p+".during", "%q: expected one of %s", b.During, strings.Join(phases, ", "))
+		}
+	}
+	for i, b := range x.Throttled {
+		if b.Workload != "" && !wnames[b.Workload] {
+			d.errAt(b.Pos, fmt.Sprintf("expect.throttled[%d].workload", i), "%q is not a workload", b.Workload)
+		}
+		if b.MaxShare > 1 {
+			d.errAt(b.Pos, fmt.Sprintf("expect.throttled[%d].max-share", i), "%v: a share is 0 to 1", b.MaxShare)
 		}
 	}
 	for i, c := range x.ClientErrors {

@@ -73,7 +73,7 @@ func (t *InProcess) Start(ctx context.Context) (err error) {
 	t.net = netsim.New(o.Seed)
 	t.Svc, err = cloudhsm.Open(cloudhsm.Config{DataDir: filepath.Join(t.dir, "cloudhsm"), Region: region, AccountID: KMSAccount,
 		Network: t.net, Logger: o.Logger, NoSync: true, KDF: kdf, Timeouts: o.Timeouts,
-		SnapshotThreshold: 256, TrailingLogs: 128, SnapshotInterval: time.Second})
+		SnapshotThreshold: 256, TrailingLogs: 128, SnapshotInterval: time.Second, Capacity: o.Capacity})
 	if err != nil {
 		return err
 	}

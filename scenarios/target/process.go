@@ -219,6 +219,12 @@ func (t *Processes) start(n *procNode, args ...string) error {
 	if t.fast {
 		all = append(all, "--fast-timeouts")
 	}
+	if t.opts.Capacity != "" { // each hsmd holds itself to its type's rates
+		all = append(all, "--capacity", t.opts.Capacity)
+		if t.opts.HsmType != "" {
+			all = append(all, "--hsm-type", t.opts.HsmType)
+		}
+	}
 	cmd := exec.Command(t.bin, all...)
 	cmd.Stdout, cmd.Stderr = n.log, n.log
 	if err := cmd.Start(); err != nil {

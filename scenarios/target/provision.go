@@ -26,7 +26,7 @@ func (t *InProcess) provision(ctx context.Context, name, source string) (string,
 		}
 	}
 	o := cloudhsm.ProvisionOptions{Account: t.req.Account, Region: t.req.Region, AZs: azs, HSMs: hsms, Tag: "scenario",
-		SourceBackupID: source, Within: 60 * time.Second}
+		SourceBackupID: source, Within: 60 * time.Second, HsmType: t.opts.HsmType}
 	if source == "" {
 		o.AdminPassword = AdminPassword
 		// The admin's client is one of the scenario's named netsim clients.

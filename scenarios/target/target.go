@@ -66,6 +66,9 @@ type Options struct {
 	Dir    string // where data directories go; empty: a new temporary directory, removed at Close
 	Logger *slog.Logger
 	KMS    bool // run the KMS (and serve it on a loopback port); InProcess only
+	// Capacity is the capacity profile (hsmd/capacity, kms/quota): "cloudhsm" or none; HsmType
+	// the cluster's HSM type (default hsm2m.medium), whose rates the profile applies.
+	Capacity, HsmType string
 	// Binary is the hsmsim that Processes runs (empty: $HSMSIM_BIN, else built from this module).
 	Binary string
 }

@@ -99,6 +99,9 @@ func Check(in Input) []Result {
 	for _, c := range x.ClientErrors {
 		out = append(out, ClientErrors(in, c))
 	}
+	for _, b := range x.Throttled {
+		out = append(out, Throttled(in, b))
+	}
 	if x.Failover > 0 {
 		out = append(out, Failover(in, x.Failover))
 	}
@@ -423,6 +426,36 @@ func scope(w string) string {
 		return "all workloads"
 	}
 	return w
+}
+
+// throttlingCode is what a request over AWS KMS's quotas gets (kms/quota).
+const throttlingCode = "ThrottlingException"
+
+// Throttled: the app stayed under the quota: of a workload's operations, AWS's request quotas
+// refused no more than the budget allows.
+func Throttled(in Input, b spec.ThrottleBudget) Result {
+	r := Result{Name: "throttling of " + scope(b.Workload), Pass: true}
+	ops := workloadOps(in.Ops, b.Workload)
+	n := 0
+	for _, o := range ops {
+		if o.Code == throttlingCode {
+			n++
+		}
+	}
+	share := 0.0
+	if len(ops) > 0 {
+		share = float64(n) / float64(len(ops))
+	}
+	r.Summary = fmt.Sprintf("%d of %d operations throttled (%.2f%%)", n, len(ops), share*100)
+	if b.Max >= 0 && n > b.Max {
+		r.Pass = false
+		r.add("%d throttled, at most %d allowed", n, b.Max)
+	}
+	if b.MaxShare >= 0 && share > b.MaxShare {
+		r.Pass = false
+		r.add("%.2f%% throttled, at most %.2f%% allowed", share*100, b.MaxShare*100)
+	}
+	return r
 }
 
 // ErrorBudget: the failed operations of a workload in a phase stay within the budget.

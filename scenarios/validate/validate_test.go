@@ -207,3 +207,23 @@ func TestIdleAndLatencyCatchAStall(t *testing.T) {
 		t.Fatalf("steady latency: %+v", r)
 	}
 }
+
+func TestThrottledCatchesAnAppOverTheQuota(t *testing.T) {
+	ops := []history.Op{
+		{Workload: "app", End: 1 * ms1},
+		{Workload: "app", End: 2 * ms1, Code: "ThrottlingException"},
+		{Workload: "app", End: 3 * ms1, Code: "KMSInvalidStateException"}, // a failure, not throttling
+		{Workload: "app", End: 4 * ms1},
+		{Workload: "batch", End: 5 * ms1, Code: "ThrottlingException"},
+	}
+	in := Input{Ops: ops, LoadEnd: time.Second}
+	if r := Throttled(in, spec.ThrottleBudget{Workload: "app", Max: 0, MaxShare: -1}); r.Pass || r.Summary != "1 of 4 operations throttled (25.00%)" {
+		t.Fatalf("no throttling allowed: %+v", r)
+	}
+	if r := Throttled(in, spec.ThrottleBudget{Workload: "app", Max: -1, MaxShare: 0.25}); !r.Pass {
+		t.Fatalf("a quarter allowed: %+v", r)
+	}
+	if r := Throttled(in, spec.ThrottleBudget{Max: 1, MaxShare: -1}); r.Pass {
+		t.Fatalf("two throttled over all workloads, one allowed: %+v", r)
+	}
+}
