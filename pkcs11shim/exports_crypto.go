@@ -25,7 +25,7 @@ func initOp(name string, k opKind, h C.CK_SESSION_HANDLE, pMechanism C.CK_MECHAN
 			if key, err = handle32(hKey, p11.CKR_KEY_HANDLE_INVALID); err != nil {
 				return err
 			}
-			if !s.m.loggedIn() {
+			if !s.m.seesPublicObjects() {
 				return p11.Error(p11.CKR_USER_NOT_LOGGED_IN)
 			}
 		}
@@ -81,7 +81,7 @@ func updateOut(name string, k opKind, h C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR
 			return p11.Error(p11.CKR_ARGUMENTS_BAD)
 		}
 		if pOut == nil {
-			if _, err := s.op(k); err != nil {
+			if _, err := s.multiOp(k); err != nil {
 				return err
 			}
 			*pulOut = 0

@@ -38,6 +38,13 @@ type operation struct {
 	key   uint32
 	buf   []byte
 	multi bool // C_*Update was called: only C_*Final may end it
+	// single: a single-part call (C_Encrypt, C_Digest, ...) asked the length or had too little
+	// room, so the operation is single-part and stays active for the call again; a multi-part
+	// call meanwhile is CKR_OPERATION_ACTIVE and leaves it so (v2.40 §5.2 and §5.8-5.12: "a call
+	// to C_Encrypt ... which results in CKR_BUFFER_TOO_SMALL, or is a successful call to
+	// determine the length ... does not terminate the active encryption operation", and the
+	// operation begun is a single-part one).
+	single bool
 	// ivOut is the caller's CK_GCM_PARAMS.pIV (C memory) when the profile writes the IV the
 	// HSM generated back into it.
 	ivOut []byte
@@ -75,6 +82,8 @@ type session struct {
 func (s *session) state() uint64 {
 	in := s.m.loggedIn()
 	switch {
+	case s.m.soLoggedIn():
+		return p11.CKS_RW_SO_FUNCTIONS // an SO login has R/W sessions only (openSession)
 	case s.rw && in:
 		return p11.CKS_RW_USER_FUNCTIONS
 	case s.rw:
@@ -165,6 +174,16 @@ func (s *session) op(k opKind) (*operation, error) {
 
 func (s *session) end(k opKind) { s.ops[k] = nil }
 
+// multiOp returns the operation a multi-part call (C_*Update, C_*Final, C_DigestKey) continues:
+// CKR_OPERATION_ACTIVE, the operation kept, when a single-part call has begun it.
+func (s *session) multiOp(k opKind) (*operation, error) {
+	op, err := s.op(k)
+	if err == nil && op.single {
+		return nil, p11.Errorf(p11.CKR_OPERATION_ACTIVE, "a single-part call began this operation: it ends with that call")
+	}
+	return op, err
+}
+
 // lenRange is the "too much data" code of an operation.
 func lenRange(k opKind) uint32 {
 	if k == opDecrypt {
@@ -176,7 +195,7 @@ func lenRange(k opKind) uint32 {
 // update is C_EncryptUpdate, C_DecryptUpdate, C_SignUpdate, C_VerifyUpdate and C_DigestUpdate:
 // the data is kept here, up to max_buffer bytes, for the one RPC of C_*Final.
 func (s *session) update(k opKind, data []byte) error {
-	op, err := s.op(k)
+	op, err := s.multiOp(k)
 	if err != nil {
 		return err
 	}
@@ -199,7 +218,7 @@ func (s *session) update(k opKind, data []byte) error {
 
 // digestKey is C_DigestKey: the key's value joins the digested data, if the key lets it be read.
 func (s *session) digestKey(h uint32) error {
-	op, err := s.op(opDigest)
+	op, err := s.multiOp(opDigest)
 	if err != nil {
 		return err
 	}
@@ -232,6 +251,9 @@ func (s *session) digestKey(h uint32) error {
 // errBufferTooSmall and keeps it too; anything else ends the operation.
 func (s *session) finish(k opKind, data []byte, final bool, room uint64, query bool) ([]byte, error) {
 	op, err := s.op(k)
+	if final {
+		op, err = s.multiOp(k)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -255,11 +277,11 @@ func (s *session) finish(k opKind, data []byte, final bool, room uint64, query b
 		}
 	}
 	if query {
-		op.last = r
+		op.last, op.single = r, !final
 		return r.out, nil
 	}
 	if uint64(len(r.out)) > room {
-		op.last = r
+		op.last, op.single = r, !final
 		return r.out, errBufferTooSmall
 	}
 	if op.ivOut != nil && r.iv != nil {

@@ -64,6 +64,11 @@ func (c *Client) ListUsers(ctx context.Context) ([]*hsmpb.UserInfo, error) {
 	return r.Users, nil
 }
 
+// PinStatus returns the wrong-password counts of the named users (no login needed).
+func (c *Client) PinStatus(ctx context.Context, users ...string) (*hsmpb.PinStatusResponse, error) {
+	return c.api.GetPinStatus(ctx, &hsmpb.PinStatusRequest{Users: users})
+}
+
 // CreateObject is C_CreateObject.
 func (c *Client) CreateObject(ctx context.Context, t []attr.Attribute) (uint32, error) {
 	r, err := c.api.CreateObject(ctx, &hsmpb.CreateObjectRequest{Template: hsmpb.TemplateToPB(t)})

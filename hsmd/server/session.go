@@ -3,6 +3,7 @@ package server
 import (
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
@@ -40,12 +41,12 @@ func (s *sessionObjects) add(loginID, owner string, a attr.Set) uint32 {
 	return h
 }
 
-// get returns a session object if loginID made it.
-func (s *sessionObjects) get(loginID string, h uint32) (*token.Object, bool) {
+// get returns a session object if c made it (its login, or its public session).
+func (s *sessionObjects) get(c *caller, h uint32) (*token.Object, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	o, ok := s.objs[h]
-	if !ok || s.login[h] != loginID {
+	if !ok || !c.owns(s.login[h]) {
 		return nil, false
 	}
 	return o, true
@@ -77,12 +78,12 @@ func (s *sessionObjects) dropLogin(loginID string) {
 	}
 }
 
-func (s *sessionObjects) find(loginID string, tmpl []attr.Attribute) []uint32 {
+func (s *sessionObjects) find(c *caller, tmpl []attr.Attribute) []uint32 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []uint32
 	for h, o := range s.objs {
-		if s.login[h] == loginID && attr.Match(o.Attrs, tmpl) {
+		if c.owns(s.login[h]) && attr.Match(o.Attrs, tmpl) {
 			out = append(out, h)
 		}
 	}
@@ -98,10 +99,15 @@ func (s *sessionObjects) count() int {
 
 // dropEnded drops the session objects of logins the token no longer has: a login can end on
 // another node (a logout there, or its lease running out) while its session objects live here.
+// A public session's objects are not a login's: its application destroys them as it closes its
+// sessions (C_CloseSession, C_Finalize).
 func (s *sessionObjects) dropEnded(st *token.State) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for h, l := range s.login {
+		if strings.HasPrefix(l, publicKeyPrefix) {
+			continue
+		}
 		if _, _, ok := st.Login(l); !ok {
 			delete(s.objs, h)
 			delete(s.login, h)
