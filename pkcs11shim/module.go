@@ -123,7 +123,7 @@ func initialize(getenv func(string) string) error {
 		return p11.Errorf(p11.CKR_GENERAL_ERROR, "client: %v", err)
 	}
 	m := &module{cfg: cfg, log: log, logC: logC, cl: cl, pid: os.Getpid(), closed: make(chan struct{}),
-		sessions: map[uint64]*session{}, owners: map[uint32]owned{}, lastSO: firstAdmin}
+		sessions: map[uint64]*session{}, owners: map[uint32]owned{}, lastUser: cfg.User, lastSO: firstAdmin}
 	if cfg.Profile == client.ProfileStandard {
 		// Public sessions make and use public objects (v2.40 §6.7); profile cloudhsm has none.
 		cl.Session().SetPublic()

@@ -39,11 +39,8 @@ type operation struct {
 	buf   []byte
 	multi bool // C_*Update was called: only C_*Final may end it
 	// single: a single-part call (C_Encrypt, C_Digest, ...) asked the length or had too little
-	// room, so the operation is single-part and stays active for the call again; a multi-part
-	// call meanwhile is CKR_OPERATION_ACTIVE and leaves it so (v2.40 §5.2 and §5.8-5.12: "a call
-	// to C_Encrypt ... which results in CKR_BUFFER_TOO_SMALL, or is a successful call to
-	// determine the length ... does not terminate the active encryption operation", and the
-	// operation begun is a single-part one).
+	// room, which leaves the operation active for that call again (v2.40 §5.2); the operation is
+	// then a single-part one, and a multi-part call is CKR_OPERATION_ACTIVE (multiOp).
 	single bool
 	// ivOut is the caller's CK_GCM_PARAMS.pIV (C memory) when the profile writes the IV the
 	// HSM generated back into it.
@@ -174,12 +171,17 @@ func (s *session) op(k opKind) (*operation, error) {
 
 func (s *session) end(k opKind) { s.ops[k] = nil }
 
-// multiOp returns the operation a multi-part call (C_*Update, C_*Final, C_DigestKey) continues:
-// CKR_OPERATION_ACTIVE, the operation kept, when a single-part call has begun it.
+// multiOp returns the operation a multi-part call (C_*Update, C_*Final, C_DigestKey) continues,
+// or CKR_OPERATION_ACTIVE when a single-part call has begun it. The refusal ends the operation,
+// as every error of those calls does: v2.40 §5.8 ("A call to C_EncryptUpdate which results in an
+// error terminates the current encryption operation"), §5.10 ("A call to C_DigestFinal always
+// terminates the active digest operation unless it returns CKR_BUFFER_TOO_SMALL or is a
+// successful call ... to determine the length"), and the same words for the other families.
 func (s *session) multiOp(k opKind) (*operation, error) {
 	op, err := s.op(k)
 	if err == nil && op.single {
-		return nil, p11.Errorf(p11.CKR_OPERATION_ACTIVE, "a single-part call began this operation: it ends with that call")
+		s.end(k)
+		return nil, p11.Errorf(p11.CKR_OPERATION_ACTIVE, "a single-part call began this operation: only that call may end it")
 	}
 	return op, err
 }

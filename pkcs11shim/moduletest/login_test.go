@@ -144,3 +144,24 @@ func TestTokenPINFlags(t *testing.T) {
 		t.Fatalf("after a good SO login: %#x", f)
 	}
 }
+
+// The config's "user" (hsmsim up writes its crypto user there) is the normal user before the
+// application names one: a password alone is its, and its wrong-PIN count shows at once, as
+// google/pkcs11test's UserLoginWrongPIN expects of a first wrong PIN.
+func TestConfigUserIsTheNormalUser(t *testing.T) {
+	start(t, standard, func(c *moduleConfig) { c.User = nodetest.CryptoUser })
+	s := open(t, false)
+	wantRV(t, "a wrong password alone", p.Login(s, pkcs11.CKU_USER, "simply-wrong"), pkcs11.CKR_PIN_INCORRECT)
+	ti, err := p.GetTokenInfo(1)
+	must(t, err)
+	if ti.Flags&pkcs11.CKF_USER_PIN_COUNT_LOW == 0 {
+		t.Fatalf("token flags %#x after a wrong PIN", ti.Flags)
+	}
+	must(t, p.Login(s, pkcs11.CKU_USER, nodetest.CryptoPass))
+	must(t, p.Logout(s))
+	ti, err = p.GetTokenInfo(1)
+	must(t, err)
+	if ti.Flags&pkcs11.CKF_USER_PIN_COUNT_LOW != 0 {
+		t.Fatalf("token flags %#x after a good login", ti.Flags)
+	}
+}

@@ -64,6 +64,7 @@ type moduleConfig struct {
 	LogLevel       string       `json:"log_level,omitempty"`
 	AttemptTimeout string       `json:"attempt_timeout,omitempty"`
 	MaxBuffer      int          `json:"max_buffer,omitempty"`
+	User           string       `json:"user,omitempty"`
 }
 
 type nodeConfig struct {
