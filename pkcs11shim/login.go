@@ -11,7 +11,7 @@ import (
 // login is C_Login and C_LoginUser. user is empty for C_Login, whose PIN is "user:password".
 //
 // CKU_USER is a crypto user (CU), who owns and uses keys. CKU_SO is an admin (crypto officer, CO)
-// in profile standard: PKCS#11 v2.40 §6.7.3 gives the SO a R/W session with access to public
+// in profile standard: the PKCS#11 v2.40 Usage Guide's "R/W SO Functions" state gives the SO a R/W session with access to public
 // objects only and the user-management functions (C_InitPIN); an admin on the cluster manages
 // users and never uses keys, which is the same role. Profile cloudhsm keeps CloudHSM's library,
 // where only crypto users log in through PKCS#11 (AWS-api's "C_Login" takes CKU_USER; admins use

@@ -125,7 +125,7 @@ func initialize(getenv func(string) string) error {
 	m := &module{cfg: cfg, log: log, logC: logC, cl: cl, pid: os.Getpid(), closed: make(chan struct{}),
 		sessions: map[uint64]*session{}, owners: map[uint32]owned{}, lastUser: cfg.User, lastSO: firstAdmin}
 	if cfg.Profile == client.ProfileStandard {
-		// Public sessions make and use public objects (v2.40 §6.7); profile cloudhsm has none.
+		// Public sessions make and use public objects (the v2.40 Usage Guide's session states); profile cloudhsm has none.
 		cl.Session().SetPublic()
 	}
 	cur.Store(m)
@@ -173,7 +173,7 @@ func (m *module) cloudHSM() bool { return m.cfg.Profile == client.ProfileCloudHS
 
 // seesPublicObjects says whether the application may find, read, make and use objects now: after
 // a login, or in a public session of profile standard, which has the token's public objects
-// (CKA_PRIVATE false) as v2.40 §6.7.1-6.7.2 say (the node keeps private objects from it:
+// (CKA_PRIVATE false) as the v2.40 Usage Guide's session states say (the node keeps private objects from it:
 // CKR_USER_NOT_LOGGED_IN). The CloudHSM library does nothing with objects before a login: AWS
 // documents no public-session access for Client SDK 5 (docs/PKCS11.md, "Public sessions").
 func (m *module) seesPublicObjects() bool { return m.loggedIn() || !m.cloudHSM() }

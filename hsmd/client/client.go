@@ -180,7 +180,7 @@ func (s *Session) setLogin(c string, lease time.Duration) {
 }
 
 // SetPublic gives the session a fresh public-session id, so that objects can be made and used
-// without a login (PKCS#11 v2.40 §4.4 and §6.7: a public session has R/W access to public session
+// without a login (PKCS#11 v2.40 §4.4 and the v2.40 Usage Guide's session states: a public session has R/W access to public session
 // objects). The id is 128 random bits: it is the only thing that ties those objects to this
 // application, as a credential does for a login's.
 func (s *Session) SetPublic() {
@@ -229,6 +229,7 @@ type Client struct {
 	homes map[uint32]*nodeConn // session-object handle → the node that holds it
 	// publicMade are the session objects made without a credential: a logout does not end them.
 	publicMade map[uint32]bool
+	keptAlive  atomic.Int64 // when keepPublicAlive last called the session homes (Unix nanoseconds)
 	// sessHome is where new session objects go: the node of the first one made, until it fails.
 	sessHome *nodeConn
 
@@ -287,7 +288,10 @@ func Dial(cfg Config) (*Client, error) {
 			cancel()
 		})
 	}
-	go c.every(renewTick, c.renewIfDue)
+	go c.every(renewTick, func() {
+		c.renewIfDue()
+		c.keepPublicAlive()
+	})
 	return c, nil
 }
 
@@ -383,7 +387,7 @@ type authKey struct{}
 
 // WithCredential makes the calls of ctx carry credential cred instead of the session's: a
 // PKCS#11 security officer's login, which stays apart from the session so that the SO's object
-// calls remain those of a public session (PKCS#11 v2.40 §6.7.3: the SO has no access to
+// calls remain those of a public session (the PKCS#11 v2.40 Usage Guide's "R/W SO Functions": the SO has no access to
 // private objects), while the user-management calls it makes carry its credential.
 func WithCredential(ctx context.Context, cred string) context.Context {
 	return context.WithValue(ctx, authKey{}, authScheme+cred)

@@ -1008,24 +1008,25 @@ func (x *PinStatusResponse) GetMaxFailed() uint32 {
 }
 
 type InfoResponse struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	ClusterId      string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	NodeId         string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"` // hsm-...
-	Az             string                 `protobuf:"bytes,3,opt,name=az,proto3" json:"az,omitempty"`
-	Label          string                 `protobuf:"bytes,4,opt,name=label,proto3" json:"label,omitempty"` // token label
-	Serial         string                 `protobuf:"bytes,5,opt,name=serial,proto3" json:"serial,omitempty"`
-	AppliedIndex   uint64                 `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	TokenObjects   uint32                 `protobuf:"varint,7,opt,name=token_objects,json=tokenObjects,proto3" json:"token_objects,omitempty"`
-	SessionObjects uint32                 `protobuf:"varint,8,opt,name=session_objects,json=sessionObjects,proto3" json:"session_objects,omitempty"`
-	MaxObjects     uint32                 `protobuf:"varint,9,opt,name=max_objects,json=maxObjects,proto3" json:"max_objects,omitempty"`
-	Users          uint32                 `protobuf:"varint,10,opt,name=users,proto3" json:"users,omitempty"`
-	Initialized    bool                   `protobuf:"varint,11,opt,name=initialized,proto3" json:"initialized,omitempty"` // admin activated
-	Firmware       string                 `protobuf:"bytes,12,opt,name=firmware,proto3" json:"firmware,omitempty"`
-	LeaderId       string                 `protobuf:"bytes,13,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"` // empty when unknown (single node: itself)
-	ActiveLogins   uint32                 `protobuf:"varint,14,opt,name=active_logins,json=activeLogins,proto3" json:"active_logins,omitempty"`
-	Members        []*Member              `protobuf:"bytes,15,rep,name=members,proto3" json:"members,omitempty"` // the cluster as this node knows it (clients learn new nodes here)
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId         string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	NodeId            string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"` // hsm-...
+	Az                string                 `protobuf:"bytes,3,opt,name=az,proto3" json:"az,omitempty"`
+	Label             string                 `protobuf:"bytes,4,opt,name=label,proto3" json:"label,omitempty"` // token label
+	Serial            string                 `protobuf:"bytes,5,opt,name=serial,proto3" json:"serial,omitempty"`
+	AppliedIndex      uint64                 `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	TokenObjects      uint32                 `protobuf:"varint,7,opt,name=token_objects,json=tokenObjects,proto3" json:"token_objects,omitempty"`
+	SessionObjects    uint32                 `protobuf:"varint,8,opt,name=session_objects,json=sessionObjects,proto3" json:"session_objects,omitempty"`
+	MaxObjects        uint32                 `protobuf:"varint,9,opt,name=max_objects,json=maxObjects,proto3" json:"max_objects,omitempty"`
+	Users             uint32                 `protobuf:"varint,10,opt,name=users,proto3" json:"users,omitempty"`
+	Initialized       bool                   `protobuf:"varint,11,opt,name=initialized,proto3" json:"initialized,omitempty"` // admin activated
+	Firmware          string                 `protobuf:"bytes,12,opt,name=firmware,proto3" json:"firmware,omitempty"`
+	LeaderId          string                 `protobuf:"bytes,13,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"` // empty when unknown (single node: itself)
+	ActiveLogins      uint32                 `protobuf:"varint,14,opt,name=active_logins,json=activeLogins,proto3" json:"active_logins,omitempty"`
+	Members           []*Member              `protobuf:"bytes,15,rep,name=members,proto3" json:"members,omitempty"`                                                 // the cluster as this node knows it (clients learn new nodes here)
+	LoginLeaseSeconds uint32                 `protobuf:"varint,16,opt,name=login_lease_seconds,json=loginLeaseSeconds,proto3" json:"login_lease_seconds,omitempty"` // a login's lease; a public session's objects live 8 leases past the last call naming it
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *InfoResponse) Reset() {
@@ -1161,6 +1162,13 @@ func (x *InfoResponse) GetMembers() []*Member {
 		return x.Members
 	}
 	return nil
+}
+
+func (x *InfoResponse) GetLoginLeaseSeconds() uint32 {
+	if x != nil {
+		return x.LoginLeaseSeconds
+	}
+	return 0
 }
 
 type Member struct {
@@ -3331,7 +3339,7 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\x11PinStatusResponse\x12.\n" +
 	"\x05users\x18\x01 \x03(\v2\x18.hsmsim.hsm.v1.PinStatusR\x05users\x12\x1d\n" +
 	"\n" +
-	"max_failed\x18\x02 \x01(\rR\tmaxFailed\"\xdf\x03\n" +
+	"max_failed\x18\x02 \x01(\rR\tmaxFailed\"\x8f\x04\n" +
 	"\fInfoResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x17\n" +
@@ -3350,7 +3358,8 @@ const file_hsmd_hsmpb_hsm_proto_rawDesc = "" +
 	"\bfirmware\x18\f \x01(\tR\bfirmware\x12\x1b\n" +
 	"\tleader_id\x18\r \x01(\tR\bleaderId\x12#\n" +
 	"\ractive_logins\x18\x0e \x01(\rR\factiveLogins\x12/\n" +
-	"\amembers\x18\x0f \x03(\v2\x15.hsmsim.hsm.v1.MemberR\amembers\"\x8f\x01\n" +
+	"\amembers\x18\x0f \x03(\v2\x15.hsmsim.hsm.v1.MemberR\amembers\x12.\n" +
+	"\x13login_lease_seconds\x18\x10 \x01(\rR\x11loginLeaseSeconds\"\x8f\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
 	"\x02az\x18\x02 \x01(\tR\x02az\x12\x12\n" +

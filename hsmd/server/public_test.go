@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
 	"github.com/hsmsim/hsmsim/hsmd/ckm"
@@ -23,7 +24,7 @@ func publicAES(label string, token bool) []attr.Attribute {
 	return append(aesTemplate(token, label), attr.Attribute{Type: p11.CKA_PRIVATE, Value: attr.Bool(false)})
 }
 
-// A public session (PKCS#11 v2.40 §6.7.1-6.7.2) makes and uses public objects without a login;
+// A public session (PKCS#11 the v2.40 Usage Guide's session states) makes and uses public objects without a login;
 // private ones need a login; and what one application's public session makes no other caller
 // sees, nor does it see any login's objects but the public token objects, which it reads and
 // does not use.
@@ -173,4 +174,38 @@ func TestPinStatus(t *testing.T) {
 	}
 	_, err = c.PinStatus(ctx, make([]string, 9)...)
 	wantRV(t, "nine users", err, p11.CKR_ARGUMENTS_BAD)
+}
+
+// A public session has no login whose lease ends its objects with its client: the node drops
+// them when no call has named the session for eight leases, and a live client keeps naming it.
+func TestPublicSessionObjectsEndWithTheirClient(t *testing.T) {
+	n := nodetest.Start(t, nodetest.Options{LoginLease: 500 * time.Millisecond})
+	ctx := ctxT(t)
+	live, gone := publicClient(t, n), publicClient(t, n)
+	k, err := live.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, publicAES("live", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gone.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, publicAES("gone", false)); err != nil {
+		t.Fatal(err)
+	}
+	gone.Close() // the application died without C_Finalize
+	watcher := n.Client(t) // names no public session: only live's own keep-alive keeps its object
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := watcher.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.SessionObjects == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d session objects after the client of one went away", info.SessionObjects)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, err := live.GetAttributes(ctx, k, p11.CKA_LABEL); err != nil {
+		t.Fatalf("the live client's public object: %v", err)
+	}
 }

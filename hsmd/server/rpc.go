@@ -35,7 +35,7 @@ type caller struct {
 	user  *token.User
 	// public is the session-object owner key of the application's public session ("" when the
 	// call names none): a logged-in application still sees the public session objects it made
-	// before its login, as PKCS#11 sessions keep their objects across C_Login (v2.40 §6.7).
+	// before its login, as PKCS#11 sessions keep their objects across C_Login (the v2.40 Usage Guide's session states).
 	public string
 }
 
@@ -70,7 +70,7 @@ var publicReadMethods = map[string]bool{"FindObjects": true, "GetAttributes": tr
 var anonymous = &caller{login: &token.Login{}, user: &token.User{}}
 
 // publicWorkMethods may also be called without a login by a public session that names itself
-// (MDPublicSession), in the PKCS#11 module's profile standard: PKCS#11 v2.40 §6.7.1-6.7.2 give a
+// (MDPublicSession), in the PKCS#11 module's profile standard: PKCS#11 the v2.40 Usage Guide's session states give a
 // public session R/W access to public session objects (and, R/W, to public token objects), and
 // the crypto functions work with the keys a session can access. The node enforces what is
 // public: private objects need a login (CKR_USER_NOT_LOGGED_IN).
@@ -152,6 +152,9 @@ func (n *Node) serve(ctx context.Context, md incomingMD, method string, req any,
 				return nil, &nodeBehind{err}
 			}
 		}
+	}
+	if k := publicKey(md); k != "" {
+		n.sess.touch(k)
 	}
 	if method == batchMethod {
 		// A batch may mix items that need a login with items that do not (Digest, random):
@@ -269,8 +272,8 @@ func keyUser(ctx context.Context) (*caller, error) {
 
 // publicSession returns the public session a call acts as, or nil: the caller without a login,
 // or an admin logged in from a public session. The admin is PKCS#11's security officer (CKU_SO),
-// whose sessions have the access of public sessions to objects (v2.40 §6.7.3, "R/W SO
-// Functions": R/W access to public objects, none to private ones), so its object calls act as
+// whose sessions have the access of public sessions to objects (the v2.40 Usage Guide's "R/W SO
+// Functions" state: R/W access to public objects, none to private ones), so its object calls act as
 // the public session of its application. An admin calling without a public session (the CLI)
 // keeps CloudHSM's rule: no key functions at all.
 func publicSession(c *caller) *caller {

@@ -48,7 +48,7 @@ func (n *Node) ServerOptions() []grpc.ServerOption {
 func (v *service) GetInfo(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.InfoResponse, error) {
 	n := v.n
 	r := &hsmpb.InfoResponse{NodeId: n.cfg.NodeID, Az: n.cfg.AZ, Serial: n.cfg.NodeID, Firmware: Firmware,
-		MaxObjects: token.MaxObjects, SessionObjects: uint32(n.sess.count())}
+		MaxObjects: token.MaxObjects, SessionObjects: uint32(n.sess.count()), LoginLeaseSeconds: n.leaseSeconds()}
 	if s := n.State(); s != nil {
 		r.ClusterId, r.Label = s.Meta()
 		r.AppliedIndex = s.Applied()
@@ -293,7 +293,7 @@ func (n *Node) makeObject(ctx context.Context, c *caller, op attr.Op, tmpl []*hs
 // createObject stores a new object: token objects through the log, session objects here.
 //
 // A public session (no login) makes public objects only: PKCS#11 v2.40 §5.7 (C_CreateObject: "Only
-// public objects can be created unless the normal user is logged in") and §6.7 give the others
+// public objects can be created unless the normal user is logged in") and the v2.40 Usage Guide's session states give the others
 // CKR_USER_NOT_LOGGED_IN. Its session objects belong to its public session; its token objects to
 // nobody (token.State: any public session or crypto user may manage them, as the spec's R/W
 // access to public token objects says).

@@ -243,7 +243,7 @@ func (s *State) cryptoUser(actor string) (*User, *Result) {
 }
 
 // Nobody is the owner of the token objects a PKCS#11 public session (no login) makes: public
-// objects only (PKCS#11 v2.40 §6.7.1-6.7.2 give a R/W public session R/W access to public token
+// objects only (PKCS#11 the v2.40 Usage Guide's session states give a R/W public session R/W access to public token
 // objects, and none to private ones).
 const Nobody = ""
 

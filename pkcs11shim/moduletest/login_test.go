@@ -14,7 +14,7 @@ import (
 const soPIN = "admin:" + nodetest.AdminPassword
 
 // The admin (crypto officer) is the security officer in profile standard, with v2.40 §5.6's
-// C_Login rules and §6.7.3's "R/W SO Functions" state.
+// C_Login rules and the v2.40 Usage Guide's "R/W SO Functions" state.
 func TestSOLogin(t *testing.T) {
 	start(t, standard)
 	ro, rw := open(t, false), open(t, true)

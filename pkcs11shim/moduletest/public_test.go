@@ -20,7 +20,7 @@ func publicAES(token bool, label string) []*pkcs11.Attribute {
 	}
 }
 
-// PKCS#11 v2.40 §6.7.1-6.7.2: a public session (no login) has R/W access to public session
+// PKCS#11 the v2.40 Usage Guide's session states: a public session (no login) has R/W access to public session
 // objects, R/O (R/W in a R/W session) to public token objects, and none to private ones. In
 // profile standard the module does all of it; private objects answer CKR_USER_NOT_LOGGED_IN.
 func TestPublicSessionWork(t *testing.T) {
