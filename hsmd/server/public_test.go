@@ -189,7 +189,7 @@ func TestPublicSessionObjectsEndWithTheirClient(t *testing.T) {
 	if _, err := gone.GenerateKey(ctx, ckm.Mechanism{Type: p11.CKM_AES_KEY_GEN}, publicAES("gone", false)); err != nil {
 		t.Fatal(err)
 	}
-	gone.Close() // the application died without C_Finalize
+	gone.Close()           // the application died without C_Finalize
 	watcher := n.Client(t) // names no public session: only live's own keep-alive keeps its object
 	deadline := time.Now().Add(20 * time.Second)
 	for {
