@@ -280,21 +280,11 @@ func GetAttributes(session, object uint, attrs []Attr) uint {
 // Sign calls C_Sign with an output buffer of room bytes (room < 0: NULL, a length query). It
 // returns the CK_RV, *pulSignatureLen and what was written.
 func Sign(session uint, data []byte, room int) (uint, int, []byte) {
-	var sig unsafe.Pointer
-	l := C.CK_ULONG(0)
-	if room >= 0 {
-		sig = C.malloc(C.size_t(room + 1))
-		defer C.free(sig)
-		l = C.CK_ULONG(room)
-	}
 	d := C.CBytes(data)
 	defer C.free(d)
-	rv := C.h_sign(C.CK_SESSION_HANDLE(session), (*C.CK_BYTE)(d), C.CK_ULONG(len(data)), (*C.CK_BYTE)(sig), &l)
-	var out []byte
-	if sig != nil && rv == C.CKR_OK {
-		out = C.GoBytes(sig, C.int(l))
-	}
-	return uint(rv), int(l), out
+	return outCall(room, func(out *C.CK_BYTE, l *C.CK_ULONG) C.CK_RV {
+		return C.h_sign(C.CK_SESSION_HANDLE(session), (*C.CK_BYTE)(d), C.CK_ULONG(len(data)), out, l)
+	})
 }
 
 // outCall runs a C call that writes up to *l bytes at out, with an output buffer of room bytes
@@ -342,17 +332,12 @@ func Encrypt(session uint, data []byte, room int) (uint, int, []byte) {
 
 // EncryptUpdate calls C_EncryptUpdate with an output buffer of room bytes (room < 0: NULL).
 func EncryptUpdate(session uint, data []byte, room int) (uint, int) {
-	var out unsafe.Pointer
-	l := C.CK_ULONG(0)
-	if room >= 0 {
-		out = C.malloc(C.size_t(room + 1))
-		defer C.free(out)
-		l = C.CK_ULONG(room)
-	}
 	d := C.CBytes(data)
 	defer C.free(d)
-	rv := C.h_encrypt_update(C.CK_SESSION_HANDLE(session), (*C.CK_BYTE)(d), C.CK_ULONG(len(data)), (*C.CK_BYTE)(out), &l)
-	return uint(rv), int(l)
+	rv, n, _ := outCall(room, func(out *C.CK_BYTE, l *C.CK_ULONG) C.CK_RV {
+		return C.h_encrypt_update(C.CK_SESSION_HANDLE(session), (*C.CK_BYTE)(d), C.CK_ULONG(len(data)), out, l)
+	})
+	return rv, n
 }
 
 // FindObjectsNullOut calls C_FindObjects with a NULL handle array.
