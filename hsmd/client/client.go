@@ -121,6 +121,9 @@ type Session struct {
 	// without a login belong to it on the node, and every call carries it so that they stay
 	// visible after a login. "" means calls without a credential are anonymous reads only.
 	public string
+	// officer: the login is an admin's, whose object calls the node serves as the public
+	// session's (so the objects it makes outlive the login, as the public session's do).
+	officer bool
 	index  atomic.Uint64
 
 	// What crypto reads wait for (readindex.go): the index of the session's last login change
@@ -164,7 +167,7 @@ func (s *Session) Adopt(from *Session) {
 
 func (s *Session) setLogin(c string, lease time.Duration) {
 	s.mu.Lock()
-	s.cred, s.auth = c, ""
+	s.cred, s.auth, s.officer = c, "", false
 	if c != "" {
 		s.auth = authScheme + c
 	}
@@ -382,17 +385,6 @@ type ctxKey struct{}
 // holds session objects of this client).
 type pinKey struct{}
 
-// authKey overrides the session's credential for the calls made with a context.
-type authKey struct{}
-
-// WithCredential makes the calls of ctx carry credential cred instead of the session's: a
-// PKCS#11 security officer's login, which stays apart from the session so that the SO's object
-// calls remain those of a public session (the PKCS#11 v2.40 Usage Guide's "R/W SO Functions": the SO has no access to
-// private objects), while the user-management calls it makes carry its credential.
-func WithCredential(ctx context.Context, cred string) context.Context {
-	return context.WithValue(ctx, authKey{}, authScheme+cred)
-}
-
 // WithRequestID fixes the idempotency id of the writes made with ctx: a caller that retries a
 // write after a lost reply reuses the id, and the cluster applies it once.
 func WithRequestID(ctx context.Context, id string) context.Context {
@@ -411,7 +403,7 @@ func (c *Client) intercept(ctx context.Context, method string, req, reply any, c
 		return inv(ctx, method, req, reply, cc, opts...)
 	}
 	name := method[strings.LastIndexByte(method, '/')+1:]
-	if c.batch != nil && batchable[name] && ctx.Value(pinKey{}) == nil && ctx.Value(authKey{}) == nil {
+	if c.batch != nil && batchable[name] && ctx.Value(pinKey{}) == nil {
 		if item := batchItem(name, req); item != nil {
 			return c.batch.do(&pending{ctx: ctx, item: item, reply: reply, done: make(chan struct{}),
 				solo: func(ctx context.Context) error { return c.unary(ctx, name, method, req, reply, inv, opts) }})
@@ -503,9 +495,6 @@ func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req
 	c.sess.mu.RLock()
 	auth, public := c.sess.auth, c.sess.public
 	c.sess.mu.RUnlock()
-	if a, ok := ctx.Value(authKey{}).(string); ok {
-		auth = a
-	}
 	if auth != "" {
 		kv = append(kv, mdAuthorization, auth)
 	}
@@ -667,7 +656,7 @@ func (c *Client) noteHome(nc *nodeConn, reply any) {
 		return
 	}
 	c.sess.mu.RLock()
-	public := c.sess.auth == ""
+	public := c.sess.auth == "" || c.sess.officer
 	c.sess.mu.RUnlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()

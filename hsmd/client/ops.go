@@ -24,6 +24,11 @@ func (c *Client) Login(ctx context.Context, user, password string) (*hsmpb.Login
 		return nil, err
 	}
 	c.sess.setLogin(r.Credential, time.Duration(r.LeaseSeconds)*time.Second)
+	if hsmpb.Role(r.Role) == hsmpb.Role_ROLE_ADMIN {
+		c.sess.mu.Lock()
+		c.sess.officer = true
+		c.sess.mu.Unlock()
+	}
 	return r, nil
 }
 
