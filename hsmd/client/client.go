@@ -124,7 +124,7 @@ type Session struct {
 	// officer: the login is an admin's, whose object calls the node serves as the public
 	// session's (so the objects it makes outlive the login, as the public session's do).
 	officer bool
-	index  atomic.Uint64
+	index   atomic.Uint64
 
 	// What crypto reads wait for (readindex.go): the index of the session's last login change
 	// (or an index the caller asked to Observe), and per key handle the index at which the session last changed it or saw it changed; and
