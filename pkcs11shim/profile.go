@@ -1,6 +1,9 @@
 package pkcs11shim
 
 import (
+	"math/big"
+
+	"github.com/hsmsim/hsmsim/hsmd/attr"
 	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
@@ -108,6 +111,52 @@ func (m *module) multiPart(t uint32) error {
 		return p11.Errorf(p11.CKR_MECHANISM_INVALID, "profile cloudhsm: %s is single-part only", p11.MechName(t))
 	case !m.cloudHSM() && specSinglePart[t]:
 		return p11.Errorf(p11.CKR_OPERATION_NOT_INITIALIZED, "%s has single-part operations only (PKCS #11 v2.40)", p11.MechName(t))
+	}
+	return nil
+}
+
+// cloudHSMMinRSABits is CloudHSM's smallest RSA key (AWS "Supported key types for the PKCS #11
+// library": "Generate 2048-bit to 4096-bit RSA keys, in increments of 256 bits"). The nodes take
+// RSA from 1024 bits, as profile standard does (PKCS #11 sets no minimum).
+const cloudHSMMinRSABits = 2048
+
+// rsaMechanisms are the nodes' mechanisms whose key sizes are RSA modulus bits.
+var rsaMechanisms = map[uint32]bool{
+	p11.CKM_RSA_PKCS_KEY_PAIR_GEN: true, p11.CKM_RSA_X9_31_KEY_PAIR_GEN: true, p11.CKM_RSA_PKCS: true,
+	p11.CKM_RSA_X_509: true, p11.CKM_RSA_PKCS_OAEP: true, p11.CKM_RSA_PKCS_PSS: true, p11.CKM_RSA_AES_KEY_WRAP: true,
+	p11.CKM_SHA1_RSA_PKCS: true, p11.CKM_SHA224_RSA_PKCS: true, p11.CKM_SHA256_RSA_PKCS: true, p11.CKM_SHA384_RSA_PKCS: true,
+	p11.CKM_SHA512_RSA_PKCS: true, p11.CKM_SHA1_RSA_PKCS_PSS: true, p11.CKM_SHA224_RSA_PKCS_PSS: true,
+	p11.CKM_SHA256_RSA_PKCS_PSS: true, p11.CKM_SHA384_RSA_PKCS_PSS: true, p11.CKM_SHA512_RSA_PKCS_PSS: true,
+}
+
+// minKeySize is C_GetMechanismInfo's ulMinKeySize in this profile: the node's, raised to
+// CloudHSM's RSA floor in profile cloudhsm.
+func (m *module) minKeySize(t uint32, node uint64) uint64 {
+	if m.cloudHSM() && rsaMechanisms[t] {
+		return max(node, cloudHSMMinRSABits)
+	}
+	return node
+}
+
+// checkRSASize refuses, in profile cloudhsm, an RSA key below CloudHSM's floor: a key-pair
+// generation asking for fewer CKA_MODULUS_BITS (CKR_KEY_SIZE_RANGE, the code the nodes give a
+// size outside their range), or a C_CreateObject of an RSA key whose CKA_MODULUS is shorter
+// (CKR_ATTRIBUTE_VALUE_INVALID: the value is one this token cannot hold).
+func (m *module) checkRSASize(mech uint32, tmpl []attr.Attribute) error {
+	if !m.cloudHSM() {
+		return nil
+	}
+	t := attr.FromList(tmpl)
+	if rsaMechanisms[mech] {
+		if bits, ok := t.Ulong(p11.CKA_MODULUS_BITS); ok && bits < cloudHSMMinRSABits {
+			return p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "profile cloudhsm: RSA keys are %d to 4096 bits, not %d", cloudHSMMinRSABits, bits)
+		}
+		return nil
+	}
+	if kt, ok := t.Ulong(p11.CKA_KEY_TYPE); ok && kt == p11.CKK_RSA {
+		if n := new(big.Int).SetBytes(t[p11.CKA_MODULUS]).BitLen(); n > 0 && n < cloudHSMMinRSABits {
+			return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "profile cloudhsm: an RSA modulus of %d bits is below %d", n, cloudHSMMinRSABits)
+		}
 	}
 	return nil
 }

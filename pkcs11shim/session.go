@@ -369,6 +369,9 @@ func (s *session) findFinal() error {
 // Object calls.
 
 func (s *session) createObject(tmpl []attr.Attribute) (uint32, error) {
+	if err := s.m.checkRSASize(0, tmpl); err != nil {
+		return 0, err
+	}
 	tok, _ := isTokenTemplate(tmpl)
 	if err := s.writable(tok); err != nil {
 		return 0, err
@@ -458,6 +461,9 @@ func (s *session) generateKey(mc ckm.Mechanism, tmpl []attr.Attribute) (uint32, 
 
 func (s *session) generateKeyPair(mc ckm.Mechanism, pub, priv []attr.Attribute) (uint32, uint32, error) {
 	if err := s.m.offers(mc.Type); err != nil {
+		return 0, 0, err
+	}
+	if err := s.m.checkRSASize(mc.Type, pub); err != nil {
 		return 0, 0, err
 	}
 	t1, _ := isTokenTemplate(pub)

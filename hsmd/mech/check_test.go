@@ -18,7 +18,7 @@ import (
 // invent one.
 func TestCheckAgreesWithTheOperations(t *testing.T) {
 	_, rsaPriv, rsaPub := rsaKeys(t)
-	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	small, err := rsa.GenerateKey(rand.Reader, 512)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestCheckAgreesWithTheOperations(t *testing.T) {
 		"des3":            secretKey(t, p11.CKK_DES3, bytes.Repeat([]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF}, 3)),
 		"des3-bad-length": secretKey(t, p11.CKK_DES3, make([]byte, 16)),
 		"rsa-private":     rsaPriv, "rsa-public": rsaPub,
-		"rsa1024-private": mustKey(t, smallPrivObj), "rsa1024-public": mustKey(t, smallPubObj),
+		"rsa512-private": mustKey(t, smallPrivObj), "rsa512-public": mustKey(t, smallPubObj),
 		"ec-private": ecPriv, "ec-public": ecPub, "secp256k1-private": k1Priv, "secp256k1-public": k1Pub,
 	}
 	params := []any{nil, ckm.IV(make([]byte, 16)), ckm.IV(make([]byte, 8)), ckm.IV(make([]byte, 4)),

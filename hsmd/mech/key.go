@@ -11,10 +11,14 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
-// Key-size limits the registry enforces, as CloudHSM does (RSA 2048–4096 in 256-bit steps for
-// generation; any size in the range is usable, so imported keys of e.g. 3000 bits work).
+// Key-size limits the registry enforces: RSA 1024–4096 bits in 256-bit steps for generation,
+// any size in the range usable, so imported keys of e.g. 3000 bits work. PKCS#11 sets no RSA
+// minimum; 1024 is the smallest the public suites (OpenSC's p11test, google/pkcs11test) and
+// Go's crypto/rsa use. CloudHSM's 2048-bit minimum (AWS "Supported key types for the PKCS #11
+// library") is the cloudhsm profile's, enforced by the PKCS#11 module, since a node serves
+// clients of both profiles.
 const (
-	rsaMinBits, rsaMaxBits, rsaStepBits = 2048, 4096, 256
+	rsaMinBits, rsaMaxBits, rsaStepBits = 1024, 4096, 256
 	genericMinLen, genericMaxLen        = 1, 800
 )
 
