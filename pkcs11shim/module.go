@@ -408,6 +408,7 @@ func (m *module) mechanismInfo(t uint32) (*hsmpb.MechanismInfo, error) {
 		return nil, err
 	}
 	info.MinKeySize = m.minKeySize(t, info.MinKeySize)
+	info.Flags = m.mechanismFlags(t, info.Flags)
 	return info, nil
 }
 

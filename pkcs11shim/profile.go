@@ -160,3 +160,33 @@ func (m *module) checkRSASize(mech uint32, tmpl []attr.Attribute) error {
 	}
 	return nil
 }
+
+// cloudHSMWraps is AWS-mech's "Wrap and Unwrap functions" list. The nodes also wrap with the
+// block modes, as the spec's tables give them (AES and DES3 ECB, CBC, CBC_PAD); Client SDK 5
+// does not, so in profile cloudhsm C_WrapKey and C_UnwrapKey refuse every other mechanism with
+// CKR_MECHANISM_INVALID, and C_GetMechanismInfo leaves out their CKF_WRAP and CKF_UNWRAP.
+var cloudHSMWraps = map[uint32]bool{
+	p11.CKM_RSA_PKCS: true, p11.CKM_RSA_PKCS_OAEP: true, p11.CKM_AES_GCM: true, p11.CKM_RSA_AES_KEY_WRAP: true,
+	ckm.CKM_CLOUDHSM_AES_GCM: true, ckm.CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD: true,
+	ckm.CKM_CLOUDHSM_AES_KEY_WRAP_PKCS5_PAD: true, ckm.CKM_CLOUDHSM_AES_KEY_WRAP_ZERO_PAD: true,
+}
+
+// wraps answers CKR_MECHANISM_INVALID for a mechanism the profile does not wrap with.
+func (m *module) wraps(t uint32) error {
+	if err := m.offers(t); err != nil {
+		return err
+	}
+	if m.cloudHSM() && !cloudHSMWraps[t] {
+		return p11.Errorf(p11.CKR_MECHANISM_INVALID, "profile cloudhsm: Client SDK 5 does not wrap with %s", p11.MechName(t))
+	}
+	return nil
+}
+
+// mechanismFlags is C_GetMechanismInfo's flags in this profile: the node's, less wrapping where
+// the profile does not wrap with the mechanism.
+func (m *module) mechanismFlags(t uint32, node uint64) uint64 {
+	if m.cloudHSM() && !cloudHSMWraps[t] {
+		return node &^ (p11.CKF_WRAP | p11.CKF_UNWRAP)
+	}
+	return node
+}

@@ -486,7 +486,7 @@ func (s *session) generateKeyPair(mc ckm.Mechanism, pub, priv []attr.Attribute) 
 // gets a fresh 12-byte IV written back into pIV, as the CloudHSM library does; the standard
 // profile needs the caller's IV.
 func (s *session) wrapKey(mc ckm.Mechanism, wrapping, key uint32, ivOut []byte, room uint64, query bool) ([]byte, error) {
-	if err := s.m.offers(mc.Type); err != nil {
+	if err := s.m.wraps(mc.Type); err != nil {
 		return nil, err
 	}
 	if isGCM(mc.Type) {
@@ -526,7 +526,7 @@ func (s *session) wrapKey(mc ckm.Mechanism, wrapping, key uint32, ivOut []byte, 
 }
 
 func (s *session) unwrapKey(mc ckm.Mechanism, unwrapping uint32, wrapped []byte, tmpl []attr.Attribute) (uint32, error) {
-	if err := s.m.offers(mc.Type); err != nil {
+	if err := s.m.wraps(mc.Type); err != nil {
 		return 0, err
 	}
 	tok, _ := isTokenTemplate(tmpl)

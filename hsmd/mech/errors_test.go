@@ -89,7 +89,7 @@ func TestErrorTable(t *testing.T) {
 			_, _, err := Encrypt(ckm.Mechanism{Type: p11.CKM_AES_ECB}, aesOdd, make([]byte, 16))
 			return err
 		}},
-		{"RSA-1024 below CloudHSM's range", p11.CKR_KEY_SIZE_RANGE, func() error {
+		{"RSA-512 below the node's 1024-bit minimum", p11.CKR_KEY_SIZE_RANGE, func() error {
 			_, err := Sign(ckm.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, rsa512, nil)
 			return err
 		}},
@@ -258,7 +258,7 @@ func TestErrorTable(t *testing.T) {
 			_, err := Wrap(ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, aesOdd, secretObj(p11.CKK_AES, make([]byte, 16)))
 			return err
 		}},
-		{"unwrap with RSA-1024", p11.CKR_UNWRAPPING_KEY_SIZE_RANGE, func() error {
+		{"unwrap with RSA-512", p11.CKR_UNWRAPPING_KEY_SIZE_RANGE, func() error {
 			_, err := Unwrap(ckm.Mechanism{Type: p11.CKM_RSA_PKCS}, rsa512, make([]byte, 128), secretTmpl)
 			return err
 		}},

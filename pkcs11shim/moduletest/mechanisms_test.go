@@ -6,6 +6,7 @@
 package moduletest
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -74,6 +75,61 @@ func TestRSAKeySizesByProfile(t *testing.T) {
 			_, _, err = p.GenerateKeyPair(s, mechs(pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, nil),
 				[]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_MODULUS_BITS, 2048)}, nil)
 			must(t, err)
+		})
+	}
+}
+
+// DES3 keys made and wrapped as google/pkcs11test's fixtures do (its default wrap cipher is
+// "3DES-ECB"): CKM_DES3_KEY_GEN keys, C_WrapKey with CKM_DES3_ECB under a DES3 key that C_Decrypt
+// then opens to the wrapped key's CKA_VALUE, and C_UnwrapKey back into an equal DES3 key. The
+// spec's tables give the block modes wrap and unwrap (Current Mechanisms v2.40, "Mechanisms vs.
+// Functions"); Client SDK 5 lists none of them for wrapping (AWS-mech), so profile cloudhsm
+// refuses them there and does not advertise CKF_WRAP for them.
+func TestDES3WrapAsTheSuitesDo(t *testing.T) {
+	for _, profile := range []string{standard, cloudhsm} {
+		t.Run(profile, func(t *testing.T) {
+			start(t, profile)
+			s := session(t)
+			gen := func(extra ...*pkcs11.Attribute) pkcs11.ObjectHandle {
+				h, err := p.GenerateKey(s, mechs(pkcs11.CKM_DES3_KEY_GEN, nil), append([]*pkcs11.Attribute{
+					pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false)}, extra...))
+				must(t, err)
+				return h
+			}
+			k1 := gen(pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, false), pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true))
+			k2 := gen(pkcs11.NewAttribute(pkcs11.CKA_WRAP, true), pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true), pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true))
+			for _, m := range []uint{pkcs11.CKM_DES3_ECB, pkcs11.CKM_DES3_CBC, pkcs11.CKM_DES3_CBC_PAD, pkcs11.CKM_AES_ECB, pkcs11.CKM_AES_CBC, pkcs11.CKM_AES_CBC_PAD} {
+				info, err := p.GetMechanismInfo(1, mechs(m, nil))
+				must(t, err)
+				wrapFlags := info.Flags & (pkcs11.CKF_WRAP | pkcs11.CKF_UNWRAP)
+				if want := map[string]uint{standard: pkcs11.CKF_WRAP | pkcs11.CKF_UNWRAP, cloudhsm: 0}[profile]; wrapFlags != want {
+					t.Fatalf("mechanism %#x: wrap flags %#x, want %#x", m, wrapFlags, want)
+				}
+			}
+			blob, err := p.WrapKey(s, mechs(pkcs11.CKM_DES3_ECB, nil), k2, k1)
+			if profile == cloudhsm {
+				wantRV(t, "C_WrapKey with CKM_DES3_ECB", err, pkcs11.CKR_MECHANISM_INVALID)
+				_, err = p.UnwrapKey(s, mechs(pkcs11.CKM_DES3_ECB, nil), k2, make([]byte, 24), []*pkcs11.Attribute{
+					pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY), pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_DES3)})
+				wantRV(t, "C_UnwrapKey with CKM_DES3_ECB", err, pkcs11.CKR_MECHANISM_INVALID)
+				return
+			}
+			must(t, err)
+			must(t, p.DecryptInit(s, mechs(pkcs11.CKM_DES3_ECB, nil), k2))
+			opened, err := p.Decrypt(s, blob)
+			must(t, err)
+			value := attr(t, s, k1, pkcs11.CKA_VALUE)
+			if len(value) != 24 || !bytes.Equal(opened, value) {
+				t.Fatalf("C_Decrypt of the blob gave %x, want the key's CKA_VALUE %x", opened, value)
+			}
+			k3, err := p.UnwrapKey(s, mechs(pkcs11.CKM_DES3_ECB, nil), k2, blob, []*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY), pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_DES3),
+				pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true), pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true),
+				pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true), pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, false)})
+			must(t, err)
+			if got := attr(t, s, k3, pkcs11.CKA_VALUE); !bytes.Equal(got, value) {
+				t.Fatalf("unwrapped key %x, want %x", got, value)
+			}
 		})
 	}
 }
