@@ -38,6 +38,9 @@ type operation struct {
 	key   uint32
 	buf   []byte
 	multi bool // C_*Update was called: only C_*Final may end it
+	// stream is set for the block modes whose C_*Update outputs as it goes (stream.go); buf
+	// then holds only what is not yet a whole block, and mech the current chaining value.
+	stream *stream
 	// ivOut is the caller's CK_GCM_PARAMS.pIV (C memory) when the profile writes the IV the
 	// HSM generated back into it.
 	ivOut []byte
@@ -128,7 +131,7 @@ func (s *session) initOp(k opKind, mc ckm.Mechanism, key uint32, ivOut []byte) e
 	if err := s.m.checkMechanism(mc, opNeeds[k]); err != nil {
 		return err
 	}
-	op := &operation{mech: mc, key: key}
+	op := &operation{mech: mc, key: key, stream: newStream(k, mc)}
 	if isGCM(mc.Type) && k == opEncrypt {
 		g, _ := mc.Param.(*ckm.GCMParams)
 		if g == nil {

@@ -8,6 +8,9 @@ package moduletest
 import (
 	"bytes"
 	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/des"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -132,4 +135,156 @@ func TestDES3WrapAsTheSuitesDo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Multi-part ECB, CBC, CBC_PAD and CTR stream: each C_EncryptUpdate and C_DecryptUpdate returns
+// the output of the whole blocks it has (a CBC_PAD decryption holds its last block back for
+// C_DecryptFinal, which strips the padding), as google/pkcs11test's EncryptDecryptParts expects
+// block by block, and the whole equals crypto/cipher's single pass. The parts are deliberately
+// not whole blocks.
+func TestStreamingMultiPart(t *testing.T) {
+	start(t, standard, func(c *moduleConfig) { c.MaxBuffer = 4096 })
+	s := session(t)
+	aesValue := bytes.Repeat([]byte{0x5A}, 32)
+	des3Value := bytes.Repeat([]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF}, 3)
+	aesK := aesKey(t, s, aesValue)
+	des3K, err := p.CreateObject(s, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY), pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_DES3),
+		pkcs11.NewAttribute(pkcs11.CKA_VALUE, des3Value)})
+	must(t, err)
+	aesB, _ := aes.NewCipher(aesValue)
+	desB, _ := des.NewTripleDESCipher(des3Value)
+	plain := make([]byte, 1024)
+	rand.Read(plain)
+	ivA, ivD := bytes.Repeat([]byte{7}, 16), bytes.Repeat([]byte{8}, 8)
+	cb := append(bytes.Repeat([]byte{0xC0}, 8), make([]byte, 8)...)
+
+	ecb := func(b cipher.Block, in []byte) []byte {
+		out := make([]byte, len(in))
+		for i := 0; i < len(in); i += b.BlockSize() {
+			b.Encrypt(out[i:], in[i:])
+		}
+		return out
+	}
+	cbc := func(b cipher.Block, iv, in []byte) []byte {
+		out := make([]byte, len(in))
+		cipher.NewCBCEncrypter(b, iv).CryptBlocks(out, in)
+		return out
+	}
+	pad := func(in []byte, n int) []byte {
+		k := n - len(in)%n
+		return append(append([]byte{}, in...), bytes.Repeat([]byte{byte(k)}, k)...)
+	}
+	ctr := func(in []byte) []byte {
+		out := make([]byte, len(in))
+		cipher.NewCTR(aesB, cb).XORKeyStream(out, in)
+		return out
+	}
+	parts := []int{1, 7, 16, 33, 100, 3, 250}
+	for _, c := range []struct {
+		name   string
+		m      []*pkcs11.Mechanism
+		key    pkcs11.ObjectHandle
+		block  int
+		padded bool
+		in     []byte
+		want   []byte
+	}{
+		{"AES-ECB", mechs(pkcs11.CKM_AES_ECB, nil), aesK, 16, false, plain, ecb(aesB, plain)},
+		{"AES-CBC", mechs(pkcs11.CKM_AES_CBC, ivA), aesK, 16, false, plain, cbc(aesB, ivA, plain)},
+		{"AES-CBC-PAD", mechs(pkcs11.CKM_AES_CBC_PAD, ivA), aesK, 16, true, plain[:1000], cbc(aesB, ivA, pad(plain[:1000], 16))},
+		{"AES-CTR", mechs(pkcs11.CKM_AES_CTR, ctrParams(64, cb)), aesK, 16, false, plain[:1001], ctr(plain[:1001])},
+		{"DES3-ECB", mechs(pkcs11.CKM_DES3_ECB, nil), des3K, 8, false, plain, ecb(desB, plain)},
+		{"DES3-CBC", mechs(pkcs11.CKM_DES3_CBC, ivD), des3K, 8, false, plain, cbc(desB, ivD, plain)},
+		{"DES3-CBC-PAD", mechs(pkcs11.CKM_DES3_CBC_PAD, ivD), des3K, 8, true, plain[:1001], cbc(desB, ivD, pad(plain[:1001], 8))},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// run feeds in through C_*Update in the parts above, checking each update's output
+			// is exactly the whole blocks it could give, and returns the outputs and C_*Final's.
+			run := func(update func(pkcs11.SessionHandle, []byte) ([]byte, error), final func(pkcs11.SessionHandle) ([]byte, error), in []byte, holdLast bool) []byte {
+				var out []byte
+				fed, given := 0, 0
+				for i := 0; fed < len(in); i++ {
+					n := min(parts[i%len(parts)], len(in)-fed)
+					got, err := update(s, in[fed:fed+n])
+					must(t, err)
+					fed += n
+					ready := fed - fed%c.block
+					if holdLast && ready == fed && ready > 0 {
+						ready -= c.block
+					}
+					if len(got) != ready-given {
+						t.Fatalf("after %d bytes an update gave %d bytes, want %d", fed, len(got), ready-given)
+					}
+					given += len(got)
+					out = append(out, got...)
+				}
+				last, err := final(s)
+				must(t, err)
+				return append(out, last...)
+			}
+			must(t, p.EncryptInit(s, c.m, c.key))
+			if got := run(p.EncryptUpdate, p.EncryptFinal, c.in, false); !bytes.Equal(got, c.want) {
+				t.Fatal("multi-part encryption differs from crypto/cipher's")
+			}
+			must(t, p.DecryptInit(s, c.m, c.key))
+			if got := run(p.DecryptUpdate, p.DecryptFinal, c.want, c.padded); !bytes.Equal(got, c.in) {
+				t.Fatal("multi-part decryption does not give the plaintext back")
+			}
+		})
+	}
+
+	// A large input in parts, past max_buffer (4096 here): nothing is held but a partial block.
+	big := make([]byte, 1<<20+5)
+	rand.Read(big)
+	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_CTR, ctrParams(64, cb)), aesK))
+	var got []byte
+	for i := 0; i < len(big); i += 3000 {
+		part, err := p.EncryptUpdate(s, big[i:min(i+3000, len(big))])
+		must(t, err)
+		got = append(got, part...)
+	}
+	last, err := p.EncryptFinal(s)
+	must(t, err)
+	if got = append(got, last...); !bytes.Equal(got, ctr(big)) {
+		t.Fatal("1 MiB of CTR in 3000-byte parts differs from crypto/cipher's")
+	}
+
+	// ECB with a partial block left at C_EncryptFinal: CKR_DATA_LEN_RANGE (pkcs11test
+	// EncryptFinalErrors2 accepts it there or at the update).
+	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_ECB, nil), aesK))
+	_, err = p.EncryptUpdate(s, make([]byte, 15))
+	must(t, err)
+	_, err = p.EncryptFinal(s)
+	wantRV(t, "C_EncryptFinal with 15 bytes left", err, pkcs11.CKR_DATA_LEN_RANGE)
+
+	// A CTR counter of 2 bits starting at 2 has two blocks left: the third would repeat a
+	// counter, which the spec's wrap rule forbids.
+	two := append(bytes.Repeat([]byte{0xAA}, 15), 0x02)
+	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_CTR, ctrParams(2, two)), aesK))
+	_, err = p.EncryptUpdate(s, make([]byte, 32))
+	must(t, err)
+	_, err = p.EncryptUpdate(s, make([]byte, 16))
+	wantRV(t, "CTR past its counter", err, pkcs11.CKR_DATA_LEN_RANGE)
+}
+
+// In profile cloudhsm a streamed CKM_AES_CBC still takes at most AWS's 16,272 bytes per
+// operation (AWS-mech "Maximum data size for each mechanism"), counted over the updates.
+func TestStreamingKeepsCloudHSMLimits(t *testing.T) {
+	start(t, cloudhsm)
+	s := session(t)
+	k := aesKey(t, s, make([]byte, 32))
+	iv := make([]byte, 16)
+	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_CBC, iv), k))
+	out, err := p.EncryptUpdate(s, make([]byte, 16000))
+	must(t, err)
+	if len(out) != 16000 {
+		t.Fatalf("update gave %d bytes", len(out))
+	}
+	_, err = p.EncryptUpdate(s, make([]byte, 272))
+	must(t, err)
+	_, err = p.EncryptUpdate(s, make([]byte, 16))
+	wantRV(t, "AES-CBC past 16,272 bytes over the updates", err, pkcs11.CKR_DATA_LEN_RANGE)
+	_, err = p.EncryptFinal(s)
+	wantRV(t, "after the refused update", err, pkcs11.CKR_OPERATION_NOT_INITIALIZED)
 }
