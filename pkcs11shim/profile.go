@@ -33,6 +33,9 @@ var cloudHSMLacks = map[uint32]string{
 	p11.CKM_AES_KEY_WRAP:          " (its AES key wraps are CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD, _PKCS5_PAD and _ZERO_PAD)",
 	p11.CKM_AES_KEY_WRAP_PAD:      " (its AES key wraps are CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD, _PKCS5_PAD and _ZERO_PAD)",
 	p11.CKM_ECDH1_COFACTOR_DERIVE: " (use CKM_ECDH1_DERIVE)",
+	// AWS-mech and AWS "Supported key types" list no EdDSA and no Edwards curve.
+	p11.CKM_EC_EDWARDS_KEY_PAIR_GEN: " (no Edwards-curve keys: AWS lists RSA, EC, AES, DES3 and generic secrets)",
+	p11.CKM_EDDSA:                   " (no EdDSA)",
 }
 
 // cloudHSMMaxData is AWS's "Maximum data size for each mechanism": the most data (plaintext, or
@@ -138,25 +141,35 @@ func (m *module) minKeySize(t uint32, node uint64) uint64 {
 	return node
 }
 
-// checkRSASize refuses, in profile cloudhsm, an RSA key below CloudHSM's floor: a key-pair
-// generation asking for fewer CKA_MODULUS_BITS (CKR_KEY_SIZE_RANGE, the code the nodes give a
-// size outside their range), or a C_CreateObject of an RSA key whose CKA_MODULUS is shorter
-// (CKR_ATTRIBUTE_VALUE_INVALID: the value is one this token cannot hold).
-func (m *module) checkRSASize(mech uint32, tmpl []attr.Attribute) error {
+// checkRSAGenerate refuses, in profile cloudhsm, a key-pair generation asking for fewer
+// CKA_MODULUS_BITS than CloudHSM's floor: CKR_KEY_SIZE_RANGE, the code the nodes give a size
+// outside their range.
+func (m *module) checkRSAGenerate(mech uint32, pub []attr.Attribute) error {
+	if !m.cloudHSM() || !rsaMechanisms[mech] {
+		return nil
+	}
+	if bits, ok := attr.FromList(pub).Ulong(p11.CKA_MODULUS_BITS); ok && bits < cloudHSMMinRSABits {
+		return p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "profile cloudhsm: RSA keys are %d to 4096 bits, not %d", cloudHSMMinRSABits, bits)
+	}
+	return nil
+}
+
+// checkImport refuses, in profile cloudhsm, a C_CreateObject of a key CloudHSM cannot hold (AWS
+// "Supported key types"): an RSA key whose CKA_MODULUS is below its floor, or an Edwards-curve
+// key, a key type it does not list. Both are CKR_ATTRIBUTE_VALUE_INVALID, a value (of
+// CKA_MODULUS, of CKA_KEY_TYPE) this token cannot take.
+func (m *module) checkImport(tmpl []attr.Attribute) error {
 	if !m.cloudHSM() {
 		return nil
 	}
 	t := attr.FromList(tmpl)
-	if rsaMechanisms[mech] {
-		if bits, ok := t.Ulong(p11.CKA_MODULUS_BITS); ok && bits < cloudHSMMinRSABits {
-			return p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "profile cloudhsm: RSA keys are %d to 4096 bits, not %d", cloudHSMMinRSABits, bits)
-		}
-		return nil
-	}
-	if kt, ok := t.Ulong(p11.CKA_KEY_TYPE); ok && kt == p11.CKK_RSA {
+	switch kt, _ := t.Ulong(p11.CKA_KEY_TYPE); kt {
+	case p11.CKK_RSA:
 		if n := new(big.Int).SetBytes(t[p11.CKA_MODULUS]).BitLen(); n > 0 && n < cloudHSMMinRSABits {
 			return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "profile cloudhsm: an RSA modulus of %d bits is below %d", n, cloudHSMMinRSABits)
 		}
+	case p11.CKK_EC_EDWARDS:
+		return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "profile cloudhsm: CloudHSM has no Edwards-curve keys")
 	}
 	return nil
 }

@@ -372,7 +372,7 @@ func (s *session) findFinal() error {
 // Object calls.
 
 func (s *session) createObject(tmpl []attr.Attribute) (uint32, error) {
-	if err := s.m.checkRSASize(0, tmpl); err != nil {
+	if err := s.m.checkImport(tmpl); err != nil {
 		return 0, err
 	}
 	tok, _ := isTokenTemplate(tmpl)
@@ -466,7 +466,7 @@ func (s *session) generateKeyPair(mc ckm.Mechanism, pub, priv []attr.Attribute) 
 	if err := s.m.offers(mc.Type); err != nil {
 		return 0, 0, err
 	}
-	if err := s.m.checkRSASize(mc.Type, pub); err != nil {
+	if err := s.m.checkRSAGenerate(mc.Type, pub); err != nil {
 		return 0, 0, err
 	}
 	t1, _ := isTokenTemplate(pub)

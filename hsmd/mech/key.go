@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"math/big"
 
@@ -41,6 +42,10 @@ type material struct {
 	curve  *curve
 	ecPriv ecPrivKey
 	ecPub  ecPubKey
+
+	// Ed25519 (CKK_EC_EDWARDS): edPub is set for public and private keys.
+	edPriv ed25519.PrivateKey
+	edPub  ed25519.PublicKey
 }
 
 func newKey(obj attr.Set) (*Key, error) {
@@ -61,6 +66,8 @@ func newKey(obj attr.Set) (*Key, error) {
 		err = m.parseRSA(obj)
 	case (class == p11.CKO_PRIVATE_KEY || class == p11.CKO_PUBLIC_KEY) && kt == p11.CKK_EC:
 		err = m.parseEC(obj)
+	case (class == p11.CKO_PRIVATE_KEY || class == p11.CKO_PUBLIC_KEY) && kt == p11.CKK_EC_EDWARDS:
+		err = m.parseEd(obj)
 	default:
 		err = p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "class %d key type %d is not a supported key", class, kt)
 	}

@@ -340,6 +340,8 @@ func targetBytes(t attr.Set) (b []byte, private bool, err error) {
 			der, err = x509.MarshalPKCS8PrivateKey(m.rsaPriv)
 		case m.ecPriv != nil:
 			der, err = marshalECPKCS8(m.curve, m.ecPriv)
+		case m.edPriv != nil:
+			der, err = x509.MarshalPKCS8PrivateKey(m.edPriv) // RFC 8410 §7
 		}
 		if err != nil || der == nil {
 			return nil, true, p11.Errorf(p11.CKR_KEY_NOT_WRAPPABLE, "private key: PKCS#8: %v", err)
@@ -371,6 +373,9 @@ func materialFromBytes(b []byte, tmpl attr.Set) (attr.Set, error) {
 		}
 		return attr.Set{p11.CKA_VALUE: append([]byte(nil), b...)}, nil
 	case p11.CKO_PRIVATE_KEY:
+		if kt == p11.CKK_EC_EDWARDS {
+			return edFromPKCS8(b, tmpl)
+		}
 		if kt != p11.CKK_RSA && kt != p11.CKK_EC {
 			return nil, p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "cannot unwrap private keys of type %d", kt)
 		}
