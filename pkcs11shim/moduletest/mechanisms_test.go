@@ -11,9 +11,11 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/asn1"
 	"math/big"
 	"testing"
 
@@ -287,4 +289,131 @@ func TestStreamingKeepsCloudHSMLimits(t *testing.T) {
 	wantRV(t, "AES-CBC past 16,272 bytes over the updates", err, pkcs11.CKR_DATA_LEN_RANGE)
 	_, err = p.EncryptFinal(s)
 	wantRV(t, "after the refused update", err, pkcs11.CKR_OPERATION_NOT_INITIALIZED)
+}
+
+// PKCS #11 v3.0's Ed25519 numbers; miekg/pkcs11's constants stop at v2.40.
+const (
+	ckkECEdwards           = 0x40
+	ckmECEdwardsKeyPairGen = 0x1055
+	ckmEdDSA               = 0x1057
+)
+
+// ed25519Name and ed25519OID are the two CKA_EC_PARAMS forms v3.0 gives edwards25519: the curve
+// name as a DER PrintableString and RFC 8410's OID 1.3.101.112 (what OpenSC's pkcs11-tool writes).
+var (
+	ed25519Name = []byte{0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9'}
+	ed25519OID  = []byte{0x06, 0x03, 0x2b, 0x65, 0x70}
+)
+
+// Ed25519 through the module as OpenSC's p11test and pkcs11-tool use it (PKCS #11 v3.0:
+// CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, CKK_EC_EDWARDS), checked against crypto/ed25519: key
+// pairs with either CKA_EC_PARAMS form, signatures Go verifies, Go's signatures the module
+// verifies, an imported public key, and CKA_ALWAYS_AUTHENTICATE readable on the private key.
+// Profile cloudhsm has none of it (AWS lists no EdDSA).
+func TestEd25519(t *testing.T) {
+	for _, profile := range []string{standard, cloudhsm} {
+		t.Run(profile, func(t *testing.T) {
+			start(t, profile)
+			s := session(t)
+			gen := func(params []byte) (pkcs11.ObjectHandle, pkcs11.ObjectHandle, error) {
+				return p.GenerateKeyPair(s, mechs(ckmECEdwardsKeyPairGen, nil),
+					[]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params), pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true)},
+					[]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_SIGN, true)})
+			}
+			if profile == cloudhsm {
+				_, _, err := gen(ed25519OID)
+				wantRV(t, "CKM_EC_EDWARDS_KEY_PAIR_GEN", err, pkcs11.CKR_MECHANISM_INVALID)
+				_, err = p.GetMechanismInfo(1, mechs(ckmEdDSA, nil))
+				wantRV(t, "C_GetMechanismInfo(CKM_EDDSA)", err, pkcs11.CKR_MECHANISM_INVALID)
+				_, err = p.CreateObject(s, []*pkcs11.Attribute{
+					pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY), pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkECEdwards),
+					pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, ed25519OID), pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, append([]byte{4, 32}, make([]byte, 32)...))})
+				wantRV(t, "importing an Ed25519 key", err, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID)
+				return
+			}
+			info, err := p.GetMechanismInfo(1, mechs(ckmEdDSA, nil))
+			must(t, err)
+			if info.MinKeySize != 255 || info.Flags&(pkcs11.CKF_SIGN|pkcs11.CKF_VERIFY) != pkcs11.CKF_SIGN|pkcs11.CKF_VERIFY {
+				t.Fatalf("CKM_EDDSA info %+v", info)
+			}
+			for _, params := range [][]byte{ed25519Name, ed25519OID} {
+				pub, priv, err := gen(params)
+				must(t, err)
+				if got := attr(t, s, pub, pkcs11.CKA_EC_PARAMS); !bytes.Equal(got, params) {
+					t.Fatalf("CKA_EC_PARAMS %x, want %x as given", got, params)
+				}
+				if kt := attr(t, s, priv, pkcs11.CKA_KEY_TYPE); kt[0] != ckkECEdwards {
+					t.Fatalf("CKA_KEY_TYPE %x", kt)
+				}
+				if aa := attr(t, s, priv, pkcs11.CKA_ALWAYS_AUTHENTICATE); !bytes.Equal(aa, []byte{0}) {
+					t.Fatalf("CKA_ALWAYS_AUTHENTICATE %x", aa)
+				}
+				var raw []byte
+				if rest, err := asn1.Unmarshal(attr(t, s, pub, pkcs11.CKA_EC_POINT), &raw); err != nil || len(rest) != 0 || len(raw) != ed25519.PublicKeySize {
+					t.Fatalf("CKA_EC_POINT is not the DER OCTET STRING of a 32-byte key: %v", err)
+				}
+				goPub := ed25519.PublicKey(raw)
+				msg := []byte("ed25519 through PKCS#11")
+				sig := sign(t, s, ckmEdDSA, priv, msg)
+				if !ed25519.Verify(goPub, msg, sig) {
+					t.Fatal("crypto/ed25519 does not verify the module's signature")
+				}
+				must(t, p.VerifyInit(s, mechs(ckmEdDSA, nil), pub))
+				must(t, p.Verify(s, msg, sig))
+				// Multi-part signing buffers (EdDSA hashes the message twice).
+				must(t, p.SignInit(s, mechs(ckmEdDSA, nil), priv))
+				must(t, p.SignUpdate(s, msg[:7]))
+				must(t, p.SignUpdate(s, msg[7:]))
+				sig2, err := p.SignFinal(s)
+				must(t, err)
+				if !bytes.Equal(sig, sig2) {
+					t.Fatal("multi-part Ed25519 differs from single-part (Ed25519 is deterministic)")
+				}
+			}
+			// A public key made by Go, imported, verifies Go's signatures and refuses a changed one.
+			gp, gs, err := ed25519.GenerateKey(rand.Reader)
+			must(t, err)
+			point, _ := asn1.Marshal([]byte(gp))
+			imp, err := p.CreateObject(s, []*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY), pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, ckkECEdwards),
+				pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, ed25519OID), pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, point),
+				pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true)})
+			must(t, err)
+			sig := ed25519.Sign(gs, []byte("from Go"))
+			must(t, p.VerifyInit(s, mechs(ckmEdDSA, nil), imp))
+			must(t, p.Verify(s, []byte("from Go"), sig))
+			sig[0] ^= 1
+			must(t, p.VerifyInit(s, mechs(ckmEdDSA, nil), imp))
+			wantRV(t, "a changed signature", p.Verify(s, []byte("from Go"), sig), pkcs11.CKR_SIGNATURE_INVALID)
+			_, _, err = gen([]byte{0x13, 0x0a, 'e', 'd', 'w', 'a', 'r', 'd', 's', '4', '4', '8'})
+			wantRV(t, "edwards448", err, pkcs11.CKR_CURVE_NOT_SUPPORTED)
+		})
+	}
+}
+
+// Usage flags on EC keys: PKCS #11 puts CKA_DECRYPT, CKA_UNWRAP and CKA_DERIVE on every private
+// key and CKA_ENCRYPT, CKA_WRAP on every public key (v2.40 §4.8, §4.9), whatever the key type
+// can do, and names no code that refuses them. A template asking for them gets them: they read
+// back as asked, never dropped, and a mechanism the key type cannot run is refused at its
+// C_*Init with CKR_KEY_TYPE_INCONSISTENT.
+func TestECUsageFlagsAreKept(t *testing.T) {
+	start(t, standard)
+	s := session(t)
+	pub, priv, err := p.GenerateKeyPair(s, mechs(pkcs11.CKM_EC_KEY_PAIR_GEN, nil),
+		[]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, p256OID), pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true),
+			pkcs11.NewAttribute(pkcs11.CKA_WRAP, true), pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true)},
+		[]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true), pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, true),
+			pkcs11.NewAttribute(pkcs11.CKA_DERIVE, true), pkcs11.NewAttribute(pkcs11.CKA_SIGN, true)})
+	must(t, err)
+	for _, c := range []struct {
+		o pkcs11.ObjectHandle
+		a uint
+	}{{pub, pkcs11.CKA_ENCRYPT}, {pub, pkcs11.CKA_WRAP}, {pub, pkcs11.CKA_VERIFY}, {priv, pkcs11.CKA_DECRYPT},
+		{priv, pkcs11.CKA_UNWRAP}, {priv, pkcs11.CKA_DERIVE}, {priv, pkcs11.CKA_SIGN}} {
+		if v := attr(t, s, c.o, c.a); !bytes.Equal(v, []byte{1}) {
+			t.Fatalf("attribute %#x reads %x, want CK_TRUE as the template asked", c.a, v)
+		}
+	}
+	wantRV(t, "C_DecryptInit with RSA-OAEP on an EC key", p.DecryptInit(s,
+		mechs(pkcs11.CKM_RSA_PKCS_OAEP, pkcs11.NewOAEPParams(pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256, 0, nil)), priv), pkcs11.CKR_KEY_TYPE_INCONSISTENT)
 }
