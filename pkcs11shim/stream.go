@@ -165,7 +165,7 @@ func (s *session) streamUpdate(k opKind, op *operation, in []byte, room uint64, 
 }
 
 // advanceCounter is the counter block blocks further on: the low CounterBits bits of the block
-// are the counter (v2.40 §2.10.7 "AES-CTR"), the rest stays. spent says the counter went
+// are the counter (v2.40 "AES with Counter"), the rest stays. spent says the counter went
 // past its last value, which the node refuses to wrap (hsmd/mech's ctr), so no more data may
 // follow; a 128-bit counter wraps modulo 2^128 as the node's does.
 func advanceCounter(p *ckm.CTRParams, blocks int) (*ckm.CTRParams, bool) {

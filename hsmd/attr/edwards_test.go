@@ -6,7 +6,8 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
-// Edwards-curve keys (CKK_EC_EDWARDS, Current Mechanisms v3.0 §2.3.5 and §2.3.6) have the EC
+// Edwards-curve keys (CKK_EC_EDWARDS, Current Mechanisms v3.0 "Edwards Elliptic curve public/private
+// key objects") have the EC
 // keys' rows: CKA_EC_PARAMS and CKA_EC_POINT on the public key, CKA_EC_PARAMS and the secret
 // CKA_VALUE on the private one; they sign and verify by default, never decrypt, and the
 // private key reads CKA_ALWAYS_AUTHENTICATE false.

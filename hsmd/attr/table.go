@@ -300,7 +300,8 @@ var table = []rule{
 	{t: p11.CKA_EC_PARAMS, shapes: shECPriv, kind: kBytes, req: onCreate, deny: material, keyData: true, check: nonEmpty},
 	{t: p11.CKA_VALUE, shapes: shECPriv, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: nonEmpty},
 
-	// Edwards curve keys (Current Mechanisms v3.0 §2.3.5, §2.3.6), footnotes as for EC keys:
+	// Edwards curve keys (Current Mechanisms v3.0, "Edwards Elliptic curve public/private key
+	// objects"), footnotes as for EC keys:
 	// EC_PARAMS the curve name or OID, EC_POINT the DER OCTET STRING of the public key, VALUE the
 	// RFC 8032 private key.
 	{t: p11.CKA_EC_PARAMS, shapes: shEdPub, kind: kBytes, req: onCreate | onGenerate, keyData: true, check: nonEmpty},

@@ -12,8 +12,8 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
-// Ed25519 as PKCS #11 v3.0 defines it (Current Mechanisms v3.0 §2.3.5 "Edwards Elliptic curve
-// public key objects", §2.3.6 "Edwards Elliptic curve private key objects", §2.3.14 "EdDSA"):
+// Ed25519 as PKCS #11 v3.0 defines it (Current Mechanisms v3.0 "Edwards Elliptic curve public
+// key objects", "Edwards Elliptic curve private key objects", "EdDSA"):
 // key type CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN and CKM_EDDSA. Only the edwards25519
 // curve, and only pure Ed25519 (RFC 8032 §5.1): CKM_EDDSA without a parameter, since a
 // CK_EDDSA_PARAMS asks for Ed25519ctx or Ed25519ph. AWS CloudHSM's mechanism and key type
@@ -30,8 +30,13 @@ var (
 // edBits is the size of edwards25519's field, 2^255 - 19: CK_MECHANISM_INFO's key size.
 const edBits = 255
 
+// ckfECCurveName is v3.0's CKF_EC_CURVENAME ("can be used with EC domain parameters of the
+// choice curveName"), newer than the v2.40 header the constants come from. CKF_EC_NAMEDCURVE
+// is v3.0's CKF_EC_OID under its old name.
+const ckfECCurveName = 0x04000000
+
 func init() {
-	flags := uint64(p11.CKF_EC_F_P | p11.CKF_EC_NAMEDCURVE)
+	flags := uint64(p11.CKF_EC_F_P | p11.CKF_EC_NAMEDCURVE | ckfECCurveName)
 	register(p11.CKM_EC_EDWARDS_KEY_PAIR_GEN, &entry{minKey: edBits, maxKey: edBits, extraFlags: flags,
 		implied: attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_PRIVATE_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_EC_EDWARDS)},
 		genPair: edGenerate})

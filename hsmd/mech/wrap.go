@@ -287,16 +287,16 @@ func unwrapKey(m ckm.Mechanism, unwrapping *Key, wrapped []byte, tmpl attr.Set) 
 
 // blockWraps gives a block mode of encryption the C_WrapKey and C_UnwrapKey functions the
 // Current Mechanisms v2.40 tables give it ("Mechanisms vs. Functions": AES-ECB, AES-CBC,
-// AES-CBC-PAD §2.10, DES3-ECB, DES3-CBC, DES3-CBC-PAD §2.24): the key's bytes are encrypted
+// AES-CBC-PAD, DES3-ECB, DES3-CBC, DES3-CBC-PAD): the key's bytes are encrypted
 // under the mode. The unpadded modes (block > 0) wrap secret keys only, "padded on the trailing
-// end with up to block size minus one null bytes" (§2.10.3 and §2.10.4), and on unwrap the
+// end with up to block size minus one null bytes" ("AES-ECB", "AES-CBC"), and on unwrap the
 // result is cut to the template's key type and CKA_VALUE_LEN (zeroPadCut). Only a DES3 key
 // gets that padding (its 24 bytes under a 16-byte AES block): its type fixes its length. The
 // attribute table refuses CKA_VALUE_LEN in an unwrap template for AES and generic secrets (their
 // footnote 6), so the unwrap could not tell their padding from their value, and a key of such a
 // type that is not whole blocks is CKR_KEY_SIZE_RANGE rather than a blob that unwraps into a
 // different key (an AES-192 key would come back as an AES-256 one). The padded modes
-// (block 0) also wrap private keys, as PKCS#8 (§2.10.5: "can wrap and unwrap any secret key,
+// (block 0) also wrap private keys, as PKCS#8 ("AES-CBC with PKCS padding": "can wrap and unwrap any secret key,
 // RSA private key, ... EC private key").
 func blockWraps(e *entry, block int) *entry {
 	e.wrap, e.unwrap = wrapWith(e.encrypt), e.decrypt
@@ -306,7 +306,7 @@ func blockWraps(e *entry, block int) *entry {
 
 // zeroPadCut is the unwrap half of the unpadded block modes: "truncates the result according to
 // the CKA_KEY_TYPE attribute of the template and, if it has one, and the key type supports it,
-// the CKA_VALUE_LEN attribute" (v2.40 §2.10.3). A DES3 key is 24 bytes; another key type keeps
+// the CKA_VALUE_LEN attribute" (v2.40 "AES-ECB"). A DES3 key is 24 bytes; another key type keeps
 // the whole decryption unless CKA_VALUE_LEN asks for less.
 func zeroPadCut(b []byte, tmpl attr.Set) []byte {
 	n := len(b)
