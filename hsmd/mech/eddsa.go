@@ -105,15 +105,11 @@ func (m *material) parseEd(obj attr.Set) error {
 	return nil
 }
 
-// edGenerate takes CKA_EC_PARAMS from the public template (or, leniently, the private one) and
-// gives both halves the form it was given in.
+// edGenerate gives both halves the CKA_EC_PARAMS in the form the template gave it.
 func edGenerate(_ ckm.Mechanism, pub, priv attr.Set) (attr.Set, attr.Set, error) {
-	params, ok := pub[p11.CKA_EC_PARAMS]
-	if !ok {
-		params, ok = priv[p11.CKA_EC_PARAMS]
-	}
-	if !ok {
-		return nil, nil, p11.Errorf(p11.CKR_TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS missing")
+	params, err := pairParams(pub, priv)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := edParams(params); err != nil {
 		return nil, nil, err
