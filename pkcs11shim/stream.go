@@ -111,13 +111,13 @@ func (s *session) streamUpdate(k opKind, op *operation, in []byte, room uint64, 
 	data := append(append([]byte(nil), op.buf...), in...)
 	op.multi = true
 	st.total += len(in)
+	if st.ctrSpent && len(data) > 0 {
+		s.end(k)
+		return nil, errCounterSpent(k)
+	}
 	if n == 0 {
 		op.buf = data
 		return nil, nil
-	}
-	if st.ctrSpent {
-		s.end(k)
-		return nil, p11.Errorf(lenRange(k), "CTR: every counter value of %s has been used", p11.MechName(op.mech.Type))
 	}
 	send, rest := data[:n], data[n:]
 	mc := op.mech
@@ -157,6 +157,11 @@ func (s *session) streamUpdate(k opKind, op *operation, in []byte, room uint64, 
 			return nil, p11.Error(p11.CKR_MECHANISM_PARAM_INVALID)
 		}
 		next, spent := advanceCounter(p, n/st.block)
+		if spent && len(rest) > 0 {
+			// The partial block left would need one more counter value at C_*Final.
+			s.end(k)
+			return nil, errCounterSpent(k)
+		}
 		op.mech.Param = next
 		st.ctrSpent = spent
 	}
@@ -180,4 +185,11 @@ func advanceCounter(p *ckm.CTRParams, blocks int) (*ckm.CTRParams, bool) {
 	next := make([]byte, len(p.CB))
 	high.Add(high, low).FillBytes(next)
 	return &ckm.CTRParams{CounterBits: p.CounterBits, CB: next}, spent
+}
+
+// errCounterSpent is more CTR data than the counter has values for: the length code of the
+// operation (CKR_DATA_LEN_RANGE, CKR_ENCRYPTED_DATA_LEN_RANGE), as the nodes answer a single
+// part that would wrap the counter.
+func errCounterSpent(k opKind) error {
+	return p11.Errorf(lenRange(k), "CTR: every value of the counter has been used")
 }

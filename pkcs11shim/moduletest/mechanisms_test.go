@@ -255,6 +255,15 @@ func TestStreamingMultiPart(t *testing.T) {
 	must(t, err)
 	_, err = p.EncryptUpdate(s, make([]byte, 16))
 	wantRV(t, "CTR past its counter", err, pkcs11.CKR_DATA_LEN_RANGE)
+	// Nor may a partial block wait for C_EncryptFinal once the counter is used up.
+	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_CTR, ctrParams(2, two)), aesK))
+	_, err = p.EncryptUpdate(s, make([]byte, 40))
+	wantRV(t, "CTR with a partial block past its counter", err, pkcs11.CKR_DATA_LEN_RANGE)
+	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_CTR, ctrParams(2, two)), aesK))
+	_, err = p.EncryptUpdate(s, make([]byte, 32))
+	must(t, err)
+	_, err = p.EncryptUpdate(s, make([]byte, 1))
+	wantRV(t, "one more byte once the counter is used up", err, pkcs11.CKR_DATA_LEN_RANGE)
 }
 
 // In profile cloudhsm a streamed CKM_AES_CBC still takes at most AWS's 16,272 bytes per
