@@ -499,7 +499,13 @@ func (m *module) mechanismInfo(t uint32) (*hsmpb.MechanismInfo, error) {
 	}
 	ctx, cancel := m.ctx()
 	defer cancel()
-	return m.cl.API().GetMechanismInfo(ctx, &hsmpb.MechanismInfoRequest{Type: t})
+	info, err := m.cl.API().GetMechanismInfo(ctx, &hsmpb.MechanismInfoRequest{Type: t})
+	if err != nil {
+		return nil, err
+	}
+	info.MinKeySize = m.minKeySize(t, info.MinKeySize)
+	info.Flags = m.mechanismFlags(t, info.Flags)
+	return info, nil
 }
 
 // checkMechanism answers CKR_MECHANISM_INVALID at *Init for a mechanism the node lacks or that

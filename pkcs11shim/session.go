@@ -42,6 +42,9 @@ type operation struct {
 	// room, which leaves the operation active for that call again (v2.40 §5.2); the operation is
 	// then a single-part one, and a multi-part call is CKR_OPERATION_ACTIVE (multiOp).
 	single bool
+	// stream is set for the block modes whose C_*Update outputs as it goes (stream.go); buf
+	// then holds only what is not yet a whole block, and mech the current chaining value.
+	stream *stream
 	// ivOut is the caller's CK_GCM_PARAMS.pIV (C memory) when the profile writes the IV the
 	// HSM generated back into it.
 	ivOut []byte
@@ -134,7 +137,7 @@ func (s *session) initOp(k opKind, mc ckm.Mechanism, key uint32, ivOut []byte) e
 	if err := s.m.checkMechanism(mc, opNeeds[k]); err != nil {
 		return err
 	}
-	op := &operation{mech: mc, key: key}
+	op := &operation{mech: mc, key: key, stream: newStream(k, mc)}
 	if isGCM(mc.Type) && k == opEncrypt {
 		g, _ := mc.Param.(*ckm.GCMParams)
 		if g == nil {
@@ -393,6 +396,9 @@ func (s *session) findFinal() error {
 // Object calls.
 
 func (s *session) createObject(tmpl []attr.Attribute) (uint32, error) {
+	if err := s.m.checkImport(tmpl); err != nil {
+		return 0, err
+	}
 	tok, _ := isTokenTemplate(tmpl)
 	if err := s.writable(tok); err != nil {
 		return 0, err
@@ -484,6 +490,9 @@ func (s *session) generateKeyPair(mc ckm.Mechanism, pub, priv []attr.Attribute) 
 	if err := s.m.offers(mc.Type); err != nil {
 		return 0, 0, err
 	}
+	if err := s.m.checkRSAGenerate(mc.Type, pub); err != nil {
+		return 0, 0, err
+	}
 	t1, _ := isTokenTemplate(pub)
 	t2, _ := isTokenTemplate(priv)
 	if err := s.writable(t1 || t2); err != nil {
@@ -504,7 +513,7 @@ func (s *session) generateKeyPair(mc ckm.Mechanism, pub, priv []attr.Attribute) 
 // gets a fresh 12-byte IV written back into pIV, as the CloudHSM library does; the standard
 // profile needs the caller's IV.
 func (s *session) wrapKey(mc ckm.Mechanism, wrapping, key uint32, ivOut []byte, room uint64, query bool) ([]byte, error) {
-	if err := s.m.offers(mc.Type); err != nil {
+	if err := s.m.wraps(mc.Type); err != nil {
 		return nil, err
 	}
 	if isGCM(mc.Type) {
@@ -544,7 +553,7 @@ func (s *session) wrapKey(mc ckm.Mechanism, wrapping, key uint32, ivOut []byte, 
 }
 
 func (s *session) unwrapKey(mc ckm.Mechanism, unwrapping uint32, wrapped []byte, tmpl []attr.Attribute) (uint32, error) {
-	if err := s.m.offers(mc.Type); err != nil {
+	if err := s.m.wraps(mc.Type); err != nil {
 		return 0, err
 	}
 	tok, _ := isTokenTemplate(tmpl)

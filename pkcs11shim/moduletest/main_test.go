@@ -191,6 +191,14 @@ func wantCode(t *testing.T, what string, got, want uint) {
 	}
 }
 
+// byProfile is the answer a profile expects: std in profile standard, chsm in profile cloudhsm.
+func byProfile(profile string, std, chsm uint) uint {
+	if profile == cloudhsm {
+		return chsm
+	}
+	return std
+}
+
 func mechs(m uint, param any) []*pkcs11.Mechanism {
 	return []*pkcs11.Mechanism{pkcs11.NewMechanism(m, param)}
 }
