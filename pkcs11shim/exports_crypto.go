@@ -25,7 +25,7 @@ func initOp(name string, k opKind, h C.CK_SESSION_HANDLE, pMechanism C.CK_MECHAN
 			if key, err = handle32(hKey, p11.CKR_KEY_HANDLE_INVALID); err != nil {
 				return err
 			}
-			if !s.m.loggedIn() {
+			if !s.m.seesPublicObjects() {
 				return p11.Error(p11.CKR_USER_NOT_LOGGED_IN)
 			}
 		}
@@ -70,9 +70,10 @@ func update(name string, k opKind, h C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, u
 	})
 }
 
-// updateOut is C_EncryptUpdate and C_DecryptUpdate: the data is buffered and no output is
-// produced until C_*Final (an Update may output 0 bytes). A NULL output pointer is a length
-// query: it reports 0 and consumes nothing, so the call that follows is not counted twice.
+// updateOut is C_EncryptUpdate and C_DecryptUpdate: the block modes output the whole blocks
+// they have (stream.go); other mechanisms buffer and output nothing until C_*Final. A NULL
+// output pointer is a length query: it reports the length and consumes nothing, so the call
+// that follows is not counted twice.
 func updateOut(name string, k opKind, h C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR, ulPart C.CK_ULONG, pOut C.CK_BYTE_PTR, pulOut C.CK_ULONG_PTR) C.CK_RV {
 	return inSession(name, h, func(s *session) error {
 		in, err := inView(pPart, ulPart)
@@ -80,18 +81,8 @@ func updateOut(name string, k opKind, h C.CK_SESSION_HANDLE, pPart C.CK_BYTE_PTR
 			s.end(k)
 			return p11.Error(p11.CKR_ARGUMENTS_BAD)
 		}
-		if pOut == nil {
-			if _, err := s.op(k); err != nil {
-				return err
-			}
-			*pulOut = 0
-			return nil
-		}
-		if err := s.update(k, in); err != nil {
-			return err
-		}
-		*pulOut = 0
-		return nil
+		out, err := s.updateOut(k, in, uint64(*pulOut), pOut == nil)
+		return putOut(out, err, pOut, pulOut)
 	})
 }
 

@@ -224,8 +224,17 @@ func C_InitToken(slotID C.CK_SLOT_ID, pPin C.CK_UTF8CHAR_PTR, ulPinLen C.CK_ULON
 
 //export C_InitPIN
 func C_InitPIN(hSession C.CK_SESSION_HANDLE, pPin C.CK_UTF8CHAR_PTR, ulPinLen C.CK_ULONG) C.CK_RV {
-	// Users are created by an admin through the hsmsim CLI; there is no SO login to do it here.
-	return notSupported("C_InitPIN", hSession, pPin != nil || ulPinLen == 0)
+	// Profile standard: the SO (an admin) sets a crypto user's password. Profile cloudhsm: the
+	// CloudHSM library has no C_InitPIN (AWS-api); users are managed with the CloudHSM CLI.
+	return inSession("C_InitPIN", hSession, func(s *session) error {
+		if pPin == nil && ulPinLen > 0 {
+			return p11.Error(p11.CKR_ARGUMENTS_BAD)
+		}
+		if err := onlyStandard(s.m); err != nil {
+			return err
+		}
+		return s.initPIN(string(view(unsafe.Pointer(pPin), ulPinLen)))
+	})
 }
 
 //export C_SetPIN

@@ -14,10 +14,11 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
-// object resolves an object handle for the functions that change or copy an object. They need a
-// login: without one, every handle is invalid here.
+// object resolves an object handle for the functions that change or copy an object. A public
+// session may change its own public objects in profile standard (the node decides which those
+// are); in profile cloudhsm every handle is invalid here without a login.
 func (s *session) object(h C.CK_OBJECT_HANDLE) (uint32, error) {
-	return s.objectHandle(h, s.m.loggedIn())
+	return s.objectHandle(h, s.m.seesPublicObjects())
 }
 
 // readable resolves an object handle for the functions that read one (C_GetAttributeValue,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -26,6 +27,10 @@ const SlotID = 1
 // MaxSessions is how many sessions one application may have open, CloudHSM's per-application
 // limit; both profiles keep it, so C_GetTokenInfo can state it.
 const MaxSessions = 1024
+
+// firstAdmin is the admin every cluster starts with (hsmd/token's AdminName): the SO whose
+// wrong-PIN count C_GetTokenInfo shows until the application names another.
+const firstAdmin = "admin"
 
 // cur is the initialized module, nil between C_Finalize and C_Initialize. initMu serializes
 // C_Initialize and C_Finalize; every other call only loads cur.
@@ -46,17 +51,30 @@ type module struct {
 	mu       sync.Mutex
 	sessions map[uint64]*session
 	nextSH   uint64
-	login    *loginState       // nil: public sessions only
-	owners   map[uint32]uint64 // session object handle → the session that created it
-	mechs    map[uint32]uint64 // mechanism type → CKF_* flags, fetched once from the node
-	loginMu  sync.Mutex        // serializes C_Login / C_Logout (each is an RPC)
-	uses     keyUses           // what C_*Init found the node allows (keyuse.go)
+	login    *loginState      // nil: public sessions only
+	owners   map[uint32]owned // session object handle → the session that created it
+	// lastUser and lastSO are the users this application last named in a CKU_USER and a CKU_SO
+	// PIN: C_GetTokenInfo shows their wrong-password counts.
+	lastUser, lastSO string
+	mechs            map[uint32]uint64 // mechanism type → CKF_* flags, fetched once from the node
+	loginMu          sync.Mutex        // serializes C_Login / C_Logout (each is an RPC)
+	uses             keyUses           // what C_*Init found the node allows (keyuse.go)
 }
 
 // loginState is the application's login: all its sessions share it, as the spec says.
 type loginState struct {
 	user    string
+	so      bool     // CKU_SO: an admin, whose object calls act as the public session's
 	pinHash [32]byte // for C_Login(CKU_CONTEXT_SPECIFIC) and C_SetPIN's old PIN
+}
+
+// owned is a session object the module made: the session it belongs to, and whether it was
+// made without a user's login (in a public or SO session), so that a logout, which ends the
+// login's session objects, leaves it be (v2.40 §5.6 C_Logout: the handles to private objects
+// become invalid; public session objects stay with their session).
+type owned struct {
+	session uint64
+	public  bool
 }
 
 // active returns the initialized module, or CKR_CRYPTOKI_NOT_INITIALIZED (also in a child
@@ -105,7 +123,11 @@ func initialize(getenv func(string) string) error {
 		return p11.Errorf(p11.CKR_GENERAL_ERROR, "client: %v", err)
 	}
 	m := &module{cfg: cfg, log: log, logC: logC, cl: cl, pid: os.Getpid(), closed: make(chan struct{}),
-		sessions: map[uint64]*session{}, owners: map[uint32]uint64{}}
+		sessions: map[uint64]*session{}, owners: map[uint32]owned{}, lastUser: cfg.User, lastSO: firstAdmin}
+	if cfg.Profile == client.ProfileStandard {
+		// Public sessions make and use public objects (the v2.40 Usage Guide's session states); profile cloudhsm has none.
+		cl.Session().SetPublic()
+	}
 	cur.Store(m)
 	log.Info("initialized", "config", path, "profile", cfg.Profile, "nodes", len(cfg.Nodes))
 	return nil
@@ -123,14 +145,24 @@ func finalize() error {
 	close(m.closed)
 	m.mu.Lock()
 	logged := m.login != nil
-	m.sessions, m.login, m.owners = map[uint64]*session{}, nil, map[uint32]uint64{}
+	var public []uint32
+	for h, o := range m.owners {
+		if o.public {
+			public = append(public, h)
+		}
+	}
+	m.sessions, m.login, m.owners = map[uint64]*session{}, nil, map[uint32]owned{}
 	m.mu.Unlock()
+	ctx, cancel := m.ctx()
 	if logged {
 		// Logging out drops this login's session objects on the node too.
-		ctx, cancel := m.ctx()
 		_ = m.cl.Logout(ctx)
-		cancel()
 	}
+	// The public session's objects are no login's: they go as their sessions close.
+	for _, h := range public {
+		_ = m.cl.DestroyObject(ctx, h)
+	}
+	cancel()
 	_ = m.cl.Close()
 	m.log.Info("finalized")
 	_ = m.logC.Close()
@@ -139,9 +171,11 @@ func finalize() error {
 
 func (m *module) cloudHSM() bool { return m.cfg.Profile == client.ProfileCloudHSM }
 
-// seesPublicObjects says whether the application may find and read objects now: after a login,
-// or in a public session of profile standard, which sees the token's public objects (CKA_PRIVATE
-// false) as the spec says. The CloudHSM library shows nothing before a login.
+// seesPublicObjects says whether the application may find, read, make and use objects now: after
+// a login, or in a public session of profile standard, which has the token's public objects
+// (CKA_PRIVATE false) as the v2.40 Usage Guide's session states say (the node keeps private objects from it:
+// CKR_USER_NOT_LOGGED_IN). The CloudHSM library does nothing with objects before a login: AWS
+// documents no public-session access for Client SDK 5 (docs/PKCS11.md, "Public sessions").
 func (m *module) seesPublicObjects() bool { return m.loggedIn() || !m.cloudHSM() }
 
 // ctx bounds one module call that reaches the cluster: every attempt on every node plus the
@@ -168,6 +202,20 @@ func (m *module) loggedIn() bool {
 	return m.login != nil
 }
 
+// userLoggedIn says whether a normal user (CKU_USER) is logged in.
+func (m *module) userLoggedIn() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.login != nil && !m.login.so
+}
+
+// soLoggedIn says whether the SO is logged in.
+func (m *module) soLoggedIn() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.login != nil && m.login.so
+}
+
 // openSession is C_OpenSession after the handle checks.
 func (m *module) openSession(flags uint64) (uint64, error) {
 	if flags&p11.CKF_SERIAL_SESSION == 0 {
@@ -180,6 +228,10 @@ func (m *module) openSession(flags uint64) (uint64, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !rw && m.login != nil && m.login.so {
+		// v2.40 §5.6 C_OpenSession: an SO login has R/W sessions only.
+		return 0, p11.Error(p11.CKR_SESSION_READ_WRITE_SO_EXISTS)
+	}
 	if len(m.sessions) >= MaxSessions {
 		return 0, p11.Error(p11.CKR_SESSION_COUNT)
 	}
@@ -196,7 +248,7 @@ func (m *module) closeSession(s *session) {
 	delete(m.sessions, s.h)
 	var objs []uint32
 	for h, owner := range m.owners {
-		if owner == s.h {
+		if owner.session == s.h {
 			objs = append(objs, h)
 			delete(m.owners, h)
 		}
@@ -235,36 +287,76 @@ func (m *module) closeAll() {
 	m.logoutLocal(true)
 }
 
-// login is C_Login / C_LoginUser for CKU_USER with a CloudHSM PIN, "user:password" (or the user
-// name apart, from C_LoginUser).
-func (m *module) loginUser(user, pin string) error {
+// loginAs is C_Login / C_LoginUser for CKU_USER (so false) or CKU_SO with a CloudHSM PIN,
+// "user:password" (or the user name apart, from C_LoginUser). The codes and their order are
+// v2.40 §5.6's C_Login: the same user again is CKR_USER_ALREADY_LOGGED_IN, the other type
+// CKR_USER_ANOTHER_ALREADY_LOGGED_IN; an SO login with a R/O session open is
+// CKR_SESSION_READ_ONLY_EXISTS. A PIN whose user has another role (an admin's as CKU_USER, a
+// crypto user's as CKU_SO) is not that user type's PIN: CKR_PIN_INCORRECT.
+func (m *module) loginAs(so bool, user, pin string) error {
 	m.loginMu.Lock()
 	defer m.loginMu.Unlock()
-	if m.loggedIn() {
-		return p11.Error(p11.CKR_USER_ALREADY_LOGGED_IN)
-	}
-	full := pin
-	if user == "" {
-		var ok bool
-		user, pin, ok = strings.Cut(pin, ":")
-		if !ok || user == "" {
-			return p11.Errorf(p11.CKR_PIN_INCORRECT, "the PIN is user:password")
+	m.mu.Lock()
+	l := m.login
+	m.mu.Unlock()
+	if l != nil {
+		if l.so == so {
+			return p11.Error(p11.CKR_USER_ALREADY_LOGGED_IN)
 		}
-	} else {
-		full = user + ":" + pin
+		return p11.Error(p11.CKR_USER_ANOTHER_ALREADY_LOGGED_IN)
+	}
+	if so {
+		if all, rw := m.sessionCounts(); all > rw {
+			return p11.Error(p11.CKR_SESSION_READ_ONLY_EXISTS)
+		}
+	}
+	user, pw, err := m.splitPIN(so, user, pin)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := m.ctx()
 	defer cancel()
-	if _, err := m.cl.Login(ctx, user, pin); err != nil {
-		m.log.Info("login failed", "user", user, "err", err)
+	r, err := m.cl.Login(ctx, user, pw)
+	if err != nil {
+		m.log.Info("login failed", "user", user, "so", so, "err", err)
 		return err
 	}
+	if !slices.Contains(roleOf(so), hsmpb.Role(r.Role)) {
+		m.logoutLocked(true)
+		return p11.Errorf(p11.CKR_PIN_INCORRECT, "%q is not a %s", user, map[bool]string{true: "security officer (admin)", false: "normal user (crypto user)"}[so])
+	}
 	m.mu.Lock()
-	m.login = &loginState{user: user, pinHash: sha256.Sum256([]byte(full))}
+	m.login = &loginState{user: user, so: so, pinHash: sha256.Sum256([]byte(user + ":" + pw))}
 	m.mu.Unlock()
 	m.uses.forget()
-	m.log.Debug("logged in", "user", user)
+	m.log.Debug("logged in", "user", user, "so", so)
 	return nil
+}
+
+// splitPIN returns the user and password of a PIN: "user:password", the user apart (C_LoginUser),
+// or a password alone, which is the password of the user of that type this application last
+// named (so that an application that logged in once may give the password alone, as PKCS#11
+// PINs are). It remembers the user named, whose wrong-password count C_GetTokenInfo shows.
+func (m *module) splitPIN(so bool, user, pin string) (string, string, error) {
+	if user == "" {
+		if u, p, ok := strings.Cut(pin, ":"); ok {
+			user, pin = u, p
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	named := &m.lastUser
+	if so {
+		named = &m.lastSO
+	}
+	if user == "" {
+		user = *named
+	}
+	if user == "" {
+		return "", "", p11.Errorf(p11.CKR_PIN_INCORRECT, "the PIN is user:password")
+	}
+	*named = user
+	return user, pin, nil
 }
 
 // checkPIN compares a PIN with the login's ("user:password", or the password alone).
@@ -317,7 +409,11 @@ func (m *module) logoutLocked(remote bool) {
 	m.cl.Session().SetCredential("")
 	m.mu.Lock()
 	m.login = nil
-	m.owners = map[uint32]uint64{}
+	for h, o := range m.owners {
+		if !o.public {
+			delete(m.owners, h)
+		}
+	}
 	m.mu.Unlock()
 	m.uses.forget()
 }
@@ -326,7 +422,7 @@ func (m *module) logoutLocked(remote bool) {
 func (m *module) noteObject(s *session, h uint32) {
 	if hsmpb.IsSessionHandle(h) {
 		m.mu.Lock()
-		m.owners[h] = s.h
+		m.owners[h] = owned{session: s.h, public: m.login == nil || m.login.so}
 		m.mu.Unlock()
 	}
 }
@@ -403,7 +499,13 @@ func (m *module) mechanismInfo(t uint32) (*hsmpb.MechanismInfo, error) {
 	}
 	ctx, cancel := m.ctx()
 	defer cancel()
-	return m.cl.API().GetMechanismInfo(ctx, &hsmpb.MechanismInfoRequest{Type: t})
+	info, err := m.cl.API().GetMechanismInfo(ctx, &hsmpb.MechanismInfoRequest{Type: t})
+	if err != nil {
+		return nil, err
+	}
+	info.MinKeySize = m.minKeySize(t, info.MinKeySize)
+	info.Flags = m.mechanismFlags(t, info.Flags)
+	return info, nil
 }
 
 // checkMechanism answers CKR_MECHANISM_INVALID at *Init for a mechanism the node lacks or that
@@ -452,10 +554,46 @@ func (m *module) tokenInfo() (*tokenInfo, error) {
 	if info.Initialized {
 		t.flags |= p11.CKF_TOKEN_INITIALIZED
 	}
+	pins, err := m.pinFlags(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t.flags |= pins
 	t.sessions, t.rwSessions = m.sessionCounts()
 	t.maxObjects = uint64(info.MaxObjects)
 	t.used = uint64(info.TokenObjects) + uint64(info.SessionObjects)
 	return t, nil
+}
+
+// pinFlags are the token's PIN flags (v2.40 §3.2, CK_TOKEN_INFO): CKF_*_PIN_COUNT_LOW once a
+// wrong PIN has been entered since the last good one, CKF_*_PIN_FINAL_TRY when one more locks
+// the user, CKF_*_PIN_LOCKED when it is locked, for the normal user and the SO this application
+// last named (the token has many users; those are the ones its PINs are). The counts are the
+// cluster's, as every node counts a failed login (hsmd/token, CmdLoginAttempt).
+func (m *module) pinFlags(ctx context.Context) (uint64, error) {
+	m.mu.Lock()
+	user, so := m.lastUser, m.lastSO
+	m.mu.Unlock()
+	st, err := m.cl.PinStatus(ctx, user, so)
+	if err != nil || len(st.Users) != 2 {
+		return 0, err
+	}
+	flags := func(ps *hsmpb.PinStatus, low, final, locked uint64) uint64 {
+		switch {
+		case ps.Locked:
+			return locked
+		case ps.Failed > 0 && ps.Failed+1 >= st.MaxFailed:
+			return low | final
+		case ps.Failed > 0:
+			return low
+		}
+		return 0
+	}
+	var f uint64
+	if user != "" {
+		f |= flags(st.Users[0], p11.CKF_USER_PIN_COUNT_LOW, p11.CKF_USER_PIN_FINAL_TRY, p11.CKF_USER_PIN_LOCKED)
+	}
+	return f | flags(st.Users[1], p11.CKF_SO_PIN_COUNT_LOW, p11.CKF_SO_PIN_FINAL_TRY, p11.CKF_SO_PIN_LOCKED), nil
 }
 
 func (m *module) String() string { return fmt.Sprintf("hsmsim-pkcs11(%s)", m.cfg.Path) }

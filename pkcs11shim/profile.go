@@ -1,6 +1,9 @@
 package pkcs11shim
 
 import (
+	"math/big"
+
+	"github.com/hsmsim/hsmsim/hsmd/attr"
 	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
@@ -30,6 +33,9 @@ var cloudHSMLacks = map[uint32]string{
 	p11.CKM_AES_KEY_WRAP:          " (its AES key wraps are CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD, _PKCS5_PAD and _ZERO_PAD)",
 	p11.CKM_AES_KEY_WRAP_PAD:      " (its AES key wraps are CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD, _PKCS5_PAD and _ZERO_PAD)",
 	p11.CKM_ECDH1_COFACTOR_DERIVE: " (use CKM_ECDH1_DERIVE)",
+	// AWS-mech and AWS "Supported key types" list no EdDSA and no Edwards curve.
+	p11.CKM_EC_EDWARDS_KEY_PAIR_GEN: " (no Edwards-curve keys: AWS lists RSA, EC, AES, DES3 and generic secrets)",
+	p11.CKM_EDDSA:                   " (no EdDSA)",
 }
 
 // cloudHSMMaxData is AWS's "Maximum data size for each mechanism": the most data (plaintext, or
@@ -110,4 +116,90 @@ func (m *module) multiPart(t uint32) error {
 		return p11.Errorf(p11.CKR_OPERATION_NOT_INITIALIZED, "%s has single-part operations only (PKCS #11 v2.40)", p11.MechName(t))
 	}
 	return nil
+}
+
+// cloudHSMMinRSABits is CloudHSM's smallest RSA key (AWS "Supported key types for the PKCS #11
+// library": "Generate 2048-bit to 4096-bit RSA keys, in increments of 256 bits"). The nodes take
+// RSA from 1024 bits, as profile standard does (PKCS #11 sets no minimum).
+const cloudHSMMinRSABits = 2048
+
+// rsaMechanisms are the nodes' mechanisms whose key sizes are RSA modulus bits.
+var rsaMechanisms = map[uint32]bool{
+	p11.CKM_RSA_PKCS_KEY_PAIR_GEN: true, p11.CKM_RSA_X9_31_KEY_PAIR_GEN: true, p11.CKM_RSA_PKCS: true,
+	p11.CKM_RSA_X_509: true, p11.CKM_RSA_PKCS_OAEP: true, p11.CKM_RSA_PKCS_PSS: true, p11.CKM_RSA_AES_KEY_WRAP: true,
+	p11.CKM_SHA1_RSA_PKCS: true, p11.CKM_SHA224_RSA_PKCS: true, p11.CKM_SHA256_RSA_PKCS: true, p11.CKM_SHA384_RSA_PKCS: true,
+	p11.CKM_SHA512_RSA_PKCS: true, p11.CKM_SHA1_RSA_PKCS_PSS: true, p11.CKM_SHA224_RSA_PKCS_PSS: true,
+	p11.CKM_SHA256_RSA_PKCS_PSS: true, p11.CKM_SHA384_RSA_PKCS_PSS: true, p11.CKM_SHA512_RSA_PKCS_PSS: true,
+}
+
+// minKeySize is C_GetMechanismInfo's ulMinKeySize in this profile: the node's, raised to
+// CloudHSM's RSA floor in profile cloudhsm.
+func (m *module) minKeySize(t uint32, node uint64) uint64 {
+	if m.cloudHSM() && rsaMechanisms[t] {
+		return max(node, cloudHSMMinRSABits)
+	}
+	return node
+}
+
+// checkRSAGenerate refuses, in profile cloudhsm, a key-pair generation asking for fewer
+// CKA_MODULUS_BITS than CloudHSM's floor: CKR_KEY_SIZE_RANGE, the code the nodes give a size
+// outside their range.
+func (m *module) checkRSAGenerate(mech uint32, pub []attr.Attribute) error {
+	if !m.cloudHSM() || !rsaMechanisms[mech] {
+		return nil
+	}
+	if bits, ok := attr.FromList(pub).Ulong(p11.CKA_MODULUS_BITS); ok && bits < cloudHSMMinRSABits {
+		return p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "profile cloudhsm: RSA keys are %d to 4096 bits, not %d", cloudHSMMinRSABits, bits)
+	}
+	return nil
+}
+
+// checkImport refuses, in profile cloudhsm, a C_CreateObject of a key CloudHSM cannot hold (AWS
+// "Supported key types"): an RSA key whose CKA_MODULUS is below its floor, or an Edwards-curve
+// key, a key type it does not list. Both are CKR_ATTRIBUTE_VALUE_INVALID, a value (of
+// CKA_MODULUS, of CKA_KEY_TYPE) this token cannot take.
+func (m *module) checkImport(tmpl []attr.Attribute) error {
+	if !m.cloudHSM() {
+		return nil
+	}
+	t := attr.FromList(tmpl)
+	switch kt, _ := t.Ulong(p11.CKA_KEY_TYPE); kt {
+	case p11.CKK_RSA:
+		if n := new(big.Int).SetBytes(t[p11.CKA_MODULUS]).BitLen(); n > 0 && n < cloudHSMMinRSABits {
+			return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "profile cloudhsm: an RSA modulus of %d bits is below %d", n, cloudHSMMinRSABits)
+		}
+	case p11.CKK_EC_EDWARDS:
+		return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "profile cloudhsm: CloudHSM has no Edwards-curve keys")
+	}
+	return nil
+}
+
+// cloudHSMWraps is AWS-mech's "Wrap and Unwrap functions" list. The nodes also wrap with the
+// block modes, as the spec's tables give them (AES and DES3 ECB, CBC, CBC_PAD); Client SDK 5
+// does not, so in profile cloudhsm C_WrapKey and C_UnwrapKey refuse every other mechanism with
+// CKR_MECHANISM_INVALID, and C_GetMechanismInfo leaves out their CKF_WRAP and CKF_UNWRAP.
+var cloudHSMWraps = map[uint32]bool{
+	p11.CKM_RSA_PKCS: true, p11.CKM_RSA_PKCS_OAEP: true, p11.CKM_AES_GCM: true, p11.CKM_RSA_AES_KEY_WRAP: true,
+	ckm.CKM_CLOUDHSM_AES_GCM: true, ckm.CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD: true,
+	ckm.CKM_CLOUDHSM_AES_KEY_WRAP_PKCS5_PAD: true, ckm.CKM_CLOUDHSM_AES_KEY_WRAP_ZERO_PAD: true,
+}
+
+// wraps answers CKR_MECHANISM_INVALID for a mechanism the profile does not wrap with.
+func (m *module) wraps(t uint32) error {
+	if err := m.offers(t); err != nil {
+		return err
+	}
+	if m.cloudHSM() && !cloudHSMWraps[t] {
+		return p11.Errorf(p11.CKR_MECHANISM_INVALID, "profile cloudhsm: Client SDK 5 does not wrap with %s", p11.MechName(t))
+	}
+	return nil
+}
+
+// mechanismFlags is C_GetMechanismInfo's flags in this profile: the node's, less wrapping where
+// the profile does not wrap with the mechanism.
+func (m *module) mechanismFlags(t uint32, node uint64) uint64 {
+	if m.cloudHSM() && !cloudHSMWraps[t] {
+		return node &^ (p11.CKF_WRAP | p11.CKF_UNWRAP)
+	}
+	return node
 }

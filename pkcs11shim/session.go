@@ -38,6 +38,13 @@ type operation struct {
 	key   uint32
 	buf   []byte
 	multi bool // C_*Update was called: only C_*Final may end it
+	// single: a single-part call (C_Encrypt, C_Digest, ...) asked the length or had too little
+	// room, which leaves the operation active for that call again (v2.40 §5.2); the operation is
+	// then a single-part one, and a multi-part call is CKR_OPERATION_ACTIVE (multiOp).
+	single bool
+	// stream is set for the block modes whose C_*Update outputs as it goes (stream.go); buf
+	// then holds only what is not yet a whole block, and mech the current chaining value.
+	stream *stream
 	// ivOut is the caller's CK_GCM_PARAMS.pIV (C memory) when the profile writes the IV the
 	// HSM generated back into it.
 	ivOut []byte
@@ -75,6 +82,8 @@ type session struct {
 func (s *session) state() uint64 {
 	in := s.m.loggedIn()
 	switch {
+	case s.m.soLoggedIn():
+		return p11.CKS_RW_SO_FUNCTIONS // an SO login has R/W sessions only (openSession)
 	case s.rw && in:
 		return p11.CKS_RW_USER_FUNCTIONS
 	case s.rw:
@@ -128,7 +137,7 @@ func (s *session) initOp(k opKind, mc ckm.Mechanism, key uint32, ivOut []byte) e
 	if err := s.m.checkMechanism(mc, opNeeds[k]); err != nil {
 		return err
 	}
-	op := &operation{mech: mc, key: key}
+	op := &operation{mech: mc, key: key, stream: newStream(k, mc)}
 	if isGCM(mc.Type) && k == opEncrypt {
 		g, _ := mc.Param.(*ckm.GCMParams)
 		if g == nil {
@@ -165,6 +174,21 @@ func (s *session) op(k opKind) (*operation, error) {
 
 func (s *session) end(k opKind) { s.ops[k] = nil }
 
+// multiOp returns the operation a multi-part call (C_*Update, C_*Final, C_DigestKey) continues,
+// or CKR_OPERATION_ACTIVE when a single-part call has begun it. The refusal ends the operation,
+// as every error of those calls does: v2.40 §5.8 ("A call to C_EncryptUpdate which results in an
+// error terminates the current encryption operation"), §5.10 ("A call to C_DigestFinal always
+// terminates the active digest operation unless it returns CKR_BUFFER_TOO_SMALL or is a
+// successful call ... to determine the length"), and the same words for the other families.
+func (s *session) multiOp(k opKind) (*operation, error) {
+	op, err := s.op(k)
+	if err == nil && op.single {
+		s.end(k)
+		return nil, p11.Errorf(p11.CKR_OPERATION_ACTIVE, "a single-part call began this operation: only that call may end it")
+	}
+	return op, err
+}
+
 // lenRange is the "too much data" code of an operation.
 func lenRange(k opKind) uint32 {
 	if k == opDecrypt {
@@ -176,7 +200,7 @@ func lenRange(k opKind) uint32 {
 // update is C_EncryptUpdate, C_DecryptUpdate, C_SignUpdate, C_VerifyUpdate and C_DigestUpdate:
 // the data is kept here, up to max_buffer bytes, for the one RPC of C_*Final.
 func (s *session) update(k opKind, data []byte) error {
-	op, err := s.op(k)
+	op, err := s.multiOp(k)
 	if err != nil {
 		return err
 	}
@@ -199,7 +223,7 @@ func (s *session) update(k opKind, data []byte) error {
 
 // digestKey is C_DigestKey: the key's value joins the digested data, if the key lets it be read.
 func (s *session) digestKey(h uint32) error {
-	op, err := s.op(opDigest)
+	op, err := s.multiOp(opDigest)
 	if err != nil {
 		return err
 	}
@@ -232,6 +256,9 @@ func (s *session) digestKey(h uint32) error {
 // errBufferTooSmall and keeps it too; anything else ends the operation.
 func (s *session) finish(k opKind, data []byte, final bool, room uint64, query bool) ([]byte, error) {
 	op, err := s.op(k)
+	if final {
+		op, err = s.multiOp(k)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -255,11 +282,11 @@ func (s *session) finish(k opKind, data []byte, final bool, room uint64, query b
 		}
 	}
 	if query {
-		op.last = r
+		op.last, op.single = r, !final
 		return r.out, nil
 	}
 	if uint64(len(r.out)) > room {
-		op.last = r
+		op.last, op.single = r, !final
 		return r.out, errBufferTooSmall
 	}
 	if op.ivOut != nil && r.iv != nil {
@@ -369,6 +396,9 @@ func (s *session) findFinal() error {
 // Object calls.
 
 func (s *session) createObject(tmpl []attr.Attribute) (uint32, error) {
+	if err := s.m.checkImport(tmpl); err != nil {
+		return 0, err
+	}
 	tok, _ := isTokenTemplate(tmpl)
 	if err := s.writable(tok); err != nil {
 		return 0, err
@@ -460,6 +490,9 @@ func (s *session) generateKeyPair(mc ckm.Mechanism, pub, priv []attr.Attribute) 
 	if err := s.m.offers(mc.Type); err != nil {
 		return 0, 0, err
 	}
+	if err := s.m.checkRSAGenerate(mc.Type, pub); err != nil {
+		return 0, 0, err
+	}
 	t1, _ := isTokenTemplate(pub)
 	t2, _ := isTokenTemplate(priv)
 	if err := s.writable(t1 || t2); err != nil {
@@ -480,7 +513,7 @@ func (s *session) generateKeyPair(mc ckm.Mechanism, pub, priv []attr.Attribute) 
 // gets a fresh 12-byte IV written back into pIV, as the CloudHSM library does; the standard
 // profile needs the caller's IV.
 func (s *session) wrapKey(mc ckm.Mechanism, wrapping, key uint32, ivOut []byte, room uint64, query bool) ([]byte, error) {
-	if err := s.m.offers(mc.Type); err != nil {
+	if err := s.m.wraps(mc.Type); err != nil {
 		return nil, err
 	}
 	if isGCM(mc.Type) {
@@ -520,7 +553,7 @@ func (s *session) wrapKey(mc ckm.Mechanism, wrapping, key uint32, ivOut []byte, 
 }
 
 func (s *session) unwrapKey(mc ckm.Mechanism, unwrapping uint32, wrapped []byte, tmpl []attr.Attribute) (uint32, error) {
-	if err := s.m.offers(mc.Type); err != nil {
+	if err := s.m.wraps(mc.Type); err != nil {
 		return 0, err
 	}
 	tok, _ := isTokenTemplate(tmpl)

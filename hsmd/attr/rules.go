@@ -459,7 +459,7 @@ func resolveShape(s Set) (shape, error) {
 		return shNone, p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_KEY_TYPE is not a CK_ULONG")
 	}
 	switch kt {
-	case p11.CKK_AES, p11.CKK_GENERIC_SECRET, p11.CKK_DES3, p11.CKK_RSA, p11.CKK_EC:
+	case p11.CKK_AES, p11.CKK_GENERIC_SECRET, p11.CKK_DES3, p11.CKK_RSA, p11.CKK_EC, p11.CKK_EC_EDWARDS:
 	default:
 		return shNone, p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_KEY_TYPE %#x is not a key type this token supports", kt)
 	}

@@ -57,10 +57,12 @@ const (
 	shECPriv                    // CKO_PRIVATE_KEY, CKK_EC
 	shCert                      // CKO_CERTIFICATE, CKC_X_509
 	shDES3                      // CKO_SECRET_KEY, CKK_DES3
+	shEdPub                     // CKO_PUBLIC_KEY, CKK_EC_EDWARDS (PKCS #11 v3.0)
+	shEdPriv                    // CKO_PRIVATE_KEY, CKK_EC_EDWARDS
 
 	shSecret = shAES | shGeneric | shDES3
-	shPub    = shRSAPub | shECPub
-	shPriv   = shRSAPriv | shECPriv
+	shPub    = shRSAPub | shECPub | shEdPub
+	shPriv   = shRSAPriv | shECPriv | shEdPriv
 	shKey    = shSecret | shPub | shPriv
 	shAll    = shData | shKey | shCert
 	shNone   = shape(0)
@@ -176,13 +178,13 @@ var (
 // make a new key usable for every operation its type supports, so the flags an application is
 // likely to rely on default to true where the key type can do the operation: AES encrypts,
 // decrypts, MACs, wraps and unwraps; DES3 encrypts and decrypts; a generic secret only MACs
-// (HMAC); RSA does all four public-key operations; EC signs and verifies. SIGN_RECOVER, VERIFY_RECOVER, DERIVE,
+// (HMAC); RSA does all four public-key operations; EC and Edwards keys sign and verify. SIGN_RECOVER, VERIFY_RECOVER, DERIVE,
 // TRUSTED and WRAP_WITH_TRUSTED grant something unusual and default to false.
 const (
 	canEncrypt = shAES | shDES3 | shRSAPub
 	canDecrypt = shAES | shDES3 | shRSAPriv
-	canSign    = shAES | shGeneric | shRSAPriv | shECPriv
-	canVerify  = shAES | shGeneric | shRSAPub | shECPub
+	canSign    = shAES | shGeneric | shRSAPriv | shECPriv | shEdPriv
+	canVerify  = shAES | shGeneric | shRSAPub | shECPub | shEdPub
 	canWrap    = shAES | shRSAPub
 	canUnwrap  = shAES | shRSAPriv
 )
@@ -297,6 +299,15 @@ var table = []rule{
 	// EC private keys: EC_PARAMS 1,4,6 (generation copies it from the public half); VALUE 1,4,6,7.
 	{t: p11.CKA_EC_PARAMS, shapes: shECPriv, kind: kBytes, req: onCreate, deny: material, keyData: true, check: nonEmpty},
 	{t: p11.CKA_VALUE, shapes: shECPriv, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: nonEmpty},
+
+	// Edwards curve keys (Current Mechanisms v3.0, "Edwards Elliptic curve public/private key
+	// objects"), footnotes as for EC keys:
+	// EC_PARAMS the curve name or OID, EC_POINT the DER OCTET STRING of the public key, VALUE the
+	// RFC 8032 private key.
+	{t: p11.CKA_EC_PARAMS, shapes: shEdPub, kind: kBytes, req: onCreate | onGenerate, keyData: true, check: nonEmpty},
+	{t: p11.CKA_EC_POINT, shapes: shEdPub, kind: kBytes, req: onCreate, deny: onGenerate | onDerive, keyData: true, check: nonEmpty},
+	{t: p11.CKA_EC_PARAMS, shapes: shEdPriv, kind: kBytes, req: onCreate, deny: material, keyData: true, check: nonEmpty},
+	{t: p11.CKA_VALUE, shapes: shEdPriv, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: nonEmpty},
 
 	// Certificates (§4.6.2, common certificate attributes). Only C_CreateObject makes one
 	// (NewObject). CKA_CERTIFICATE_TYPE is footnote 1 and picks the shape (resolveShape): only
@@ -427,6 +438,8 @@ func shapeOf(class uint64, keyType uint64, hasKeyType bool) shape {
 			return shRSAPub
 		case hasKeyType && keyType == p11.CKK_EC:
 			return shECPub
+		case hasKeyType && keyType == p11.CKK_EC_EDWARDS:
+			return shEdPub
 		}
 	case p11.CKO_PRIVATE_KEY:
 		switch {
@@ -434,6 +447,8 @@ func shapeOf(class uint64, keyType uint64, hasKeyType bool) shape {
 			return shRSAPriv
 		case hasKeyType && keyType == p11.CKK_EC:
 			return shECPriv
+		case hasKeyType && keyType == p11.CKK_EC_EDWARDS:
+			return shEdPriv
 		}
 	}
 	return shNone

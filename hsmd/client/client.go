@@ -37,9 +37,11 @@ import (
 // Metadata keys; they mirror hsmd/server's.
 const (
 	mdAuthorization = "authorization"
+	mdPublicSession = "x-hsm-public-session"
 	mdMinIndex      = "x-hsm-min-index"
 	mdRequestID     = "x-hsm-request-id"
 	mdIndex         = "x-hsm-index"
+	authScheme      = "hsm "
 )
 
 // writeMethods change state and carry an idempotency id.
@@ -112,10 +114,17 @@ type Attempt struct {
 // Session is what a logged-in application carries between calls and nodes: the credential
 // and the highest applied index it has seen.
 type Session struct {
-	mu    sync.RWMutex
-	cred  string
-	auth  string // "hsm " + cred, the authorization value, made once per login
-	index atomic.Uint64
+	mu   sync.RWMutex
+	cred string
+	auth string // "hsm " + cred, the authorization value, made once per login
+	// public names the application's public session (SetPublic): the session objects it makes
+	// without a login belong to it on the node, and every call carries it so that they stay
+	// visible after a login. "" means calls without a credential are anonymous reads only.
+	public string
+	// officer: the login is an admin's, whose object calls the node serves as the public
+	// session's (so the objects it makes outlive the login, as the public session's do).
+	officer bool
+	index   atomic.Uint64
 
 	// What crypto reads wait for (readindex.go): the index of the session's last login change
 	// (or an index the caller asked to Observe), and per key handle the index at which the session last changed it or saw it changed; and
@@ -158,9 +167,9 @@ func (s *Session) Adopt(from *Session) {
 
 func (s *Session) setLogin(c string, lease time.Duration) {
 	s.mu.Lock()
-	s.cred, s.auth = c, ""
+	s.cred, s.auth, s.officer = c, "", false
 	if c != "" {
-		s.auth = "hsm " + c
+		s.auth = authScheme + c
 	}
 	s.lease.Store(int64(lease))
 	if lease > 0 {
@@ -170,6 +179,16 @@ func (s *Session) setLogin(c string, lease time.Duration) {
 	}
 	s.dead.Store(false)
 	s.adopted.Store(false)
+	s.mu.Unlock()
+}
+
+// SetPublic gives the session a fresh public-session id, so that objects can be made and used
+// without a login (PKCS#11 v2.40 §4.4 and the v2.40 Usage Guide's session states: a public session has R/W access to public session
+// objects). The id is 128 random bits: it is the only thing that ties those objects to this
+// application, as a credential does for a login's.
+func (s *Session) SetPublic() {
+	s.mu.Lock()
+	s.public = NewRequestID()
 	s.mu.Unlock()
 }
 
@@ -211,6 +230,9 @@ type Client struct {
 	nodes []*nodeConn
 	next  int
 	homes map[uint32]*nodeConn // session-object handle → the node that holds it
+	// publicMade are the session objects made without a credential: a logout does not end them.
+	publicMade map[uint32]bool
+	keptAlive  atomic.Int64 // when keepPublicAlive last called the session homes (Unix nanoseconds)
 	// sessHome is where new session objects go: the node of the first one made, until it fails.
 	sessHome *nodeConn
 
@@ -246,7 +268,7 @@ func Dial(cfg Config) (*Client, error) {
 	if cfg.AttemptTimeout == 0 {
 		cfg.AttemptTimeout = 3 * time.Second
 	}
-	c := &Client{sess: cfg.Session, cfg: cfg, tlsBase: cfg.TLS, homes: map[uint32]*nodeConn{}, stop: make(chan struct{})}
+	c := &Client{sess: cfg.Session, cfg: cfg, tlsBase: cfg.TLS, homes: map[uint32]*nodeConn{}, publicMade: map[uint32]bool{}, stop: make(chan struct{})}
 	if c.sess == nil {
 		c.sess = &Session{}
 	}
@@ -269,7 +291,10 @@ func Dial(cfg Config) (*Client, error) {
 			cancel()
 		})
 	}
-	go c.every(renewTick, c.renewIfDue)
+	go c.every(renewTick, func() {
+		c.renewIfDue()
+		c.keepPublicAlive()
+	})
 	return c, nil
 }
 
@@ -468,10 +493,13 @@ func (c *Client) unary(ctx context.Context, name, method string, req, reply any,
 func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req, reply any, inv grpc.UnaryInvoker, opts []grpc.CallOption) error {
 	kv := make([]string, 0, 6)
 	c.sess.mu.RLock()
-	auth := c.sess.auth
+	auth, public := c.sess.auth, c.sess.public
 	c.sess.mu.RUnlock()
 	if auth != "" {
 		kv = append(kv, mdAuthorization, auth)
+	}
+	if public != "" {
+		kv = append(kv, mdPublicSession, public)
 	}
 	sent := c.sess.Index()
 	if i := c.sess.readIndex(name, req); i > 0 {
@@ -627,11 +655,17 @@ func (c *Client) noteHome(nc *nodeConn, reply any) {
 	default:
 		return
 	}
+	c.sess.mu.RLock()
+	public := c.sess.auth == "" || c.sess.officer
+	c.sess.mu.RUnlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, h := range hs {
 		if hsmpb.IsSessionHandle(h) {
 			c.homes[h] = nc
+			if public {
+				c.publicMade[h] = true
+			}
 			if c.sessHome == nil || c.sessHome.removed {
 				c.sessHome = nc
 			}
@@ -639,18 +673,25 @@ func (c *Client) noteHome(nc *nodeConn, reply any) {
 	}
 }
 
-// forgetHomes drops what the client knows of session objects: after a logout (which ends them
-// on every node) or for one destroyed object.
+// forgetHomes drops what the client knows of session objects: after a logout (which ends the
+// login's on every node; those of the public session live on) or for one destroyed object.
 func (c *Client) forgetHomes(hs ...uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(hs) == 0 {
-		clear(c.homes)
-		c.sessHome = nil
+		for h := range c.homes {
+			if !c.publicMade[h] {
+				delete(c.homes, h)
+			}
+		}
+		if len(c.homes) == 0 {
+			c.sessHome = nil
+		}
 		return
 	}
 	for _, h := range hs {
 		delete(c.homes, h)
+		delete(c.publicMade, h)
 	}
 }
 

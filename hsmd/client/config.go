@@ -56,6 +56,9 @@ const (
 //	  "attempt_timeout": "3s",               one attempt of one call on one node (Go duration); a
 //	                                         call fails over to other nodes, so its whole time is
 //	                                         bounded by about attempt_timeout × (nodes + 2)
+//	  "user": "crypto_user",                 PKCS#11 module: the crypto user a PIN without "user:"
+//	                                         belongs to until the application names one, whose
+//	                                         wrong-PIN count C_GetTokenInfo's flags show
 //	  "max_buffer": 65536,                   bytes a PKCS#11 multi-part operation (C_*Update) may
 //	                                         buffer before C_*Final (default 64 KiB)
 //	  "batch": true                          PKCS#11 module: coalesce concurrent crypto calls of
@@ -74,6 +77,7 @@ type FileConfig struct {
 	LogLevel    string `json:"log_level,omitempty"`
 	Attempt     string `json:"attempt_timeout,omitempty"`
 	MaxBuffer   int    `json:"max_buffer,omitempty"`
+	User        string `json:"user,omitempty"`
 	Batch       *bool  `json:"batch,omitempty"`
 
 	// Parsed by LoadConfig.

@@ -62,3 +62,33 @@ func (s *Session) ended(cred string) {
 		s.dead.Store(true)
 	}
 }
+
+// keepPublicAlive shows the nodes that hold this client's session objects that its public
+// session lives: a node drops a public session's objects when no call has named it for a while
+// (hsmd/server, publicIdle, eight leases), as it ends a login whose lease ran out. It runs every
+// renewTick and calls each such node at most once a lease (defaultRenew while none is known).
+func (c *Client) keepPublicAlive() {
+	c.sess.mu.RLock()
+	public := c.sess.public
+	c.sess.mu.RUnlock()
+	if public == "" {
+		return
+	}
+	every := defaultRenew
+	if l := time.Duration(c.sess.lease.Load()); l > 0 && l < every {
+		every = l
+	}
+	now := time.Now().UnixNano()
+	last := c.keptAlive.Load()
+	if now-last < int64(every) || !c.keptAlive.CompareAndSwap(last, now) {
+		return
+	}
+	for _, nc := range c.homeNodes() {
+		ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), pinKey{}, nc), c.cfg.AttemptTimeout)
+		info, err := c.api.GetInfo(ctx, &hsmpb.Empty{}) // any call naming the session will do
+		cancel()
+		if err == nil && info.LoginLeaseSeconds > 0 {
+			c.sess.lease.CompareAndSwap(0, int64(time.Duration(info.LoginLeaseSeconds)*time.Second))
+		}
+	}
+}

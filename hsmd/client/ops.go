@@ -24,6 +24,11 @@ func (c *Client) Login(ctx context.Context, user, password string) (*hsmpb.Login
 		return nil, err
 	}
 	c.sess.setLogin(r.Credential, time.Duration(r.LeaseSeconds)*time.Second)
+	if hsmpb.Role(r.Role) == hsmpb.Role_ROLE_ADMIN {
+		c.sess.mu.Lock()
+		c.sess.officer = true
+		c.sess.mu.Unlock()
+	}
 	return r, nil
 }
 
@@ -62,6 +67,11 @@ func (c *Client) ListUsers(ctx context.Context) ([]*hsmpb.UserInfo, error) {
 		return nil, err
 	}
 	return r.Users, nil
+}
+
+// PinStatus returns the wrong-password counts of the named users (no login needed).
+func (c *Client) PinStatus(ctx context.Context, users ...string) (*hsmpb.PinStatusResponse, error) {
+	return c.api.GetPinStatus(ctx, &hsmpb.PinStatusRequest{Users: users})
 }
 
 // CreateObject is C_CreateObject.

@@ -29,9 +29,9 @@ func init() {
 
 	aesKey := (*material).aes
 	cbcCheck := aesCheck(func(m ckm.Mechanism) error { _, err := cbcIV(m, 16); return err })
-	register(p11.CKM_AES_ECB, &entry{minKey: 16, maxKey: 32, encrypt: ecbEncrypt(aesKey), decrypt: ecbDecrypt(aesKey), check: aesCheck(nil)})
-	register(p11.CKM_AES_CBC, &entry{minKey: 16, maxKey: 32, encrypt: cbcEncrypt(aesKey, false), decrypt: cbcDecrypt(aesKey, false), check: cbcCheck})
-	register(p11.CKM_AES_CBC_PAD, &entry{minKey: 16, maxKey: 32, encrypt: cbcEncrypt(aesKey, true), decrypt: cbcDecrypt(aesKey, true), check: cbcCheck})
+	register(p11.CKM_AES_ECB, blockWraps(&entry{minKey: 16, maxKey: 32, encrypt: ecbEncrypt(aesKey), decrypt: ecbDecrypt(aesKey), check: aesCheck(nil)}, 16))
+	register(p11.CKM_AES_CBC, blockWraps(&entry{minKey: 16, maxKey: 32, encrypt: cbcEncrypt(aesKey, false), decrypt: cbcDecrypt(aesKey, false), check: cbcCheck}, 16))
+	register(p11.CKM_AES_CBC_PAD, blockWraps(&entry{minKey: 16, maxKey: 32, encrypt: cbcEncrypt(aesKey, true), decrypt: cbcDecrypt(aesKey, true), check: cbcCheck}, 0))
 	register(p11.CKM_AES_CTR, &entry{minKey: 16, maxKey: 32, encrypt: ctrEncrypt, decrypt: ctrDecrypt,
 		check: aesCheck(func(m ckm.Mechanism) error { _, err := ctrParam(m); return err })})
 	register(p11.CKM_AES_GCM, &entry{minKey: 16, maxKey: 32, encrypt: gcmEncrypt, decrypt: gcmDecrypt,

@@ -2,6 +2,7 @@ package mech
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
@@ -18,7 +19,7 @@ import (
 // invent one.
 func TestCheckAgreesWithTheOperations(t *testing.T) {
 	_, rsaPriv, rsaPub := rsaKeys(t)
-	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	small, err := rsa.GenerateKey(rand.Reader, 512)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,6 +27,8 @@ func TestCheckAgreesWithTheOperations(t *testing.T) {
 	_, ecPriv, ecPub := ecKeysFromScalar(t, curves[0], bytes.Repeat([]byte{7}, 32))
 	k1Priv := ecPrivateFromScalar(t, secp256k1OID, bytes.Repeat([]byte{7}, 32))
 	k1Pub := ecPublicFromPoint(t, secp256k1OID, k1Priv.impl.(*material).ecPub.point())
+	edSeed := bytes.Repeat([]byte{3}, 32)
+	edPrivObj, edPubObj := edObjects(ed25519Name, edSeed, derOctetString(ed25519.NewKeyFromSeed(edSeed).Public().(ed25519.PublicKey)))
 	keys := map[string]*Key{
 		"aes128": secretKey(t, p11.CKK_AES, make([]byte, 16)), "aes256": secretKey(t, p11.CKK_AES, make([]byte, 32)),
 		"aes-bad-length":  secretKey(t, p11.CKK_AES, make([]byte, 20)),
@@ -33,8 +36,9 @@ func TestCheckAgreesWithTheOperations(t *testing.T) {
 		"des3":            secretKey(t, p11.CKK_DES3, bytes.Repeat([]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF}, 3)),
 		"des3-bad-length": secretKey(t, p11.CKK_DES3, make([]byte, 16)),
 		"rsa-private":     rsaPriv, "rsa-public": rsaPub,
-		"rsa1024-private": mustKey(t, smallPrivObj), "rsa1024-public": mustKey(t, smallPubObj),
+		"rsa512-private": mustKey(t, smallPrivObj), "rsa512-public": mustKey(t, smallPubObj),
 		"ec-private": ecPriv, "ec-public": ecPub, "secp256k1-private": k1Priv, "secp256k1-public": k1Pub,
+		"ed25519-private": mustKey(t, edPrivObj), "ed25519-public": mustKey(t, edPubObj),
 	}
 	params := []any{nil, ckm.IV(make([]byte, 16)), ckm.IV(make([]byte, 8)), ckm.IV(make([]byte, 4)),
 		&ckm.GCMParams{IV: make([]byte, 12), TagBits: 128}, &ckm.GCMParams{TagBits: 128}, &ckm.GCMParams{IV: make([]byte, 12), TagBits: 200},

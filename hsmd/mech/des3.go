@@ -12,7 +12,8 @@ import (
 // Triple DES (TDEA with three keys, PKCS #11 v2.40 Current Mechanisms "Triple-DES"): key
 // generation and the ECB, CBC and CBC_PAD modes, the ones CloudHSM lists (AWS-mech, footnote 5:
 // refused by clusters in FIPS mode after 2023). The modes are the AES ones with an 8-byte
-// block. Key sizes are in bytes and fixed: a DES3 key is 24 bytes.
+// block, and wrap and unwrap as the AES ones do (blockWraps). Key sizes are in bytes and fixed:
+// a DES3 key is 24 bytes.
 
 const des3Len = 24
 
@@ -22,12 +23,12 @@ func init() {
 		implied: attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_DES3)},
 		genKey:  des3Generate})
 	cbcCheck := blockCheck(des3Key, func(m ckm.Mechanism) error { _, err := cbcIV(m, 8); return err })
-	register(p11.CKM_DES3_ECB, &entry{minKey: des3Len, maxKey: des3Len, encrypt: ecbEncrypt(des3Key), decrypt: ecbDecrypt(des3Key),
-		check: blockCheck(des3Key, nil)})
-	register(p11.CKM_DES3_CBC, &entry{minKey: des3Len, maxKey: des3Len, encrypt: cbcEncrypt(des3Key, false), decrypt: cbcDecrypt(des3Key, false),
-		check: cbcCheck})
-	register(p11.CKM_DES3_CBC_PAD, &entry{minKey: des3Len, maxKey: des3Len, encrypt: cbcEncrypt(des3Key, true), decrypt: cbcDecrypt(des3Key, true),
-		check: cbcCheck})
+	register(p11.CKM_DES3_ECB, blockWraps(&entry{minKey: des3Len, maxKey: des3Len, encrypt: ecbEncrypt(des3Key), decrypt: ecbDecrypt(des3Key),
+		check: blockCheck(des3Key, nil)}, 8))
+	register(p11.CKM_DES3_CBC, blockWraps(&entry{minKey: des3Len, maxKey: des3Len, encrypt: cbcEncrypt(des3Key, false), decrypt: cbcDecrypt(des3Key, false),
+		check: cbcCheck}, 8))
+	register(p11.CKM_DES3_CBC_PAD, blockWraps(&entry{minKey: des3Len, maxKey: des3Len, encrypt: cbcEncrypt(des3Key, true), decrypt: cbcDecrypt(des3Key, true),
+		check: cbcCheck}, 0))
 }
 
 // des3Generate makes 24 random bytes with odd parity in each ("CKM_DES3_KEY_GEN ... generates

@@ -68,15 +68,23 @@ func init() {
 	register(p11.CKM_ECDH1_COFACTOR_DERIVE, &entry{minKey: ecMinBits, maxKey: ecMaxBits, extraFlags: ecFlags, derive: ecdhDerive})
 }
 
-// ecGenerate takes CKA_EC_PARAMS from the public template, as the spec says (or, leniently,
-// from the private one).
-func ecGenerate(_ ckm.Mechanism, pub, priv attr.Set) (attr.Set, attr.Set, error) {
+// pairParams is the CKA_EC_PARAMS of a key-pair generation: the public template's, as the spec
+// says (or, leniently, the private one's).
+func pairParams(pub, priv attr.Set) ([]byte, error) {
 	params, ok := pub[p11.CKA_EC_PARAMS]
 	if !ok {
 		params, ok = priv[p11.CKA_EC_PARAMS]
 	}
 	if !ok {
-		return nil, nil, p11.Errorf(p11.CKR_TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS missing")
+		return nil, p11.Errorf(p11.CKR_TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS missing")
+	}
+	return params, nil
+}
+
+func ecGenerate(_ ckm.Mechanism, pub, priv attr.Set) (attr.Set, attr.Set, error) {
+	params, err := pairParams(pub, priv)
+	if err != nil {
+		return nil, nil, err
 	}
 	c, err := curveFromParams(params)
 	if err != nil {

@@ -18,10 +18,10 @@ func TestErrorTable(t *testing.T) {
 	aesOdd := secretKey(t, p11.CKK_AES, make([]byte, 20))
 	generic := secretKey(t, p11.CKK_GENERIC_SECRET, make([]byte, 16))
 	_, ecPriv, ecPub := ecKeysFromScalar(t, curves[0], unhex(t, "C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721"))
-	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	small, err := rsa.GenerateKey(rand.Reader, 512)
 	mustOK(t, err)
 	smallObj, _ := rsaObjects(small)
-	rsa1024 := mustKey(t, smallObj)
+	rsa512 := mustKey(t, smallObj)
 
 	iv := ckm.IV(make([]byte, 16))
 	gcm := func(tag uint32) ckm.Mechanism {
@@ -89,8 +89,8 @@ func TestErrorTable(t *testing.T) {
 			_, _, err := Encrypt(ckm.Mechanism{Type: p11.CKM_AES_ECB}, aesOdd, make([]byte, 16))
 			return err
 		}},
-		{"RSA-1024 below CloudHSM's range", p11.CKR_KEY_SIZE_RANGE, func() error {
-			_, err := Sign(ckm.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, rsa1024, nil)
+		{"RSA-512 below the node's 1024-bit minimum", p11.CKR_KEY_SIZE_RANGE, func() error {
+			_, err := Sign(ckm.Mechanism{Type: p11.CKM_SHA256_RSA_PKCS}, rsa512, nil)
 			return err
 		}},
 		{"AES key generation of 20 bytes", p11.CKR_KEY_SIZE_RANGE, func() error {
@@ -258,8 +258,8 @@ func TestErrorTable(t *testing.T) {
 			_, err := Wrap(ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP}, aesOdd, secretObj(p11.CKK_AES, make([]byte, 16)))
 			return err
 		}},
-		{"unwrap with RSA-1024", p11.CKR_UNWRAPPING_KEY_SIZE_RANGE, func() error {
-			_, err := Unwrap(ckm.Mechanism{Type: p11.CKM_RSA_PKCS}, rsa1024, make([]byte, 128), secretTmpl)
+		{"unwrap with RSA-512", p11.CKR_UNWRAPPING_KEY_SIZE_RANGE, func() error {
+			_, err := Unwrap(ckm.Mechanism{Type: p11.CKM_RSA_PKCS}, rsa512, make([]byte, 128), secretTmpl)
 			return err
 		}},
 		{"AES key wrap of a 12-byte key", p11.CKR_KEY_SIZE_RANGE, func() error {

@@ -1,3 +1,8 @@
+// Keys below the node's 1024-bit RSA minimum are test material here (the refusal of them is
+// tested); Go's crypto/rsa makes them only with this setting.
+//
+//go:debug rsa1024min=0
+
 package mech
 
 import (

@@ -425,7 +425,8 @@ func TestRSAX931KeyPairGen(t *testing.T) {
 	if n := k.impl.(*material).rsaPriv.N.BitLen(); n != 2048 || !bytes.Equal(pub[p11.CKA_MODULUS], priv[p11.CKA_MODULUS]) {
 		t.Fatalf("modulus of %d bits", n)
 	}
-	_, _, err = GenerateKeyPair(ckm.Mechanism{Type: p11.CKM_RSA_X9_31_KEY_PAIR_GEN}, attr.Set{p11.CKA_MODULUS_BITS: attr.Ulong(1024)}, attr.Set{})
+	// Below the nodes' 1024-bit minimum (CloudHSM's 2048 is the cloudhsm profile's, in the module).
+	_, _, err = GenerateKeyPair(ckm.Mechanism{Type: p11.CKM_RSA_X9_31_KEY_PAIR_GEN}, attr.Set{p11.CKA_MODULUS_BITS: attr.Ulong(768)}, attr.Set{})
 	wantCode(t, err, p11.CKR_KEY_SIZE_RANGE)
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"math/big"
 
@@ -11,10 +12,14 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
-// Key-size limits the registry enforces, as CloudHSM does (RSA 2048–4096 in 256-bit steps for
-// generation; any size in the range is usable, so imported keys of e.g. 3000 bits work).
+// Key-size limits the registry enforces: RSA 1024–4096 bits in 256-bit steps for generation,
+// any size in the range usable, so imported keys of e.g. 3000 bits work. PKCS#11 sets no RSA
+// minimum; 1024 is the smallest the public suites (OpenSC's p11test, google/pkcs11test) and
+// Go's crypto/rsa use. CloudHSM's 2048-bit minimum (AWS "Supported key types for the PKCS #11
+// library") is the cloudhsm profile's, enforced by the PKCS#11 module, since a node serves
+// clients of both profiles.
 const (
-	rsaMinBits, rsaMaxBits, rsaStepBits = 2048, 4096, 256
+	rsaMinBits, rsaMaxBits, rsaStepBits = 1024, 4096, 256
 	genericMinLen, genericMaxLen        = 1, 800
 )
 
@@ -37,6 +42,10 @@ type material struct {
 	curve  *curve
 	ecPriv ecPrivKey
 	ecPub  ecPubKey
+
+	// Ed25519 (CKK_EC_EDWARDS): edPub is set for public and private keys.
+	edPriv ed25519.PrivateKey
+	edPub  ed25519.PublicKey
 }
 
 func newKey(obj attr.Set) (*Key, error) {
@@ -57,6 +66,8 @@ func newKey(obj attr.Set) (*Key, error) {
 		err = m.parseRSA(obj)
 	case (class == p11.CKO_PRIVATE_KEY || class == p11.CKO_PUBLIC_KEY) && kt == p11.CKK_EC:
 		err = m.parseEC(obj)
+	case (class == p11.CKO_PRIVATE_KEY || class == p11.CKO_PUBLIC_KEY) && kt == p11.CKK_EC_EDWARDS:
+		err = m.parseEd(obj)
 	default:
 		err = p11.Errorf(p11.CKR_KEY_TYPE_INCONSISTENT, "class %d key type %d is not a supported key", class, kt)
 	}

@@ -16,6 +16,9 @@ type entry struct {
 	extraFlags     uint64   // CKF_EC_* for EC mechanisms
 	implied        attr.Set // key-generation mechanisms: the class and key type they make
 	secretOnly     bool     // wraps secret keys only (RSA: a PKCS#8 blob does not fit)
+	// zeroPad, for the unpadded block modes (ECB, CBC), is their block size: Wrap pads the key
+	// with zeros to a whole block and Unwrap cuts the result back (blockWraps).
+	zeroPad int
 
 	genKey  func(m ckm.Mechanism, tmpl attr.Set) (attr.Set, error)
 	genPair func(m ckm.Mechanism, pub, priv attr.Set) (attr.Set, attr.Set, error)

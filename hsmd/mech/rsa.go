@@ -51,7 +51,7 @@ func wrapWith(enc func(ckm.Mechanism, *material, []byte) ([]byte, ckm.Mechanism,
 	}
 }
 
-// rsaGenerate reads CKA_MODULUS_BITS (2048–4096 in 256-bit steps, as CloudHSM) and an optional
+// rsaGenerate reads CKA_MODULUS_BITS (1024–4096 in 256-bit steps) and an optional
 // CKA_PUBLIC_EXPONENT from the public template. Go's generator only makes e = 65537, so any
 // other exponent is CKR_ATTRIBUTE_VALUE_INVALID.
 func rsaGenerate(_ ckm.Mechanism, pub, _ attr.Set) (attr.Set, attr.Set, error) {
@@ -60,7 +60,7 @@ func rsaGenerate(_ ckm.Mechanism, pub, _ attr.Set) (attr.Set, attr.Set, error) {
 		return nil, nil, p11.Errorf(p11.CKR_TEMPLATE_INCOMPLETE, "CKA_MODULUS_BITS missing from the public template")
 	}
 	if bits < rsaMinBits || bits > rsaMaxBits || bits%rsaStepBits != 0 {
-		return nil, nil, p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "RSA modulus of %d bits (2048-4096 in steps of 256)", bits)
+		return nil, nil, p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "RSA modulus of %d bits (%d-%d in steps of %d)", bits, rsaMinBits, rsaMaxBits, rsaStepBits)
 	}
 	if e, ok := pub[p11.CKA_PUBLIC_EXPONENT]; ok {
 		if v := new(big.Int).SetBytes(e); !v.IsInt64() || v.Int64() != 65537 {

@@ -169,6 +169,16 @@ func wrapKey(m ckm.Mechanism, wrapping *Key, target attr.Set) ([]byte, error) {
 	if private && e.secretOnly {
 		return nil, p11.Errorf(p11.CKR_KEY_NOT_WRAPPABLE, "%s wraps secret keys only", p11.MechName(m.Type))
 	}
+	if e.zeroPad > 0 && len(plain)%e.zeroPad != 0 {
+		if kt, _ := target.Ulong(p11.CKA_KEY_TYPE); kt != p11.CKK_DES3 {
+			return nil, p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "%s wraps a key of this type only in whole %d-byte blocks: the unwrap could not cut zero padding back", p11.MechName(m.Type), e.zeroPad)
+		}
+		padded := make([]byte, (len(plain)/e.zeroPad+1)*e.zeroPad)
+		copy(padded, plain)
+		clear(plain)
+		plain = padded
+		defer clear(plain)
+	}
 	out, err := e.wrap(m, km, plain)
 	return out, remap(err, wrapCodes)
 }
@@ -190,7 +200,43 @@ func unwrapKey(m ckm.Mechanism, unwrapping *Key, wrapped []byte, tmpl attr.Set) 
 		return nil, remap(err, unwrapCodes)
 	}
 	defer clear(plain)
+	if e.zeroPad > 0 {
+		plain = zeroPadCut(plain, tmpl)
+	}
 	return materialFromBytes(plain, tmpl)
+}
+
+// blockWraps gives a block mode of encryption the C_WrapKey and C_UnwrapKey functions the
+// Current Mechanisms v2.40 tables give it ("Mechanisms vs. Functions": AES-ECB, AES-CBC,
+// AES-CBC-PAD, DES3-ECB, DES3-CBC, DES3-CBC-PAD): the key's bytes are encrypted
+// under the mode. The unpadded modes (block > 0) wrap secret keys only, "padded on the trailing
+// end with up to block size minus one null bytes" ("AES-ECB", "AES-CBC"), and on unwrap the
+// result is cut to the template's key type and CKA_VALUE_LEN (zeroPadCut). Only a DES3 key
+// gets that padding (its 24 bytes under a 16-byte AES block): its type fixes its length. The
+// attribute table refuses CKA_VALUE_LEN in an unwrap template for AES and generic secrets (their
+// footnote 6), so the unwrap could not tell their padding from their value, and a key of such a
+// type that is not whole blocks is CKR_KEY_SIZE_RANGE rather than a blob that unwraps into a
+// different key (an AES-192 key would come back as an AES-256 one). The padded modes
+// (block 0) also wrap private keys, as PKCS#8 ("AES-CBC with PKCS padding": "can wrap and unwrap any secret key,
+// RSA private key, ... EC private key").
+func blockWraps(e *entry, block int) *entry {
+	e.wrap, e.unwrap = wrapWith(e.encrypt), e.decrypt
+	e.zeroPad, e.secretOnly = block, block > 0
+	return e
+}
+
+// zeroPadCut is the unwrap half of the unpadded block modes: "truncates the result according to
+// the CKA_KEY_TYPE attribute of the template and, if it has one, and the key type supports it,
+// the CKA_VALUE_LEN attribute" (v2.40 "AES-ECB"). A DES3 key is 24 bytes; another key type keeps
+// the whole decryption unless CKA_VALUE_LEN asks for less.
+func zeroPadCut(b []byte, tmpl attr.Set) []byte {
+	n := len(b)
+	if kt, _ := tmpl.Ulong(p11.CKA_KEY_TYPE); kt == p11.CKK_DES3 {
+		n = des3Len
+	} else if vl, ok := tmpl.Ulong(p11.CKA_VALUE_LEN); ok {
+		n = int(min(vl, uint64(n)))
+	}
+	return b[:min(n, len(b))]
 }
 
 // targetBytes is what gets wrapped: a secret key's CKA_VALUE, or a private key as PKCS#8 DER.
@@ -215,6 +261,8 @@ func targetBytes(t attr.Set) (b []byte, private bool, err error) {
 			der, err = x509.MarshalPKCS8PrivateKey(m.rsaPriv)
 		case m.ecPriv != nil:
 			der, err = marshalECPKCS8(m.curve, m.ecPriv)
+		case m.edPriv != nil:
+			der, err = x509.MarshalPKCS8PrivateKey(m.edPriv) // RFC 8410 §7
 		}
 		if err != nil || der == nil {
 			return nil, true, p11.Errorf(p11.CKR_KEY_NOT_WRAPPABLE, "private key: PKCS#8: %v", err)
@@ -246,6 +294,9 @@ func materialFromBytes(b []byte, tmpl attr.Set) (attr.Set, error) {
 		}
 		return attr.Set{p11.CKA_VALUE: append([]byte(nil), b...)}, nil
 	case p11.CKO_PRIVATE_KEY:
+		if kt == p11.CKK_EC_EDWARDS {
+			return edFromPKCS8(b, tmpl)
+		}
 		if kt != p11.CKK_RSA && kt != p11.CKK_EC {
 			return nil, p11.Errorf(p11.CKR_TEMPLATE_INCONSISTENT, "cannot unwrap private keys of type %d", kt)
 		}

@@ -92,7 +92,7 @@ func (v *service) GenerateKeyPair(ctx context.Context, r *hsmpb.GenerateKeyPairR
 // generation is the common start of the key-generation calls: a crypto user, the mechanism, and
 // the class and key type it makes.
 func (v *service) generation(ctx context.Context, pm *hsmpb.Mechanism) (*caller, ckm.Mechanism, attr.Set, error) {
-	c, err := cryptoUser(ctx)
+	c, err := keyUser(ctx)
 	if err != nil {
 		return nil, ckm.Mechanism{}, nil, err
 	}
@@ -110,11 +110,11 @@ func (v *service) generation(ctx context.Context, pm *hsmpb.Mechanism) (*caller,
 // usableKey resolves a key handle for a crypto call: visible to the caller (else notFound), a
 // key permitting usage, parsed for the mechanisms.
 func (v *service) usableKey(ctx context.Context, h uint32, usage, notFound uint32) (*caller, *token.Object, *mech.Key, error) {
-	c, err := cryptoUser(ctx)
+	c, err := keyUser(ctx)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	o, err := v.n.lookup(c, h, notFound)
+	o, err := v.n.lookupToUse(c, h, notFound)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -198,7 +198,7 @@ func (v *service) WrapKey(ctx context.Context, r *hsmpb.WrapRequest) (*hsmpb.Cry
 	if err != nil {
 		return nil, err
 	}
-	target, err := v.n.lookup(c, r.Key, p11.CKR_KEY_HANDLE_INVALID)
+	target, err := v.n.lookupToUse(c, r.Key, p11.CKR_KEY_HANDLE_INVALID)
 	if err != nil {
 		return nil, err
 	}

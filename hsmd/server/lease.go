@@ -31,7 +31,7 @@ func (n *Node) leaseLoop() {
 		if s == nil {
 			continue
 		}
-		n.sess.dropEnded(s)
+		n.sess.dropEnded(s, publicIdle(n.cfg.LoginLease))
 		if !n.isLeader() {
 			continue
 		}

@@ -10,7 +10,7 @@ import (
 )
 
 func (v *service) CreateObject(ctx context.Context, r *hsmpb.CreateObjectRequest) (*hsmpb.HandleResponse, error) {
-	c, err := cryptoUser(ctx)
+	c, err := keyUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -18,8 +18,11 @@ func (v *service) CreateObject(ctx context.Context, r *hsmpb.CreateObjectRequest
 }
 
 func (v *service) CopyObject(ctx context.Context, r *hsmpb.CopyObjectRequest) (*hsmpb.HandleResponse, error) {
-	c, src, err := v.object(ctx, r.Handle, cryptoUser)
+	c, src, err := v.object(ctx, r.Handle, keyUser)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := v.n.lookupToUse(c, r.Handle, p11.CKR_OBJECT_HANDLE_INVALID); err != nil {
 		return nil, err
 	}
 	tmpl := hsmpb.TemplateFromPB(r.Template)
@@ -38,7 +41,7 @@ func (v *service) CopyObject(ctx context.Context, r *hsmpb.CopyObjectRequest) (*
 }
 
 func (v *service) DestroyObject(ctx context.Context, r *hsmpb.ObjectRequest) (*hsmpb.Empty, error) {
-	c, err := cryptoUser(ctx)
+	c, err := keyUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +80,7 @@ func (v *service) SetAttributes(ctx context.Context, r *hsmpb.SetAttributesReque
 		// The admin's one change to a key: vouching for it (the state machine checks the rest).
 		return v.apply(ctx, token.CmdSetAttributes, &hsmpb.CmdSetAttributes{Actor: c.user.Name, Handle: r.Handle, Template: r.Template})
 	}
-	c, err := cryptoUser(ctx)
+	c, err := keyUser(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +109,7 @@ func (v *service) FindObjects(ctx context.Context, r *hsmpb.FindRequest) (*hsmpb
 	}
 	tmpl := hsmpb.TemplateFromPB(r.Template)
 	hs := v.n.State().Find(c.user.Name, tmpl)
-	hs = append(hs, v.n.sess.find(c.login.ID, tmpl)...) // session handles sort after token ones
+	hs = append(hs, v.n.sess.find(c, tmpl)...) // session handles sort after token ones
 	return &hsmpb.FindResponse{Handles: hs}, nil
 }
 

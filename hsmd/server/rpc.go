@@ -23,6 +23,9 @@ const (
 	MDMinIndex      = "x-hsm-min-index"
 	MDRequestID     = "x-hsm-request-id"
 	MDIndex         = "x-hsm-index"
+	// MDPublicSession names the application's public session: the session objects it makes
+	// without a login belong to it (see publicCaller).
+	MDPublicSession = "x-hsm-public-session"
 	authScheme      = "hsm "
 )
 
@@ -30,7 +33,18 @@ const (
 type caller struct {
 	login *token.Login
 	user  *token.User
+	// public is the session-object owner key of the application's public session ("" when the
+	// call names none): a logged-in application still sees the public session objects it made
+	// before its login, as PKCS#11 sessions keep their objects across C_Login (the v2.40 Usage Guide's session states).
+	public string
 }
+
+// isPublic says whether the caller is a public session: no user.
+func (c *caller) isPublic() bool { return c.user.Name == "" }
+
+// owns says whether a session object kept under key k (a login id or a public session's key)
+// is the caller's.
+func (c *caller) owns(k string) bool { return k != "" && (k == c.login.ID || k == c.public) }
 
 type ctxKey int
 
@@ -43,16 +57,53 @@ const (
 // publicMethods need no login. Everything else does.
 var publicMethods = map[string]bool{
 	"GetInfo": true, "GetMechanismList": true, "GetMechanismInfo": true, "Login": true,
-	"Digest": true, "GenerateRandom": true, "ListTrustAnchors": true,
+	"Digest": true, "GenerateRandom": true, "ListTrustAnchors": true, "GetPinStatus": true,
 }
 
 // publicReadMethods may also be called without a login, as from a PKCS#11 public session: the
 // caller is then anonymous and sees the token's public objects (CKA_PRIVATE false) only.
 var publicReadMethods = map[string]bool{"FindObjects": true, "GetAttributes": true, "GetObjectSize": true}
 
-// anonymous is the caller of a public session. Its user has no name, so token.Object.VisibleTo
-// grants it the public objects alone, and its login has no id, so it owns no session object.
+// anonymous is the caller of a public session that names none (MDPublicSession). Its user has no
+// name, so token.Object.VisibleTo grants it the public objects alone, and its login has no id, so
+// it owns no session object.
 var anonymous = &caller{login: &token.Login{}, user: &token.User{}}
+
+// publicWorkMethods may also be called without a login by a public session that names itself
+// (MDPublicSession), in the PKCS#11 module's profile standard: PKCS#11 the v2.40 Usage Guide's session states give a
+// public session R/W access to public session objects (and, R/W, to public token objects), and
+// the crypto functions work with the keys a session can access. The node enforces what is
+// public: private objects need a login (CKR_USER_NOT_LOGGED_IN).
+var publicWorkMethods = map[string]bool{
+	"CreateObject": true, "CopyObject": true, "DestroyObject": true, "SetAttributes": true,
+	"GenerateKey": true, "GenerateKeyPair": true, "WrapKey": true, "UnwrapKey": true, "DeriveKey": true,
+	"Encrypt": true, "Decrypt": true, "Sign": true, "Verify": true, "CheckKeyUse": true,
+}
+
+// publicKeyPrefix marks the session-object owner keys of public sessions, apart from login ids.
+const publicKeyPrefix = "public:"
+
+// maxPublicID bounds the public-session id a client sends (it makes one of 22 characters).
+const maxPublicID = 64
+
+// publicKey is the session-object owner key of the public session a call names, "" for none.
+func publicKey(md incomingMD) string {
+	v := md.get(MDPublicSession)
+	if v == "" || len(v) > maxPublicID {
+		return ""
+	}
+	return publicKeyPrefix + v
+}
+
+// publicCaller is the caller of a call without a credential: the public session it names, which
+// owns the session objects it makes (its login id is the session's key), or anonymous.
+func publicCaller(md incomingMD) *caller {
+	k := publicKey(md)
+	if k == "" {
+		return anonymous
+	}
+	return &caller{login: &token.Login{ID: k}, user: &token.User{}, public: k}
+}
 
 // unactivatedMethods are all an unactivated admin may do: anything else answers CKR_PIN_EXPIRED
 // until it changes its password, as the spec says of an expired PIN.
@@ -102,19 +153,29 @@ func (n *Node) serve(ctx context.Context, md incomingMD, method string, req any,
 			}
 		}
 	}
+	if k := publicKey(md); k != "" {
+		n.sess.touch(k)
+	}
 	if method == batchMethod {
 		// A batch may mix items that need a login with items that do not (Digest, random):
 		// the login is checked here once, and its outcome judged per item (batch.go).
+		if md.get(MDAuthorization) == "" && publicKey(md) != "" {
+			return h(withBatchAuth(ctx, publicCaller(md), nil), req)
+		}
 		c, err := n.login(md, method)
+		if c != nil {
+			c.public = publicKey(md)
+		}
 		return h(withBatchAuth(ctx, c, err), req)
 	}
-	if publicReadMethods[method] && md.get(MDAuthorization) == "" {
-		ctx = context.WithValue(ctx, callerKey, anonymous)
+	if md.get(MDAuthorization) == "" && (publicReadMethods[method] || publicWorkMethods[method] && publicKey(md) != "") {
+		ctx = context.WithValue(ctx, callerKey, publicCaller(md))
 	} else if !publicMethods[method] {
 		c, err := n.login(md, method)
 		if err != nil {
 			return nil, err
 		}
+		c.public = publicKey(md)
 		ctx = context.WithValue(ctx, callerKey, c)
 	}
 	return h(ctx, req)
@@ -190,13 +251,41 @@ func cryptoUser(ctx context.Context) (*caller, error) {
 	return c, nil
 }
 
-// reader returns the caller of a call that only reads objects: a crypto user, or the anonymous
-// caller of a public session.
+// reader returns the caller of a call that only reads objects: a crypto user, or a public
+// session (publicSession).
 func reader(ctx context.Context) (*caller, error) {
-	if c := callerOf(ctx); c == anonymous {
+	if c := publicSession(callerOf(ctx)); c != nil {
 		return c, nil
 	}
 	return cryptoUser(ctx)
+}
+
+// keyUser returns the caller of a call that makes or uses objects: a crypto user, or a public
+// session that names itself, which sees its own session objects and the token's public objects
+// only.
+func keyUser(ctx context.Context) (*caller, error) {
+	if c := publicSession(callerOf(ctx)); c != nil && c.login.ID != "" {
+		return c, nil
+	}
+	return cryptoUser(ctx)
+}
+
+// publicSession returns the public session a call acts as, or nil: the caller without a login,
+// or an admin logged in from a public session. The admin is PKCS#11's security officer (CKU_SO),
+// whose sessions have the access of public sessions to objects (the v2.40 Usage Guide's "R/W SO
+// Functions" state: R/W access to public objects, none to private ones), so its object calls act as
+// the public session of its application. An admin calling without a public session (the CLI)
+// keeps CloudHSM's rule: no key functions at all.
+func publicSession(c *caller) *caller {
+	switch {
+	case c == nil:
+		return nil
+	case c.isPublic():
+		return c
+	case c.user.Role == token.RoleAdmin && c.public != "":
+		return &caller{login: &token.Login{ID: c.public}, user: &token.User{}, public: c.public}
+	}
+	return nil
 }
 
 func adminUser(ctx context.Context) (*caller, error) {

@@ -48,7 +48,7 @@ func (n *Node) ServerOptions() []grpc.ServerOption {
 func (v *service) GetInfo(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.InfoResponse, error) {
 	n := v.n
 	r := &hsmpb.InfoResponse{NodeId: n.cfg.NodeID, Az: n.cfg.AZ, Serial: n.cfg.NodeID, Firmware: Firmware,
-		MaxObjects: token.MaxObjects, SessionObjects: uint32(n.sess.count())}
+		MaxObjects: token.MaxObjects, SessionObjects: uint32(n.sess.count()), LoginLeaseSeconds: n.leaseSeconds()}
 	if s := n.State(); s != nil {
 		r.ClusterId, r.Label = s.Meta()
 		r.AppliedIndex = s.Applied()
@@ -171,6 +171,32 @@ func (v *service) ListUsers(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.ListUse
 	return out, nil
 }
 
+// maxPinStatusUsers bounds one GetPinStatus request.
+const maxPinStatusUsers = 8
+
+// GetPinStatus answers the wrong-password counts of the named users, which the cluster keeps
+// (CmdLoginAttempt counts every failure on every node), for the PKCS#11 token flags of
+// C_GetTokenInfo (v2.40 §5.5: CKF_USER_PIN_COUNT_LOW, _FINAL_TRY, _LOCKED and the SO's). It needs
+// no login, as C_GetTokenInfo does not; a name that is no user answers as one without failures.
+func (v *service) GetPinStatus(_ context.Context, r *hsmpb.PinStatusRequest) (*hsmpb.PinStatusResponse, error) {
+	if len(r.Users) > maxPinStatusUsers {
+		return nil, p11.Errorf(p11.CKR_ARGUMENTS_BAD, "at most %d users", maxPinStatusUsers)
+	}
+	s, err := v.n.ready()
+	if err != nil {
+		return nil, err
+	}
+	out := &hsmpb.PinStatusResponse{MaxFailed: token.MaxFailedLogins}
+	for _, name := range r.Users {
+		ps := &hsmpb.PinStatus{User: name}
+		if u, ok := s.User(name); ok {
+			ps.Failed, ps.Locked = u.Failed, u.Locked
+		}
+		out.Users = append(out.Users, ps)
+	}
+	return out, nil
+}
+
 // apply proposes a command whose only answer is success or its CK_RV.
 func (v *service) apply(ctx context.Context, t token.CommandType, m proto.Message) (*hsmpb.Empty, error) {
 	res, _, err := v.n.propose(ctx, token.Command{Type: t, Msg: m})
@@ -208,7 +234,7 @@ func (v *service) Digest(_ context.Context, r *hsmpb.DigestRequest) (*hsmpb.Cryp
 // (CKR_OBJECT_HANDLE_INVALID for object calls, CKR_KEY_HANDLE_INVALID and friends for crypto).
 func (n *Node) lookup(c *caller, h uint32, notFound uint32) (*token.Object, error) {
 	if hsmpb.IsSessionHandle(h) {
-		if o, ok := n.sess.get(c.login.ID, h); ok {
+		if o, ok := n.sess.get(c, h); ok {
 			return o, nil
 		}
 	} else if s := n.State(); s != nil {
@@ -217,6 +243,22 @@ func (n *Node) lookup(c *caller, h uint32, notFound uint32) (*token.Object, erro
 		}
 	}
 	return nil, p11.Errorf(notFound, "no object %d visible to %q", h, c.user.Name)
+}
+
+// lookupToUse finds an object the caller may use as a key or copy: what lookup finds, except
+// that a public session uses no login's object. It may read a crypto user's public token
+// objects (their CKA_PRIVATE false says anyone may), but keys a login made are used, wrapped and
+// copied under a login, as CloudHSM's roles have it: a public session's keys are its own session
+// objects and the token objects made without a login (which belong to nobody).
+func (n *Node) lookupToUse(c *caller, h uint32, notFound uint32) (*token.Object, error) {
+	o, err := n.lookup(c, h, notFound)
+	if err != nil {
+		return nil, err
+	}
+	if c.isPublic() && !hsmpb.IsSessionHandle(h) && o.Owner != "" {
+		return nil, p11.Errorf(p11.CKR_USER_NOT_LOGGED_IN, "object %d is %q's: using it needs a login", h, o.Owner)
+	}
+	return o, nil
 }
 
 // makeObject is the one path from a template to a stored object for every call that makes one:
@@ -249,7 +291,21 @@ func (n *Node) makeObject(ctx context.Context, c *caller, op attr.Op, tmpl []*hs
 }
 
 // createObject stores a new object: token objects through the log, session objects here.
+//
+// A public session (no login) makes public objects only: PKCS#11 v2.40 §5.7 (C_CreateObject: "Only
+// public objects can be created unless the normal user is logged in") and the v2.40 Usage Guide's session states give the others
+// CKR_USER_NOT_LOGGED_IN. Its session objects belong to its public session; its token objects to
+// nobody (token.State: any public session or crypto user may manage them, as the spec's R/W
+// access to public token objects says).
 func (n *Node) createObject(ctx context.Context, c *caller, a attr.Set) (uint32, error) {
+	if c.isPublic() {
+		if priv, ok := a.Bool(p11.CKA_PRIVATE); priv || !ok {
+			return 0, p11.Errorf(p11.CKR_USER_NOT_LOGGED_IN, "a private object needs a login")
+		}
+		if c.login.ID == "" {
+			return 0, p11.Errorf(p11.CKR_USER_NOT_LOGGED_IN, "no login and no public session")
+		}
+	}
 	if tok, _ := a.Bool(p11.CKA_TOKEN); !tok {
 		return n.sess.add(c.login.ID, c.user.Name, a), nil
 	}

@@ -242,15 +242,32 @@ func (s *State) cryptoUser(actor string) (*User, *Result) {
 	return u, nil
 }
 
+// Nobody is the owner of the token objects a PKCS#11 public session (no login) makes: public
+// objects only (PKCS#11 the v2.40 Usage Guide's session states give a R/W public session R/W access to public token
+// objects, and none to private ones).
+const Nobody = ""
+
+// manager checks that actor may manage token objects: a crypto user, or Nobody, a public
+// session, which manages Nobody's objects alone (ownedObject).
+func (s *State) manager(actor string) *Result {
+	if actor == Nobody {
+		return nil
+	}
+	_, r := s.cryptoUser(actor)
+	return r
+}
+
 // ownedObject finds an object actor may manage: CKR_OBJECT_HANDLE_INVALID if actor cannot see it,
 // CKR_ACTION_PROHIBITED if actor sees but does not own it (only the owner manages a key).
+// Nobody's objects are public token objects made without a login: any crypto user or public
+// session may manage them, as the spec's R/W sessions may.
 func (s *State) ownedObject(actor string, h uint32) (*Object, *Result) {
 	o, ok := s.objects[h]
 	if !ok || !o.VisibleTo(actor) {
 		r := fail(p11.CKR_OBJECT_HANDLE_INVALID, "no object %d for %q", h, actor)
 		return nil, &r
 	}
-	if o.Owner != actor {
+	if o.Owner != actor && o.Owner != Nobody {
 		r := fail(p11.CKR_ACTION_PROHIBITED, "object %d belongs to %q", h, o.Owner)
 		return nil, &r
 	}
@@ -259,7 +276,7 @@ func (s *State) ownedObject(actor string, h uint32) (*Object, *Result) {
 
 func applyCreateObjects(s *State, t *txn, m proto.Message) (Result, error) {
 	c := m.(*hsmpb.CmdCreateObjects)
-	if _, r := s.cryptoUser(c.Owner); r != nil {
+	if r := s.manager(c.Owner); r != nil {
 		return *r, nil
 	}
 	if len(c.Objects) == 0 || len(c.Objects) > 2 {
@@ -283,6 +300,9 @@ func applyCreateObjects(s *State, t *txn, m proto.Message) (Result, error) {
 		if _, ok := a.Ulong(p11.CKA_CLASS); !ok {
 			return fail(p11.CKR_TEMPLATE_INCOMPLETE, "object without CKA_CLASS"), nil
 		}
+		if c.Owner == Nobody && (&Object{Attrs: a}).Private() {
+			return fail(p11.CKR_USER_NOT_LOGGED_IN, "a private object needs a login"), nil
+		}
 		if next == 0 || next >= 1<<31 { // the high half is for session objects
 			return fail(p11.CKR_DEVICE_MEMORY, "object handles exhausted"), nil
 		}
@@ -302,7 +322,7 @@ func applyCreateObjects(s *State, t *txn, m proto.Message) (Result, error) {
 
 func applyDestroyObject(s *State, t *txn, m proto.Message) (Result, error) {
 	c := m.(*hsmpb.CmdDestroyObject)
-	if _, r := s.cryptoUser(c.Actor); r != nil {
+	if r := s.manager(c.Actor); r != nil {
 		return *r, nil
 	}
 	o, r := s.ownedObject(c.Actor, c.Handle)
@@ -326,13 +346,13 @@ func applySetAttributes(s *State, t *txn, m proto.Message) (Result, error) {
 			return fail(p11.CKR_OBJECT_HANDLE_INVALID, "no object %d", c.Handle), nil
 		}
 	} else {
-		u, r := s.cryptoUser(c.Actor)
-		if r != nil {
+		if r := s.manager(c.Actor); r != nil {
 			return *r, nil
 		}
-		if err := CheckTrusted(u.Role, tmpl); err != nil {
+		if err := CheckTrusted(RoleCryptoUser, tmpl); err != nil {
 			return Result{RV: p11.Code(err), Msg: err.Error()}, nil
 		}
+		var r *Result
 		if o, r = s.ownedObject(c.Actor, c.Handle); r != nil {
 			return *r, nil
 		}

@@ -339,6 +339,9 @@ func (c *Cluster) writeClientConfig() error {
 	if err != nil {
 		return err
 	}
+	// The demo crypto user is the token's normal user: a PKCS#11 PIN that is a password alone
+	// is its, and C_GetTokenInfo shows its wrong-PIN count.
+	cfg.User = c.State.CryptoUser
 	return cfg.Write(c.ConfigPath())
 }
 

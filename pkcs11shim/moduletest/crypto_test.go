@@ -218,7 +218,8 @@ func TestAES(t *testing.T) {
 	if !bytes.Equal(ct, want) {
 		t.Fatal("CKM_AES_CBC_PAD ciphertext differs from crypto/cipher's")
 	}
-	// Multi-part decrypt of it: updates give nothing, C_DecryptFinal everything.
+	// Multi-part decrypt of it, in parts that are not whole blocks: the updates give the whole
+	// blocks they can (all but the last, which C_DecryptFinal unpads), C_DecryptFinal the rest.
 	must(t, p.DecryptInit(s, mechs(pkcs11.CKM_AES_CBC_PAD, iv), k))
 	var got []byte
 	for i := 0; i < len(ct); i += 100 {
@@ -263,14 +264,26 @@ func TestAES(t *testing.T) {
 		t.Fatal("CKM_AES_CTR ciphertext differs from crypto/cipher's")
 	}
 
-	// Past max_buffer a multi-part operation fails with CKR_DATA_LEN_RANGE and ends.
-	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_CBC_PAD, iv), k))
+	// Past max_buffer a buffered multi-part operation (GCM: the block modes stream and keep no
+	// more than a block) fails with CKR_DATA_LEN_RANGE and ends.
+	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_GCM, gp), k))
 	_, err = p.EncryptUpdate(s, make([]byte, 4000))
 	must(t, err)
 	_, err = p.EncryptUpdate(s, make([]byte, 100))
 	wantRV(t, "past max_buffer", err, pkcs11.CKR_DATA_LEN_RANGE)
 	_, err = p.EncryptFinal(s)
 	wantRV(t, "after the operation ended", err, pkcs11.CKR_OPERATION_NOT_INITIALIZED)
+	// CBC_PAD streams: the same amount passes max_buffer without failing.
+	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_CBC_PAD, iv), k))
+	for range 3 {
+		_, err = p.EncryptUpdate(s, make([]byte, 4000))
+		must(t, err)
+	}
+	ct, err = p.EncryptFinal(s)
+	must(t, err)
+	if len(ct) != 16 {
+		t.Fatalf("CBC_PAD C_EncryptFinal gave %d bytes, want the last, padded block", len(ct))
+	}
 
 	// Digest, single- and multi-part, equals Go's.
 	must(t, p.DigestInit(s, mechs(pkcs11.CKM_SHA256, nil)))

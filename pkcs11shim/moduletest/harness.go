@@ -58,6 +58,18 @@ static CK_RV h_sign(CK_SESSION_HANDLE s, CK_BYTE *d, CK_ULONG dl, CK_BYTE *sig, 
 	return fl->C_Sign(s, d, dl, sig, sl);
 }
 
+static CK_RV h_digest(CK_SESSION_HANDLE s, CK_BYTE *d, CK_ULONG dl, CK_BYTE *o, CK_ULONG *ol) {
+	return fl->C_Digest(s, d, dl, o, ol);
+}
+
+static CK_RV h_digest_final(CK_SESSION_HANDLE s, CK_BYTE *o, CK_ULONG *ol) {
+	return fl->C_DigestFinal(s, o, ol);
+}
+
+static CK_RV h_encrypt(CK_SESSION_HANDLE s, CK_BYTE *d, CK_ULONG dl, CK_BYTE *o, CK_ULONG *ol) {
+	return fl->C_Encrypt(s, d, dl, o, ol);
+}
+
 static CK_RV h_encrypt_update(CK_SESSION_HANDLE s, CK_BYTE *d, CK_ULONG dl, CK_BYTE *o, CK_ULONG *ol) {
 	return fl->C_EncryptUpdate(s, d, dl, o, ol);
 }
@@ -268,25 +280,16 @@ func GetAttributes(session, object uint, attrs []Attr) uint {
 // Sign calls C_Sign with an output buffer of room bytes (room < 0: NULL, a length query). It
 // returns the CK_RV, *pulSignatureLen and what was written.
 func Sign(session uint, data []byte, room int) (uint, int, []byte) {
-	var sig unsafe.Pointer
-	l := C.CK_ULONG(0)
-	if room >= 0 {
-		sig = C.malloc(C.size_t(room + 1))
-		defer C.free(sig)
-		l = C.CK_ULONG(room)
-	}
 	d := C.CBytes(data)
 	defer C.free(d)
-	rv := C.h_sign(C.CK_SESSION_HANDLE(session), (*C.CK_BYTE)(d), C.CK_ULONG(len(data)), (*C.CK_BYTE)(sig), &l)
-	var out []byte
-	if sig != nil && rv == C.CKR_OK {
-		out = C.GoBytes(sig, C.int(l))
-	}
-	return uint(rv), int(l), out
+	return outCall(room, func(out *C.CK_BYTE, l *C.CK_ULONG) C.CK_RV {
+		return C.h_sign(C.CK_SESSION_HANDLE(session), (*C.CK_BYTE)(d), C.CK_ULONG(len(data)), out, l)
+	})
 }
 
-// EncryptUpdate calls C_EncryptUpdate with an output buffer of room bytes (room < 0: NULL).
-func EncryptUpdate(session uint, data []byte, room int) (uint, int) {
+// outCall runs a C call that writes up to *l bytes at out, with an output buffer of room bytes
+// (room < 0: NULL, a length query); it returns the CK_RV, *l and what was written.
+func outCall(room int, call func(out *C.CK_BYTE, l *C.CK_ULONG) C.CK_RV) (uint, int, []byte) {
 	var out unsafe.Pointer
 	l := C.CK_ULONG(0)
 	if room >= 0 {
@@ -294,10 +297,47 @@ func EncryptUpdate(session uint, data []byte, room int) (uint, int) {
 		defer C.free(out)
 		l = C.CK_ULONG(room)
 	}
+	rv := call((*C.CK_BYTE)(out), &l)
+	var b []byte
+	if out != nil && rv == C.CKR_OK {
+		b = C.GoBytes(out, C.int(l))
+	}
+	return uint(rv), int(l), b
+}
+
+// Digest calls C_Digest with an output buffer of room bytes (room < 0: NULL, a length query).
+func Digest(session uint, data []byte, room int) (uint, int, []byte) {
 	d := C.CBytes(data)
 	defer C.free(d)
-	rv := C.h_encrypt_update(C.CK_SESSION_HANDLE(session), (*C.CK_BYTE)(d), C.CK_ULONG(len(data)), (*C.CK_BYTE)(out), &l)
-	return uint(rv), int(l)
+	return outCall(room, func(out *C.CK_BYTE, l *C.CK_ULONG) C.CK_RV {
+		return C.h_digest(C.CK_SESSION_HANDLE(session), (*C.CK_BYTE)(d), C.CK_ULONG(len(data)), out, l)
+	})
+}
+
+// DigestFinal calls C_DigestFinal with an output buffer of room bytes (room < 0: NULL).
+func DigestFinal(session uint, room int) (uint, int, []byte) {
+	return outCall(room, func(out *C.CK_BYTE, l *C.CK_ULONG) C.CK_RV {
+		return C.h_digest_final(C.CK_SESSION_HANDLE(session), out, l)
+	})
+}
+
+// Encrypt calls C_Encrypt with an output buffer of room bytes (room < 0: NULL, a length query).
+func Encrypt(session uint, data []byte, room int) (uint, int, []byte) {
+	d := C.CBytes(data)
+	defer C.free(d)
+	return outCall(room, func(out *C.CK_BYTE, l *C.CK_ULONG) C.CK_RV {
+		return C.h_encrypt(C.CK_SESSION_HANDLE(session), (*C.CK_BYTE)(d), C.CK_ULONG(len(data)), out, l)
+	})
+}
+
+// EncryptUpdate calls C_EncryptUpdate with an output buffer of room bytes (room < 0: NULL).
+func EncryptUpdate(session uint, data []byte, room int) (uint, int) {
+	d := C.CBytes(data)
+	defer C.free(d)
+	rv, n, _ := outCall(room, func(out *C.CK_BYTE, l *C.CK_ULONG) C.CK_RV {
+		return C.h_encrypt_update(C.CK_SESSION_HANDLE(session), (*C.CK_BYTE)(d), C.CK_ULONG(len(data)), out, l)
+	})
+	return rv, n
 }
 
 // FindObjectsNullOut calls C_FindObjects with a NULL handle array.

@@ -31,7 +31,7 @@ func TestInitChecksTheKeyAndMechanism(t *testing.T) {
 	}()
 	gone := aesKey(t, s, make([]byte, 16))
 	must(t, p.DestroyObject(s, gone))
-	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	small, err := rsa.GenerateKey(rand.Reader, 512)
 	must(t, err)
 	smallPub, err := p.CreateObject(s, []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
@@ -64,7 +64,7 @@ func TestInitChecksTheKeyAndMechanism(t *testing.T) {
 		{"DecryptInit, OAEP on an AES key", func() error {
 			return p.DecryptInit(s, mechs(pkcs11.CKM_RSA_PKCS_OAEP, pkcs11.NewOAEPParams(pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256, 0, nil)), aes)
 		}, pkcs11.CKR_KEY_TYPE_INCONSISTENT},
-		{"VerifyInit, an RSA-1024 key", func() error { return p.VerifyInit(s, mechs(pkcs11.CKM_SHA256_RSA_PKCS, nil), smallPub) }, pkcs11.CKR_KEY_SIZE_RANGE},
+		{"VerifyInit, an RSA-512 key (below the nodes' 1024 bits)", func() error { return p.VerifyInit(s, mechs(pkcs11.CKM_SHA256_RSA_PKCS, nil), smallPub) }, pkcs11.CKR_KEY_SIZE_RANGE},
 		{"EncryptInit, CBC with an 8-byte IV", func() error { return p.EncryptInit(s, mechs(pkcs11.CKM_AES_CBC, make([]byte, 8)), aes) }, pkcs11.CKR_MECHANISM_PARAM_INVALID},
 		{"EncryptInit, GCM with a 200-bit tag", func() error { return p.EncryptInit(s, gcm(200), aes) }, pkcs11.CKR_MECHANISM_PARAM_INVALID},
 		{"DecryptInit, GCM with a 200-bit tag", func() error { return p.DecryptInit(s, gcm(200), aes) }, pkcs11.CKR_MECHANISM_PARAM_INVALID},

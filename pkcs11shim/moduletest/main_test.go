@@ -64,6 +64,7 @@ type moduleConfig struct {
 	LogLevel       string       `json:"log_level,omitempty"`
 	AttemptTimeout string       `json:"attempt_timeout,omitempty"`
 	MaxBuffer      int          `json:"max_buffer,omitempty"`
+	User           string       `json:"user,omitempty"`
 }
 
 type nodeConfig struct {
@@ -188,6 +189,14 @@ func wantCode(t *testing.T, what string, got, want uint) {
 	if got != want {
 		t.Fatalf("%s: got %v, want %v", what, pkcs11.Error(got), pkcs11.Error(want))
 	}
+}
+
+// byProfile is the answer a profile expects: std in profile standard, chsm in profile cloudhsm.
+func byProfile(profile string, std, chsm uint) uint {
+	if profile == cloudhsm {
+		return chsm
+	}
+	return std
 }
 
 func mechs(m uint, param any) []*pkcs11.Mechanism {

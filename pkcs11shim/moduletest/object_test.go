@@ -148,19 +148,24 @@ func TestOutputConvention(t *testing.T) {
 	rv, _, _ = Sign(uint(s), h, 100)
 	wantCode(t, "after the operation ended", rv, pkcs11.CKR_OPERATION_NOT_INITIALIZED)
 
-	// C_EncryptUpdate buffers: it outputs nothing, and a NULL output consumes nothing.
+	// C_EncryptUpdate with a block mode outputs the whole blocks it has: a NULL output reports
+	// their length and consumes nothing, a buffer too small answers CKR_BUFFER_TOO_SMALL with the
+	// length and keeps the operation (v2.40 §5.2, §5.8), and C_EncryptFinal has nothing left.
 	k := aesKey(t, s, bytes.Repeat([]byte{1}, 16))
 	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_ECB, nil), k))
-	if rv, n := EncryptUpdate(uint(s), make([]byte, 16), -1); rv != pkcs11.CKR_OK || n != 0 {
+	if rv, n := EncryptUpdate(uint(s), make([]byte, 16), -1); rv != pkcs11.CKR_OK || n != 16 {
 		t.Fatalf("update length query: %v, %d", pkcs11.Error(rv), n)
 	}
-	if rv, n := EncryptUpdate(uint(s), make([]byte, 16), 16); rv != pkcs11.CKR_OK || n != 0 {
+	if rv, n := EncryptUpdate(uint(s), make([]byte, 16), 8); rv != pkcs11.CKR_BUFFER_TOO_SMALL || n != 16 {
+		t.Fatalf("update into 8 bytes: %v, %d", pkcs11.Error(rv), n)
+	}
+	if rv, n := EncryptUpdate(uint(s), make([]byte, 16), 16); rv != pkcs11.CKR_OK || n != 16 {
 		t.Fatalf("update: %v, %d", pkcs11.Error(rv), n)
 	}
 	ct, err := p.EncryptFinal(s)
 	must(t, err)
-	if len(ct) != 16 {
-		t.Fatalf("C_EncryptFinal gave %d bytes, want one block", len(ct))
+	if len(ct) != 0 {
+		t.Fatalf("C_EncryptFinal gave %d bytes, want none (the block came out of the update)", len(ct))
 	}
 	// A single-part call cannot end a multi-part operation.
 	must(t, p.EncryptInit(s, mechs(pkcs11.CKM_AES_ECB, nil), k))

@@ -103,7 +103,9 @@ func TestSessionsAndLogin(t *testing.T) {
 	if state(t, ro) != pkcs11.CKS_RO_PUBLIC_SESSION || state(t, rw) != pkcs11.CKS_RW_PUBLIC_SESSION {
 		t.Fatal("public states")
 	}
-	wantRV(t, "CKU_SO", p.Login(rw, pkcs11.CKU_SO, pin), pkcs11.CKR_USER_TYPE_INVALID)
+	// CKU_SO is the admin in profile standard (TestSOLogin), refused while a R/O session is
+	// open; profile cloudhsm refuses the user type (TestSOLoginCloudHSM).
+	wantRV(t, "CKU_SO", p.Login(rw, pkcs11.CKU_SO, pin), pkcs11.CKR_SESSION_READ_ONLY_EXISTS)
 	wantRV(t, "wrong password", p.Login(rw, pkcs11.CKU_USER, "alice:wrongpass1"), pkcs11.CKR_PIN_INCORRECT)
 	wantRV(t, "unknown user", p.Login(rw, pkcs11.CKU_USER, "mallory:whatever1"), pkcs11.CKR_PIN_INCORRECT)
 	wantRV(t, "PIN without user", p.Login(rw, pkcs11.CKU_USER, "alicepass1"), pkcs11.CKR_PIN_INCORRECT)
