@@ -692,3 +692,47 @@ func TestMultiRegionAuthorization(t *testing.T) {
 	_, err = u.kms.UpdatePrimaryRegion(ctx(), &awskms.UpdatePrimaryRegionInput{KeyId: aws.String(id), PrimaryRegion: aws.String("eu-west-1")})
 	check(t, err)
 }
+
+// TestReplicaRotatesOnlyWithItsPrimary: a replica shares its primary's rotation settings but never
+// rotates by itself (only the primary key rotates; "Rotating multi-Region keys",
+// https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-update.html and
+// rotate-keys.html#multi-region-rotate), not even when it is enabled again after the rotation date
+// passed while it was disabled — that would give the set two different current materials.
+func TestReplicaRotatesOnlyWithItsPrimary(t *testing.T) {
+	e, east, west, id := replicatedKey(t)
+	_, err := east.EnableKeyRotation(ctx(), &awskms.EnableKeyRotationInput{KeyId: aws.String(id), RotationPeriodInDays: aws.Int32(90)})
+	check(t, err)
+	_, err = west.DisableKey(ctx(), &awskms.DisableKeyInput{KeyId: aws.String(id)})
+	check(t, err)
+	_, err = east.DisableKey(ctx(), &awskms.DisableKeyInput{KeyId: aws.String(id)})
+	check(t, err)
+	e.clock.Advance(91 * 24 * time.Hour)
+	_, err = west.EnableKey(ctx(), &awskms.EnableKeyInput{KeyId: aws.String(id)})
+	check(t, err)
+	current := func(c *awskms.Client) string {
+		d, err := c.DescribeKey(ctx(), &awskms.DescribeKeyInput{KeyId: aws.String(id)})
+		check(t, err)
+		return aws.ToString(d.KeyMetadata.CurrentKeyMaterialId)
+	}
+	if w, p := current(west), current(east); w != p {
+		t.Fatalf("re-enabling the replica rotated it alone: replica material %s, primary %s", w, p)
+	}
+}
+
+// TestReplicaTracksItsOwnLastUsage: "For multi-Region KMS keys, primary and replica keys track
+// last usage independently" (GetKeyLastUsage, KMS API Reference).
+func TestReplicaTracksItsOwnLastUsage(t *testing.T) {
+	_, east, west, id := replicatedKey(t)
+	_, err := east.Encrypt(ctx(), &awskms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("p")})
+	check(t, err)
+	pu, err := east.GetKeyLastUsage(ctx(), &awskms.GetKeyLastUsageInput{KeyId: aws.String(id)})
+	check(t, err)
+	if pu.KeyLastUsage == nil {
+		t.Fatal("the primary's Encrypt was not recorded")
+	}
+	ru, err := west.GetKeyLastUsage(ctx(), &awskms.GetKeyLastUsageInput{KeyId: aws.String(id)})
+	check(t, err)
+	if ru.KeyLastUsage != nil {
+		t.Fatalf("the replica reports the primary's use: %+v", ru.KeyLastUsage)
+	}
+}
