@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/keyspec"
 )
 
 // Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases. An alias names one key of its
@@ -113,9 +114,9 @@ func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	// An alias may move only between keys of the same type (symmetric, asymmetric or HMAC) and
 	// key usage, so that code using it keeps working; the key spec may differ (UpdateAlias in
 	// the KMS API Reference; KMSDG:alias-manage).
-	if old := s.keyAt(cur.Account, cur.Region, cur.Target); old != nil && (keyType(old.Spec) != keyType(k.Spec) || old.Usage != k.Usage) {
+	if old := s.keyAt(cur.Account, cur.Region, cur.Target); old != nil && (keyspec.Type(old.Spec) != keyspec.Type(k.Spec) || old.Usage != k.Usage) {
 		return nil, awsapi.NewError(awsapi.ValidationException, "%s is a %s key with key usage %s, which is not the type and key usage of the current target of %s (%s, %s).",
-			keyARN(k), keyType(k.Spec), k.Usage, in.AliasName, keyType(old.Spec), old.Usage)
+			keyARN(k), keyspec.Type(k.Spec), k.Usage, in.AliasName, keyspec.Type(old.Spec), old.Usage)
 	}
 	a := *cur
 	a.Target, a.Updated = k.ID, s.now().UTC()
@@ -204,15 +205,4 @@ func listAliases(s *Server, _ context.Context, c *caller, in *listAliasesInput) 
 			CreationDate: awsapi.Time(a.Created), LastUpdatedDate: awsapi.Time(a.Updated)})
 	}
 	return out, nil
-}
-
-// keyType is the type of a key spec as UpdateAlias compares them: symmetric, HMAC or asymmetric.
-func keyType(spec string) string {
-	switch {
-	case spec == specSymmetric:
-		return "symmetric"
-	case strings.HasPrefix(spec, "HMAC_"):
-		return "HMAC"
-	}
-	return "asymmetric"
 }

@@ -313,7 +313,7 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 	usage := in.KeyUsage
 	if usage == "" {
 		usage = usageEncrypt
-		if strings.HasPrefix(spec, "HMAC_") {
+		if keyspec.HMAC(spec) {
 			usage = usageMac
 		}
 	}

@@ -57,7 +57,7 @@ func (st *softwareStore) newMaterial(k *keyRec, n uint32, rotation string) (matV
 	case k.Spec == specSymmetric:
 		secret = make([]byte, 32)
 		_, _ = rand.Read(secret)
-	case strings.HasPrefix(k.Spec, "HMAC_"):
+	case keyspec.HMAC(k.Spec):
 		bits, _ := strconv.Atoi(strings.TrimPrefix(k.Spec, "HMAC_"))
 		secret = make([]byte, bits/8)
 		_, _ = rand.Read(secret)

@@ -67,9 +67,22 @@ var specs = map[string]map[string][]string{
 // Algorithms lists the algorithms a key of spec and usage offers (nil when it offers none).
 func Algorithms(spec, usage string) []string { return specs[spec][usage] }
 
+// HMAC reports whether spec is an HMAC key (HMAC_224 ... HMAC_512).
+func HMAC(spec string) bool { return strings.HasPrefix(spec, "HMAC_") }
+
 // Asymmetric reports whether spec is a key pair.
-func Asymmetric(spec string) bool {
-	return spec != Symmetric && !strings.HasPrefix(spec, "HMAC_") && specs[spec] != nil
+func Asymmetric(spec string) bool { return spec != Symmetric && !HMAC(spec) && specs[spec] != nil }
+
+// Type is the kind of key a spec makes, as KMS compares keys (UpdateAlias moves an alias only
+// between keys of the same type and usage): symmetric, HMAC or asymmetric.
+func Type(spec string) string {
+	switch {
+	case spec == Symmetric:
+		return "symmetric"
+	case HMAC(spec):
+		return "HMAC"
+	}
+	return "asymmetric"
 }
 
 // Check accepts the (KeySpec, KeyUsage) pairs a key can be created with. SM2 is offered in
