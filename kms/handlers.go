@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/lastuse"
 )
 
 // kmsHandlers is every TrentService operation hsmsim implements. An operation of the model that is
@@ -105,10 +106,10 @@ func op[In, Out any](f func(s *Server, ctx context.Context, c *caller, in *In) (
 func bind(s *Server, handlers map[string]handler) map[string]awsapi.Handler {
 	hs := make(map[string]awsapi.Handler, len(handlers))
 	for name, h := range handlers {
-		action := "kms:" + name
+		action, tracked := "kms:"+name, lastuse.Tracked(name) // decided once, not per request
 		hs[name] = func(ctx context.Context, c *awsapi.Caller, body []byte) (any, error) {
 			out, err := h(s, ctx, s.newCaller(c, action), body)
-			if err == nil {
+			if err == nil && tracked {
 				s.trackUsage(ctx, name, out)
 			}
 			return out, err

@@ -25,11 +25,8 @@ func (s *Server) flushUsage() {
 	}
 }
 
-// trackUsage records the keys a successful cryptographic operation used.
+// trackUsage records the keys a successful cryptographic operation (lastuse.Tracked) used.
 func (s *Server) trackUsage(ctx context.Context, op string, out any) {
-	if !lastuse.Tracked(op) {
-		return
-	}
 	s.usage.Record(lastuse.Use{Operation: op, Time: s.now(), EventID: awsapi.NewUUID(), RequestID: awsapi.RequestID(ctx)}, lastuse.KeysOf(out)...)
 }
 
