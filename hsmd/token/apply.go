@@ -31,13 +31,13 @@ func (t *txn) putObject(o *Object) error {
 	if err := t.put(bucketObjects, handleKey(o.Handle), so); err != nil {
 		return err
 	}
-	t.after = append(t.after, func() { t.s.objects[o.Handle] = o })
+	t.after = append(t.after, func() { t.s.setObject(o) })
 	return nil
 }
 
 func (t *txn) deleteObject(h uint32) {
 	t.writes = append(t.writes, store.Write{Bucket: bucketObjects, Key: handleKey(h)})
-	t.after = append(t.after, func() { delete(t.s.objects, h) })
+	t.after = append(t.after, func() { t.s.dropObject(h) })
 }
 
 func (t *txn) putUser(u *User) error {

@@ -61,7 +61,7 @@ func (s *State) Restore(snap *hsmpb.Snapshot) error {
 		if err != nil {
 			return fmt.Errorf("token: restore: %w", err)
 		}
-		n.objects[o.Handle] = o
+		n.setObject(o)
 		if err := put(bucketObjects, handleKey(o.Handle), so); err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func (s *State) Restore(snap *hsmpb.Snapshot) error {
 	if err := s.st.Replace(snap.Index, data); err != nil {
 		return fmt.Errorf("%w: %v", ErrStore, err)
 	}
-	s.meta, s.objects, s.users, s.logins, s.reqs, s.reqFIFO = n.meta, n.objects, n.users, n.logins, n.reqs, n.reqFIFO
+	s.meta, s.objects, s.index, s.users, s.logins, s.reqs, s.reqFIFO = n.meta, n.objects, n.index, n.users, n.logins, n.reqs, n.reqFIFO
 	s.applied = snap.Index
 	close(s.notify)
 	s.notify = make(chan struct{})

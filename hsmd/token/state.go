@@ -110,6 +110,7 @@ type State struct {
 	ck      *ClusterKey
 	meta    *hsmpb.StoredMeta
 	objects map[uint32]*Object
+	index   *objectIndex // over objects; see setObject
 	users   map[string]*User
 	logins  map[string]*Login
 	reqs    map[string]*hsmpb.StoredRequest
@@ -136,7 +137,7 @@ func Open(st *store.Store, ck *ClusterKey) (*State, error) {
 		if err != nil {
 			return err
 		}
-		s.objects[o.Handle] = o
+		s.setObject(o)
 		return nil
 	})
 	if err == nil {
@@ -185,6 +186,7 @@ func Open(st *store.Store, ck *ClusterKey) (*State, error) {
 func (s *State) reset() {
 	s.meta = &hsmpb.StoredMeta{NextHandle: 1}
 	s.objects = map[uint32]*Object{}
+	s.index = newObjectIndex()
 	s.users = map[string]*User{}
 	s.logins = map[string]*Login{}
 	s.reqs = map[string]*hsmpb.StoredRequest{}
@@ -288,20 +290,6 @@ func (s *State) Object(h uint32) (*Object, bool) {
 	defer s.mu.RUnlock()
 	o, ok := s.objects[h]
 	return o, ok
-}
-
-// Find returns the handles, sorted, of the objects user sees that match tmpl.
-func (s *State) Find(user string, tmpl []attr.Attribute) []uint32 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var out []uint32
-	for h, o := range s.objects {
-		if o.VisibleTo(user) && attr.Match(o.Attrs, tmpl) {
-			out = append(out, h)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
 }
 
 // Counts reports objects, users and logins.
