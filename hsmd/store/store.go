@@ -64,6 +64,14 @@ const (
 	// node.key for this hsm.db" apart from a single corrupt record.
 	metaKeyCheck = "keycheck"
 
+	// fillPercent is how full bbolt fills the pages it splits (its default is half). The
+	// store's big buckets grow at their end (token objects are keyed by handle, and handles only
+	// grow) or are loaded in key order (Replace), which is the append-only case bbolt's
+	// Bucket.FillPercent doc names for a higher value: at half, every page of objects is left
+	// half empty for inserts that never come, and a key costs twice its size on disk. It is not
+	// persisted by bbolt, so every transaction sets it on the buckets it writes.
+	fillPercent = 0.95
+
 	// openTimeout bounds the wait for bbolt's file lock, so a second Open of
 	// a directory already in use (by this or another process) fails instead
 	// of hanging.
@@ -364,6 +372,7 @@ func (s *Store) apply(tx *bolt.Tx, w Write) error {
 	if err != nil {
 		return err
 	}
+	b.FillPercent = fillPercent
 	return b.Put(w.Key, s.sealer.seal(w.Bucket, w.Key, w.Value))
 }
 
@@ -488,6 +497,7 @@ func (s *Store) Replace(index uint64, data map[string][]KV) error {
 				if err != nil {
 					return fmt.Errorf("store: replace: %w", err)
 				}
+				b.FillPercent = fillPercent
 				for _, kv := range kvs {
 					v := kv.Value
 					if v == nil {
