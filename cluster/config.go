@@ -100,10 +100,10 @@ type Config struct {
 
 	// SnapshotThreshold is how many new log entries trigger a snapshot, TrailingLogs how many
 	// entries a snapshot leaves in the log (so a slightly lagging follower catches up from the
-	// log, a far one from the snapshot). Zero: 8192 and 10240, Raft's defaults.
+	// log, a far one from the snapshot). Zero: DefaultSnapshotThreshold, DefaultTrailingLogs.
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
-	// SnapshotInterval is how often Raft checks SnapshotThreshold. Zero: 30 s.
+	// SnapshotInterval is how often Raft checks SnapshotThreshold. Zero: DefaultSnapshotInterval.
 	SnapshotInterval time.Duration
 
 	Logger *slog.Logger // nil: slog.Default()
@@ -115,6 +115,20 @@ type Config struct {
 	// reports the cause. A process hosting one member should exit non-zero; nil logs only.
 	OnFatal func(error)
 }
+
+// The snapshot policy of a member whose Config leaves it zero. Raft's own defaults (8,192 new
+// entries, 10,240 kept, checked every 30 s) suit logs of many small writes beside a large state;
+// here every entry is a key creation about as large as the key's record in the snapshot, so
+// keeping 10,240 of them doubled a member's disk at CloudHSM's 16,666-key limit (the Scale
+// section of docs/BENCHMARKS.md). With these, the log after a snapshot holds 1,024 entries; a
+// follower further behind installs the snapshot instead (about 6 MB at the key limit, a
+// fraction of a second on a LAN). raft.db keeps its pages once grown (bbolt does not shrink
+// files), so the interval matters too: it bounds how far the log grows between snapshots.
+const (
+	DefaultSnapshotThreshold = 2048
+	DefaultTrailingLogs      = 1024
+	DefaultSnapshotInterval  = 10 * time.Second
+)
 
 func (c *Config) check() error {
 	if !ValidHSMID(c.NodeID) {
@@ -139,7 +153,7 @@ func (c *Config) check() error {
 		c.Logger = slog.Default()
 	}
 	if c.SnapshotInterval <= 0 {
-		c.SnapshotInterval = 30 * time.Second
+		c.SnapshotInterval = DefaultSnapshotInterval
 	}
 	c.Timeouts = c.Timeouts.withDefaults()
 	if c.Timeouts.LeaderLease > c.Timeouts.Heartbeat {

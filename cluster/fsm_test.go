@@ -176,3 +176,22 @@ func TestFSMSnapshotRestoresIntoAnotherNodeThatStillOpensAfterRestart(t *testing
 		t.Fatal("restored state did not survive a restart")
 	}
 }
+
+// TestDefaultLogRetentionIsSmall: a member configured without a snapshot policy hands Raft the
+// cluster's own (DefaultSnapshotThreshold, DefaultTrailingLogs), not Raft's 8,192 / 10,240, which
+// kept over 10,000 key creations in every member's raft.db after compaction, as large as the
+// token itself; a policy that is set is passed as it is.
+func TestDefaultLogRetentionIsSmall(t *testing.T) {
+	m := &Member{cfg: Config{Timeouts: DefaultTimeouts()}}
+	c := m.raftConfig()
+	if c.SnapshotThreshold != DefaultSnapshotThreshold || c.TrailingLogs != DefaultTrailingLogs {
+		t.Errorf("zero policy: Raft got threshold %d, trailing %d; want %d, %d", c.SnapshotThreshold, c.TrailingLogs, DefaultSnapshotThreshold, DefaultTrailingLogs)
+	}
+	if DefaultTrailingLogs > 2048 || DefaultSnapshotThreshold > 4096 {
+		t.Errorf("defaults %d / %d keep more log than a token of 16,666 keys needs", DefaultSnapshotThreshold, DefaultTrailingLogs)
+	}
+	m = &Member{cfg: Config{Timeouts: DefaultTimeouts(), SnapshotThreshold: 64, TrailingLogs: 32}}
+	if c := m.raftConfig(); c.SnapshotThreshold != 64 || c.TrailingLogs != 32 {
+		t.Errorf("set policy: Raft got threshold %d, trailing %d; want 64, 32", c.SnapshotThreshold, c.TrailingLogs)
+	}
+}

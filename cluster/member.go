@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -268,12 +269,8 @@ func (m *Member) raftConfig() *raft.Config {
 	c.MaxAppendEntries = 256
 	c.ShutdownOnRemove = true
 	c.SnapshotInterval = m.cfg.SnapshotInterval
-	if m.cfg.SnapshotThreshold > 0 {
-		c.SnapshotThreshold = m.cfg.SnapshotThreshold
-	}
-	if m.cfg.TrailingLogs > 0 {
-		c.TrailingLogs = m.cfg.TrailingLogs
-	}
+	c.SnapshotThreshold = cmp.Or(m.cfg.SnapshotThreshold, DefaultSnapshotThreshold)
+	c.TrailingLogs = cmp.Or(m.cfg.TrailingLogs, DefaultTrailingLogs)
 	return c
 }
 
