@@ -207,3 +207,31 @@ func TestFindByLabelExaminesOnlyThatLabel(t *testing.T) {
 		t.Error("a template without an indexed attribute must be answered by the scan")
 	}
 }
+
+// BenchmarkFind is a find by label inside the node as the token grows, answered from the index
+// and, for comparison, by the scan every find took before the index: objects on the x axis.
+func BenchmarkFind(b *testing.B) {
+	s := &State{}
+	s.reset()
+	h := uint32(0)
+	for _, n := range []int{0, 2000, 8000, MaxObjects} {
+		for ; int(h) < n; h++ {
+			s.setObject(&Object{Handle: h + 1, Owner: "alice", Attrs: attr.Set{
+				p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_AES),
+				p11.CKA_LABEL: fmt.Appendf(nil, "key-%d", h+1), p11.CKA_PRIVATE: attr.Bool(true)}})
+		}
+		tmpl := []attr.Attribute{{Type: p11.CKA_LABEL, Value: fmt.Appendf(nil, "key-%d", n/2)}}
+		b.Run(fmt.Sprintf("objects=%d/index", n), func(b *testing.B) {
+			for b.Loop() {
+				s.Find("alice", tmpl)
+			}
+		})
+		b.Run(fmt.Sprintf("objects=%d/scan", n), func(b *testing.B) {
+			for b.Loop() {
+				s.mu.RLock()
+				s.scan("alice", tmpl)
+				s.mu.RUnlock()
+			}
+		})
+	}
+}
