@@ -1,6 +1,7 @@
 package token
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
@@ -32,23 +33,26 @@ func newObjectIndex() *objectIndex {
 }
 
 func (x *objectIndex) add(o *Object) {
-	for i, t := range indexedTypes {
-		v, ok := o.Attrs[t]
-		if !ok {
-			continue
-		}
-		l := x.by[i][string(v)]
-		// Handles grow with every creation, so this is an append except when an object is
-		// replaced (a changed attribute) or a state is loaded out of order.
-		j := sort.Search(len(l), func(k int) bool { return l[k].Handle >= o.Handle })
-		l = append(l, nil)
-		copy(l[j+1:], l[j:])
-		l[j] = o
-		x.by[i][string(v)] = l
-	}
+	// Handles grow with every creation, so this is an append except when an object is replaced
+	// (a changed attribute) or a state is loaded out of order.
+	x.each(o, func(m map[string][]*Object, key string, l []*Object, j int) { m[key] = slices.Insert(l, j, o) })
 }
 
 func (x *objectIndex) remove(o *Object) {
+	x.each(o, func(m map[string][]*Object, key string, l []*Object, j int) {
+		switch {
+		case j == len(l) || l[j].Handle != o.Handle:
+		case len(l) == 1:
+			delete(m, key) // a label's list goes with its last object
+		default:
+			m[key] = slices.Delete(l, j, j+1)
+		}
+	})
+}
+
+// each calls fn for every index o's attributes put it in: the index, o's value as its key, the
+// list under that key and where o's handle is or goes in it.
+func (x *objectIndex) each(o *Object, fn func(m map[string][]*Object, key string, l []*Object, j int)) {
 	for i, t := range indexedTypes {
 		v, ok := o.Attrs[t]
 		if !ok {
@@ -56,14 +60,7 @@ func (x *objectIndex) remove(o *Object) {
 		}
 		l := x.by[i][string(v)]
 		j := sort.Search(len(l), func(k int) bool { return l[k].Handle >= o.Handle })
-		if j == len(l) || l[j].Handle != o.Handle {
-			continue
-		}
-		if len(l) == 1 {
-			delete(x.by[i], string(v)) // a label's list goes with its last object
-			continue
-		}
-		x.by[i][string(v)] = append(l[:j], l[j+1:]...)
+		fn(x.by[i], string(v), l, j)
 	}
 }
 
