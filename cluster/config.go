@@ -117,13 +117,13 @@ type Config struct {
 }
 
 // The snapshot policy of a member whose Config leaves it zero. Raft's own defaults (8,192 new
-// entries, 10,240 kept, checked every 30 s) suit logs of many small writes beside a large state;
-// here every entry is a key creation about as large as the key's record in the snapshot, so
-// keeping 10,240 of them doubled a member's disk at CloudHSM's 16,666-key limit (the Scale
+// entries, 10,240 kept, checked every 30 s) kept over 10,000 entries in raft.db after each
+// snapshot; here every entry is a key creation about as large as the key's record in the
+// snapshot, so that log was as large as the token at CloudHSM's 16,666-key limit (the Scale
 // section of docs/BENCHMARKS.md). With these, the log after a snapshot holds 1,024 entries; a
-// follower further behind installs the snapshot instead (about 6 MB at the key limit, a
-// fraction of a second on a LAN). raft.db keeps its pages once grown (bbolt does not shrink
-// files), so the interval matters too: it bounds how far the log grows between snapshots.
+// follower further behind installs the snapshot instead (about 6 MB at the key limit). raft.db
+// keeps its pages once grown (bbolt does not shrink files), so the interval matters too: it
+// bounds how far the log grows between snapshots.
 const (
 	DefaultSnapshotThreshold = 2048
 	DefaultTrailingLogs      = 1024
