@@ -9,9 +9,9 @@ import (
 )
 
 // indexedTypes are the attributes a find is answered from without a scan: what applications
-// look keys up by (CKA_LABEL, CKA_ID: crypto11's FindKeyPair, pkcs11-tool --label/--id, the KMS
-// key store) and what they narrow a kind of object by (CKA_CLASS, CKA_KEY_TYPE). A template that
-// names none of them is answered by the scan.
+// look keys up by (CKA_LABEL, CKA_ID: crypto11's FindKeyPair, pkcs11-tool's --label and --id;
+// the KMS key store names its keys with both) and what they narrow a kind of object by
+// (CKA_CLASS, CKA_KEY_TYPE). A template that names none of them is answered by the scan.
 var indexedTypes = [...]uint32{p11.CKA_LABEL, p11.CKA_ID, p11.CKA_CLASS, p11.CKA_KEY_TYPE}
 
 // objectIndex maps each indexed attribute's value to the objects holding it, sorted by handle.
