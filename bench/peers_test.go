@@ -13,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/pkcs11"
-
+	"github.com/hsmsim/hsmsim/internal/benchrun"
 	"github.com/hsmsim/hsmsim/internal/ports"
 )
 
@@ -29,22 +28,11 @@ import (
 // HSMSIM_BENCH_MODULE (libhsmsim-pkcs11.so) name them ("make bench" does); otherwise both are
 // built into a temporary directory.
 
-// softhsmPaths are where Debian's softhsm2 package puts the module.
-var softhsmPaths = []string{"/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so"}
-
-// peer is one loaded, initialized module with a logged-in slot.
-type peer struct {
-	name string
-	ctx  *pkcs11.Ctx
-	slot uint
-	pin  string
-}
-
 var (
 	peersOnce sync.Once
 	peersErr  error
-	hsmsimP   *peer
-	softhsmP  *peer
+	hsmsimP   *benchrun.Module
+	softhsmP  *benchrun.Module
 	upProc    *exec.Cmd
 	benchTmp  string
 )
@@ -52,7 +40,7 @@ var (
 // peers starts (once per process) the hsmsim cluster and the SoftHSM token and loads both
 // modules. Nothing is torn down before the process exits: the cluster process is stopped by
 // stopPeers from TestMain.
-func peers(b *testing.B) (*peer, *peer) {
+func peers(b *testing.B) (*benchrun.Module, *benchrun.Module) {
 	b.Helper()
 	peersOnce.Do(func() { peersErr = startPeers() })
 	if peersErr != nil {
@@ -83,23 +71,14 @@ func startPeers() error {
 		return err
 	}
 	os.Setenv("HSMSIM_PKCS11_CONFIG", env["HSMSIM_PKCS11_CONFIG"])
-	if hsmsimP, err = loadPeer("hsmsim", lib, env["HSMSIM_PIN"]); err != nil {
+	if hsmsimP, err = benchrun.OpenModule("hsmsim", lib, "", env["HSMSIM_PIN"]); err != nil {
 		return err
 	}
-	soft := ""
-	for _, p := range softhsmPaths {
-		if _, err := os.Stat(p); err == nil {
-			soft = p
-			break
-		}
-	}
-	if soft == "" {
-		return fmt.Errorf("SoftHSM v2 not found (Debian package softhsm2; make bench installs it)")
-	}
-	if err := initSoftHSMToken(filepath.Join(dir, "softhsm")); err != nil {
+	soft, err := benchrun.NewSoftHSMToken(filepath.Join(dir, "softhsm"), "bench")
+	if err != nil {
 		return err
 	}
-	softhsmP, err = loadPeer("softhsm", soft, "1234")
+	softhsmP, err = benchrun.OpenModule("softhsm", soft, "bench", benchrun.SoftHSMPIN)
 	return err
 }
 
@@ -173,11 +152,10 @@ func startHsmsimUp(bin, dataDir string) (map[string]string, error) {
 
 // stopPeers ends the cluster process and removes the temporary directory.
 func stopPeers() {
-	if hsmsimP != nil {
-		_ = hsmsimP.ctx.Finalize()
-	}
-	if softhsmP != nil {
-		_ = softhsmP.ctx.Finalize()
+	for _, m := range []*benchrun.Module{hsmsimP, softhsmP} {
+		if m != nil {
+			_ = m.Close()
+		}
 	}
 	for _, p := range append([]*exec.Cmd{upProc}, kmsProcs...) {
 		if p != nil && p.Process != nil {
@@ -204,64 +182,4 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	stopPeers()
 	os.Exit(code)
-}
-
-// initSoftHSMToken makes a fresh SoftHSM token "bench" (user and SO PIN 1234) in dir.
-func initSoftHSMToken(dir string) error {
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.MkdirAll(tokens, 0o700); err != nil {
-		return err
-	}
-	conf := filepath.Join(dir, "softhsm2.conf")
-	body := fmt.Sprintf("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n", tokens)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		return err
-	}
-	os.Setenv("SOFTHSM2_CONF", conf)
-	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "bench", "--pin", "1234", "--so-pin", "1234")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("softhsm2-util --init-token: %v\n%s", err, out)
-	}
-	return nil
-}
-
-// loadPeer loads a module, initializes it, finds its first token and logs in as the user.
-func loadPeer(name, path, pin string) (*peer, error) {
-	ctx := pkcs11.New(path)
-	if ctx == nil {
-		return nil, fmt.Errorf("%s: cannot load %s", name, path)
-	}
-	if err := ctx.Initialize(); err != nil {
-		return nil, fmt.Errorf("%s: C_Initialize: %w", name, err)
-	}
-	slots, err := ctx.GetSlotList(true)
-	if err != nil || len(slots) == 0 {
-		return nil, fmt.Errorf("%s: no slot with a token (%v)", name, err)
-	}
-	return &peer{name: name, ctx: ctx, slot: slots[0], pin: pin}, nil
-}
-
-// sessions opens n R/W sessions; the first logs in (a login is the application's, shared by
-// all its sessions).
-func (p *peer) sessions(b *testing.B, n int) []pkcs11.SessionHandle {
-	b.Helper()
-	out := make([]pkcs11.SessionHandle, n)
-	for i := range out {
-		s, err := p.ctx.OpenSession(p.slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
-		if err != nil {
-			b.Fatalf("%s: C_OpenSession: %v", p.name, err)
-		}
-		if err := p.ctx.Login(s, pkcs11.CKU_USER, p.pin); err != nil {
-			if e, ok := err.(pkcs11.Error); !ok || e != pkcs11.CKR_USER_ALREADY_LOGGED_IN {
-				b.Fatalf("%s: C_Login: %v", p.name, err)
-			}
-		}
-		out[i] = s
-	}
-	b.Cleanup(func() {
-		for _, s := range out {
-			_ = p.ctx.CloseSession(s)
-		}
-	})
-	return out
 }
