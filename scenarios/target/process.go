@@ -11,7 +11,8 @@ package target
 //     mirrored to every running HSM with the Cluster.SetFaults admin RPC (rules as JSON), over a
 //     control connection of its own (a node-style certificate issued from the customer CA the
 //     init node keeps in its data directory) that no rule names, so it is never cut;
-//   - kill is SIGKILL, restart starts the process again on its data directory;
+//   - kill is SIGKILL, restart starts the process again on its data directory, pause is
+//     SIGSTOP and its undo SIGCONT (Freeze);
 //   - node states, leaders and applied indexes come from each HSM's GetInfo, polled.
 //
 // What needs the in-process service it has no method for: the KMS, wiping a node (rejoin with
@@ -438,6 +439,26 @@ func (t *Processes) Kill(label string) error {
 	n.info = nil
 	t.pmu.Unlock()
 	return nil
+}
+
+// Freeze stops an HSM's process with SIGSTOP, as the pause fault asks: the kernel keeps its
+// sockets open and queues what peers send, but the process neither reads nor answers until
+// thaw sends SIGCONT. thaw does nothing to a process that exited meanwhile.
+func (t *Processes) Freeze(label string) (thaw func() error, err error) {
+	n := t.proc(label)
+	if n == nil || !running(n) {
+		return nil, fmt.Errorf("target: %s is not running", label)
+	}
+	p := n.cmd.Process
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		return nil, err
+	}
+	return func() error {
+		if err := p.Signal(syscall.SIGCONT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return err
+		}
+		return nil
+	}, nil
 }
 
 // Restart starts a killed HSM's process again on its data directory and addresses, and
