@@ -9,8 +9,9 @@ export PATH := $(PATH):/usr/local/go/bin:$(shell go env GOPATH 2>/dev/null)/bin
 
 # Debian packages: p11-kit's pkcs11.h for the PKCS#11 module (cgo), the real PKCS#11
 # consumers the module is tested against (pkcs11-tool from opensc, p11tool from gnutls-bin), the
-# aws CLI the KMS face is tested with, and SoftHSM v2, the module's peer in "make bench".
-DEBS := libp11-kit-dev pkg-config gcc opensc gnutls-bin awscli softhsm2 libengine-pkcs11-openssl python3-pykcs11 openjdk-17-jdk-headless
+# aws CLI the KMS face is tested with, SoftHSM v2, the module's peer in "make bench", and ip
+# (iproute2), with which a test puts three HSM processes in network namespaces of their own.
+DEBS := libp11-kit-dev pkg-config gcc iproute2 opensc gnutls-bin awscli softhsm2 libengine-pkcs11-openssl python3-pykcs11 openjdk-17-jdk-headless
 
 .PHONY: all build run test bench lint proto deps fuzz clean
 

@@ -27,13 +27,14 @@ func logResult(t *testing.T, res *Result) {
 
 // TestProcessModeRunsALibraryScenario runs library scenarios against separate "hsmsim hsmd"
 // processes (built from this module unless $HSMSIM_BIN names one): minority-partition
-// (partitions mirrored to the processes with SetFaults) and rolling-restart (SIGKILL and a
-// restart on the same data directory), short profiles. Both must pass, every check run.
+// (partitions mirrored to the processes with SetFaults), rolling-restart (SIGKILL and a restart
+// on the same data directory) and slow-links (its custom Raft timeouts reach each hsmd as
+// --raft-timeouts), short profiles. Each must pass, every check run.
 func TestProcessModeRunsALibraryScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds hsmsim and starts hsmd processes")
 	}
-	for _, name := range []string{"minority-partition", "rolling-restart"} {
+	for _, name := range []string{"minority-partition", "rolling-restart", "slow-links"} {
 		t.Run(name, func(t *testing.T) {
 			s, err := spec.Load(filepath.Join("..", "testdata", "scenarios", name+".yaml"))
 			if err != nil {
@@ -61,7 +62,10 @@ func TestProcessModeRunsALibraryScenario(t *testing.T) {
 					leaders[ev.Detail] = true
 				}
 			}
-			if len(leaders) < 2 {
+			// (slow-links changes no leader: with the default lease below its 400 ms round trip
+			// the leader would step down again and again and its writes fail, so its passing
+			// shows the timeouts reached the processes.)
+			if name != "slow-links" && len(leaders) < 2 {
 				t.Errorf("the leader never changed (%v): the faults did not reach the hsmd processes", leaders)
 			}
 			if len(res.Nodes) != 3 || res.Nodes[0].ID == "" {
@@ -77,7 +81,6 @@ func TestProcessModeRefusesWhatItCannotDo(t *testing.T) {
 	for file, want := range map[string][]string{
 		"node-wiped-rejoin.yaml": {"do wipe"},
 		"az-outage-kms.yaml":     {"needs the KMS"},
-		"slow-links.yaml":        {"custom Raft timeouts"},
 	} {
 		s, err := spec.Load(filepath.Join("..", "testdata", "scenarios", file))
 		if err != nil {

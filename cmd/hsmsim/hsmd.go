@@ -41,6 +41,7 @@ the same --data-dir need no flags but --data-dir: the HSM takes its place again.
 			&cli.StringFlag{Name: "ca-key", Usage: "the trust anchor's key, to issue this HSM's certificate (with --join)"},
 			&cli.StringFlag{Name: "write-config", Usage: "write a client config file for the cluster here"},
 			&cli.BoolFlag{Name: "fast-timeouts", Usage: "Raft timeouts for tests (elections in ~250 ms)", Hidden: true},
+			&cli.StringFlag{Name: "raft-timeouts", Usage: "Raft timeouts over the defaults (or --fast-timeouts), e.g. heartbeat=1s,election=1s,lease=500ms"},
 			capacityflag.Profile, capacityflag.HSMType, logLevelFlag("info"),
 		},
 		Action: runHSMD,
@@ -60,6 +61,11 @@ func runHSMD(c *cli.Context) error {
 	}
 	if c.Bool("fast-timeouts") {
 		o.Timeouts = cluster.FastTimeouts()
+	}
+	if s := c.String("raft-timeouts"); s != "" {
+		if o.Timeouts, err = cluster.ParseTimeouts(s, o.Timeouts); err != nil {
+			return err
+		}
 	}
 	lim, err := capacityflag.Limiter(c)
 	if err != nil {

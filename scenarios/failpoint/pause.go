@@ -6,8 +6,10 @@ import (
 	"github.com/hsmsim/hsmsim/scenarios/spec"
 )
 
-// pause: the node is frozen as under SIGSTOP: cut from every endpoint with its connections
-// kept (netsim holds the bytes), so it neither hears nor answers; undone by letting them flow.
+// pause: the node is frozen: a node that is a process of its own gets SIGSTOP (and SIGCONT at
+// undo); a node in this process is cut from every endpoint with its connections kept (netsim
+// holds the bytes), so it neither hears nor answers, as under SIGSTOP; undone by letting them
+// flow.
 func init() {
 	Register(Family{
 		FaultKind: spec.FaultKind{Name: "pause", Undo: "resume", Validate: (*spec.FaultCheck).Node},
@@ -19,8 +21,21 @@ func init() {
 			if err != nil {
 				return err
 			}
+			if f, ok := in.Target.(freezer); ok {
+				thaw, err := f.Freeze(l)
+				if err != nil {
+					return err
+				}
+				x.Undo = func(context.Context) error { return thaw() }
+				return nil
+			}
 			x.Rules = in.isolateRules(l, []string{l})
 			return nil
 		},
 	})
+}
+
+// freezer is a target whose nodes are processes it can stop and continue (target.Processes).
+type freezer interface {
+	Freeze(label string) (thaw func() error, err error)
 }

@@ -11,12 +11,13 @@ package target
 //     mirrored to every running HSM with the Cluster.SetFaults admin RPC (rules as JSON), over a
 //     control connection of its own (a node-style certificate issued from the customer CA the
 //     init node keeps in its data directory) that no rule names, so it is never cut;
-//   - kill is SIGKILL, restart starts the process again on its data directory;
+//   - kill is SIGKILL, restart starts the process again on its data directory, pause is
+//     SIGSTOP and its undo SIGCONT (Freeze);
 //   - node states, leaders and applied indexes come from each HSM's GetInfo, polled.
 //
 // What needs the in-process service it has no method for: the KMS, wiping a node (rejoin with
 // an empty directory), adding or removing HSMs, backups, custom Raft timeouts; a scenario that
-// asks for them is refused with ErrProcessMode. A token's digest is not readable over the API:
+// asks for them is refused with ErrProcessMode. Raft timeouts reach each hsmd as --raft-timeouts. A token's digest is not readable over the API:
 // Applied is GetInfo's applied index, and Holds logs in as each crypto user on one HSM and lists
 // its objects.
 
@@ -71,7 +72,6 @@ type procNode struct {
 type Processes struct {
 	base
 	bin     string
-	fast    bool
 	caPEM   []byte
 	ctlTLS  credentials.TransportCredentials
 	ctl     *netsim.Network
@@ -91,14 +91,8 @@ func NewProcesses(o Options) *Processes {
 // Unsupported is ErrProcessMode.
 func (t *Processes) Unsupported() error { return ErrProcessMode }
 
-// Supports reports whether hsmd processes can run with these Raft timeouts: hsmd takes its
-// defaults or --fast-timeouts, nothing in between.
-func (t *Processes) Supports(to cluster.Timeouts) error {
-	if to != cluster.FastTimeouts() && to != cluster.DefaultTimeouts() {
-		return errors.New("custom Raft timeouts (hsmd takes its defaults or --fast-timeouts only)")
-	}
-	return nil
-}
+// Supports: hsmd processes run with any Raft timeouts (--raft-timeouts carries them).
+func (t *Processes) Supports(cluster.Timeouts) error { return nil }
 
 // Start starts the processes, one at a time (the first initializes the cluster, the others
 // join it), and waits until every HSM is ACTIVE. On an error, everything started is stopped.
@@ -114,10 +108,6 @@ func (t *Processes) Start(ctx context.Context) (err error) {
 	if t.opts.KMS {
 		return errProcess("the KMS face (custom key stores, KMS keys, KMS workloads)")
 	}
-	if err := t.Supports(t.opts.Timeouts); err != nil {
-		return errProcess(err.Error())
-	}
-	t.fast = t.opts.Timeouts == cluster.FastTimeouts()
 	if t.bin, err = hsmsimBinary(ctx, t.opts.Binary, t.dir); err != nil {
 		return err
 	}
@@ -216,8 +206,8 @@ func (t *Processes) start(n *procNode, args ...string) error {
 		n.log = f
 	}
 	all := append([]string{"hsmd", "--data-dir", n.dir, "--log-level", "warn"}, args...)
-	if t.fast {
-		all = append(all, "--fast-timeouts")
+	if to := t.opts.Timeouts; to != (cluster.Timeouts{}) && to != cluster.DefaultTimeouts() {
+		all = append(all, "--raft-timeouts", to.String())
 	}
 	if t.opts.Capacity != "" { // each hsmd holds itself to its type's rates
 		all = append(all, "--capacity", t.opts.Capacity)
@@ -438,6 +428,26 @@ func (t *Processes) Kill(label string) error {
 	n.info = nil
 	t.pmu.Unlock()
 	return nil
+}
+
+// Freeze stops an HSM's process with SIGSTOP, as the pause fault asks: the kernel keeps its
+// sockets open and queues what peers send, but the process neither reads nor answers until
+// thaw sends SIGCONT. thaw does nothing to a process that exited meanwhile.
+func (t *Processes) Freeze(label string) (thaw func() error, err error) {
+	n := t.proc(label)
+	if n == nil || !running(n) {
+		return nil, fmt.Errorf("target: %s is not running", label)
+	}
+	p := n.cmd.Process
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		return nil, err
+	}
+	return func() error {
+		if err := p.Signal(syscall.SIGCONT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return err
+		}
+		return nil
+	}, nil
 }
 
 // Restart starts a killed HSM's process again on its data directory and addresses, and
