@@ -54,7 +54,7 @@ func (c *Cluster) serveKMS(listen string) (string, error) {
 	}
 	c.httpSrv = &http.Server{Handler: ctl.Mount(c.KMS), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = c.httpSrv.Serve(lis) }()
-	return "http://" + lis.Addr().String(), nil
+	return "http://" + c.advertised(lis.Addr()), nil
 }
 
 // stopServing stops the endpoint (5 s for requests under way) and forgets the live faults.
@@ -70,4 +70,17 @@ func (c *Cluster) stopServing() {
 	if c.Faults != nil {
 		c.Faults.Clear()
 	}
+}
+
+// advertised is the address clients reach a listener at: an unspecified host (0.0.0.0, ::)
+// becomes Options.Host.
+func (c *Cluster) advertised(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = c.host
+	}
+	return net.JoinHostPort(host, port)
 }
