@@ -32,6 +32,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/capacity"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/token"
+	"github.com/hsmsim/hsmsim/internal/console"
 	"github.com/hsmsim/hsmsim/internal/faultctl"
 	"github.com/hsmsim/hsmsim/kms"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
@@ -134,10 +135,12 @@ type Cluster struct {
 	HSMFaults *faultctl.HSM
 	// Quotas are AWS KMS's request quotas the endpoint enforces (the capacity profile); nil
 	// without it.
-	Quotas  *quota.Quotas
-	httpSrv *http.Server
-	log     *slog.Logger
-	host    string // Options.Host
+	Quotas *quota.Quotas
+	// Requests are the endpoint's last requests, as the console shows them.
+	Requests *console.RequestLog
+	httpSrv  *http.Server
+	log      *slog.Logger
+	host     string // Options.Host
 }
 
 // ConfigPath is the client config file of the cluster.
