@@ -10,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/hsmd/client"
-	"github.com/hsmsim/hsmsim/hsmd/token"
-	"github.com/hsmsim/hsmsim/internal/ports"
 )
 
 // TestUpInAContainerBindsEverywhereAndAdvertisesTheHost: with Bind 0.0.0.0 (as the container
@@ -22,15 +19,11 @@ import (
 // names Host, the address the client can reach; and the client config's trust anchor is
 // relative, so the config works from wherever the data directory is mounted.
 func TestUpInAContainerBindsEverywhereAndAdvertisesTheHost(t *testing.T) {
-	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	base, err := ports.FreeBase(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Up(ctx, Options{DataDir: dir, BasePort: base, Host: "127.0.0.1", Bind: "0.0.0.0", KMSListen: "0.0.0.0:0",
-		NoSync: true, KDF: token.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}, Timeouts: cluster.FastTimeouts()})
+	o := testOptions(t)
+	o.Host, o.Bind, o.KMSListen = "127.0.0.1", "0.0.0.0", "0.0.0.0:0"
+	c, err := Up(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
