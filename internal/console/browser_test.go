@@ -35,7 +35,7 @@ type hsmView struct {
 const pageHSMs = `[...document.querySelectorAll('.hsm')].map(e => ({Label: e.dataset.label, AZ: e.closest('.az').dataset.az, State: e.dataset.state, Leader: e.dataset.leader === 'true'}))`
 
 // TestConsoleInABrowserPartitionsAnAZAndSeesTheClusterHeal drives the console of a running
-// embedded stack in Chromium: it sees three HSMs in three AZs, partitions the leader's AZ with
+// embedded stack in Chromium: it sees three HSMs in three AZs and a key store connect, partitions the leader's AZ with
 // the page's button and sees that HSM lose its place and another AZ's HSM lead, sees a KMS
 // request it made in the request table, clears the faults from the keyboard and sees every HSM
 // ACTIVE again; on a phone-wide window the page does not scroll sideways.
@@ -76,6 +76,23 @@ func TestConsoleInABrowserPartitionsAnAZAndSeesTheClusterHeal(t *testing.T) {
 		}
 		return len(hs) == 3 && len(azs) == 3 && leaders(hs) == 1 && allActive(hs)
 	})
+	// A custom key store on the cluster, connected: the page shows it and its state.
+	k := awskms.New(awskms.Options{Region: c.State.Region, BaseEndpoint: aws.String(c.State.KMSURL),
+		Credentials: credentials.NewStaticCredentialsProvider(c.State.AccessKeyID, c.State.SecretKey, "")})
+	ca, err := os.ReadFile(c.CustomerCAPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := k.CreateCustomKeyStore(ctx, &awskms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("console"),
+		CloudHsmClusterId: aws.String(c.State.ClusterID), TrustAnchorCertificate: aws.String(string(ca)), KeyStorePassword: aws.String(c.State.KMSUserPass)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.ConnectCustomKeyStore(ctx, &awskms.ConnectCustomKeyStoreInput{CustomKeyStoreId: ks.CustomKeyStoreId}); err != nil {
+		t.Fatal(err)
+	}
+	waitTrue(t, page, "the key store CONNECTED", fmt.Sprintf(`(document.querySelector('#stores tr[data-store-id=%q] td:last-child') || {}).textContent === "CONNECTED"`, *ks.CustomKeyStoreId))
+
 	var cut string
 	for _, h := range hsms {
 		if h.Leader {
@@ -85,7 +102,7 @@ func TestConsoleInABrowserPartitionsAnAZAndSeesTheClusterHeal(t *testing.T) {
 	if err := chromedp.Do(page, chromedp.Click(chromedp.ID("partition-"+cut))); err != nil {
 		t.Fatal(err)
 	}
-	waitPage(t, page, "the partitioned AZ's HSM out of touch and another AZ's HSM leading", func(hs []hsmView) bool {
+	partitioned := func(hs []hsmView) bool {
 		other := false
 		for _, h := range hs {
 			if h.AZ == cut && (h.State == "ACTIVE" || h.Leader) {
@@ -94,10 +111,9 @@ func TestConsoleInABrowserPartitionsAnAZAndSeesTheClusterHeal(t *testing.T) {
 			other = other || h.Leader && h.AZ != cut
 		}
 		return other
-	})
+	}
+	waitPage(t, page, "the partitioned AZ's HSM out of touch and another AZ's HSM leading", partitioned)
 
-	k := awskms.New(awskms.Options{Region: c.State.Region, BaseEndpoint: aws.String(c.State.KMSURL),
-		Credentials: credentials.NewStaticCredentialsProvider(c.State.AccessKeyID, c.State.SecretKey, "")})
 	if _, err := k.ListKeys(ctx, &awskms.ListKeysInput{}); err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +121,7 @@ func TestConsoleInABrowserPartitionsAnAZAndSeesTheClusterHeal(t *testing.T) {
 		fmt.Sprintf(`!!document.querySelector('#requests tr[data-operation="ListKeys"]') && document.querySelector('#requests tr[data-operation="ListKeys"] td:nth-child(3)').textContent === %q`, c.State.AccessKeyID))
 	waitTrue(t, page, "the partition in the list of faults", `document.querySelectorAll('#faults li[data-fault-id]').length === 1`)
 	if p := os.Getenv(EnvScreenshot); p != "" {
+		waitPage(t, page, "the partition again, for the screenshot", partitioned)
 		shot, err := chromedp.Run(page, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)
