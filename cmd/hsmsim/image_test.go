@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -22,7 +23,9 @@ import (
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/hsmsim/hsmsim/hsmd/client"
+	"github.com/hsmsim/hsmsim/internal/console"
 	"github.com/hsmsim/hsmsim/internal/embedded"
+	"github.com/hsmsim/hsmsim/internal/faultctl"
 	"github.com/hsmsim/hsmsim/internal/ports"
 )
 
@@ -141,6 +144,22 @@ func TestImageServesTheKMSAndTheHSMsFromItsRootFilesystem(t *testing.T) {
 	if err != nil || len(members) != 3 {
 		t.Fatalf("members seen from outside: %v %v, want 3", members, err)
 	}
+	// The console's embedded page, and an HSM fault (nothing the image lacks is needed).
+	res, err := http.Get(st.KMSURL + console.Path)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("the console in the image: %v %v", res, err)
+	}
+	res.Body.Close()
+	res, err = http.Post(st.KMSURL+faultctl.Path, "application/json", strings.NewReader(`{"do":"kill","node":"n1","for":"30s"}`))
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("killing an HSM in the image: %v %v", res, err)
+	}
+	res.Body.Close()
+	req, _ := http.NewRequest(http.MethodDelete, st.KMSURL+faultctl.Path, nil)
+	if res, err = http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("clearing the faults in the image: %v %v", res, err)
+	}
+	res.Body.Close()
 }
 
 // containerTool is podman, else docker ("" when neither is installed).
