@@ -9,11 +9,18 @@ export PATH := $(PATH):/usr/local/go/bin:$(shell go env GOPATH 2>/dev/null)/bin
 
 # Debian packages: p11-kit's pkcs11.h for the PKCS#11 module (cgo), the real PKCS#11
 # consumers the module is tested against (pkcs11-tool from opensc, p11tool from gnutls-bin), the
-# aws CLI the KMS face is tested with, SoftHSM v2, the module's peer in "make bench", and ip
-# (iproute2), with which a test puts three HSM processes in network namespaces of their own.
-DEBS := libp11-kit-dev pkg-config gcc iproute2 opensc gnutls-bin awscli softhsm2 libengine-pkcs11-openssl python3-pykcs11 openjdk-17-jdk-headless
+# aws CLI the KMS face is tested with, SoftHSM v2, the module's peer in "make bench", ip
+# (iproute2), with which a test puts three HSM processes in network namespaces of their own;
+# podman, which builds the container image (its test runs the image's root filesystem under
+# chroot), and chromium, the browser the web console is tested in (chromedp).
+DEBS := libp11-kit-dev pkg-config gcc iproute2 opensc gnutls-bin awscli softhsm2 libengine-pkcs11-openssl python3-pykcs11 openjdk-17-jdk-headless podman chromium
 
-.PHONY: all build run test bench lint proto deps fuzz clean
+# image: the container image (Containerfile), FROM scratch around a static hsmsim; built with
+# podman, or docker when podman is missing. IMAGE_DIR is the build context.
+IMAGE     ?= hsmsim:latest
+IMAGE_DIR ?= build/image
+
+.PHONY: all build run test bench lint proto deps fuzz clean image
 
 all: build
 
@@ -29,6 +36,13 @@ deps:
 build: deps
 	$(GO) build -o $(BIN) ./cmd/hsmsim
 	@if [ -d cmd/libhsmsim-pkcs11 ]; then $(GO) build -buildmode=c-shared -o $(MODULE) ./cmd/libhsmsim-pkcs11; fi
+
+image:
+	@tool=$$(command -v podman || command -v docker); \
+	if [ -z "$$tool" ]; then echo "make image: neither podman nor docker is installed"; exit 1; fi; \
+	mkdir -p $(IMAGE_DIR) && CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $(IMAGE_DIR)/hsmsim ./cmd/hsmsim && \
+	cp Containerfile $(IMAGE_DIR)/Containerfile && \
+	$$tool build -f $(IMAGE_DIR)/Containerfile -t $(IMAGE) $(IMAGE_DIR)
 
 # run: the embedded default, in $(DATA); state persists there across runs.
 run: build

@@ -86,6 +86,11 @@ type Config struct {
 	// listeners got are what the member advertises; a restart should pass them again.
 	APIAddr  string
 	RaftAddr string
+	// Bind, when set, is the host the listeners bind to instead of the addresses' host
+	// (0.0.0.0 in a container, so a published port reaches them); the member still advertises
+	// the addresses' host, with the port each listener got, because that is the name peers and
+	// clients dial.
+	Bind string
 
 	// The node's certificate (ServerAuth and ClientAuth, issued by the trust anchor for the
 	// hosts it is reached at) and the trust anchor.

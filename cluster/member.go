@@ -143,7 +143,7 @@ func Start(cfg Config) (*Member, error) {
 	}
 
 	raftSrvTLS, raftCliTLS := raftTLS(serverTLS, m.peerTLS)
-	rl, err := listen(m.nw, m.ep, cfg.RaftAddr)
+	rl, err := listen(m.nw, m.ep, cfg.RaftAddr, cfg.Bind)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func Start(cfg Config) (*Member, error) {
 	}))
 	closers = append(closers, func() { m.trans.Close() })
 
-	if m.apiLis, err = listen(m.nw, m.ep, cfg.APIAddr); err != nil {
+	if m.apiLis, err = listen(m.nw, m.ep, cfg.APIAddr, cfg.Bind); err != nil {
 		return nil, err
 	}
 	closers = append(closers, func() { m.apiLis.Close() })
@@ -181,16 +181,54 @@ func Start(cfg Config) (*Member, error) {
 }
 
 // listen listens through netsim, retrying a while if a fixed port is still held (a restart
-// reuses its addresses).
-func listen(nw *netsim.Network, ep netsim.Endpoint, addr string) (net.Listener, error) {
+// reuses its addresses). With bind, it listens on bind at addr's port and answers for addr's
+// host (Config.Bind).
+func listen(nw *netsim.Network, ep netsim.Endpoint, addr, bind string) (net.Listener, error) {
+	at := addr
+	if bind != "" {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		at = net.JoinHostPort(bind, port)
+	}
 	for i := 0; ; i++ {
-		l, err := nw.Listen(ep, "tcp", addr)
+		l, err := nw.Listen(ep, "tcp", at)
+		if err == nil && bind != "" {
+			return advertise(nw, ep, l, addr)
+		}
 		if err == nil || i == 50 || !errors.Is(err, syscall.EADDRINUSE) {
 			return l, err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// advertise makes l answer Addr with addr's host and l's port, and tells the network that
+// address is ep's (a dial to a name is then governed by ep's fault rules too).
+func advertise(nw *netsim.Network, ep netsim.Endpoint, l net.Listener, addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	a := advertisedAddr(net.JoinHostPort(host, port))
+	nw.Register(string(a), ep)
+	return advertisedListener{Listener: l, addr: a}, nil
+}
+
+type advertisedListener struct {
+	net.Listener
+	addr advertisedAddr
+}
+
+func (l advertisedListener) Addr() net.Addr { return l.addr }
+
+type advertisedAddr string
+
+func (advertisedAddr) Network() string  { return "tcp" }
+func (a advertisedAddr) String() string { return string(a) }
 
 // ID is the member's HSM id.
 func (m *Member) ID() string { return m.cfg.NodeID }

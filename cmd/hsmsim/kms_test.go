@@ -42,15 +42,7 @@ func startUp(t *testing.T, bin string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		stopProcess(cmd)
 		if t.Failed() {
 			t.Logf("hsmsim up:\n%s", logs.String())
 		}

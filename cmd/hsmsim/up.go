@@ -31,7 +31,9 @@ eval "$(hsmsim env)" sets up everything a client needs.`,
 			&cli.IntFlag{Name: "hsms", Value: 3, Usage: "number of HSMs (first run only)"},
 			&cli.StringFlag{Name: "azs", Value: "us-east-1a,us-east-1b,us-east-1c", Usage: "availability zones, HSMs spread over them in turn (first run only)"},
 			&cli.IntFlag{Name: "base-port", Value: 2225, Usage: "node API ports start here, Raft ports 100 above (first run only)"},
-			&cli.StringFlag{Name: "kms-listen", Value: embedded.DefaultKMSListen, Usage: "address of the KMS and CloudHSM endpoint (AWS JSON 1.1)"},
+			&cli.StringFlag{Name: "kms-listen", Value: embedded.DefaultKMSListen, EnvVars: []string{"HSMSIM_KMS_LISTEN"}, Usage: "address of the KMS and CloudHSM endpoint (AWS JSON 1.1)"},
+			&cli.StringFlag{Name: "host", Value: "127.0.0.1", EnvVars: []string{"HSMSIM_HOST"}, Usage: "the address clients reach the HSMs at, written in the client config (first run only)"},
+			&cli.StringFlag{Name: "bind", EnvVars: []string{"HSMSIM_BIND"}, Usage: "listen there instead of --host (0.0.0.0 in a container), still advertising --host"},
 			&cli.BoolFlag{Name: "strict", Usage: "verify every request's SigV4 signature against the local access key (hsmsim env prints it)"},
 			capacityflag.Profile, capacityflag.HSMType,
 			logLevelFlag("warn"),
@@ -48,7 +50,7 @@ eval "$(hsmsim env)" sets up everything a client needs.`,
 			ctx, stop := interruptible(c)
 			defer stop()
 			cl, err := embedded.Up(ctx, embedded.Options{DataDir: c.String("data-dir"), HSMs: c.Int("hsms"),
-				AZs: strings.Split(c.String("azs"), ","), BasePort: c.Int("base-port"), Logger: log,
+				AZs: strings.Split(c.String("azs"), ","), BasePort: c.Int("base-port"), Logger: log, Host: c.String("host"), Bind: c.String("bind"),
 				KMSListen: c.String("kms-listen"), Strict: c.Bool("strict"), Capacity: profile, HsmType: c.String("hsm-type")})
 			if err != nil {
 				return err

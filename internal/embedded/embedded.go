@@ -32,6 +32,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/capacity"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/token"
+	"github.com/hsmsim/hsmsim/internal/console"
 	"github.com/hsmsim/hsmsim/internal/faultctl"
 	"github.com/hsmsim/hsmsim/kms"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
@@ -42,11 +43,17 @@ import (
 
 // Options shape a new embedded cluster; a data directory that already holds one keeps its shape.
 type Options struct {
-	DataDir  string
-	HSMs     int      // default 3
-	AZs      []string // default us-east-1a, us-east-1b, us-east-1c; HSM i goes to AZ i mod len
-	Host     string   // default 127.0.0.1
-	BasePort int      // node API ports BasePort, BasePort+1, ...; Raft ports cluster.RaftPort of each. Default 2225.
+	DataDir string
+	HSMs    int      // default 3
+	AZs     []string // default us-east-1a, us-east-1b, us-east-1c; HSM i goes to AZ i mod len
+	// Host is the address clients and HSMs reach the HSMs (and an unspecified KMS listen
+	// address) at: default 127.0.0.1. Bind, when set, is where they listen instead: 0.0.0.0 in a
+	// container, whose published ports reach only what listens on its own interfaces, while Host
+	// stays the name the client config gives (127.0.0.1 with the ports published on the host,
+	// or the container's name for other containers).
+	Host     string
+	Bind     string
+	BasePort int // node API ports BasePort, BasePort+1, ...; Raft ports cluster.RaftPort of each. Default 2225.
 	Logger   *slog.Logger
 	NoSync   bool // tests only
 	KDF      token.KDFParams
@@ -128,9 +135,12 @@ type Cluster struct {
 	HSMFaults *faultctl.HSM
 	// Quotas are AWS KMS's request quotas the endpoint enforces (the capacity profile); nil
 	// without it.
-	Quotas  *quota.Quotas
-	httpSrv *http.Server
-	log     *slog.Logger
+	Quotas *quota.Quotas
+	// Requests are the endpoint's last requests, as the console shows them.
+	Requests *console.RequestLog
+	httpSrv  *http.Server
+	log      *slog.Logger
+	host     string // Options.Host
 }
 
 // ConfigPath is the client config file of the cluster.
@@ -226,11 +236,11 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 			SecretKey:   randomString(40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+")}
 	}
 	svc, err := cloudhsm.Open(cloudhsm.Config{DataDir: filepath.Join(abs, serviceDir), Region: st.Region, AccountID: st.AccountID,
-		Host: o.Host, BasePort: o.BasePort, Logger: o.Logger, NoSync: o.NoSync, KDF: o.KDF, Timeouts: o.Timeouts, Capacity: o.Capacity})
+		Host: o.Host, Bind: o.Bind, BasePort: o.BasePort, Logger: o.Logger, NoSync: o.NoSync, KDF: o.KDF, Timeouts: o.Timeouts, Capacity: o.Capacity})
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Service: svc, Net: svc.Network(), Dir: abs, State: *st, log: o.Logger}
+	c := &Cluster{Service: svc, Net: svc.Network(), Dir: abs, State: *st, log: o.Logger, host: o.Host}
 	ok := false
 	defer func() {
 		if !ok {
@@ -342,6 +352,11 @@ func (c *Cluster) writeClientConfig() error {
 	// The demo crypto user is the token's normal user: a PKCS#11 PIN that is a password alone
 	// is its, and C_GetTokenInfo shows its wrong-PIN count.
 	cfg.User = c.State.CryptoUser
+	// Relative to the config, so the config works wherever the data directory is seen from
+	// (a container's volume mounted on the host).
+	if rel, err := filepath.Rel(c.Dir, cfg.TrustAnchor); err == nil {
+		cfg.TrustAnchor = rel
+	}
 	return cfg.Write(c.ConfigPath())
 }
 

@@ -17,14 +17,9 @@ import (
 // with a crypto user, through the CloudHSM service, and serves the KMS; a key made through it is
 // there after the cluster is stopped and started again from its data directory.
 func TestUpCreatesAndResumesTheCluster(t *testing.T) {
-	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	base, err := ports.FreeBase(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := Options{DataDir: dir, BasePort: base, KMSListen: "127.0.0.1:0", NoSync: true, KDF: token.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}, Timeouts: cluster.FastTimeouts()}
+	o := testOptions(t)
 	c, err := Up(ctx, o)
 	if err != nil {
 		t.Fatal(err)
@@ -80,4 +75,15 @@ func TestUpCreatesAndResumesTheCluster(t *testing.T) {
 	if err != nil || len(hs) != 1 || hs[0] != h {
 		t.Fatalf("key after restart: %v %v (want [%d])", hs, err, h)
 	}
+}
+
+// testOptions are a fast embedded stack's in a new directory, on free ports, the KMS on loopback.
+func testOptions(t *testing.T) Options {
+	t.Helper()
+	base, err := ports.FreeBase(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Options{DataDir: t.TempDir(), BasePort: base, KMSListen: "127.0.0.1:0", NoSync: true,
+		KDF: token.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}, Timeouts: cluster.FastTimeouts()}
 }

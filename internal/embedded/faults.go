@@ -39,8 +39,10 @@ func (c *Cluster) newFaults() *fault.Set {
 func (c *Cluster) serveKMS(listen string) (string, error) {
 	c.Faults.UseKeyStores(c.KMS)
 	ctl := &faultctl.Handler{API: c.Faults}
+	var t *target.InProcess
 	if c.State.ClusterID != "" {
-		t, err := target.Attach(context.Background(), c.Service, c.State.AccountID, c.State.Region, c.State.ClusterID,
+		var err error
+		t, err = target.Attach(context.Background(), c.Service, c.State.AccountID, c.State.Region, c.State.ClusterID,
 			kmsEndpoint, netsim.External.Name)
 		if err != nil {
 			return "", err
@@ -52,9 +54,10 @@ func (c *Cluster) serveKMS(listen string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.httpSrv = &http.Server{Handler: ctl.Mount(c.KMS), ReadHeaderTimeout: 10 * time.Second}
+	con := c.newConsole(t)
+	c.httpSrv = &http.Server{Handler: con.Mount(ctl.Mount(c.Requests.Wrap(c.KMS))), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = c.httpSrv.Serve(lis) }()
-	return "http://" + lis.Addr().String(), nil
+	return "http://" + c.advertised(lis.Addr()), nil
 }
 
 // stopServing stops the endpoint (5 s for requests under way) and forgets the live faults.
@@ -70,4 +73,17 @@ func (c *Cluster) stopServing() {
 	if c.Faults != nil {
 		c.Faults.Clear()
 	}
+}
+
+// advertised is the address clients reach a listener at: an unspecified host (0.0.0.0, ::)
+// becomes Options.Host.
+func (c *Cluster) advertised(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = c.host
+	}
+	return net.JoinHostPort(host, port)
 }

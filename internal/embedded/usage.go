@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/hsmsim/hsmsim/hsmd/capacity"
+	"github.com/hsmsim/hsmsim/internal/console"
 	"github.com/hsmsim/hsmsim/internal/faultctl"
 )
 
@@ -26,6 +27,7 @@ Crypto user:    PIN %s:%s   (admin: admin:%s, kmsuser password %s)
 	if st.KMSURL != "" {
 		fmt.Fprintf(w, "KMS, CloudHSM, IAM, STS: %s   (region %s, account %s)\n", st.KMSURL, st.Region, st.AccountID)
 		fmt.Fprintf(w, "Live faults:    hsmsim fault add|list|clear, or HTTP on %s%s\n", st.KMSURL, faultctl.Path)
+		fmt.Fprintf(w, "Web console:    %s%s\n", st.KMSURL, console.Path)
 	}
 	if c.Quotas != nil {
 		fmt.Fprintf(w, "Capacity:       %s profile: each HSM at its type's published rates, AWS KMS request quotas (ThrottlingException)\n", capacity.ProfileCloudHSM)

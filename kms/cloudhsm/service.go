@@ -33,8 +33,12 @@ type Config struct {
 	// Region and AccountID are the defaults for Go callers that pass no awsapi.Caller (the same
 	// defaults as the endpoint's: awsapi.DefaultRegion, awsapi.DefaultAccountID).
 	Region, AccountID string
-	// Host is the address HSMs listen on and their ENI IP (default 127.0.0.1).
+	// Host is the address HSMs listen on and their ENI IP (default 127.0.0.1): the host of
+	// the addresses clients and peers dial, and a name in the HSMs' certificates.
 	Host string
+	// Bind, when set, is where HSMs listen instead (0.0.0.0 in a container: cluster.Config.Bind);
+	// they still advertise Host.
+	Bind string
 	// BasePort, when set, gives HSMs fixed ports: node APIs BasePort, BasePort+1, ... and Raft
 	// cluster.RaftPort of each (the first free pair). Zero: any free port, recorded for restarts.
 	BasePort int
@@ -415,7 +419,7 @@ func (s *Service) startMember(c *clusterRec, h *hsmRec) (*cluster.Member, error)
 	}
 	m, err := cluster.Start(cluster.Config{NodeID: h.ID, AZ: h.AZ, DataDir: dir, APIAddr: api, RaftAddr: raftAddr,
 		CertPEM: cert, KeyPEM: key, CAPEM: ca.CertPEM, Network: s.net, NoSync: s.cfg.NoSync, KDF: s.cfg.KDF,
-		Timeouts: s.cfg.Timeouts, SnapshotThreshold: s.cfg.SnapshotThreshold, TrailingLogs: s.cfg.TrailingLogs,
+		Bind: s.cfg.Bind, Timeouts: s.cfg.Timeouts, SnapshotThreshold: s.cfg.SnapshotThreshold, TrailingLogs: s.cfg.TrailingLogs,
 		SnapshotInterval: s.cfg.SnapshotInterval, Logger: s.log})
 	if err != nil || s.cfg.Capacity == capacity.ProfileNone {
 		return m, err
@@ -448,7 +452,7 @@ func (s *Service) allocAddrsLocked() (api, raftAddr string) {
 	for k := 0; k < 100; k++ {
 		a := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.BasePort+k))
 		r := net.JoinHostPort(s.cfg.Host, strconv.Itoa(cluster.RaftPort(s.cfg.BasePort+k)))
-		if used[a] || used[r] || !free(a) || !free(r) {
+		if used[a] || used[r] || !s.free(a) || !s.free(r) {
 			continue
 		}
 		return a, r
@@ -456,7 +460,12 @@ func (s *Service) allocAddrsLocked() (api, raftAddr string) {
 	return "", ""
 }
 
-func free(addr string) bool {
+// free reports whether addr's port can be listened on where HSMs listen (Bind, else addr).
+func (s *Service) free(addr string) bool {
+	if s.cfg.Bind != "" {
+		_, port, _ := net.SplitHostPort(addr)
+		addr = net.JoinHostPort(s.cfg.Bind, port)
+	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return false

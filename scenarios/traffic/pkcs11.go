@@ -1,3 +1,5 @@
+//go:build cgo
+
 package traffic
 
 import (
@@ -24,10 +26,6 @@ import (
 // does not promise that works, and in practice it does (the module's own tests load it the same
 // way). A c-shared library cannot be unloaded, so the module is loaded once per process and
 // initialized and finalized once per workload; one pkcs11 workload runs at a time.
-
-// EnvModule names a prebuilt libhsmsim-pkcs11.so; without it the module is built from this
-// source tree (go build -buildmode=c-shared) the first time a pkcs11 workload runs.
-const EnvModule = "HSMSIM_PKCS11_MODULE"
 
 var (
 	moduleOnce sync.Once
