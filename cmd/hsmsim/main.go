@@ -1,7 +1,8 @@
 // Command hsmsim is the one CLI of hsmsim: it runs HSM nodes and the embedded cluster, and
 // manages users and keys through the same client API the PKCS#11 module uses. It keeps flag
 // parsing and output; what the commands run lives in packages (cluster's standalone node,
-// internal/embedded, kms/cloudhsm, scenarios).
+// internal/embedded, kms/cloudhsm, scenarios), and whole commands do too (internal/clientcmd:
+// info, cluster, user, key; internal/faultcmd, internal/benchcmd).
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hsmsim/hsmsim/internal/benchcmd"
+	"github.com/hsmsim/hsmsim/internal/clientcmd"
 )
 
 func main() {
@@ -32,8 +34,8 @@ func app() *cli.App {
 "hsmsim key". Client commands find the cluster through the client config file
 ($HSMSIM_CONFIG, or --config) and log in with a PIN "user:password" ($HSMSIM_PIN, or --pin),
 as CloudHSM's PKCS#11 library does.`,
-		Commands: []*cli.Command{upCommand(), envCommand(), kmsCommand(), hsmdCommand(), infoCommand(), clusterCommand(), userCommand(), keyCommand(), scenarioCommand(), faultCommand(),
-			benchcmd.Command()},
+		Commands: append(append([]*cli.Command{upCommand(), envCommand(), kmsCommand(), hsmdCommand()}, clientcmd.Commands()...),
+			scenarioCommand(), faultCommand(), benchcmd.Command()),
 	}
 }
 

@@ -1,4 +1,8 @@
-package main
+// Package clientcmd holds the hsmsim commands that talk to a cluster as its client, through
+// the same client API the PKCS#11 module uses: info, cluster (status, mTLS), user and key. Each
+// finds the cluster through the client config (--config, $HSMSIM_CONFIG) and logs in with a PIN
+// "user:password" (--pin, $HSMSIM_PIN), as CloudHSM's tools do.
+package clientcmd
 
 import (
 	"context"
@@ -11,6 +15,11 @@ import (
 
 	"github.com/hsmsim/hsmsim/hsmd/client"
 )
+
+// Commands are the client commands, for the CLI's command list.
+func Commands() []*cli.Command {
+	return []*cli.Command{infoCommand(), clusterCommand(), userCommand(), keyCommand()}
+}
 
 // clientFlags are the flags of every command that talks to a cluster.
 var clientFlags = []cli.Flag{
