@@ -29,7 +29,7 @@ func TestDES3Keys(t *testing.T) {
 		t.Fatalf("CKA_CHECK_VALUE = %s, want 08d7b4", got)
 	}
 	for a, want := range map[uint32]bool{p11.CKA_ENCRYPT: true, p11.CKA_DECRYPT: true, p11.CKA_SIGN: false, p11.CKA_VERIFY: false,
-		p11.CKA_SENSITIVE: true} {
+		p11.CKA_SENSITIVE: false} {
 		if got, _ := obj.Bool(a); got != want {
 			t.Errorf("%s defaults to %v, want %v", p11.AttrName(a), got, want)
 		}
