@@ -3,99 +3,92 @@ package attr
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"testing"
 
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
-// Single DES secret keys (PKCS #11 v2.40 Historical Mechanisms, "DES secret key objects"):
-// CKA_VALUE is 8 bytes whose every byte has odd parity (FIPS 46-3), "attempting to create or
-// unwrap a DES key with incorrect parity will return an error"; the key type has no
-// CKA_VALUE_LEN (its length is fixed); CKA_CHECK_VALUE is the first three bytes of the ECB
-// encryption of a zero block under the key.
+// DES3 and DES secret keys (PKCS #11 v2.40 Current Mechanisms, "DES3 secret key objects";
+// Historical Mechanisms, "DES secret key objects"): CKA_VALUE is 24 or 8 bytes whose every byte
+// has odd parity (FIPS 46-3), "attempting to create or unwrap a DES3 key with incorrect parity
+// MUST return an error" (for DES: "will return an error"); neither type has CKA_VALUE_LEN;
+// CKA_CHECK_VALUE is the first three bytes of the ECB encryption of a zero block under the key.
 func TestDESKeys(t *testing.T) {
-	key, _ := hex.DecodeString("0123456789ABCDEF")
-	// DES(0123456789ABCDEF, 0000000000000000) = D5D44FF720683D0D, the classic test key's value.
-	kcv, _ := hex.DecodeString("d5d44f")
-	create := []Attribute{class(p11.CKO_SECRET_KEY), keyType(p11.CKK_DES), at(p11.CKA_VALUE, key)}
-	obj := mustNew(t, OpCreate, create, nil, nil, 0)
-	if !bytes.Equal(obj[p11.CKA_CHECK_VALUE], kcv) {
-		t.Fatalf("CKA_CHECK_VALUE = %x, want %x", obj[p11.CKA_CHECK_VALUE], kcv)
-	}
-	for a, want := range map[uint32]bool{p11.CKA_ENCRYPT: true, p11.CKA_DECRYPT: true, p11.CKA_SIGN: false, p11.CKA_VERIFY: false} {
-		if got, _ := obj.Bool(a); got != want {
-			t.Errorf("%s defaults to %v, want %v", p11.AttrName(a), got, want)
+	unhex := func(s string) []byte {
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
 		}
+		return b
 	}
-	if _, has := obj[p11.CKA_VALUE_LEN]; has {
-		t.Error("a DES key has no CKA_VALUE_LEN")
-	}
-	badParity := append([]byte(nil), key...)
-	badParity[3] ^= 1
 	for _, c := range []struct {
-		name string
-		tmpl []Attribute
-		code uint32
+		kt       uint64
+		key, kcv []byte
+		wrongLen []byte
+		mech     uint64
 	}{
-		{"right check value", with(create, at(p11.CKA_CHECK_VALUE, kcv)), p11.CKR_OK},
-		{"wrong check value", with(create, at(p11.CKA_CHECK_VALUE, []byte{0xd5, 0xd4, 0x4e})), p11.CKR_ATTRIBUTE_VALUE_INVALID},
-		{"bad parity", []Attribute{class(p11.CKO_SECRET_KEY), keyType(p11.CKK_DES), at(p11.CKA_VALUE, badParity)}, p11.CKR_ATTRIBUTE_VALUE_INVALID},
-		{"24 bytes (a DES3 key)", []Attribute{class(p11.CKO_SECRET_KEY), keyType(p11.CKK_DES), at(p11.CKA_VALUE, bytes.Repeat(key, 3))}, p11.CKR_ATTRIBUTE_VALUE_INVALID},
-		{"empty", []Attribute{class(p11.CKO_SECRET_KEY), keyType(p11.CKK_DES), at(p11.CKA_VALUE, nil)}, p11.CKR_ATTRIBUTE_VALUE_INVALID},
-		{"CKA_VALUE_LEN", with(create, au(p11.CKA_VALUE_LEN, 8)), p11.CKR_ATTRIBUTE_TYPE_INVALID},
-		{"no value", []Attribute{class(p11.CKO_SECRET_KEY), keyType(p11.CKK_DES)}, p11.CKR_TEMPLATE_INCOMPLETE},
+		// K1 = K3 = 0123456789ABCDEF, K2 = FEDCBA9876543210: its check value 08D7B4 is the one
+		// key ceremonies print for this well-known test key; a 16-byte (DES2) value is refused.
+		{p11.CKK_DES3, unhex("0123456789ABCDEFFEDCBA98765432100123456789ABCDEF"), unhex("08d7b4"),
+			unhex("0123456789ABCDEFFEDCBA9876543210"), p11.CKM_DES3_KEY_GEN},
+		// DES(0123456789ABCDEF, 0000000000000000) = D5D44FF720683D0D; a DES3 value is refused.
+		{p11.CKK_DES, unhex("0123456789ABCDEF"), unhex("d5d44f"),
+			unhex("0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"), p11.CKM_DES_KEY_GEN},
 	} {
-		_, err := NewObject(OpCreate, c.tmpl, nil)
-		if p11.Code(err) != c.code {
-			t.Errorf("%s: %v, want %s", c.name, err, p11.RVName(c.code))
+		name := fmt.Sprintf("key type %#x", c.kt)
+		create := []Attribute{class(p11.CKO_SECRET_KEY), keyType(c.kt), at(p11.CKA_VALUE, c.key)}
+		obj := mustNew(t, OpCreate, create, nil, nil, 0)
+		if !bytes.Equal(obj[p11.CKA_CHECK_VALUE], c.kcv) {
+			t.Fatalf("%s: CKA_CHECK_VALUE = %x, want %x", name, obj[p11.CKA_CHECK_VALUE], c.kcv)
 		}
-	}
-
-	// Generated and unwrapped keys take their value from the call, checked the same way.
-	implied := set(class(p11.CKO_SECRET_KEY), keyType(p11.CKK_DES))
-	gen := mustNew(t, OpGenerate, nil, implied, set(at(p11.CKA_VALUE, key)), p11.CKM_DES_KEY_GEN)
-	if !bytes.Equal(gen[p11.CKA_CHECK_VALUE], kcv) {
-		t.Fatalf("generated key's check value %x", gen[p11.CKA_CHECK_VALUE])
-	}
-	obj, err := NewObject(OpUnwrap, []Attribute{class(p11.CKO_SECRET_KEY), keyType(p11.CKK_DES)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = Complete(OpUnwrap, obj, set(at(p11.CKA_VALUE, badParity)), 0)
-	wantCode(t, err, p11.CKR_ATTRIBUTE_VALUE_INVALID)
-}
-
-// CKA_SENSITIVE's default. PKCS #11 v2.40 base spec §4.10 (secret key objects) gives a secret
-// key "CK_TRUE if object is sensitive (default CK_FALSE)"; §4.9 (private keys) leaves a private
-// key's default to the token (footnote 9), and this token keeps private keys sensitive.
-// CKA_ALWAYS_SENSITIVE follows what the key was made with, CKA_NEVER_EXTRACTABLE likewise.
-func TestSensitiveDefault(t *testing.T) {
-	for name, tmpl := range map[string][]Attribute{"aes": aesCreate(), "generic": genericCreate(),
-		"des": {class(p11.CKO_SECRET_KEY), keyType(p11.CKK_DES), at(p11.CKA_VALUE, []byte{1, 35, 69, 103, 137, 171, 205, 239})}} {
-		obj := mustNew(t, OpCreate, tmpl, nil, nil, 0)
-		if s, ok := obj.Bool(p11.CKA_SENSITIVE); !ok || s {
-			t.Errorf("%s secret key: CKA_SENSITIVE %v (set %v), want the spec's default false", name, s, ok)
-		}
-	}
-	if s, _ := mustNew(t, OpCreate, rsaPrivCreate(), nil, nil, 0).Bool(p11.CKA_SENSITIVE); !s {
-		t.Error("RSA private key: CKA_SENSITIVE false, want this token's default true")
-	}
-	impliedAES := set(class(p11.CKO_SECRET_KEY), keyType(p11.CKK_AES))
-	value := set(at(p11.CKA_VALUE, rep(7, 16)))
-	for _, c := range []struct {
-		name                        string
-		tmpl                        []Attribute
-		sensitive, always, neverExt bool
-	}{
-		{"defaults", []Attribute{au(p11.CKA_VALUE_LEN, 16)}, false, false, false},
-		{"asked sensitive", []Attribute{au(p11.CKA_VALUE_LEN, 16), ab(p11.CKA_SENSITIVE, true)}, true, true, false},
-		{"asked unextractable", []Attribute{au(p11.CKA_VALUE_LEN, 16), ab(p11.CKA_EXTRACTABLE, false)}, false, false, true},
-	} {
-		obj := mustNew(t, OpGenerate, c.tmpl, impliedAES, value, p11.CKM_AES_KEY_GEN)
-		for a, want := range map[uint32]bool{p11.CKA_SENSITIVE: c.sensitive, p11.CKA_ALWAYS_SENSITIVE: c.always, p11.CKA_NEVER_EXTRACTABLE: c.neverExt} {
+		for a, want := range map[uint32]bool{p11.CKA_ENCRYPT: true, p11.CKA_DECRYPT: true, p11.CKA_SIGN: false, p11.CKA_VERIFY: false,
+			p11.CKA_SENSITIVE: false} {
 			if got, _ := obj.Bool(a); got != want {
-				t.Errorf("generated AES key, %s: %s %v, want %v", c.name, p11.AttrName(a), got, want)
+				t.Errorf("%s: %s defaults to %v, want %v", name, p11.AttrName(a), got, want)
 			}
 		}
+		if _, has := obj[p11.CKA_VALUE_LEN]; has {
+			t.Errorf("%s: a DES key type has no CKA_VALUE_LEN", name)
+		}
+
+		badParity := append([]byte(nil), c.key...)
+		badParity[5] ^= 1
+		wrongKCV := append([]byte(nil), c.kcv...)
+		wrongKCV[2] ^= 1
+		valued := func(v []byte) []Attribute {
+			return []Attribute{class(p11.CKO_SECRET_KEY), keyType(c.kt), at(p11.CKA_VALUE, v)}
+		}
+		for _, tc := range []struct {
+			name string
+			tmpl []Attribute
+			code uint32
+		}{
+			{"right check value", with(create, at(p11.CKA_CHECK_VALUE, c.kcv)), p11.CKR_OK},
+			{"wrong check value", with(create, at(p11.CKA_CHECK_VALUE, wrongKCV)), p11.CKR_ATTRIBUTE_VALUE_INVALID},
+			{"bad parity", valued(badParity), p11.CKR_ATTRIBUTE_VALUE_INVALID},
+			{"wrong length", valued(c.wrongLen), p11.CKR_ATTRIBUTE_VALUE_INVALID},
+			{"empty", valued(nil), p11.CKR_ATTRIBUTE_VALUE_INVALID},
+			{"CKA_VALUE_LEN", with(create, au(p11.CKA_VALUE_LEN, uint64(len(c.key)))), p11.CKR_ATTRIBUTE_TYPE_INVALID},
+			{"no value", []Attribute{class(p11.CKO_SECRET_KEY), keyType(c.kt)}, p11.CKR_TEMPLATE_INCOMPLETE},
+		} {
+			_, err := NewObject(OpCreate, tc.tmpl, nil)
+			if p11.Code(err) != tc.code {
+				t.Errorf("%s, %s: %v, want %s", name, tc.name, err, p11.RVName(tc.code))
+			}
+		}
+
+		// Generated and unwrapped keys take their value from the call, checked the same way.
+		implied := set(class(p11.CKO_SECRET_KEY), keyType(c.kt))
+		gen := mustNew(t, OpGenerate, nil, implied, set(at(p11.CKA_VALUE, c.key)), c.mech)
+		if !bytes.Equal(gen[p11.CKA_CHECK_VALUE], c.kcv) {
+			t.Fatalf("%s: generated key's check value %x", name, gen[p11.CKA_CHECK_VALUE])
+		}
+		obj, err := NewObject(OpUnwrap, []Attribute{class(p11.CKO_SECRET_KEY), keyType(c.kt)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Complete(OpUnwrap, obj, set(at(p11.CKA_VALUE, badParity)), 0)
+		wantCode(t, err, p11.CKR_ATTRIBUTE_VALUE_INVALID)
 	}
 }
