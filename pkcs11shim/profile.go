@@ -36,7 +36,11 @@ var cloudHSMLacks = map[uint32]string{
 	// AWS-mech and AWS "Supported key types" list no EdDSA and no Edwards curve.
 	p11.CKM_EC_EDWARDS_KEY_PAIR_GEN: " (no Edwards-curve keys: AWS lists RSA, EC, AES, DES3 and generic secrets)",
 	p11.CKM_EDDSA:                   " (no EdDSA)",
+	// Single DES is in no AWS list (AWS-mech lists DES3 only, key type CKK_DES3).
+	p11.CKM_DES_KEY_GEN: noSingleDES, p11.CKM_DES_ECB: noSingleDES, p11.CKM_DES_CBC: noSingleDES, p11.CKM_DES_CBC_PAD: noSingleDES,
 }
+
+const noSingleDES = " (no single DES: AWS lists DES3 only)"
 
 // cloudHSMMaxData is AWS's "Maximum data size for each mechanism": the most data (plaintext, or
 // data to MAC) one operation takes, all of it processed inside the HSM. Past it the module
@@ -154,10 +158,10 @@ func (m *module) checkRSAGenerate(mech uint32, pub []attr.Attribute) error {
 	return nil
 }
 
-// checkImport refuses, in profile cloudhsm, a C_CreateObject of a key CloudHSM cannot hold (AWS
-// "Supported key types"): an RSA key whose CKA_MODULUS is below its floor, or an Edwards-curve
-// key, a key type it does not list. Both are CKR_ATTRIBUTE_VALUE_INVALID, a value (of
-// CKA_MODULUS, of CKA_KEY_TYPE) this token cannot take.
+// checkImport refuses, in profile cloudhsm, a C_CreateObject, C_UnwrapKey or C_DeriveKey of a
+// key CloudHSM cannot hold (AWS "Supported key types"): an RSA key whose CKA_MODULUS is below
+// its floor, or a key type it does not list (Edwards-curve keys, single DES). Both are
+// CKR_ATTRIBUTE_VALUE_INVALID, a value (of CKA_MODULUS, of CKA_KEY_TYPE) this token cannot take.
 func (m *module) checkImport(tmpl []attr.Attribute) error {
 	if !m.cloudHSM() {
 		return nil
@@ -170,8 +174,33 @@ func (m *module) checkImport(tmpl []attr.Attribute) error {
 		}
 	case p11.CKK_EC_EDWARDS:
 		return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "profile cloudhsm: CloudHSM has no Edwards-curve keys")
+	case p11.CKK_DES:
+		return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "profile cloudhsm: CloudHSM has no single-DES keys")
 	}
 	return nil
+}
+
+// secretKeyDefaults is a template for a new key in this profile. The nodes give a secret key
+// the spec's CKA_SENSITIVE default, false (PKCS #11 v2.40 base §4.10: "CK_TRUE if object is
+// sensitive (default CK_FALSE)"), which profile standard keeps. CloudHSM's default is true
+// (AWS "PKCS #11 library attributes tables for AWS CloudHSM Client SDK 5": CKA_SENSITIVE,
+// default value True), so in profile cloudhsm a template for a secret key that does not say
+// gets CKA_SENSITIVE true; the node then records CKA_ALWAYS_SENSITIVE as it does for a key
+// asked to be sensitive. secret says the call makes a secret key whatever the template's class
+// (C_GenerateKey); otherwise the template's CKA_CLASS tells, and a template without one gets
+// nothing added (the node's CKR_TEMPLATE_INCOMPLETE stands).
+func (m *module) secretKeyDefaults(tmpl []attr.Attribute, secret bool) []attr.Attribute {
+	if !m.cloudHSM() {
+		return tmpl
+	}
+	t := attr.FromList(tmpl)
+	if _, given := t[p11.CKA_SENSITIVE]; given {
+		return tmpl
+	}
+	if class, ok := t.Ulong(p11.CKA_CLASS); !secret && (!ok || class != p11.CKO_SECRET_KEY) {
+		return tmpl
+	}
+	return append(tmpl[:len(tmpl):len(tmpl)], attr.Attribute{Type: p11.CKA_SENSITIVE, Value: attr.Bool(true)})
 }
 
 // cloudHSMWraps is AWS-mech's "Wrap and Unwrap functions" list. The nodes also wrap with the

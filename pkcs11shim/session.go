@@ -405,7 +405,7 @@ func (s *session) createObject(tmpl []attr.Attribute) (uint32, error) {
 	}
 	ctx, cancel := s.m.ctx()
 	defer cancel()
-	h, err := s.m.cl.CreateObject(ctx, tmpl)
+	h, err := s.m.cl.CreateObject(ctx, s.m.secretKeyDefaults(tmpl, false))
 	if err != nil {
 		return 0, err
 	}
@@ -478,7 +478,7 @@ func (s *session) generateKey(mc ckm.Mechanism, tmpl []attr.Attribute) (uint32, 
 	}
 	ctx, cancel := s.m.ctx()
 	defer cancel()
-	h, err := s.m.cl.GenerateKey(ctx, mc, tmpl)
+	h, err := s.m.cl.GenerateKey(ctx, mc, s.m.secretKeyDefaults(tmpl, true))
 	if err != nil {
 		return 0, err
 	}
@@ -556,13 +556,16 @@ func (s *session) unwrapKey(mc ckm.Mechanism, unwrapping uint32, wrapped []byte,
 	if err := s.m.wraps(mc.Type); err != nil {
 		return 0, err
 	}
+	if err := s.m.checkImport(tmpl); err != nil {
+		return 0, err
+	}
 	tok, _ := isTokenTemplate(tmpl)
 	if err := s.writable(tok); err != nil {
 		return 0, err
 	}
 	ctx, cancel := s.m.ctx()
 	defer cancel()
-	h, err := s.m.cl.UnwrapKey(ctx, mc, unwrapping, wrapped, tmpl)
+	h, err := s.m.cl.UnwrapKey(ctx, mc, unwrapping, wrapped, s.m.secretKeyDefaults(tmpl, false))
 	if err != nil {
 		return 0, err
 	}
@@ -574,13 +577,16 @@ func (s *session) deriveKey(mc ckm.Mechanism, base uint32, tmpl []attr.Attribute
 	if err := s.m.offers(mc.Type); err != nil {
 		return 0, err
 	}
+	if err := s.m.checkImport(tmpl); err != nil {
+		return 0, err
+	}
 	tok, _ := isTokenTemplate(tmpl)
 	if err := s.writable(tok); err != nil {
 		return 0, err
 	}
 	ctx, cancel := s.m.ctx()
 	defer cancel()
-	h, err := s.m.cl.DeriveKey(ctx, mc, base, tmpl)
+	h, err := s.m.cl.DeriveKey(ctx, mc, base, s.m.secretKeyDefaults(tmpl, false))
 	if err != nil {
 		return 0, err
 	}

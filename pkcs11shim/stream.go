@@ -8,7 +8,7 @@ import (
 )
 
 // Streaming multi-part encryption and decryption for the block modes that need no state on a
-// node between calls: ECB, CBC, CBC_PAD and CTR (AES and DES3). Each C_EncryptUpdate or
+// node between calls: ECB, CBC, CBC_PAD and CTR (AES, DES3 and DES). Each C_EncryptUpdate or
 // C_DecryptUpdate sends the whole blocks it has to a node, with the chaining value (CBC: the
 // last ciphertext block so far) or the counter block (CTR: the first block's counter advanced
 // by the blocks done) in place of the Init's IV, and returns their output, so a large input
@@ -41,6 +41,9 @@ var streamable = map[uint32]struct {
 	p11.CKM_DES3_ECB:     {8, modeECB, 0},
 	p11.CKM_DES3_CBC:     {8, modeCBC, 0},
 	p11.CKM_DES3_CBC_PAD: {8, modeCBC, p11.CKM_DES3_CBC},
+	p11.CKM_DES_ECB:      {8, modeECB, 0},
+	p11.CKM_DES_CBC:      {8, modeCBC, 0},
+	p11.CKM_DES_CBC_PAD:  {8, modeCBC, p11.CKM_DES_CBC},
 }
 
 // stream is a streaming operation's state between calls. The operation's mech carries the

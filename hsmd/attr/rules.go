@@ -15,7 +15,7 @@ import (
 
 // NewObject validates tmpl for op and returns the new object's attributes with the spec's
 // defaults applied (CKA_TOKEN false, CKA_PRIVATE true for keys and data objects and false for
-// certificates, CKA_MODIFIABLE true, CKA_SENSITIVE true, ... as the table says). Data objects and
+// certificates, CKA_MODIFIABLE true, CKA_SENSITIVE false for secret keys, ... as the table says). Data objects and
 // certificates come from OpCreate only. A value the token derives that the template states (a
 // CKA_CHECK_VALUE beside its CKA_VALUE) must agree. implied holds what the call itself fixes: for
 // OpGenerate the class and key type the mechanism makes (CKO_SECRET_KEY + CKK_AES for
@@ -459,7 +459,7 @@ func resolveShape(s Set) (shape, error) {
 		return shNone, p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_KEY_TYPE is not a CK_ULONG")
 	}
 	switch kt {
-	case p11.CKK_AES, p11.CKK_GENERIC_SECRET, p11.CKK_DES3, p11.CKK_RSA, p11.CKK_EC, p11.CKK_EC_EDWARDS:
+	case p11.CKK_AES, p11.CKK_GENERIC_SECRET, p11.CKK_DES3, p11.CKK_DES, p11.CKK_RSA, p11.CKK_EC, p11.CKK_EC_EDWARDS:
 	default:
 		return shNone, p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_KEY_TYPE %#x is not a key type this token supports", kt)
 	}

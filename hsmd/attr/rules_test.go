@@ -115,7 +115,7 @@ func TestNewObject(t *testing.T) {
 			p11.CKA_TOKEN: Bool(false), p11.CKA_PRIVATE: Bool(true), p11.CKA_MODIFIABLE: Bool(true),
 			p11.CKA_COPYABLE: Bool(true), p11.CKA_DESTROYABLE: Bool(true), p11.CKA_LABEL: empty,
 			p11.CKA_ID: empty, p11.CKA_START_DATE: empty, p11.CKA_END_DATE: empty,
-			p11.CKA_SENSITIVE: Bool(true), p11.CKA_EXTRACTABLE: Bool(true), p11.CKA_DERIVE: Bool(false),
+			p11.CKA_SENSITIVE: Bool(false), p11.CKA_EXTRACTABLE: Bool(true), p11.CKA_DERIVE: Bool(false),
 			p11.CKA_ENCRYPT: Bool(true), p11.CKA_DECRYPT: Bool(true), p11.CKA_SIGN: Bool(true),
 			p11.CKA_VERIFY: Bool(true), p11.CKA_WRAP: Bool(true), p11.CKA_UNWRAP: Bool(true),
 			p11.CKA_WRAP_WITH_TRUSTED: Bool(false), p11.CKA_TRUSTED: Bool(false),
@@ -219,7 +219,7 @@ func TestNewObject(t *testing.T) {
 		// CKR_ATTRIBUTE_VALUE_INVALID.
 		{name: "class out of scope", op: OpCreate, tmpl: []Attribute{class(p11.CKO_HW_FEATURE)}, code: p11.CKR_ATTRIBUTE_VALUE_INVALID},
 		{name: "class not a CK_ULONG", op: OpCreate, tmpl: []Attribute{at(p11.CKA_CLASS, []byte{4, 0, 0, 0})}, code: p11.CKR_ATTRIBUTE_VALUE_INVALID},
-		{name: "key type out of scope", op: OpCreate, tmpl: []Attribute{class(p11.CKO_SECRET_KEY), keyType(p11.CKK_DES)}, code: p11.CKR_ATTRIBUTE_VALUE_INVALID},
+		{name: "key type out of scope", op: OpCreate, tmpl: []Attribute{class(p11.CKO_SECRET_KEY), keyType(p11.CKK_DES2)}, code: p11.CKR_ATTRIBUTE_VALUE_INVALID},
 		{name: "bool of two bytes", op: OpCreate, tmpl: with(aesCreate(), at(p11.CKA_TOKEN, []byte{1, 0})), code: p11.CKR_ATTRIBUTE_VALUE_INVALID},
 		{name: "empty bool", op: OpCreate, tmpl: with(aesCreate(), at(p11.CKA_SIGN, nil)), code: p11.CKR_ATTRIBUTE_VALUE_INVALID},
 		{name: "ulong of four bytes", op: OpGenerate, tmpl: []Attribute{at(p11.CKA_VALUE_LEN, []byte{16, 0, 0, 0})}, implied: impliedAES, code: p11.CKR_ATTRIBUTE_VALUE_INVALID},

@@ -59,8 +59,9 @@ const (
 	shDES3                      // CKO_SECRET_KEY, CKK_DES3
 	shEdPub                     // CKO_PUBLIC_KEY, CKK_EC_EDWARDS (PKCS #11 v3.0)
 	shEdPriv                    // CKO_PRIVATE_KEY, CKK_EC_EDWARDS
+	shDES                       // CKO_SECRET_KEY, CKK_DES (single DES, profile standard only)
 
-	shSecret = shAES | shGeneric | shDES3
+	shSecret = shAES | shGeneric | shDES3 | shDES
 	shPub    = shRSAPub | shECPub | shEdPub
 	shPriv   = shRSAPriv | shECPriv | shEdPriv
 	shKey    = shSecret | shPub | shPriv
@@ -165,6 +166,7 @@ var (
 	// is the one meant; a wrong one is a wrong value of that attribute.
 	aesCheckValue  = &derivation{from: p11.CKA_VALUE, mismatch: p11.CKR_ATTRIBUTE_VALUE_INVALID, compute: kcvAES}
 	des3CheckValue = &derivation{from: p11.CKA_VALUE, mismatch: p11.CKR_ATTRIBUTE_VALUE_INVALID, compute: kcvDES3}
+	desCheckValue  = &derivation{from: p11.CKA_VALUE, mismatch: p11.CKR_ATTRIBUTE_VALUE_INVALID, compute: kcvDES}
 	sha1CheckValue = &derivation{from: p11.CKA_VALUE, mismatch: p11.CKR_ATTRIBUTE_VALUE_INVALID, compute: kcvSHA1}
 )
 
@@ -177,12 +179,12 @@ var (
 // Usage-flag defaults. The spec leaves them token-specific (footnote 9). CloudHSM and SoftHSM
 // make a new key usable for every operation its type supports, so the flags an application is
 // likely to rely on default to true where the key type can do the operation: AES encrypts,
-// decrypts, MACs, wraps and unwraps; DES3 encrypts and decrypts; a generic secret only MACs
+// decrypts, MACs, wraps and unwraps; DES3 and DES encrypt and decrypt; a generic secret only MACs
 // (HMAC); RSA does all four public-key operations; EC and Edwards keys sign and verify. SIGN_RECOVER, VERIFY_RECOVER, DERIVE,
 // TRUSTED and WRAP_WITH_TRUSTED grant something unusual and default to false.
 const (
-	canEncrypt = shAES | shDES3 | shRSAPub
-	canDecrypt = shAES | shDES3 | shRSAPriv
+	canEncrypt = shAES | shDES3 | shDES | shRSAPub
+	canDecrypt = shAES | shDES3 | shDES | shRSAPriv
 	canSign    = shAES | shGeneric | shRSAPriv | shECPriv | shEdPriv
 	canVerify  = shAES | shGeneric | shRSAPub | shECPub | shEdPub
 	canWrap    = shAES | shRSAPub
@@ -234,9 +236,11 @@ var table = []rule{
 	{t: p11.CKA_VERIFY_RECOVER, shapes: shPub, kind: kBool, def: vFalse, change: chFree},
 
 	// Protection of secret and private keys.
-	// The spec leaves CKA_SENSITIVE's default to the token (footnote 11); an HSM keeps keys
-	// sensitive unless asked otherwise, as CloudHSM's attribute table does.
-	{t: p11.CKA_SENSITIVE, shapes: shSecret | shPriv, kind: kBool, def: vTrue, change: chToTrue},
+	// CKA_SENSITIVE: the v2.40 base spec's secret key table (§4.10) says "CK_TRUE if object is
+	// sensitive (default CK_FALSE)"; for private keys (§4.9, footnote 9) the default is the
+	// token's, and an HSM keeps them sensitive unless asked otherwise. Profile cloudhsm's module
+	// asks CloudHSM's default (true) for secret keys too (AWS's attribute table).
+	{t: p11.CKA_SENSITIVE, shapes: shSecret | shPriv, kind: kBool, defTrue: shPriv, change: chToTrue},
 	{t: p11.CKA_EXTRACTABLE, shapes: shSecret | shPriv, kind: kBool, def: vTrue, change: chToFalse},
 	{t: p11.CKA_ALWAYS_SENSITIVE, shapes: shSecret | shPriv, kind: kBool, deny: made},
 	{t: p11.CKA_NEVER_EXTRACTABLE, shapes: shSecret | shPriv, kind: kBool, deny: made},
@@ -261,6 +265,9 @@ var table = []rule{
 	// DES3 ("DES3 secret key objects"): CKA_VALUE 1,4,6,7, 24 bytes with odd parity; the key
 	// type has no CKA_VALUE_LEN.
 	{t: p11.CKA_VALUE, shapes: shDES3, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: des3Value},
+	// DES (v2.40 Historical Mechanisms, "DES secret key objects"): CKA_VALUE 1,4,6,7, 8 bytes
+	// with odd parity; no CKA_VALUE_LEN either.
+	{t: p11.CKA_VALUE, shapes: shDES, kind: kBytes, req: onCreate, deny: material, keyData: true, secret: true, check: desValue},
 	{t: p11.CKA_VALUE_LEN, shapes: shAES, kind: kUlong, req: onGenerate, deny: onCreate | onUnwrap, keyData: true, check: aesLenUlong, derived: lengthOfValue},
 	{t: p11.CKA_VALUE_LEN, shapes: shGeneric, kind: kUlong, req: onGenerate, deny: onCreate | onUnwrap, keyData: true, check: genericLenUlong, derived: lengthOfValue},
 	// CKA_CHECK_VALUE (§4.10, "key checksum"), computed by the token from CKA_VALUE as the key
@@ -274,6 +281,7 @@ var table = []rule{
 	{t: p11.CKA_CHECK_VALUE, shapes: shAES, kind: kBytes, deny: onGenerate | onDerive, check: checkValueLen, derived: aesCheckValue},
 	{t: p11.CKA_CHECK_VALUE, shapes: shGeneric, kind: kBytes, deny: onGenerate | onDerive, check: checkValueLen, derived: sha1CheckValue},
 	{t: p11.CKA_CHECK_VALUE, shapes: shDES3, kind: kBytes, deny: onGenerate | onDerive, check: checkValueLen, derived: des3CheckValue},
+	{t: p11.CKA_CHECK_VALUE, shapes: shDES, kind: kBytes, deny: onGenerate | onDerive, check: checkValueLen, derived: desCheckValue},
 
 	// RSA public keys: MODULUS 1,4; MODULUS_BITS 2,3 (the token computes it on create);
 	// PUBLIC_EXPONENT 1 (optional on generate, where the mechanism picks 65537).
@@ -431,6 +439,8 @@ func shapeOf(class uint64, keyType uint64, hasKeyType bool) shape {
 			return shGeneric
 		case hasKeyType && keyType == p11.CKK_DES3:
 			return shDES3
+		case hasKeyType && keyType == p11.CKK_DES:
+			return shDES
 		}
 	case p11.CKO_PUBLIC_KEY:
 		switch {
@@ -476,13 +486,18 @@ func genericLen(v []byte) error {
 
 // des3Value: three DES keys, each byte of odd parity (FIPS 46-3: the low bit of each byte is
 // set so the byte has an odd number of ones).
-func des3Value(v []byte) error {
-	if len(v) != 24 {
-		return fmt.Errorf("a DES3 key is 24 bytes, not %d", len(v))
+func des3Value(v []byte) error { return desKeyValue("DES3", 24, v) }
+
+// desValue: one DES key, 8 bytes of odd parity.
+func desValue(v []byte) error { return desKeyValue("DES", 8, v) }
+
+func desKeyValue(name string, n int, v []byte) error {
+	if len(v) != n {
+		return fmt.Errorf("a %s key is %d bytes, not %d", name, n, len(v))
 	}
 	for i, b := range v {
 		if bits.OnesCount8(b)%2 == 0 {
-			return fmt.Errorf("byte %d of the DES3 key has even parity", i)
+			return fmt.Errorf("byte %d of the %s key has even parity", i, name)
 		}
 	}
 	return nil
@@ -524,6 +539,8 @@ func checkValueLen(v []byte) error {
 func kcvAES(key []byte) ([]byte, error) { return kcvBlock(aes.NewCipher(key)) }
 
 func kcvDES3(key []byte) ([]byte, error) { return kcvBlock(des.NewTripleDESCipher(key)) }
+
+func kcvDES(key []byte) ([]byte, error) { return kcvBlock(des.NewCipher(key)) }
 
 // kcvBlock is a block cipher key's check value: its encryption of a zero block, cut.
 func kcvBlock(b cipher.Block, err error) ([]byte, error) {

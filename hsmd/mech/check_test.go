@@ -35,6 +35,8 @@ func TestCheckAgreesWithTheOperations(t *testing.T) {
 		"generic":         secretKey(t, p11.CKK_GENERIC_SECRET, make([]byte, 32)),
 		"des3":            secretKey(t, p11.CKK_DES3, bytes.Repeat([]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF}, 3)),
 		"des3-bad-length": secretKey(t, p11.CKK_DES3, make([]byte, 16)),
+		"des":             secretKey(t, p11.CKK_DES, []byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF}),
+		"des-bad-length":  secretKey(t, p11.CKK_DES, make([]byte, 7)),
 		"rsa-private":     rsaPriv, "rsa-public": rsaPub,
 		"rsa512-private": mustKey(t, smallPrivObj), "rsa512-public": mustKey(t, smallPubObj),
 		"ec-private": ecPriv, "ec-public": ecPub, "secp256k1-private": k1Priv, "secp256k1-public": k1Pub,

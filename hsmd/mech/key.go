@@ -33,6 +33,7 @@ type material struct {
 	block cipher.Block // AES keys of a valid length only
 	gcm   cipher.AEAD  // block in GCM with a 12-byte nonce and 16-byte tag (the common case)
 	tdes  cipher.Block // DES3 keys of 24 bytes only
+	sdes  cipher.Block // DES keys of 8 bytes only
 
 	// RSA: rsaPub is set for public and private keys.
 	rsaPriv *rsa.PrivateKey
@@ -97,12 +98,15 @@ func (m *material) parseSecret(obj attr.Set) error {
 		}
 		m.block, m.gcm = b, g
 	}
-	if m.keyType == p11.CKK_DES3 && len(v) == des3Len {
-		b, err := des.NewTripleDESCipher(m.value)
-		if err != nil {
-			return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "DES3 key: %v", err)
-		}
-		m.tdes = b
+	var err error
+	switch {
+	case m.keyType == p11.CKK_DES3 && len(v) == des3Len:
+		m.tdes, err = des.NewTripleDESCipher(m.value)
+	case m.keyType == p11.CKK_DES && len(v) == desLen:
+		m.sdes, err = des.NewCipher(m.value)
+	}
+	if err != nil {
+		return p11.Errorf(p11.CKR_ATTRIBUTE_VALUE_INVALID, "DES key: %v", err)
 	}
 	return nil
 }
@@ -223,6 +227,9 @@ func (m *material) aes() (cipher.Block, error) { return m.cipherOf(p11.CKK_AES, 
 
 // des3 answers a DES3 key's cipher; a DES3 object whose value is not 24 bytes has none.
 func (m *material) des3() (cipher.Block, error) { return m.cipherOf(p11.CKK_DES3, "DES3", m.tdes) }
+
+// des answers a single DES key's cipher; a DES object whose value is not 8 bytes has none.
+func (m *material) des() (cipher.Block, error) { return m.cipherOf(p11.CKK_DES, "DES", m.sdes) }
 
 // cipherOf answers b, the block cipher of a secret key of type kt: CKR_KEY_TYPE_INCONSISTENT for
 // another key, CKR_KEY_SIZE_RANGE when the key's length gave no cipher.

@@ -170,7 +170,7 @@ func wrapKey(m ckm.Mechanism, wrapping *Key, target attr.Set) ([]byte, error) {
 		return nil, p11.Errorf(p11.CKR_KEY_NOT_WRAPPABLE, "%s wraps secret keys only", p11.MechName(m.Type))
 	}
 	if e.zeroPad > 0 && len(plain)%e.zeroPad != 0 {
-		if kt, _ := target.Ulong(p11.CKA_KEY_TYPE); kt != p11.CKK_DES3 {
+		if kt, _ := target.Ulong(p11.CKA_KEY_TYPE); !isDESType(kt) {
 			return nil, p11.Errorf(p11.CKR_KEY_SIZE_RANGE, "%s wraps a key of this type only in whole %d-byte blocks: the unwrap could not cut zero padding back", p11.MechName(m.Type), e.zeroPad)
 		}
 		padded := make([]byte, (len(plain)/e.zeroPad+1)*e.zeroPad)
@@ -208,11 +208,12 @@ func unwrapKey(m ckm.Mechanism, unwrapping *Key, wrapped []byte, tmpl attr.Set) 
 
 // blockWraps gives a block mode of encryption the C_WrapKey and C_UnwrapKey functions the
 // Current Mechanisms v2.40 tables give it ("Mechanisms vs. Functions": AES-ECB, AES-CBC,
-// AES-CBC-PAD, DES3-ECB, DES3-CBC, DES3-CBC-PAD): the key's bytes are encrypted
+// AES-CBC-PAD, DES3-ECB, DES3-CBC, DES3-CBC-PAD; Historical Mechanisms, "General block
+// cipher", for DES-ECB, DES-CBC, DES-CBC-PAD): the key's bytes are encrypted
 // under the mode. The unpadded modes (block > 0) wrap secret keys only, "padded on the trailing
 // end with up to block size minus one null bytes" ("AES-ECB", "AES-CBC"), and on unwrap the
-// result is cut to the template's key type and CKA_VALUE_LEN (zeroPadCut). Only a DES3 key
-// gets that padding (its 24 bytes under a 16-byte AES block): its type fixes its length. The
+// result is cut to the template's key type and CKA_VALUE_LEN (zeroPadCut). Only a DES or DES3
+// key gets that padding (8 or 24 bytes under a 16-byte AES block): its type fixes its length. The
 // attribute table refuses CKA_VALUE_LEN in an unwrap template for AES and generic secrets (their
 // footnote 6), so the unwrap could not tell their padding from their value, and a key of such a
 // type that is not whole blocks is CKR_KEY_SIZE_RANGE rather than a blob that unwraps into a
@@ -227,12 +228,13 @@ func blockWraps(e *entry, block int) *entry {
 
 // zeroPadCut is the unwrap half of the unpadded block modes: "truncates the result according to
 // the CKA_KEY_TYPE attribute of the template and, if it has one, and the key type supports it,
-// the CKA_VALUE_LEN attribute" (v2.40 "AES-ECB"). A DES3 key is 24 bytes; another key type keeps
+// the CKA_VALUE_LEN attribute" (v2.40 "AES-ECB"). A DES key is 8 bytes, a DES3 key 24; another key type keeps
 // the whole decryption unless CKA_VALUE_LEN asks for less.
 func zeroPadCut(b []byte, tmpl attr.Set) []byte {
 	n := len(b)
-	if kt, _ := tmpl.Ulong(p11.CKA_KEY_TYPE); kt == p11.CKK_DES3 {
-		n = des3Len
+	kt, _ := tmpl.Ulong(p11.CKA_KEY_TYPE)
+	if fixed, ok := desKeyLen(kt); ok {
+		n = fixed
 	} else if vl, ok := tmpl.Ulong(p11.CKA_VALUE_LEN); ok {
 		n = int(min(vl, uint64(n)))
 	}
@@ -286,7 +288,7 @@ func materialFromBytes(b []byte, tmpl attr.Set) (attr.Set, error) {
 	}
 	switch class {
 	case p11.CKO_SECRET_KEY:
-		if kt == p11.CKK_AES && !validAESLen(len(b)) || kt == p11.CKK_DES3 && !validDES3(b) || len(b) < genericMinLen || len(b) > genericMaxLen {
+		if kt == p11.CKK_AES && !validAESLen(len(b)) || isDESType(kt) && !validDESKey(kt, b) || len(b) < genericMinLen || len(b) > genericMaxLen {
 			return nil, p11.Errorf(p11.CKR_WRAPPED_KEY_INVALID, "unwrapped %d bytes are no key of type %d", len(b), kt)
 		}
 		if vl, ok := tmpl.Ulong(p11.CKA_VALUE_LEN); ok && vl != uint64(len(b)) {

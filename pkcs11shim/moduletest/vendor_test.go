@@ -326,8 +326,17 @@ func TestCloudHSMLimits(t *testing.T) {
 			_, err = p.Sign(s, digest("single part is fine"))
 			must(t, err)
 
+			// The key is not sensitive in profile standard (the spec's default for a secret key),
+			// so it can be digested there; CloudHSM has no C_DigestKey.
 			must(t, p.DigestInit(s, mechs(pkcs11.CKM_SHA256, nil)))
-			wantRV(t, "C_DigestKey", p.DigestKey(s, key), in(pkcs11.CKR_KEY_INDIGESTIBLE, pkcs11.CKR_FUNCTION_NOT_SUPPORTED))
+			wantRV(t, "C_DigestKey", p.DigestKey(s, key), in(pkcs11.CKR_OK, pkcs11.CKR_FUNCTION_NOT_SUPPORTED))
+			if profile == standard {
+				_, err = p.DigestFinal(s)
+				must(t, err)
+				sensitive := aesKey(t, s, make([]byte, 16), pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true))
+				must(t, p.DigestInit(s, mechs(pkcs11.CKM_SHA256, nil)))
+				wantRV(t, "C_DigestKey of a sensitive key", p.DigestKey(s, sensitive), pkcs11.CKR_KEY_INDIGESTIBLE)
+			}
 		})
 	}
 }
