@@ -151,10 +151,13 @@ func (s *State) ApplyBatch(entries []Entry) ([]Result, error) {
 	t := &txn{s: s}
 	results := make([]Result, len(entries))
 	last := s.applied
+	var audit []Applied
 	for i, c := range cmds {
 		idx := entries[i].Index
 		r, seen := s.reqs[c.RequestID]
 		seen = seen && c.RequestID != ""
+		subject := s.subjectOf(c)
+		before := s.users[subject]
 		switch {
 		case idx <= last:
 			if seen {
@@ -181,10 +184,18 @@ func (s *State) ApplyBatch(entries []Entry) ([]Result, error) {
 			f()
 		}
 		t.after = t.after[:0]
+		if !seen && s.auditor != nil {
+			audit = append(audit, s.audited(idx, c, results[i], subject, before))
+		}
 		last = idx
 	}
 	if last == s.applied {
 		return results, nil
+	}
+	if len(audit) > 0 {
+		if err := s.auditor.Applied(audit); err != nil {
+			return nil, fmt.Errorf("%w: audit: %v", ErrStore, err)
+		}
 	}
 	if err := s.st.Commit(last, t.writes); err != nil {
 		// Memory is ahead of disk now: the caller must stop this replica.
