@@ -1,8 +1,6 @@
 package audit
 
 import (
-	"slices"
-
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 	"github.com/hsmsim/hsmsim/hsmd/token"
@@ -80,17 +78,14 @@ func FromApplied(a token.Applied) (Event, bool) {
 		if len(m.Objects) == 2 {
 			e.Opcode = OpGenerateKeyPair
 		}
+		// The attributes a new object is made with are not listed: every defaulted one is there,
+		// and the handle finds them.
 		for _, o := range m.Objects {
 			attrs := hsmpb.AttrsFromPB(o.Public)
 			if c, ok := attrs.Ulong(p11.CKA_CLASS); ok && c == p11.CKO_SECRET_KEY {
 				e.Opcode = OpGenerateKey
 			}
-			for t := range attrs {
-				e.Attributes = append(e.Attributes, p11.AttrName(t))
-			}
 		}
-		slices.Sort(e.Attributes)
-		e.Attributes = slices.Compact(e.Attributes)
 	case *hsmpb.CmdDestroyObject:
 		e.Opcode, e.Actor, e.Handles = OpDestroyObject, m.Actor, []uint32{m.Handle}
 	case *hsmpb.CmdSetAttributes:

@@ -48,9 +48,9 @@ type Event struct {
 	Actor    string `json:"actor,omitempty"`
 	User     string `json:"user,omitempty"`
 	UserType string `json:"user_type,omitempty"` // CO, CU or PRECO, as CloudHSM names roles
-	// Handles are the key handles concerned (a key pair: private then public as created).
+	// Handles are the key handles concerned (a key pair: public, then private).
 	Handles    []uint32 `json:"handles,omitempty"`
-	Attributes []string `json:"attributes,omitempty"` // attribute names set or created with
+	Attributes []string `json:"attributes,omitempty"` // names of the attributes a change set
 	Unshare    bool     `json:"unshare,omitempty"`    // CN_SHARE_OBJECT that removes a user
 	Locked     bool     `json:"locked,omitempty"`     // the failed login locked the user
 	Unlocked   bool     `json:"unlocked,omitempty"`   // the password change unlocked the user
