@@ -122,9 +122,10 @@ func Read(paths []string, f Filter) ([]Event, error) {
 	return out, nil
 }
 
-// Follow calls fn for every event that passes f and is appended to the files after the call
-// (the files are polled every poll), until ctx is done. A file rewritten by a restore is read
-// again from the start, skipping what was already reported.
+// Follow calls fn for every event that passes f, file by file from the start of each, and then
+// for every event appended to them (the files are polled every poll), until ctx is done.
+// Starting from the start, not the end, leaves no window in which an event is missed. A file
+// rewritten by a restore is read again from the start, skipping what was already reported.
 func Follow(ctx context.Context, paths []string, f Filter, poll time.Duration, fn func(Event) error) error {
 	type cursor struct {
 		off  int64
@@ -132,14 +133,7 @@ func Follow(ctx context.Context, paths []string, f Filter, poll time.Duration, f
 	}
 	cur := map[string]*cursor{}
 	for _, p := range paths {
-		c := &cursor{}
-		if st, err := os.Stat(p); err == nil {
-			c.off = st.Size()
-		}
-		if evs, err := ReadFile(p); err == nil && len(evs) > 0 {
-			c.last = evs[len(evs)-1].Seq
-		}
-		cur[p] = c
+		cur[p] = &cursor{}
 	}
 	t := time.NewTicker(poll)
 	defer t.Stop()
