@@ -53,6 +53,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		opts.Now = time.Now
 	}
 	l := &Log{opts: opts, dir: dir}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
 	rep, evs, err := openAppender(filepath.Join(dir, FileName), opts.NoSync)
 	if err != nil {
 		return nil, err
