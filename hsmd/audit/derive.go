@@ -48,15 +48,15 @@ func UserType(r token.Role) string {
 	return ""
 }
 
-// Applied implements token.Auditor: it records the events of the applied commands.
-func (l *Log) Applied(as []token.Applied) error {
+// Applied implements token.Auditor: it writes the events of the applied commands (Write).
+func (l *Log) Applied(as []token.Applied) (wait func() error, err error) {
 	evs := make([]Event, 0, len(as))
 	for _, a := range as {
 		if e, ok := FromApplied(a); ok {
 			evs = append(evs, e)
 		}
 	}
-	return l.Record(evs)
+	return l.Write(evs)
 }
 
 // FromApplied is the event of an applied command; false for commands that are not audited

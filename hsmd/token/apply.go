@@ -192,14 +192,19 @@ func (s *State) ApplyBatch(entries []Entry) ([]Result, error) {
 	if last == s.applied {
 		return results, nil
 	}
+	auditWait := func() error { return nil }
 	if len(audit) > 0 {
-		if err := s.auditor.Applied(audit); err != nil {
+		var err error
+		if auditWait, err = s.auditor.Applied(audit); err != nil {
 			return nil, fmt.Errorf("%w: audit: %v", ErrStore, err)
 		}
 	}
 	if err := s.st.Commit(last, t.writes); err != nil {
 		// Memory is ahead of disk now: the caller must stop this replica.
 		return nil, fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	if err := auditWait(); err != nil {
+		return nil, fmt.Errorf("%w: audit: %v", ErrStore, err)
 	}
 	s.applied = last
 	close(s.notify)

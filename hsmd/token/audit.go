@@ -17,12 +17,13 @@ type Applied struct {
 	Role Role
 }
 
-// Auditor records applied commands. ApplyBatch calls it, under the state's lock, before it
-// commits the batch: a committed command always has its record, and a crash between the two
-// replays the batch, so the auditor must ignore indexes it already holds. An error stops the
-// replica like a store error: an HSM does not run commands it cannot audit.
+// Auditor records applied commands. ApplyBatch calls Applied, under the state's lock, before it
+// commits the batch, and wait after the commit, before it acknowledges it: a committed command
+// has its record in the OS before the commit and on disk before anyone hears of it. A crash
+// between the two replays the batch, so the auditor must ignore indexes it already holds. An
+// error stops the replica like a store error: an HSM does not run commands it cannot audit.
 type Auditor interface {
-	Applied([]Applied) error
+	Applied([]Applied) (wait func() error, err error)
 }
 
 // SetAuditor installs the auditor (nil: none). Set it before the state applies commands.
