@@ -219,3 +219,60 @@ func assertNoSecretInAudit(t testing.TB, c *clustertest.Cluster, secrets ...stri
 		}
 	}
 }
+
+func TestAuditRecordsALockoutLocallyRefusedLoginsAndTheUnlock(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3})
+	adm := adminPool(t, c)
+	do(t, adm, "create bob", func(ctx context.Context, cl *client.Client) error {
+		return cl.CreateUser(ctx, "bob", hsmpb.Role_ROLE_CRYPTO_USER, "bobpass123")
+	})
+	for range token.MaxFailedLogins {
+		if err := c.Pool(t).Login(ctxT(t, 30*time.Second), "bob", "wrong-one"); p11.Code(err) != p11.CKR_PIN_INCORRECT {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	// Locked now: the next attempt is refused by the node it reaches, before the log.
+	refusing := c.Nodes()[1]
+	c.WaitApplied(t, refusing.State().Applied())
+	if _, err := c.Pool(t).On(refusing).Login(ctxT(t, 10*time.Second), "bob", "bobpass123"); p11.Code(err) != p11.CKR_PIN_LOCKED {
+		t.Fatalf("login of a locked user: %v", err)
+	}
+	do(t, adm, "reset bob", func(ctx context.Context, cl *client.Client) error { return cl.ChangePassword(ctx, "bob", "bobpass456") })
+	c.AssertConverged(t)
+
+	log := waitAuditLogsEqual(t, c)
+	var fails, locks, unlocks int
+	for _, e := range log {
+		switch {
+		case e.Opcode == audit.OpLogin && e.User == "bob" && e.Response == "CKR_PIN_INCORRECT":
+			fails++
+			if e.Locked {
+				locks++
+				if fails != token.MaxFailedLogins {
+					t.Errorf("locked at failure %d", fails)
+				}
+			}
+		case e.Opcode == audit.OpChangePassword && e.User == "bob":
+			if !e.Unlocked || e.Actor != token.AdminName {
+				t.Errorf("the reset: %+v", e)
+			}
+			unlocks++
+		}
+	}
+	if fails != token.MaxFailedLogins || locks != 1 || unlocks != 1 {
+		t.Fatalf("%d failed logins, %d locks, %d unlocks in %v", fails, locks, unlocks, opcodes(log))
+	}
+	for _, n := range c.Nodes() {
+		local, err := audit.ReadFile(filepath.Join(n.Dir, audit.LocalFileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused := slices.ContainsFunc(local, func(e audit.Event) bool {
+			return e.Opcode == audit.OpLogin && e.User == "bob" && e.Response == "CKR_PIN_LOCKED" && e.Scope == audit.ScopeHSM
+		})
+		if refused != (n == refusing) {
+			t.Errorf("%s: local refusal recorded = %v", n, refused)
+		}
+	}
+	assertNoSecretInAudit(t, c, "bobpass123", "bobpass456", "wrong-one")
+}
