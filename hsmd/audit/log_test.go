@@ -248,3 +248,44 @@ func BenchmarkRecordSynced(b *testing.B) {
 		}
 	}
 }
+
+func TestFollowGoesOnAcrossARestore(t *testing.T) {
+	src, dst := openT(t, t.TempDir()), openT(t, t.TempDir())
+	var all []Event
+	for i := uint64(1); i <= 40; i++ {
+		all = append(all, ev(i, OpGenerateKey))
+	}
+	src.Record(all)
+	dst.Record(all[:2])
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan uint64, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- Follow(ctx, []string{filepath.Join(dst.dir, FileName)}, Filter{}, 5*time.Millisecond,
+			func(e Event) error { got <- e.Seq; return nil })
+	}()
+	for _, want := range []uint64{1, 2} {
+		if s := <-got; s != want {
+			t.Fatalf("followed %d, want %d", s, want)
+		}
+	}
+	// The restore renames a longer file over the one followed.
+	if err := dst.Restore(src.Tail(40)); err != nil {
+		t.Fatal(err)
+	}
+	for want := uint64(3); want <= 40; want++ {
+		select {
+		case s := <-got:
+			if s != want {
+				t.Fatalf("followed %d, want %d", s, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("follow stopped before %d: %v", want, <-done)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -128,6 +128,7 @@ func Read(paths []string, f Filter) ([]Event, error) {
 // rewritten by a restore is read again from the start, skipping what was already reported.
 func Follow(ctx context.Context, paths []string, f Filter, poll time.Duration, fn func(Event) error) error {
 	type cursor struct {
+		file os.FileInfo // the file read last: a restore renames a new one over it
 		off  int64
 		last uint64
 	}
@@ -140,15 +141,20 @@ func Follow(ctx context.Context, paths []string, f Filter, poll time.Duration, f
 	for {
 		for _, p := range paths {
 			c := cur[p]
-			evs, off, err := readFrom(p, c.off)
+			st, err := os.Stat(p)
+			if os.IsNotExist(err) {
+				continue
+			}
 			if err != nil {
 				return err
 			}
-			if off < c.off { // rewritten: start over, skipping what was seen
-				evs, off, err = readFrom(p, 0)
-				if err != nil {
-					return err
-				}
+			if c.file != nil && (!os.SameFile(c.file, st) || st.Size() < c.off) {
+				c.off = 0 // rewritten: start over, skipping what was reported
+			}
+			c.file = st
+			evs, off, err := readFrom(p, c.off)
+			if err != nil {
+				return err
 			}
 			c.off = off
 			for _, e := range evs {
@@ -171,8 +177,7 @@ func Follow(ctx context.Context, paths []string, f Filter, poll time.Duration, f
 	}
 }
 
-// readFrom reads the complete lines of path from off; it returns the offset after them, or the
-// file's size if the file is now shorter than off.
+// readFrom reads the complete lines of path from off and returns the offset after them.
 func readFrom(path string, off int64) ([]Event, int64, error) {
 	fh, err := os.Open(path)
 	if os.IsNotExist(err) {
@@ -182,14 +187,7 @@ func readFrom(path string, off int64) ([]Event, int64, error) {
 		return nil, off, err
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, off, err
-	}
-	if st.Size() < off {
-		return nil, st.Size(), nil
-	}
-	b, err := io.ReadAll(io.NewSectionReader(fh, off, st.Size()-off))
+	b, err := io.ReadAll(io.NewSectionReader(fh, off, 1<<62))
 	if err != nil {
 		return nil, off, err
 	}
