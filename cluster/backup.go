@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hsmsim/hsmsim/cluster/clusterpb"
+	"github.com/hsmsim/hsmsim/hsmd/audit"
 	"github.com/hsmsim/hsmsim/hsmd/pki"
 	"github.com/hsmsim/hsmsim/hsmd/token"
 )
@@ -144,6 +145,12 @@ func (m *Member) Backup(serviceKey []byte) ([]byte, error) {
 		return nil, err
 	}
 	if bk.WrappedClusterKey, err = seal(serviceKey, ck, aad); err != nil {
+		return nil, err
+	}
+	// A backup is read from this HSM alone, so it is this HSM's event (CloudHSM records
+	// CN_BACKUP_* on the HSM backed up).
+	ev := audit.Event{Opcode: audit.OpBackupToken, Response: "CKR_OK", Detail: fmt.Sprintf("backup %s at index %d", bk.BackupId, bk.Index)}
+	if err := m.node.Audit().RecordLocal(ev); err != nil {
 		return nil, err
 	}
 	return proto.Marshal(bk)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hsmsim/hsmsim/cluster/clusterpb"
+	"github.com/hsmsim/hsmsim/hsmd/audit"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/store"
 	"github.com/hsmsim/hsmsim/hsmd/token"
@@ -69,6 +70,7 @@ type applyResult struct {
 type FSM struct {
 	state   func() *token.State
 	st      *store.Store
+	audit   Auditor // nil: no audit log (tests of the FSM alone)
 	log     *slog.Logger
 	onFatal func(error)
 
@@ -90,6 +92,7 @@ var (
 type NodeState interface {
 	State() *token.State
 	Store() *store.Store
+	Audit() *audit.Log
 }
 
 // NewFSM returns the state machine over node's token and store, loading the member metadata
@@ -97,6 +100,9 @@ type NodeState interface {
 func NewFSM(node NodeState, log *slog.Logger, onFatal func(error)) (*FSM, error) {
 	f := &FSM{state: node.State, st: node.Store(), log: log, onFatal: onFatal,
 		members: map[string]*clusterpb.MemberRecord{}}
+	if a := node.Audit(); a != nil {
+		f.audit = a
+	}
 	err := f.st.ForEach(bucketMembers, func(k, v []byte) error {
 		var r clusterpb.MemberRecord
 		if err := proto.Unmarshal(v, &r); err != nil {
@@ -260,6 +266,10 @@ func (f *FSM) applyMembers(l *raft.Log) any {
 	} else {
 		writes = append(writes, store.Write{Bucket: bucketMembers, Key: []byte(e.GetDeleteId())})
 	}
+	if err := f.recordMembers(l, &e); err != nil {
+		f.halt(fmt.Errorf("%w: audit: %v", token.ErrStore, err))
+		return nil
+	}
 	// Index 0: the token's applied index is not this entry's business; keyMembersIndex,
 	// written in the same transaction, is.
 	if err := f.st.Commit(0, writes); err != nil {
@@ -299,6 +309,10 @@ func (f *FSM) applyRestore(l *raft.Log) any {
 	}
 	snap.Meta.ClusterId = e.ClusterId
 	snap.Logins = nil
+	if err := f.recordRestore(l, &e); err != nil {
+		f.halt(fmt.Errorf("%w: audit: %v", token.ErrStore, err))
+		return nil
+	}
 	if err := s.Restore(&snap); err != nil {
 		f.halt(err)
 		return nil
@@ -376,13 +390,21 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		}
 	}
 	snap.Members = f.Members()
-	return &fsmSnapshot{snap: snap}, nil
+	// Raft calls Snapshot between applies, so the audit log's tail is taken here, where it
+	// ends at snap.Index; Persist runs later, concurrently with applies.
+	return &fsmSnapshot{snap: snap, tail: f.auditTail(snap.Index)}, nil
 }
 
-type fsmSnapshot struct{ snap *clusterpb.FSMSnapshot }
+type fsmSnapshot struct {
+	snap *clusterpb.FSMSnapshot
+	tail *audit.Tail
+}
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(s.snap)
+	if err == nil {
+		b, err = appendAuditTail(b, s.tail)
+	}
 	if err == nil {
 		_, err = sink.Write(b)
 	}
@@ -432,6 +454,12 @@ func (f *FSM) restoreBytes(b []byte) error {
 		return fmt.Errorf("%w: token snapshot: %v", ErrBadEntry, err)
 	}
 	if err := s.Restore(&ts); err != nil {
+		return err
+	}
+	if err := f.restoreAuditTail(&snap); err != nil {
+		// The token is restored but its audit log is not: stop rather than go on with a log
+		// that misses what the others have.
+		f.halt(err)
 		return err
 	}
 	f.mu.Lock()

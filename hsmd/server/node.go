@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hsmsim/hsmsim/hsmd/audit"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
 	"github.com/hsmsim/hsmsim/hsmd/store"
@@ -53,6 +54,7 @@ type Node struct {
 	cfg   Config
 	log   *slog.Logger
 	store *store.Store
+	audit *audit.Log
 
 	mu      sync.RWMutex
 	state   *token.State // nil until the node has a cluster key
@@ -94,7 +96,12 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: st, sess: newSessionObjects(),
+	al, err := audit.Open(cfg.DataDir, audit.Options{HSM: cfg.NodeID, NoSync: cfg.NoSync})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: st, audit: al, sess: newSessionObjects(),
 		stop: make(chan struct{}), loopDone: make(chan struct{})}
 	n.prop = &LocalProposer{n: n}
 	n.leader = func() string { return cfg.NodeID }
@@ -102,16 +109,16 @@ func Open(cfg Config) (*Node, error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		st.Close()
+		n.closeFiles()
 		return nil, err
 	default:
 		ck, err := token.LoadClusterKey(raw)
 		if err != nil {
-			st.Close()
+			n.closeFiles()
 			return nil, err
 		}
 		if err := n.load(ck); err != nil {
-			st.Close()
+			n.closeFiles()
 			return nil, err
 		}
 	}
@@ -124,6 +131,7 @@ func (n *Node) load(ck *token.ClusterKey) error {
 	if err != nil {
 		return err
 	}
+	s.SetAuditor(n.audit)
 	n.mu.Lock()
 	n.state = s
 	n.mu.Unlock()
@@ -191,6 +199,9 @@ func (n *Node) State() *token.State {
 // Store is the node's sealed store (the cluster layer keeps its own buckets there).
 func (n *Node) Store() *store.Store { return n.store }
 
+// Audit is the node's audit log (the cluster layer records membership events there).
+func (n *Node) Audit() *audit.Log { return n.audit }
+
 // Config returns the node's configuration.
 func (n *Node) Config() Config { return n.cfg }
 
@@ -202,7 +213,19 @@ func (n *Node) Close() error {
 		close(n.stop)
 	}
 	<-n.loopDone
-	return n.store.Close()
+	return n.closeFiles()
+}
+
+// auditLocal records an event of this HSM alone. A failure is logged, not returned: the
+// request it describes was refused anyway, and refusing it for another reason would mislead.
+func (n *Node) auditLocal(e audit.Event) {
+	if err := n.audit.RecordLocal(e); err != nil {
+		n.log.Error("audit log write failed", "opcode", e.Opcode, "err", err)
+	}
+}
+
+func (n *Node) closeFiles() error {
+	return errors.Join(n.audit.Close(), n.store.Close())
 }
 
 func (n *Node) ready() (*token.State, error) {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
+	"github.com/hsmsim/hsmsim/hsmd/audit"
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
 	"github.com/hsmsim/hsmsim/hsmd/mech"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
@@ -89,9 +90,12 @@ func (v *service) Login(ctx context.Context, r *hsmpb.LoginRequest) (*hsmpb.Logi
 	}
 	u, ok := s.User(r.User)
 	if !ok {
+		v.n.auditLocal(audit.Event{Opcode: audit.OpLogin, Response: "CKR_PIN_INCORRECT", User: r.User, Detail: "user not found"})
 		return nil, p11.WithReason(p11.Errorf(p11.CKR_PIN_INCORRECT, "user not found"), p11.ReasonUserNotFound)
 	}
 	if u.Locked {
+		// Refused here, before the log: this HSM alone records it (see package audit).
+		v.n.auditLocal(audit.Event{Opcode: audit.OpLogin, Response: "CKR_PIN_LOCKED", User: u.Name, UserType: audit.UserType(u.Role), Detail: "user is locked"})
 		return nil, p11.Errorf(p11.CKR_PIN_LOCKED, "user %q is locked; an admin must reset its password", u.Name)
 	}
 	good := token.VerifyPassword(r.Password, u.Hash)

@@ -151,10 +151,13 @@ func (s *State) ApplyBatch(entries []Entry) ([]Result, error) {
 	t := &txn{s: s}
 	results := make([]Result, len(entries))
 	last := s.applied
+	var audit []Applied
 	for i, c := range cmds {
 		idx := entries[i].Index
 		r, seen := s.reqs[c.RequestID]
 		seen = seen && c.RequestID != ""
+		subject := s.subjectOf(c)
+		before := s.users[subject]
 		switch {
 		case idx <= last:
 			if seen {
@@ -181,14 +184,27 @@ func (s *State) ApplyBatch(entries []Entry) ([]Result, error) {
 			f()
 		}
 		t.after = t.after[:0]
+		if !seen && s.auditor != nil {
+			audit = append(audit, s.audited(idx, c, results[i], subject, before))
+		}
 		last = idx
 	}
 	if last == s.applied {
 		return results, nil
 	}
+	auditWait := func() error { return nil }
+	if len(audit) > 0 {
+		var err error
+		if auditWait, err = s.auditor.Applied(audit); err != nil {
+			return nil, fmt.Errorf("%w: audit: %v", ErrStore, err)
+		}
+	}
 	if err := s.st.Commit(last, t.writes); err != nil {
 		// Memory is ahead of disk now: the caller must stop this replica.
 		return nil, fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	if err := auditWait(); err != nil {
+		return nil, fmt.Errorf("%w: audit: %v", ErrStore, err)
 	}
 	s.applied = last
 	close(s.notify)

@@ -117,6 +117,7 @@ type State struct {
 	reqFIFO []string
 	applied uint64
 	notify  chan struct{} // closed and replaced after every Apply
+	auditor Auditor
 }
 
 // Open loads the state persisted in st. ck opens the key material.
