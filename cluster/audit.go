@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/raft"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/hsmsim/hsmsim/cluster/clusterpb"
 	"github.com/hsmsim/hsmsim/hsmd/audit"
@@ -21,13 +20,6 @@ type Auditor interface {
 	Tail(upTo uint64) audit.Tail
 	Restore(audit.Tail) error
 }
-
-// auditTailField is the protobuf field number under which a snapshot carries the audit log's
-// tail, appended to the encoded clusterpb.FSMSnapshot. It is kept out of cluster.proto's
-// generated code on purpose: a node of an older version reads the snapshot and keeps the field
-// as unknown, and this one finds it there (see snapshotAuditTail). 1000 is far above the
-// message's own fields, which cluster.proto numbers from 1.
-const auditTailField protowire.Number = 1000
 
 func (f *FSM) recordMembers(l *raft.Log, e *clusterpb.MembershipEntry) error {
 	if f.audit == nil {
@@ -57,49 +49,23 @@ func (f *FSM) auditTail(index uint64) *audit.Tail {
 	return &t
 }
 
-// appendAuditTail adds an audit log's tail to an encoded snapshot.
-func appendAuditTail(b []byte, t *audit.Tail) ([]byte, error) {
+// encodeAuditTail is the tail as FSMSnapshot.audit_tail carries it (nil without an audit log).
+func encodeAuditTail(t *audit.Tail) ([]byte, error) {
 	if t == nil {
-		return b, nil
+		return nil, nil
 	}
-	tail, err := json.Marshal(t)
-	if err != nil {
-		return nil, err
-	}
-	b = protowire.AppendTag(b, auditTailField, protowire.BytesType)
-	return protowire.AppendBytes(b, tail), nil
+	return json.Marshal(t)
 }
 
 // restoreAuditTail replaces the replicated audit log with the tail a snapshot carries. A
 // snapshot without one (written before audit logs) leaves the log as it is.
 func (f *FSM) restoreAuditTail(snap *clusterpb.FSMSnapshot) error {
-	if f.audit == nil {
+	if f.audit == nil || len(snap.AuditTail) == 0 {
 		return nil
 	}
-	unknown := snap.ProtoReflect().GetUnknown()
-	for len(unknown) > 0 {
-		num, typ, n := protowire.ConsumeTag(unknown)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		unknown = unknown[n:]
-		if num != auditTailField || typ != protowire.BytesType {
-			m := protowire.ConsumeFieldValue(num, typ, unknown)
-			if m < 0 {
-				return protowire.ParseError(m)
-			}
-			unknown = unknown[m:]
-			continue
-		}
-		v, m := protowire.ConsumeBytes(unknown)
-		if m < 0 {
-			return protowire.ParseError(m)
-		}
-		var t audit.Tail
-		if err := json.Unmarshal(v, &t); err != nil {
-			return fmt.Errorf("%w: snapshot audit tail: %v", ErrBadEntry, err)
-		}
-		return f.audit.Restore(t)
+	var t audit.Tail
+	if err := json.Unmarshal(snap.AuditTail, &t); err != nil {
+		return fmt.Errorf("%w: snapshot audit tail: %v", ErrBadEntry, err)
 	}
-	return nil
+	return f.audit.Restore(t)
 }

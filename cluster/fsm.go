@@ -401,9 +401,12 @@ type fsmSnapshot struct {
 }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(s.snap)
+	// The tail is encoded here, off the apply path, into the snapshot's own field.
+	var b []byte
+	tail, err := encodeAuditTail(s.tail)
 	if err == nil {
-		b, err = appendAuditTail(b, s.tail)
+		s.snap.AuditTail = tail
+		b, err = proto.MarshalOptions{Deterministic: true}.Marshal(s.snap)
 	}
 	if err == nil {
 		_, err = sink.Write(b)

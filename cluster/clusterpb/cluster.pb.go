@@ -961,6 +961,9 @@ type FSMSnapshot struct {
 	TokenSnapshot []byte                 `protobuf:"bytes,1,opt,name=token_snapshot,json=tokenSnapshot,proto3" json:"token_snapshot,omitempty"` // hsmpb.Snapshot (material sealed under the cluster key)
 	Members       []*MemberRecord        `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
 	Index         uint64                 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"` // the last log index the state machine had seen
+	// JSON of hsmd/audit.Tail: the replicated audit log's last events up to index, so an HSM that
+	// installs this snapshot ends with the same log as the others. Empty before audit logs.
+	AuditTail     []byte `protobuf:"bytes,4,opt,name=audit_tail,json=auditTail,proto3" json:"audit_tail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1014,6 +1017,13 @@ func (x *FSMSnapshot) GetIndex() uint64 {
 		return x.Index
 	}
 	return 0
+}
+
+func (x *FSMSnapshot) GetAuditTail() []byte {
+	if x != nil {
+		return x.AuditTail
+	}
+	return nil
 }
 
 // Backup is a cluster backup file. The token snapshot is sealed under a key derived from the
@@ -1205,11 +1215,13 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"\fRestoreEntry\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12%\n" +
-	"\x0etoken_snapshot\x18\x02 \x01(\fR\rtokenSnapshot\"\x85\x01\n" +
+	"\x0etoken_snapshot\x18\x02 \x01(\fR\rtokenSnapshot\"\xa4\x01\n" +
 	"\vFSMSnapshot\x12%\n" +
 	"\x0etoken_snapshot\x18\x01 \x01(\fR\rtokenSnapshot\x129\n" +
 	"\amembers\x18\x02 \x03(\v2\x1f.hsmsim.cluster.v1.MemberRecordR\amembers\x12\x14\n" +
-	"\x05index\x18\x03 \x01(\x04R\x05index\"\xe1\x02\n" +
+	"\x05index\x18\x03 \x01(\x04R\x05index\x12\x1d\n" +
+	"\n" +
+	"audit_tail\x18\x04 \x01(\fR\tauditTail\"\xe1\x02\n" +
 	"\x06Backup\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1b\n" +
 	"\tbackup_id\x18\x02 \x01(\tR\bbackupId\x12*\n" +
