@@ -2,8 +2,6 @@ package kms
 
 import (
 	"errors"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -162,46 +160,16 @@ func (s *Server) aliasesOf(k *keyRec) []string {
 	return out
 }
 
-// grantAllows finds a grant of k that lets the caller do its action: the caller is the
-// grantee (a grant to a role serves its sessions), the action is one of the grant's operations,
-// and the encryption context meets the grant's constraints.
-// https://docs.aws.amazon.com/kms/latest/developerguide/grants.html
+// grantAllows finds a grant of k that lets the caller do its action (package grant says which
+// do). https://docs.aws.amazon.com/kms/latest/developerguide/grants.html
 func (s *Server) grantAllows(c *caller, k *keyRec) *grantRec {
 	op := strings.TrimPrefix(c.action, "kms:")
-	for _, g := range s.keyGrants[k.ref()] {
-		if g.namesGrantee(&c.req.Principal) && slices.Contains(g.Operations, op) && g.constraintsMet(op, c.ec) {
+	for _, g := range s.grants.Of(grantKey(k)) {
+		if g.Allows(&c.req.Principal, op, c.ec) {
 			return g
 		}
 	}
 	return nil
-}
-
-func samePrincipal(arn string, p *policy.Principal) bool {
-	return arn != "" && (arn == p.ARN || (p.RoleARN != "" && arn == p.RoleARN))
-}
-
-func (g *grantRec) namesGrantee(p *policy.Principal) bool { return samePrincipal(g.Grantee, p) }
-
-// ecOperations are the grant operations that take an encryption context; a grant's constraints
-// apply to them only ("Grants with grant constraints can include the DescribeKey and RetireGrant
-// operations, but the constraint doesn't apply to these operations", CreateGrant in the KMS API
-// Reference).
-var ecOperations = map[string]bool{"Encrypt": true, "Decrypt": true, "GenerateDataKey": true, "GenerateDataKeyWithoutPlaintext": true,
-	"ReEncryptFrom": true, "ReEncryptTo": true, "GenerateDataKeyPair": true, "GenerateDataKeyPairWithoutPlaintext": true, "CreateGrant": true}
-
-func (g *grantRec) constraintsMet(op string, ec map[string]string) bool {
-	if g.Constraints == nil || !ecOperations[op] || op == "CreateGrant" {
-		return true
-	}
-	if eq := g.Constraints.EncryptionContextEquals; eq != nil {
-		return maps.Equal(eq, ec) || (len(eq) == 0 && len(ec) == 0)
-	}
-	for k, v := range g.Constraints.EncryptionContextSubset {
-		if got, ok := ec[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
 }
 
 // setEC records the encryption context of a request: for grant constraints, and as the

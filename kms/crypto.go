@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/grant"
 	"github.com/hsmsim/hsmsim/kms/keyspec"
 	"github.com/hsmsim/hsmsim/kms/policy"
 )
@@ -243,7 +244,7 @@ type encryptOutput struct {
 }
 
 func encryptOp(s *Server, ctx context.Context, c *caller, in *encryptInput) (*encryptOutput, error) {
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := grant.CheckTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
 	ck, err := encryptingKey(s, c, in.KeyId, in.EncryptionAlgorithm, in.DryRun)
@@ -282,7 +283,7 @@ func decryptOp(s *Server, ctx context.Context, c *caller, in *decryptInput) (*de
 	if err := checkNoRecipient(in.Recipient); err != nil {
 		return nil, err
 	}
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := grant.CheckTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
 	if ignoresCiphertext(in.DryRun, in.DryRunModifiers) {
@@ -326,7 +327,7 @@ func reEncryptOp(s *Server, ctx context.Context, c *caller, in *reEncryptInput) 
 	if in.CiphertextBlob == nil {
 		return nil, awsapi.NewError(awsapi.ValidationException, "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := grant.CheckTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
 	// ReEncrypt is two permissions: kms:ReEncryptFrom on the source key and kms:ReEncryptTo on
@@ -400,7 +401,7 @@ func generateDataKey(s *Server, ctx context.Context, c *caller, in *dataKeyInput
 	default:
 		return nil, awsapi.NewError(awsapi.ValidationException, "Please specify either number of bytes or key spec.")
 	}
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := grant.CheckTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
 	ck, err := encryptingKey(s, c, in.KeyId, "", in.DryRun)

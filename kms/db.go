@@ -83,27 +83,6 @@ type aliasRec struct {
 	Updated time.Time `json:"updated"`
 }
 
-type grantRec struct {
-	ID    string `json:"id"`
-	KeyID string `json:"key"`
-	// The key's account and region: a multi-Region key's id names a key in several regions.
-	// Grants stored before they were kept per region have none (db.load finds them).
-	Account     string            `json:"account,omitempty"`
-	Region      string            `json:"region,omitempty"`
-	Name        string            `json:"name,omitempty"`
-	Grantee     string            `json:"grantee"`
-	Retiring    string            `json:"retiring,omitempty"`
-	Operations  []string          `json:"operations"`
-	Constraints *grantConstraints `json:"constraints,omitempty"`
-	Created     time.Time         `json:"created"`
-	Token       string            `json:"token"`
-}
-
-type grantConstraints struct {
-	EncryptionContextSubset map[string]string `json:"EncryptionContextSubset,omitempty"`
-	EncryptionContextEquals map[string]string `json:"EncryptionContextEquals,omitempty"`
-}
-
 func aliasKey(account, region, name string) string { return account + "/" + region + "/" + name }
 
 // keyRef is how keys are found in Server.keys and stored in bbolt: by account, region and key id,
@@ -111,8 +90,6 @@ func aliasKey(account, region, name string) string { return account + "/" + regi
 func keyRef(account, region, id string) string { return account + "/" + region + "/" + id }
 
 func (k *keyRec) ref() string { return keyRef(k.Account, k.Region, k.ID) }
-
-func (g *grantRec) keyRef() string { return keyRef(g.Account, g.Region, g.KeyID) }
 
 // keyAt is the key id of account and region (callers hold s.mu).
 func (s *Server) keyAt(account, region, id string) *keyRec {
@@ -206,7 +183,7 @@ func loadGrants(tx *bolt.Tx, s *Server) error {
 			old = append(old, g)
 			return
 		}
-		s.putGrant(g)
+		s.grants.Put(g)
 	}); err != nil {
 		return err
 	}
@@ -219,7 +196,7 @@ func loadGrants(tx *bolt.Tx, s *Server) error {
 				}
 			}
 		}
-		s.putGrant(g)
+		s.grants.Put(g)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/grant"
 	"github.com/hsmsim/hsmsim/kms/keyspec"
 	"github.com/hsmsim/hsmsim/kms/multiregion"
 	"github.com/hsmsim/hsmsim/kms/policy"
@@ -181,7 +182,7 @@ func checkNotPending(k *keyRec) *awsapi.Error {
 // usableKey resolves a key for a cryptographic operation: grant tokens well-formed, the key
 // found and in a usable state, and of key usage usage ("" for any).
 func (s *Server) usableKey(c *caller, keyID string, grantTokens []string, usage string) (*keyRec, error) {
-	if err := checkGrantTokens(grantTokens); err != nil {
+	if err := grant.CheckTokens(grantTokens); err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
@@ -398,7 +399,7 @@ type keyIDInput struct {
 func describeKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*keyMetadataOutput, error) {
 	// DescribeKey's model list has no InvalidGrantTokenException: a token KMS did not issue is
 	// invalid input, the common ValidationException.
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := grant.CheckTokens(in.GrantTokens); err != nil {
 		return nil, awsapi.NewError(awsapi.ValidationException, "%s", err.Message)
 	}
 	return viewKey(s, c, in.KeyId, func(k *keyRec) (*keyMetadataOutput, error) {
@@ -596,7 +597,7 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 				aliases = append(aliases, ak)
 			}
 		}
-		for gid, g := range s.keyGrants[k.ref()] {
+		for gid, g := range s.grants.Of(grantKey(k)) {
 			grants = append(grants, gid)
 			grantRecs = append(grantRecs, g)
 		}
@@ -613,7 +614,7 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 			delete(s.aliases, a)
 		}
 		for _, g := range grantRecs {
-			s.dropGrant(g)
+			s.grants.Drop(g)
 		}
 		delete(s.keys, k.ref())
 		s.usage.Forget(keyARN(k))

@@ -64,6 +64,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 	"github.com/hsmsim/hsmsim/kms/customstore"
+	"github.com/hsmsim/hsmsim/kms/grant"
 	"github.com/hsmsim/hsmsim/kms/iam"
 	"github.com/hsmsim/hsmsim/kms/lastuse"
 	"github.com/hsmsim/hsmsim/kms/policy"
@@ -123,9 +124,7 @@ type Server struct {
 	mu      sync.RWMutex
 	keys    map[string]*keyRec   // key id → key
 	aliases map[string]*aliasRec // scope + alias name → alias
-	grants  map[string]*grantRec // grant id → grant
-	// keyGrants indexes grants by key id → grant id: authorization looks at a key's grants.
-	keyGrants map[string]map[string]*grantRec
+	grants  *grant.Set           // grants by id and by key
 
 	software  *softwareStore      // the default key store
 	hsm       cloudHSMStore       // the custom key stores of type AWS_CLOUDHSM (their records too)
@@ -161,8 +160,7 @@ func Open(cfg Config) (*Server, error) {
 		cfg.AccountID = awsapi.DefaultAccountID
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		keys: map[string]*keyRec{}, aliases: map[string]*aliasRec{}, grants: map[string]*grantRec{},
-		keyGrants: map[string]map[string]*grantRec{}}
+		keys: map[string]*keyRec{}, aliases: map[string]*aliasRec{}, grants: grant.NewSet()}
 	var err error
 	if s.iam, err = iam.Open(cfg.DataDir, cfg.AccountID, cfg.Now); err != nil {
 		return nil, err
