@@ -118,12 +118,12 @@ func (s *Server) authorize(c *caller, k *keyRec, requested string) *awsapi.Error
 		ctx.Delete("kms:RequestAlias")
 	}
 	ctx.Set("kms:ResourceAliases", s.aliasesOf(k)...)
-	if k.pol == nil {
+	if k.Compiled == nil {
 		// A stored policy that no longer parses allows nobody (see db.load).
 		return awsapi.NewError(errAccessDenied, "%s", policy.AccessDeniedMessage(r.Principal.ARN, r.Action, r.Resource, policy.NoResourceAllow))
 	}
 	c.viaGrant = nil
-	d := policy.Evaluate(r, k.pol, c.ids)
+	d := policy.Evaluate(r, k.Compiled, c.ids)
 	if d.Allowed {
 		return nil
 	}
@@ -153,7 +153,7 @@ func requestAlias(id string) string {
 func (s *Server) aliasesOf(k *keyRec) []string {
 	var out []string
 	for _, a := range s.aliases {
-		if a.names(k) {
+		if a.Names(k) {
 			out = append(out, a.Name)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/grant"
 	"github.com/hsmsim/hsmsim/kms/policy"
+	"github.com/hsmsim/hsmsim/kms/record"
 )
 
 // Grants are stored, listed, retired and revoked as KMS does, and authorize their grantee for
@@ -80,7 +81,7 @@ func createGrant(s *Server, _ context.Context, c *caller, in *createGrantInput) 
 		return nil, err
 	}
 	g := grant.New(k.Account, k.Region, k.ID, in.Name, in.GranteePrincipal, in.RetiringPrincipal, in.Operations, in.Constraints, s.now().UTC())
-	if err := s.db.put(bucketGrants, g.ID, g); err != nil {
+	if err := s.db.Put(record.BucketGrants, g.ID, g); err != nil {
 		return nil, err
 	}
 	s.grants.Put(g)
@@ -156,7 +157,7 @@ func removeGrant(s *Server, k *keyRec, id string, dry bool) error {
 	if err := dryRun(dry); err != nil {
 		return err
 	}
-	if err := s.db.del(bucketGrants, id); err != nil {
+	if err := s.db.Del(record.BucketGrants, id); err != nil {
 		return err
 	}
 	s.grants.Drop(g)

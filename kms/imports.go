@@ -36,9 +36,6 @@ func (importedStore) newKey(context.Context, *caller, *keyRec, string) error { r
 // forget drops the unsealed copy of a version whose material was deleted or replaced.
 func (st *softwareStore) forget(keyID string, n uint32) { st.aeads.Delete(materialAAD(keyID, n)) }
 
-// awaitsImport reports whether k is PendingImport: a key of imported material lacking some.
-func awaitsImport(k *keyRec) bool { return k.Origin == originExt && k.Missing() }
-
 // errPendingImport is the key state table's answer for a key in PendingImport.
 func errPendingImport(k *keyRec) *awsapi.Error {
 	return awsapi.NewError(errInvalidState, "%s is pending import.", keyARN(k))
@@ -189,12 +186,12 @@ func importKeyMaterial(s *Server, _ context.Context, c *caller, in *importInput)
 			return importError(k, err)
 		}
 		defer clear(a.Secret)
-		wasPending := awaitsImport(k)
+		wasPending := k.AwaitsImport()
 		v, err := k.Place(in.ImportType, in.KeyMaterialId, a.ID, now)
 		if err != nil {
 			return importError(k, err)
 		}
-		v.Sealed, v.Expiration, v.ValidTo = s.db.seal(a.Secret, materialAAD(k.ID, v.N)), a.Expiration, a.ValidTo
+		v.Sealed, v.Expiration, v.ValidTo = s.db.Seal(a.Secret, materialAAD(k.ID, v.N)), a.Expiration, a.ValidTo
 		if in.KeyMaterialDescription != nil {
 			v.Desc = *in.KeyMaterialDescription
 		}
@@ -202,7 +199,7 @@ func importKeyMaterial(s *Server, _ context.Context, c *caller, in *importInput)
 		if a.PublicKey != nil {
 			k.PublicKey = a.PublicKey
 		}
-		if wasPending && !awaitsImport(k) {
+		if wasPending && !k.AwaitsImport() {
 			k.Enabled = true // "the state of the KMS key changes to Enabled"
 		}
 		k.UsedTokens, matID = keyimport.Remember(k.UsedTokens, a.Token, now), a.ID
@@ -252,7 +249,7 @@ func expireImportedMaterial(s *Server) {
 		if cur.Origin != originExt {
 			continue
 		}
-		k := cur.clone()
+		k := cur.Clone()
 		gone := k.Expire(now)
 		if len(gone) == 0 {
 			continue
@@ -275,7 +272,7 @@ func checkImportedRotatable(k *keyRec) *awsapi.Error {
 	switch {
 	case k.Pending:
 		return checkNotPending(k)
-	case awaitsImport(k):
+	case k.AwaitsImport():
 		return errPendingImport(k)
 	case !k.Enabled:
 		return awsapi.NewError(errDisabled, "%s is disabled.", keyARN(k))

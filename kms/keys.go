@@ -13,24 +13,12 @@ import (
 	"github.com/hsmsim/hsmsim/kms/keyspec"
 	"github.com/hsmsim/hsmsim/kms/multiregion"
 	"github.com/hsmsim/hsmsim/kms/policy"
+	"github.com/hsmsim/hsmsim/kms/record"
 )
 
 // KMS keys: what a key is (its states, spec and usage, ARN, metadata), how a KeyId parameter
 // finds one, and its life cycle: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey,
 // UpdateKeyDescription, ScheduleKeyDeletion, CancelKeyDeletion and the deletion that comes due.
-
-// Key states (KeyState enum).
-const (
-	stateEnabled     = "Enabled"
-	stateDisabled    = "Disabled"
-	statePending     = "PendingDeletion"
-	stateUnavailable = "Unavailable"
-	// The states of multi-Region keys only (multiregion.go).
-	stateCreating       = "Creating"
-	stateUpdating       = "Updating"
-	statePendingReplica = "PendingReplicaDeletion"
-	stateImport         = "PendingImport"
-)
 
 const (
 	specSymmetric = "SYMMETRIC_DEFAULT"
@@ -120,7 +108,7 @@ func (s *Server) resolveID(c *caller, id string) (*keyRec, *awsapi.Error) {
 }
 
 func (s *Server) resolveAlias(c *caller, name string) (*keyRec, *awsapi.Error) {
-	a := s.aliases[aliasKey(c.Account, c.Region, name)]
+	a := s.aliases[record.AliasRef(c.Account, c.Region, name)]
 	if a == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias '%s' is not found.", aliasARN(c, name))
 	}
@@ -131,41 +119,21 @@ func (s *Server) resolveAlias(c *caller, name string) (*keyRec, *awsapi.Error) {
 	return k, nil
 }
 
-// keyState is the state a key shows: a key whose store cannot use its material now (a custom key
-// store that is not connected) is Unavailable, unless it is pending deletion (KMSDG:fix-keystore).
-// Callers hold s.mu.
-func (s *Server) keyState(k *keyRec) string {
-	switch {
-	case k.Pending && k.DeleteAt.IsZero():
-		return statePendingReplica // a primary key waiting for its replicas' deletion
-	case k.Pending:
-		return statePending
-	case s.now().Before(k.CreatingUntil):
-		return stateCreating
-	case s.now().Before(k.UpdatingUntil):
-		return stateUpdating
-	case !s.keyStoreOf(k).available(k):
-		return stateUnavailable
-	case awaitsImport(k):
-		return stateImport
-	case k.Enabled:
-		return stateEnabled
-	}
-	return stateDisabled
-}
+// keyState is the state k shows now (the key state table, record.Key.State). Callers hold s.mu.
+func (s *Server) keyState(k *keyRec) string { return k.State(s.now(), s.keyStoreOf(k).available(k)) }
 
 // checkUsable is the key-state rule of every cryptographic operation.
 func (s *Server) checkUsable(k *keyRec) *awsapi.Error {
 	switch s.keyState(k) {
-	case stateDisabled:
+	case record.StateDisabled:
 		return awsapi.NewError(errDisabled, "%s is disabled.", keyARN(k))
-	case statePending, statePendingReplica:
+	case record.StatePending, record.StatePendingReplica:
 		return awsapi.NewError(errInvalidState, "%s is pending deletion.", keyARN(k))
-	case stateCreating:
+	case record.StateCreating:
 		return awsapi.NewError(errInvalidState, "%s is being created.", keyARN(k))
-	case stateUnavailable:
+	case record.StateUnavailable:
 		return awsapi.NewError(errInvalidState, "%s is unavailable because its custom key store %s is not connected.", keyARN(k), k.StoreID)
-	case stateImport:
+	case record.StateImport:
 		return errPendingImport(k)
 	}
 	return nil
@@ -260,7 +228,7 @@ type keyMetadata struct {
 func (s *Server) metadata(k *keyRec) *keyMetadata {
 	st := s.keyState(k)
 	m := &keyMetadata{AWSAccountId: k.Account, KeyId: k.ID, Arn: keyARN(k), CreationDate: awsapi.Time(k.Created),
-		Enabled: st == stateEnabled || st == stateUpdating, Description: k.Desc, KeyUsage: k.Usage, KeyState: st, Origin: k.Origin,
+		Enabled: st == record.StateEnabled || st == record.StateUpdating, Description: k.Desc, KeyUsage: k.Usage, KeyState: st, Origin: k.Origin,
 		CustomKeyStoreId: k.StoreID, CloudHsmClusterId: k.ClusterID, KeyManager: "CUSTOMER",
 		CustomerMasterKeySpec: k.Spec, KeySpec: k.Spec, MultiRegion: k.MultiRegion, MultiRegionConfiguration: s.multiRegionConfig(k)}
 	if k.Pending {
@@ -373,9 +341,9 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 		if err := checkLockout(c, p, keyARN(k), k.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
-		k.Policy, k.pol = *in.Policy, p
+		k.Policy, k.Compiled = *in.Policy, p
 	} else {
-		k.pol = s.defaultPolicy(c.Account)
+		k.Compiled = s.defaultPolicy(c.Account)
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
@@ -467,7 +435,7 @@ func (s *Server) mutateKey(c *caller, id string, f func(k *keyRec) error) (*keyR
 	if rerr != nil {
 		return nil, rerr
 	}
-	k := cur.clone()
+	k := cur.Clone()
 	if err := f(k); err != nil {
 		return nil, err
 	}
@@ -482,7 +450,7 @@ func enableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty,
 		if err := s.checkManageable(k); err != nil {
 			return err
 		}
-		if awaitsImport(k) {
+		if k.AwaitsImport() {
 			return errPendingImport(k)
 		}
 		k.Enabled = true
@@ -501,7 +469,7 @@ func disableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty
 		if err := s.checkManageable(k); err != nil {
 			return err
 		}
-		if awaitsImport(k) {
+		if k.AwaitsImport() {
 			return errPendingImport(k)
 		}
 		k.Enabled = false
@@ -593,7 +561,7 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 		var aliases, grants []string
 		var grantRecs []*grantRec
 		for ak, a := range s.aliases {
-			if a.names(k) {
+			if a.Names(k) {
 				aliases = append(aliases, ak)
 			}
 		}
@@ -601,13 +569,13 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 			grants = append(grants, gid)
 			grantRecs = append(grantRecs, g)
 		}
-		if err := s.db.del(bucketAliases, aliases...); err != nil {
+		if err := s.db.Del(record.BucketAliases, aliases...); err != nil {
 			continue
 		}
-		if err := s.db.del(bucketGrants, grants...); err != nil {
+		if err := s.db.Del(record.BucketGrants, grants...); err != nil {
 			continue
 		}
-		if err := s.db.del(bucketKeys, k.ref()); err != nil {
+		if err := s.db.Del(record.BucketKeys, k.Ref()); err != nil {
 			continue
 		}
 		for _, a := range aliases {
@@ -616,7 +584,7 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 		for _, g := range grantRecs {
 			s.grants.Drop(g)
 		}
-		delete(s.keys, k.ref())
+		delete(s.keys, k.Ref())
 		s.usage.Forget(keyARN(k))
 		deleted = append(deleted, k)
 		s.log.Info("key deleted", "key", keyARN(k))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/keyspec"
+	"github.com/hsmsim/hsmsim/kms/record"
 )
 
 // softwareStore is the default key store: the material of AWS_KMS keys is made by this process
@@ -19,7 +20,7 @@ import (
 // in this process; asymmetric and HMAC material signs and MACs here too (sign.go, mac.go), and
 // only this store rotates (rotation.go).
 type softwareStore struct {
-	db    *db
+	db    *record.DB
 	now   func() time.Time
 	aeads sync.Map // materialAAD → cipher.AEAD, unsealed symmetric material
 }
@@ -67,14 +68,14 @@ func (st *softwareStore) newMaterial(k *keyRec, n uint32, rotation string) (matV
 			return matVersion{}, nil, err
 		}
 	}
-	v := matVersion{N: n, ID: randomHex(32), Created: st.now().UTC(), Rotation: rotation, Sealed: st.db.seal(secret, materialAAD(k.ID, n))}
+	v := matVersion{N: n, ID: randomHex(32), Created: st.now().UTC(), Rotation: rotation, Sealed: st.db.Seal(secret, materialAAD(k.ID, n))}
 	clear(secret)
 	return v, pub, nil
 }
 
 // secret unseals a default-store material version.
 func (st *softwareStore) secret(k *keyRec, v matVersion) ([]byte, error) {
-	return st.db.unseal(v.Sealed, materialAAD(k.ID, v.N))
+	return st.db.Unseal(v.Sealed, materialAAD(k.ID, v.N))
 }
 
 // aead returns the AES-256-GCM of a symmetric default-store material version, unsealed once.

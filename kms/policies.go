@@ -53,7 +53,7 @@ func putKeyPolicy(s *Server, _ context.Context, c *caller, in *policyInput) (*em
 		if err := checkLockout(c, p, keyARN(k), k.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return err
 		}
-		k.Policy, k.pol = in.Policy, p
+		k.Policy, k.Compiled = in.Policy, p
 		return nil
 	})
 	return nil, err

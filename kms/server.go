@@ -68,6 +68,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/iam"
 	"github.com/hsmsim/hsmsim/kms/lastuse"
 	"github.com/hsmsim/hsmsim/kms/policy"
+	"github.com/hsmsim/hsmsim/kms/record"
 )
 
 // Config configures a Server.
@@ -113,7 +114,7 @@ type Server struct {
 	log *slog.Logger
 	now func() time.Time
 	api *awsapi.Endpoint
-	db  *db
+	db  *record.DB
 	iam *iam.Store // users, roles and sessions: who a request's access key is
 
 	usage *lastuse.Log // every key's last cryptographic use (GetKeyLastUsage)
@@ -173,20 +174,20 @@ func Open(cfg Config) (*Server, error) {
 	// X-Amz-Target), so AWS_ENDPOINT_URL_IAM and AWS_ENDPOINT_URL_STS are the KMS's URL.
 	s.api.AddQuery(s.iam.IAM())
 	s.api.AddQuery(s.iam.STS())
-	if s.db, err = openDB(cfg.DataDir, cfg.NoSync); err != nil {
+	if s.db, err = record.Open(cfg.DataDir, cfg.NoSync); err != nil {
 		return nil, err
 	}
 	s.bgCtx, s.stop = context.WithCancel(context.Background())
 	s.hsm = cloudHSMStore{customstore.New(customstore.Config{Host: storeHost{s}, Dir: cfg.Clusters, Mu: &s.mu,
 		Ctx: s.bgCtx, WG: &s.wg, Log: s.log, Now: s.now})}
-	if err := s.db.load(s); err != nil {
+	if err := s.load(); err != nil {
 		s.stop()
-		s.db.close()
+		s.db.Close()
 		return nil, err
 	}
-	if s.usage, err = lastuse.Open(s.db.bolt, s.now()); err != nil {
+	if s.usage, err = lastuse.Open(s.db.Bolt(), s.now()); err != nil {
 		s.stop()
-		s.db.close()
+		s.db.Close()
 		return nil, err
 	}
 	s.software = &softwareStore{db: s.db, now: s.now}
@@ -210,7 +211,7 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	s.hsm.Close()
 	ferr := s.usage.Flush()
-	if err := s.db.close(); err != nil {
+	if err := s.db.Close(); err != nil {
 		return err
 	}
 	return ferr
