@@ -53,7 +53,7 @@ func createAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeIdentity(c, aliasARN(c, in.AliasName)); err != nil {
+	if err := c.Identity(aliasARN(c, in.AliasName)); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -88,7 +88,7 @@ func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeIdentity(c, aliasARN(c, in.AliasName)); err != nil {
+	if err := c.Identity(aliasARN(c, in.AliasName)); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -131,7 +131,7 @@ func deleteAlias(s *Server, _ context.Context, c *caller, in *aliasNameInput) (*
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeIdentity(c, aliasARN(c, in.AliasName)); err != nil {
+	if err := c.Identity(aliasARN(c, in.AliasName)); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

@@ -8,7 +8,6 @@ import (
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/grant"
 	"github.com/hsmsim/hsmsim/kms/keyspec"
-	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
 // Encryption: Encrypt, Decrypt and ReEncrypt under the ciphertext format (ciphertext.go) for
@@ -332,22 +331,20 @@ func reEncryptOp(s *Server, ctx context.Context, c *caller, in *reEncryptInput) 
 	}
 	// ReEncrypt is two permissions: kms:ReEncryptFrom on the source key and kms:ReEncryptTo on
 	// the destination, each with its own encryption context.
-	to := c.withAction("kms:ReEncryptTo")
-	to.req.Context = policy.Context{}
-	s.baseContext(to)
-	to.setEC(in.DestinationEncryptionContext)
-	to.req.Context.Set("kms:EncryptionAlgorithm", orDefault(in.DestinationEncryptionAlgorithm, specSymmetric))
+	to := s.newCaller(c.Caller, "kms:ReEncryptTo")
+	to.SetEC(in.DestinationEncryptionContext)
+	to.Req.Context.Set("kms:EncryptionAlgorithm", orDefault(in.DestinationEncryptionAlgorithm, specSymmetric))
 	same := strconv.FormatBool(s.sameKey(c, in.DestinationKeyId, in.SourceKeyId, in.CiphertextBlob))
-	to.req.Context.Set("kms:ReEncryptOnSameKey", same)
-	c.req.Context.Set("kms:ReEncryptOnSameKey", same)
+	to.Req.Context.Set("kms:ReEncryptOnSameKey", same)
+	c.Req.Context.Set("kms:ReEncryptOnSameKey", same)
 	dst, rerr := s.forEncrypt(to, in.DestinationKeyId, in.DestinationEncryptionAlgorithm)
 	if rerr != nil {
 		return nil, rerr
 	}
 	if ignoresCiphertext(in.DryRun, in.DryRunModifiers) {
-		return nil, s.dryRunKeyOnly(c.withAction("kms:ReEncryptFrom"), in.SourceKeyId, "SourceKeyId")
+		return nil, s.dryRunKeyOnly(c.WithAction("kms:ReEncryptFrom"), in.SourceKeyId, "SourceKeyId")
 	}
-	src, plain, err := s.decrypt(ctx, c.withAction("kms:ReEncryptFrom"), in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, in.CiphertextBlob)
+	src, plain, err := s.decrypt(ctx, c.WithAction("kms:ReEncryptFrom"), in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, in.CiphertextBlob)
 	if err != nil {
 		return nil, err
 	}

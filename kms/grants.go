@@ -57,8 +57,8 @@ func createGrant(s *Server, _ context.Context, c *caller, in *createGrantInput) 
 	if err := grant.CheckOperations(keyARN(k), k.Spec, k.Usage, in.Operations, in.Constraints != nil); err != nil {
 		return nil, err
 	}
-	if g := c.viaGrant; g != nil && !g.Covers(in.Operations, in.Constraints) {
-		return nil, awsapi.NewError(errAccessDenied, "%s", c.denial.Message(&c.req))
+	if g := c.ViaGrant; g != nil && !g.Covers(in.Operations, in.Constraints) {
+		return nil, awsapi.NewError(errAccessDenied, "%s", c.Denial.Message(&c.Req))
 	}
 	if err := grant.CheckPrincipal(in.GranteePrincipal); err != nil {
 		return nil, err
@@ -192,8 +192,8 @@ func retireGrant(s *Server, _ context.Context, c *caller, in *retireGrantInput) 
 			return nil, rerr
 		}
 	}
-	if g := s.grants.Get(id); g != nil && g.KeyOf() == grantKey(k) && !g.MayRetire(&c.req.Principal, k.Account) {
-		return nil, awsapi.NewError(errAccessDenied, "%s", policy.AccessDeniedMessage(c.req.Principal.ARN, "kms:RetireGrant", keyARN(k), policy.NoResourceAllow))
+	if g := s.grants.Get(id); g != nil && g.KeyOf() == grantKey(k) && !g.MayRetire(&c.Req.Principal, k.Account) {
+		return nil, awsapi.NewError(errAccessDenied, "%s", policy.AccessDeniedMessage(c.Req.Principal.ARN, "kms:RetireGrant", keyARN(k), policy.NoResourceAllow))
 	}
 	return nil, removeGrant(s, k, id, in.DryRun)
 }

@@ -119,18 +119,18 @@ func getParametersForImport(s *Server, _ context.Context, c *caller, in *paramet
 
 // conditions: kms:WrappingAlgorithm and kms:WrappingKeySpec (AWS KMS condition keys).
 func (in *parametersInput) conditions(c *caller) {
-	c.req.Context.Set("kms:WrappingAlgorithm", in.WrappingAlgorithm)
-	c.req.Context.Set("kms:WrappingKeySpec", in.WrappingKeySpec)
+	c.Req.Context.Set("kms:WrappingAlgorithm", in.WrappingAlgorithm)
+	c.Req.Context.Set("kms:WrappingKeySpec", in.WrappingKeySpec)
 }
 
 // conditions: kms:ExpirationModel and kms:ValidTo (in epoch seconds, which both the Numeric and
 // the Date operators read), when the request has them.
 func (in *importInput) conditions(c *caller) {
 	if in.ExpirationModel != "" {
-		c.req.Context.Set("kms:ExpirationModel", in.ExpirationModel)
+		c.Req.Context.Set("kms:ExpirationModel", in.ExpirationModel)
 	}
 	if in.ValidTo != nil {
-		c.req.Context.Set("kms:ValidTo", strconv.FormatInt(int64(*in.ValidTo), 10))
+		c.Req.Context.Set("kms:ValidTo", strconv.FormatInt(int64(*in.ValidTo), 10))
 	}
 }
 

@@ -90,7 +90,7 @@ func (s *Server) find(c *caller, id string) (*keyRec, *awsapi.Error) {
 // NotFoundException, the only answer those operations (Encrypt, CreateAlias, ...) have for a key
 // they cannot find.
 func invalidARN(c *caller, id string) *awsapi.Error {
-	if awsapi.KMS.Lists(strings.TrimPrefix(c.action, "kms:"), errInvalidArn) {
+	if awsapi.KMS.Lists(strings.TrimPrefix(c.Action, "kms:"), errInvalidArn) {
 		return awsapi.NewError(errInvalidArn, "Invalid arn %s", id)
 	}
 	return awsapi.NewError(errNotFound, "Invalid arn %s", id)
@@ -338,7 +338,7 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 		if err != nil {
 			return nil, err
 		}
-		if err := checkLockout(c, p, keyARN(k), k.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		if err := c.CheckLockout(p, keyARN(k), k.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
 		k.Policy, k.Compiled = *in.Policy, p

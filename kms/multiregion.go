@@ -31,13 +31,6 @@ import (
 // defaultMultiRegionDelay is how long the transient states last by default.
 const defaultMultiRegionDelay = 2 * time.Second
 
-func (s *Server) multiRegionKeyType(k *keyRec) string {
-	if k.IsReplica() {
-		return "REPLICA"
-	}
-	return "PRIMARY"
-}
-
 // related is the other keys of k's multi-Region set (callers hold s.mu).
 func (s *Server) related(k *keyRec) []*keyRec {
 	var out []*keyRec
@@ -164,9 +157,9 @@ type replicateKeyInput struct {
 }
 
 func (in *replicateKeyInput) conditions(c *caller) {
-	c.req.Context.Set("kms:ReplicaRegion", in.ReplicaRegion)
-	c.req.Context.Set("kms:BypassPolicyLockoutSafetyCheck", strconv.FormatBool(in.BypassPolicyLockoutSafetyCheck))
-	tagConditions(c, in.Tags)
+	c.Req.Context.Set("kms:ReplicaRegion", in.ReplicaRegion)
+	c.Req.Context.Set("kms:BypassPolicyLockoutSafetyCheck", strconv.FormatBool(in.BypassPolicyLockoutSafetyCheck))
+	c.SetTags(in.Tags)
 }
 
 type replicateKeyOutput struct {
@@ -211,9 +204,9 @@ func replicateKey(s *Server, _ context.Context, c *caller, in *replicateKeyInput
 		actions = append(actions, "kms:TagResource")
 	}
 	for _, action := range actions {
-		ic := c.withAction(action)
-		ic.req.Action = action
-		if err := s.authorizeIdentity(ic, "*"); err != nil {
+		ic := c.WithAction(action)
+		ic.Req.Action = action
+		if err := ic.Identity("*"); err != nil {
 			return nil, err
 		}
 	}
@@ -223,7 +216,7 @@ func replicateKey(s *Server, _ context.Context, c *caller, in *replicateKeyInput
 		PublicKey: p.PublicKey, MultiRegion: true, PrimaryRegion: p.Region, CreatingUntil: now.Add(s.cfg.MultiRegionDelay)}
 	r.CopyShared(p)
 	if pol != nil {
-		if err := checkLockout(c, pol, keyARN(r), r.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		if err := c.CheckLockout(pol, keyARN(r), r.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
 		r.Policy, r.Compiled = *in.Policy, pol
@@ -243,7 +236,7 @@ type updatePrimaryRegionInput struct {
 }
 
 func (in *updatePrimaryRegionInput) conditions(c *caller) {
-	c.req.Context.Set("kms:PrimaryRegion", in.PrimaryRegion)
+	c.Req.Context.Set("kms:PrimaryRegion", in.PrimaryRegion)
 }
 
 // updatePrimaryRegion makes the replica in PrimaryRegion the primary key of KeyId's set and the

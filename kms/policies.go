@@ -50,7 +50,7 @@ func putKeyPolicy(s *Server, _ context.Context, c *caller, in *policyInput) (*em
 		if err := checkNotPending(k); err != nil {
 			return err
 		}
-		if err := checkLockout(c, p, keyARN(k), k.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		if err := c.CheckLockout(p, keyARN(k), k.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return err
 		}
 		k.Policy, k.Compiled = in.Policy, p

@@ -254,9 +254,9 @@ func (s *Server) authorizeControlPlane(svc *awsapi.Service) *awsapi.Service {
 			who := c.Who()
 			if who.Type != policy.PrincipalRoot {
 				cl := s.newCaller(c, action)
-				cl.req.Resource = "*"
-				if d := policy.Evaluate(&cl.req, nil, cl.ids); !d.Allowed {
-					return nil, awsapi.NewError("CloudHsmAccessDeniedException", "%s", d.Message(&cl.req))
+				cl.Req.Resource = "*"
+				if d := policy.Evaluate(&cl.Req, nil, cl.IDs); !d.Allowed {
+					return nil, awsapi.NewError("CloudHsmAccessDeniedException", "%s", d.Message(&cl.Req))
 				}
 			}
 			return h(ctx, c, body)
