@@ -2,6 +2,7 @@ package kms
 
 import (
 	"github.com/hsmsim/hsmsim/kms/keymaterial"
+	"github.com/hsmsim/hsmsim/kms/multiregion"
 	"github.com/hsmsim/hsmsim/kms/record"
 )
 
@@ -23,6 +24,10 @@ func (s *Server) load() error {
 		return err
 	}
 	s.keys, s.aliases = l.Keys, l.Aliases
+	s.sets = multiregion.NewIndex()
+	for _, k := range s.keys {
+		s.indexKey(k)
+	}
 	for _, g := range l.Grants {
 		s.grants.Put(g)
 	}
@@ -41,5 +46,19 @@ func (s *Server) saveKey(k *keyRec) error {
 		return err
 	}
 	s.keys[k.Ref()] = k
+	s.indexKey(k)
 	return s.shareWithReplicas(k)
+}
+
+// indexKey notes k in the index of multi-Region sets (callers hold s.mu for writing).
+func (s *Server) indexKey(k *keyRec) {
+	if k.MultiRegion {
+		s.sets.Add(k.Account, k.ID, k.Region)
+	}
+}
+
+// dropKey forgets a deleted key (callers hold s.mu for writing).
+func (s *Server) dropKey(k *keyRec) {
+	delete(s.keys, k.Ref())
+	s.sets.Remove(k.Account, k.ID, k.Region)
 }

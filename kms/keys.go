@@ -584,7 +584,7 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 		for _, g := range grantRecs {
 			s.grants.Drop(g)
 		}
-		delete(s.keys, k.Ref())
+		s.dropKey(k)
 		s.usage.Forget(keyARN(k))
 		deleted = append(deleted, k)
 		s.log.Info("key deleted", "key", keyARN(k))

@@ -31,14 +31,14 @@ import (
 // defaultMultiRegionDelay is how long the transient states last by default.
 const defaultMultiRegionDelay = 2 * time.Second
 
-// related is the other keys of k's multi-Region set (callers hold s.mu).
+// related is the other keys of k's multi-Region set, found through s.sets (callers hold s.mu).
 func (s *Server) related(k *keyRec) []*keyRec {
 	var out []*keyRec
 	if !k.MultiRegion {
 		return out
 	}
-	for _, o := range s.keys {
-		if o.MultiRegion && o.ID == k.ID && o.Account == k.Account && o.Region != k.Region {
+	for _, region := range s.sets.Regions(k.Account, k.ID) {
+		if o := s.keyAt(k.Account, region, k.ID); region != k.Region && o != nil && o.MultiRegion {
 			out = append(out, o)
 		}
 	}

@@ -67,6 +67,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/grant"
 	"github.com/hsmsim/hsmsim/kms/iam"
 	"github.com/hsmsim/hsmsim/kms/lastuse"
+	"github.com/hsmsim/hsmsim/kms/multiregion"
 	"github.com/hsmsim/hsmsim/kms/policy"
 	"github.com/hsmsim/hsmsim/kms/record"
 )
@@ -126,6 +127,7 @@ type Server struct {
 	keys    map[string]*keyRec   // key id → key
 	aliases map[string]*aliasRec // scope + alias name → alias
 	grants  *grant.Set           // grants by id and by key
+	sets    *multiregion.Index   // the regions of each multi-Region key set
 
 	software  *softwareStore      // the default key store
 	hsm       cloudHSMStore       // the custom key stores of type AWS_CLOUDHSM (their records too)
