@@ -41,9 +41,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func keyARN(k *keyRec) string {
-	return "arn:aws:kms:" + k.Region + ":" + k.Account + ":key/" + k.ID
-}
+func keyARN(k *keyRec) string { return k.ARN() }
 
 func aliasARN(c *caller, name string) string {
 	return "arn:aws:kms:" + c.Region + ":" + c.Account + ":" + name
@@ -177,76 +175,15 @@ func (s *Server) usableKeyLocked(c *caller, keyID, usage string) (*keyRec, *awsa
 	return k, nil
 }
 
-// algorithmsOf lists the algorithms of k's usage, by kind: encryption, signing, MAC, key agreement.
-func algorithmsOf(k *keyRec) (enc, sign, mac, agree []string) {
-	algs := keyspec.Algorithms(k.Spec, k.Usage)
-	switch k.Usage {
-	case usageEncrypt:
-		return algs, nil, nil, nil
-	case usageSign:
-		return nil, algs, nil, nil
-	case usageMac:
-		return nil, nil, algs, nil
-	}
-	return nil, nil, nil, algs
-}
-
 func wrongUsage(k *keyRec) *awsapi.Error {
 	return awsapi.NewError(errInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", keyARN(k), k.Usage)
 }
 
 // keyMetadata is the KeyMetadata structure.
-type keyMetadata struct {
-	AWSAccountId                string
-	KeyId                       string
-	Arn                         string
-	CreationDate                *awsapi.Timestamp
-	Enabled                     bool
-	Description                 string
-	KeyUsage                    string
-	KeyState                    string
-	DeletionDate                *awsapi.Timestamp `json:",omitempty"`
-	Origin                      string
-	CustomKeyStoreId            string `json:",omitempty"`
-	CloudHsmClusterId           string `json:",omitempty"`
-	KeyManager                  string
-	CustomerMasterKeySpec       string
-	KeySpec                     string
-	EncryptionAlgorithms        []string `json:",omitempty"`
-	SigningAlgorithms           []string `json:",omitempty"`
-	MacAlgorithms               []string `json:",omitempty"`
-	KeyAgreementAlgorithms      []string `json:",omitempty"`
-	MultiRegion                 bool
-	PendingDeletionWindowInDays int               `json:",omitempty"`
-	CurrentKeyMaterialId        string            `json:",omitempty"`
-	ExpirationModel             string            `json:",omitempty"`
-	ValidTo                     *awsapi.Timestamp `json:",omitempty"`
-
-	MultiRegionConfiguration *multiregion.Configuration `json:",omitempty"` // multiregion.go
-}
+type keyMetadata = record.Metadata
 
 func (s *Server) metadata(k *keyRec) *keyMetadata {
-	st := s.keyState(k)
-	m := &keyMetadata{AWSAccountId: k.Account, KeyId: k.ID, Arn: keyARN(k), CreationDate: awsapi.Time(k.Created),
-		Enabled: st == record.StateEnabled || st == record.StateUpdating, Description: k.Desc, KeyUsage: k.Usage, KeyState: st, Origin: k.Origin,
-		CustomKeyStoreId: k.StoreID, CloudHsmClusterId: k.ClusterID, KeyManager: "CUSTOMER",
-		CustomerMasterKeySpec: k.Spec, KeySpec: k.Spec, MultiRegion: k.MultiRegion, MultiRegionConfiguration: s.multiRegionConfig(k)}
-	if k.Pending {
-		m.DeletionDate, m.PendingDeletionWindowInDays = awsapi.Time(k.DeleteAt), k.Window // no date while PendingReplicaDeletion
-	}
-	if k.Usage == usageEncrypt && k.Spec == specSymmetric {
-		m.EncryptionAlgorithms = []string{specSymmetric}
-		if len(k.Versions) > 0 { // a key awaiting its first import has none
-			m.CurrentKeyMaterialId = k.Versions[len(k.Versions)-1].ID
-		}
-	}
-	if k.Origin == originExt {
-		m.ExpirationModel, m.ValidTo = k.Expiry()
-	}
-	if k.Spec != specSymmetric {
-		m.EncryptionAlgorithms, m.SigningAlgorithms, m.MacAlgorithms, m.KeyAgreementAlgorithms = algorithmsOf(k)
-	}
-	return m
+	return k.Metadata(s.keyState(k), s.multiRegionConfig(k))
 }
 
 // ---- CreateKey, DescribeKey, ListKeys ----

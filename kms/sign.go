@@ -110,6 +110,6 @@ func getPublicKey(s *Server, _ context.Context, c *caller, in *publicKeyInput) (
 		return nil, awsapi.NewError(errUnsupported, "%s is not an asymmetric KMS key.", keyARN(k))
 	}
 	out := &publicKeyOutput{KeyId: keyARN(k), PublicKey: k.PublicKey, KeySpec: k.Spec, CustomerMasterKeySpec: k.Spec, KeyUsage: k.Usage}
-	out.EncryptionAlgorithms, out.SigningAlgorithms, _, out.KeyAgreementAlgorithms = algorithmsOf(k)
+	out.EncryptionAlgorithms, out.SigningAlgorithms, _, out.KeyAgreementAlgorithms = k.Algorithms()
 	return out, nil
 }
