@@ -10,6 +10,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/keyimport"
 	"github.com/hsmsim/hsmsim/kms/keymaterial"
+	"github.com/hsmsim/hsmsim/kms/softstore"
 )
 
 // Imported key material: keys of Origin EXTERNAL, GetParametersForImport, ImportKeyMaterial,
@@ -29,12 +30,9 @@ const (
 
 // importedStore is the key store of Origin EXTERNAL keys: the default store's sealing and
 // cryptography over imported material, which a key is created without (it waits in PendingImport).
-type importedStore struct{ *softwareStore }
+type importedStore struct{ softwareStore }
 
 func (importedStore) newKey(context.Context, *caller, *keyRec, string) error { return nil }
-
-// forget drops the unsealed copy of a version whose material was deleted or replaced.
-func (st *softwareStore) forget(keyID string, n uint32) { st.aeads.Delete(materialAAD(keyID, n)) }
 
 // errPendingImport is the key state table's answer for a key in PendingImport.
 func errPendingImport(k *keyRec) *awsapi.Error {
@@ -191,11 +189,11 @@ func importKeyMaterial(s *Server, _ context.Context, c *caller, in *importInput)
 		if err != nil {
 			return importError(k, err)
 		}
-		v.Sealed, v.Expiration, v.ValidTo = s.db.Seal(a.Secret, materialAAD(k.ID, v.N)), a.Expiration, a.ValidTo
+		v.Sealed, v.Expiration, v.ValidTo = s.db.Seal(a.Secret, softstore.MaterialAAD(k.ID, v.N)), a.Expiration, a.ValidTo
 		if in.KeyMaterialDescription != nil {
 			v.Desc = *in.KeyMaterialDescription
 		}
-		s.software.forget(k.ID, v.N)
+		s.software.Forget(k.ID, v.N)
 		if a.PublicKey != nil {
 			k.PublicKey = a.PublicKey
 		}
@@ -229,7 +227,7 @@ func deleteImportedKeyMaterial(s *Server, _ context.Context, c *caller, in *dele
 			return importError(k, err)
 		}
 		if v != nil {
-			s.software.forget(k.ID, v.N)
+			s.software.Forget(k.ID, v.N)
 			deleted = v.ID
 		}
 		return nil
@@ -259,7 +257,7 @@ func expireImportedMaterial(s *Server) {
 			continue
 		}
 		for _, v := range gone {
-			s.software.forget(k.ID, v.N)
+			s.software.Forget(k.ID, v.N)
 		}
 		s.log.Info("imported key material expired", "key", keyARN(k))
 	}

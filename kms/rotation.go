@@ -121,7 +121,7 @@ func rotateKeyOnDemand(s *Server, _ context.Context, c *caller, in *keyIDInput) 
 		if k.Rotate(s.now().UTC()) { // imported material pending rotation becomes current
 			return nil
 		}
-		return s.software.addVersion(k, "ON_DEMAND")
+		return s.software.AddVersion(k, "ON_DEMAND")
 	})
 	if err != nil {
 		return nil, err
@@ -157,7 +157,7 @@ func rotationDue(s *Server, k *keyRec) bool {
 
 // rotateNow adds an automatic rotation to k and starts its next period from now.
 func rotateNow(s *Server, k *keyRec) error {
-	if err := s.software.addVersion(k, "AUTOMATIC"); err != nil {
+	if err := s.software.AddVersion(k, "AUTOMATIC"); err != nil {
 		return err
 	}
 	k.NextRotation = s.now().UTC().Add(time.Duration(k.RotationPeriod) * 24 * time.Hour)

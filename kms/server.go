@@ -70,6 +70,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/multiregion"
 	"github.com/hsmsim/hsmsim/kms/policy"
 	"github.com/hsmsim/hsmsim/kms/record"
+	"github.com/hsmsim/hsmsim/kms/softstore"
 )
 
 // Config configures a Server.
@@ -129,7 +130,7 @@ type Server struct {
 	grants  *grant.Set           // grants by id and by key
 	sets    *multiregion.Index   // the regions of each multi-Region key set
 
-	software  *softwareStore      // the default key store
+	software  softwareStore       // the default key store
 	hsm       cloudHSMStore       // the custom key stores of type AWS_CLOUDHSM (their records too)
 	keyStores map[string]keyStore // key origin → the key store its material lives in
 
@@ -192,7 +193,7 @@ func Open(cfg Config) (*Server, error) {
 		s.db.Close()
 		return nil, err
 	}
-	s.software = &softwareStore{db: s.db, now: s.now}
+	s.software = softwareStore{softstore.New(s.db, s.now)}
 	s.keyStores = map[string]keyStore{originKMS: s.software, originHSM: s.hsm, originExt: importedStore{s.software}}
 	s.wg.Add(2)
 	go s.every(s.cfg.SweepEvery, func() { s.sweep(s.bgCtx) })
