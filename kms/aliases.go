@@ -6,6 +6,7 @@ import (
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/keyspec"
+	"github.com/hsmsim/hsmsim/kms/record"
 )
 
 // Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases. An alias names one key of its
@@ -43,11 +44,6 @@ func aliasTarget(s *Server, c *caller, id string) (*keyRec, *awsapi.Error) {
 	return k, nil
 }
 
-// names says whether a is an alias of k.
-func (a *aliasRec) names(k *keyRec) bool {
-	return a.Target == k.ID && a.Region == k.Region && a.Account == k.Account
-}
-
 type aliasInput struct {
 	AliasName   string
 	TargetKeyId string
@@ -57,7 +53,7 @@ func createAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeIdentity(c, aliasARN(c, in.AliasName)); err != nil {
+	if err := c.Identity(aliasARN(c, in.AliasName)); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -66,13 +62,13 @@ func createAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	if err != nil {
 		return nil, err
 	}
-	ak := aliasKey(c.Account, c.Region, in.AliasName)
+	ak := record.AliasRef(c.Account, c.Region, in.AliasName)
 	if s.aliases[ak] != nil {
 		return nil, awsapi.NewError(errAlreadyExists, "An alias with the name %s already exists", aliasARN(c, in.AliasName))
 	}
 	n := 0
 	for _, a := range s.aliases {
-		if a.names(k) {
+		if a.Names(k) {
 			n++
 		}
 	}
@@ -81,7 +77,7 @@ func createAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	}
 	now := s.now().UTC()
 	a := &aliasRec{Name: in.AliasName, Account: c.Account, Region: c.Region, Target: k.ID, Created: now, Updated: now}
-	if err := s.db.put(bucketAliases, ak, a); err != nil {
+	if err := s.db.Put(record.BucketAliases, ak, a); err != nil {
 		return nil, err
 	}
 	s.aliases[ak] = a
@@ -92,12 +88,12 @@ func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeIdentity(c, aliasARN(c, in.AliasName)); err != nil {
+	if err := c.Identity(aliasARN(c, in.AliasName)); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ak := aliasKey(c.Account, c.Region, in.AliasName)
+	ak := record.AliasRef(c.Account, c.Region, in.AliasName)
 	cur := s.aliases[ak]
 	if cur == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
@@ -120,7 +116,7 @@ func updateAlias(s *Server, _ context.Context, c *caller, in *aliasInput) (*empt
 	}
 	a := *cur
 	a.Target, a.Updated = k.ID, s.now().UTC()
-	if err := s.db.put(bucketAliases, ak, &a); err != nil {
+	if err := s.db.Put(record.BucketAliases, ak, &a); err != nil {
 		return nil, err
 	}
 	s.aliases[ak] = &a
@@ -135,12 +131,12 @@ func deleteAlias(s *Server, _ context.Context, c *caller, in *aliasNameInput) (*
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeIdentity(c, aliasARN(c, in.AliasName)); err != nil {
+	if err := c.Identity(aliasARN(c, in.AliasName)); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ak := aliasKey(c.Account, c.Region, in.AliasName)
+	ak := record.AliasRef(c.Account, c.Region, in.AliasName)
 	a := s.aliases[ak]
 	if a == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias %s is not found.", aliasARN(c, in.AliasName))
@@ -150,7 +146,7 @@ func deleteAlias(s *Server, _ context.Context, c *caller, in *aliasNameInput) (*
 			return nil, err
 		}
 	}
-	if err := s.db.del(bucketAliases, ak); err != nil {
+	if err := s.db.Del(record.BucketAliases, ak); err != nil {
 		return nil, err
 	}
 	delete(s.aliases, ak)

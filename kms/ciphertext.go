@@ -8,8 +8,6 @@ import (
 // The ciphertext blob's layout is package kms/ciphertext's (CIPHERTEXT.md); these are its names
 // in the KMS, where an unreadable blob is InvalidCiphertextException.
 
-const blobNonceLen = ciphertext.NonceLen
-
 var (
 	blobHeader   = ciphertext.Header
 	blobAAD      = ciphertext.AAD

@@ -6,8 +6,8 @@ import (
 	"strconv"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/grant"
 	"github.com/hsmsim/hsmsim/kms/keyspec"
-	"github.com/hsmsim/hsmsim/kms/policy"
 )
 
 // Encryption: Encrypt, Decrypt and ReEncrypt under the ciphertext format (ciphertext.go) for
@@ -243,7 +243,7 @@ type encryptOutput struct {
 }
 
 func encryptOp(s *Server, ctx context.Context, c *caller, in *encryptInput) (*encryptOutput, error) {
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := grant.CheckTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
 	ck, err := encryptingKey(s, c, in.KeyId, in.EncryptionAlgorithm, in.DryRun)
@@ -282,7 +282,7 @@ func decryptOp(s *Server, ctx context.Context, c *caller, in *decryptInput) (*de
 	if err := checkNoRecipient(in.Recipient); err != nil {
 		return nil, err
 	}
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := grant.CheckTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
 	if ignoresCiphertext(in.DryRun, in.DryRunModifiers) {
@@ -326,27 +326,25 @@ func reEncryptOp(s *Server, ctx context.Context, c *caller, in *reEncryptInput) 
 	if in.CiphertextBlob == nil {
 		return nil, awsapi.NewError(awsapi.ValidationException, "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := grant.CheckTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
 	// ReEncrypt is two permissions: kms:ReEncryptFrom on the source key and kms:ReEncryptTo on
 	// the destination, each with its own encryption context.
-	to := c.withAction("kms:ReEncryptTo")
-	to.req.Context = policy.Context{}
-	s.baseContext(to)
-	to.setEC(in.DestinationEncryptionContext)
-	to.req.Context.Set("kms:EncryptionAlgorithm", orDefault(in.DestinationEncryptionAlgorithm, specSymmetric))
+	to := s.newCaller(c.Caller, "kms:ReEncryptTo")
+	to.SetEC(in.DestinationEncryptionContext)
+	to.Req.Context.Set("kms:EncryptionAlgorithm", orDefault(in.DestinationEncryptionAlgorithm, specSymmetric))
 	same := strconv.FormatBool(s.sameKey(c, in.DestinationKeyId, in.SourceKeyId, in.CiphertextBlob))
-	to.req.Context.Set("kms:ReEncryptOnSameKey", same)
-	c.req.Context.Set("kms:ReEncryptOnSameKey", same)
+	to.Req.Context.Set("kms:ReEncryptOnSameKey", same)
+	c.Req.Context.Set("kms:ReEncryptOnSameKey", same)
 	dst, rerr := s.forEncrypt(to, in.DestinationKeyId, in.DestinationEncryptionAlgorithm)
 	if rerr != nil {
 		return nil, rerr
 	}
 	if ignoresCiphertext(in.DryRun, in.DryRunModifiers) {
-		return nil, s.dryRunKeyOnly(c.withAction("kms:ReEncryptFrom"), in.SourceKeyId, "SourceKeyId")
+		return nil, s.dryRunKeyOnly(c.WithAction("kms:ReEncryptFrom"), in.SourceKeyId, "SourceKeyId")
 	}
-	src, plain, err := s.decrypt(ctx, c.withAction("kms:ReEncryptFrom"), in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, in.CiphertextBlob)
+	src, plain, err := s.decrypt(ctx, c.WithAction("kms:ReEncryptFrom"), in.SourceKeyId, in.SourceEncryptionAlgorithm, in.SourceEncryptionContext, in.CiphertextBlob)
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +398,7 @@ func generateDataKey(s *Server, ctx context.Context, c *caller, in *dataKeyInput
 	default:
 		return nil, awsapi.NewError(awsapi.ValidationException, "Please specify either number of bytes or key spec.")
 	}
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := grant.CheckTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
 	ck, err := encryptingKey(s, c, in.KeyId, "", in.DryRun)

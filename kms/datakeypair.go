@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/grant"
 	"github.com/hsmsim/hsmsim/kms/keyspec"
 )
 
@@ -37,7 +38,7 @@ func generateDataKeyPair(s *Server, ctx context.Context, c *caller, in *dataKeyP
 	if err := checkNoRecipient(in.Recipient); err != nil {
 		return nil, err
 	}
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := grant.CheckTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
 	if in.KeyPairSpec == "SM2" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/hsmsim/hsmsim/kms/authz"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/lastuse"
 )
@@ -88,8 +89,8 @@ func op[In, Out any](f func(s *Server, ctx context.Context, c *caller, in *In) (
 		if cd, ok := any(&in).(conditioner); ok {
 			cd.conditions(c)
 		}
-		if identityOnly[strings.TrimPrefix(c.action, "kms:")] {
-			if err := s.authorizeIdentity(c, "*"); err != nil {
+		if authz.IdentityOnly[strings.TrimPrefix(c.Action, "kms:")] {
+			if err := c.Identity("*"); err != nil {
 				return nil, err
 			}
 		}

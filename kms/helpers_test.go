@@ -142,7 +142,7 @@ func (e *testEnv) crash() {
 	s.stop()
 	s.wg.Wait()
 	s.hsm.DropAll(func(cl *client.Client) { _ = cl.Close() })
-	if err := s.db.close(); err != nil {
+	if err := s.db.Close(); err != nil {
 		e.t.Error(err)
 	}
 	e.srv = nil

@@ -10,6 +10,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/keyimport"
 	"github.com/hsmsim/hsmsim/kms/keymaterial"
+	"github.com/hsmsim/hsmsim/kms/softstore"
 )
 
 // Imported key material: keys of Origin EXTERNAL, GetParametersForImport, ImportKeyMaterial,
@@ -29,15 +30,9 @@ const (
 
 // importedStore is the key store of Origin EXTERNAL keys: the default store's sealing and
 // cryptography over imported material, which a key is created without (it waits in PendingImport).
-type importedStore struct{ *softwareStore }
+type importedStore struct{ softwareStore }
 
 func (importedStore) newKey(context.Context, *caller, *keyRec, string) error { return nil }
-
-// forget drops the unsealed copy of a version whose material was deleted or replaced.
-func (st *softwareStore) forget(keyID string, n uint32) { st.aeads.Delete(materialAAD(keyID, n)) }
-
-// awaitsImport reports whether k is PendingImport: a key of imported material lacking some.
-func awaitsImport(k *keyRec) bool { return k.Origin == originExt && k.Missing() }
 
 // errPendingImport is the key state table's answer for a key in PendingImport.
 func errPendingImport(k *keyRec) *awsapi.Error {
@@ -122,18 +117,18 @@ func getParametersForImport(s *Server, _ context.Context, c *caller, in *paramet
 
 // conditions: kms:WrappingAlgorithm and kms:WrappingKeySpec (AWS KMS condition keys).
 func (in *parametersInput) conditions(c *caller) {
-	c.req.Context.Set("kms:WrappingAlgorithm", in.WrappingAlgorithm)
-	c.req.Context.Set("kms:WrappingKeySpec", in.WrappingKeySpec)
+	c.Req.Context.Set("kms:WrappingAlgorithm", in.WrappingAlgorithm)
+	c.Req.Context.Set("kms:WrappingKeySpec", in.WrappingKeySpec)
 }
 
 // conditions: kms:ExpirationModel and kms:ValidTo (in epoch seconds, which both the Numeric and
 // the Date operators read), when the request has them.
 func (in *importInput) conditions(c *caller) {
 	if in.ExpirationModel != "" {
-		c.req.Context.Set("kms:ExpirationModel", in.ExpirationModel)
+		c.Req.Context.Set("kms:ExpirationModel", in.ExpirationModel)
 	}
 	if in.ValidTo != nil {
-		c.req.Context.Set("kms:ValidTo", strconv.FormatInt(int64(*in.ValidTo), 10))
+		c.Req.Context.Set("kms:ValidTo", strconv.FormatInt(int64(*in.ValidTo), 10))
 	}
 }
 
@@ -189,20 +184,20 @@ func importKeyMaterial(s *Server, _ context.Context, c *caller, in *importInput)
 			return importError(k, err)
 		}
 		defer clear(a.Secret)
-		wasPending := awaitsImport(k)
+		wasPending := k.AwaitsImport()
 		v, err := k.Place(in.ImportType, in.KeyMaterialId, a.ID, now)
 		if err != nil {
 			return importError(k, err)
 		}
-		v.Sealed, v.Expiration, v.ValidTo = s.db.seal(a.Secret, materialAAD(k.ID, v.N)), a.Expiration, a.ValidTo
+		v.Sealed, v.Expiration, v.ValidTo = s.db.Seal(a.Secret, softstore.MaterialAAD(k.ID, v.N)), a.Expiration, a.ValidTo
 		if in.KeyMaterialDescription != nil {
 			v.Desc = *in.KeyMaterialDescription
 		}
-		s.software.forget(k.ID, v.N)
+		s.software.Forget(k.ID, v.N)
 		if a.PublicKey != nil {
 			k.PublicKey = a.PublicKey
 		}
-		if wasPending && !awaitsImport(k) {
+		if wasPending && !k.AwaitsImport() {
 			k.Enabled = true // "the state of the KMS key changes to Enabled"
 		}
 		k.UsedTokens, matID = keyimport.Remember(k.UsedTokens, a.Token, now), a.ID
@@ -232,7 +227,7 @@ func deleteImportedKeyMaterial(s *Server, _ context.Context, c *caller, in *dele
 			return importError(k, err)
 		}
 		if v != nil {
-			s.software.forget(k.ID, v.N)
+			s.software.Forget(k.ID, v.N)
 			deleted = v.ID
 		}
 		return nil
@@ -252,7 +247,7 @@ func expireImportedMaterial(s *Server) {
 		if cur.Origin != originExt {
 			continue
 		}
-		k := cur.clone()
+		k := cur.Clone()
 		gone := k.Expire(now)
 		if len(gone) == 0 {
 			continue
@@ -262,7 +257,7 @@ func expireImportedMaterial(s *Server) {
 			continue
 		}
 		for _, v := range gone {
-			s.software.forget(k.ID, v.N)
+			s.software.Forget(k.ID, v.N)
 		}
 		s.log.Info("imported key material expired", "key", keyARN(k))
 	}
@@ -275,7 +270,7 @@ func checkImportedRotatable(k *keyRec) *awsapi.Error {
 	switch {
 	case k.Pending:
 		return checkNotPending(k)
-	case awaitsImport(k):
+	case k.AwaitsImport():
 		return errPendingImport(k)
 	case !k.Enabled:
 		return awsapi.NewError(errDisabled, "%s is disabled.", keyARN(k))

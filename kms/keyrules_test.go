@@ -7,8 +7,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
-
-	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
 
 // The rules of issue 12's "wrong today" list, each as AWS documents it.
@@ -205,34 +203,4 @@ func TestRecipientIsInvalidInput(t *testing.T) {
 	wantErr(t, err, "ValidationException")
 	_, err = e.kms.GenerateRandom(ctx(), &awskms.GenerateRandomInput{NumberOfBytes: aws.Int32(8), Recipient: rcpt})
 	wantErr(t, err, "ValidationException")
-}
-
-// A grant allows only operations its key can do: an asymmetric encryption key has no data key
-// operations but GetPublicKey, a key agreement key only DeriveSharedSecret and GetPublicKey
-// (CreateGrantRequest Operations in the KMS API Reference: "you cannot create ... a grant for an
-// asymmetric KMS key that allows the GenerateDataKey operation"). Keys of the kinds other
-// branches add are made directly here.
-func TestGrantOperationsByKeyType(t *testing.T) {
-	for _, tc := range []struct {
-		spec, usage string
-		ok, bad     []string
-	}{
-		{specSymmetric, usageEncrypt, []string{"GenerateDataKey", "GenerateDataKeyPairWithoutPlaintext", "ReEncryptTo", "DescribeKey"}, []string{"GetPublicKey", "Sign", "DeriveSharedSecret"}},
-		{"RSA_2048", usageEncrypt, []string{"Encrypt", "Decrypt", "ReEncryptFrom", "GetPublicKey", "CreateGrant"}, []string{"GenerateDataKey", "GenerateDataKeyPair", "Sign"}},
-		{"ECC_NIST_P256", usageSign, []string{"Sign", "Verify", "GetPublicKey", "RetireGrant"}, []string{"Encrypt", "GenerateMac"}},
-		{"HMAC_256", usageMac, []string{"GenerateMac", "VerifyMac"}, []string{"GetPublicKey", "Encrypt"}},
-		{"ECC_NIST_P384", "KEY_AGREEMENT", []string{"DeriveSharedSecret", "GetPublicKey"}, []string{"Sign", "Encrypt"}},
-	} {
-		k := &keyRec{ID: noKey, Account: acct, Region: "us-east-1", Spec: tc.spec, Usage: tc.usage}
-		for _, op := range tc.ok {
-			if err := checkGrantOperations(k, []string{op}, false); err != nil {
-				t.Errorf("%s %s: %s refused: %v", tc.spec, tc.usage, op, err)
-			}
-		}
-		for _, op := range tc.bad {
-			if err := checkGrantOperations(k, []string{op}, false); err == nil || err.Type != awsapi.ValidationException {
-				t.Errorf("%s %s: %s: %v, want ValidationException", tc.spec, tc.usage, op, err)
-			}
-		}
-	}
 }

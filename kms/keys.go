@@ -9,27 +9,16 @@ import (
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
+	"github.com/hsmsim/hsmsim/kms/grant"
 	"github.com/hsmsim/hsmsim/kms/keyspec"
 	"github.com/hsmsim/hsmsim/kms/multiregion"
 	"github.com/hsmsim/hsmsim/kms/policy"
+	"github.com/hsmsim/hsmsim/kms/record"
 )
 
 // KMS keys: what a key is (its states, spec and usage, ARN, metadata), how a KeyId parameter
 // finds one, and its life cycle: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey,
 // UpdateKeyDescription, ScheduleKeyDeletion, CancelKeyDeletion and the deletion that comes due.
-
-// Key states (KeyState enum).
-const (
-	stateEnabled     = "Enabled"
-	stateDisabled    = "Disabled"
-	statePending     = "PendingDeletion"
-	stateUnavailable = "Unavailable"
-	// The states of multi-Region keys only (multiregion.go).
-	stateCreating       = "Creating"
-	stateUpdating       = "Updating"
-	statePendingReplica = "PendingReplicaDeletion"
-	stateImport         = "PendingImport"
-)
 
 const (
 	specSymmetric = "SYMMETRIC_DEFAULT"
@@ -52,9 +41,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func keyARN(k *keyRec) string {
-	return "arn:aws:kms:" + k.Region + ":" + k.Account + ":key/" + k.ID
-}
+func keyARN(k *keyRec) string { return k.ARN() }
 
 func aliasARN(c *caller, name string) string {
 	return "arn:aws:kms:" + c.Region + ":" + c.Account + ":" + name
@@ -101,7 +88,7 @@ func (s *Server) find(c *caller, id string) (*keyRec, *awsapi.Error) {
 // NotFoundException, the only answer those operations (Encrypt, CreateAlias, ...) have for a key
 // they cannot find.
 func invalidARN(c *caller, id string) *awsapi.Error {
-	if awsapi.KMS.Lists(strings.TrimPrefix(c.action, "kms:"), errInvalidArn) {
+	if awsapi.KMS.Lists(strings.TrimPrefix(c.Action, "kms:"), errInvalidArn) {
 		return awsapi.NewError(errInvalidArn, "Invalid arn %s", id)
 	}
 	return awsapi.NewError(errNotFound, "Invalid arn %s", id)
@@ -119,7 +106,7 @@ func (s *Server) resolveID(c *caller, id string) (*keyRec, *awsapi.Error) {
 }
 
 func (s *Server) resolveAlias(c *caller, name string) (*keyRec, *awsapi.Error) {
-	a := s.aliases[aliasKey(c.Account, c.Region, name)]
+	a := s.aliases[record.AliasRef(c.Account, c.Region, name)]
 	if a == nil {
 		return nil, awsapi.NewError(errNotFound, "Alias '%s' is not found.", aliasARN(c, name))
 	}
@@ -130,41 +117,21 @@ func (s *Server) resolveAlias(c *caller, name string) (*keyRec, *awsapi.Error) {
 	return k, nil
 }
 
-// keyState is the state a key shows: a key whose store cannot use its material now (a custom key
-// store that is not connected) is Unavailable, unless it is pending deletion (KMSDG:fix-keystore).
-// Callers hold s.mu.
-func (s *Server) keyState(k *keyRec) string {
-	switch {
-	case k.Pending && k.DeleteAt.IsZero():
-		return statePendingReplica // a primary key waiting for its replicas' deletion
-	case k.Pending:
-		return statePending
-	case s.now().Before(k.CreatingUntil):
-		return stateCreating
-	case s.now().Before(k.UpdatingUntil):
-		return stateUpdating
-	case !s.keyStoreOf(k).available(k):
-		return stateUnavailable
-	case awaitsImport(k):
-		return stateImport
-	case k.Enabled:
-		return stateEnabled
-	}
-	return stateDisabled
-}
+// keyState is the state k shows now (the key state table, record.Key.State). Callers hold s.mu.
+func (s *Server) keyState(k *keyRec) string { return k.State(s.now(), s.keyStoreOf(k).available(k)) }
 
 // checkUsable is the key-state rule of every cryptographic operation.
 func (s *Server) checkUsable(k *keyRec) *awsapi.Error {
 	switch s.keyState(k) {
-	case stateDisabled:
+	case record.StateDisabled:
 		return awsapi.NewError(errDisabled, "%s is disabled.", keyARN(k))
-	case statePending, statePendingReplica:
+	case record.StatePending, record.StatePendingReplica:
 		return awsapi.NewError(errInvalidState, "%s is pending deletion.", keyARN(k))
-	case stateCreating:
+	case record.StateCreating:
 		return awsapi.NewError(errInvalidState, "%s is being created.", keyARN(k))
-	case stateUnavailable:
+	case record.StateUnavailable:
 		return awsapi.NewError(errInvalidState, "%s is unavailable because its custom key store %s is not connected.", keyARN(k), k.StoreID)
-	case stateImport:
+	case record.StateImport:
 		return errPendingImport(k)
 	}
 	return nil
@@ -181,7 +148,7 @@ func checkNotPending(k *keyRec) *awsapi.Error {
 // usableKey resolves a key for a cryptographic operation: grant tokens well-formed, the key
 // found and in a usable state, and of key usage usage ("" for any).
 func (s *Server) usableKey(c *caller, keyID string, grantTokens []string, usage string) (*keyRec, error) {
-	if err := checkGrantTokens(grantTokens); err != nil {
+	if err := grant.CheckTokens(grantTokens); err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
@@ -208,76 +175,15 @@ func (s *Server) usableKeyLocked(c *caller, keyID, usage string) (*keyRec, *awsa
 	return k, nil
 }
 
-// algorithmsOf lists the algorithms of k's usage, by kind: encryption, signing, MAC, key agreement.
-func algorithmsOf(k *keyRec) (enc, sign, mac, agree []string) {
-	algs := keyspec.Algorithms(k.Spec, k.Usage)
-	switch k.Usage {
-	case usageEncrypt:
-		return algs, nil, nil, nil
-	case usageSign:
-		return nil, algs, nil, nil
-	case usageMac:
-		return nil, nil, algs, nil
-	}
-	return nil, nil, nil, algs
-}
-
 func wrongUsage(k *keyRec) *awsapi.Error {
 	return awsapi.NewError(errInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", keyARN(k), k.Usage)
 }
 
 // keyMetadata is the KeyMetadata structure.
-type keyMetadata struct {
-	AWSAccountId                string
-	KeyId                       string
-	Arn                         string
-	CreationDate                *awsapi.Timestamp
-	Enabled                     bool
-	Description                 string
-	KeyUsage                    string
-	KeyState                    string
-	DeletionDate                *awsapi.Timestamp `json:",omitempty"`
-	Origin                      string
-	CustomKeyStoreId            string `json:",omitempty"`
-	CloudHsmClusterId           string `json:",omitempty"`
-	KeyManager                  string
-	CustomerMasterKeySpec       string
-	KeySpec                     string
-	EncryptionAlgorithms        []string `json:",omitempty"`
-	SigningAlgorithms           []string `json:",omitempty"`
-	MacAlgorithms               []string `json:",omitempty"`
-	KeyAgreementAlgorithms      []string `json:",omitempty"`
-	MultiRegion                 bool
-	PendingDeletionWindowInDays int               `json:",omitempty"`
-	CurrentKeyMaterialId        string            `json:",omitempty"`
-	ExpirationModel             string            `json:",omitempty"`
-	ValidTo                     *awsapi.Timestamp `json:",omitempty"`
-
-	MultiRegionConfiguration *multiregion.Configuration `json:",omitempty"` // multiregion.go
-}
+type keyMetadata = record.Metadata
 
 func (s *Server) metadata(k *keyRec) *keyMetadata {
-	st := s.keyState(k)
-	m := &keyMetadata{AWSAccountId: k.Account, KeyId: k.ID, Arn: keyARN(k), CreationDate: awsapi.Time(k.Created),
-		Enabled: st == stateEnabled || st == stateUpdating, Description: k.Desc, KeyUsage: k.Usage, KeyState: st, Origin: k.Origin,
-		CustomKeyStoreId: k.StoreID, CloudHsmClusterId: k.ClusterID, KeyManager: "CUSTOMER",
-		CustomerMasterKeySpec: k.Spec, KeySpec: k.Spec, MultiRegion: k.MultiRegion, MultiRegionConfiguration: s.multiRegionConfig(k)}
-	if k.Pending {
-		m.DeletionDate, m.PendingDeletionWindowInDays = awsapi.Time(k.DeleteAt), k.Window // no date while PendingReplicaDeletion
-	}
-	if k.Usage == usageEncrypt && k.Spec == specSymmetric {
-		m.EncryptionAlgorithms = []string{specSymmetric}
-		if len(k.Versions) > 0 { // a key awaiting its first import has none
-			m.CurrentKeyMaterialId = k.Versions[len(k.Versions)-1].ID
-		}
-	}
-	if k.Origin == originExt {
-		m.ExpirationModel, m.ValidTo = k.Expiry()
-	}
-	if k.Spec != specSymmetric {
-		m.EncryptionAlgorithms, m.SigningAlgorithms, m.MacAlgorithms, m.KeyAgreementAlgorithms = algorithmsOf(k)
-	}
-	return m
+	return k.Metadata(s.keyState(k), s.multiRegionConfig(k))
 }
 
 // ---- CreateKey, DescribeKey, ListKeys ----
@@ -369,12 +275,12 @@ func createKey(s *Server, ctx context.Context, c *caller, in *createKeyInput) (*
 		if err != nil {
 			return nil, err
 		}
-		if err := checkLockout(c, p, keyARN(k), k.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		if err := c.CheckLockout(p, keyARN(k), k.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
-		k.Policy, k.pol = *in.Policy, p
+		k.Policy, k.Compiled = *in.Policy, p
 	} else {
-		k.pol = s.defaultPolicy(c.Account)
+		k.Compiled = s.defaultPolicy(c.Account)
 	}
 	if err := checkTags(in.Tags); err != nil {
 		return nil, err
@@ -398,7 +304,7 @@ type keyIDInput struct {
 func describeKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*keyMetadataOutput, error) {
 	// DescribeKey's model list has no InvalidGrantTokenException: a token KMS did not issue is
 	// invalid input, the common ValidationException.
-	if err := checkGrantTokens(in.GrantTokens); err != nil {
+	if err := grant.CheckTokens(in.GrantTokens); err != nil {
 		return nil, awsapi.NewError(awsapi.ValidationException, "%s", err.Message)
 	}
 	return viewKey(s, c, in.KeyId, func(k *keyRec) (*keyMetadataOutput, error) {
@@ -466,7 +372,7 @@ func (s *Server) mutateKey(c *caller, id string, f func(k *keyRec) error) (*keyR
 	if rerr != nil {
 		return nil, rerr
 	}
-	k := cur.clone()
+	k := cur.Clone()
 	if err := f(k); err != nil {
 		return nil, err
 	}
@@ -481,7 +387,7 @@ func enableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty,
 		if err := s.checkManageable(k); err != nil {
 			return err
 		}
-		if awaitsImport(k) {
+		if k.AwaitsImport() {
 			return errPendingImport(k)
 		}
 		k.Enabled = true
@@ -500,7 +406,7 @@ func disableKey(s *Server, _ context.Context, c *caller, in *keyIDInput) (*empty
 		if err := s.checkManageable(k); err != nil {
 			return err
 		}
-		if awaitsImport(k) {
+		if k.AwaitsImport() {
 			return errPendingImport(k)
 		}
 		k.Enabled = false
@@ -592,30 +498,30 @@ func deleteDueKeys(s *Server, ctx context.Context) {
 		var aliases, grants []string
 		var grantRecs []*grantRec
 		for ak, a := range s.aliases {
-			if a.names(k) {
+			if a.Names(k) {
 				aliases = append(aliases, ak)
 			}
 		}
-		for gid, g := range s.keyGrants[k.ref()] {
+		for gid, g := range s.grants.Of(grantKey(k)) {
 			grants = append(grants, gid)
 			grantRecs = append(grantRecs, g)
 		}
-		if err := s.db.del(bucketAliases, aliases...); err != nil {
+		if err := s.db.Del(record.BucketAliases, aliases...); err != nil {
 			continue
 		}
-		if err := s.db.del(bucketGrants, grants...); err != nil {
+		if err := s.db.Del(record.BucketGrants, grants...); err != nil {
 			continue
 		}
-		if err := s.db.del(bucketKeys, k.ref()); err != nil {
+		if err := s.db.Del(record.BucketKeys, k.Ref()); err != nil {
 			continue
 		}
 		for _, a := range aliases {
 			delete(s.aliases, a)
 		}
 		for _, g := range grantRecs {
-			s.dropGrant(g)
+			s.grants.Drop(g)
 		}
-		delete(s.keys, k.ref())
+		s.dropKey(k)
 		s.usage.Forget(keyARN(k))
 		deleted = append(deleted, k)
 		s.log.Info("key deleted", "key", keyARN(k))

@@ -6,6 +6,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/attr"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/customstore"
+	"github.com/hsmsim/hsmsim/kms/record"
 )
 
 // cloudHSMStore is the key store behind every custom key store of type AWS_CLOUDHSM. Package
@@ -64,13 +65,13 @@ func (h cloudHSMStore) destroy(ctx context.Context, k *keyRec) {
 // storeHost is what customstore needs of the Server: its persistence and its keys.
 type storeHost struct{ s *Server }
 
-func (h storeHost) Put(r *customstore.Record) error { return h.s.db.put(bucketStores, r.ID, r) }
-func (h storeHost) Delete(id string) error          { return h.s.db.del(bucketStores, id) }
+func (h storeHost) Put(r *customstore.Record) error { return h.s.db.Put(record.BucketStores, r.ID, r) }
+func (h storeHost) Delete(id string) error          { return h.s.db.Del(record.BucketStores, id) }
 func (h storeHost) Seal(plain []byte, aad string) []byte {
-	return h.s.db.seal(plain, aad)
+	return h.s.db.Seal(plain, aad)
 }
 func (h storeHost) Unseal(sealed []byte, aad string) ([]byte, error) {
-	return h.s.db.unseal(sealed, aad)
+	return h.s.db.Unseal(sealed, aad)
 }
 
 // HasKeys reports whether a key lives in store id (callers hold s.mu).

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go/middleware"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/hsmsim/hsmsim/kms/lastuse"
 )
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -142,5 +144,48 @@ func TestKeyLastUsageFlushesLazily(t *testing.T) {
 	check(t, err)
 	if u := out.KeyLastUsage; u == nil || u.Operation != types.KeyLastUsageTrackingOperationEncrypt {
 		t.Fatalf("after a crash: %+v, want the flushed Encrypt", u)
+	}
+}
+
+// BenchmarkTrackUsage is what recording a use adds to every successful cryptographic operation:
+// finding the keys its output names and noting the use.
+func BenchmarkTrackUsage(b *testing.B) {
+	e := newEnv(b, Config{})
+	arn := "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	for _, tc := range []struct {
+		op  string
+		out any
+	}{
+		{"Encrypt", &encryptOutput{KeyId: arn}},
+		{"ReEncrypt", &reEncryptOutput{KeyId: arn, SourceKeyId: arn}},
+	} {
+		b.Run(tc.op, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e.srv.trackUsage(ctx(), tc.op, tc.out)
+			}
+		})
+	}
+}
+
+// Every tracked operation's output names the keys it used: GetKeyLastUsage would miss an
+// operation added to lastuse's list whose output is not a keyUser.
+func TestTrackedOutputsNameTheirKeys(t *testing.T) {
+	outputs := map[string]any{
+		"Encrypt": &encryptOutput{}, "Decrypt": &decryptOutput{}, "ReEncrypt": &reEncryptOutput{},
+		"GenerateDataKey": &dataKeyOutput{}, "GenerateDataKeyWithoutPlaintext": &dataKeyOutput{},
+		"GenerateDataKeyPair": &dataKeyPairOutput{}, "GenerateDataKeyPairWithoutPlaintext": &dataKeyPairOutput{},
+		"DeriveSharedSecret": &deriveOutput{}, "Sign": &signOutput{}, "Verify": &signOutput{},
+		"GenerateMac": &macOutput{}, "VerifyMac": &macOutput{},
+	}
+	for name := range kmsHandlers {
+		out, listed := outputs[name]
+		if lastuse.Tracked(name) != listed {
+			t.Errorf("%s: tracked %v, listed here %v", name, lastuse.Tracked(name), listed)
+			continue
+		}
+		if _, ok := out.(keyUser); listed && !ok {
+			t.Errorf("%s: its output %T names no key", name, out)
+		}
 	}
 }

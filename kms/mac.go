@@ -56,7 +56,7 @@ func computeMac(s *Server, c *caller, in *macInput) (*keyRec, []byte, error) {
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, nil, err
 	}
-	key, err := s.software.secret(k, k.Versions[len(k.Versions)-1])
+	key, err := s.software.Secret(k, k.Versions[len(k.Versions)-1])
 	if err != nil {
 		return nil, nil, err
 	}

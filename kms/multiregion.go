@@ -2,13 +2,13 @@ package kms
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"time"
 
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/multiregion"
 	"github.com/hsmsim/hsmsim/kms/policy"
+	"github.com/hsmsim/hsmsim/kms/record"
 )
 
 // Multi-Region keys: a set of keys in several regions of one account that share their key id
@@ -31,24 +31,14 @@ import (
 // defaultMultiRegionDelay is how long the transient states last by default.
 const defaultMultiRegionDelay = 2 * time.Second
 
-// isReplica: k is a multi-Region key other than its set's primary.
-func isReplica(k *keyRec) bool { return k.MultiRegion && k.Region != k.PrimaryRegion }
-
-func (s *Server) multiRegionKeyType(k *keyRec) string {
-	if isReplica(k) {
-		return "REPLICA"
-	}
-	return "PRIMARY"
-}
-
-// related is the other keys of k's multi-Region set (callers hold s.mu).
+// related is the other keys of k's multi-Region set, found through s.sets (callers hold s.mu).
 func (s *Server) related(k *keyRec) []*keyRec {
 	var out []*keyRec
 	if !k.MultiRegion {
 		return out
 	}
-	for _, o := range s.keys {
-		if o.MultiRegion && o.ID == k.ID && o.Account == k.Account && o.Region != k.Region {
+	for _, region := range s.sets.Regions(k.Account, k.ID) {
+		if o := s.keyAt(k.Account, region, k.ID); region != k.Region && o != nil && o.MultiRegion {
 			out = append(out, o)
 		}
 	}
@@ -57,7 +47,7 @@ func (s *Server) related(k *keyRec) []*keyRec {
 
 // hasReplicas: k is a primary key whose set has replicas (callers hold s.mu).
 func (s *Server) hasReplicas(k *keyRec) bool {
-	return k.MultiRegion && !isReplica(k) && len(s.related(k)) > 0
+	return k.MultiRegion && !k.IsReplica() && len(s.related(k)) > 0
 }
 
 // multiRegionConfig is DescribeKey's MultiRegionConfiguration: the primary and every replica,
@@ -68,7 +58,7 @@ func (s *Server) multiRegionConfig(k *keyRec) *multiregion.Configuration {
 	}
 	var replicas []multiregion.Key
 	for _, o := range append(s.related(k), k) {
-		if isReplica(o) {
+		if o.IsReplica() {
 			replicas = append(replicas, multiregion.Key{Arn: keyARN(o), Region: o.Region})
 		}
 	}
@@ -83,7 +73,7 @@ func (s *Server) checkManageable(k *keyRec) *awsapi.Error {
 	if err := checkNotPending(k); err != nil {
 		return err
 	}
-	if s.keyState(k) == stateUpdating {
+	if s.keyState(k) == record.StateUpdating {
 		return awsapi.NewError(errInvalidState, "%s is updating its primary Region.", keyARN(k))
 	}
 	return nil
@@ -101,31 +91,21 @@ func (s *Server) checkSettledEnabled(k *keyRec) *awsapi.Error {
 // shareWithReplicas gives the replicas of primary key k its shared properties: the key material
 // (every version) and the rotation settings (callers hold s.mu for writing).
 func (s *Server) shareWithReplicas(k *keyRec) error {
-	if !k.MultiRegion || isReplica(k) {
+	if !k.MultiRegion || k.IsReplica() {
 		return nil
 	}
 	for _, r := range s.related(k) {
-		if sameShared(r, k) {
+		if r.SharesWith(k) {
 			continue
 		}
-		c := r.clone()
-		copyShared(c, k)
-		if err := s.db.put(bucketKeys, c.ref(), c); err != nil {
+		c := r.Clone()
+		c.CopyShared(k)
+		if err := s.db.Put(record.BucketKeys, c.Ref(), c); err != nil {
 			return err
 		}
-		s.keys[c.ref()] = c
+		s.keys[c.Ref()] = c
 	}
 	return nil
-}
-
-func sameShared(a, b *keyRec) bool {
-	return len(a.Versions) == len(b.Versions) && a.Versions[len(a.Versions)-1].ID == b.Versions[len(b.Versions)-1].ID &&
-		a.RotationOn == b.RotationOn && a.RotationPeriod == b.RotationPeriod && a.NextRotation.Equal(b.NextRotation)
-}
-
-func copyShared(dst, src *keyRec) {
-	dst.Versions = slices.Clone(src.Versions)
-	dst.RotationOn, dst.RotationPeriod, dst.NextRotation = src.RotationOn, src.RotationPeriod, src.NextRotation
 }
 
 // startPrimaryDeletions begins the waiting period of each primary key that was waiting in
@@ -134,14 +114,14 @@ func copyShared(dst, src *keyRec) {
 func (s *Server) startPrimaryDeletions(deleted []*keyRec) {
 	now := s.now().UTC()
 	for _, d := range deleted {
-		if !isReplica(d) {
+		if !d.IsReplica() {
 			continue
 		}
 		p := s.keyAt(d.Account, d.PrimaryRegion, d.ID)
 		if p == nil || !p.Pending || !p.DeleteAt.IsZero() || s.hasReplicas(p) {
 			continue
 		}
-		c := p.clone()
+		c := p.Clone()
 		c.DeleteAt = now.Add(time.Duration(c.Window) * 24 * time.Hour)
 		if err := s.saveKey(c); err != nil {
 			s.log.Error("primary key deletion", "key", keyARN(c), "err", err)
@@ -159,7 +139,7 @@ func (s *Server) resolvePrimary(c *caller, id string) (*keyRec, *awsapi.Error) {
 	if !k.MultiRegion {
 		return nil, awsapi.NewError(errUnsupported, "%s is not a multi-Region key.", keyARN(k))
 	}
-	if isReplica(k) {
+	if k.IsReplica() {
 		return nil, awsapi.NewError(errUnsupported, "%s is a multi-Region replica key; its primary key is in %s.", keyARN(k), k.PrimaryRegion)
 	}
 	return k, nil
@@ -177,9 +157,9 @@ type replicateKeyInput struct {
 }
 
 func (in *replicateKeyInput) conditions(c *caller) {
-	c.req.Context.Set("kms:ReplicaRegion", in.ReplicaRegion)
-	c.req.Context.Set("kms:BypassPolicyLockoutSafetyCheck", strconv.FormatBool(in.BypassPolicyLockoutSafetyCheck))
-	tagConditions(c, in.Tags)
+	c.Req.Context.Set("kms:ReplicaRegion", in.ReplicaRegion)
+	c.Req.Context.Set("kms:BypassPolicyLockoutSafetyCheck", strconv.FormatBool(in.BypassPolicyLockoutSafetyCheck))
+	c.SetTags(in.Tags)
 }
 
 type replicateKeyOutput struct {
@@ -224,22 +204,22 @@ func replicateKey(s *Server, _ context.Context, c *caller, in *replicateKeyInput
 		actions = append(actions, "kms:TagResource")
 	}
 	for _, action := range actions {
-		ic := c.withAction(action)
-		ic.req.Action = action
-		if err := s.authorizeIdentity(ic, "*"); err != nil {
+		ic := c.WithAction(action)
+		ic.Req.Action = action
+		if err := ic.Identity("*"); err != nil {
 			return nil, err
 		}
 	}
 	now := s.now().UTC()
 	r := &keyRec{ID: p.ID, Account: p.Account, Region: in.ReplicaRegion, Created: now, Desc: in.Description, Usage: p.Usage, Spec: p.Spec,
-		Origin: p.Origin, Enabled: true, Policy: policy.DefaultKeyPolicy(p.Account), pol: s.defaultPolicy(p.Account), Tags: dedupTags(nil, in.Tags),
+		Origin: p.Origin, Enabled: true, Policy: policy.DefaultKeyPolicy(p.Account), Compiled: s.defaultPolicy(p.Account), Tags: dedupTags(nil, in.Tags),
 		PublicKey: p.PublicKey, MultiRegion: true, PrimaryRegion: p.Region, CreatingUntil: now.Add(s.cfg.MultiRegionDelay)}
-	copyShared(r, p)
+	r.CopyShared(p)
 	if pol != nil {
-		if err := checkLockout(c, pol, keyARN(r), r.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		if err := c.CheckLockout(pol, keyARN(r), r.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
-		r.Policy, r.pol = *in.Policy, pol
+		r.Policy, r.Compiled = *in.Policy, pol
 	}
 	if err := s.saveKey(r); err != nil {
 		return nil, err
@@ -256,7 +236,7 @@ type updatePrimaryRegionInput struct {
 }
 
 func (in *updatePrimaryRegionInput) conditions(c *caller) {
-	c.req.Context.Set("kms:PrimaryRegion", in.PrimaryRegion)
+	c.Req.Context.Set("kms:PrimaryRegion", in.PrimaryRegion)
 }
 
 // updatePrimaryRegion makes the replica in PrimaryRegion the primary key of KeyId's set and the
@@ -287,7 +267,7 @@ func updatePrimaryRegion(s *Server, _ context.Context, c *caller, in *updatePrim
 	until := s.now().UTC().Add(s.cfg.MultiRegionDelay)
 	// The replicas first, the new primary last: saving it shares its properties.
 	for _, k := range append(s.related(r), r) {
-		u := k.clone()
+		u := k.Clone()
 		u.PrimaryRegion = in.PrimaryRegion
 		if k == p || k == r {
 			u.UpdatingUntil = until

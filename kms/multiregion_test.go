@@ -19,6 +19,7 @@ import (
 
 	"github.com/hsmsim/hsmsim/hsmd/pki"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
+	"github.com/hsmsim/hsmsim/kms/record"
 )
 
 // Multi-Region keys and regions, as AWS documents them:
@@ -610,7 +611,7 @@ func TestMultiRegionPersistence(t *testing.T) {
 	b, err := bolt.Open(e.dir+"/kms.db", 0o600, nil)
 	check(t, err)
 	check(t, b.Update(func(tx *bolt.Tx) error {
-		kb, gb := tx.Bucket(bucketKeys), tx.Bucket(bucketGrants)
+		kb, gb := tx.Bucket(record.BucketKeys), tx.Bucket(record.BucketGrants)
 		ref := []byte("111122223333/us-east-1/" + sid)
 		v := kb.Get(ref)
 		if v == nil {

@@ -50,10 +50,10 @@ func putKeyPolicy(s *Server, _ context.Context, c *caller, in *policyInput) (*em
 		if err := checkNotPending(k); err != nil {
 			return err
 		}
-		if err := checkLockout(c, p, keyARN(k), k.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		if err := c.CheckLockout(p, keyARN(k), k.Account, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return err
 		}
-		k.Policy, k.pol = in.Policy, p
+		k.Policy, k.Compiled = in.Policy, p
 		return nil
 	})
 	return nil, err

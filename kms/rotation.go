@@ -22,7 +22,7 @@ func checkRotatable(k *keyRec, needEnabled bool) *awsapi.Error {
 	if k.Spec != specSymmetric || k.Origin != originKMS {
 		return awsapi.NewError(errUnsupported, "%s does not support automatic or on-demand key rotation: only symmetric encryption KMS keys with AWS_KMS key material can rotate.", keyARN(k))
 	}
-	if isReplica(k) {
+	if k.IsReplica() {
 		// Rotation is a shared property of a multi-Region set, set and done on its primary key
 		// (EnableKeyRotation, RotateKeyOnDemand in the KMS API Reference).
 		return awsapi.NewError(errUnsupported, "%s is a multi-Region replica key: rotate its primary key in %s.", keyARN(k), k.PrimaryRegion)
@@ -121,7 +121,7 @@ func rotateKeyOnDemand(s *Server, _ context.Context, c *caller, in *keyIDInput) 
 		if k.Rotate(s.now().UTC()) { // imported material pending rotation becomes current
 			return nil
 		}
-		return s.software.addVersion(k, "ON_DEMAND")
+		return s.software.AddVersion(k, "ON_DEMAND")
 	})
 	if err != nil {
 		return nil, err
@@ -139,7 +139,7 @@ func rotateDueKeys(s *Server) {
 		if !cur.Enabled || !rotationDue(s, cur) {
 			continue
 		}
-		k := cur.clone()
+		k := cur.Clone()
 		if err := rotateNow(s, k); err != nil {
 			continue
 		}
@@ -152,12 +152,12 @@ func rotateDueKeys(s *Server) {
 // rotationDue: k rotates automatically and its date has come (a multi-Region replica rotates
 // only with its primary).
 func rotationDue(s *Server, k *keyRec) bool {
-	return k.RotationOn && !k.Pending && !isReplica(k) && !s.now().Before(k.NextRotation)
+	return k.RotationOn && !k.Pending && !k.IsReplica() && !s.now().Before(k.NextRotation)
 }
 
 // rotateNow adds an automatic rotation to k and starts its next period from now.
 func rotateNow(s *Server, k *keyRec) error {
-	if err := s.software.addVersion(k, "AUTOMATIC"); err != nil {
+	if err := s.software.AddVersion(k, "AUTOMATIC"); err != nil {
 		return err
 	}
 	k.NextRotation = s.now().UTC().Add(time.Duration(k.RotationPeriod) * 24 * time.Hour)

@@ -49,7 +49,7 @@ func signKey(s *Server, c *caller, in *signInput) (*keyRec, []byte, error) {
 
 // privateKey unseals the PKCS#8 private key of an asymmetric default-store key; callers clear it.
 func (s *Server) privateKey(k *keyRec) ([]byte, error) {
-	return s.software.secret(k, k.Versions[len(k.Versions)-1])
+	return s.software.Secret(k, k.Versions[len(k.Versions)-1])
 }
 
 func signOp(s *Server, _ context.Context, c *caller, in *signInput) (*signOutput, error) {
@@ -110,6 +110,6 @@ func getPublicKey(s *Server, _ context.Context, c *caller, in *publicKeyInput) (
 		return nil, awsapi.NewError(errUnsupported, "%s is not an asymmetric KMS key.", keyARN(k))
 	}
 	out := &publicKeyOutput{KeyId: keyARN(k), PublicKey: k.PublicKey, KeySpec: k.Spec, CustomerMasterKeySpec: k.Spec, KeyUsage: k.Usage}
-	out.EncryptionAlgorithms, out.SigningAlgorithms, _, out.KeyAgreementAlgorithms = algorithmsOf(k)
+	out.EncryptionAlgorithms, out.SigningAlgorithms, _, out.KeyAgreementAlgorithms = k.Algorithms()
 	return out, nil
 }

@@ -21,19 +21,7 @@ func checkTags(tags []tag) *awsapi.Error {
 
 // dedupTags applies tags to have: a new value for a present key replaces the old one.
 func dedupTags(have, add []tag) []tag {
-	out := append([]tag(nil), have...)
-	for _, t := range add {
-		replaced := false
-		for i := range out {
-			if out[i].TagKey == t.TagKey {
-				out[i].TagValue, replaced = t.TagValue, true
-			}
-		}
-		if !replaced {
-			out = append(out, t)
-		}
-	}
-	return out
+	return awsapi.MergeTags(have, add, func(t tag) string { return t.TagKey })
 }
 
 // maxTags is the per-key tag quota.

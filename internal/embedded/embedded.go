@@ -29,7 +29,6 @@ import (
 
 	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/cluster/netsim"
-	"github.com/hsmsim/hsmsim/hsmd/capacity"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/token"
 	"github.com/hsmsim/hsmsim/internal/console"
@@ -312,16 +311,12 @@ func randomString(n int, alphabet string) string {
 	return sb.String()
 }
 
-// startKMS opens the KMS in DATA/kms over the service and serves it on listen; with the
-// capacity profile, AWS's request quotas come before the live faults (a throttled request
-// never reaches a fault, as AWS's front end refuses it first).
+// startKMS opens the KMS in DATA/kms over the service and serves it on listen, behind the
+// quotas of the capacity profile and the live faults (quota.Front).
 func (c *Cluster) startKMS(creds []awsapi.Credential, strict bool, listen string, noSync bool, profile string) error {
 	var err error
-	intercept := awsapi.Interceptor(c.newFaults())
-	if profile == capacity.ProfileCloudHSM {
-		c.Quotas = quota.New(quota.AWS, nil)
-		intercept = awsapi.Chain(c.Quotas, intercept)
-	}
+	var intercept awsapi.Interceptor
+	intercept, c.Quotas = quota.Front(profile, c.newFaults())
 	c.KMS, err = kms.Open(kms.Config{DataDir: filepath.Join(c.Dir, kmsDir), Region: c.State.Region, AccountID: c.State.AccountID,
 		Credentials: creds, Strict: strict, Clusters: kmsDirectory{c.Service}, ControlPlane: c.Service, Logger: c.log, NoSync: noSync,
 		Faults: intercept})

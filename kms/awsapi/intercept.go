@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"reflect"
 )
 
 // Request is what an Interceptor sees of a request about to reach its handler: the endpoint
@@ -25,11 +26,13 @@ type Interceptor interface {
 }
 
 // Chain consults interceptors in order; the first that answers or refuses a request ends it.
-// Nil entries are skipped, and a chain of none is nil (no interceptor at all).
+// Nil entries are skipped, typed nils too (a nil *fault.Set passed as an Interceptor is not a
+// nil interface, and calling it would reach a nil receiver), and a chain of none is nil (no
+// interceptor at all).
 func Chain(interceptors ...Interceptor) Interceptor {
 	var c chain
 	for _, i := range interceptors {
-		if i != nil {
+		if !isNil(i) {
 			c = append(c, i)
 		}
 	}
@@ -40,6 +43,19 @@ func Chain(interceptors ...Interceptor) Interceptor {
 		return c[0]
 	}
 	return c
+}
+
+// isNil says whether i is nil or holds a nil pointer, map, slice, func or channel. It runs
+// once per chain, when the chain is made, never per request.
+func isNil(i Interceptor) bool {
+	if i == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(i); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }
 
 type chain []Interceptor

@@ -188,21 +188,6 @@ func tagsOf(p url.Values) ([]Tag, error) {
 	return out, nil
 }
 
-func mergeTags(have, add []Tag) []Tag {
-	for _, t := range add {
-		replaced := false
-		for i := range have {
-			if have[i].Key == t.Key {
-				have[i].Value, replaced = t.Value, true
-			}
-		}
-		if !replaced {
-			have = append(have, t)
-		}
-	}
-	return have
-}
-
 // iamTime is IAM's timestamp form.
 func iamTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
@@ -320,7 +305,7 @@ func tagEntity(kind string) iamAction {
 		if err != nil {
 			return nil, err
 		}
-		*e.tags = mergeTags(*e.tags, tags)
+		*e.tags = awsapi.MergeTags(*e.tags, tags, func(t Tag) string { return t.Key })
 		return nil, s.save()
 	}
 }

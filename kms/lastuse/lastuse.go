@@ -11,7 +11,6 @@ package lastuse
 
 import (
 	"encoding/json"
-	"reflect"
 	"sync"
 	"time"
 
@@ -156,20 +155,4 @@ func (l *Log) Flush() error {
 		}
 		return nil
 	})
-}
-
-// KeysOf are the keys an operation's output names: its KeyId and, for ReEncrypt, SourceKeyId
-// (string fields of the output structure). Every cryptographic output names its key there.
-func KeysOf(out any) []string {
-	v := reflect.ValueOf(out)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return nil
-	}
-	var keys []string
-	for _, f := range []string{"KeyId", "SourceKeyId"} {
-		if fv := v.Elem().FieldByName(f); fv.IsValid() && fv.Kind() == reflect.String && fv.String() != "" {
-			keys = append(keys, fv.String())
-		}
-	}
-	return keys
 }

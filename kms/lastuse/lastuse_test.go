@@ -48,13 +48,3 @@ func TestFlushReopenForget(t *testing.T) {
 		t.Fatalf("tracking start %v, want %v", r.TrackingStart(), start)
 	}
 }
-
-func TestKeysOf(t *testing.T) {
-	type reEncrypt struct{ KeyId, SourceKeyId string }
-	if got := KeysOf(&reEncrypt{KeyId: "a", SourceKeyId: "b"}); len(got) != 2 || got[0] != "a" || got[1] != "b" {
-		t.Fatalf("%v", got)
-	}
-	if got := KeysOf(struct{}{}); got != nil {
-		t.Fatalf("%v", got)
-	}
-}

@@ -35,6 +35,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/hsmsim/hsmsim/hsmd/capacity"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/ciphertext"
 )
@@ -205,4 +206,18 @@ func keyClass(spec string) string {
 		return classECC
 	}
 	return classSymmetric
+}
+
+// Front is the interceptor chain in front of a KMS endpoint of capacity profile profile, whose
+// live faults are faults: with the CloudHSM profile (capacity.ProfileCloudHSM), AWS's request
+// quotas come first, because AWS's front end refuses a throttled request before anything else
+// sees it, and the Quotas are returned for UseKeys once the KMS is open; with any other profile,
+// the faults alone and no Quotas. `hsmsim up` and the scenario targets both build their
+// endpoint's front with it.
+func Front(profile string, faults awsapi.Interceptor) (awsapi.Interceptor, *Quotas) {
+	var q *Quotas
+	if profile == capacity.ProfileCloudHSM {
+		q = New(AWS, nil)
+	}
+	return awsapi.Chain(q, faults), q
 }

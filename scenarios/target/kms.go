@@ -12,10 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/hsmsim/hsmsim/hsmd/capacity"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/kms"
-	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/awsapi/fault"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 	"github.com/hsmsim/hsmsim/kms/quota"
@@ -31,12 +29,7 @@ func (t *InProcess) startKMS(region string) error {
 		return err
 	}
 	t.faults = fault.New(fault.Config{Seed: uint64(t.opts.Seed)})
-	intercept := awsapi.Interceptor(t.faults)
-	var q *quota.Quotas
-	if t.opts.Capacity == capacity.ProfileCloudHSM { // AWS's quotas first, as its front end
-		q = quota.New(quota.AWS, nil)
-		intercept = awsapi.Chain(q, t.faults)
-	}
+	intercept, q := quota.Front(t.opts.Capacity, t.faults)
 	s, err := kms.Open(kms.Config{DataDir: dir, Region: region, Clusters: t, ControlPlane: t.Svc, NoSync: true, SweepEvery: time.Hour,
 		AccountID: KMSAccount, Logger: t.opts.Logger.With("face", "kms"), Faults: intercept})
 	if err != nil {
