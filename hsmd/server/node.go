@@ -62,6 +62,7 @@ type Node struct {
 
 	sess  *sessionObjects
 	limit limiter // paces crypto operations (SetLimiter); none by default
+	obs   observer // told of every call (SetObserver); none by default
 
 	stop     chan struct{} // closed by Close: ends the lease loop
 	loopDone chan struct{}
