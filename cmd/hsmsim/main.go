@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/hsmsim/hsmsim/internal/auditcmd"
 )
 
 func main() {
@@ -30,7 +32,8 @@ func app() *cli.App {
 "hsmsim key". Client commands find the cluster through the client config file
 ($HSMSIM_CONFIG, or --config) and log in with a PIN "user:password" ($HSMSIM_PIN, or --pin),
 as CloudHSM's PKCS#11 library does.`,
-		Commands: []*cli.Command{upCommand(), envCommand(), kmsCommand(), hsmdCommand(), infoCommand(), clusterCommand(), userCommand(), keyCommand(), scenarioCommand(), faultCommand()},
+		Commands: []*cli.Command{upCommand(), envCommand(), kmsCommand(), hsmdCommand(), infoCommand(), clusterCommand(), userCommand(), keyCommand(), scenarioCommand(), faultCommand(),
+			{Name: "audit", Usage: "read the audit logs: hsmsim audit kms", Subcommands: []*cli.Command{auditcmd.KMSCommand()}}},
 	}
 }
 
