@@ -20,8 +20,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/trail"
 )
 
-// followEvery is how often --follow looks for new records (the trail flushes every
-// trail.FlushEvery).
+// followEvery is how often --follow looks for new records (the trail writes every 20 ms).
 const followEvery = 200 * time.Millisecond
 
 // KMSCommand is `hsmsim audit kms`.

@@ -16,7 +16,7 @@
 // what it needs into a bounded queue without blocking (a full queue drops the record and
 // counts it: Dropped). One goroutine builds each record from the request as the endpoint
 // already decoded it, encodes it without reflection and writes it through a buffer flushed
-// every FlushEvery, so a busy KMS pays little for its audit trail (bench/: BenchmarkKMSObserved).
+// each time it has drained the queue (every 20 ms), so a busy KMS pays little for its audit trail (bench/: BenchmarkKMSObserved).
 package trail
 
 import (
@@ -46,9 +46,6 @@ type Config struct {
 	Logger       *slog.Logger
 }
 
-// FlushEvery bounds how long a record waits in the buffer before it is in its file.
-const FlushEvery = 100 * time.Millisecond
-
 // FilePrefix and FileSuffix frame the trail's file names: kms-000001.jsonl, ...
 const (
 	FilePrefix = "kms-"
@@ -64,13 +61,13 @@ type event struct {
 	at      time.Time
 	keys    []string // key ARNs or ids from the answer
 	resp    []byte   // the answer as JSON, for operations whose responseElements are kept
-	flush   chan struct{}
 }
 
 // Trail is the KMS's audit trail.
 type Trail struct {
 	cfg     Config
 	queue   chan event
+	syncs   chan chan struct{}
 	secret  map[string]bool
 	written atomic.Uint64
 	dropped atomic.Uint64
@@ -111,7 +108,7 @@ func Open(cfg Config) (*Trail, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("trail: %w", err)
 	}
-	t := &Trail{cfg: cfg, queue: make(chan event, cfg.Queue), secret: awsapi.KMS.SecretMembers(), done: make(chan struct{}),
+	t := &Trail{cfg: cfg, queue: make(chan event, cfg.Queue), syncs: make(chan chan struct{}), secret: awsapi.KMS.SecretMembers(), done: make(chan struct{}),
 		stopped: make(chan struct{}), ring: make([]Record, cfg.Ring)}
 	// Members of answers only, secret as the model's inputs are.
 	for _, m := range []string{"PrivateKeyPlaintext", "PrivateKeyCiphertextBlob", "KeyMaterial", "CiphertextForRecipient", "SharedSecret"} {
@@ -189,7 +186,7 @@ func (t *Trail) Counts() (written, dropped uint64) { return t.written.Load(), t.
 func (t *Trail) Sync() {
 	ch := make(chan struct{})
 	select {
-	case t.queue <- event{flush: ch}:
+	case t.syncs <- ch:
 		<-ch
 	case <-t.done:
 	}
@@ -221,8 +218,10 @@ func (t *Trail) Recent(n int) []Record {
 	return out
 }
 
+// run is the writer. It wakes every drainEvery and writes what has been queued since, rather
+// than once per record: on a busy KMS a wake-up per request would cost more than the record.
 func (t *Trail) run() {
-	tick := time.NewTicker(FlushEvery)
+	tick := time.NewTicker(drainEvery)
 	defer tick.Stop()
 	defer func() {
 		t.flush()
@@ -231,19 +230,31 @@ func (t *Trail) run() {
 	}()
 	for {
 		select {
-		case ev := <-t.queue:
-			if ev.flush != nil {
-				t.flush()
-				close(ev.flush)
-				continue
-			}
-			t.write(ev)
+		case ch := <-t.syncs:
+			t.drain()
+			t.flush()
+			close(ch)
 		case <-tick.C:
-			if t.w.Buffered() > 0 {
+			if t.drain() > 0 || t.w.Buffered() > 0 {
 				t.flush()
 			}
 		case <-t.done:
 			return
+		}
+	}
+}
+
+// drainEvery is how often the writer takes what is queued (and flushes it).
+const drainEvery = 20 * time.Millisecond
+
+// drain writes every queued record and returns how many.
+func (t *Trail) drain() int {
+	for n := 0; ; n++ {
+		select {
+		case ev := <-t.queue:
+			t.write(ev)
+		default:
+			return n
 		}
 	}
 }
@@ -304,7 +315,7 @@ func (t *Trail) record(ev event) Record {
 		r.SourceIPAddress, region, account = c.SourceIP, c.Region, c.Account
 	}
 	r.AWSRegion, r.RecipientAccountID = region, account
-	r.RequestParameters = awsapi.KMS.AppendParams(nil, q.Operation, q.Input)
+	r.RequestParameters = awsapi.KMS.AppendParams(make([]byte, 0, 256), q.Operation, q.Input)
 	if len(ev.resp) > 0 {
 		var v any
 		if json.Unmarshal(ev.resp, &v) == nil && v != nil {
