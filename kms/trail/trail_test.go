@@ -3,6 +3,7 @@ package trail
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestTrailRotatesAndKeepsTheLastFiles(t *testing.T) {
 	tr.Observe(last, nil, awsapi.NewError("NotFoundException", "Alias alias/x is not found."), 400, 3*time.Millisecond)
 	tr.Sync()
 	files, err := Files(dir)
-	if err != nil || len(files) != 3 || files[0] == FilePrefix+"000001"+FileSuffix {
+	if err != nil || len(files) != 3 || filepath.Base(files[0]) == FilePrefix+"000001"+FileSuffix {
 		t.Fatalf("files %v %v, want the 3 newest", files, err)
 	}
 	for _, f := range files {
