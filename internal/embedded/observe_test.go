@@ -238,6 +238,11 @@ func TestKMSTrailNeverHoldsSecrets(t *testing.T) {
 		t.Fatal("Encrypt with a missing alias succeeded")
 	}
 	secrets = append(secrets, []byte("refused plaintext"))
+	// GetKeyLastUsage names the event of the key's last use: its record's eventID.
+	usage, err := k.GetKeyLastUsage(ctx, &awskms.GetKeyLastUsageInput{KeyId: &keyID})
+	if err != nil || usage.KeyLastUsage == nil {
+		t.Fatalf("GetKeyLastUsage: %+v %v", usage, err)
+	}
 
 	c.Trail.Sync()
 	files, err := trail.Files(TrailDir(c.Dir))
@@ -270,9 +275,14 @@ func TestKMSTrailNeverHoldsSecrets(t *testing.T) {
 		recs = append(recs, r)
 	}
 	// CreateKey, 2 x (Encrypt, Decrypt), GenerateDataKey, GenerateDataKeyPair, GenerateRandom,
-	// CreateCustomKeyStore, the refused Encrypt.
-	if len(recs) != 10 {
-		t.Fatalf("%d records, want 10", len(recs))
+	// CreateCustomKeyStore, the refused Encrypt, GetKeyLastUsage.
+	if len(recs) != 11 {
+		t.Fatalf("%d records, want 11", len(recs))
+	}
+	if pair := recs[6]; pair.EventName != "GenerateDataKeyPair" || pair.EventID != *usage.KeyLastUsage.CloudTrailEventId ||
+		pair.RequestID != *usage.KeyLastUsage.KmsRequestId {
+		t.Errorf("GetKeyLastUsage names event %s (request %s); the key's last use is %+v", *usage.KeyLastUsage.CloudTrailEventId,
+			*usage.KeyLastUsage.KmsRequestId, pair)
 	}
 	enc := recs[1]
 	keyARN := *key.KeyMetadata.Arn
@@ -298,10 +308,10 @@ func TestKMSTrailNeverHoldsSecrets(t *testing.T) {
 		t.Errorf("refused Encrypt record: %+v", last)
 	}
 	recent := c.Trail.Recent(3)
-	if len(recent) != 3 || recent[2].RequestID != recs[9].RequestID || recent[0].EventName != "GenerateRandom" {
+	if len(recent) != 3 || recent[1].RequestID != recs[9].RequestID || recent[0].EventName != "CreateCustomKeyStore" {
 		t.Errorf("Recent(3): %+v", recent)
 	}
-	if w, d := c.Trail.Counts(); w != 10 || d != 0 {
-		t.Errorf("written %d dropped %d, want 10 and 0", w, d)
+	if w, d := c.Trail.Counts(); w != 11 || d != 0 {
+		t.Errorf("written %d dropped %d, want 11 and 0", w, d)
 	}
 }

@@ -105,13 +105,25 @@ func NewEndpoint(cfg Config, services ...*Service) *Endpoint {
 	return e
 }
 
-type requestIDKey struct{}
+type requestKey struct{}
 
 // RequestID is the id of the request a handler's context belongs to (the x-amzn-RequestId the
 // response carries); "" outside a request.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if q, _ := ctx.Value(requestKey{}).(*Request); q != nil {
+		return q.RequestID
+	}
+	return ""
+}
+
+// EventID is the CloudTrail event id of the request a handler's context belongs to: the eventID
+// of its audit record (kms/trail), and what GetKeyLastUsage reports. It is made on first use;
+// outside a request, each call makes a new one.
+func EventID(ctx context.Context) string {
+	if q, _ := ctx.Value(requestKey{}).(*Request); q != nil {
+		return q.EventID()
+	}
+	return NewUUID()
 }
 
 // maxBody bounds a request: the largest legal input (a 128 KiB policy or 6 KiB blobs in base64)
@@ -121,13 +133,14 @@ const maxBody = 1 << 20
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := NewUUID()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID))
+	q := &Request{RequestID: reqID}
+	r = r.WithContext(context.WithValue(r.Context(), requestKey{}, q))
 	var start time.Time
 	if e.cfg.Observer != nil {
 		start = time.Now()
 	}
 	if e.query != nil && isQuery(r) {
-		e.serveQuery(w, r, reqID, start)
+		e.serveQuery(w, r, q, start)
 		return
 	}
 	target := r.Header.Get("X-Amz-Target")
@@ -136,7 +149,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if svc == nil {
 		svc = e.fallback
 	}
-	q := &Request{Service: svc.API.SigningName, Operation: opName, RequestID: reqID}
+	q.Service, q.Operation = svc.API.SigningName, opName
 	out, err := e.serve(w, r, svc, prefix, q)
 	if errors.Is(err, errAnswered) {
 		e.observe(r, q, nil, nil, 0, start)

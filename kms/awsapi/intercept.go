@@ -22,6 +22,16 @@ type Request struct {
 	Input map[string]any
 	// UserAgent is the request's User-Agent header (set only when an Observer is configured).
 	UserAgent string
+	eventID   string // made on first use (EventID)
+}
+
+// EventID is the request's CloudTrail event id, made on first use. The request's goroutine uses
+// it until the answer, an observer after.
+func (q *Request) EventID() string {
+	if q.eventID == "" {
+		q.eventID = NewUUID()
+	}
+	return q.eventID
 }
 
 // Interceptor is consulted before every handler, of every service the endpoint serves (package

@@ -64,7 +64,8 @@ func isQuery(r *http.Request) bool {
 	return r.Header.Get("X-Amz-Target") == "" && strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded")
 }
 
-func (e *Endpoint) serveQuery(w http.ResponseWriter, r *http.Request, reqID string, start time.Time) {
+func (e *Endpoint) serveQuery(w http.ResponseWriter, r *http.Request, rq *Request, start time.Time) {
+	reqID := rq.RequestID
 	body, rerr := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	params, perr := url.ParseQuery(string(body))
 	var q *QueryService
@@ -82,7 +83,7 @@ func (e *Endpoint) serveQuery(w http.ResponseWriter, r *http.Request, reqID stri
 		return
 	}
 	action := params.Get("Action")
-	rq := &Request{Service: q.SigningName, Operation: action, RequestID: reqID, Params: params}
+	rq.Service, rq.Operation, rq.Params = q.SigningName, action, params
 	out, err := func() (out any, err error) {
 		if rerr != nil || perr != nil {
 			return nil, NewError("MalformedQueryString", "The request body is not a form")

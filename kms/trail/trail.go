@@ -306,7 +306,7 @@ func (t *Trail) rotate() {
 func (t *Trail) record(ev event) Record {
 	q := ev.q
 	r := Record{EventVersion: EventVersion, EventTime: ev.at, EventSource: EventSource, EventName: q.Operation,
-		RequestID: q.RequestID, EventID: awsapi.NewUUID(), ReadOnly: readOnly(q.Operation), EventType: "AwsApiCall",
+		RequestID: q.RequestID, EventID: q.EventID(), ReadOnly: readOnly(q.Operation), EventType: "AwsApiCall",
 		ManagementEvent: true, EventCategory: "Management", UserAgent: q.UserAgent, UserIdentity: identity(q.Caller),
 		ErrorCode: ev.errType, ErrorMessage: ev.errMsg,
 		AdditionalEventData: Additional{LatencyMillis: float64(ev.elapsed.Microseconds()) / 1000}}
