@@ -2,7 +2,8 @@ package awsapi
 
 import (
 	"encoding/json"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -71,13 +72,8 @@ func (a *API) appendValue(b []byte, raw any, s *shape) []byte {
 			return a.appendStruct(b, v, s, nil)
 		}
 		vs := a.shapes[s.value]
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		b = append(b, '{')
-		for i, k := range keys {
+		for i, k := range slices.Sorted(maps.Keys(v)) {
 			if i > 0 {
 				b = append(b, ',')
 			}

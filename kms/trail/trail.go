@@ -24,9 +24,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -357,16 +359,13 @@ func keyARN(ref, region, account string) string {
 func (t *Trail) appendAnswer(b []byte, v any) []byte {
 	switch x := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			if !t.secret[k] {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
 		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
+		n := 0
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			if t.secret[k] {
+				continue
+			}
+			if n++; n > 1 {
 				b = append(b, ',')
 			}
 			b = awsapi.AppendString(b, strings.ToLower(k[:1])+k[1:])
