@@ -11,8 +11,8 @@ import (
 
 // Key last usage (GetKeyLastUsage): every successful cryptographic operation records the keys
 // it used in the server's lastuse.Log, which reaches bbolt every usageFlushEvery and at Close
-// (package lastuse says why lazily). hsmsim keeps no CloudTrail log, so the event id recorded is
-// the one its CloudTrail record would carry.
+// (package lastuse says why lazily). The event id recorded is the eventID of the request's record
+// in the KMS's audit trail (awsapi.EventID, kms/trail).
 // https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html
 
 // usageFlushEvery is how often recorded usage reaches bbolt.
@@ -32,7 +32,7 @@ func (s *Server) trackUsage(ctx context.Context, op string, out any) {
 	if !ok {
 		return
 	}
-	use := lastuse.Use{Operation: op, Time: s.now(), EventID: awsapi.NewUUID(), RequestID: awsapi.RequestID(ctx)}
+	use := lastuse.Use{Operation: op, Time: s.now(), EventID: awsapi.EventID(ctx), RequestID: awsapi.RequestID(ctx)}
 	if key, source := u.usedKeys(); source != "" {
 		s.usage.Record(use, key, source)
 	} else {

@@ -110,6 +110,8 @@ type Config struct {
 	// Faults is consulted before every request's handler, on every face of the endpoint
 	// (package kms/awsapi/fault). Nil: none.
 	Faults awsapi.Interceptor
+	// Observer is told of every request after its answer (metrics, the audit trail). Nil: none.
+	Observer awsapi.Observer
 }
 
 // Server is the KMS and CloudHSM endpoint. It is an http.Handler.
@@ -172,7 +174,8 @@ func Open(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.api = awsapi.NewEndpoint(awsapi.Config{Region: cfg.Region, AccountID: cfg.AccountID, Credentials: cfg.Credentials,
-		Identities: s.iam.Credential, Strict: cfg.Strict, Internal: errInternal, Logger: cfg.Logger, Now: cfg.Now, Faults: cfg.Faults},
+		Identities: s.iam.Credential, Strict: cfg.Strict, Internal: errInternal, Logger: cfg.Logger, Now: cfg.Now, Faults: cfg.Faults,
+		Observer: cfg.Observer},
 		&awsapi.Service{API: awsapi.KMS, Handlers: bind(s, kmsHandlers), Unhandled: unsupported, ToError: toAWS},
 		s.authorizeControlPlane(cloudhsm.NewAPI(cfg.ControlPlane)))
 	// IAM and STS share the endpoint (the Query protocol: form-encoded POSTs without
@@ -275,3 +278,6 @@ func (s *Server) authorizeControlPlane(svc *awsapi.Service) *awsapi.Service {
 // IAM is the server's IAM store (users, roles, sessions), for Go callers such as tests and the
 // CLI.
 func (s *Server) IAM() *iam.Store { return s.iam }
+
+// KeyStoreStates counts the custom key stores in each connection state (metrics).
+func (s *Server) KeyStoreStates() map[string]int { return s.hsm.States() }

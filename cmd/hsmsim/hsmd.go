@@ -8,6 +8,7 @@ import (
 
 	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/internal/capacityflag"
+	"github.com/hsmsim/hsmsim/internal/metrics"
 )
 
 func hsmdCommand() *cli.Command {
@@ -40,6 +41,7 @@ the same --data-dir need no flags but --data-dir: the HSM takes its place again.
 			&cli.StringFlag{Name: "ca-cert", Usage: "the cluster's trust anchor (with --join)"},
 			&cli.StringFlag{Name: "ca-key", Usage: "the trust anchor's key, to issue this HSM's certificate (with --join)"},
 			&cli.StringFlag{Name: "write-config", Usage: "write a client config file for the cluster here"},
+			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics at http://ADDR/metrics"},
 			&cli.BoolFlag{Name: "fast-timeouts", Usage: "Raft timeouts for tests (elections in ~250 ms)", Hidden: true},
 			&cli.StringFlag{Name: "raft-timeouts", Usage: "Raft timeouts over the defaults (or --fast-timeouts), e.g. heartbeat=1s,election=1s,lease=500ms"},
 			capacityflag.Profile, capacityflag.HSMType, logLevelFlag("info"),
@@ -80,6 +82,13 @@ func runHSMD(c *cli.Context) error {
 	defer s.Close()
 	if lim != nil {
 		s.Member.Node().SetLimiter(lim)
+	}
+	if a := c.String("metrics-listen"); a != "" {
+		_, stop, err := metrics.ServeMember(a, s.Member)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if p := c.String("write-config"); p != "" {
 		if err := s.ClientConfig().Write(p); err != nil {

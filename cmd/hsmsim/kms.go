@@ -7,6 +7,7 @@ import (
 
 	"github.com/hsmsim/hsmsim/internal/capacityflag"
 	"github.com/hsmsim/hsmsim/internal/embedded"
+	"github.com/hsmsim/hsmsim/internal/metrics"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
@@ -58,6 +59,7 @@ region's AZs a, b, c, ... in order.`,
 			fmt.Printf("hsmsim kms: KMS, CloudHSM V2, IAM and STS on %s (region %s), data in %s\n\n", url, c.String("region"), dir)
 			fmt.Printf("  export AWS_ENDPOINT_URL_KMS=%s AWS_ENDPOINT_URL_CLOUDHSM_V2=%s AWS_ENDPOINT_URL_IAM=%s AWS_ENDPOINT_URL_STS=%s AWS_REGION=%s\n",
 				url, url, url, url, c.String("region"))
+			fmt.Printf("  metrics: %s%s   KMS audit trail: hsmsim audit kms --data-dir %s\n", url, metrics.Path, dir)
 			fmt.Printf("  aws cloudhsmv2 create-cluster --hsm-type hsm2m.medium --subnet-ids %s %s\n\n",
 				cloudhsm.SubnetID(c.String("region")+"a"), cloudhsm.SubnetID(c.String("region")+"b"))
 			ctx, stop := interruptible(c)

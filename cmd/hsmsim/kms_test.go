@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,6 +135,26 @@ func TestUpServesTheKMSToTheSDKAndTheAWSCLI(t *testing.T) {
 	if len(clusters.Clusters) != 1 || aws.ToString(clusters.Clusters[0].ClusterId) != vars["HSMSIM_CLUSTER_ID"] ||
 		clusters.Clusters[0].State != "ACTIVE" || len(clusters.Clusters[0].Hsms) != 3 {
 		t.Fatalf("DescribeClusters: %+v", clusters.Clusters)
+	}
+	// What the requests left: the metrics on the endpoint's port, and the KMS's audit trail.
+	resp, err := http.Get(vars["AWS_ENDPOINT_URL_KMS"] + "/_hsmsim/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(scraped), `hsmsim_aws_requests_total{operation="Encrypt",outcome="ok",service="kms"} 1`+"\n") {
+		t.Errorf("the metrics do not count the Encrypt:\n%s", scraped)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, err := exec.Command(bin, "audit", "kms", "--data-dir", dir, "--event-name", "Encrypt,Decrypt").CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err == nil && len(lines) == 2 && strings.Contains(lines[0], " Encrypt ") && strings.Contains(lines[1], " Decrypt ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hsmsim audit kms: %v\n%s", err, out)
+		}
 	}
 
 	// (c) The aws CLI: a key, encrypt and decrypt, then a custom key store on the cluster.

@@ -36,7 +36,7 @@ func app() *cli.App {
 ($HSMSIM_CONFIG, or --config) and log in with a PIN "user:password" ($HSMSIM_PIN, or --pin),
 as CloudHSM's PKCS#11 library does.`,
 		Commands: append(append([]*cli.Command{upCommand(), envCommand(), kmsCommand(), hsmdCommand()}, clientcmd.Commands()...),
-			scenarioCommand(), faultCommand(), benchcmd.Command(), auditcmd.Command()),
+			scenarioCommand(), faultCommand(), benchcmd.Command(), auditcmd.Command(auditcmd.KMSCommand())),
 	}
 }
 

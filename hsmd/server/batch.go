@@ -46,6 +46,9 @@ func (b *batchService) Batch(ctx context.Context, r *hsmpb.BatchRequest) (*hsmpb
 	if len(r.Items) > MaxBatchItems {
 		return nil, p11.Errorf(p11.CKR_ARGUMENTS_BAD, "a batch holds at most %d items, not %d", MaxBatchItems, len(r.Items))
 	}
+	if obs := b.v.n.obs.p.Load(); obs != nil {
+		(*obs).ObserveBatch(len(r.Items))
+	}
 	auth, _ := ctx.Value(batchAuthKey).(*batchAuth)
 	if auth == nil {
 		auth = &batchAuth{err: p11.Errorf(p11.CKR_USER_NOT_LOGGED_IN, "no credential")}

@@ -63,7 +63,8 @@ type Node struct {
 	members func() []*hsmpb.Member
 
 	sess  *sessionObjects
-	limit limiter // paces crypto operations (SetLimiter); none by default
+	limit limiter  // paces crypto operations (SetLimiter); none by default
+	obs   observer // told of every call (SetObserver); none by default
 
 	stop     chan struct{} // closed by Close: ends the lease loop
 	loopDone chan struct{}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -117,6 +118,11 @@ func (n *Node) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 	if !ok {
 		return h(ctx, req) // another service on the same server (the cluster's own) does its own checks
 	}
+	obs := n.obs.p.Load()
+	var start time.Time
+	if obs != nil {
+		start = time.Now()
+	}
 	var idx atomic.Uint64
 	ctx = context.WithValue(ctx, indexKey, &idx)
 	md := incoming(ctx)
@@ -127,6 +133,9 @@ func (n *Node) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 	if s := n.State(); s != nil {
 		applied := max(s.Applied(), idx.Load())
 		_ = grpc.SetHeader(ctx, metadata.Pairs(MDIndex, strconv.FormatUint(applied, 10)))
+	}
+	if obs != nil {
+		(*obs).ObserveRPC(method, p11.Code(err), time.Since(start))
 	}
 	if err != nil {
 		return nil, toStatus(err)

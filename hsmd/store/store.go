@@ -573,3 +573,16 @@ func (s *Store) Close() error {
 	s.log.Info("store closed", "applied_index", s.applied.Load())
 	return nil
 }
+
+// Size is the size of the database in bytes (bbolt's file as of the last commit), for metrics;
+// 0 once the store is closed.
+func (s *Store) Size() int64 {
+	var n int64
+	_ = s.use(func(db *bolt.DB) error {
+		return db.View(func(tx *bolt.Tx) error {
+			n = tx.Size()
+			return nil
+		})
+	})
+	return n
+}

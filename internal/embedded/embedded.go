@@ -27,6 +27,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/cluster/netsim"
 	"github.com/hsmsim/hsmsim/hsmd/client"
@@ -38,6 +40,7 @@ import (
 	"github.com/hsmsim/hsmsim/kms/awsapi/fault"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 	"github.com/hsmsim/hsmsim/kms/quota"
+	"github.com/hsmsim/hsmsim/kms/trail"
 )
 
 // Options shape a new embedded cluster; a data directory that already holds one keeps its shape.
@@ -137,9 +140,13 @@ type Cluster struct {
 	Quotas *quota.Quotas
 	// Requests are the endpoint's last requests, as the console shows them.
 	Requests *console.RequestLog
-	httpSrv  *http.Server
-	log      *slog.Logger
-	host     string // Options.Host
+	// Metrics is the stack's Prometheus registry, served at metrics.Path on the endpoint's port,
+	// and Trail the KMS's audit trail (nil with NoKMS) (observe.go).
+	Metrics *prometheus.Registry
+	Trail   *trail.Trail
+	httpSrv *http.Server
+	log     *slog.Logger
+	host    string // Options.Host
 }
 
 // ConfigPath is the client config file of the cluster.
@@ -234,12 +241,14 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 			AccessKeyID: "AKIA" + randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
 			SecretKey:   randomString(40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+")}
 	}
+	obs := newObservability()
 	svc, err := cloudhsm.Open(cloudhsm.Config{DataDir: filepath.Join(abs, serviceDir), Region: st.Region, AccountID: st.AccountID,
-		Host: o.Host, Bind: o.Bind, BasePort: o.BasePort, Logger: o.Logger, NoSync: o.NoSync, KDF: o.KDF, Timeouts: o.Timeouts, Capacity: o.Capacity})
+		Host: o.Host, Bind: o.Bind, BasePort: o.BasePort, Logger: o.Logger, NoSync: o.NoSync, KDF: o.KDF, Timeouts: o.Timeouts, Capacity: o.Capacity,
+		NodeObserver: obs.nodes.For})
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Service: svc, Net: svc.Network(), Dir: abs, State: *st, log: o.Logger, host: o.Host}
+	c := &Cluster{Service: svc, Net: svc.Network(), Dir: abs, State: *st, log: o.Logger, host: o.Host, Metrics: obs.reg}
 	ok := false
 	defer func() {
 		if !ok {
@@ -317,12 +326,17 @@ func (c *Cluster) startKMS(creds []awsapi.Credential, strict bool, listen string
 	var err error
 	var intercept awsapi.Interceptor
 	intercept, c.Quotas = quota.Front(profile, c.newFaults())
-	c.KMS, err = kms.Open(kms.Config{DataDir: filepath.Join(c.Dir, kmsDir), Region: c.State.Region, AccountID: c.State.AccountID,
-		Credentials: creds, Strict: strict, Clusters: kmsDirectory{c.Service}, ControlPlane: c.Service, Logger: c.log, NoSync: noSync,
-		Faults: intercept})
+	observer, err := c.observeKMS()
 	if err != nil {
 		return err
 	}
+	c.KMS, err = kms.Open(kms.Config{DataDir: filepath.Join(c.Dir, kmsDir), Region: c.State.Region, AccountID: c.State.AccountID,
+		Credentials: creds, Strict: strict, Clusters: kmsDirectory{c.Service}, ControlPlane: c.Service, Logger: c.log, NoSync: noSync,
+		Faults: intercept, Observer: observer})
+	if err != nil {
+		return err
+	}
+	c.registerStack()
 	if c.Quotas != nil {
 		c.Quotas.UseKeys(c.KMS)
 	}
@@ -382,6 +396,10 @@ func (c *Cluster) Close() {
 	if c.KMS != nil {
 		_ = c.KMS.Close()
 		c.KMS = nil
+	}
+	if c.Trail != nil {
+		_ = c.Trail.Close()
+		c.Trail = nil
 	}
 	if c.Service != nil {
 		_ = c.Service.Close()

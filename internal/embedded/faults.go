@@ -9,6 +9,7 @@ import (
 	"github.com/hsmsim/hsmsim/cluster/netsim"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/internal/faultctl"
+	"github.com/hsmsim/hsmsim/internal/metrics"
 	"github.com/hsmsim/hsmsim/kms/awsapi/fault"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 	"github.com/hsmsim/hsmsim/scenarios/target"
@@ -38,7 +39,7 @@ func (c *Cluster) newFaults() *fault.Set {
 // serveKMS serves the KMS and the fault API on listen and returns the base URL.
 func (c *Cluster) serveKMS(listen string) (string, error) {
 	c.Faults.UseKeyStores(c.KMS)
-	ctl := &faultctl.Handler{API: c.Faults}
+	ctl := &faultctl.Handler{API: c.Faults, Others: map[string]http.Handler{metrics.Path: metrics.Handler(c.Metrics)}}
 	var t *target.InProcess
 	if c.State.ClusterID != "" {
 		var err error

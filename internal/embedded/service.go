@@ -33,12 +33,14 @@ func Serve(o ServiceOptions) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	obs := newObservability()
 	svc, err := cloudhsm.Open(cloudhsm.Config{DataDir: filepath.Join(abs, serviceDir), Region: o.Region,
-		AccountID: o.AccountID, BasePort: o.BasePort, Logger: o.Logger, Capacity: o.Capacity})
+		AccountID: o.AccountID, BasePort: o.BasePort, Logger: o.Logger, Capacity: o.Capacity, NodeObserver: obs.nodes.For})
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Service: svc, Net: svc.Network(), Dir: abs, State: State{Region: o.Region, AccountID: o.AccountID}, log: o.Logger}
+	c := &Cluster{Service: svc, Net: svc.Network(), Dir: abs, State: State{Region: o.Region, AccountID: o.AccountID}, log: o.Logger,
+		Metrics: obs.reg}
 	if err := c.startKMS(o.Credentials, o.Strict, o.Listen, false, o.Capacity); err != nil {
 		c.Close()
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/capacity"
 	"github.com/hsmsim/hsmsim/internal/console"
 	"github.com/hsmsim/hsmsim/internal/faultctl"
+	"github.com/hsmsim/hsmsim/internal/metrics"
 )
 
 // PrintUsage tells the user of `hsmsim up` what runs and how to point every client at it.
@@ -28,6 +29,8 @@ Crypto user:    PIN %s:%s   (admin: admin:%s, kmsuser password %s)
 		fmt.Fprintf(w, "KMS, CloudHSM, IAM, STS: %s   (region %s, account %s)\n", st.KMSURL, st.Region, st.AccountID)
 		fmt.Fprintf(w, "Live faults:    hsmsim fault add|list|clear, or HTTP on %s%s\n", st.KMSURL, faultctl.Path)
 		fmt.Fprintf(w, "Web console:    %s%s\n", st.KMSURL, console.Path)
+		fmt.Fprintf(w, "Metrics:        %s%s   (Prometheus)\n", st.KMSURL, metrics.Path)
+		fmt.Fprintf(w, "KMS audit:      hsmsim audit kms --data-dir %s   (CloudTrail-shaped records in %s)\n", c.Dir, TrailDir(c.Dir))
 	}
 	if c.Quotas != nil {
 		fmt.Fprintf(w, "Capacity:       %s profile: each HSM at its type's published rates, AWS KMS request quotas (ThrottlingException)\n", capacity.ProfileCloudHSM)

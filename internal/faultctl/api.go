@@ -29,9 +29,12 @@ import (
 const Path = "/_hsmsim/faults"
 
 // Handler serves the API. HSM is nil on a stack without a cluster of its own (hsmsim kms).
+// Others are the stack's other controls, each served at its own path under /_hsmsim/ (the
+// metrics), so one mux on the endpoint's port routes everything that is not AWS.
 type Handler struct {
-	API *fault.Set
-	HSM *HSM
+	API    *fault.Set
+	HSM    *HSM
+	Others map[string]http.Handler
 }
 
 // Listing is what GET answers.
@@ -45,6 +48,10 @@ func (h *Handler) Mount(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == Path || strings.HasPrefix(r.URL.Path, Path+"/") {
 			h.ServeHTTP(w, r)
+			return
+		}
+		if o := h.Others[r.URL.Path]; o != nil {
+			o.ServeHTTP(w, r)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -59,5 +59,6 @@ func (a *API) CheckInput(op string, body []byte) *Error {
 	if !ok {
 		return NewError(UnknownOperationException, "")
 	}
-	return a.decodeInput(in, body)
+	_, err := a.decodeInput(in, body)
+	return err
 }

@@ -42,6 +42,9 @@ type Config struct {
 	Now func() time.Time
 	// Faults is consulted before every handler (intercept.go); nil: no faults.
 	Faults Interceptor
+	// Observer is told of every request once its answer is known (observe.go: metrics, the
+	// audit trail); nil: nobody.
+	Observer Observer
 }
 
 // Handler runs one operation on a body the endpoint has checked against the operation's input
@@ -102,13 +105,25 @@ func NewEndpoint(cfg Config, services ...*Service) *Endpoint {
 	return e
 }
 
-type requestIDKey struct{}
+type requestKey struct{}
 
 // RequestID is the id of the request a handler's context belongs to (the x-amzn-RequestId the
 // response carries); "" outside a request.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if q, _ := ctx.Value(requestKey{}).(*Request); q != nil {
+		return q.RequestID
+	}
+	return ""
+}
+
+// EventID is the CloudTrail event id of the request a handler's context belongs to: the eventID
+// of its audit record (kms/trail), and what GetKeyLastUsage reports. It is made on first use;
+// outside a request, each call makes a new one.
+func EventID(ctx context.Context) string {
+	if q, _ := ctx.Value(requestKey{}).(*Request); q != nil {
+		return q.EventID()
+	}
+	return NewUUID()
 }
 
 // maxBody bounds a request: the largest legal input (a 128 KiB policy or 6 KiB blobs in base64)
@@ -118,9 +133,14 @@ const maxBody = 1 << 20
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := NewUUID()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID))
+	q := &Request{RequestID: reqID}
+	r = r.WithContext(context.WithValue(r.Context(), requestKey{}, q))
+	var start time.Time
+	if e.cfg.Observer != nil {
+		start = time.Now()
+	}
 	if e.query != nil && isQuery(r) {
-		e.serveQuery(w, r, reqID)
+		e.serveQuery(w, r, q, start)
 		return
 	}
 	target := r.Header.Get("X-Amz-Target")
@@ -129,8 +149,10 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if svc == nil {
 		svc = e.fallback
 	}
-	out, err := e.serve(w, r, svc, prefix, opName)
+	q.Service, q.Operation = svc.API.SigningName, opName
+	out, err := e.serve(w, r, svc, prefix, q)
 	if errors.Is(err, errAnswered) {
+		e.observe(r, q, nil, nil, 0, start)
 		return
 	}
 	if err != nil {
@@ -141,9 +163,11 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			e.cfg.Logger.Debug("request refused", "target", target, "type", ae.Type, "message", ae.Message, "request", reqID)
 		}
 		e.writeJSON(w, ae.Status, map[string]string{"__type": ae.Type, svc.API.MessageField: ae.Message})
+		e.observe(r, q, nil, ae, ae.Status, start)
 		return
 	}
 	e.writeJSON(w, http.StatusOK, out)
+	e.observe(r, q, out, nil, http.StatusOK, start)
 }
 
 func (e *Endpoint) toError(svc *Service, err error) *Error {
@@ -157,7 +181,9 @@ func (e *Endpoint) toError(svc *Service, err error) *Error {
 	return NewError(e.cfg.Internal, "An internal error occurred: %v", err)
 }
 
-func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, svc *Service, prefix, opName string) (out any, err error) {
+// serve runs the request q names, filling in q as it learns the caller and the input.
+func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, svc *Service, prefix string, q *Request) (out any, err error) {
+	opName := q.Operation
 	if r.Method != http.MethodPost || e.services[prefix] == nil {
 		return nil, NewError(UnknownOperationException, "")
 	}
@@ -177,10 +203,13 @@ func (e *Endpoint) serve(w http.ResponseWriter, r *http.Request, svc *Service, p
 	if aerr != nil {
 		return nil, aerr
 	}
-	if verr := svc.API.decodeInput(inShape, body); verr != nil {
+	q.Caller, q.Body = c, body
+	in, verr := svc.API.decodeInput(inShape, body)
+	if verr != nil {
 		return nil, verr
 	}
-	if ferr := e.intercept(w, r, &Request{Service: svc.API.SigningName, Operation: opName, Caller: c, Body: body}); ferr != nil {
+	q.Input = in
+	if ferr := e.intercept(w, r, q); ferr != nil {
 		return nil, ferr
 	}
 	h := svc.Handlers[opName]

@@ -9,12 +9,30 @@ import (
 
 // Request is what an Interceptor sees of a request about to reach its handler: the endpoint
 // has read it and found its caller, and (JSON services) checked its body against the model.
+// An Observer sees it after the answer, filled in as far as the endpoint got: a request refused
+// before its caller was known has no Caller, one refused before its body was checked no Input.
 type Request struct {
 	Service   string // the SigV4 signing name: kms, cloudhsm, iam, sts
-	Operation string // Encrypt, CreateHsm, CreateUser
+	Operation string // Encrypt, CreateHsm, CreateUser, as the request names it
+	RequestID string // the x-amzn-RequestId of the answer
 	Caller    *Caller
 	Body      []byte     // the JSON body (JSON services)
 	Params    url.Values // the form (Query services)
+	// Input is the body as the endpoint decoded it to check it against the model (JSON services;
+	// numbers are json.Number). Nobody may change it: observers read it after the answer.
+	Input map[string]any
+	// UserAgent is the request's User-Agent header (set only when an Observer is configured).
+	UserAgent string
+	eventID   string // made on first use (EventID)
+}
+
+// EventID is the request's CloudTrail event id, made on first use. The request's goroutine uses
+// it until the answer, an observer after.
+func (q *Request) EventID() string {
+	if q.eventID == "" {
+		q.eventID = NewUUID()
+	}
+	return q.eventID
 }
 
 // Interceptor is consulted before every handler, of every service the endpoint serves (package

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // The AWS Query protocol, as IAM and STS speak it: a form-encoded POST (Action=CreateUser&
@@ -63,7 +64,8 @@ func isQuery(r *http.Request) bool {
 	return r.Header.Get("X-Amz-Target") == "" && strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded")
 }
 
-func (e *Endpoint) serveQuery(w http.ResponseWriter, r *http.Request, reqID string) {
+func (e *Endpoint) serveQuery(w http.ResponseWriter, r *http.Request, rq *Request, start time.Time) {
+	reqID := rq.RequestID
 	body, rerr := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	params, perr := url.ParseQuery(string(body))
 	var q *QueryService
@@ -81,6 +83,7 @@ func (e *Endpoint) serveQuery(w http.ResponseWriter, r *http.Request, reqID stri
 		return
 	}
 	action := params.Get("Action")
+	rq.Service, rq.Operation, rq.Params = q.SigningName, action, params
 	out, err := func() (out any, err error) {
 		if rerr != nil || perr != nil {
 			return nil, NewError("MalformedQueryString", "The request body is not a form")
@@ -92,7 +95,8 @@ func (e *Endpoint) serveQuery(w http.ResponseWriter, r *http.Request, reqID stri
 			}
 			return nil, aerr
 		}
-		if ferr := e.intercept(w, r, &Request{Service: q.SigningName, Operation: action, Caller: c, Params: params}); ferr != nil {
+		rq.Caller = c
+		if ferr := e.intercept(w, r, rq); ferr != nil {
 			return nil, ferr
 		}
 		defer func() {
@@ -104,6 +108,7 @@ func (e *Endpoint) serveQuery(w http.ResponseWriter, r *http.Request, reqID stri
 		return q.Handle(r.Context(), c, action, params)
 	}()
 	if errors.Is(err, errAnswered) {
+		e.observe(r, rq, nil, nil, 0, start)
 		return
 	}
 	var b bytes.Buffer
@@ -123,6 +128,7 @@ func (e *Endpoint) serveQuery(w http.ResponseWriter, r *http.Request, reqID stri
 		_ = xml.EscapeText(&b, []byte(ae.Message))
 		b.WriteString(`</Message></Error><RequestId>` + reqID + `</RequestId></ErrorResponse>`)
 		writeXML(w, ae.Status, b.Bytes())
+		e.observe(r, rq, nil, ae, ae.Status, start)
 		return
 	}
 	b.WriteString(`<` + action + `Response xmlns="` + q.Namespace + `">`)
@@ -135,6 +141,7 @@ func (e *Endpoint) serveQuery(w http.ResponseWriter, r *http.Request, reqID stri
 	}
 	b.WriteString(`<ResponseMetadata><RequestId>` + reqID + `</RequestId></ResponseMetadata></` + action + `Response>`)
 	writeXML(w, http.StatusOK, b.Bytes())
+	e.observe(r, rq, out, nil, http.StatusOK, start)
 }
 
 func writeXML(w http.ResponseWriter, status int, b []byte) {

@@ -66,38 +66,39 @@ type validator struct {
 	problems  []string
 }
 
-// decodeInput parses body as the input of shape name and checks it: nil when the handler may
-// decode it, else the SerializationException or ValidationException.
-func (a *API) decodeInput(name string, body []byte) *Error {
+// decodeInput parses body as the input of shape name and checks it: the decoded input (numbers
+// as json.Number; nil for an empty body) when the handler may decode it, else the
+// SerializationException or ValidationException.
+func (a *API) decodeInput(name string, body []byte) (map[string]any, *Error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return nil // the SDKs always send {}; an empty body is an empty input
+		return nil, nil // the SDKs always send {}; an empty body is an empty input
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return NewError(SerializationException, "Unable to parse the request body as JSON: %v", err)
+		return nil, NewError(SerializationException, "Unable to parse the request body as JSON: %v", err)
 	}
 	if dec.More() {
-		return NewError(SerializationException, "Unexpected data after the JSON request body")
+		return nil, NewError(SerializationException, "Unexpected data after the JSON request body")
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return NewError(SerializationException, "Start of structure or map found where not expected.")
+		return nil, NewError(SerializationException, "Start of structure or map found where not expected.")
 	}
 	val := &validator{shapes: a.shapes, overrides: a.overrides[name]}
 	if err := val.structure(obj, a.shapes[name], ""); err != nil {
-		return err
+		return nil, err
 	}
 	if n := len(val.problems); n > 0 {
 		word := "error"
 		if n > 1 {
 			word = "errors"
 		}
-		return NewError(ValidationException, "%d validation %s detected: %s", n, word, strings.Join(val.problems, "; "))
+		return nil, NewError(ValidationException, "%d validation %s detected: %s", n, word, strings.Join(val.problems, "; "))
 	}
-	return nil
+	return obj, nil
 }
 
 // path joins Coral's member path: lower camel case names, 1-based list indexes with ".member".

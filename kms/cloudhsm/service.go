@@ -22,6 +22,7 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/capacity"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/pki"
+	"github.com/hsmsim/hsmsim/hsmd/server"
 	"github.com/hsmsim/hsmsim/hsmd/token"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
 )
@@ -70,6 +71,9 @@ type Config struct {
 	// Capacity is the capacity profile of every HSM (package hsmd/capacity): "cloudhsm" holds
 	// each to the published rates of its HSM type; empty: no limits.
 	Capacity string
+	// NodeObserver, when set, gives each HSM the observer of its node API calls (metrics) as it
+	// starts, restarts included.
+	NodeObserver func(hsmID string) server.RPCObserver
 }
 
 // Service is the CloudHSM service of one process. It implements ControlPlane (served with
@@ -421,6 +425,9 @@ func (s *Service) startMember(c *clusterRec, h *hsmRec) (*cluster.Member, error)
 		CertPEM: cert, KeyPEM: key, CAPEM: ca.CertPEM, Network: s.net, NoSync: s.cfg.NoSync, KDF: s.cfg.KDF,
 		Bind: s.cfg.Bind, Timeouts: s.cfg.Timeouts, SnapshotThreshold: s.cfg.SnapshotThreshold, TrailingLogs: s.cfg.TrailingLogs,
 		SnapshotInterval: s.cfg.SnapshotInterval, Logger: s.log})
+	if err == nil && s.cfg.NodeObserver != nil {
+		m.Node().SetObserver(s.cfg.NodeObserver(h.ID))
+	}
 	if err != nil || s.cfg.Capacity == capacity.ProfileNone {
 		return m, err
 	}

@@ -280,3 +280,16 @@ func (h *Store) DropAll(end func(*client.Client)) {
 		}
 	}
 }
+
+// States counts the stores in each connection state (CONNECTED, FAILED, ...), for metrics:
+// every state is present, with zero when no store is in it.
+func (h *Store) States() map[string]int {
+	out := map[string]int{connConnected: 0, connConnecting: 0, connFailed: 0, connDisconnected: 0}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for id := range h.stores {
+		st, _ := h.connState(id)
+		out[st]++
+	}
+	return out
+}
