@@ -21,8 +21,8 @@ func request(op, key string) *awsapi.Request {
 		Input:  map[string]any{"KeyId": key}}
 }
 
-// run runs `audit kms ARGS` and returns what it printed.
-func run(t *testing.T, ctx context.Context, args ...string) string {
+// runKMSAudit runs `audit kms ARGS` and returns what it printed.
+func runKMSAudit(t *testing.T, ctx context.Context, args ...string) string {
 	t.Helper()
 	var out bytes.Buffer
 	app := &cli.App{Name: "hsmsim", Writer: &out, Commands: []*cli.Command{{Name: "audit", Subcommands: []*cli.Command{KMSCommand()}}}}
@@ -49,33 +49,33 @@ func TestAuditKMSFilters(t *testing.T) {
 	ctx := context.Background()
 	d := "--data-dir=" + dir
 
-	all := run(t, ctx, d)
+	all := runKMSAudit(t, ctx, d)
 	if n := strings.Count(all, "\n"); n != 3 || !strings.Contains(all, "arn:aws:kms:us-east-1:111122223333:key/"+key) ||
 		!strings.Contains(all, "arn:aws:iam::111122223333:root") {
 		t.Fatalf("all records:\n%s", all)
 	}
-	if got := run(t, ctx, d, "--event-name", "Decrypt"); strings.Count(got, "\n") != 1 || !strings.Contains(got, "Decrypt") {
+	if got := runKMSAudit(t, ctx, d, "--event-name", "Decrypt"); strings.Count(got, "\n") != 1 || !strings.Contains(got, "Decrypt") {
 		t.Errorf("--event-name Decrypt:\n%s", got)
 	}
-	if got := run(t, ctx, d, "--event-name", "Decrypt,Encrypt"); strings.Count(got, "\n") != 3 {
+	if got := runKMSAudit(t, ctx, d, "--event-name", "Decrypt,Encrypt"); strings.Count(got, "\n") != 3 {
 		t.Errorf("--event-name Decrypt,Encrypt:\n%s", got)
 	}
-	errs := run(t, ctx, d, "--error-only", "--json")
+	errs := runKMSAudit(t, ctx, d, "--error-only", "--json")
 	var r trail.Record
 	if strings.Count(errs, "\n") != 1 || json.Unmarshal([]byte(errs), &r) != nil || r.ErrorCode != "NotFoundException" || r.EventName != "Encrypt" {
 		t.Errorf("--error-only --json:\n%s", errs)
 	}
-	if got := run(t, ctx, d, "--since", "1h"); strings.Count(got, "\n") != 3 {
+	if got := runKMSAudit(t, ctx, d, "--since", "1h"); strings.Count(got, "\n") != 3 {
 		t.Errorf("--since 1h:\n%s", got)
 	}
-	if got := run(t, ctx, d, "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)); got != "" {
+	if got := runKMSAudit(t, ctx, d, "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)); got != "" {
 		t.Errorf("--since in an hour:\n%s", got)
 	}
 
 	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	done := make(chan string)
-	go func() { done <- run(t, fctx, d, "--follow", "--event-name", "GenerateRandom") }()
+	go func() { done <- runKMSAudit(t, fctx, d, "--follow", "--event-name", "GenerateRandom") }()
 	time.Sleep(300 * time.Millisecond)
 	tr.Observe(request("GenerateRandom", ""), nil, nil, 200, time.Millisecond)
 	tr.Sync()
