@@ -90,8 +90,10 @@ func Generate(seed int64, c Config) ([]byte, *spec.Scenario, error) {
 	has := func(face string) bool { return slices.Contains(faces, face) }
 	kms := has(spec.FaceKMS)
 	// One pkcs11 workload per process at a time, and the module is a second Go runtime: a third
-	// of the seeds that may use it do.
-	p11 := has(spec.FacePKCS11) && g.chance(0.34)
+	// of the seeds that may use it do. Drawn whatever the faces, so that the draws after it
+	// stay where they are.
+	p11Draw := g.chance(0.34)
+	p11 := has(spec.FacePKCS11) && p11Draw
 	hsm := has(spec.FaceHSM)
 
 	w("# Models: a seeded fault schedule of the campaign (package scenarios/campaign), seed %d;", seed)
