@@ -58,6 +58,7 @@ var (
 	_ failpoint.Restorer = (*target.InProcess)(nil)
 	_ failpoint.KMSHost  = (*target.InProcess)(nil)
 	_ Target             = (*target.Processes)(nil)
+	_ digester           = (*target.Processes)(nil)
 )
 
 // newTarget makes the target the options ask for (not started) for scenario s.

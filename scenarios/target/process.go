@@ -16,9 +16,9 @@ package target
 //
 // What needs the in-process service it has no method for: the KMS, wiping a node (rejoin with
 // an empty directory), adding or removing HSMs, backups, custom Raft timeouts; a scenario that
-// asks for them is refused with ErrProcessMode. A token's digest is not readable over the API:
-// Applied is GetInfo's applied index, and Holds logs in as each crypto user on one HSM and lists
-// its objects.
+// asks for them is refused with ErrProcessMode. Applied is GetInfo's applied index, Digest the
+// token digest the Cluster service's Status gives when asked, and Holds logs in as each crypto
+// user on one HSM and lists its objects.
 
 import (
 	"context"
@@ -523,6 +523,29 @@ func (t *Processes) Applied(label string) (uint64, bool) {
 		return 0, false
 	}
 	return info.AppliedIndex, true
+}
+
+// Digest is a running HSM's token digest (hex), asked of its Cluster service (Status with
+// with_digest) over the control connection; ok false when it does not answer, or its token
+// moved while it hashed it (settle asks again).
+func (t *Processes) Digest(label string) (string, bool) {
+	n := t.proc(label)
+	if n == nil {
+		return "", false
+	}
+	t.pmu.Lock()
+	up, conn := running(n), n.conn
+	t.pmu.Unlock()
+	if !up || conn == nil {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := clusterpb.NewClusterClient(conn).Status(ctx, &clusterpb.StatusRequest{WithDigest: true})
+	if err != nil || st.TokenDigest == "" {
+		return "", false
+	}
+	return st.TokenDigest, true
 }
 
 // Holds says which of handles one HSM holds, as the given crypto users see its token: it logs in
