@@ -12,7 +12,9 @@ package target
 //     control connection of its own (a node-style certificate issued from the customer CA the
 //     init node keeps in its data directory) that no rule names, so it is never cut;
 //   - kill is SIGKILL, restart starts the process again on its data directory;
-//   - node states, leaders and applied indexes come from each HSM's GetInfo, polled.
+//   - node states, leaders and applied indexes come from each HSM's GetInfo, polled;
+//   - children die with the runner (Pdeathsig on Linux) and what a killed runner left is reaped
+//     by the next (leftovers.go).
 //
 // What needs the in-process service it has no method for: the KMS, wiping a node (rejoin with
 // an empty directory), adding or removing HSMs, backups, custom Raft timeouts; a scenario that
@@ -104,6 +106,16 @@ func (t *Processes) Supports(to cluster.Timeouts) error {
 // join it), and waits until every HSM is ACTIVE. On an error, everything started is stopped.
 func (t *Processes) Start(ctx context.Context) (err error) {
 	if _, _, err := t.prepare(); err != nil {
+		return err
+	}
+	fixed := ""
+	if !t.tempDir {
+		fixed = t.dir
+	}
+	if r := ReapLeftovers(fixed, os.TempDir()); len(r.Killed)+len(r.Removed) > 0 {
+		t.opts.Logger.Warn("reaped what a killed runner left", "killed", r.Killed, "removed", r.Removed)
+	}
+	if err := writePID(filepath.Join(t.dir, runnerPIDFile), os.Getpid()); err != nil {
 		return err
 	}
 	defer func() {
@@ -227,8 +239,13 @@ func (t *Processes) start(n *procNode, args ...string) error {
 	}
 	cmd := exec.Command(t.bin, all...)
 	cmd.Stdout, cmd.Stderr = n.log, n.log
+	cmd.SysProcAttr = childAttr() // dies with the runner (Linux)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("target: starting %s: %w", n.label, err)
+	}
+	if err := writePID(n.dir+".pid", cmd.Process.Pid); err != nil { // for ReapLeftovers, if the runner is killed
+		_ = cmd.Process.Kill()
+		return err
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -507,7 +524,9 @@ func (t *Processes) Close() {
 		if n.log != nil {
 			_ = n.log.Close()
 		}
+		_ = os.Remove(n.dir + ".pid")
 	}
+	_ = os.Remove(filepath.Join(t.dir, runnerPIDFile))
 	t.removeDir()
 }
 
