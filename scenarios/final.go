@@ -57,6 +57,8 @@ func (e *engine) finalChecks(ctx context.Context, f *validate.Final) {
 		}
 		return store == "" || f.KeyStores[store] == "CONNECTED"
 	}
+	// An unavailable KMS is asked again until 20 s from now, over all the checks below.
+	patience := time.Now().Add(20 * time.Second)
 	cts := e.reg.Ciphertexts()
 	step := max(1, len(cts)/64)
 	skipped := 0
@@ -76,7 +78,7 @@ func (e *engine) finalChecks(ctx context.Context, f *validate.Final) {
 			}
 			return out.Plaintext, nil
 		}
-		if err := stillDecrypts(ctx, decrypt, c.Plaintext, 15*time.Second, 200*time.Millisecond); err != nil {
+		if err := stillDecrypts(ctx, decrypt, c.Plaintext, patience, 200*time.Millisecond); err != nil {
 			f.CiphertextsLost = append(f.CiphertextsLost, fmt.Sprintf("%s ciphertext acknowledged at %s: %v", c.StoreKey, c.ProducedAt.Round(time.Millisecond), err))
 		}
 	}
@@ -95,7 +97,7 @@ func (e *engine) finalChecks(ctx context.Context, f *validate.Final) {
 			defer cancel()
 			_, err := e.kms.Encrypt(cctx, &awskms.EncryptInput{KeyId: aws.String(o.Value), Plaintext: []byte("still there?")})
 			return err
-		}, 15*time.Second, 200*time.Millisecond)
+		}, patience, 200*time.Millisecond)
 		if err != nil {
 			f.KMSKeysLost = append(f.KMSKeysLost, fmt.Sprintf("%s (created at %s): %v", o.Value, o.End.Round(time.Millisecond), err))
 		}
@@ -115,24 +117,24 @@ var unavailable = map[string]bool{"KMSInvalidStateException": true, "KMSInternal
 var errAnotherPlaintext = errors.New("another plaintext")
 
 // stillDecrypts reports whether an acknowledged ciphertext still decrypts to its plaintext (nil)
-// or why not. An unavailable answer is asked again every `every` until `within` has passed: the
+// or why not. An unavailable answer is asked again every `every` until the deadline: the
 // check is made after the heal, and a cluster still electing a leader on a loaded machine has
 // not lost anything. A bad-ciphertext answer or another plaintext is a loss at once; an
 // answer unavailable to the end is one too, with its error (nothing shows the key survived).
-func stillDecrypts(ctx context.Context, decrypt func(context.Context) ([]byte, error), plain []byte, within, every time.Duration) error {
+func stillDecrypts(ctx context.Context, decrypt func(context.Context) ([]byte, error), plain []byte, deadline time.Time, every time.Duration) error {
 	return untilAvailable(ctx, func(ctx context.Context) error {
 		got, err := decrypt(ctx)
 		if err == nil && string(got) != string(plain) {
 			return errAnotherPlaintext
 		}
 		return err
-	}, within, every)
+	}, deadline, every)
 }
 
-// untilAvailable calls call until it answers something other than unavailable, or within has
-// passed; it returns the last answer.
-func untilAvailable(ctx context.Context, call func(context.Context) error, within, every time.Duration) error {
-	deadline := time.Now().Add(within)
+// untilAvailable calls call until it answers something other than unavailable, or the
+// deadline (one for the whole final check, so that a cluster that stays unavailable costs it
+// once, not once per ciphertext) has passed; it returns the last answer.
+func untilAvailable(ctx context.Context, call func(context.Context) error, deadline time.Time, every time.Duration) error {
 	for {
 		err := call(ctx)
 		if err == nil || errors.Is(err, errAnotherPlaintext) || !unavailable[history.ErrorCode(err)] || time.Now().After(deadline) || ctx.Err() != nil {

@@ -38,7 +38,7 @@ func TestStillDecrypts(t *testing.T) {
 				calls++
 				return []byte(tc.plain), err
 			}
-			err := stillDecrypts(context.Background(), decrypt, []byte("p"), 300*time.Millisecond, time.Millisecond)
+			err := stillDecrypts(context.Background(), decrypt, []byte("p"), time.Now().Add(300*time.Millisecond), time.Millisecond)
 			if (err != nil) != tc.lost {
 				t.Fatalf("lost %v (%v), want %v", err != nil, err, tc.lost)
 			}
