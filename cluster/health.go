@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/hex"
 	"sync"
 	"time"
 
@@ -177,6 +178,21 @@ func (m *Member) ClusterState() string {
 		return ClusterActive
 	}
 	return ClusterInitialized
+}
+
+// tokenDigest is the hex token digest (token.State.Digest) if the token is still at applied
+// when hashed, else "": a digest must name the index it belongs to, or replicas compared by it
+// would differ for no reason.
+func (m *Member) tokenDigest(applied uint64) string {
+	s := m.node.State()
+	if s == nil {
+		return ""
+	}
+	d, err := s.Digest()
+	if err != nil || s.Applied() != applied {
+		return ""
+	}
+	return hex.EncodeToString(d)
 }
 
 // Status is this member's view of itself and the cluster.

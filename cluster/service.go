@@ -179,11 +179,15 @@ func (s *service) Remove(ctx context.Context, req *clusterpb.RemoveRequest) (*cl
 }
 
 // Status reports this member's view.
-func (s *service) Status(ctx context.Context, _ *clusterpb.StatusRequest) (*clusterpb.StatusResponse, error) {
+func (s *service) Status(ctx context.Context, req *clusterpb.StatusRequest) (*clusterpb.StatusResponse, error) {
 	if _, err := authorize(ctx); err != nil {
 		return nil, err
 	}
-	return s.m.Status(), nil
+	st := s.m.Status()
+	if req.GetWithDigest() {
+		st.TokenDigest = s.m.tokenDigest(st.AppliedIndex)
+	}
+	return st, nil
 }
 
 // SetFaults replaces or extends this member's netsim rules.

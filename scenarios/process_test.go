@@ -29,7 +29,8 @@ func logResult(t *testing.T, res *Result) {
 // processes (built from this module unless $HSMSIM_BIN names one): minority-partition
 // (partitions mirrored to the processes with SetFaults), rolling-restart (SIGKILL and a restart
 // on the same data directory) and slow-links (its custom Raft timeouts reach each hsmd as
-// --raft-timeouts), short profiles. Each must pass, every check run.
+// --raft-timeouts), short profiles. Each must pass, every check run, and converged compares
+// the HSMs' token digests.
 func TestProcessModeRunsALibraryScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds hsmsim and starts hsmd processes")
@@ -67,6 +68,17 @@ func TestProcessModeRunsALibraryScenario(t *testing.T) {
 			// shows the timeouts reached the processes.)
 			if name != "slow-links" && len(leaders) < 2 {
 				t.Errorf("the leader never changed (%v): the faults did not reach the hsmd processes", leaders)
+			}
+			// converged compared the tokens (digests over the Cluster service), not only indexes.
+			for _, n := range res.Final.Nodes {
+				if n.Up && len(n.Digest) != 64 {
+					t.Errorf("%s: digest %q: converged did not compare tokens", n.Label, n.Digest)
+				}
+			}
+			for _, n := range res.Final.Notes {
+				if strings.Contains(n, "applied index only") {
+					t.Errorf("note: %s", n)
+				}
 			}
 			if len(res.Nodes) != 3 || res.Nodes[0].ID == "" {
 				t.Errorf("nodes: %+v", res.Nodes)

@@ -43,9 +43,6 @@ func (e *engine) settle(ctx context.Context) validate.Final {
 			}
 		}
 		if agreed && len(first) > 0 {
-			if !digests { // only process mode reads no digest
-				final.Notes = append(final.Notes, "process mode: nodes compared by applied index only (a token digest is not readable over the node API)")
-			}
 			final.ConvergeTook = time.Since(start)
 			return final
 		}

@@ -59,6 +59,12 @@ func setup(ctx context.Context, s *spec.Scenario, env Target, reg *target.Regist
 			reg.Unlock()
 			what = fmt.Sprintf("%s key %s of %s: handle %d", st.Type, st.Name, st.Owner, h)
 		case spec.StepKeyStore:
+			// The KMS is a client of its own: it logs in as kmsuser on whichever HSM it dials,
+			// which must have applied kmsuser's creation (an HSM answers a login from its own
+			// token, and another client's writes do not order this one's reads).
+			if err := waitApplied(ctx, env, adm.Session().Index(), 20*time.Millisecond); err != nil {
+				return fmt.Errorf("%s: key store %s: %w", st.Pos, st.Name, err)
+			}
 			id, err := setupStore(ctx, env, reg, kc, st)
 			if err != nil {
 				return fmt.Errorf("%s: key store %s: %w", st.Pos, st.Name, err)
@@ -109,6 +115,35 @@ func setupKey(ctx context.Context, env Target, reg *target.Registry, st spec.Ste
 		[]attr.Attribute{{Type: p11.CKA_EC_PARAMS, Value: traffic.P256}, {Type: p11.CKA_TOKEN, Value: attr.Bool(true)}, {Type: p11.CKA_VERIFY, Value: attr.Bool(true)}, label},
 		[]attr.Attribute{{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}, {Type: p11.CKA_SIGN, Value: attr.Bool(true)}, label})
 	return priv, err
+}
+
+// appliedReader is what waitApplied reads of a target.
+type appliedReader interface {
+	Nodes() []target.NodeInfo
+	Applied(label string) (uint64, bool)
+}
+
+// waitApplied waits until every running HSM of the scenario's cluster has applied index.
+func waitApplied(ctx context.Context, t appliedReader, index uint64, every time.Duration) error {
+	for {
+		behind := ""
+		for _, n := range t.Nodes() {
+			if !n.Up || n.Removed || n.Cluster != "" {
+				continue
+			}
+			if a, ok := t.Applied(n.Label); ok && a < index {
+				behind = fmt.Sprintf("%s applied %d", n.Label, a)
+			}
+		}
+		if behind == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for every HSM to apply index %d: %s: %w", index, behind, ctx.Err())
+		case <-time.After(every):
+		}
+	}
 }
 
 func setupStore(ctx context.Context, env Target, reg *target.Registry, kc *awskms.Client, st spec.Step) (string, error) {

@@ -58,6 +58,7 @@ var (
 	_ failpoint.Restorer = (*target.InProcess)(nil)
 	_ failpoint.KMSHost  = (*target.InProcess)(nil)
 	_ Target             = (*target.Processes)(nil)
+	_ digester           = (*target.Processes)(nil)
 )
 
 // newTarget makes the target the options ask for (not started) for scenario s.
@@ -125,4 +126,17 @@ func refusal(s *spec.Scenario, t Target, timeouts cluster.Timeouts) error {
 		return nil
 	}
 	return fmt.Errorf("%s cannot run: %w:\n  %s", s.Name, t.Unsupported(), strings.Join(why, "\n  "))
+}
+
+// FaultAvailable says why the target the options choose cannot carry out a fault action (nil:
+// it can); RunsKMS says whether it can run the KMS. A generator of scenarios (package
+// scenarios/campaign) asks them before it draws, so it never draws what the run would refuse.
+func FaultAvailable(do string, o Options) error {
+	return failpoint.Available(do, newTarget(&spec.Scenario{}, o, cluster.FastTimeouts()))
+}
+
+// RunsKMS: see FaultAvailable.
+func RunsKMS(o Options) bool {
+	_, ok := newTarget(&spec.Scenario{}, o, cluster.FastTimeouts()).(kmsTarget)
+	return ok
 }

@@ -431,7 +431,10 @@ func (x *RemoveResponse) GetRedirect() string {
 }
 
 type StatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// with_digest asks for token_digest: hashing the whole token costs, so only callers that
+	// compare replicas (scenarios in process mode) ask for it.
+	WithDigest    bool `protobuf:"varint,1,opt,name=with_digest,json=withDigest,proto3" json:"with_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -464,6 +467,13 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
 	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *StatusRequest) GetWithDigest() bool {
+	if x != nil {
+		return x.WithDigest
+	}
+	return false
 }
 
 type MemberStatus struct {
@@ -562,8 +572,11 @@ type StatusResponse struct {
 	LastContactMs          int64                  `protobuf:"varint,16,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"` // since the last contact with the leader; 0 on the leader, -1 never
 	Members                []*MemberStatus        `protobuf:"bytes,17,rep,name=members,proto3" json:"members,omitempty"`
 	TrustAnchorFingerprint string                 `protobuf:"bytes,18,opt,name=trust_anchor_fingerprint,json=trustAnchorFingerprint,proto3" json:"trust_anchor_fingerprint,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// token_digest is the token's digest (hex of token.State.Digest) at applied_index, when the
+	// request asked for it; empty when the token moved while it was hashed (ask again).
+	TokenDigest   string `protobuf:"bytes,19,opt,name=token_digest,json=tokenDigest,proto3" json:"token_digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -718,6 +731,13 @@ func (x *StatusResponse) GetMembers() []*MemberStatus {
 func (x *StatusResponse) GetTrustAnchorFingerprint() string {
 	if x != nil {
 		return x.TrustAnchorFingerprint
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetTokenDigest() string {
+	if x != nil {
+		return x.TokenDigest
 	}
 	return ""
 }
@@ -1169,14 +1189,16 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"\rRemoveRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\",\n" +
 	"\x0eRemoveResponse\x12\x1a\n" +
-	"\bredirect\x18\x01 \x01(\tR\bredirect\"\x0f\n" +
-	"\rStatusRequest\"\xb7\x01\n" +
+	"\bredirect\x18\x01 \x01(\tR\bredirect\"0\n" +
+	"\rStatusRequest\x12\x1f\n" +
+	"\vwith_digest\x18\x01 \x01(\bR\n" +
+	"withDigest\"\xb7\x01\n" +
 	"\fMemberStatus\x127\n" +
 	"\x06member\x18\x01 \x01(\v2\x1f.hsmsim.cluster.v1.MemberRecordR\x06member\x12\x14\n" +
 	"\x05voter\x18\x02 \x01(\bR\x05voter\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\bR\x06leader\x12\x1b\n" +
 	"\thsm_state\x18\x04 \x01(\tR\bhsmState\x12#\n" +
-	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\"\xec\x04\n" +
+	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\"\x8f\x05\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
 	"\x02az\x18\x02 \x01(\tR\x02az\x12\x19\n" +
@@ -1200,7 +1222,8 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"\x04term\x18\x0f \x01(\x04R\x04term\x12&\n" +
 	"\x0flast_contact_ms\x18\x10 \x01(\x03R\rlastContactMs\x129\n" +
 	"\amembers\x18\x11 \x03(\v2\x1f.hsmsim.cluster.v1.MemberStatusR\amembers\x128\n" +
-	"\x18trust_anchor_fingerprint\x18\x12 \x01(\tR\x16trustAnchorFingerprint\"G\n" +
+	"\x18trust_anchor_fingerprint\x18\x12 \x01(\tR\x16trustAnchorFingerprint\x12!\n" +
+	"\ftoken_digest\x18\x13 \x01(\tR\vtokenDigest\"G\n" +
 	"\x10SetFaultsRequest\x12\x14\n" +
 	"\x05clear\x18\x01 \x01(\bR\x05clear\x12\x1d\n" +
 	"\n" +

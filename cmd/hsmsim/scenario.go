@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/hsmsim/hsmsim/internal/campaigncmd"
 	"github.com/hsmsim/hsmsim/scenarios"
 	"github.com/hsmsim/hsmsim/scenarios/report"
 	"github.com/hsmsim/hsmsim/scenarios/spec"
@@ -58,6 +59,7 @@ The library lives in testdata/scenarios.`,
 				},
 				Action: scenarioExplain,
 			},
+			campaigncmd.Command(),
 		},
 	}
 }

@@ -12,14 +12,17 @@ package target
 //     control connection of its own (a node-style certificate issued from the customer CA the
 //     init node keeps in its data directory) that no rule names, so it is never cut;
 //   - kill is SIGKILL, restart starts the process again on its data directory, pause is
-//     SIGSTOP and its undo SIGCONT (Freeze);
-//   - node states, leaders and applied indexes come from each HSM's GetInfo, polled.
+//     SIGSTOP and its undo SIGCONT (Freeze), and Raft timeouts reach each hsmd as
+//     --raft-timeouts;
+//   - node states, leaders and applied indexes come from each HSM's GetInfo, polled;
+//   - children die with the runner (Pdeathsig on Linux) and what a killed runner left is reaped
+//     by the next (leftovers.go).
 //
 // What needs the in-process service it has no method for: the KMS, wiping a node (rejoin with
-// an empty directory), adding or removing HSMs, backups, custom Raft timeouts; a scenario that
-// asks for them is refused with ErrProcessMode. Raft timeouts reach each hsmd as --raft-timeouts. A token's digest is not readable over the API:
-// Applied is GetInfo's applied index, and Holds logs in as each crypto user on one HSM and lists
-// its objects.
+// an empty directory), adding or removing HSMs, backups; a scenario that asks for them is
+// refused with ErrProcessMode. Applied is GetInfo's applied index, Digest the token digest the
+// Cluster service's Status gives when asked, and Holds logs in as each crypto user on one HSM
+// and lists its objects.
 
 import (
 	"context"
@@ -98,6 +101,16 @@ func (t *Processes) Supports(cluster.Timeouts) error { return nil }
 // join it), and waits until every HSM is ACTIVE. On an error, everything started is stopped.
 func (t *Processes) Start(ctx context.Context) (err error) {
 	if _, _, err := t.prepare(); err != nil {
+		return err
+	}
+	fixed := ""
+	if !t.tempDir {
+		fixed = t.dir
+	}
+	if r := ReapLeftovers(fixed, os.TempDir()); len(r.Killed)+len(r.Removed) > 0 {
+		t.opts.Logger.Warn("reaped what a killed runner left", "killed", r.Killed, "removed", r.Removed)
+	}
+	if err := writePID(filepath.Join(t.dir, runnerPIDFile), os.Getpid()); err != nil {
 		return err
 	}
 	defer func() {
@@ -217,8 +230,13 @@ func (t *Processes) start(n *procNode, args ...string) error {
 	}
 	cmd := exec.Command(t.bin, all...)
 	cmd.Stdout, cmd.Stderr = n.log, n.log
+	cmd.SysProcAttr = childAttr() // dies with the runner (Linux)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("target: starting %s: %w", n.label, err)
+	}
+	if err := writePID(n.dir+".pid", cmd.Process.Pid); err != nil { // for ReapLeftovers, if the runner is killed
+		_ = cmd.Process.Kill()
+		return err
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -517,7 +535,9 @@ func (t *Processes) Close() {
 		if n.log != nil {
 			_ = n.log.Close()
 		}
+		_ = os.Remove(n.dir + ".pid")
 	}
+	_ = os.Remove(filepath.Join(t.dir, runnerPIDFile))
 	t.removeDir()
 }
 
@@ -533,6 +553,29 @@ func (t *Processes) Applied(label string) (uint64, bool) {
 		return 0, false
 	}
 	return info.AppliedIndex, true
+}
+
+// Digest is a running HSM's token digest (hex), asked of its Cluster service (Status with
+// with_digest) over the control connection; ok false when it does not answer, or its token
+// moved while it hashed it (settle asks again).
+func (t *Processes) Digest(label string) (string, bool) {
+	n := t.proc(label)
+	if n == nil {
+		return "", false
+	}
+	t.pmu.Lock()
+	up, conn := running(n), n.conn
+	t.pmu.Unlock()
+	if !up || conn == nil {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := clusterpb.NewClusterClient(conn).Status(ctx, &clusterpb.StatusRequest{WithDigest: true})
+	if err != nil || st.TokenDigest == "" {
+		return "", false
+	}
+	return st.TokenDigest, true
 }
 
 // Holds says which of handles one HSM holds, as the given crypto users see its token: it logs in
