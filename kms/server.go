@@ -281,3 +281,10 @@ func (s *Server) IAM() *iam.Store { return s.iam }
 
 // KeyStoreStates counts the custom key stores in each connection state (metrics).
 func (s *Server) KeyStoreStates() map[string]int { return s.hsm.States() }
+
+// CustomKeyStores are the account's custom key stores in region, as DescribeCustomKeyStores
+// lists them, for a view in this process (the web console) that is not a request: it reaches
+// neither the live faults nor the audit trail.
+func (s *Server) CustomKeyStores(account, region string) ([]customstore.Entry, error) {
+	return s.hsm.Describe(account, region, "", "")
+}

@@ -2,34 +2,31 @@ package embedded
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+	"slices"
+	"strings"
 
 	"github.com/hsmsim/hsmsim/internal/console"
 	"github.com/hsmsim/hsmsim/internal/faultctl"
+	"github.com/hsmsim/hsmsim/kms/customstore"
+	"github.com/hsmsim/hsmsim/kms/trail"
 	"github.com/hsmsim/hsmsim/scenarios/target"
 )
 
 // The live web console (internal/console) on the endpoint's port: the cluster as the fault
-// API's target sees it, the key stores as DescribeCustomKeyStores answers, and the endpoint's
-// last requests.
+// API's target sees it, the key stores as DescribeCustomKeyStores would list them, and the KMS's
+// last requests from its audit trail.
 
 // ReportsDir is where the console looks for scenario reports in the data directory.
 const ReportsDir = "reports"
 
-// requestLogSize is how many requests the console's request log keeps.
-const requestLogSize = 200
-
 // newConsole is the console of the stack; t is nil without a cluster of its own.
 func (c *Cluster) newConsole(t *target.InProcess) *console.Handler {
-	c.Requests = console.NewRequestLog(requestLogSize)
-	h := &console.Handler{Requests: c.Requests, Reports: filepath.Join(c.Dir, ReportsDir), Faults: faultctl.Path,
+	h := &console.Handler{Reports: filepath.Join(c.Dir, ReportsDir), Faults: faultctl.Path,
 		KeyStores: keyStoreView{kms: c.KMS, st: c.State}}
+	if c.Trail != nil {
+		h.Requests = trailRequests{c.Trail}
+	}
 	if t != nil {
 		h.Cluster = clusterView{c: c, t: t}
 	}
@@ -65,41 +62,45 @@ func (v clusterView) HSMs() []console.HSM {
 	return out
 }
 
-// keyStoreView asks the KMS for its custom key stores as an AWS client would, as the
-// account's administrator, through the handler itself: no socket, and neither the live faults
-// nor the request log see the console's own calls.
+// keyStoreView is the KMS's custom key stores of the stack's account and region, read from the
+// server directly: the console's polls are not requests, so neither the live faults nor the
+// audit trail see them.
 type keyStoreView struct {
-	kms http.Handler
-	st  State
+	kms interface {
+		CustomKeyStores(account, region string) ([]customstore.Entry, error)
+	}
+	st State
 }
 
-func (v keyStoreView) KeyStores(ctx context.Context) ([]console.KeyStore, error) {
-	cl := awskms.New(awskms.Options{Region: v.st.Region, BaseEndpoint: aws.String("http://console.internal"),
-		Credentials: credentials.NewStaticCredentialsProvider(v.st.AccessKeyID, v.st.SecretKey, ""),
-		HTTPClient:  &http.Client{Transport: handlerTransport{v.kms}}, RetryMaxAttempts: 1})
-	var out []console.KeyStore
-	p := awskms.NewDescribeCustomKeyStoresPaginator(cl, &awskms.DescribeCustomKeyStoresInput{})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range page.CustomKeyStores {
-			out = append(out, console.KeyStore{ID: aws.ToString(s.CustomKeyStoreId), Name: aws.ToString(s.CustomKeyStoreName),
-				ClusterID: aws.ToString(s.CloudHsmClusterId), ConnectionState: string(s.ConnectionState),
-				ConnectionErrorCode: string(s.ConnectionErrorCode)})
-		}
+func (v keyStoreView) KeyStores(context.Context) ([]console.KeyStore, error) {
+	stores, err := v.kms.CustomKeyStores(v.st.AccountID, v.st.Region)
+	if err != nil {
+		return nil, err
 	}
+	out := make([]console.KeyStore, 0, len(stores))
+	for _, s := range stores {
+		out = append(out, console.KeyStore{ID: s.CustomKeyStoreId, Name: s.CustomKeyStoreName, ClusterID: s.CloudHsmClusterId,
+			ConnectionState: s.ConnectionState, ConnectionErrorCode: s.ConnectionErrorCode})
+	}
+	slices.SortFunc(out, func(a, b console.KeyStore) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
-// handlerTransport answers HTTP requests with a handler in this process.
-type handlerTransport struct{ h http.Handler }
+// trailRequests are the KMS audit trail's last records as the console lists requests, newest
+// first (Trail.Recent gives them oldest first).
+type trailRequests struct{ t *trail.Trail }
 
-func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	w := httptest.NewRecorder()
-	t.h.ServeHTTP(w, r)
-	res := w.Result()
-	res.Request = r
-	return res, nil
+func (r trailRequests) Recent(n int) []console.Request {
+	recs := r.t.Recent(n)
+	out := make([]console.Request, len(recs))
+	for i := range recs {
+		rec := &recs[i]
+		caller := rec.UserIdentity.ARN
+		if caller == "" {
+			caller = rec.UserIdentity.AccessKeyID
+		}
+		out[len(recs)-1-i] = console.Request{Time: rec.EventTime, Operation: rec.EventName, Caller: caller, ErrorCode: rec.ErrorCode,
+			Latency: rec.Latency()}
+	}
+	return out
 }

@@ -33,7 +33,6 @@ import (
 	"github.com/hsmsim/hsmsim/cluster/netsim"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/token"
-	"github.com/hsmsim/hsmsim/internal/console"
 	"github.com/hsmsim/hsmsim/internal/faultctl"
 	"github.com/hsmsim/hsmsim/kms"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
@@ -138,8 +137,6 @@ type Cluster struct {
 	// Quotas are AWS KMS's request quotas the endpoint enforces (the capacity profile); nil
 	// without it.
 	Quotas *quota.Quotas
-	// Requests are the endpoint's last requests, as the console shows them.
-	Requests *console.RequestLog
 	// Metrics is the stack's Prometheus registry, served at metrics.Path on the endpoint's port,
 	// and Trail the KMS's audit trail (nil with NoKMS) (observe.go).
 	Metrics *prometheus.Registry

@@ -56,7 +56,7 @@ func (c *Cluster) serveKMS(listen string) (string, error) {
 		return "", err
 	}
 	con := c.newConsole(t)
-	c.httpSrv = &http.Server{Handler: con.Mount(ctl.Mount(c.Requests.Wrap(c.KMS))), ReadHeaderTimeout: 10 * time.Second}
+	c.httpSrv = &http.Server{Handler: con.Mount(ctl.Mount(c.KMS)), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = c.httpSrv.Serve(lis) }()
 	return "http://" + c.advertised(lis.Addr()), nil
 }
