@@ -166,6 +166,11 @@ func (m *Member) forward(ctx context.Context, addr string, cmd []byte) (token.Re
 // barrierPoll is how often ReadBarrier looks at the applied index while it waits.
 const barrierPoll = 5 * time.Millisecond
 
+// barrierAsk bounds ReadBarrier's question to the leader: a member cut off from it (a minority
+// partition) answers a login miss from its own view after this, not after the caller's whole
+// deadline, and well within a client's attempt timeout.
+const barrierAsk = 2 * time.Second
+
 // ReadBarrier implements the server's read barrier: it asks the leader for its commit index
 // (the leader itself reads its own) and waits until this member's state machine has seen that
 // index. Every write the cluster acknowledged was committed before, so it is applied here when
@@ -187,7 +192,9 @@ func (p *proposer) ReadBarrier(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		st, err := clusterpb.NewClusterClient(conn).Status(ctx, &clusterpb.StatusRequest{})
+		actx, cancel := context.WithTimeout(ctx, barrierAsk)
+		st, err := clusterpb.NewClusterClient(conn).Status(actx, &clusterpb.StatusRequest{})
+		cancel()
 		if err != nil {
 			return err
 		}
