@@ -162,3 +162,55 @@ func (m *Member) forward(ctx context.Context, addr string, cmd []byte) (token.Re
 	}
 	return token.Result{RV: r.Rv, Msg: r.Msg, Handles: r.Handles, Value: r.Value}, r.Index, nil
 }
+
+// barrierPoll is how often ReadBarrier looks at the applied index while it waits.
+const barrierPoll = 5 * time.Millisecond
+
+// barrierAsk bounds ReadBarrier's question to the leader: a member cut off from it (a minority
+// partition) answers a login miss from its own view after this, not after the caller's whole
+// deadline, and well within a client's attempt timeout.
+const barrierAsk = 2 * time.Second
+
+// ReadBarrier implements the server's read barrier: it asks the leader for its commit index
+// (the leader itself reads its own) and waits until this member's state machine has seen that
+// index. Every write the cluster acknowledged was committed before, so it is applied here when
+// ReadBarrier returns nil. A deposed leader that does not know it yet may answer a lower index;
+// the barrier is then as good as the old local check, no worse.
+func (p *proposer) ReadBarrier(ctx context.Context) error {
+	m := p.m
+	r := m.r.Load()
+	if r == nil {
+		return ErrClosed
+	}
+	commit := r.CommitIndex()
+	if r.State() != raft.Leader {
+		addr := m.leaderAPIAddr()
+		if addr == "" {
+			return errors.New("no leader")
+		}
+		conn, err := m.peer(addr)
+		if err != nil {
+			return err
+		}
+		actx, cancel := context.WithTimeout(ctx, barrierAsk)
+		st, err := clusterpb.NewClusterClient(conn).Status(actx, &clusterpb.StatusRequest{})
+		cancel()
+		if err != nil {
+			return err
+		}
+		commit = st.CommitIndex
+	}
+	if m.fsm.LastIndex() >= commit {
+		return nil
+	}
+	t := time.NewTicker(barrierPoll)
+	defer t.Stop()
+	for m.fsm.LastIndex() < commit {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}

@@ -287,3 +287,32 @@ func newID() string {
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// readBarrier is what a cluster's Proposer also offers: ReadBarrier returns once this node has
+// applied everything the leader had committed when it was called (or ctx ends). A lone node
+// has nothing to wait for.
+type readBarrier interface {
+	ReadBarrier(ctx context.Context) error
+}
+
+// catchUp waits, bounded by IndexWait, until this node has applied what the leader committed,
+// and reports whether the token moved meanwhile (only then is a second look worth it). It is
+// for the miss paths of calls that cannot carry a read-your-writes index, such as a login
+// through a fresh client; the usual path never pays for it.
+func (n *Node) catchUp(ctx context.Context) bool {
+	n.mu.RLock()
+	b, ok := n.prop.(readBarrier)
+	n.mu.RUnlock()
+	s := n.State()
+	if !ok || s == nil {
+		return false
+	}
+	before := s.Applied()
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.IndexWait)
+	defer cancel()
+	if err := b.ReadBarrier(ctx); err != nil {
+		// Answer from this node's view, as before the barrier existed.
+		n.log.Debug("read barrier", "err", err)
+	}
+	return s.Applied() != before
+}

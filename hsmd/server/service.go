@@ -89,6 +89,14 @@ func (v *service) Login(ctx context.Context, r *hsmpb.LoginRequest) (*hsmpb.Logi
 		return nil, err
 	}
 	u, ok := s.User(r.User)
+	good := ok && !u.Locked && token.VerifyPassword(r.Password, u.Hash)
+	if !good && v.n.catchUp(ctx) {
+		// This node may not have applied the user's creation, password change or unlock yet,
+		// though the cluster acknowledged it to another session (whose read-your-writes index
+		// this caller does not carry): judge again on what the leader had committed.
+		u, ok = s.User(r.User)
+		good = ok && !u.Locked && token.VerifyPassword(r.Password, u.Hash)
+	}
 	if !ok {
 		v.n.auditLocal(audit.Event{Opcode: audit.OpLogin, Response: "CKR_PIN_INCORRECT", User: r.User, Detail: "user not found"})
 		return nil, p11.WithReason(p11.Errorf(p11.CKR_PIN_INCORRECT, "user not found"), p11.ReasonUserNotFound)
@@ -98,7 +106,6 @@ func (v *service) Login(ctx context.Context, r *hsmpb.LoginRequest) (*hsmpb.Logi
 		v.n.auditLocal(audit.Event{Opcode: audit.OpLogin, Response: "CKR_PIN_LOCKED", User: u.Name, UserType: audit.UserType(u.Role), Detail: "user is locked"})
 		return nil, p11.Errorf(p11.CKR_PIN_LOCKED, "user %q is locked; an admin must reset its password", u.Name)
 	}
-	good := token.VerifyPassword(r.Password, u.Hash)
 	res, _, err := v.n.propose(ctx, token.Command{Type: token.CmdLoginAttempt, Msg: &hsmpb.CmdLoginAttempt{
 		User: u.Name, Ok: good, LoginId: newID(), Generation: u.Generation, AtUnix: time.Now().Unix(),
 	}})
