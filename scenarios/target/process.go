@@ -298,7 +298,7 @@ func waitIdentity(ctx context.Context, n *procNode) (string, error) {
 			return "", fmt.Errorf("target: hsmd %s exited while starting (log %s.log): %s", n.label, n.dir, tail(n.dir+".log"))
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return "", fmt.Errorf("target: hsmd %s did not take its place within 60s (log %s.log)", n.label, n.dir)
+			return "", fmt.Errorf("target: hsmd %s did not take its place within 60s (log %s.log): %s", n.label, n.dir, tail(n.dir+".log"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
