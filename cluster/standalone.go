@@ -33,8 +33,11 @@ type StandaloneOptions struct {
 	// from the trust anchor CACert with its key CAKey (files), as AWS issues an HSM's.
 	Join          []string
 	CACert, CAKey string
-	Timeouts      Timeouts // zero: DefaultTimeouts
-	Logger        *slog.Logger
+	// NodeID, with Join, is the id the HSM joins under (empty: a new one): an HSM whose disk was
+	// replaced comes back under its old id, and the leader takes the old member out first.
+	NodeID   string
+	Timeouts Timeouts // zero: DefaultTimeouts
+	Logger   *slog.Logger
 }
 
 // Standalone is a running standalone HSM.
@@ -130,6 +133,12 @@ func loadOrNewIdentity(o StandaloneOptions) (*NodeIdentity, bool, error) {
 		return nil, false, fmt.Errorf("%s holds no HSM yet: start it with either --init (a new cluster) or --join (an existing one)", o.Dir)
 	}
 	id = &NodeIdentity{NodeID: NewHSMID(), AZ: o.AZ, APIAddr: o.Listen, RaftAddr: o.RaftListen}
+	if o.NodeID != "" {
+		if o.Init || !ValidHSMID(o.NodeID) {
+			return nil, false, fmt.Errorf("--hsm-id %q: want an hsm- id, and --join", o.NodeID)
+		}
+		id.NodeID = o.NodeID
+	}
 	if id.RaftAddr == "" {
 		if id.RaftAddr, err = RaftAddr(id.APIAddr); err != nil {
 			return nil, false, fmt.Errorf("--listen: %w", err)

@@ -28,14 +28,15 @@ func logResult(t *testing.T, res *Result) {
 // TestProcessModeRunsALibraryScenario runs library scenarios against separate "hsmsim hsmd"
 // processes (built from this module unless $HSMSIM_BIN names one): minority-partition
 // (partitions mirrored to the processes with SetFaults), rolling-restart (SIGKILL and a restart
-// on the same data directory) and slow-links (its custom Raft timeouts reach each hsmd as
-// --raft-timeouts), short profiles. Each must pass, every check run, and converged compares
+// on the same data directory), slow-links (its custom Raft timeouts reach each hsmd as
+// --raft-timeouts) and node-wiped-rejoin (a follower SIGKILLed, its directory deleted, and a
+// fresh hsmd --join under its old id), short profiles. Each must pass, every check run, and converged compares
 // the HSMs' token digests.
 func TestProcessModeRunsALibraryScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds hsmsim and starts hsmd processes")
 	}
-	for _, name := range []string{"minority-partition", "rolling-restart", "slow-links"} {
+	for _, name := range []string{"minority-partition", "rolling-restart", "slow-links", "node-wiped-rejoin"} {
 		t.Run(name, func(t *testing.T) {
 			s, err := spec.Load(filepath.Join("..", "testdata", "scenarios", name+".yaml"))
 			if err != nil {
@@ -66,7 +67,8 @@ func TestProcessModeRunsALibraryScenario(t *testing.T) {
 			// (slow-links changes no leader: with the default lease below its 400 ms round trip
 			// the leader would step down again and again and its writes fail, so its passing
 			// shows the timeouts reached the processes.)
-			if name != "slow-links" && len(leaders) < 2 {
+			// (node-wiped-rejoin wipes a follower: the leader need not change.)
+			if name != "slow-links" && name != "node-wiped-rejoin" && len(leaders) < 2 {
 				t.Errorf("the leader never changed (%v): the faults did not reach the hsmd processes", leaders)
 			}
 			// converged compared the tokens (digests over the Cluster service), not only indexes.
@@ -87,12 +89,15 @@ func TestProcessModeRunsALibraryScenario(t *testing.T) {
 	}
 }
 
-// TestProcessModeRefusesWhatItCannotDo: a scenario with the KMS or a wipe is refused before
-// anything starts, naming the step.
+// TestProcessModeRefusesWhatItCannotDo: a scenario with the KMS or a backup restore is refused
+// before anything starts, naming the step; its wipes, add-hsm and remove-hsm are not among what
+// is refused (process mode does them).
 func TestProcessModeRefusesWhatItCannotDo(t *testing.T) {
+	notRefused := []string{"do wipe", "do add-hsm", "do remove-hsm"}
 	for file, want := range map[string][]string{
-		"node-wiped-rejoin.yaml": {"do wipe"},
-		"az-outage-kms.yaml":     {"needs the KMS"},
+		"az-outage-kms.yaml":                {"needs the KMS"},
+		"shrink-to-one-hsm.yaml":            {"needs the KMS"},
+		"backup-restore-keystore-move.yaml": {"do restore-backup", "needs the KMS"},
 	} {
 		s, err := spec.Load(filepath.Join("..", "testdata", "scenarios", file))
 		if err != nil {
@@ -105,6 +110,11 @@ func TestProcessModeRefusesWhatItCannotDo(t *testing.T) {
 		for _, w := range want {
 			if !strings.Contains(err.Error(), w) || !strings.Contains(err.Error(), file) {
 				t.Errorf("%s: %v does not name %q and the file", file, err, w)
+			}
+		}
+		for _, w := range notRefused {
+			if strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v refuses %q, which process mode does", file, err, w)
 			}
 		}
 	}

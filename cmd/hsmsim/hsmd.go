@@ -40,6 +40,7 @@ the same --data-dir need no flags but --data-dir: the HSM takes its place again.
 			&cli.StringFlag{Name: "join", Usage: "API addresses of members of the cluster to join, comma-separated"},
 			&cli.StringFlag{Name: "ca-cert", Usage: "the cluster's trust anchor (with --join)"},
 			&cli.StringFlag{Name: "ca-key", Usage: "the trust anchor's key, to issue this HSM's certificate (with --join)"},
+			&cli.StringFlag{Name: "hsm-id", Hidden: true, Usage: "with --join on an empty --data-dir: rejoin under this HSM id (a replaced disk)"},
 			&cli.StringFlag{Name: "write-config", Usage: "write a client config file for the cluster here"},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics at http://ADDR/metrics"},
 			&cli.BoolFlag{Name: "fast-timeouts", Usage: "Raft timeouts for tests (elections in ~250 ms)", Hidden: true},
@@ -57,7 +58,7 @@ func runHSMD(c *cli.Context) error {
 	}
 	o := cluster.StandaloneOptions{Dir: cluster.NodeDir(c.String("data-dir")), Listen: c.String("listen"), RaftListen: c.String("raft-listen"),
 		AZ: c.String("az"), Init: c.Bool("init"), ClusterID: c.String("cluster-id"), AdminPassword: c.String("admin-password"),
-		CACert: c.String("ca-cert"), CAKey: c.String("ca-key"), Logger: log}
+		CACert: c.String("ca-cert"), CAKey: c.String("ca-key"), NodeID: c.String("hsm-id"), Logger: log}
 	if peers := c.String("join"); peers != "" {
 		o.Join = strings.Split(peers, ",")
 	}

@@ -18,9 +18,12 @@ package target
 //   - children die with the runner (Pdeathsig on Linux) and what a killed runner left is reaped
 //     by the next (leftovers.go).
 //
-// What needs the in-process service it has no method for: the KMS, wiping a node (rejoin with
-// an empty directory), adding or removing HSMs, backups; a scenario that asks for them is
-// refused with ErrProcessMode. Applied is GetInfo's applied index, Digest the token digest the
+//   - wipe deletes a killed HSM's directory and starts a fresh "hsmd --join" under its old id
+//     (--hsm-id) and addresses (Rejoin); add-hsm starts a new joiner (Add); remove-hsm asks the
+//     leader to take the HSM out through the Cluster service's Remove, then stops it (Remove).
+//
+// What needs the in-process service it has no method for: the KMS and backups; a scenario that
+// asks for them is refused with ErrProcessMode. Applied is GetInfo's applied index, Digest the token digest the
 // Cluster service's Status gives when asked, and Holds logs in as each crypto user on one HSM
 // and lists its objects.
 
@@ -128,42 +131,17 @@ func (t *Processes) Start(ctx context.Context) (err error) {
 	var first *procNode
 	for _, a := range t.opts.AZs {
 		for i := 0; i < a.HSMs; i++ {
-			label := t.nextLabel()
-			n := &procNode{label: label, az: a.AZ, dir: filepath.Join(t.dir, label)}
-			if n.api, err = freePort(); err != nil {
-				return err
+			var peers []string
+			if first != nil {
+				peers = []string{first.api}
 			}
-			if n.raft, err = freePort(); err != nil {
-				return err
-			}
-			args := []string{"--listen", n.api, "--raft-listen", n.raft, "--az", a.AZ}
-			if first == nil {
-				args = append(args, "--init", "--admin-password", AdminPassword)
-			} else {
-				d := cluster.NodeDir(first.dir)
-				args = append(args, "--join", first.api, "--ca-cert", d.CustomerCAPath(), "--ca-key", d.CustomerCAKeyPath())
-			}
-			if err := t.start(n, args...); err != nil {
-				return err
-			}
-			id, err := waitIdentity(ctx, n)
+			n, err := t.launch(ctx, a.AZ, peers)
 			if err != nil {
 				return err
 			}
 			if first == nil {
 				first = n
-				if err := t.control(cluster.NodeDir(first.dir)); err != nil {
-					return err
-				}
 			}
-			if n.conn, err = t.dialControl(n.api); err != nil {
-				return err
-			}
-			t.net.Register(n.api, netsim.Endpoint{Name: id, AZ: a.AZ})
-			t.pmu.Lock()
-			t.procs[label] = n
-			t.pmu.Unlock()
-			t.addNode(id, a.AZ, "")
 		}
 	}
 	if id, err := cluster.NodeDir(first.dir).ReadIdentity(); err == nil {
@@ -174,6 +152,56 @@ func (t *Processes) Start(ctx context.Context) (err error) {
 	go t.mirror()
 	return t.waitActive(ctx, 30*time.Second)
 }
+
+// launch starts a new HSM in az under the next label: the first (no peers) makes the cluster
+// with --init, the others join it (--join through the peers' APIs, certificates from the customer
+// CA that the runner keeps a copy of, so a wiped or removed first HSM takes nothing with it).
+func (t *Processes) launch(ctx context.Context, az string, peers []string) (*procNode, error) {
+	label := t.nextLabel()
+	n := &procNode{label: label, az: az, dir: filepath.Join(t.dir, label)}
+	var err error
+	if n.api, err = freePort(); err != nil {
+		return nil, err
+	}
+	if n.raft, err = freePort(); err != nil {
+		return nil, err
+	}
+	args := []string{"--listen", n.api, "--raft-listen", n.raft, "--az", az}
+	if len(peers) == 0 {
+		args = append(args, "--init", "--admin-password", AdminPassword)
+	} else {
+		args = append(args, t.joinArgs(peers...)...)
+	}
+	if err := t.start(n, args...); err != nil {
+		return nil, err
+	}
+	id, err := waitIdentity(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if len(peers) == 0 {
+		if err := t.control(cluster.NodeDir(n.dir)); err != nil {
+			return nil, err
+		}
+	}
+	if n.conn, err = t.dialControl(n.api); err != nil {
+		return nil, err
+	}
+	t.net.Register(n.api, netsim.Endpoint{Name: id, AZ: az})
+	t.pmu.Lock()
+	t.procs[label] = n
+	t.pmu.Unlock()
+	t.addNode(id, az, "")
+	return n, nil
+}
+
+// joinArgs are the flags of an hsmd joining through the API addresses peers.
+func (t *Processes) joinArgs(peers ...string) []string {
+	return []string{"--join", strings.Join(peers, ","), "--ca-cert", filepath.Join(t.dir, caCertFile), "--ca-key", filepath.Join(t.dir, caKeyFile)}
+}
+
+// The runner's copy of the customer CA (certificate and key), beside the HSMs' directories.
+const caCertFile, caKeyFile = "customer-ca.crt", "customer-ca.key"
 
 // hsmsimBinary is the binary to run: given, $HSMSIM_BIN, or built from this module into dir.
 func hsmsimBinary(ctx context.Context, given, dir string) (string, error) {
@@ -270,7 +298,7 @@ func waitIdentity(ctx context.Context, n *procNode) (string, error) {
 			return "", fmt.Errorf("target: hsmd %s exited while starting (log %s.log): %s", n.label, n.dir, tail(n.dir+".log"))
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return "", fmt.Errorf("target: hsmd %s did not take its place within 60s (log %s.log)", n.label, n.dir)
+			return "", fmt.Errorf("target: hsmd %s did not take its place within 60s (log %s.log): %s", n.label, n.dir, tail(n.dir+".log"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -292,6 +320,16 @@ func (t *Processes) control(initDir cluster.NodeDir) error {
 		return err
 	}
 	caPEM := ca.CertPEM
+	keyPEM, err := os.ReadFile(initDir.CustomerCAKeyPath())
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(t.dir, caCertFile), caPEM, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(t.dir, caKeyFile), keyPEM, 0o600); err != nil {
+		return err
+	}
 	cert, key, err := ca.Issue(cluster.NewHSMID(), nil, true)
 	if err != nil {
 		return err
@@ -481,18 +519,163 @@ func (t *Processes) Restart(ctx context.Context, label string) error {
 	if err := t.start(n); err != nil {
 		return err
 	}
+	return t.serving(ctx, n, "restart", false)
+}
+
+// peers are the API addresses of the running HSMs of the cluster but except.
+func (t *Processes) peers(except string) []string {
+	var out []string
+	for _, n := range t.Nodes() {
+		if pn := t.proc(n.Label); pn != nil && n.Up && !n.Removed && n.Label != except {
+			out = append(out, pn.api)
+		}
+	}
+	return out
+}
+
+// serving waits until the HSM's process answers GetInfo (what, for the error: why it started),
+// and with active until its GetInfo says it is ACTIVE too.
+func (t *Processes) serving(ctx context.Context, n *procNode, what string, active bool) error {
 	deadline := time.Now().Add(30 * time.Second)
-	for { // serving again: it answers GetInfo
-		if _, err := t.info(n); err == nil {
+	for {
+		if _, err := t.info(n); err == nil && (!active || t.state(n.label) == "ACTIVE") {
 			return nil
 		}
 		if !running(n) {
-			return fmt.Errorf("target: hsmd %s exited on restart: %s", label, tail(n.dir+".log"))
+			return fmt.Errorf("target: hsmd %s exited on %s: %s", n.label, what, tail(n.dir+".log"))
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("target: hsmd %s not serving 30s after its restart", label)
+			return fmt.Errorf("target: hsmd %s not serving 30s after its %s (state %s)", n.label, what, t.state(n.label))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (t *Processes) state(label string) string {
+	for _, n := range t.Nodes() {
+		if n.Label == label {
+			return n.State
+		}
+	}
+	return ""
+}
+
+// Rejoin deletes a killed HSM's data directory and starts a fresh "hsmsim hsmd --join" under its
+// old id (--hsm-id) on its old addresses, as a replaced disk: the leader takes the old member
+// out of the configuration, stages the new one, which catches up from a snapshot and the log,
+// and promotes it (the cluster's Join). It returns once the HSM is ACTIVE.
+func (t *Processes) Rejoin(ctx context.Context, label string) error {
+	n := t.proc(label)
+	if n == nil {
+		return fmt.Errorf("target: no node %s", label)
+	}
+	if running(n) {
+		if err := t.Kill(label); err != nil {
+			return err
+		}
+	}
+	peers := t.peers(label)
+	if len(peers) == 0 {
+		return fmt.Errorf("target: %s has no running peer to rejoin through", label)
+	}
+	if err := os.RemoveAll(n.dir); err != nil {
+		return err
+	}
+	args := append([]string{"--listen", n.api, "--raft-listen", n.raft, "--az", n.az, "--hsm-id", t.ID(label)}, t.joinArgs(peers...)...)
+	if err := t.start(n, args...); err != nil {
+		return err
+	}
+	if _, err := waitIdentity(ctx, n); err != nil {
+		return err
+	}
+	return t.serving(ctx, n, "rejoin", true)
+}
+
+// Add starts a new hsmd process in az that joins the scenario's cluster (as CreateHsm adds an
+// HSM), and returns its label once it is ACTIVE.
+func (t *Processes) Add(ctx context.Context, az string) (string, error) {
+	peers := t.peers("")
+	if len(peers) == 0 {
+		return "", errors.New("target: no running HSM to join through")
+	}
+	n, err := t.launch(ctx, az, peers)
+	if err != nil {
+		return "", err
+	}
+	return n.label, t.serving(ctx, n, "start", true)
+}
+
+// Remove takes an HSM out of the cluster as DeleteHsm does: the Cluster service's Remove,
+// asked of another running HSM over its control connection and following redirects to the
+// leader, then its process stopped (SIGTERM) and its data directory deleted.
+func (t *Processes) Remove(ctx context.Context, label string) error {
+	n, err := t.node(label)
+	if err != nil {
+		return err
+	}
+	if t.isRemoved(n) {
+		return fmt.Errorf("target: %s is already removed", label)
+	}
+	if via := t.peers(label); len(via) > 0 {
+		if err := t.removeMember(ctx, via, n.id); err != nil {
+			return fmt.Errorf("target: removing %s from the cluster: %w", label, err)
+		}
+	}
+	t.mu.Lock()
+	n.removed = true
+	t.mu.Unlock()
+	pn := t.proc(label)
+	if pn != nil && running(pn) {
+		_ = pn.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-pn.done:
+		case <-time.After(5 * time.Second):
+			_ = pn.cmd.Process.Kill()
+			<-pn.done
+		}
+	}
+	if pn != nil {
+		_ = os.RemoveAll(pn.dir)
+	}
+	return nil
+}
+
+// removeMember asks the HSMs at via in turn to remove id, following a redirect to the leader,
+// until one did or ctx ends.
+func (t *Processes) removeMember(ctx context.Context, via []string, id string) error {
+	byAPI := map[string]*grpc.ClientConn{}
+	t.pmu.Lock()
+	for _, n := range t.procs {
+		byAPI[n.api] = n.conn
+	}
+	t.pmu.Unlock()
+	var last error
+	for {
+		for _, addr := range via {
+			for hops := 0; hops < 5 && addr != ""; hops++ {
+				conn := byAPI[addr]
+				if conn == nil {
+					last = fmt.Errorf("redirected to %s, no HSM of this run", addr)
+					break
+				}
+				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				r, err := clusterpb.NewClusterClient(conn).Remove(cctx, &clusterpb.RemoveRequest{Id: id})
+				cancel()
+				if err != nil {
+					last = err
+					break
+				}
+				if r.Redirect == "" {
+					return nil
+				}
+				addr = r.Redirect
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

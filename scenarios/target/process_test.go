@@ -74,3 +74,72 @@ func TestFreezeStopsTheProcess(t *testing.T) {
 		t.Fatalf("still stopped after thaw")
 	}
 }
+
+// members is the ids in an HSM's GetInfo member list.
+func members(t *testing.T, tg *Processes, label string) map[string]bool {
+	t.Helper()
+	info, err := tg.info(tg.proc(label))
+	if err != nil {
+		t.Fatalf("%s: GetInfo: %v", label, err)
+	}
+	out := map[string]bool{}
+	for _, m := range info.Members {
+		out[m.Id] = true
+	}
+	return out
+}
+
+// Add starts a new hsmd that joins and becomes ACTIVE under the next label; Rejoin brings a
+// killed HSM back on an empty directory under its old id (three voters, so two keep a quorum);
+// Remove takes an HSM out of the Raft membership (the others no longer list it) and stops its
+// process.
+func TestProcessModeAddRemoveRejoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds hsmsim and starts hsmd processes")
+	}
+	tg := NewProcesses(Options{AZs: []AZCount{{AZ: "us-east-1a", HSMs: 1}, {AZ: "us-east-1b", HSMs: 1}},
+		Timeouts: cluster.FastTimeouts(), Dir: t.TempDir()})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := tg.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	l, err := tg.Add(ctx, "us-east-1c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l != "n3" || tg.state(l) != "ACTIVE" {
+		t.Fatalf("added %q, state %s", l, tg.state(l))
+	}
+	if m := members(t, tg, "n1"); !m[tg.ID("n3")] || len(m) != 3 {
+		t.Fatalf("n1's members after add: %v", m)
+	}
+	old := tg.ID("n1")
+	if err := tg.Kill("n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Rejoin(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := cluster.NodeDir(tg.proc("n1").dir).ReadIdentity(); err != nil || id.NodeID != old {
+		t.Fatalf("n1 rejoined as %v (%v), want its old id %s", id, err, old)
+	}
+	if m := members(t, tg, "n3"); !m[old] || len(m) != 3 {
+		t.Fatalf("n3's members after n1 rejoined: %v", m)
+	}
+	if err := tg.Remove(ctx, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	if running(tg.proc("n2")) {
+		t.Fatal("n2's process still runs after its removal")
+	}
+	if m := members(t, tg, "n1"); m[tg.ID("n2")] || len(m) != 2 {
+		t.Fatalf("n1's members after removing n2: %v", m)
+	}
+	for _, n := range tg.Nodes() {
+		if n.Label == "n2" && (!n.Removed || n.State != "DELETED") {
+			t.Fatalf("n2 after removal: %+v", n)
+		}
+	}
+}
