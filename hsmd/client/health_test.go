@@ -2,10 +2,13 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
 
 	"github.com/hsmsim/hsmsim/cluster/clustertest"
 	"github.com/hsmsim/hsmsim/cluster/netsim"
@@ -23,6 +26,21 @@ type attempts struct {
 }
 
 func (a *attempts) observe(at client.Attempt) { a.mu.Lock(); a.all = append(a.all, at); a.mu.Unlock() }
+
+// uncanceledFailures counts the failed attempts on node that were not canceled by the client.
+func (a *attempts) uncanceledFailures(node string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, at := range a.all {
+		var e *client.Error
+		canceled := errors.Is(at.Err, context.Canceled) || errors.As(at.Err, &e) && e.Code == codes.Canceled
+		if at.Node == node && at.Err != nil && !canceled {
+			n++
+		}
+	}
+	return n
+}
 
 // on counts the attempts on node, failed and served.
 func (a *attempts) on(node string) (failed, served int) {
@@ -112,9 +130,16 @@ func testBlackhole(t *testing.T, hedge time.Duration) {
 			slow = append(slow, took)
 		}
 	}
+	// One attempt meets the black hole and the node is passed over from then on. A second
+	// failed attempt can only be a hedge that went to the node before any call had found it
+	// dead and was canceled when the call's first node answered (under load that first node can
+	// take longer than the hedge delay): it cost the call nothing and, canceled, told the client
+	// nothing, so the node is still first met by a later call. More than that, or more than one
+	// attempt that was not canceled, means the node was tried again after a miss.
 	failed, _ := at.on(dead.ID)
-	if failed != 1 {
-		t.Errorf("%d failed attempts on the black-holed node, want exactly 1", failed)
+	if failed < 1 || failed > 2 || at.uncanceledFailures(dead.ID) > 1 {
+		t.Errorf("%d failed attempts on the black-holed node (%d not canceled), want 1 (or a canceled hedge before it)",
+			failed, at.uncanceledFailures(dead.ID))
 	}
 	// The call that met the black hole waits a hedge delay (or, unhedged, an attempt timeout
 	// derived from the latency, under 1 s); the others do not wait on the node at all.
