@@ -33,7 +33,7 @@ func (s *Server) trackUsage(ctx context.Context, op string, out any) {
 		return
 	}
 	use := lastuse.Use{Operation: op, Time: s.now(), EventID: awsapi.EventID(ctx), RequestID: awsapi.RequestID(ctx)}
-	if key, source := u.usedKeys(); source != "" {
+	if key, source := u.UsedKeys(); source != "" {
 		s.usage.Record(use, key, source)
 	} else {
 		s.usage.Record(use, key)
@@ -42,17 +42,18 @@ func (s *Server) trackUsage(ctx context.Context, op string, out any) {
 
 // keyUser is the output of a tracked operation: it names the key (ARN) the operation used, as
 // its KeyId shows it, and ReEncrypt's source key too. A type assertion finds it, where a
-// reflective look at the output's fields cost hundreds of ns on every successful operation.
-type keyUser interface{ usedKeys() (key, source string) }
+// reflective look at the output's fields cost hundreds of ns on every successful operation. The
+// method is exported for the audit trail (kms/trail), which names the same keys as resources.
+type keyUser interface{ UsedKeys() (key, source string) }
 
-func (o *encryptOutput) usedKeys() (string, string)     { return o.KeyId, "" }
-func (o *decryptOutput) usedKeys() (string, string)     { return o.KeyId, "" }
-func (o *reEncryptOutput) usedKeys() (string, string)   { return o.KeyId, o.SourceKeyId }
-func (o *dataKeyOutput) usedKeys() (string, string)     { return o.KeyId, "" }
-func (o *dataKeyPairOutput) usedKeys() (string, string) { return o.KeyId, "" }
-func (o *deriveOutput) usedKeys() (string, string)      { return o.KeyId, "" }
-func (o *signOutput) usedKeys() (string, string)        { return o.KeyId, "" }
-func (o *macOutput) usedKeys() (string, string)         { return o.KeyId, "" }
+func (o *encryptOutput) UsedKeys() (string, string)     { return o.KeyId, "" }
+func (o *decryptOutput) UsedKeys() (string, string)     { return o.KeyId, "" }
+func (o *reEncryptOutput) UsedKeys() (string, string)   { return o.KeyId, o.SourceKeyId }
+func (o *dataKeyOutput) UsedKeys() (string, string)     { return o.KeyId, "" }
+func (o *dataKeyPairOutput) UsedKeys() (string, string) { return o.KeyId, "" }
+func (o *deriveOutput) UsedKeys() (string, string)      { return o.KeyId, "" }
+func (o *signOutput) UsedKeys() (string, string)        { return o.KeyId, "" }
+func (o *macOutput) UsedKeys() (string, string)         { return o.KeyId, "" }
 
 type keyLastUsageData struct {
 	Operation         string

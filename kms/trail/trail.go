@@ -166,6 +166,14 @@ func (t *Trail) Observe(q *awsapi.Request, out any, e *awsapi.Error, status int,
 	ev := event{q: q, elapsed: elapsed, at: time.Now()}
 	if e != nil {
 		ev.errType, ev.errMsg = e.Type, e.Message
+	} else if u, ok := out.(keyUser); ok {
+		// The cryptographic operations, the bulk of the requests: their answers name their
+		// keys, so the request path spends no reflection on them.
+		key, source := u.UsedKeys()
+		ev.keys = []string{key}
+		if source != "" {
+			ev.keys = append(ev.keys, source)
+		}
 	} else if out != nil {
 		ev.keys = answerKeys(out)
 		if !readOnly(q.Operation) {
@@ -387,7 +395,11 @@ func (t *Trail) appendAnswer(b []byte, v any) []byte {
 	return append(b, j...)
 }
 
-// answerKeys finds the keys an answer names: its KeyId and SourceKeyId members (key ARNs in
+// keyUser is the answer of a cryptographic operation as package kms makes it: it names the key
+// the operation used (and ReEncrypt's source key), the keys GetKeyLastUsage tracks.
+type keyUser interface{ UsedKeys() (key, source string) }
+
+// answerKeys finds the keys any other answer names: its KeyId and SourceKeyId members (key ARNs in
 // every KMS answer that has them), or the KeyMetadata's Arn (CreateKey, DescribeKey).
 func answerKeys(out any) []string {
 	v := reflect.ValueOf(out)
