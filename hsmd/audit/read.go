@@ -5,13 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/hsmsim/hsmsim/internal/jsonl"
 )
 
 // decodeLines parses complete JSON lines.
@@ -36,18 +37,8 @@ func decodeLines(b []byte) ([]Event, error) {
 // ReadFile reads an audit file. A last line without its newline is one being written (or cut by
 // a crash) and is left out. A missing file is an empty log.
 func ReadFile(path string) ([]Event, error) {
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	evs, err := decodeLines(b[:bytes.LastIndexByte(b, '\n')+1])
-	if err != nil {
-		return nil, fmt.Errorf("audit: %s: %w", path, err)
-	}
-	return evs, nil
+	evs, _, err := readFrom(path, 0)
+	return evs, err
 }
 
 // FindFiles lists the audit files under root (a node's data directory, or a directory holding
@@ -179,22 +170,20 @@ func Follow(ctx context.Context, paths []string, f Filter, poll time.Duration, f
 
 // readFrom reads the complete lines of path from off and returns the offset after them.
 func readFrom(path string, off int64) ([]Event, int64, error) {
-	fh, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, off, err
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.NewSectionReader(fh, off, 1<<62))
-	if err != nil {
-		return nil, off, err
-	}
-	n := bytes.LastIndexByte(b, '\n') + 1
-	evs, err := decodeLines(b[:n])
+	var evs []Event
+	next, err := jsonl.Lines(path, off, func(line []byte) error {
+		if len(bytes.TrimSpace(line)) == 0 {
+			return nil
+		}
+		var e Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			return err
+		}
+		evs = append(evs, e)
+		return nil
+	})
 	if err != nil {
 		return nil, off, fmt.Errorf("audit: %s: %w", path, err)
 	}
-	return evs, off + int64(n), nil
+	return evs, next, nil
 }

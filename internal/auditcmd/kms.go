@@ -4,7 +4,6 @@
 package auditcmd
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hsmsim/hsmsim/internal/embedded"
+	"github.com/hsmsim/hsmsim/internal/jsonl"
 	"github.com/hsmsim/hsmsim/kms/trail"
 )
 
@@ -141,37 +141,21 @@ func (p *printer) read(ctx context.Context, dir string, follow bool) error {
 	}
 }
 
-// readFrom prints the whole lines of name from offset off and returns the offset after them (a
-// line still being written is read next time).
+// readFrom prints the matching whole lines of name from offset off and returns the offset after
+// them (a line still being written is read next time; a file rotated away reads as nothing).
 func (p *printer) readFrom(name string, off int64) (int64, error) {
-	fh, err := os.Open(name)
-	if os.IsNotExist(err) {
-		return off, nil // rotated away
-	}
-	if err != nil {
-		return off, err
-	}
-	defer fh.Close()
-	if _, err := fh.Seek(off, io.SeekStart); err != nil {
-		return off, err
-	}
-	br := bufio.NewReaderSize(fh, 64<<10)
-	for {
-		line, err := br.ReadBytes('\n')
-		if err != nil {
-			return off, nil // EOF, or a partial line: not yet
-		}
-		off += int64(len(line))
+	return jsonl.Lines(name, off, func(line []byte) error {
 		var r trail.Record
 		if json.Unmarshal(line, &r) != nil || !p.f.match(&r) {
-			continue
+			return nil
 		}
 		if p.json {
-			_, _ = p.w.Write(line)
-			continue
+			_, _ = p.w.Write(append(line, '\n'))
+			return nil
 		}
 		p.line(&r)
-	}
+		return nil
+	})
 }
 
 // line writes r in one line: time, operation, outcome, latency, caller, key.
