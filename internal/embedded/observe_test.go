@@ -184,7 +184,11 @@ func TestMetricsCountWhatTheStackDid(t *testing.T) {
 
 // TestKMSTrailNeverHoldsSecrets: plaintexts, data keys, private keys and a key store password
 // go through the KMS; the trail records every call, and no file of the trail directory holds any
-// of them, raw or in base64. The Encrypt record has CloudTrail's fields.
+// of them, raw or in base64. The Encrypt record has CloudTrail's fields (the record contents of
+// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html,
+// as KMS's entries show them in
+// https://docs.aws.amazon.com/kms/latest/developerguide/understanding-kms-entries.html: the key
+// as a resource, responseElements null for a cryptographic operation).
 func TestKMSTrailNeverHoldsSecrets(t *testing.T) {
 	c := upForTest(t)
 	ctx := context.Background()
