@@ -111,6 +111,10 @@ type Timeline struct {
 // New starts a timeline now.
 func New() *Timeline { return &Timeline{start: time.Now()} }
 
+// Begin moves the zero to now: the engine calls it when the load starts, after the workloads
+// are prepared and before anything is recorded.
+func (t *Timeline) Begin() { t.start = time.Now() }
+
 // Start is the timeline's zero.
 func (t *Timeline) Start() time.Time { return t.start }
 

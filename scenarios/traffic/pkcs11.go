@@ -70,80 +70,98 @@ func rvError(err error) error {
 	return err
 }
 
-// runPKCS11 drives a pkcs11 workload: C_Initialize with the scenario cluster's client config,
-// one login, the setup keys found by label, one session per worker, and C_SignInit + C_Sign in
-// a loop until ctx ends; then C_Finalize.
-func runPKCS11(ctx context.Context, w spec.Workload, d Deps, tokens <-chan struct{}) error {
+// preparePKCS11 readies a pkcs11 workload: C_Initialize with the scenario cluster's client
+// config, one login, the setup keys found by label and one session per worker. Its Load runs
+// C_SignInit + C_Sign in a loop in each session until ctx ends; its release closes the
+// sessions, logs out and calls C_Finalize.
+func preparePKCS11(_ context.Context, w spec.Workload, d Deps) (_ *Load, err error) {
 	p, err := LoadModule()
 	if err != nil {
-		return fmt.Errorf("workload %s: %w", w.Name, err)
+		return nil, fmt.Errorf("workload %s: %w", w.Name, err)
 	}
 	moduleRun.Lock()
-	defer moduleRun.Unlock()
+	// What is opened is undone in reverse order: at once when preparing fails, else by release.
+	var undo []func()
+	release := func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		moduleRun.Unlock()
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	cfg, err := d.Target.PKCS11Config()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.Setenv(client.EnvPKCS11Config, cfg); err != nil {
-		return err
+		return nil, err
 	}
 	if err := p.Initialize(); err != nil {
-		return fmt.Errorf("workload %s: C_Initialize: %w", w.Name, err)
+		return nil, fmt.Errorf("workload %s: C_Initialize: %w", w.Name, err)
 	}
-	defer p.Finalize()
+	undo = append(undo, func() { _ = p.Finalize() })
 	slots, err := p.GetSlotList(true)
 	if err != nil || len(slots) == 0 {
-		return fmt.Errorf("workload %s: C_GetSlotList: %d slots, %v", w.Name, len(slots), err)
+		return nil, fmt.Errorf("workload %s: C_GetSlotList: %d slots, %v", w.Name, len(slots), err)
 	}
 	login, err := p.OpenSession(slots[0], pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
 	if err != nil {
-		return fmt.Errorf("workload %s: C_OpenSession: %w", w.Name, err)
+		return nil, fmt.Errorf("workload %s: C_OpenSession: %w", w.Name, err)
 	}
-	defer p.CloseSession(login)
+	undo = append(undo, func() { _ = p.CloseSession(login) })
 	d.Reg.Lock()
 	pw := d.Reg.Users[w.User]
 	d.Reg.Unlock()
 	if err := p.Login(login, pkcs11.CKU_USER, w.User+":"+pw); err != nil {
-		return fmt.Errorf("workload %s: C_Login as %s: %w", w.Name, w.User, err)
+		return nil, fmt.Errorf("workload %s: C_Login as %s: %w", w.Name, w.User, err)
 	}
-	defer p.Logout(login)
+	undo = append(undo, func() { _ = p.Logout(login) })
 	var keys []pkcs11.ObjectHandle
 	for _, name := range w.Keys {
 		h, err := findKey(p, login, name)
 		if err != nil {
-			return fmt.Errorf("workload %s: key %s: %w", w.Name, name, err)
+			return nil, fmt.Errorf("workload %s: key %s: %w", w.Name, name, err)
 		}
 		keys = append(keys, h)
 	}
-	var wg sync.WaitGroup
-	for i := 0; i < w.Concurrency; i++ {
+	var sessions []pkcs11.SessionHandle
+	for range w.Concurrency {
 		sess, err := p.OpenSession(slots[0], pkcs11.CKF_SERIAL_SESSION)
 		if err != nil {
-			return fmt.Errorf("workload %s: C_OpenSession: %w", w.Name, err)
+			return nil, fmt.Errorf("workload %s: C_OpenSession: %w", w.Name, err)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer p.CloseSession(sess)
-			wk := &worker{w: w, d: d, id: i}
-			for n := 0; ; n++ {
-				if tokens != nil {
-					select {
-					case <-ctx.Done():
-						return
-					case <-tokens:
-					}
-				} else if ctx.Err() != nil {
-					return
-				}
-				start := time.Now()
-				err := signOnce(p, sess, keys[n%len(keys)])
-				wk.record(history.Op{Kind: "sign"}, start, err)
-			}
-		}()
+		undo = append(undo, func() { _ = p.CloseSession(sess) })
+		sessions = append(sessions, sess)
 	}
-	wg.Wait()
-	return nil
+	return &Load{w: w, release: release, workers: func(ctx context.Context, tokens <-chan struct{}) {
+		var wg sync.WaitGroup
+		for i, sess := range sessions {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				wk := &worker{w: w, d: d, id: i}
+				for n := 0; ; n++ {
+					if tokens != nil {
+						select {
+						case <-ctx.Done():
+							return
+						case <-tokens:
+						}
+					} else if ctx.Err() != nil {
+						return
+					}
+					start := time.Now()
+					err := signOnce(p, sess, keys[n%len(keys)])
+					wk.record(history.Op{Kind: "sign"}, start, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}}, nil
 }
 
 // findKey finds the private key labelled name (the setup names keys by CKA_LABEL).

@@ -79,14 +79,24 @@ type Deps struct {
 	Seed     int64
 }
 
-// Run drives workload w until ctx ends, then returns once every worker stopped.
-func Run(ctx context.Context, w spec.Workload, d Deps) error {
-	var tokens <-chan struct{}
-	if w.Rate > 0 {
-		tokens = pace(ctx, w.Rate)
-	}
+// Load is a workload ready to run: logged in, its clients or sessions open. Preparing is done
+// before the load's clock starts, so that a slow login (a PIN check on a loaded machine, a first
+// TLS handshake to each HSM process) is setup, not a stall the load's checks would charge to the
+// cluster under its faults.
+type Load struct {
+	w       spec.Workload
+	workers func(ctx context.Context, tokens <-chan struct{}) // runs every worker until ctx ends
+	release func()                                            // what Prepare opened, closed once
+	once    sync.Once
+}
+
+// Prepare readies workload w: an hsm workload logs in once and opens one client per worker on
+// the shared session, a kms workload makes its SDK client, a pkcs11 workload initializes the
+// module, logs in, finds its keys and opens one session per worker. Nothing is recorded on the
+// timeline. The caller runs or closes the Load.
+func Prepare(ctx context.Context, w spec.Workload, d Deps) (*Load, error) {
 	if w.Face == spec.FacePKCS11 {
-		return runPKCS11(ctx, w, d, tokens)
+		return preparePKCS11(ctx, w, d)
 	}
 	var sess *client.Session
 	var kc *awskms.Client
@@ -96,7 +106,7 @@ func Run(ctx context.Context, w spec.Workload, d Deps) error {
 		sess = &client.Session{}
 		cl, err := d.Target.Client("login-"+w.Name, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d.Reg.Lock()
 		pw := d.Reg.Users[w.User]
@@ -106,7 +116,7 @@ func Run(ctx context.Context, w spec.Workload, d Deps) error {
 		cancel()
 		if err != nil {
 			cl.Close()
-			return fmt.Errorf("workload %s: login %s: %w", w.Name, w.User, err)
+			return nil, fmt.Errorf("workload %s: login %s: %w", w.Name, w.User, err)
 		}
 		sess.Adopt(cl.Session()) // the credential, and the index its reads need
 		cl.Close()
@@ -116,31 +126,56 @@ func Run(ctx context.Context, w spec.Workload, d Deps) error {
 	case spec.FaceKMS:
 		h, ok := d.Target.(KMSHost)
 		if !ok {
-			return fmt.Errorf("workload %s: the target runs no KMS", w.Name)
+			return nil, fmt.Errorf("workload %s: the target runs no KMS", w.Name)
 		}
 		kc = h.KMSClient(w.Transport == "inproc", w.Timeout+time.Second)
 	}
-	var wg sync.WaitGroup
+	var wks []*worker
+	closeAll := func() {
+		for _, wk := range wks {
+			if wk.hsm != nil {
+				wk.hsm.Close()
+			}
+		}
+	}
 	for i := 0; i < w.Concurrency; i++ {
 		wk := &worker{w: w, d: d, id: i, kms: kc, lc: lc, rng: mrand.New(mrand.NewPCG(uint64(d.Seed), uint64(i+1)))}
 		if sess != nil {
-			name := fmt.Sprintf("%s-%d", w.Name, i)
-			cl, err := d.Target.SessionClient(name, sess, wk.observe)
+			cl, err := d.Target.SessionClient(fmt.Sprintf("%s-%d", w.Name, i), sess, wk.observe)
 			if err != nil {
-				return err
+				closeAll()
+				return nil, err
 			}
 			wk.hsm, wk.sess = cl, sess
-			defer cl.Close()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wk.loop(ctx, tokens)
-		}()
+		wks = append(wks, wk)
 	}
-	wg.Wait()
-	return nil
+	return &Load{w: w, release: closeAll, workers: func(ctx context.Context, tokens <-chan struct{}) {
+		var wg sync.WaitGroup
+		for _, wk := range wks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				wk.loop(ctx, tokens)
+			}()
+		}
+		wg.Wait()
+	}}, nil
 }
+
+// Run drives the workload at its rate until ctx ends, returns once every worker stopped, and
+// closes what Prepare opened.
+func (l *Load) Run(ctx context.Context) {
+	defer l.Close()
+	var tokens <-chan struct{}
+	if l.w.Rate > 0 {
+		tokens = pace(ctx, l.w.Rate)
+	}
+	l.workers(ctx, tokens)
+}
+
+// Close releases what Prepare opened (a Load that will not run); Run calls it itself.
+func (l *Load) Close() { l.once.Do(l.release) }
 
 // pace sends one token per 1/rate on a channel (buffer: a tenth of a second's worth).
 func pace(ctx context.Context, rate float64) <-chan struct{} {
