@@ -1311,12 +1311,16 @@ func (x *StoredMeta) GetMtlsEnforced() bool {
 }
 
 type StoredRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,4,opt,name=id,proto3" json:"id,omitempty"`
-	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Rv            uint32                 `protobuf:"varint,2,opt,name=rv,proto3" json:"rv,omitempty"`
-	Handles       []uint32               `protobuf:"varint,3,rep,packed,name=handles,proto3" json:"handles,omitempty"`
-	Value         string                 `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"` // a login's id, so a retried login returns the same credential
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      string                 `protobuf:"bytes,4,opt,name=id,proto3" json:"id,omitempty"`
+	Index   uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Rv      uint32                 `protobuf:"varint,2,opt,name=rv,proto3" json:"rv,omitempty"`
+	Handles []uint32               `protobuf:"varint,3,rep,packed,name=handles,proto3" json:"handles,omitempty"`
+	Value   string                 `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"` // a login's id, so a retried login returns the same credential
+	// time_ms is the log's clock when the request was applied (Unix ms, stamped by the proposer,
+	// never lower than the previous remembered request's): the id is forgotten once the clock is
+	// past it by token.DedupeWindow. Zero for requests from version-1 commands.
+	TimeMs        int64 `protobuf:"varint,6,opt,name=time_ms,json=timeMs,proto3" json:"time_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1384,6 +1388,13 @@ func (x *StoredRequest) GetValue() string {
 		return x.Value
 	}
 	return ""
+}
+
+func (x *StoredRequest) GetTimeMs() int64 {
+	if x != nil {
+		return x.TimeMs
+	}
+	return 0
 }
 
 // Snapshot is the whole token state, for Raft snapshots and cluster backups.
@@ -1573,13 +1584,14 @@ const file_hsmd_hsmpb_state_proto_rawDesc = "" +
 	"\vnext_handle\x18\x03 \x01(\rR\n" +
 	"nextHandle\x12#\n" +
 	"\rtrust_anchors\x18\x04 \x03(\fR\ftrustAnchors\x12#\n" +
-	"\rmtls_enforced\x18\x05 \x01(\bR\fmtlsEnforced\"u\n" +
+	"\rmtls_enforced\x18\x05 \x01(\bR\fmtlsEnforced\"\x8e\x01\n" +
 	"\rStoredRequest\x12\x0e\n" +
 	"\x02id\x18\x04 \x01(\tR\x02id\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x0e\n" +
 	"\x02rv\x18\x02 \x01(\rR\x02rv\x12\x18\n" +
 	"\ahandles\x18\x03 \x03(\rR\ahandles\x12\x14\n" +
-	"\x05value\x18\x05 \x01(\tR\x05value\"\xa5\x02\n" +
+	"\x05value\x18\x05 \x01(\tR\x05value\x12\x17\n" +
+	"\atime_ms\x18\x06 \x01(\x03R\x06timeMs\"\xa5\x02\n" +
 	"\bSnapshot\x12-\n" +
 	"\x04meta\x18\x01 \x01(\v2\x19.hsmsim.hsm.v1.StoredMetaR\x04meta\x125\n" +
 	"\aobjects\x18\x02 \x03(\v2\x1b.hsmsim.hsm.v1.StoredObjectR\aobjects\x12/\n" +

@@ -173,7 +173,7 @@ func (s *State) ApplyBatch(entries []Entry) ([]Result, error) {
 				return nil, fmt.Errorf("%w: %v", ErrStore, err)
 			}
 			if c.RequestID != "" {
-				if err := t.rememberRequest(c.RequestID, idx, res); err != nil {
+				if err := t.rememberRequest(c.RequestID, idx, c.Time, res); err != nil {
 					return nil, fmt.Errorf("%w: %v", ErrStore, err)
 				}
 			}
@@ -212,23 +212,38 @@ func (s *State) ApplyBatch(entries []Entry) ([]Result, error) {
 	return results, nil
 }
 
-func (t *txn) rememberRequest(id string, index uint64, r Result) error {
-	sr := &hsmpb.StoredRequest{Id: id, Index: index, Rv: r.RV, Handles: r.Handles, Value: r.Value}
+// rememberRequest records the answer to request id so a retry gets it again, and forgets ids
+// older than DedupeWindow in the log's clock: at is the command's stamped time, never below the
+// newest remembered request's, so the table stays in time order and eviction from its front is
+// the same on every replica. An unstamped (version 1) command keeps the old count bound.
+func (t *txn) rememberRequest(id string, index uint64, at int64, r Result) error {
+	fifo := t.s.reqFIFO
+	if len(fifo) > 0 {
+		at = max(at, t.s.reqs[fifo[len(fifo)-1]].TimeMs)
+	}
+	sr := &hsmpb.StoredRequest{Id: id, Index: index, Rv: r.RV, Handles: r.Handles, Value: r.Value, TimeMs: at}
 	if err := t.put(bucketRequests, []byte(id), sr); err != nil {
 		return err
 	}
-	var evict string
-	if len(t.s.reqFIFO) >= requestMemory {
-		evict = t.s.reqFIFO[0]
-		t.writes = append(t.writes, store.Write{Bucket: bucketRequests, Key: []byte(evict)})
+	evict := 0
+	if at == 0 {
+		if len(fifo) >= requestMemory {
+			evict = 1
+		}
+	} else {
+		for evict < len(fifo) && t.s.reqs[fifo[evict]].TimeMs+DedupeWindow.Milliseconds() < at {
+			evict++
+		}
+	}
+	for _, old := range fifo[:evict] {
+		t.writes = append(t.writes, store.Write{Bucket: bucketRequests, Key: []byte(old)})
 	}
 	t.after = append(t.after, func() {
-		if evict != "" {
-			delete(t.s.reqs, evict)
-			t.s.reqFIFO = t.s.reqFIFO[1:]
+		for _, old := range t.s.reqFIFO[:evict] {
+			delete(t.s.reqs, old)
 		}
+		t.s.reqFIFO = append(t.s.reqFIFO[evict:], id)
 		t.s.reqs[id] = sr
-		t.s.reqFIFO = append(t.s.reqFIFO, id)
 	})
 	return nil
 }

@@ -3,6 +3,7 @@ package token
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -33,8 +34,19 @@ const (
 )
 
 // commandVersion is the encoding version written after the type byte. Apply refuses versions it
-// does not know, so an old node never half-understands a newer command.
-const commandVersion = 1
+// does not know, so an old node never half-understands a newer command. Version 2 added the
+// proposer's clock (Command.Time); version 1 entries, without it, still decode and apply.
+const commandVersion = 2
+
+// ClientRetryPeriod is the longest a client keeps retrying one write under the same idempotency
+// id (hsmd/client: its attempts, each bounded by the 3 s attempt timeout, plus backoff, about
+// 12.6 s). It is declared here, where the replicated state depends on it.
+const ClientRetryPeriod = 12600 * time.Millisecond
+
+// DedupeWindow is how long, in the log's clock, an idempotency id is remembered: the client's
+// whole retry period with a wide margin for clock steps between proposers. It is part of the
+// replicated state: changing it changes what replicas decide, so it takes a new command version.
+const DedupeWindow = 4*ClientRetryPeriod + 10*time.Second
 
 // maxRequestID bounds the idempotency id a command may carry.
 const maxRequestID = 128
@@ -44,7 +56,10 @@ const maxRequestID = 128
 type Command struct {
 	Type      CommandType
 	RequestID string
-	Msg       proto.Message
+	// Time is the proposer's clock in Unix milliseconds, written into the log entry so every
+	// replica measures the idempotency window alike. Encode stamps it when zero.
+	Time int64
+	Msg  proto.Message
 }
 
 // newMsg returns an empty message for a command type, or nil if the type is unknown.
@@ -84,9 +99,18 @@ func newMsg(t CommandType) proto.Message {
 	return nil
 }
 
-// Encode is the wire form: type, version, uvarint length of the request id, the id, then the
-// deterministic protobuf encoding of the message.
+// Encode is the wire form: type, version, uvarint length of the request id, the id, the varint
+// Time, then the deterministic protobuf encoding of the message. It runs on the proposing node
+// only, so reading the clock here keeps Apply free of it.
 func (c Command) Encode() ([]byte, error) {
+	if c.Time == 0 {
+		c.Time = time.Now().UnixMilli()
+	}
+	return c.encodeVersion(commandVersion)
+}
+
+// encodeVersion writes c in an encoding version (1 has no Time), for tests of old log entries.
+func (c Command) encodeVersion(v byte) ([]byte, error) {
 	if err := checkRequestID(c.RequestID); err != nil {
 		return nil, err
 	}
@@ -94,10 +118,13 @@ func (c Command) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, 2+binary.MaxVarintLen64+len(c.RequestID)+len(body))
-	out = append(out, byte(c.Type), commandVersion)
+	out := make([]byte, 0, 2+2*binary.MaxVarintLen64+len(c.RequestID)+len(body))
+	out = append(out, byte(c.Type), v)
 	out = binary.AppendUvarint(out, uint64(len(c.RequestID)))
 	out = append(out, c.RequestID...)
+	if v >= 2 {
+		out = binary.AppendVarint(out, c.Time)
+	}
 	return append(out, body...), nil
 }
 
@@ -108,7 +135,7 @@ func Decode(b []byte) (Command, error) {
 		return Command{}, fmt.Errorf("%w: %d bytes", ErrBadCommand, len(b))
 	}
 	t, v := CommandType(b[0]), b[1]
-	if v != commandVersion {
+	if v != 1 && v != commandVersion {
 		return Command{}, fmt.Errorf("%w: type %d version %d", ErrBadCommand, t, v)
 	}
 	msg := newMsg(t)
@@ -124,10 +151,19 @@ func Decode(b []byte) (Command, error) {
 	if err := checkRequestID(id); err != nil {
 		return Command{}, fmt.Errorf("%w: %v", ErrBadCommand, err)
 	}
-	if err := proto.Unmarshal(rest[n:], msg); err != nil {
+	rest = rest[n:]
+	var at int64
+	if v >= 2 {
+		var k int
+		if at, k = binary.Varint(rest); k <= 0 || at < 0 {
+			return Command{}, fmt.Errorf("%w: bad time", ErrBadCommand)
+		}
+		rest = rest[k:]
+	}
+	if err := proto.Unmarshal(rest, msg); err != nil {
 		return Command{}, fmt.Errorf("%w: %v", ErrBadCommand, err)
 	}
-	return Command{Type: t, RequestID: id, Msg: msg}, nil
+	return Command{Type: t, RequestID: id, Time: at, Msg: msg}, nil
 }
 
 // checkRequestID accepts idempotency ids of up to maxRequestID printable ASCII characters (what

@@ -37,9 +37,9 @@ var metaKey = []byte("meta")
 // MaxObjects is the token object capacity, hsm2m.medium's 16,666 keys.
 const MaxObjects = 16666
 
-// requestMemory is how many idempotency ids State remembers; a retry older than that many writes
-// is applied again. It is part of the replicated state (evicted in log order), so it must not
-// change between versions without a new command version.
+// requestMemory is how many idempotency ids State remembered before commands carried a time
+// (version 1): it still bounds the table while only unstamped commands are applied, so an old log
+// replays as it did. Stamped commands are remembered for DedupeWindow instead.
 const requestMemory = 4096
 
 // Object is a token object. Attrs holds key material in memory only; at rest and in snapshots the
