@@ -16,7 +16,7 @@ var cheapKDF = KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
 
 // replica is one state machine over its own store, as one node of a cluster.
 type replica struct {
-	t   *testing.T
+	t   testing.TB
 	st  *store.Store
 	s   *State
 	dir string
@@ -24,7 +24,7 @@ type replica struct {
 	idx uint64
 }
 
-func newReplica(t *testing.T, ck *ClusterKey) *replica {
+func newReplica(t testing.TB, ck *ClusterKey) *replica {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(dir, store.Options{NoSync: true})
@@ -68,7 +68,7 @@ func (r *replica) reopen() {
 	r.st, r.s = st, s
 }
 
-func mustHash(t *testing.T, pw string) *hsmpb.PasswordHash {
+func mustHash(t testing.TB, pw string) *hsmpb.PasswordHash {
 	t.Helper()
 	h, err := HashPassword(pw, cheapKDF)
 	if err != nil {
@@ -87,7 +87,7 @@ func secretKey(value byte) attr.Set {
 }
 
 // script is a fixed history: bootstrap, activate, users, keys, sharing, failed logins.
-func script(t *testing.T, r *replica) []Command {
+func script(t testing.TB, r *replica) []Command {
 	t.Helper()
 	newObj := func(owner string, v byte) *hsmpb.NewObject {
 		no, err := r.s.SealObject(owner, secretKey(v))
