@@ -337,7 +337,7 @@ func applyCreateObjects(s *State, t *txn, m proto.Message) (Result, error) {
 		if next == 0 || next >= 1<<31 { // the high half is for session objects
 			return fail(p11.CKR_DEVICE_MEMORY, "object handles exhausted"), nil
 		}
-		objs = append(objs, &Object{Handle: next, Attrs: a, Owner: c.Owner})
+		objs = append(objs, &Object{Handle: next, Attrs: compactAttrs(a), Owner: c.Owner})
 		handles = append(handles, next)
 		next++
 	}
@@ -392,7 +392,7 @@ func applySetAttributes(s *State, t *txn, m proto.Message) (Result, error) {
 	if err != nil {
 		return Result{RV: p11.Code(err), Msg: err.Error()}, nil
 	}
-	return Result{}, t.putObject(&Object{Handle: o.Handle, Attrs: na, Owner: o.Owner, Shared: o.Shared})
+	return Result{}, t.putObject(&Object{Handle: o.Handle, Attrs: compactAttrs(na), Owner: o.Owner, Shared: o.Shared})
 }
 
 func applyShareKey(s *State, t *txn, m proto.Message) (Result, error) {
