@@ -253,6 +253,19 @@ func Open(cfg Config) (*Service, error) {
 		s.Close()
 		return nil, err
 	}
+	// Deletes a Close interrupted go on, once every HSM runs; they change c.HSMs, so they start
+	// after the walk.
+	var resumed []func()
+	for _, c := range s.cat.Clusters {
+		for _, h := range c.HSMs {
+			if h.Deleting {
+				resumed = append(resumed, func() { s.removeHSM(c, h) })
+			}
+		}
+	}
+	for _, f := range resumed {
+		s.spawn(f)
+	}
 	s.spawn(s.maintain)
 	return s, nil
 }
@@ -299,9 +312,6 @@ func (s *Service) resume() error {
 				return fmt.Errorf("cloudhsm: restarting %s of %s: %w", h.ID, c.ID, err)
 			}
 			rt.members[h.ID] = m
-			if h.Deleting {
-				s.spawn(func() { s.removeHSM(c, h) })
-			}
 		}
 		c.HSMs = kept
 	}
