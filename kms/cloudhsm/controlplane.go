@@ -288,6 +288,9 @@ func (s *Service) describeLocked(c *clusterRec) *ClusterDescription {
 
 // hsmStateLocked is an HSM's state now (s.mu held).
 func (s *Service) hsmStateLocked(c *clusterRec, h *hsmRec) string {
+	if h.Deleting {
+		return hsmDeleteInProgress
+	}
 	if !h.Joined {
 		return string(cluster.HSMCreateInProgress)
 	}
@@ -560,8 +563,15 @@ func (s *Service) addMember(ctx context.Context, c *clusterRec, h *hsmRec, rt *r
 	return err
 }
 
-// DeleteHsm takes an HSM out of the cluster (after a backup, as CloudHSM takes one), stops it
-// and deletes its data. The HSM is named by id, ENI id or ENI IP (the IP only if unique).
+// DeleteHsm marks an HSM DELETE_IN_PROGRESS and answers at once with its id; removeHSM takes
+// it out of the cluster in the background (after a backup, as CloudHSM takes one), stops it and
+// deletes its data. AWS answers the same way: DeleteHsm returns the HsmId, the HSM is listed as
+// DELETE_IN_PROGRESS by DescribeClusters until it is gone
+// (https://docs.aws.amazon.com/cloudhsm/latest/APIReference/API_DeleteHsm.html, HsmState in
+// https://docs.aws.amazon.com/cloudhsm/latest/APIReference/API_Hsm.html). The membership change
+// cannot commit while the cluster has no quorum, so a request must not wait for it. The HSM is
+// named by id, ENI id or ENI IP (the IP only if unique). A second DeleteHsm of an HSM being
+// deleted answers its id again: the model names no error for it, and clients retry deletes.
 func (s *Service) DeleteHsm(ctx context.Context, r *awsapi.Caller, in *DeleteHsmInput) (*DeleteHsmOutput, error) {
 	s.mu.Lock()
 	c, err := s.clusterForLocked(r, in.ClusterId)
@@ -578,8 +588,8 @@ func (s *Service) DeleteHsm(ctx context.Context, r *awsapi.Caller, in *DeleteHsm
 	rt := s.lockedRuntime(c.ID)
 	defer rt.op.Unlock()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if c.State == clusterModifying || c.State == clusterRollingBack {
-		s.mu.Unlock()
 		return nil, invalid("The cluster %s is %s: HSMs cannot be removed until it is done.", c.ID, c.State)
 	}
 	var h *hsmRec
@@ -590,49 +600,89 @@ func (s *Service) DeleteHsm(ctx context.Context, r *awsapi.Caller, in *DeleteHsm
 			matches++
 		}
 	}
-	s.mu.Unlock()
 	if h == nil {
 		return nil, notFound("The HSM does not exist in cluster %s.", c.ID)
 	}
 	if matches > 1 {
 		return nil, invalid("Several HSMs of cluster %s have ENI IP %s: name the HSM by HsmId or EniId.", c.ID, in.EniIp)
 	}
+	if h.Deleting {
+		return &DeleteHsmOutput{HsmId: h.ID}, nil
+	}
+	h.Deleting = true
+	if err := s.saveLocked(); err != nil {
+		h.Deleting = false
+		return nil, err
+	}
+	s.spawn(func() { s.removeHSM(c, h) })
+	return &DeleteHsmOutput{HsmId: h.ID}, nil
+}
+
+// removeHSM finishes a DeleteHsm (or one a restart interrupted): it retries the membership
+// change until it commits or the service closes (a restart resumes it), then stops the HSM and
+// forgets it.
+func (s *Service) removeHSM(c *clusterRec, h *hsmRec) {
 	if c.State != cluster.ClusterUninitialized && h.Joined {
 		if _, err := s.takeBackup(c.ID); err != nil {
 			s.log.Warn("backup before removing an HSM", "cluster", c.ID, "err", err)
 		}
 	}
+	wait := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.leaveCluster(c.ID, h.ID)
+		if err == nil {
+			break
+		}
+		s.log.Warn("removing an HSM from its cluster; will retry", "cluster", c.ID, "hsm", h.ID, "attempt", attempt, "err", err)
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+	rt := s.lockedRuntime(c.ID)
+	defer rt.op.Unlock()
 	s.mu.Lock()
 	m := rt.members[h.ID]
+	delete(rt.members, h.ID)
+	c.HSMs = slices.DeleteFunc(c.HSMs, func(x *hsmRec) bool { return x == h })
+	err := s.saveLocked()
 	s.mu.Unlock()
-	var via *cluster.Member
-	for _, o := range s.Members(c.ID) {
-		if o.ID() != h.ID && (via == nil || o.IsLeader()) {
-			via = o
-		}
-	}
-	if via != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		err := via.RemoveHSM(rctx, h.ID)
-		cancel()
-		if err != nil {
-			return nil, awsapi.NewError(errInternalFailure, "Removing HSM %s from the cluster: %v", h.ID, err)
-		}
-	}
 	if m != nil {
 		_ = m.Close()
 	}
-	s.mu.Lock()
-	delete(rt.members, h.ID)
-	c.HSMs = slices.DeleteFunc(c.HSMs, func(x *hsmRec) bool { return x == h })
-	err = s.saveLocked()
-	s.mu.Unlock()
 	_ = os.RemoveAll(s.hsmDir(c.ID, h.ID))
 	if err != nil {
-		return nil, err
+		s.log.Warn("saving the catalog after removing an HSM", "cluster", c.ID, "hsm", h.ID, "err", err)
 	}
 	s.log.Info("hsm deleted", "cluster", c.ID, "hsm", h.ID)
-	return &DeleteHsmOutput{HsmId: h.ID}, nil
+}
+
+// leaveCluster makes one attempt at removing an HSM from the cluster's membership, through the
+// leader if this process runs it (else any other running HSM, which forwards). With no other HSM
+// running there is no membership to leave.
+func (s *Service) leaveCluster(clusterID, hsmID string) error {
+	var via *cluster.Member
+	for _, o := range s.Members(clusterID) {
+		if o.ID() != hsmID && (via == nil || o.IsLeader()) {
+			via = o
+		}
+	}
+	if via == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The service closing ends an attempt early; the restart resumes the delete.
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return via.RemoveHSM(ctx, hsmID)
 }
 
 func randHex(n int) string {

@@ -58,8 +58,10 @@
 // cluster turns ACTIVE when its token shows the admin activated (the admin changed the initial
 // password through any HSM), observed whenever the cluster is described or looked up and by the
 // service's maintenance round. A cluster made from a backup is ACTIVE (or INITIALIZED, as its
-// source was when the backup was taken). CreateHsm and DeleteHsm return when the HSM has joined
-// (it is a voter, caught up) or is gone; an HSM's state is the member's own
+// source was when the backup was taken). CreateHsm returns when the HSM has joined (it is a
+// voter, caught up). DeleteHsm answers at once and the HSM is DELETE_IN_PROGRESS until the
+// membership change commits (retried in the background, as long as it takes: a cluster without
+// quorum cannot commit it), then it is gone. Otherwise an HSM's state is the member's own
 // (cluster.Member.HSMState): ACTIVE, DEGRADED when it has no leader contact or was killed,
 // CREATE_IN_PROGRESS while joining. DescribeClusters shows an ACTIVE cluster with a DEGRADED HSM
 // as DEGRADED (the directory, Cluster, keeps the life-cycle state the KMS checks).

@@ -200,6 +200,7 @@ func TestCreateHsmIpAddress(t *testing.T) {
 	// Deleted by its address, the HSM frees it.
 	_, err = c.DeleteHsm(ctx(), &hsm.DeleteHsmInput{ClusterId: id, EniIp: aws.String("10.0.0.10")})
 	check(t, err)
+	eventually(t, "the deleted HSM is gone", func() bool { return len(describeOne(t, c, aws.ToString(id)).Hsms) == 1 })
 	_, err = c.CreateHsm(ctx(), &hsm.CreateHsmInput{ClusterId: other.Cluster.ClusterId, AvailabilityZone: aws.String("us-east-1a"), IpAddress: aws.String("10.0.0.10")})
 	check(t, err)
 }

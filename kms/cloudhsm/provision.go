@@ -154,18 +154,60 @@ func (s *Service) initialize(ctx context.Context, r *awsapi.Caller, p *Provision
 		return err
 	}
 	defer cl.Close()
-	if _, err := cl.Login(ctx, token.AdminName, token.InitialAdminPassword); err != nil {
-		return fmt.Errorf("admin login: %w", err)
+	// Each step retries a transient failure (a node that timed out or was unreachable, as on a
+	// loaded machine) within o.Within; the error names the step that gave up.
+	if err := provisionStep(ctx, o.Within, "admin login", func(ctx context.Context) error {
+		_, err := cl.Login(ctx, token.AdminName, token.InitialAdminPassword)
+		return err
+	}); err != nil {
+		return err
 	}
-	if err := cl.ChangePassword(ctx, "", o.AdminPassword); err != nil {
-		return fmt.Errorf("activating the admin: %w", err)
+	if err := provisionStep(ctx, o.Within, "activating the admin", func(ctx context.Context) error {
+		return cl.ChangePassword(ctx, "", o.AdminPassword)
+	}); err != nil {
+		return err
 	}
 	for _, u := range o.CryptoUsers {
-		if err := cl.CreateUser(ctx, u.Name, hsmpb.Role_ROLE_CRYPTO_USER, u.Password); err != nil {
-			return fmt.Errorf("creating the crypto user %s: %w", u.Name, err)
+		if err := provisionStep(ctx, o.Within, "creating the crypto user "+u.Name, func(ctx context.Context) error {
+			return cl.CreateUser(ctx, u.Name, hsmpb.Role_ROLE_CRYPTO_USER, u.Password)
+		}); err != nil {
+			return err
 		}
 	}
-	return cl.Logout(ctx)
+	return provisionStep(ctx, o.Within, "admin logout", cl.Logout)
+}
+
+// provisionFault, set by tests, fails an attempt of a step before it runs.
+var provisionFault func(step string) error
+
+// provisionStep runs f until it succeeds, fails for good (not client.Retryable, not a deadline)
+// or within has passed, backing off between attempts. Its error names the step.
+func provisionStep(ctx context.Context, within time.Duration, step string, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		var err error
+		if provisionFault != nil {
+			err = provisionFault(step)
+		}
+		if err == nil {
+			err = f(ctx)
+		}
+		if err == nil {
+			return nil
+		}
+		transient := client.Retryable(err) || errors.Is(err, context.DeadlineExceeded)
+		if !transient || ctx.Err() != nil {
+			return fmt.Errorf("%s (attempt %d): %w", step, attempt, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s (attempt %d, out of time): %w", step, attempt, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // signCSR signs a cluster's CSR with the customer CA, as the AWS guide does with openssl x509

@@ -2,9 +2,13 @@ package cloudhsm_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hsmsim/hsmsim/cluster"
@@ -99,5 +103,37 @@ func TestProvisionRefusesWhatCannotWork(t *testing.T) {
 	}
 	if ids := svc.ClusterIDs(); len(ids) != 0 {
 		t.Fatalf("clusters %v were made", ids)
+	}
+}
+
+// TestProvisionRetriesTransientStepFailures: the admin's login failing twice with a deadline
+// (as under heavy load) is retried and provisioning succeeds; a step failing for good names
+// itself.
+func TestProvisionRetriesTransientStepFailures(t *testing.T) {
+	fails := 0
+	cloudhsm.SetProvisionFault(func(step string) error {
+		if step == "admin login" && fails < 2 {
+			fails++
+			return fmt.Errorf("injected: %w", context.DeadlineExceeded)
+		}
+		return nil
+	})
+	defer cloudhsm.SetProvisionFault(nil)
+	e := newAPIEnv(t)
+	e.provision("us-east-1", "", "us-east-1a")
+	if fails != 2 {
+		t.Fatalf("the fault fired %d times, want 2", fails)
+	}
+
+	cloudhsm.SetProvisionFault(func(step string) error {
+		if step == "creating the crypto user alice" {
+			return errors.New("injected: for good")
+		}
+		return nil
+	})
+	_, err := e.svc.Provision(ctx(), cloudhsm.ProvisionOptions{Account: ownerAccount, Region: "us-east-1", HSMs: []string{"us-east-1a"},
+		Tag: "test", AdminPassword: adminPass, CryptoUsers: []cloudhsm.User{{Name: "alice", Password: "alicepass1"}}})
+	if err == nil || !strings.Contains(err.Error(), "creating the crypto user alice") || !strings.Contains(err.Error(), "for good") {
+		t.Fatalf("want the failed step named, got %v", err)
 	}
 }

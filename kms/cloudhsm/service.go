@@ -153,6 +153,9 @@ type hsmRec struct {
 	// Joined is set once the HSM bootstrapped, restored or joined: until then it is
 	// CREATE_IN_PROGRESS, and a restart drops it (its CreateHsm never answered).
 	Joined bool `json:"joined"`
+	// Deleting is set by DeleteHsm: the HSM is DELETE_IN_PROGRESS until removeHSM takes it out
+	// of the cluster (resumed after a restart).
+	Deleting bool `json:"deleting,omitempty"`
 	// HsmType is the HSM's own type while its cluster migrates (empty: the cluster's).
 	HsmType string `json:"hsm_type,omitempty"`
 }
@@ -186,6 +189,8 @@ type backupRec struct {
 const (
 	catalogFile    = "catalog.json"
 	serviceKeyFile = "backup-service.key"
+	// hsmDeleteInProgress is the HsmState of an HSM DeleteHsm is removing.
+	hsmDeleteInProgress = "DELETE_IN_PROGRESS"
 	// MaxHSMs is CloudHSM's per-cluster limit.
 	MaxHSMs = 28
 	// pendingDeletion is how long a deleted backup can be restored.
@@ -247,6 +252,19 @@ func Open(cfg Config) (*Service, error) {
 	if err := s.resume(); err != nil {
 		s.Close()
 		return nil, err
+	}
+	// Deletes a Close interrupted go on, once every HSM runs; they change c.HSMs, so they start
+	// after the walk.
+	var resumed []func()
+	for _, c := range s.cat.Clusters {
+		for _, h := range c.HSMs {
+			if h.Deleting {
+				resumed = append(resumed, func() { s.removeHSM(c, h) })
+			}
+		}
+	}
+	for _, f := range resumed {
+		s.spawn(f)
 	}
 	s.spawn(s.maintain)
 	return s, nil

@@ -291,9 +291,7 @@ func TestCustomKeyStoreOnAClusterMadeThroughTheAPI(t *testing.T) {
 	second := c.Hsms[1].HsmId
 	_, err = e.hsm.DeleteHsm(ctx(), &hsm.DeleteHsmInput{ClusterId: aws.String(id), HsmId: second})
 	check(t, err)
-	if n := len(e.describe(id).Hsms); n != 1 {
-		t.Fatalf("%d HSMs after DeleteHsm", n)
-	}
+	eventually(t, "one HSM left after DeleteHsm", func() bool { return len(e.describe(id).Hsms) == 1 })
 	_, err = e.kms.CreateKey(ctx(), &awskms.CreateKeyInput{Origin: kmstypes.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(store)})
 	wantErr(t, err, "CloudHsmClusterInvalidConfigurationException")
 	retry(t, "Encrypt with one HSM", func() error {
@@ -395,6 +393,7 @@ func TestCustomKeyStoreOnAClusterMadeThroughTheAPI(t *testing.T) {
 		_, err = e.hsm.DeleteHsm(ctx(), &hsm.DeleteHsmInput{ClusterId: aws.String(id), HsmId: h.HsmId})
 		check(t, err)
 	}
+	eventually(t, "the HSMs are deleted", func() bool { return len(e.describe(id).Hsms) == 0 })
 	_, err = e.hsm.DeleteCluster(ctx(), &hsm.DeleteClusterInput{ClusterId: aws.String(id)})
 	check(t, err)
 	_, err = e.hsm.DescribeClusters(ctx(), &hsm.DescribeClustersInput{Filters: map[string][]string{"bogus": {"x"}}})
