@@ -51,16 +51,26 @@ func pkcs11Command() *cli.Command {
 			&cli.StringFlag{Name: "compare", Usage: "a second module to run in the same run"},
 			&cli.StringFlag{Name: "compare-token", Usage: "the second module's token label (default: --token)"},
 			&cli.StringFlag{Name: "compare-pin", Usage: "the second module's PIN (default: --pin)"},
+			&cli.StringFlag{Name: "config", Usage: "hsmsim's module: the client config it reads (default: $" + configEnv + ")"},
+			&cli.StringFlag{Name: "compare-config", Usage: "the second module's client config, when it is hsmsim's (two builds, each against its own cluster; give them different paths, as the loader shares a module loaded twice from one path)"},
 		),
 		Action: func(c *cli.Context) error {
-			first, err := benchrun.OpenModule(c.String("module"), c.String("module"), c.String("token"), c.String("pin"))
+			var first *benchrun.Module
+			err := withConfig(c.String("config"), func() (err error) {
+				first, err = benchrun.OpenModule(c.String("module"), c.String("module"), c.String("token"), c.String("pin"))
+				return err
+			})
 			if err != nil {
 				return err
 			}
 			defer first.Close()
 			targets := []benchrun.Target{first}
 			if path := c.String("compare"); path != "" {
-				second, err := benchrun.OpenModule(path, path, or(c.String("compare-token"), c.String("token")), or(c.String("compare-pin"), c.String("pin")))
+				var second *benchrun.Module
+				err := withConfig(c.String("compare-config"), func() (err error) {
+					second, err = benchrun.OpenModule(path, path, or(c.String("compare-token"), c.String("token")), or(c.String("compare-pin"), c.String("pin")))
+					return err
+				})
 				if err != nil {
 					return err
 				}
@@ -70,6 +80,29 @@ func pkcs11Command() *cli.Command {
 			return run(c, targets, c.String("sessions"))
 		},
 	}
+}
+
+// configEnv is where hsmsim's module finds its client config; it reads it once, at C_Initialize.
+const configEnv = "HSMSIM_PKCS11_CONFIG"
+
+// withConfig runs open with configEnv set to path (unchanged when path is empty) and puts the
+// caller's value back after: each module opened in one run reads its own config.
+func withConfig(path string, open func() error) error {
+	if path == "" {
+		return open()
+	}
+	old, had := os.LookupEnv(configEnv)
+	if err := os.Setenv(configEnv, path); err != nil {
+		return err
+	}
+	defer func() {
+		if had {
+			_ = os.Setenv(configEnv, old)
+		} else {
+			_ = os.Unsetenv(configEnv)
+		}
+	}()
+	return open()
 }
 
 func kmsCommand() *cli.Command {

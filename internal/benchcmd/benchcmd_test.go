@@ -3,6 +3,7 @@ package benchcmd
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -50,5 +51,24 @@ func TestBenchKMSCommand(t *testing.T) {
 	err = app.Run([]string{"hsmsim", "bench", "kms", "--endpoint", url, "--concurrency", "1,zero"})
 	if err == nil || !strings.Contains(err.Error(), "positive whole numbers") {
 		t.Fatalf("a bad --concurrency: %v", err)
+	}
+}
+
+// --config and --compare-config let two builds of hsmsim's module each run against its own
+// cluster in one run: the module reads HSMSIM_PKCS11_CONFIG at C_Initialize, so each open sees
+// its own value, and the caller's environment is as it was afterwards.
+func TestWithConfigSetsTheModulesConfigForOneOpen(t *testing.T) {
+	t.Setenv(configEnv, "outer.json")
+	var seen string
+	err := withConfig("first.json", func() error { seen = os.Getenv(configEnv); return nil })
+	if err != nil || seen != "first.json" {
+		t.Fatalf("during the open: %s=%q (err %v), want first.json", configEnv, seen, err)
+	}
+	if got := os.Getenv(configEnv); got != "outer.json" {
+		t.Fatalf("after the open: %s=%q, want the caller's outer.json back", configEnv, got)
+	}
+	_ = withConfig("", func() error { seen = os.Getenv(configEnv); return nil })
+	if seen != "outer.json" {
+		t.Fatalf("no --config: %s=%q, want the environment's own outer.json", configEnv, seen)
 	}
 }
