@@ -22,8 +22,10 @@ package target
 //     (--hsm-id) and addresses (Rejoin); add-hsm starts a new joiner (Add); remove-hsm asks the
 //     leader to take the HSM out through the Cluster service's Remove, then stops it (Remove).
 //
-// What needs the in-process service it has no method for: the KMS and backups; a scenario that
-// asks for them is refused with ErrProcessMode. Applied is GetInfo's applied index, Digest the token digest the
+//   - the KMS runs in this process over the hsmd processes (processkms.go).
+//
+// What needs the in-process service it has no method for: backups (hsmd has no backup or
+// restore of its own); a scenario that restores one is refused with ErrProcessMode. Applied is GetInfo's applied index, Digest the token digest the
 // Cluster service's Status gives when asked, and Holds logs in as each crypto user on one HSM
 // and lists its objects.
 
