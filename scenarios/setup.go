@@ -184,7 +184,13 @@ func setupStore(ctx context.Context, env Target, reg *target.Registry, kc *awskm
 		select {
 		case <-ctx.Done():
 			return id, fmt.Errorf("still CONNECTING: %w", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(storePoll):
 		}
 	}
 }
+
+// storePoll is how often setup asks whether a key store connected: under DescribeCustomKeyStores'
+// request quota (5 a second, shared by the custom key store APIs: "Request quotas", AWS KMS
+// Developer Guide), which the capacity profile enforces. A store that takes longer than the
+// bucket lasts to connect (a login on hsmd processes) was throttled at 20 ms.
+const storePoll = 250 * time.Millisecond

@@ -59,6 +59,8 @@ var (
 	_ failpoint.KMSHost  = (*target.InProcess)(nil)
 	_ Target             = (*target.Processes)(nil)
 	_ digester           = (*target.Processes)(nil)
+	_ kmsTarget          = (*target.Processes)(nil)
+	_ failpoint.KMSHost  = (*target.Processes)(nil)
 )
 
 // newTarget makes the target the options ask for (not started) for scenario s.

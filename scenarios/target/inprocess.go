@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"net/http/httptest"
 	"path/filepath"
 	"time"
 
@@ -12,9 +11,7 @@ import (
 	"github.com/hsmsim/hsmsim/cluster/netsim"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/token"
-	"github.com/hsmsim/hsmsim/kms"
 	"github.com/hsmsim/hsmsim/kms/awsapi"
-	"github.com/hsmsim/hsmsim/kms/awsapi/fault"
 	"github.com/hsmsim/hsmsim/kms/cloudhsm"
 )
 
@@ -35,9 +32,7 @@ type InProcess struct {
 
 	clusters map[string]string // restored cluster name → id (guarded by base.mu)
 
-	kms    *kms.Server
-	kmsSrv *httptest.Server
-	faults *fault.Set // the rules at the AWS API the KMS consults
+	kmsFace
 
 	attached bool // the service is someone else's (Attach): Close leaves it running
 }
@@ -84,7 +79,7 @@ func (t *InProcess) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if o.KMS {
-		if err := t.startKMS(region); err != nil {
+		if err := t.startKMS(&t.base, region, t, t.Svc); err != nil {
 			return err
 		}
 	}

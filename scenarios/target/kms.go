@@ -19,57 +19,91 @@ import (
 	"github.com/hsmsim/hsmsim/kms/quota"
 )
 
-// The KMS over the in-process cluster: kms.Server with the CloudHSM service as its control
-// plane and this target as its cluster directory (so the KMS's client endpoint is named "kms"
-// and faults can cut it), served on a loopback port.
+// The KMS over the scenario's cluster: kms.Server with the target as its cluster directory (so
+// the KMS's client endpoint is named "kms" and faults can cut it), served on a loopback port.
+// Both targets run it the same way (kmsFace); they differ in the directory (InProcess: the
+// CloudHSM service's clusters; Processes: its hsmd processes) and the control plane (InProcess
+// serves the CloudHSM service's; Processes has none, so BaldrApiService.* is NotImplemented).
 
-func (t *InProcess) startKMS(region string) error {
-	dir := filepath.Join(t.dir, "kms")
+// kmsEndpoint is the netsim name of the KMS's connections to the HSMs, so HSM faults that cut
+// clients off (pause, cut-clients, az-outage) cut the KMS off too.
+const kmsEndpoint = "kms"
+
+// kmsFace is the KMS of a target: the server, its loopback endpoint and the rules at its API.
+type kmsFace struct {
+	kms    *kms.Server
+	kmsSrv *httptest.Server
+	faults *fault.Set // the rules at the AWS API the KMS consults
+	region string
+}
+
+// startKMS opens the KMS in dir/kms over clusters (and cp, when not nil) and serves it.
+func (f *kmsFace) startKMS(b *base, region string, clusters kms.ClusterDirectory, cp cloudhsm.ControlPlane) error {
+	dir := filepath.Join(b.dir, "kms")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	t.faults = fault.New(fault.Config{Seed: uint64(t.opts.Seed)})
-	intercept, q := quota.Front(t.opts.Capacity, t.faults)
-	s, err := kms.Open(kms.Config{DataDir: dir, Region: region, Clusters: t, ControlPlane: t.Svc, NoSync: true, SweepEvery: time.Hour,
-		AccountID: KMSAccount, Logger: t.opts.Logger.With("face", "kms"), Faults: intercept})
+	f.region = region
+	f.faults = fault.New(fault.Config{Seed: uint64(b.opts.Seed)})
+	intercept, q := quota.Front(b.opts.Capacity, f.faults)
+	s, err := kms.Open(kms.Config{DataDir: dir, Region: region, Clusters: clusters, ControlPlane: cp, NoSync: true, SweepEvery: time.Hour,
+		AccountID: KMSAccount, Logger: b.opts.Logger.With("face", "kms"), Faults: intercept})
 	if err != nil {
 		return err
 	}
-	t.faults.UseKeyStores(s)
+	f.faults.UseKeyStores(s)
 	if q != nil {
 		q.UseKeys(s)
 	}
-	t.kms = s
-	t.kmsSrv = httptest.NewServer(s)
-	t.addClient("kms")
+	f.kms = s
+	f.kmsSrv = httptest.NewServer(s)
+	b.addClient(kmsEndpoint)
 	return nil
 }
 
-func (t *InProcess) closeKMS() {
-	if t.faults != nil {
-		t.faults.Clear()
+func (f *kmsFace) closeKMS() {
+	if f.faults != nil {
+		f.faults.Clear()
 	}
-	if t.kmsSrv != nil {
-		t.kmsSrv.Close()
+	if f.kmsSrv != nil {
+		f.kmsSrv.Close()
 	}
-	if t.kms != nil {
-		_ = t.kms.Close()
+	if f.kms != nil {
+		_ = f.kms.Close()
 	}
 }
 
 // APIFaults are the rules at the AWS API the KMS's endpoint consults (api-fault); nil when the
 // scenario has no KMS.
-func (t *InProcess) APIFaults() *fault.Set { return t.faults }
+func (f *kmsFace) APIFaults() *fault.Set { return f.faults }
 
 // KMS is the KMS server (an http.Handler); nil when the scenario has none.
-func (t *InProcess) KMS() *kms.Server { return t.kms }
+func (f *kmsFace) KMS() *kms.Server { return f.kms }
 
 // KMSURL is the KMS's loopback endpoint.
-func (t *InProcess) KMSURL() string {
-	if t.kmsSrv == nil {
+func (f *kmsFace) KMSURL() string {
+	if f.kmsSrv == nil {
 		return ""
 	}
-	return t.kmsSrv.URL
+	return f.kmsSrv.URL
+}
+
+// KMSClient is the AWS SDK's KMS client pointed at the environment's KMS: over loopback HTTP,
+// or (inproc) straight into the handler with no socket. The SDK does not retry, so a scenario
+// sees every error a call met.
+func (f *kmsFace) KMSClient(inproc bool, timeout time.Duration) *awskms.Client {
+	var hc awskms.HTTPClient = &http.Client{Timeout: timeout}
+	url := f.KMSURL()
+	if inproc {
+		hc, url = handlerClient{f.kms}, "http://kms.inproc"
+	}
+	return awskms.New(awskms.Options{
+		Region:           f.region, // the region of the scenario's AZs
+		BaseEndpoint:     aws.String(url),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIAHSMSIMSCENARIO01", "hsmsim/scenario/secret/key/00000000000000", ""),
+		RetryMaxAttempts: 1,
+		HTTPClient:       hc,
+	})
 }
 
 // TrustAnchorPEM is the scenario cluster's customer CA certificate (a key store's
@@ -84,28 +118,10 @@ func (t *InProcess) Cluster(ctx context.Context, account, region, id string) (*c
 // Dial implements kms.ClusterDirectory: the service's client of the cluster's HSMs, through the
 // netsim endpoint "kms".
 func (t *InProcess) Dial(_ context.Context, c *cloudhsm.Cluster) (*client.Client, error) {
-	return t.Svc.DialClusterAs(c.ID, "kms")
+	return t.Svc.DialClusterAs(c.ID, kmsEndpoint)
 }
 
 var _ kms.ClusterDirectory = (*InProcess)(nil)
-
-// KMSClient is the AWS SDK's KMS client pointed at the environment's KMS: over loopback HTTP,
-// or (inproc) straight into the handler with no socket. The SDK does not retry, so a scenario
-// sees every error a call met.
-func (t *InProcess) KMSClient(inproc bool, timeout time.Duration) *awskms.Client {
-	var hc awskms.HTTPClient = &http.Client{Timeout: timeout}
-	url := t.KMSURL()
-	if inproc {
-		hc, url = handlerClient{t.kms}, "http://kms.inproc"
-	}
-	return awskms.New(awskms.Options{
-		Region:           t.req.Region, // the region of the scenario's AZs
-		BaseEndpoint:     aws.String(url),
-		Credentials:      credentials.NewStaticCredentialsProvider("AKIAHSMSIMSCENARIO01", "hsmsim/scenario/secret/key/00000000000000", ""),
-		RetryMaxAttempts: 1,
-		HTTPClient:       hc,
-	})
-}
 
 // handlerClient serves SDK requests with the handler itself.
 type handlerClient struct{ h http.Handler }

@@ -22,8 +22,10 @@ package target
 //     (--hsm-id) and addresses (Rejoin); add-hsm starts a new joiner (Add); remove-hsm asks the
 //     leader to take the HSM out through the Cluster service's Remove, then stops it (Remove).
 //
-// What needs the in-process service it has no method for: the KMS and backups; a scenario that
-// asks for them is refused with ErrProcessMode. Applied is GetInfo's applied index, Digest the token digest the
+//   - the KMS runs in this process over the hsmd processes (processkms.go).
+//
+// What needs the in-process service it has no method for: backups (hsmd has no backup or
+// restore of its own); a scenario that restores one is refused with ErrProcessMode. Applied is GetInfo's applied index, Digest the token digest the
 // Cluster service's Status gives when asked, and Holds logs in as each crypto user on one HSM
 // and lists its objects.
 
@@ -77,6 +79,8 @@ type procNode struct {
 // Processes runs the scenario's HSMs as separate "hsmsim hsmd" processes.
 type Processes struct {
 	base
+	kmsFace
+	region  string
 	bin     string
 	caPEM   []byte
 	ctlTLS  credentials.TransportCredentials
@@ -103,9 +107,11 @@ func (t *Processes) Supports(cluster.Timeouts) error { return nil }
 // Start starts the processes, one at a time (the first initializes the cluster, the others
 // join it), and waits until every HSM is ACTIVE. On an error, everything started is stopped.
 func (t *Processes) Start(ctx context.Context) (err error) {
-	if _, _, err := t.prepare(); err != nil {
+	region, _, err := t.prepare()
+	if err != nil {
 		return err
 	}
+	t.region = region
 	fixed := ""
 	if !t.tempDir {
 		fixed = t.dir
@@ -121,9 +127,6 @@ func (t *Processes) Start(ctx context.Context) (err error) {
 			t.Close()
 		}
 	}()
-	if t.opts.KMS {
-		return errProcess("the KMS face (custom key stores, KMS keys, KMS workloads)")
-	}
 	if t.bin, err = hsmsimBinary(ctx, t.opts.Binary, t.dir); err != nil {
 		return err
 	}
@@ -150,7 +153,13 @@ func (t *Processes) Start(ctx context.Context) (err error) {
 	t.stopped.Add(2)
 	go t.poll()
 	go t.mirror()
-	return t.waitActive(ctx, 30*time.Second)
+	if err := t.waitActive(ctx, 30*time.Second); err != nil {
+		return err
+	}
+	if t.opts.KMS {
+		return t.startKMS(&t.base, region, t, nil)
+	}
+	return nil
 }
 
 // launch starts a new HSM in az under the next label: the first (no peers) makes the cluster
@@ -702,6 +711,7 @@ func (t *Processes) PKCS11Config() (string, error) {
 
 // Close stops every process (SIGKILL) and removes a temporary directory.
 func (t *Processes) Close() {
+	t.closeKMS()
 	close(t.stop)
 	t.stopped.Wait()
 	t.pmu.Lock()
