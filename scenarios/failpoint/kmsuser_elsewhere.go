@@ -26,7 +26,12 @@ func init() {
 				return err
 			}
 			in.keep(elsewhereKey, cl)
-			x.Undo = in.logoutElsewhere
+			x.Undo = func(ctx context.Context) error {
+				if err := in.logoutElsewhere(ctx); err != nil && !errors.Is(err, errNotElsewhere) {
+					return err
+				}
+				return nil // a logout-kmsuser-elsewhere action ended it already
+			}
 			return nil
 		},
 	})
@@ -43,10 +48,15 @@ func init() {
 // elsewhereKey keeps the other client's login between the two.
 const elsewhereKey = "kmsuser-elsewhere"
 
+// errNotElsewhere: no other client's kmsuser login to end. For the logout action it is a
+// failure; for the login fault's undo it means the action ended the login first, so a scenario
+// can end it with the action and order its next steps after the logout completed.
+var errNotElsewhere = errors.New("kmsuser is not logged in elsewhere")
+
 func (in *Injector) logoutElsewhere(ctx context.Context) error {
 	cl, _ := in.take(elsewhereKey).(*client.Client)
 	if cl == nil {
-		return errors.New("kmsuser is not logged in elsewhere")
+		return errNotElsewhere
 	}
 	defer cl.Close()
 	return cl.Logout(ctx)
