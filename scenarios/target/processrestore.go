@@ -89,26 +89,45 @@ func (t *Processes) clusterName(id string) (string, bool) {
 
 // takeBackup asks the scenario cluster's leader for a backup under the runner's service key
 // (made at the first backup) and writes it under backupsDir; it returns the file and the id.
+// With no leader known (an election going on) it asks another running HSM, as the control
+// plane in process does (kms/cloudhsm takeBackup: the leader, else any running member), and
+// asks again on an error until ctx or 30 s end.
 func (t *Processes) takeBackup(ctx context.Context) (path, id string, err error) {
-	leader := t.Leader()
-	if leader == "" {
-		return "", "", errors.New("the cluster has no leader to back up")
-	}
-	n := t.proc(leader)
-	t.pmu.Lock()
-	conn := n.conn
-	t.pmu.Unlock()
 	key, err := t.backupKey()
 	if err != nil {
 		return "", "", err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	r, err := clusterpb.NewClusterClient(conn).Backup(cctx, &clusterpb.BackupRequest{ServiceKey: key})
-	if err != nil {
-		return "", "", fmt.Errorf("%s: %w", leader, err)
+	var data []byte
+	for data == nil {
+		from := t.Leader()
+		if from == "" {
+			if up := t.peers("", ""); len(up) > 0 {
+				from = t.labelOf(up[0])
+			}
+		}
+		last := errors.New("no running HSM to back up")
+		if n := t.proc(from); n != nil {
+			t.pmu.Lock()
+			conn := n.conn
+			t.pmu.Unlock()
+			actx, acancel := context.WithTimeout(cctx, 5*time.Second)
+			r, err := clusterpb.NewClusterClient(conn).Backup(actx, &clusterpb.BackupRequest{ServiceKey: key})
+			acancel()
+			if err == nil {
+				data = r.Backup
+				break
+			}
+			last = fmt.Errorf("%s: %w", from, err)
+		}
+		select {
+		case <-cctx.Done():
+			return "", "", fmt.Errorf("%w (last: %v)", cctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	info, err := cluster.ReadBackupInfo(r.Backup)
+	info, err := cluster.ReadBackupInfo(data)
 	if err != nil {
 		return "", "", err
 	}
@@ -117,7 +136,19 @@ func (t *Processes) takeBackup(ctx context.Context) (path, id string, err error)
 		return "", "", err
 	}
 	path = filepath.Join(dir, info.ID+".backup")
-	return path, info.ID, os.WriteFile(path, r.Backup, 0o600)
+	return path, info.ID, os.WriteFile(path, data, 0o600)
+}
+
+// labelOf is the label of the process serving the API address api ("" if none).
+func (t *Processes) labelOf(api string) string {
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	for l, n := range t.procs {
+		if n.api == api {
+			return l
+		}
+	}
+	return ""
 }
 
 // backupKey is the runner's backup service key, made and written to its file at first use.
