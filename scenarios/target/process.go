@@ -65,8 +65,6 @@ const EnvBinary = "HSMSIM_BIN"
 // controlEndpoint is the netsim name of the runner's control connections (no rule names it).
 const controlEndpoint = "scenario-control"
 
-func errProcess(what string) error { return fmt.Errorf("target: %s: %w", what, ErrProcessMode) }
-
 type procNode struct {
 	label, az      string
 	dir, api, raft string

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/hsmsim/hsmsim/cluster"
 	"github.com/hsmsim/hsmsim/cluster/clusterpb"
 )
@@ -113,7 +115,8 @@ func (t *Processes) takeBackup(ctx context.Context) (path, id string, err error)
 			conn := n.conn
 			t.pmu.Unlock()
 			actx, acancel := context.WithTimeout(cctx, 5*time.Second)
-			r, err := clusterpb.NewClusterClient(conn).Backup(actx, &clusterpb.BackupRequest{ServiceKey: key})
+			// A backup holds the whole token: past gRPC's default 4 MiB for a reply.
+			r, err := clusterpb.NewClusterClient(conn).Backup(actx, &clusterpb.BackupRequest{ServiceKey: key}, grpc.MaxCallRecvMsgSize(1<<30))
 			acancel()
 			if err == nil {
 				data = r.Backup
