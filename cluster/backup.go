@@ -164,30 +164,7 @@ func (m *Member) RestoreBackup(ctx context.Context, backup, serviceKey []byte, c
 	if !ValidClusterID(clusterID) {
 		return fmt.Errorf("cluster: cluster id %q is not of the form cluster-[2-7a-zA-Z]{11,16}", clusterID)
 	}
-	var bk clusterpb.Backup
-	if err := proto.Unmarshal(backup, &bk); err != nil || bk.Version != backupVersion {
-		return fmt.Errorf("%w: not a version %d backup (%v)", ErrBackup, backupVersion, err)
-	}
-	if !pki.SameCert(bk.TrustAnchorPem, m.cfg.CAPEM) {
-		return ErrUnrelated
-	}
-	aad, err := backupAAD(&bk)
-	if err != nil {
-		return err
-	}
-	ckBytes, err := open(serviceKey, bk.WrappedClusterKey, aad)
-	if err != nil {
-		return fmt.Errorf("%w: cluster key: wrong service key or damaged backup", ErrBackup)
-	}
-	bkey, err := backupKey(ckBytes, bk.BackupId)
-	if err != nil {
-		return err
-	}
-	plain, err := open(bkey, bk.SealedSnapshot, aad)
-	if err != nil {
-		return fmt.Errorf("%w: snapshot", ErrBackup)
-	}
-	ck, err := token.LoadClusterKey(ckBytes)
+	bk, ck, plain, err := openBackup(backup, serviceKey, m.cfg.CAPEM)
 	if err != nil {
 		return err
 	}
@@ -209,4 +186,47 @@ func (m *Member) RestoreBackup(ctx context.Context, backup, serviceKey []byte, c
 	}
 	m.log.Info("cluster restored from backup", "backup", bk.BackupId, "source", bk.SourceClusterId, "cluster", clusterID)
 	return nil
+}
+
+// openBackup parses a backup of the trust anchor caPEM (ErrUnrelated otherwise) and opens it
+// with the service key: the cluster key and the token snapshot (an hsmpb.Snapshot, encoded).
+func openBackup(backup, serviceKey, caPEM []byte) (*clusterpb.Backup, *token.ClusterKey, []byte, error) {
+	var bk clusterpb.Backup
+	if err := proto.Unmarshal(backup, &bk); err != nil || bk.Version != backupVersion {
+		return nil, nil, nil, fmt.Errorf("%w: not a version %d backup (%v)", ErrBackup, backupVersion, err)
+	}
+	if !pki.SameCert(bk.TrustAnchorPem, caPEM) {
+		return nil, nil, nil, ErrUnrelated
+	}
+	aad, err := backupAAD(&bk)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ckBytes, err := open(serviceKey, bk.WrappedClusterKey, aad)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: cluster key: wrong service key or damaged backup", ErrBackup)
+	}
+	bkey, err := backupKey(ckBytes, bk.BackupId)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	plain, err := open(bkey, bk.SealedSnapshot, aad)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: snapshot", ErrBackup)
+	}
+	ck, err := token.LoadClusterKey(ckBytes)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &bk, ck, plain, nil
+}
+
+// CheckBackup reports whether a backup opens with serviceKey and belongs to the trust anchor
+// caPEM (ErrUnrelated otherwise), without a member: hsmsim hsmd --restore checks it before it
+// starts anything.
+func CheckBackup(backup, serviceKey, caPEM []byte) (*BackupInfo, error) {
+	if _, _, _, err := openBackup(backup, serviceKey, caPEM); err != nil {
+		return nil, err
+	}
+	return ReadBackupInfo(backup)
 }

@@ -293,6 +293,20 @@ func TestBackupRefusesWrongServiceKeyAndOtherTrustAnchor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// CheckBackup (hsmd --restore, before it starts anything) says the same without a member.
+	if _, err := cluster.CheckBackup(backup, cluster.NewServiceKey(), src.CA.CertPEM); !errors.Is(err, cluster.ErrBackup) {
+		t.Fatalf("CheckBackup, wrong service key: %v, want ErrBackup", err)
+	}
+	other, err := pki.NewCA("cluster-othertrustanch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.CheckBackup(backup, sk, other.CertPEM); !errors.Is(err, cluster.ErrUnrelated) {
+		t.Fatalf("CheckBackup, other trust anchor: %v, want ErrUnrelated", err)
+	}
+	if info, err := cluster.CheckBackup(backup, sk, src.CA.CertPEM); err != nil || info.SourceClusterID != src.ID {
+		t.Fatalf("CheckBackup of a good backup: %+v, %v", info, err)
+	}
 	// Same trust anchor, wrong service key.
 	c1 := clustertest.New(t, clustertest.Options{CA: src.CA})
 	n1 := c1.StartNode(t, "us-east-1a")

@@ -223,3 +223,19 @@ func (s *service) SetFaults(ctx context.Context, req *clusterpb.SetFaultsRequest
 	}
 	return out, nil
 }
+
+// Backup seals this member's token under the request's service key (see the proto): the
+// control plane's backup of an HSM in another process (kms/cloudhsm calls Member.Backup itself).
+func (s *service) Backup(ctx context.Context, req *clusterpb.BackupRequest) (*clusterpb.BackupResponse, error) {
+	if _, err := authorize(ctx); err != nil {
+		return nil, err
+	}
+	if len(req.ServiceKey) != ServiceKeySize {
+		return nil, status.Errorf(codes.InvalidArgument, "a backup service key is %d bytes, not %d", ServiceKeySize, len(req.ServiceKey))
+	}
+	b, err := s.m.Backup(req.ServiceKey)
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &clusterpb.BackupResponse{Backup: b}, nil
+}

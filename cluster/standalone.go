@@ -35,9 +35,14 @@ type StandaloneOptions struct {
 	CACert, CAKey string
 	// NodeID, with Join, is the id the HSM joins under (empty: a new one): an HSM whose disk was
 	// replaced comes back under its old id, and the leader takes the old member out first.
-	NodeID   string
-	Timeouts Timeouts // zero: DefaultTimeouts
-	Logger   *slog.Logger
+	NodeID string
+	// Restore makes a new cluster (ClusterID, or a new id) from this backup, sealed under
+	// ServiceKey, with this HSM as its first: the cluster key, keys and users of the backup's
+	// cluster, and its trust anchor, which CACert must be (CAKey issues the HSM's certificate).
+	// The backup is opened before anything starts.
+	Restore, ServiceKey []byte
+	Timeouts            Timeouts // zero: DefaultTimeouts
+	Logger              *slog.Logger
 }
 
 // Standalone is a running standalone HSM.
@@ -52,6 +57,9 @@ type Standalone struct {
 // StartStandalone starts the HSM of o.Dir: the node it holds, or on a first run a new one that
 // takes its place (the first of a new cluster, or a joiner) before its identity is written.
 func StartStandalone(ctx context.Context, o StandaloneOptions) (*Standalone, error) {
+	if err := checkRestore(o); err != nil {
+		return nil, err
+	}
 	id, fresh, err := loadOrNewIdentity(o)
 	if err != nil {
 		return nil, err
@@ -99,6 +107,9 @@ func (s *Standalone) ClientConfig() *client.FileConfig {
 // takePlace makes a new HSM part of a cluster: the first of a new one, or a joiner.
 func (s *Standalone) takePlace(ctx context.Context, o StandaloneOptions) error {
 	m := s.Member
+	if o.Restore != nil {
+		return m.RestoreBackup(ctx, o.Restore, o.ServiceKey, s.Identity.ClusterID)
+	}
 	if len(o.Join) > 0 {
 		if err := m.Join(ctx, o.Join); err != nil {
 			return err
@@ -120,6 +131,35 @@ func (s *Standalone) takePlace(ctx context.Context, o StandaloneOptions) error {
 	return nil
 }
 
+// checkRestore opens the backup of a first run with Restore (its service key, its trust anchor
+// CACert) before anything is written or started, so a wrong key leaves the directory empty.
+func checkRestore(o StandaloneOptions) error {
+	if o.Restore == nil {
+		return nil
+	}
+	if _, err := o.Dir.ReadIdentity(); err == nil {
+		return nil // the HSM has its place already; the backup was restored on its first run
+	}
+	if o.CACert == "" || o.CAKey == "" {
+		return errors.New("--restore needs the backup's trust anchor and its key (--ca-cert, --ca-key) to issue this HSM's certificate")
+	}
+	caPEM, err := os.ReadFile(o.CACert)
+	if err != nil {
+		return fmt.Errorf("--ca-cert: %w", err)
+	}
+	if _, err := CheckBackup(o.Restore, o.ServiceKey, caPEM); err != nil {
+		return fmt.Errorf("--restore: %w", err)
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // loadOrNewIdentity reads the HSM's identity, or makes one for a first run with Init or Join.
 func loadOrNewIdentity(o StandaloneOptions) (*NodeIdentity, bool, error) {
 	id, err := o.Dir.ReadIdentity()
@@ -129,12 +169,12 @@ func loadOrNewIdentity(o StandaloneOptions) (*NodeIdentity, bool, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, false, err
 	}
-	if o.Init == (len(o.Join) > 0) {
-		return nil, false, fmt.Errorf("%s holds no HSM yet: start it with either --init (a new cluster) or --join (an existing one)", o.Dir)
+	if modes := btoi(o.Init) + btoi(len(o.Join) > 0) + btoi(o.Restore != nil); modes != 1 {
+		return nil, false, fmt.Errorf("%s holds no HSM yet: start it with one of --init (a new cluster), --join (an existing one) or --restore (a new cluster from a backup)", o.Dir)
 	}
 	id = &NodeIdentity{NodeID: NewHSMID(), AZ: o.AZ, APIAddr: o.Listen, RaftAddr: o.RaftListen}
 	if o.NodeID != "" {
-		if o.Init || !ValidHSMID(o.NodeID) {
+		if len(o.Join) == 0 || !ValidHSMID(o.NodeID) {
 			return nil, false, fmt.Errorf("--hsm-id %q: want an hsm- id, and --join", o.NodeID)
 		}
 		id.NodeID = o.NodeID
@@ -144,7 +184,7 @@ func loadOrNewIdentity(o StandaloneOptions) (*NodeIdentity, bool, error) {
 			return nil, false, fmt.Errorf("--listen: %w", err)
 		}
 	}
-	if o.Init {
+	if o.Init || o.Restore != nil {
 		id.ClusterID = o.ClusterID
 		if id.ClusterID == "" {
 			id.ClusterID = NewClusterID()
@@ -185,7 +225,7 @@ func nodeCertificate(o StandaloneOptions, id *NodeIdentity) (cert, key, caPEM []
 			return nil, nil, nil, err
 		}
 	default:
-		return nil, nil, nil, errors.New("--join needs the trust anchor and its key (--ca-cert, --ca-key) to issue this HSM's certificate")
+		return nil, nil, nil, errors.New("--join and --restore need the trust anchor and its key (--ca-cert, --ca-key) to issue this HSM's certificate")
 	}
 	host, _, err := net.SplitHostPort(id.APIAddr)
 	if err != nil {

@@ -27,13 +27,6 @@ func logResult(t *testing.T, res *Result) {
 	}
 }
 
-// processRefused are the library scenarios process mode still refuses, each with why.
-var processRefused = map[string]string{
-	// restore-backup makes a new cluster from a backup through the CloudHSM control plane; the
-	// hsmd processes have no backup and restore of their own, so there is nothing to restore.
-	"backup-restore-keystore-move": "do restore-backup",
-}
-
 // processLeaderMoves are the scenarios whose faults take the leader away, so a new leader shows
 // the faults reached the hsmd processes. (slow-links changes no leader: with the default lease
 // below its 400 ms round trip the leader would step down again and again and its writes fail,
@@ -42,12 +35,13 @@ var processRefused = map[string]string{
 var processLeaderMoves = map[string]bool{"minority-partition": true, "rolling-restart": true, "leader-killed-pkcs11": true,
 	"linearizable-leader-kills": true}
 
-// TestProcessModeRunsALibraryScenario runs every library scenario but processRefused against
+// TestProcessModeRunsALibraryScenario runs every library scenario against
 // separate "hsmsim hsmd" processes (one binary built for all, unless $HSMSIM_BIN names one),
 // short profiles, one after another (CI has 2 cores): partitions mirrored to the processes with
 // SetFaults, kills as SIGKILL and restarts on the same data directory, pause as SIGSTOP, custom
-// Raft timeouts as --raft-timeouts, wipes as a fresh hsmd --join under the old id, and the KMS
-// over the processes (its key stores dial them over TLS through the endpoint faults cut). Each
+// Raft timeouts as --raft-timeouts, wipes as a fresh hsmd --join under the old id, restore-backup
+// as the leader's Backup restored by new "hsmd --restore" processes, and the KMS over the
+// processes (its key stores dial them over TLS through the endpoint faults cut). Each
 // must pass with the checks the in-process run has, and converged compares token digests.
 func TestProcessModeRunsALibraryScenario(t *testing.T) {
 	if testing.Short() {
@@ -67,9 +61,6 @@ func TestProcessModeRunsALibraryScenario(t *testing.T) {
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
 		t.Run(name, func(t *testing.T) {
-			if why, ok := processRefused[name]; ok {
-				t.Skipf("refused in process mode: %s", why)
-			}
 			s, err := spec.Load(file)
 			if err != nil {
 				t.Fatal(err)
@@ -116,39 +107,23 @@ func TestProcessModeRunsALibraryScenario(t *testing.T) {
 	}
 }
 
-// TestProcessModeRefusesWhatItCannotDo: a scenario with a backup restore (processRefused) is
-// refused before anything starts, naming the step and the file; its KMS setup and workloads, wipes,
-// add-hsm and remove-hsm are not among what is refused (process mode does them).
-func TestProcessModeRefusesWhatItCannotDo(t *testing.T) {
-	notRefused := []string{"needs the KMS", "do wipe", "do add-hsm", "do remove-hsm", "do api-fault"}
-	for name, want := range processRefused {
-		file := name + ".yaml"
-		s, err := spec.Load(filepath.Join("..", "testdata", "scenarios", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := Run(context.Background(), s, Options{Short: true, Processes: true, Binary: "/nonexistent/hsmsim"})
-		if err == nil || !errors.Is(err, target.ErrProcessMode) || res.Pass {
-			t.Fatalf("%s: err %v, pass %v", file, err, res.Pass)
-		}
-		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), file) {
-			t.Errorf("%s: %v does not name %q and the file", file, err, want)
-		}
-		for _, w := range notRefused {
-			if strings.Contains(err.Error(), w) {
-				t.Errorf("%s: %v refuses %q, which process mode does", file, err, w)
-			}
-		}
+// TestProcessModeRefusesNoLibraryScenario: process mode has every power the library asks for
+// (the KMS, wipe, add-hsm, remove-hsm, api-fault, restore-backup, custom Raft timeouts), so no
+// library scenario is refused before it starts: each gets as far as starting hsmd, which fails
+// here with a binary that does not exist, not with ErrProcessMode.
+func TestProcessModeRefusesNoLibraryScenario(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "scenarios", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("library: %v (%d files)", err, len(files))
 	}
-	// The KMS-only scenarios start (with a binary that does not exist, Start fails), not refused.
-	for _, file := range []string{"az-outage-kms.yaml", "shrink-to-one-hsm.yaml"} {
-		s, err := spec.Load(filepath.Join("..", "testdata", "scenarios", file))
+	for _, file := range files {
+		s, err := spec.Load(file)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = Run(context.Background(), s, Options{Short: true, Processes: true, Binary: "/nonexistent/hsmsim"})
-		if err == nil || errors.Is(err, target.ErrProcessMode) {
-			t.Errorf("%s: err %v: want the missing binary's error, not a refusal", file, err)
+		if err == nil || errors.Is(err, target.ErrProcessMode) || !strings.Contains(err.Error(), "/nonexistent/hsmsim") {
+			t.Errorf("%s: err %v: want the missing binary's error, not a refusal", filepath.Base(file), err)
 		}
 	}
 }

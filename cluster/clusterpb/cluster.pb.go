@@ -838,6 +838,94 @@ func (x *SetFaultsResponse) GetRulesJson() []string {
 	return nil
 }
 
+type BackupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceKey    []byte                 `protobuf:"bytes,1,opt,name=service_key,json=serviceKey,proto3" json:"service_key,omitempty"` // the backup service key (32 bytes)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *BackupRequest) GetServiceKey() []byte {
+	if x != nil {
+		return x.ServiceKey
+	}
+	return nil
+}
+
+type BackupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Backup        []byte                 `protobuf:"bytes,1,opt,name=backup,proto3" json:"backup,omitempty"` // an encoded Backup
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupResponse) Reset() {
+	*x = BackupResponse{}
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupResponse) ProtoMessage() {}
+
+func (x *BackupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupResponse.ProtoReflect.Descriptor instead.
+func (*BackupResponse) Descriptor() ([]byte, []int) {
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *BackupResponse) GetBackup() []byte {
+	if x != nil {
+		return x.Backup
+	}
+	return nil
+}
+
 // MembershipEntry is a Raft log entry changing the member metadata.
 type MembershipEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -852,7 +940,7 @@ type MembershipEntry struct {
 
 func (x *MembershipEntry) Reset() {
 	*x = MembershipEntry{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[12]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +952,7 @@ func (x *MembershipEntry) String() string {
 func (*MembershipEntry) ProtoMessage() {}
 
 func (x *MembershipEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[12]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +965,7 @@ func (x *MembershipEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipEntry.ProtoReflect.Descriptor instead.
 func (*MembershipEntry) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{12}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MembershipEntry) GetChange() isMembershipEntry_Change {
@@ -933,7 +1021,7 @@ type RestoreEntry struct {
 
 func (x *RestoreEntry) Reset() {
 	*x = RestoreEntry{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[13]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1033,7 @@ func (x *RestoreEntry) String() string {
 func (*RestoreEntry) ProtoMessage() {}
 
 func (x *RestoreEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[13]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1046,7 @@ func (x *RestoreEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreEntry.ProtoReflect.Descriptor instead.
 func (*RestoreEntry) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{13}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RestoreEntry) GetClusterId() string {
@@ -990,7 +1078,7 @@ type FSMSnapshot struct {
 
 func (x *FSMSnapshot) Reset() {
 	*x = FSMSnapshot{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[14]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1090,7 @@ func (x *FSMSnapshot) String() string {
 func (*FSMSnapshot) ProtoMessage() {}
 
 func (x *FSMSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[14]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1103,7 @@ func (x *FSMSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FSMSnapshot.ProtoReflect.Descriptor instead.
 func (*FSMSnapshot) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{14}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FSMSnapshot) GetTokenSnapshot() []byte {
@@ -1067,7 +1155,7 @@ type Backup struct {
 
 func (x *Backup) Reset() {
 	*x = Backup{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[15]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1167,7 @@ func (x *Backup) String() string {
 func (*Backup) ProtoMessage() {}
 
 func (x *Backup) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[15]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1180,7 @@ func (x *Backup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backup.ProtoReflect.Descriptor instead.
 func (*Backup) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{15}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Backup) GetVersion() uint32 {
@@ -1230,7 +1318,12 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"rules_json\x18\x02 \x03(\tR\trulesJson\"2\n" +
 	"\x11SetFaultsResponse\x12\x1d\n" +
 	"\n" +
-	"rules_json\x18\x01 \x03(\tR\trulesJson\"o\n" +
+	"rules_json\x18\x01 \x03(\tR\trulesJson\"0\n" +
+	"\rBackupRequest\x12\x1f\n" +
+	"\vservice_key\x18\x01 \x01(\fR\n" +
+	"serviceKey\"(\n" +
+	"\x0eBackupResponse\x12\x16\n" +
+	"\x06backup\x18\x01 \x01(\fR\x06backup\"o\n" +
 	"\x0fMembershipEntry\x123\n" +
 	"\x03put\x18\x01 \x01(\v2\x1f.hsmsim.cluster.v1.MemberRecordH\x00R\x03put\x12\x1d\n" +
 	"\tdelete_id\x18\x02 \x01(\tH\x00R\bdeleteIdB\b\n" +
@@ -1254,13 +1347,14 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"\x18trust_anchor_fingerprint\x18\x06 \x01(\tR\x16trustAnchorFingerprint\x12\x14\n" +
 	"\x05index\x18\a \x01(\x04R\x05index\x12.\n" +
 	"\x13wrapped_cluster_key\x18\b \x01(\fR\x11wrappedClusterKey\x12'\n" +
-	"\x0fsealed_snapshot\x18\t \x01(\fR\x0esealedSnapshot2\x9a\x03\n" +
+	"\x0fsealed_snapshot\x18\t \x01(\fR\x0esealedSnapshot2\xe9\x03\n" +
 	"\aCluster\x12P\n" +
 	"\aForward\x12!.hsmsim.cluster.v1.ForwardRequest\x1a\".hsmsim.cluster.v1.ForwardResponse\x12G\n" +
 	"\x04Join\x12\x1e.hsmsim.cluster.v1.JoinRequest\x1a\x1f.hsmsim.cluster.v1.JoinResponse\x12M\n" +
 	"\x06Remove\x12 .hsmsim.cluster.v1.RemoveRequest\x1a!.hsmsim.cluster.v1.RemoveResponse\x12M\n" +
 	"\x06Status\x12 .hsmsim.cluster.v1.StatusRequest\x1a!.hsmsim.cluster.v1.StatusResponse\x12V\n" +
-	"\tSetFaults\x12#.hsmsim.cluster.v1.SetFaultsRequest\x1a$.hsmsim.cluster.v1.SetFaultsResponseB,Z*github.com/hsmsim/hsmsim/cluster/clusterpbb\x06proto3"
+	"\tSetFaults\x12#.hsmsim.cluster.v1.SetFaultsRequest\x1a$.hsmsim.cluster.v1.SetFaultsResponse\x12M\n" +
+	"\x06Backup\x12 .hsmsim.cluster.v1.BackupRequest\x1a!.hsmsim.cluster.v1.BackupResponseB,Z*github.com/hsmsim/hsmsim/cluster/clusterpbb\x06proto3"
 
 var (
 	file_cluster_clusterpb_cluster_proto_rawDescOnce sync.Once
@@ -1274,7 +1368,7 @@ func file_cluster_clusterpb_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_clusterpb_cluster_proto_rawDescData
 }
 
-var file_cluster_clusterpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_cluster_clusterpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_cluster_clusterpb_cluster_proto_goTypes = []any{
 	(*ForwardRequest)(nil),    // 0: hsmsim.cluster.v1.ForwardRequest
 	(*ForwardResponse)(nil),   // 1: hsmsim.cluster.v1.ForwardResponse
@@ -1288,10 +1382,12 @@ var file_cluster_clusterpb_cluster_proto_goTypes = []any{
 	(*StatusResponse)(nil),    // 9: hsmsim.cluster.v1.StatusResponse
 	(*SetFaultsRequest)(nil),  // 10: hsmsim.cluster.v1.SetFaultsRequest
 	(*SetFaultsResponse)(nil), // 11: hsmsim.cluster.v1.SetFaultsResponse
-	(*MembershipEntry)(nil),   // 12: hsmsim.cluster.v1.MembershipEntry
-	(*RestoreEntry)(nil),      // 13: hsmsim.cluster.v1.RestoreEntry
-	(*FSMSnapshot)(nil),       // 14: hsmsim.cluster.v1.FSMSnapshot
-	(*Backup)(nil),            // 15: hsmsim.cluster.v1.Backup
+	(*BackupRequest)(nil),     // 12: hsmsim.cluster.v1.BackupRequest
+	(*BackupResponse)(nil),    // 13: hsmsim.cluster.v1.BackupResponse
+	(*MembershipEntry)(nil),   // 14: hsmsim.cluster.v1.MembershipEntry
+	(*RestoreEntry)(nil),      // 15: hsmsim.cluster.v1.RestoreEntry
+	(*FSMSnapshot)(nil),       // 16: hsmsim.cluster.v1.FSMSnapshot
+	(*Backup)(nil),            // 17: hsmsim.cluster.v1.Backup
 }
 var file_cluster_clusterpb_cluster_proto_depIdxs = []int32{
 	2,  // 0: hsmsim.cluster.v1.JoinRequest.member:type_name -> hsmsim.cluster.v1.MemberRecord
@@ -1304,13 +1400,15 @@ var file_cluster_clusterpb_cluster_proto_depIdxs = []int32{
 	5,  // 7: hsmsim.cluster.v1.Cluster.Remove:input_type -> hsmsim.cluster.v1.RemoveRequest
 	7,  // 8: hsmsim.cluster.v1.Cluster.Status:input_type -> hsmsim.cluster.v1.StatusRequest
 	10, // 9: hsmsim.cluster.v1.Cluster.SetFaults:input_type -> hsmsim.cluster.v1.SetFaultsRequest
-	1,  // 10: hsmsim.cluster.v1.Cluster.Forward:output_type -> hsmsim.cluster.v1.ForwardResponse
-	4,  // 11: hsmsim.cluster.v1.Cluster.Join:output_type -> hsmsim.cluster.v1.JoinResponse
-	6,  // 12: hsmsim.cluster.v1.Cluster.Remove:output_type -> hsmsim.cluster.v1.RemoveResponse
-	9,  // 13: hsmsim.cluster.v1.Cluster.Status:output_type -> hsmsim.cluster.v1.StatusResponse
-	11, // 14: hsmsim.cluster.v1.Cluster.SetFaults:output_type -> hsmsim.cluster.v1.SetFaultsResponse
-	10, // [10:15] is the sub-list for method output_type
-	5,  // [5:10] is the sub-list for method input_type
+	12, // 10: hsmsim.cluster.v1.Cluster.Backup:input_type -> hsmsim.cluster.v1.BackupRequest
+	1,  // 11: hsmsim.cluster.v1.Cluster.Forward:output_type -> hsmsim.cluster.v1.ForwardResponse
+	4,  // 12: hsmsim.cluster.v1.Cluster.Join:output_type -> hsmsim.cluster.v1.JoinResponse
+	6,  // 13: hsmsim.cluster.v1.Cluster.Remove:output_type -> hsmsim.cluster.v1.RemoveResponse
+	9,  // 14: hsmsim.cluster.v1.Cluster.Status:output_type -> hsmsim.cluster.v1.StatusResponse
+	11, // 15: hsmsim.cluster.v1.Cluster.SetFaults:output_type -> hsmsim.cluster.v1.SetFaultsResponse
+	13, // 16: hsmsim.cluster.v1.Cluster.Backup:output_type -> hsmsim.cluster.v1.BackupResponse
+	11, // [11:17] is the sub-list for method output_type
+	5,  // [5:11] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -1321,7 +1419,7 @@ func file_cluster_clusterpb_cluster_proto_init() {
 	if File_cluster_clusterpb_cluster_proto != nil {
 		return
 	}
-	file_cluster_clusterpb_cluster_proto_msgTypes[12].OneofWrappers = []any{
+	file_cluster_clusterpb_cluster_proto_msgTypes[14].OneofWrappers = []any{
 		(*MembershipEntry_Put)(nil),
 		(*MembershipEntry_DeleteId)(nil),
 	}
@@ -1331,7 +1429,7 @@ func file_cluster_clusterpb_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_clusterpb_cluster_proto_rawDesc), len(file_cluster_clusterpb_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,7 @@ const (
 	Cluster_Remove_FullMethodName    = "/hsmsim.cluster.v1.Cluster/Remove"
 	Cluster_Status_FullMethodName    = "/hsmsim.cluster.v1.Cluster/Status"
 	Cluster_SetFaults_FullMethodName = "/hsmsim.cluster.v1.Cluster/SetFaults"
+	Cluster_Backup_FullMethodName    = "/hsmsim.cluster.v1.Cluster/Backup"
 )
 
 // ClusterClient is the client API for Cluster service.
@@ -54,6 +55,11 @@ type ClusterClient interface {
 	// SetFaults sets this node's netsim rules (see cluster/netsim Rule), so scenarios can break
 	// the network of nodes in other processes.
 	SetFaults(ctx context.Context, in *SetFaultsRequest, opts ...grpc.CallOption) (*SetFaultsResponse, error)
+	// Backup seals this node's token, as it has applied it, into a Backup (encoded) under the
+	// given backup service key: what the control plane takes of an HSM in another process. The
+	// key comes with the request because it is the control plane's, never the cluster's; the
+	// caller already holds a node certificate, with which Join hands out the cluster key itself.
+	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (*BackupResponse, error)
 }
 
 type clusterClient struct {
@@ -114,6 +120,16 @@ func (c *clusterClient) SetFaults(ctx context.Context, in *SetFaultsRequest, opt
 	return out, nil
 }
 
+func (c *clusterClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (*BackupResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BackupResponse)
+	err := c.cc.Invoke(ctx, Cluster_Backup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServer is the server API for Cluster service.
 // All implementations must embed UnimplementedClusterServer
 // for forward compatibility.
@@ -132,6 +148,11 @@ type ClusterServer interface {
 	// SetFaults sets this node's netsim rules (see cluster/netsim Rule), so scenarios can break
 	// the network of nodes in other processes.
 	SetFaults(context.Context, *SetFaultsRequest) (*SetFaultsResponse, error)
+	// Backup seals this node's token, as it has applied it, into a Backup (encoded) under the
+	// given backup service key: what the control plane takes of an HSM in another process. The
+	// key comes with the request because it is the control plane's, never the cluster's; the
+	// caller already holds a node certificate, with which Join hands out the cluster key itself.
+	Backup(context.Context, *BackupRequest) (*BackupResponse, error)
 	mustEmbedUnimplementedClusterServer()
 }
 
@@ -156,6 +177,9 @@ func (UnimplementedClusterServer) Status(context.Context, *StatusRequest) (*Stat
 }
 func (UnimplementedClusterServer) SetFaults(context.Context, *SetFaultsRequest) (*SetFaultsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetFaults not implemented")
+}
+func (UnimplementedClusterServer) Backup(context.Context, *BackupRequest) (*BackupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Backup not implemented")
 }
 func (UnimplementedClusterServer) mustEmbedUnimplementedClusterServer() {}
 func (UnimplementedClusterServer) testEmbeddedByValue()                 {}
@@ -268,6 +292,24 @@ func _Cluster_SetFaults_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cluster_Backup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BackupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServer).Backup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cluster_Backup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServer).Backup(ctx, req.(*BackupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Cluster_ServiceDesc is the grpc.ServiceDesc for Cluster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -294,6 +336,10 @@ var Cluster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetFaults",
 			Handler:    _Cluster_SetFaults_Handler,
+		},
+		{
+			MethodName: "Backup",
+			Handler:    _Cluster_Backup_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -24,10 +24,12 @@ package target
 //
 //   - the KMS runs in this process over the hsmd processes (processkms.go).
 //
-// What needs the in-process service it has no method for: backups (hsmd has no backup or
-// restore of its own); a scenario that restores one is refused with ErrProcessMode. Applied is GetInfo's applied index, Digest the token digest the
-// Cluster service's Status gives when asked, and Holds logs in as each crypto user on one HSM
-// and lists its objects.
+//   - restore-backup asks the leader for a backup (the Cluster service's Backup, sealed under a
+//     service key the runner keeps) and starts a new, related cluster of processes from it:
+//     "hsmd --restore", then joiners (processrestore.go).
+//
+// Applied is GetInfo's applied index, Digest the token digest the Cluster service's Status
+// gives when asked, and Holds logs in as each crypto user on one HSM and lists its objects.
 
 import (
 	"context"
@@ -63,8 +65,6 @@ const EnvBinary = "HSMSIM_BIN"
 // controlEndpoint is the netsim name of the runner's control connections (no rule names it).
 const controlEndpoint = "scenario-control"
 
-func errProcess(what string) error { return fmt.Errorf("target: %s: %w", what, ErrProcessMode) }
-
 type procNode struct {
 	label, az      string
 	dir, api, raft string
@@ -80,20 +80,24 @@ type procNode struct {
 type Processes struct {
 	base
 	kmsFace
-	region  string
-	bin     string
-	caPEM   []byte
-	ctlTLS  credentials.TransportCredentials
-	ctl     *netsim.Network
-	pmu     sync.Mutex
-	procs   map[string]*procNode // by label
-	stop    chan struct{}
-	stopped sync.WaitGroup
+	region string
+	bin    string
+	caPEM  []byte
+	ctlTLS credentials.TransportCredentials
+	ctl    *netsim.Network
+	pmu    sync.Mutex
+	procs  map[string]*procNode // by label
+	// clusters are the restored clusters' ids by name (guarded by base.mu); serviceKey seals
+	// their backups (made at the first).
+	clusters   map[string]string
+	serviceKey []byte
+	stop       chan struct{}
+	stopped    sync.WaitGroup
 }
 
 // NewProcesses makes the target; Start brings it up.
 func NewProcesses(o Options) *Processes {
-	t := &Processes{ctl: netsim.New(0), procs: map[string]*procNode{}, stop: make(chan struct{})}
+	t := &Processes{ctl: netsim.New(0), procs: map[string]*procNode{}, clusters: map[string]string{}, stop: make(chan struct{})}
 	t.init(o, t)
 	return t
 }
@@ -134,11 +138,11 @@ func (t *Processes) Start(ctx context.Context) (err error) {
 	var first *procNode
 	for _, a := range t.opts.AZs {
 		for i := 0; i < a.HSMs; i++ {
-			var peers []string
+			how := []string{"--init", "--admin-password", AdminPassword}
 			if first != nil {
-				peers = []string{first.api}
+				how = t.joinArgs(first.api)
 			}
-			n, err := t.launch(ctx, a.AZ, peers)
+			n, err := t.launch(ctx, a.AZ, "", how)
 			if err != nil {
 				return err
 			}
@@ -162,10 +166,12 @@ func (t *Processes) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// launch starts a new HSM in az under the next label: the first (no peers) makes the cluster
-// with --init, the others join it (--join through the peers' APIs, certificates from the customer
-// CA that the runner keeps a copy of, so a wiped or removed first HSM takes nothing with it).
-func (t *Processes) launch(ctx context.Context, az string, peers []string) (*procNode, error) {
+// launch starts a new HSM of the cluster name ("" the scenario's) in az under the next label,
+// how it takes its place given by how: the very first makes the scenario's cluster with --init,
+// and its customer CA becomes the runner's (control); the others join a cluster (joinArgs:
+// through the peers' APIs, certificates from the runner's copy of the customer CA, so a wiped or
+// removed first HSM takes nothing with it) or restore one (processrestore.go).
+func (t *Processes) launch(ctx context.Context, az, name string, how []string) (*procNode, error) {
 	label := t.nextLabel()
 	n := &procNode{label: label, az: az, dir: filepath.Join(t.dir, label)}
 	var err error
@@ -175,12 +181,7 @@ func (t *Processes) launch(ctx context.Context, az string, peers []string) (*pro
 	if n.raft, err = freePort(); err != nil {
 		return nil, err
 	}
-	args := []string{"--listen", n.api, "--raft-listen", n.raft, "--az", az}
-	if len(peers) == 0 {
-		args = append(args, "--init", "--admin-password", AdminPassword)
-	} else {
-		args = append(args, t.joinArgs(peers...)...)
-	}
+	args := append([]string{"--listen", n.api, "--raft-listen", n.raft, "--az", az}, how...)
 	if err := t.start(n, args...); err != nil {
 		return nil, err
 	}
@@ -188,7 +189,7 @@ func (t *Processes) launch(ctx context.Context, az string, peers []string) (*pro
 	if err != nil {
 		return nil, err
 	}
-	if len(peers) == 0 {
+	if t.ctlTLS == nil {
 		if err := t.control(cluster.NodeDir(n.dir)); err != nil {
 			return nil, err
 		}
@@ -200,7 +201,7 @@ func (t *Processes) launch(ctx context.Context, az string, peers []string) (*pro
 	t.pmu.Lock()
 	t.procs[label] = n
 	t.pmu.Unlock()
-	t.addNode(id, az, "")
+	t.addNode(id, az, name)
 	return n, nil
 }
 
@@ -531,11 +532,12 @@ func (t *Processes) Restart(ctx context.Context, label string) error {
 	return t.serving(ctx, n, "restart", false)
 }
 
-// peers are the API addresses of the running HSMs of the cluster but except.
-func (t *Processes) peers(except string) []string {
+// peers are the API addresses of the running HSMs of the cluster name ("" the scenario's) but
+// except.
+func (t *Processes) peers(name, except string) []string {
 	var out []string
 	for _, n := range t.Nodes() {
-		if pn := t.proc(n.Label); pn != nil && n.Up && !n.Removed && n.Label != except {
+		if pn := t.proc(n.Label); pn != nil && n.Cluster == name && n.Up && !n.Removed && n.Label != except {
 			out = append(out, pn.api)
 		}
 	}
@@ -575,7 +577,8 @@ func (t *Processes) state(label string) string {
 // and promotes it (the cluster's Join). It returns once the HSM is ACTIVE.
 func (t *Processes) Rejoin(ctx context.Context, label string) error {
 	n := t.proc(label)
-	if n == nil {
+	nn, err := t.node(label)
+	if n == nil || err != nil {
 		return fmt.Errorf("target: no node %s", label)
 	}
 	if running(n) {
@@ -583,7 +586,7 @@ func (t *Processes) Rejoin(ctx context.Context, label string) error {
 			return err
 		}
 	}
-	peers := t.peers(label)
+	peers := t.peers(nn.cluster, label)
 	if len(peers) == 0 {
 		return fmt.Errorf("target: %s has no running peer to rejoin through", label)
 	}
@@ -603,11 +606,11 @@ func (t *Processes) Rejoin(ctx context.Context, label string) error {
 // Add starts a new hsmd process in az that joins the scenario's cluster (as CreateHsm adds an
 // HSM), and returns its label once it is ACTIVE.
 func (t *Processes) Add(ctx context.Context, az string) (string, error) {
-	peers := t.peers("")
+	peers := t.peers("", "")
 	if len(peers) == 0 {
 		return "", errors.New("target: no running HSM to join through")
 	}
-	n, err := t.launch(ctx, az, peers)
+	n, err := t.launch(ctx, az, "", t.joinArgs(peers...))
 	if err != nil {
 		return "", err
 	}
@@ -625,7 +628,7 @@ func (t *Processes) Remove(ctx context.Context, label string) error {
 	if t.isRemoved(n) {
 		return fmt.Errorf("target: %s is already removed", label)
 	}
-	if via := t.peers(label); len(via) > 0 {
+	if via := t.peers(n.cluster, label); len(via) > 0 {
 		if err := t.removeMember(ctx, via, n.id); err != nil {
 			return fmt.Errorf("target: removing %s from the cluster: %w", label, err)
 		}
@@ -691,7 +694,7 @@ func (t *Processes) removeMember(ctx context.Context, via []string, id string) e
 func (t *Processes) clientNodes() ([]client.Node, []byte, error) {
 	var out []client.Node
 	for _, n := range t.Nodes() {
-		if pn := t.proc(n.Label); pn != nil && !n.Removed {
+		if pn := t.proc(n.Label); pn != nil && !n.Removed && n.Cluster == "" {
 			out = append(out, client.Node{ID: n.ID, AZ: n.AZ, Addr: pn.api})
 		}
 	}

@@ -24,19 +24,21 @@ var _ kms.ClusterDirectory = (*Processes)(nil)
 // TrustAnchorCertificate).
 func (t *Processes) TrustAnchorPEM() []byte { return t.caPEM }
 
-// Cluster implements kms.ClusterDirectory: the scenario's cluster (empty account and region
-// match any, as cloudhsm.Service.Cluster). An HSM whose process is not running is DEGRADED, as
-// the service says of a killed member; a running one has the state its last GetInfo gave.
+// Cluster implements kms.ClusterDirectory: the scenario's cluster or one restored from its
+// backup (empty account and region match any, as cloudhsm.Service.Cluster). An HSM whose
+// process is not running is DEGRADED, as the service says of a killed member; a running one has
+// the state its last GetInfo gave.
 func (t *Processes) Cluster(_ context.Context, account, region, id string) (*cloudhsm.Cluster, error) {
-	if id == "" || id != t.clusterID || (account != "" && account != KMSAccount) || (region != "" && region != t.region) {
+	name, ok := t.clusterName(id)
+	if !ok || (account != "" && account != KMSAccount) || (region != "" && region != t.region) {
 		return nil, fmt.Errorf("%w: %s", cloudhsm.ErrClusterNotFound, id)
 	}
-	// The processes make one cluster and no backups, so the customer CA stands for the
-	// cluster certificate: it is what relates clusters (no other cluster exists here).
+	// Every cluster here is the scenario's or restored from its backups, all with the one
+	// customer CA, so the CA stands for the cluster certificate: it is what relates clusters.
 	out := &cloudhsm.Cluster{ID: id, State: "ACTIVE", TrustAnchorPEM: t.caPEM, ClusterCertificatePEM: t.caPEM}
 	for _, n := range t.Nodes() {
 		pn := t.proc(n.Label)
-		if n.Removed || pn == nil {
+		if n.Removed || pn == nil || n.Cluster != name {
 			continue
 		}
 		st := n.State

@@ -12,8 +12,8 @@
 // Both give the engine the same view, written once in base: labels (n1, n2, ... in the order
 // HSMs were created; never reused, kept across kills and wipes), node states, the leader, one
 // netsim.Network whose rules faults set, and clients whose netsim endpoint names the engine
-// knows. What only one of them can do (restore a backup, run the KMS) is a method only that one
-// has (wiping, adding and removing HSMs both do, each its own way): a user that needs such a power
+// knows. Powers beyond that (wipe, add and remove HSMs, restore a backup, run the KMS) are
+// methods each target has its own way (both have them all today): a user that needs such a power
 // asks for it with an interface of its own (package failpoint's Rejoiner, Resizer, Restorer,
 // KMSHost), so a scenario needing a power the chosen target lacks is refused before anything
 // starts.
