@@ -33,7 +33,7 @@ The library lives in testdata/scenarios.`,
 				Flags: []cli.Flag{
 					&cli.Int64Flag{Name: "seed", Usage: "override every scenario's seed (0: the file's)"},
 					&cli.BoolFlag{Name: "short", Usage: "the short profile (what CI runs)"},
-					&cli.BoolFlag{Name: "processes", Usage: "run the HSMs as separate 'hsmsim hsmd' processes (this binary) instead of in this process (kill, pause, partitions, wipe, add-hsm and remove-hsm are real process operations; the KMS runs here over them); scenarios with restore-backup are refused"},
+					&cli.BoolFlag{Name: "processes", Usage: "run the HSMs as separate 'hsmsim hsmd' processes (this binary) instead of in this process (kill, pause, partitions, wipe, add-hsm and remove-hsm are real process operations, restore-backup starts a new cluster of processes from a backup; the KMS runs here over them)"},
 					&cli.StringFlag{Name: "report", Usage: "write an HTML report (timeline chart, checks, events) to this file"},
 					&cli.StringFlag{Name: "json", Usage: "write the JSON result to this file (- for stdout)"},
 					&cli.BoolFlag{Name: "ops", Usage: "include every operation in the JSON result"},
