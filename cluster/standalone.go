@@ -35,7 +35,10 @@ type StandaloneOptions struct {
 	CACert, CAKey string
 	// NodeID, with Join, is the id the HSM joins under (empty: a new one): an HSM whose disk was
 	// replaced comes back under its old id, and the leader takes the old member out first.
-	NodeID   string
+	NodeID string
+	// Socket is the Unix socket the HSM also serves its node API on, for clients on this host
+	// (empty: none; Dir.SocketPath() is the usual place).
+	Socket   string
 	Timeouts Timeouts // zero: DefaultTimeouts
 	Logger   *slog.Logger
 }
@@ -62,7 +65,7 @@ func StartStandalone(ctx context.Context, o StandaloneOptions) (*Standalone, err
 	}
 	s := &Standalone{Identity: *id, Dir: o.Dir, caPEM: caPEM, fatal: make(chan error, 1)}
 	s.Member, err = Start(Config{NodeID: id.NodeID, AZ: id.AZ, DataDir: o.Dir.Path(), APIAddr: id.APIAddr, RaftAddr: id.RaftAddr,
-		CertPEM: cert, KeyPEM: key, CAPEM: caPEM, Logger: o.Logger, Timeouts: o.Timeouts, OnFatal: func(err error) { s.fatal <- err }})
+		CertPEM: cert, KeyPEM: key, CAPEM: caPEM, Logger: o.Logger, Timeouts: o.Timeouts, Socket: o.Socket, OnFatal: func(err error) { s.fatal <- err }})
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +96,7 @@ func (s *Standalone) ClientConfig() *client.FileConfig {
 		dir = NodeDir(a)
 	}
 	return &client.FileConfig{ClusterID: s.Identity.ClusterID, TrustAnchor: dir.CustomerCAPath(),
-		Nodes: []client.Node{{ID: s.Identity.NodeID, AZ: s.Identity.AZ, Addr: s.Member.APIAddr()}}}
+		Nodes: []client.Node{{ID: s.Identity.NodeID, AZ: s.Identity.AZ, Addr: s.Member.APIAddr(), Socket: absPath(s.Member.Socket())}}}
 }
 
 // takePlace makes a new HSM part of a cluster: the first of a new one, or a joiner.
