@@ -89,7 +89,9 @@ func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 }
 
 // socketOrTLS are a node's transport credentials: none over its socket, TLS over TCP.
-type socketOrTLS struct{ tls credentials.TransportCredentials }
+type socketOrTLS struct {
+	tls credentials.TransportCredentials
+}
 
 // localAuth is the AuthInfo of a connection over a socket.
 type localAuth struct{ credentials.CommonAuthInfo }
