@@ -25,7 +25,9 @@ import (
 // certificate, so while the cluster enforces mutual TLS (SetMTLSEnforcement, CloudHSM's "cluster
 // mtls enforcement") every connection to the socket is refused at its start, as a TLS handshake
 // without a certificate from a registered anchor is refused: a process of the same user cannot
-// walk around enforcement. As on TCP, connections made before enforcement stay open.
+// walk around enforcement (docs.aws.amazon.com/cloudhsm/latest/userguide/cloudhsm_cli-cluster-mtls.html:
+// once enforced, only clients with a certificate from a registered trust anchor connect). As on
+// TCP, connections made before enforcement stay open.
 
 // maxSocketPath is the longest path a Unix socket may have: sun_path of Linux's sockaddr_un
 // (108 bytes) less its terminating NUL.
