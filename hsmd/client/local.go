@@ -74,7 +74,7 @@ func (c *Client) dialerFor(n Node, tcp func(ctx context.Context, addr string) (n
 		if err == nil {
 			var conn net.Conn
 			if conn, err = (&net.Dialer{}).DialContext(ctx, "unix", n.Socket); err == nil {
-				return conn, nil
+				return checkedSocket{conn}, nil
 			}
 		}
 		if c.cfg.OnSocket != nil && !errors.Is(err, os.ErrNotExist) {
@@ -88,7 +88,11 @@ func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 }
 
-// socketOrTLS are a node's transport credentials: none over its socket, TLS over TCP.
+// checkedSocket is a connection to a socket that checkSocket passed: the only kind of
+// connection socketOrTLS lets through without TLS.
+type checkedSocket struct{ net.Conn }
+
+// socketOrTLS are a node's transport credentials: none over its checked socket, TLS otherwise.
 type socketOrTLS struct {
 	tls credentials.TransportCredentials
 }
@@ -99,7 +103,7 @@ type localAuth struct{ credentials.CommonAuthInfo }
 func (localAuth) AuthType() string { return "local" }
 
 func (s socketOrTLS) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	if conn.RemoteAddr().Network() == "unix" {
+	if _, ok := conn.(checkedSocket); ok {
 		return conn, localAuth{credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil
 	}
 	return s.tls.ClientHandshake(ctx, authority, conn)

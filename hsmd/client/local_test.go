@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -113,5 +114,25 @@ func TestClientWithACertificateKeepsToTLS(t *testing.T) {
 	}
 	if n.LocalConnections() != 0 {
 		t.Fatal("a client with a certificate connected to the socket")
+	}
+}
+
+// Only a connection the client made to a socket it checked skips TLS: a dialer of the caller's
+// that hands back a Unix connection still gets a TLS handshake (which the socket, serving no
+// TLS, fails).
+func TestOnlyACheckedSocketSkipsTLS(t *testing.T) {
+	n := nodetest.Start(t, nodetest.Options{Socket: true})
+	c, err := client.Dial(client.Config{Nodes: []client.Node{{Addr: n.Addr}}, CAPEM: n.CA.CertPEM, Retries: 1, AttemptTimeout: 2 * time.Second,
+		Dialer: func(ctx context.Context, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", n.Socket)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Login(ctx, nodetest.CryptoUser, nodetest.CryptoPass); err == nil {
+		t.Fatal("a login over an unchecked Unix connection without TLS")
 	}
 }
