@@ -72,8 +72,11 @@ type fixture struct {
 	stdGCM           cipher.AEAD
 }
 
-func newFixture(b *testing.B) *fixture {
-	n := nodetest.Start(b, nodetest.Options{})
+func newFixture(b *testing.B) *fixture { return newFixtureWith(b, nodetest.Options{}) }
+
+// newFixtureWith is newFixture with the node started with o.
+func newFixtureWith(b *testing.B, o nodetest.Options) *fixture {
+	n := nodetest.Start(b, o)
 	c := n.Alice(b)
 	ctx := context.Background()
 	tok := attr.Attribute{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}

@@ -91,6 +91,10 @@ type Config struct {
 	// the addresses' host, with the port each listener got, because that is the name peers and
 	// clients dial.
 	Bind string
+	// Socket, when set, is a Unix socket path the member also serves the node API on, for
+	// clients on its host (hsmd/server/local.go; socket.go). A socket that cannot be made is
+	// logged and skipped: clients fall back to APIAddr.
+	Socket string
 
 	// The node's certificate (ServerAuth and ClientAuth, issued by the trust anchor for the
 	// hosts it is reached at) and the trust anchor.

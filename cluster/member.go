@@ -54,6 +54,7 @@ type Member struct {
 	taFP    string      // trust anchor fingerprint
 	apiLis  net.Listener
 	grpcSrv *grpc.Server
+	sockSrv *grpc.Server // the node API on Config.Socket; nil without
 	raftLis net.Listener
 	trans   *pipelinedTransport
 	logs    *raftboltdb.BoltStore
@@ -166,10 +167,14 @@ func Start(cfg Config) (*Member, error) {
 	node.SetProposer(&proposer{m: m}, m.LeaderID)
 	node.SetMembers(m.memberList)
 	go func() { _ = m.grpcSrv.Serve(m.apiLis) }()
+	m.serveSocket()
 
 	if hasState {
 		if err := m.startRaft(); err != nil {
 			m.grpcSrv.Stop()
+			if m.sockSrv != nil {
+				m.sockSrv.Stop()
+			}
 			return nil, err
 		}
 	}
@@ -588,6 +593,9 @@ func (m *Member) stop(abrupt bool) {
 			m.nw.CloseConns(m.cfg.NodeID)
 		}
 		m.grpcSrv.Stop()
+		if m.sockSrv != nil {
+			m.sockSrv.Stop() // closes the listener, which removes the socket
+		}
 		if r := m.r.Load(); r != nil {
 			done := make(chan error, 1)
 			go func() { done <- r.Shutdown().Error() }()

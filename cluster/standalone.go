@@ -41,8 +41,11 @@ type StandaloneOptions struct {
 	// cluster, and its trust anchor, which CACert must be (CAKey issues the HSM's certificate).
 	// The backup is opened before anything starts.
 	Restore, ServiceKey []byte
-	Timeouts            Timeouts // zero: DefaultTimeouts
-	Logger              *slog.Logger
+	// Socket is the Unix socket the HSM also serves its node API on, for clients on this host
+	// (empty: none; Dir.SocketPath() is the usual place).
+	Socket   string
+	Timeouts Timeouts // zero: DefaultTimeouts
+	Logger   *slog.Logger
 }
 
 // Standalone is a running standalone HSM.
@@ -70,7 +73,7 @@ func StartStandalone(ctx context.Context, o StandaloneOptions) (*Standalone, err
 	}
 	s := &Standalone{Identity: *id, Dir: o.Dir, caPEM: caPEM, fatal: make(chan error, 1)}
 	s.Member, err = Start(Config{NodeID: id.NodeID, AZ: id.AZ, DataDir: o.Dir.Path(), APIAddr: id.APIAddr, RaftAddr: id.RaftAddr,
-		CertPEM: cert, KeyPEM: key, CAPEM: caPEM, Logger: o.Logger, Timeouts: o.Timeouts, OnFatal: func(err error) { s.fatal <- err }})
+		CertPEM: cert, KeyPEM: key, CAPEM: caPEM, Logger: o.Logger, Timeouts: o.Timeouts, Socket: o.Socket, OnFatal: func(err error) { s.fatal <- err }})
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +104,7 @@ func (s *Standalone) ClientConfig() *client.FileConfig {
 		dir = NodeDir(a)
 	}
 	return &client.FileConfig{ClusterID: s.Identity.ClusterID, TrustAnchor: dir.CustomerCAPath(),
-		Nodes: []client.Node{{ID: s.Identity.NodeID, AZ: s.Identity.AZ, Addr: s.Member.APIAddr()}}}
+		Nodes: []client.Node{{ID: s.Identity.NodeID, AZ: s.Identity.AZ, Addr: s.Member.APIAddr(), Socket: absPath(s.Member.Socket())}}}
 }
 
 // takePlace makes a new HSM part of a cluster: the first of a new one, or a joiner.

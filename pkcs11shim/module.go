@@ -111,6 +111,9 @@ func initialize(getenv func(string) string) error {
 		// All the application's sessions share this client: their concurrent crypto calls
 		// go to the nodes in batches (hsmd/client/batch.go).
 		c.Batch = cfg.Batching()
+		c.OnSocket = func(path string, err error) {
+			log.Warn("not using the node's Unix socket; using TCP with TLS", "socket", path, "err", err)
+		}
 		c.Observe = func(a client.Attempt) {
 			if a.Err != nil && client.Retryable(a.Err) {
 				log.Warn("a node did not serve a call; trying another", "node", a.Node, "call", a.Method, "after", a.Took, "err", a.Err)

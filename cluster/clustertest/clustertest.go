@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +60,9 @@ type Options struct {
 	CA *pki.CA
 	// LogTo receives the members' logs; nil: stderr if HSMSIM_TEST_LOG is set, else nothing.
 	LogTo io.Writer
+	// Sockets: each member also serves its node API on a Unix socket, DIR/run/hsm.sock
+	// (Node.Socket).
+	Sockets bool
 }
 
 // Cluster is a running test cluster.
@@ -230,7 +234,7 @@ func (n *Node) start() error {
 		CertPEM: n.cert, KeyPEM: n.key, CAPEM: n.c.CA.CertPEM, Network: n.c.Net,
 		NoSync: !o.Sync, KDF: FastKDF, Timeouts: o.Timeouts,
 		SnapshotThreshold: o.SnapshotThreshold, TrailingLogs: o.TrailingLogs, SnapshotInterval: o.SnapshotInterval,
-		Logger: n.c.log,
+		Logger: n.c.log, Socket: n.Socket(),
 	})
 	if err != nil {
 		return err
@@ -238,6 +242,14 @@ func (n *Node) start() error {
 	n.m, n.apiAddr, n.raftAddr = m, m.APIAddr(), m.RaftAddr()
 	n.generation++
 	return nil
+}
+
+// Socket is the node's Unix socket ("" without Options.Sockets).
+func (n *Node) Socket() string {
+	if !n.c.opts.Sockets {
+		return ""
+	}
+	return filepath.Join(n.Dir, "run", "hsm.sock")
 }
 
 // Member is the running member, nil while the node is down.

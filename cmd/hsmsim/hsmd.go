@@ -53,6 +53,7 @@ backup is refused before anything starts. More HSMs join the restored one with -
 			&cli.StringFlag{Name: "hsm-id", Hidden: true, Usage: "with --join on an empty --data-dir: rejoin under this HSM id (a replaced disk)"},
 			&cli.StringFlag{Name: "write-config", Usage: "write a client config file for the cluster here"},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics at http://ADDR/metrics"},
+			&cli.StringFlag{Name: "socket", Usage: `serve the node API on this Unix socket too, for clients of the same OS user on this host (default: DATA/run/hsm.sock; "none": no socket)`},
 			&cli.BoolFlag{Name: "fast-timeouts", Usage: "Raft timeouts for tests (elections in ~250 ms)", Hidden: true},
 			&cli.StringFlag{Name: "raft-timeouts", Usage: "Raft timeouts over the defaults (or --fast-timeouts), e.g. heartbeat=1s,election=1s,lease=500ms"},
 			capacityflag.Profile, capacityflag.HSMType, logLevelFlag("info"),
@@ -69,6 +70,12 @@ func runHSMD(c *cli.Context) error {
 	o := cluster.StandaloneOptions{Dir: cluster.NodeDir(c.String("data-dir")), Listen: c.String("listen"), RaftListen: c.String("raft-listen"),
 		AZ: c.String("az"), Init: c.Bool("init"), ClusterID: c.String("cluster-id"), AdminPassword: c.String("admin-password"),
 		CACert: c.String("ca-cert"), CAKey: c.String("ca-key"), NodeID: c.String("hsm-id"), Logger: log}
+	switch o.Socket = c.String("socket"); o.Socket {
+	case "":
+		o.Socket = o.Dir.SocketPath()
+	case "none":
+		o.Socket = ""
+	}
 	if peers := c.String("join"); peers != "" {
 		o.Join = strings.Split(peers, ",")
 	}
@@ -112,7 +119,7 @@ func runHSMD(c *cli.Context) error {
 		}
 	}
 	id := s.Identity
-	log.Info("serving", "node", id.NodeID, "az", id.AZ, "api", s.Member.APIAddr(), "raft", s.Member.RaftAddr())
+	log.Info("serving", "node", id.NodeID, "az", id.AZ, "api", s.Member.APIAddr(), "raft", s.Member.RaftAddr(), "socket", s.Member.Socket())
 	select {
 	case <-ctx.Done():
 		log.Info("stopping")

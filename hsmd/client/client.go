@@ -52,11 +52,13 @@ var writeMethods = map[string]bool{
 	"GenerateKey": true, "GenerateKeyPair": true, "UnwrapKey": true, "DeriveKey": true,
 }
 
-// Node is one node the client knows: its id and AZ (may be empty until learned) and address.
+// Node is one node the client knows: its id and AZ (may be empty until learned) and address;
+// and, for a node on this host, the Unix socket it also serves its API on (local.go).
 type Node struct {
-	ID   string `json:"id,omitempty"`
-	AZ   string `json:"az,omitempty"`
-	Addr string `json:"addr"`
+	ID     string `json:"id,omitempty"`
+	AZ     string `json:"az,omitempty"`
+	Addr   string `json:"addr"`
+	Socket string `json:"socket,omitempty"`
 }
 
 // Config says how to reach the cluster.
@@ -74,6 +76,9 @@ type Config struct {
 	TLS *tls.Config
 	// Dialer replaces the TCP dialer (the fault layer, netsim, goes here).
 	Dialer func(ctx context.Context, addr string) (net.Conn, error)
+	// OnSocket, if set, is told when a node's socket (Node.Socket) is there but not used, and
+	// why; the client uses TCP then.
+	OnSocket func(path string, err error)
 	// Session shares the credential and index with other Clients.
 	Session *Session
 	// Retries is how many more attempts a call gets after one that never reached a node or that
@@ -325,11 +330,18 @@ func (c *Client) addNode(n Node) (*nodeConn, error) {
 		}
 	}
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
+		grpc.WithTransportCredentials(socketOrTLS{tls: credentials.NewTLS(tlsCfg)}),
 		grpc.WithChainUnaryInterceptor(c.intercept),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(8 << 20)),
 	}
-	if c.cfg.Dialer != nil {
+	switch {
+	case n.Socket != "":
+		tcp := c.cfg.Dialer
+		if tcp == nil {
+			tcp = dialTCP
+		}
+		opts = append(opts, grpc.WithContextDialer(c.dialerFor(n, tcp)))
+	case c.cfg.Dialer != nil:
 		opts = append(opts, grpc.WithContextDialer(c.cfg.Dialer))
 	}
 	conn, err := grpc.NewClient(n.Addr, opts...)

@@ -46,8 +46,11 @@ const (
 //	  "client_key": "client.key",            that enforces mutual TLS (hsmsim cluster mtls); relative
 //	                                         paths as trust_anchor's; both or neither
 //	  "nodes": [                             at least one node; the client learns the rest of the
-//	    {"id": "hsm-...", "az": "us-east-1a", "addr": "127.0.0.1:2225"}   cluster from them (id and
-//	  ],                                     az optional; addr is host:port of the node API, TLS)
+//	    {"id": "hsm-...", "az": "us-east-1a", "addr": "127.0.0.1:2225",   cluster from them (id and
+//	     "socket": "run/hsm-....sock"}       az optional; addr is host:port of the node API, TLS;
+//	  ],                                     socket, optional, the node's Unix socket on this host,
+//	                                         used instead of addr when it is this user's alone
+//	                                         (hsmd/client/local.go); relative as trust_anchor's
 //	  "profile": "standard",                 PKCS#11 module: "standard" (default), the spec to the
 //	                                         letter; "cloudhsm", the CloudHSM client's differences
 //	  "log_file": "",                        PKCS#11 module log, appended to; empty: stderr
@@ -139,7 +142,11 @@ func (c *FileConfig) check() error {
 	if (c.ClientCert == "") != (c.ClientKey == "") {
 		return errors.New("client_cert and client_key: give both or neither")
 	}
-	for _, p := range []*string{&c.TrustAnchor, &c.ClientCert, &c.ClientKey} {
+	paths := []*string{&c.TrustAnchor, &c.ClientCert, &c.ClientKey}
+	for i := range c.Nodes {
+		paths = append(paths, &c.Nodes[i].Socket)
+	}
+	for _, p := range paths {
 		if *p != "" && !filepath.IsAbs(*p) && c.Path != "" {
 			*p = filepath.Join(filepath.Dir(c.Path), *p)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -34,16 +35,19 @@ var FastKDF = token.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
 // Node is a running node.
 type Node struct {
 	*server.Node
-	Dir   string
-	Addr  string
-	CA    *pki.CA
-	cert  []byte
-	key   []byte
-	srv   *grpc.Server
-	Log   *slog.Logger
-	sync  bool
-	LogTo io.Writer
-	lease time.Duration
+	Dir  string
+	Addr string
+	// Socket is the node API's Unix socket (Options.Socket), in Dir/run.
+	Socket string
+	CA     *pki.CA
+	cert   []byte
+	key    []byte
+	srv    *grpc.Server
+	local  *grpc.Server
+	Log    *slog.Logger
+	sync   bool
+	LogTo  io.Writer
+	lease  time.Duration
 }
 
 // Options tune Start.
@@ -53,6 +57,8 @@ type Options struct {
 	LogTo io.Writer // where the node logs (default: discarded)
 	// LoginLease is the node's login lease (zero: server.DefaultLoginLease).
 	LoginLease time.Duration
+	// Socket: serve the node API on a Unix socket too (Node.Socket).
+	Socket bool
 }
 
 // Start starts an initialized node: admin activated with AdminPassword, crypto user alice.
@@ -74,6 +80,9 @@ func Start(t testing.TB, o Options) *Node {
 	}
 	n := &Node{Dir: o.Dir, CA: ca, cert: cert, key: key, sync: o.Sync, LogTo: o.LogTo, lease: o.LoginLease,
 		Log: slog.New(slog.NewTextHandler(o.LogTo, nil))}
+	if o.Socket {
+		n.Socket = filepath.Join(o.Dir, "run", "hsm.sock")
+	}
 	n.start(t)
 	ctx := context.Background()
 	if err := n.Bootstrap(ctx, ClusterID, "hsmsim-test"); err != nil {
@@ -110,6 +119,13 @@ func (n *Node) start(t testing.TB) {
 	}
 	n.Node, n.Addr = sn, lis.Addr().String()
 	n.srv = sn.Serve(lis, tlsCfg)
+	if n.Socket != "" {
+		ul, err := server.ListenSocket(n.Socket, net.Listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.local = sn.ServeLocal(ul)
+	}
 }
 
 // Stop stops serving and closes the store (idempotent).
@@ -119,6 +135,10 @@ func (n *Node) Stop() {
 	}
 	n.srv.Stop()
 	n.srv = nil
+	if n.local != nil {
+		n.local.Stop()
+		n.local = nil
+	}
 	_ = n.Node.Close()
 }
 

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"testing"
 	"time"
 
@@ -152,5 +153,70 @@ func TestMutualTLSEnforcement(t *testing.T) {
 	}
 	if _, err := mtlsClient(t, n, nil, nil, nodetest.CryptoUser, nodetest.CryptoPass); err != nil {
 		t.Fatalf("enforcement off, a client without a certificate: %v", err)
+	}
+}
+
+// socketLogin dials the node by its Unix socket only (its TCP address is dead) and logs in.
+func socketLogin(t *testing.T, n *nodetest.Node, user, password string) error {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	c, err := client.Dial(client.Config{Nodes: []client.Node{{Addr: dead, Socket: n.Socket}}, CAPEM: n.CA.CertPEM,
+		Retries: 1, AttemptTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = c.Login(ctx, user, password)
+	return err
+}
+
+// The node's Unix socket cannot carry a client certificate, so while the cluster enforces
+// mutual TLS every connection to it is refused, as a TLS client without a certificate is: a
+// process of the node's own user does not get around enforcement. A login is needed on the
+// socket as on TCP.
+func TestSocketIsRefusedWhileMutualTLSIsEnforced(t *testing.T) {
+	n := nodetest.Start(t, nodetest.Options{Socket: true})
+	ctx := ctxT(t)
+	wantRV(t, "a wrong password over the socket", socketLogin(t, n, nodetest.CryptoUser, "wrong-password"), p11.CKR_PIN_INCORRECT)
+	if err := socketLogin(t, n, nodetest.CryptoUser, nodetest.CryptoPass); err != nil {
+		t.Fatalf("login over the socket, not enforced: %v", err)
+	}
+	anchor, err := pki.NewCA("client-anchor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appCert, appKey, err := anchor.Issue("payments-app", nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Admin(t).RegisterTrustAnchor(ctx, anchor.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	mtlsAdmin, err := mtlsClient(t, n, appCert, appKey, token.AdminName, nodetest.AdminPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mtlsAdmin.SetMTLSEnforcement(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	before := n.LocalConnections()
+	if err := socketLogin(t, n, nodetest.CryptoUser, nodetest.CryptoPass); err == nil {
+		t.Fatal("a login over the socket while mutual TLS is enforced")
+	}
+	if n.LocalConnections() != before {
+		t.Fatal("the node accepted a connection on its socket while mutual TLS is enforced")
+	}
+	if err := mtlsAdmin.SetMTLSEnforcement(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := socketLogin(t, n, nodetest.CryptoUser, nodetest.CryptoPass); err != nil {
+		t.Fatalf("enforcement off, login over the socket: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hsmsim/hsmsim/hsmd/audit"
@@ -68,6 +69,8 @@ type Node struct {
 
 	stop     chan struct{} // closed by Close: ends the lease loop
 	loopDone chan struct{}
+
+	localConns atomic.Int64 // connections accepted on the Unix socket (local.go)
 }
 
 var (

@@ -117,6 +117,7 @@ const (
 	CustomerCAFile = cluster.CustomerCAFile // the trust anchor given at InitializeCluster
 	customerCAKey  = cluster.CustomerCAKeyFile
 	serviceDir     = "cloudhsm"
+	socketDir      = "run" // the HSMs' Unix sockets, <hsm id>.sock (cloudhsm.Config.SocketDir)
 	kmsDir         = "kms"
 )
 
@@ -241,7 +242,7 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 	obs := newObservability()
 	svc, err := cloudhsm.Open(cloudhsm.Config{DataDir: filepath.Join(abs, serviceDir), Region: st.Region, AccountID: st.AccountID,
 		Host: o.Host, Bind: o.Bind, BasePort: o.BasePort, Logger: o.Logger, NoSync: o.NoSync, KDF: o.KDF, Timeouts: o.Timeouts, Capacity: o.Capacity,
-		NodeObserver: obs.nodes.For})
+		NodeObserver: obs.nodes.For, SocketDir: filepath.Join(abs, socketDir)})
 	if err != nil {
 		return nil, err
 	}
@@ -362,6 +363,11 @@ func (c *Cluster) writeClientConfig() error {
 	// (a container's volume mounted on the host).
 	if rel, err := filepath.Rel(c.Dir, cfg.TrustAnchor); err == nil {
 		cfg.TrustAnchor = rel
+	}
+	for i, n := range cfg.Nodes {
+		if rel, err := filepath.Rel(c.Dir, n.Socket); err == nil && n.Socket != "" {
+			cfg.Nodes[i].Socket = rel
+		}
 	}
 	return cfg.Write(c.ConfigPath())
 }

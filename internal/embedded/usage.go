@@ -14,8 +14,16 @@ import (
 func (c *Cluster) PrintUsage(w io.Writer) {
 	st := c.State
 	fmt.Fprintf(w, "hsmsim is up: cluster %s, data in %s\n\n", st.ClusterID, c.Dir)
+	sockets := map[string]string{}
+	for _, m := range c.Members {
+		sockets[m.ID()] = m.Socket()
+	}
 	for _, n := range st.Nodes {
-		fmt.Fprintf(w, "  %s  %-11s node API %s (TLS)\n", n.ID, n.AZ, n.APIAddr)
+		fmt.Fprintf(w, "  %s  %-11s node API %s (TLS)", n.ID, n.AZ, n.APIAddr)
+		if s := sockets[n.ID]; s != "" {
+			fmt.Fprintf(w, ", %s (this user only)", s)
+		}
+		fmt.Fprintln(w)
 	}
 	mod := ModulePath()
 	fmt.Fprintf(w, `

@@ -43,6 +43,10 @@ type Config struct {
 	// BasePort, when set, gives HSMs fixed ports: node APIs BasePort, BasePort+1, ... and Raft
 	// cluster.RaftPort of each (the first free pair). Zero: any free port, recorded for restarts.
 	BasePort int
+	// SocketDir, when set, is where each HSM also serves its node API on a Unix socket,
+	// SocketDir/<hsm id>.sock, for clients on this host (cluster.Config.Socket); the client
+	// config names them.
+	SocketDir string
 	// Network carries every connection of every HSM and of the clients Dial makes. Nil: a new
 	// one seeded from the clock.
 	Network *netsim.Network
@@ -379,6 +383,15 @@ func (s *Service) clusterDir(id string) string { return filepath.Join(s.cfg.Data
 func (s *Service) hsmDir(cid, hid string) string {
 	return filepath.Join(s.clusterDir(cid), "hsms", hid)
 }
+
+// socketPath is the Unix socket of HSM hid ("" without Config.SocketDir).
+func (s *Service) socketPath(hid string) string {
+	if s.cfg.SocketDir == "" {
+		return ""
+	}
+	return filepath.Join(s.cfg.SocketDir, hid+".sock")
+}
+
 func (s *Service) backupPath(id string) string {
 	return filepath.Join(s.cfg.DataDir, "backups", id+".bak")
 }
@@ -442,7 +455,7 @@ func (s *Service) startMember(c *clusterRec, h *hsmRec) (*cluster.Member, error)
 	m, err := cluster.Start(cluster.Config{NodeID: h.ID, AZ: h.AZ, DataDir: dir, APIAddr: api, RaftAddr: raftAddr,
 		CertPEM: cert, KeyPEM: key, CAPEM: ca.CertPEM, Network: s.net, NoSync: s.cfg.NoSync, KDF: s.cfg.KDF,
 		Bind: s.cfg.Bind, Timeouts: s.cfg.Timeouts, SnapshotThreshold: s.cfg.SnapshotThreshold, TrailingLogs: s.cfg.TrailingLogs,
-		SnapshotInterval: s.cfg.SnapshotInterval, Logger: s.log})
+		SnapshotInterval: s.cfg.SnapshotInterval, Logger: s.log, Socket: s.socketPath(h.ID)})
 	if err == nil && s.cfg.NodeObserver != nil {
 		m.Node().SetObserver(s.cfg.NodeObserver(h.ID))
 	}
@@ -737,7 +750,7 @@ func (s *Service) clientNodes(clusterID string, activeOnly bool) []client.Node {
 		if h.APIAddr == "" {
 			continue
 		}
-		n := client.Node{ID: h.ID, AZ: h.AZ, Addr: h.APIAddr}
+		n := client.Node{ID: h.ID, AZ: h.AZ, Addr: h.APIAddr, Socket: s.socketPath(h.ID)}
 		all = append(all, n)
 		if m := members[h.ID]; m != nil && m.HSMState() == cluster.HSMActive {
 			active = append(active, n)
@@ -769,6 +782,11 @@ func (s *Service) DialClusterAs(clusterID, endpoint string) (*client.Client, err
 	nodes := s.clientNodes(clusterID, true)
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("cloudhsm: cluster %s has no HSM", clusterID)
+	}
+	for i := range nodes {
+		// TCP through the network only: a dial to a socket would bypass the endpoint name
+		// that network rules between this client and the HSMs are written against.
+		nodes[i].Socket = ""
 	}
 	name := endpoint
 	// Refresh: KMS keeps this client while its key store is connected; HSMs added later must

@@ -18,7 +18,15 @@ import (
 // initializing the module.
 func startNodes(t *testing.T, n int) (*clustertest.Cluster, moduleConfig) {
 	t.Helper()
-	c := clustertest.Start(t, clustertest.Options{Nodes: n, Timeouts: hsmcluster.FastTimeouts()})
+	return startNodesWith(t, clustertest.Options{Nodes: n})
+}
+
+// startNodesWith is startNodes with the cluster started with o (fast timeouts); with o.Sockets
+// the config names each node's socket.
+func startNodesWith(t *testing.T, o clustertest.Options) (*clustertest.Cluster, moduleConfig) {
+	t.Helper()
+	o.Timeouts = hsmcluster.FastTimeouts()
+	c := clustertest.Start(t, o)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "customerCA.crt"), c.CA.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
@@ -26,7 +34,7 @@ func startNodes(t *testing.T, n int) (*clustertest.Cluster, moduleConfig) {
 	cfg := moduleConfig{ClusterID: c.ID, TrustAnchor: "customerCA.crt", AttemptTimeout: "1s",
 		LogFile: filepath.Join(dir, "module.log"), LogLevel: "debug"}
 	for _, n := range c.Nodes() {
-		cfg.Nodes = append(cfg.Nodes, nodeConfig{ID: n.ID, AZ: n.AZ, Addr: n.APIAddr()})
+		cfg.Nodes = append(cfg.Nodes, nodeConfig{ID: n.ID, AZ: n.AZ, Addr: n.APIAddr(), Socket: n.Socket()})
 	}
 	cl := &cluster{dir: dir, cfgPath: filepath.Join(dir, "client.json"), cfg: cfg}
 	cl.writeConfig(t)
@@ -38,7 +46,28 @@ func startNodes(t *testing.T, n int) (*clustertest.Cluster, moduleConfig) {
 // one HSM of a three-node cluster is killed. The module fails over; the application sees no
 // error, and every signature verifies.
 func TestSigningLoopSurvivesAKilledNode(t *testing.T) {
-	c, cfg := startNodes(t, 3)
+	signThroughAKill(t, false)
+}
+
+// TestSigningLoopSurvivesAKilledNodeOverSockets is the same loop with the module reaching the
+// nodes over their Unix sockets: the killed node's socket goes with it, and the module fails
+// over as it does over TCP.
+func TestSigningLoopSurvivesAKilledNodeOverSockets(t *testing.T) {
+	c := signThroughAKill(t, true)
+	var local int64
+	for _, n := range c.Nodes() {
+		if m := n.Member(); m != nil {
+			local += m.Node().LocalConnections()
+		}
+	}
+	if local == 0 {
+		t.Fatal("no surviving node counted a connection on its socket")
+	}
+}
+
+func signThroughAKill(t *testing.T, sockets bool) *clustertest.Cluster {
+	t.Helper()
+	c, cfg := startNodesWith(t, clustertest.Options{Nodes: 3, Sockets: sockets})
 	must(t, p.Initialize())
 	defer p.Finalize()
 
@@ -80,4 +109,5 @@ func TestSigningLoopSurvivesAKilledNode(t *testing.T) {
 	if !strings.Contains(string(log), "trying another") || !strings.Contains(string(log), victim.ID) {
 		t.Fatalf("no failover away from %s in the module log:\n%s", victim.ID, log)
 	}
+	return c
 }

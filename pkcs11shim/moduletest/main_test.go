@@ -68,9 +68,10 @@ type moduleConfig struct {
 }
 
 type nodeConfig struct {
-	ID   string `json:"id,omitempty"`
-	AZ   string `json:"az,omitempty"`
-	Addr string `json:"addr"`
+	ID     string `json:"id,omitempty"`
+	AZ     string `json:"az,omitempty"`
+	Addr   string `json:"addr"`
+	Socket string `json:"socket,omitempty"`
 }
 
 const (
@@ -91,7 +92,13 @@ type cluster struct {
 // writes next to the config), without initializing the module.
 func newCluster(t *testing.T, profile string, edit ...func(*moduleConfig)) *cluster {
 	t.Helper()
-	n := nodetest.Start(t, nodetest.Options{})
+	return newClusterOf(t, nodetest.Options{}, profile, edit...)
+}
+
+// newClusterOf is newCluster with the node started with o.
+func newClusterOf(t *testing.T, o nodetest.Options, profile string, edit ...func(*moduleConfig)) *cluster {
+	t.Helper()
+	n := nodetest.Start(t, o)
 	c := &cluster{node: n, dir: t.TempDir()}
 	if err := os.WriteFile(filepath.Join(c.dir, "customerCA.crt"), n.CA.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
