@@ -61,3 +61,77 @@ func BenchmarkHeapPerObject(b *testing.B) {
 		r.st.Close()
 	}
 }
+
+// BenchmarkObjectUse times what the node does with a stored object on its hot paths, over a
+// token of 2,000 stored AES keys as the server leaves them (fullSecretKey): the checks before a
+// crypto call (visibility, attr.Permits), a C_GetAttributeValue read, a template match, a find
+// answered by the index and one answered by the scan, and a key creation through Apply. It is
+// the "nothing else slower" side of the memory per key figure (BenchmarkHeapPerObject).
+func BenchmarkObjectUse(b *testing.B) {
+	const n = 2000
+	ck, _ := NewClusterKey()
+	r := newReplica(b, ck)
+	for _, c := range script(b, r)[:4] {
+		r.apply(c)
+	}
+	create := func(i int) {
+		no, err := r.s.SealObject("alice", fullSecretKey(byte(i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res := r.apply(Command{Type: CmdCreateObjects, Msg: &hsmpb.CmdCreateObjects{Owner: "alice", Objects: []*hsmpb.NewObject{no}}}); res.Err() != nil {
+			b.Fatal(res.Err())
+		}
+	}
+	for i := 0; i < n; i++ {
+		create(i)
+	}
+	o, ok := r.s.Object(n / 2)
+	if !ok {
+		b.Fatal("no object", n/2)
+	}
+	label := attr.Attribute{Type: p11.CKA_LABEL, Value: []byte("k7")}
+	tmpl := []attr.Attribute{{Type: p11.CKA_CLASS, Value: attr.Ulong(p11.CKO_SECRET_KEY)}, {Type: p11.CKA_ENCRYPT, Value: attr.Bool(true)}, label}
+	b.Run("permits", func(b *testing.B) {
+		for b.Loop() {
+			if !o.VisibleTo("alice") || attr.Permits(o.Attrs, p11.CKA_ENCRYPT) != nil {
+				b.Fatal("not usable")
+			}
+		}
+	})
+	b.Run("read", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := attr.Read(o.Attrs, p11.CKA_VALUE_LEN); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("match", func(b *testing.B) {
+		for b.Loop() {
+			attr.Match(o.Attrs, tmpl)
+		}
+	})
+	b.Run("find-index", func(b *testing.B) {
+		for b.Loop() {
+			if len(r.s.Find("alice", []attr.Attribute{label})) == 0 {
+				b.Fatal("not found")
+			}
+		}
+	})
+	b.Run("find-scan", func(b *testing.B) {
+		scan := []attr.Attribute{{Type: p11.CKA_WRAP, Value: attr.Bool(true)}, {Type: p11.CKA_VALUE_LEN, Value: attr.Ulong(32)}}
+		for b.Loop() {
+			if len(r.s.Find("alice", scan)) != n {
+				b.Fatal("not all found")
+			}
+		}
+	})
+	b.Run("create", func(b *testing.B) {
+		// Past about 14,000 iterations the token is full and create fails (CKR_DEVICE_MEMORY).
+		i := 0
+		for b.Loop() {
+			create(i)
+			i++
+		}
+	})
+}
