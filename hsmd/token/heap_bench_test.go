@@ -1,7 +1,10 @@
 package token
 
 import (
+	"flag"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 
 	"github.com/hsmsim/hsmsim/hsmd/attr"
@@ -27,6 +30,11 @@ func fullSecretKey(v byte) attr.Set {
 	a[p11.CKA_CHECK_VALUE] = []byte{1, 2, 3}
 	return a
 }
+
+// heapProfile names a file BenchmarkHeapPerObject writes a heap profile to while the objects
+// are live (-memprofile is written after the benchmark, when they are gone). Read it with
+// go tool pprof -sample_index=inuse_space; run with -test.memprofilerate 1 for exact sizes.
+var heapProfile = flag.String("heapprofile", "", "write a heap profile of the live token to this file")
 
 // BenchmarkHeapPerObject reports the live heap one stored object costs in State (objects map,
 // index, attribute map and values): the issue 17 "memory per key" figure, per HSM.
@@ -57,6 +65,16 @@ func BenchmarkHeapPerObject(b *testing.B) {
 			b.Fatalf("%d objects, want %d", objsN, n)
 		}
 		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n, "heap-B/key")
+		if *heapProfile != "" {
+			f, err := os.Create(*heapProfile)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
 		runtime.KeepAlive(r)
 		r.st.Close()
 	}
