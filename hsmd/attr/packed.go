@@ -74,25 +74,31 @@ func (p *packed) value(i int) []byte {
 	return p.vals[start:p.ents[i].end:p.ents[i].end]
 }
 
-// Get returns the value of type t, which the caller must not modify.
+// Get returns the value of type t, which the caller must not modify. It is small enough to
+// inline, so Bool and Ulong cost one call, as a map lookup does.
 func (p Packed) Get(t uint32) ([]byte, bool) {
 	if p.p == nil {
 		return nil, false
 	}
-	e := p.p.ents
-	lo, hi := 0, len(e)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if e[m].typ < t {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+	return p.p.get(t)
+}
+
+// get is Get of a non-empty set: a binary search with no branch on the comparisons. With ~30
+// types, a branch on each one mispredicts half the time. The mask is all ones when the middle
+// type is <= t (the difference is not negative), so base moves up.
+func (p *packed) get(t uint32) ([]byte, bool) {
+	e := p.ents
+	base, n := 0, len(e)
+	for n > 1 {
+		half := n >> 1
+		mask := ^((int64(t) - int64(e[base+half].typ)) >> 63)
+		base += half & int(mask)
+		n -= half
 	}
-	if lo == len(e) || e[lo].typ != t {
+	if e[base].typ != t {
 		return nil, false
 	}
-	return p.p.value(lo), true
+	return p.value(base), true
 }
 
 // Bool reads a CK_BBOOL attribute, as Set.Bool does.
