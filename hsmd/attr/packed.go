@@ -74,38 +74,58 @@ func (p *packed) value(i int) []byte {
 	return p.vals[start:p.ents[i].end:p.ents[i].end]
 }
 
-// Get returns the value of type t, which the caller must not modify. It is small enough to
-// inline, so Bool and Ulong cost one call, as a map lookup does.
+// Get returns the value of type t, which the caller must not modify.
 func (p Packed) Get(t uint32) ([]byte, bool) {
-	if p.p == nil {
+	q, i := p.find(t)
+	if i < 0 {
 		return nil, false
 	}
-	return p.p.get(t)
-}
-
-// get is Get of a non-empty set: a binary search with no branch on the comparisons. With ~30
-// types, a branch on each one mispredicts half the time. The mask is all ones when the middle
-// type is <= t (the difference is not negative), so base moves up.
-func (p *packed) get(t uint32) ([]byte, bool) {
-	e := p.ents
-	base, n := 0, len(e)
-	for n > 1 {
-		half := n >> 1
-		mask := ^((int64(t) - int64(e[base+half].typ)) >> 63)
-		base += half & int(mask)
-		n -= half
-	}
-	if e[base].typ != t {
-		return nil, false
-	}
-	return p.value(base), true
+	return q.value(i), true
 }
 
 // Bool reads a CK_BBOOL attribute, as Set.Bool does.
-func (p Packed) Bool(t uint32) (v, ok bool) { return decodeBool(p.Get(t)) }
+func (p Packed) Bool(t uint32) (v, ok bool) {
+	q, i := p.find(t)
+	if i < 0 {
+		return false, false
+	}
+	return decodeBool(q.value(i), true)
+}
 
 // Ulong reads a CK_ULONG attribute, as Set.Ulong does.
-func (p Packed) Ulong(t uint32) (v uint64, ok bool) { return decodeUlong(p.Get(t)) }
+func (p Packed) Ulong(t uint32) (v uint64, ok bool) {
+	q, i := p.find(t)
+	if i < 0 {
+		return 0, false
+	}
+	return decodeUlong(q.value(i), true)
+}
+
+// find is where type t is, or -1. It is small enough to be inlined into Get, Bool and Ulong,
+// so a lookup through a Reader costs one call, as a map lookup does (Bool calling Get was a
+// second call on every check before a crypto operation).
+func (p Packed) find(t uint32) (*packed, int) {
+	if p.p == nil {
+		return nil, -1
+	}
+	return p.p, p.p.index(t)
+}
+
+// index is where type t is in a non-empty set, or -1: a binary search with no branch on the
+// comparisons. With ~30 types, a branch on each one mispredicts half the time. The mask is all
+// ones when the middle type is <= t (the difference is not negative), so base moves up.
+func (p *packed) index(t uint32) int {
+	base, n := 0, len(p.ents)
+	for n > 1 {
+		half := n >> 1
+		base += half & int(^((int64(t) - int64(p.ents[base+half].typ)) >> 63))
+		n -= half
+	}
+	if p.ents[base].typ != t {
+		return -1
+	}
+	return base
+}
 
 // Len is the number of attributes.
 func (p Packed) Len() int {
