@@ -57,9 +57,18 @@ func TestObjectsKeepTheirAttributesThroughStoreAndSnapshot(t *testing.T) {
 			if o.Attrs.Len() != len(a) {
 				t.Fatalf("%s: object %d has %d attributes, want %d", when, h, o.Attrs.Len(), len(a))
 			}
+			// The parsed key (what the crypto calls and the capacity limiter read, CKA_TRUSTED
+			// of a wrapping key among them) reads the same attributes.
+			k, err := o.Key()
+			if err != nil {
+				t.Fatalf("%s: object %d: %v", when, h, err)
+			}
 			for typ, v := range a {
 				if got, ok := o.Attrs.Get(typ); !ok || !bytes.Equal(got, v) {
 					t.Fatalf("%s: object %d %s = %.20x (present %v), want %.20x", when, h, p11.AttrName(typ), got, ok, v)
+				}
+				if got, ok := k.Attrs.Get(typ); !ok || !bytes.Equal(got, v) {
+					t.Fatalf("%s: the key of object %d has %s = %.20x (present %v), want %.20x", when, h, p11.AttrName(typ), got, ok, v)
 				}
 			}
 			if got := s.Find("alice", []attr.Attribute{{Type: p11.CKA_LABEL, Value: a[p11.CKA_LABEL]}}); !slices.Contains(got, h) {
