@@ -157,8 +157,12 @@ func (l *load) checkAcked(t testing.TB, c *clustertest.Cluster) {
 	for _, n := range c.Up() {
 		s := n.State()
 		for label, h := range l.acked {
+			var v []byte
 			o, ok := s.Object(h)
-			if !ok || string(o.Attrs[p11.CKA_LABEL]) != label {
+			if ok {
+				v, _ = o.Attrs.Get(p11.CKA_LABEL)
+			}
+			if !ok || string(v) != label {
 				t.Fatalf("%s: acknowledged key %s (handle %d) missing or different", n, label, h)
 			}
 			if hs := s.Find(clustertest.CryptoUser, []attr.Attribute{{Type: p11.CKA_LABEL, Value: []byte(label)}}); len(hs) != 1 {

@@ -54,18 +54,26 @@ func (s Set) Clone() Set {
 	return c
 }
 
+// Get returns the value of type t (a Set is a Reader).
+func (s Set) Get(t uint32) (v []byte, ok bool) {
+	v, ok = s[t]
+	return v, ok
+}
+
 // Bool reads a CK_BBOOL attribute; ok is false when absent or not one byte.
-func (s Set) Bool(t uint32) (v, ok bool) {
-	b, present := s[t]
+func (s Set) Bool(t uint32) (v, ok bool) { return decodeBool(s.Get(t)) }
+
+// Ulong reads a CK_ULONG attribute; ok is false when absent or not 8 bytes.
+func (s Set) Ulong(t uint32) (v uint64, ok bool) { return decodeUlong(s.Get(t)) }
+
+func decodeBool(b []byte, present bool) (v, ok bool) {
 	if !present || len(b) != 1 {
 		return false, false
 	}
 	return b[0] != 0, true
 }
 
-// Ulong reads a CK_ULONG attribute; ok is false when absent or not 8 bytes.
-func (s Set) Ulong(t uint32) (v uint64, ok bool) {
-	b, present := s[t]
+func decodeUlong(b []byte, present bool) (v uint64, ok bool) {
 	if !present || len(b) != 8 {
 		return 0, false
 	}

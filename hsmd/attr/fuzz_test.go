@@ -182,6 +182,10 @@ func FuzzNewObject(f *testing.F) {
 			if len(pub)+len(mat) != len(whole) {
 				t.Fatal("Split lost or duplicated attributes")
 			}
+			// A stored object is read in its packed form (token.Object): the rules must not
+			// answer it differently.
+			checkPackedReadsAsSet(t, whole, Pack(whole))
+			checkRulesAgree(t, whole)
 		}
 	})
 }

@@ -144,11 +144,12 @@ func Classify(op string, k *mech.Key) (Class, bool) {
 	kt, _ := k.Attrs.Ulong(p11.CKA_KEY_TYPE)
 	switch kt {
 	case p11.CKK_RSA:
-		if mod := bytes.TrimLeft(k.Attrs[p11.CKA_MODULUS], "\x00"); len(mod) == 256 && mod[0]&0x80 != 0 {
+		mod, _ := k.Attrs.Get(p11.CKA_MODULUS)
+		if mod = bytes.TrimLeft(mod, "\x00"); len(mod) == 256 && mod[0]&0x80 != 0 {
 			return RSA2048Sign, true
 		}
 	case p11.CKK_EC:
-		if bytes.Equal(k.Attrs[p11.CKA_EC_PARAMS], p256) {
+		if params, _ := k.Attrs.Get(p11.CKA_EC_PARAMS); bytes.Equal(params, p256) {
 			return ECP256Sign, true
 		}
 	}

@@ -175,7 +175,7 @@ func TestECDSARFC6979Vectors(t *testing.T) {
 	ux, uy := unhex(t, "60FED4BA255A9D31C961EB74C6356D68C049B8923B61FA6CE669622E60F29FB6"),
 		unhex(t, "7903FE1008B8BC99A41AE9E95628BC64F2F1B20C2D7E9F5177A3C294D4462299")
 	pt := append(append([]byte{4}, ux...), uy...)
-	if got := pub.Attrs[p11.CKA_EC_POINT]; !bytes.Equal(got, derOctetString(pt)) {
+	if got := pub.Attrs.(attr.Set)[p11.CKA_EC_POINT]; !bytes.Equal(got, derOctetString(pt)) {
 		t.Fatal("public point differs from RFC 6979's")
 	}
 	for msg, rs := range map[string]string{

@@ -160,7 +160,7 @@ func TestErrorTable(t *testing.T) {
 			return err
 		}},
 		{"ECDH CKD_NULL with shared data", p11.CKR_MECHANISM_PARAM_INVALID, func() error {
-			_, err := Derive(ecdh(&ckm.ECDH1DeriveParams{KDF: p11.CKD_NULL, SharedData: []byte{1}, PublicData: ecPub.Attrs[p11.CKA_EC_POINT]}), ecPriv, secretTmpl)
+			_, err := Derive(ecdh(&ckm.ECDH1DeriveParams{KDF: p11.CKD_NULL, SharedData: []byte{1}, PublicData: ecPub.Attrs.(attr.Set)[p11.CKA_EC_POINT]}), ecPriv, secretTmpl)
 			return err
 		}},
 		{"ECB of 15 bytes", p11.CKR_DATA_LEN_RANGE, func() error {
@@ -267,11 +267,11 @@ func TestErrorTable(t *testing.T) {
 			return err
 		}},
 		{"RSA wrap of a private key", p11.CKR_KEY_NOT_WRAPPABLE, func() error {
-			_, err := Wrap(ckm.Mechanism{Type: p11.CKM_RSA_PKCS}, rsaPub, ecPriv.Attrs)
+			_, err := Wrap(ckm.Mechanism{Type: p11.CKM_RSA_PKCS}, rsaPub, ecPriv.Attrs.(attr.Set))
 			return err
 		}},
 		{"wrap of a public key", p11.CKR_KEY_NOT_WRAPPABLE, func() error {
-			_, err := Wrap(ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP_PAD}, aes16, ecPub.Attrs)
+			_, err := Wrap(ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP_PAD}, aes16, ecPub.Attrs.(attr.Set))
 			return err
 		}},
 		{"AES keygen without CKA_VALUE_LEN", p11.CKR_TEMPLATE_INCOMPLETE, func() error {
@@ -287,7 +287,7 @@ func TestErrorTable(t *testing.T) {
 			return err
 		}},
 		{"ECDH with a KDF but no CKA_VALUE_LEN", p11.CKR_TEMPLATE_INCOMPLETE, func() error {
-			_, err := Derive(ecdh(&ckm.ECDH1DeriveParams{KDF: p11.CKD_SHA256_KDF, PublicData: ecPub.Attrs[p11.CKA_EC_POINT]}), ecPriv, secretTmpl)
+			_, err := Derive(ecdh(&ckm.ECDH1DeriveParams{KDF: p11.CKD_SHA256_KDF, PublicData: ecPub.Attrs.(attr.Set)[p11.CKA_EC_POINT]}), ecPriv, secretTmpl)
 			return err
 		}},
 		{"NewKey without CKA_VALUE", p11.CKR_TEMPLATE_INCOMPLETE, func() error {
@@ -325,7 +325,7 @@ func TestErrorTable(t *testing.T) {
 			tm := secretTmpl.Clone()
 			tm[p11.CKA_KEY_TYPE] = attr.Ulong(p11.CKK_GENERIC_SECRET)
 			tm[p11.CKA_VALUE_LEN] = attr.Ulong(33)
-			_, err := Derive(ecdh(&ckm.ECDH1DeriveParams{KDF: p11.CKD_NULL, PublicData: ecPub.Attrs[p11.CKA_EC_POINT]}), ecPriv, tm)
+			_, err := Derive(ecdh(&ckm.ECDH1DeriveParams{KDF: p11.CKD_NULL, PublicData: ecPub.Attrs.(attr.Set)[p11.CKA_EC_POINT]}), ecPriv, tm)
 			return err
 		}},
 		{"NewKey of a DSA key", p11.CKR_KEY_TYPE_INCONSISTENT, func() error {

@@ -54,7 +54,7 @@ func FuzzUnwrap(f *testing.F) {
 		mustOK(f, err)
 		f.Add(byte(i), byte(0), w)
 		if i == 1 || i == 2 { // RFC 3394 cannot take a 138-byte PKCS#8 blob
-			w, err = Wrap(m, kek, ecPriv.Attrs)
+			w, err = Wrap(m, kek, ecPriv.Attrs.(attr.Set))
 			mustOK(f, err)
 			f.Add(byte(i), byte(3), w)
 		}
@@ -145,7 +145,7 @@ func FuzzDecrypt(f *testing.F) {
 
 func FuzzDerivePublicData(f *testing.F) {
 	_, priv, pub := ecKeysFromScalar(f, curves[0], unhex(f, "C88F01F510D9AC3F70A292DAA2316DE544E9AAB8AFE84049C62A9C57862D1433"))
-	pt := pub.Attrs[p11.CKA_EC_POINT]
+	pt := pub.Attrs.(attr.Set)[p11.CKA_EC_POINT]
 	f.Add(pt, byte(p11.CKD_NULL), []byte{})
 	f.Add(pt[2:], byte(p11.CKD_SHA256_KDF), []byte("info"))
 	f.Add([]byte{4}, byte(p11.CKD_SHA1_KDF), []byte{})

@@ -187,7 +187,7 @@ func generatePair(t *testing.T, oid []byte) (priv, pub *Key) {
 func rawECPoint(t *testing.T, k *Key) []byte {
 	t.Helper()
 	var raw []byte
-	if rest, err := asn1.Unmarshal(k.Attrs[p11.CKA_EC_POINT], &raw); err != nil || len(rest) != 0 {
+	if rest, err := asn1.Unmarshal(k.Attrs.(attr.Set)[p11.CKA_EC_POINT], &raw); err != nil || len(rest) != 0 {
 		t.Fatalf("CKA_EC_POINT is no DER OCTET STRING: %v", err)
 	}
 	return raw
@@ -210,7 +210,7 @@ func TestNewCurvesAgainstReference(t *testing.T) {
 				t.Fatal("reference base point is not on the curve")
 			}
 			priv, pub := generatePair(t, tc.oid)
-			d := priv.Attrs[p11.CKA_VALUE]
+			d := priv.Attrs.(attr.Set)[p11.CKA_VALUE]
 			if len(d) != c.size {
 				t.Fatalf("CKA_VALUE of %d bytes, want %d", len(d), c.size)
 			}
@@ -340,7 +340,7 @@ func TestECPKCS8AllCurves(t *testing.T) {
 	m := ckm.Mechanism{Type: p11.CKM_AES_KEY_WRAP_PAD}
 	for _, c := range curves {
 		priv, _ := generatePair(t, c.oid)
-		der, _, err := targetBytes(priv.Attrs)
+		der, _, err := targetBytes(priv.Attrs.(attr.Set))
 		mustOK(t, err)
 		if c.name != "secp256k1" {
 			k, err := x509.ParsePKCS8PrivateKey(der)
@@ -351,11 +351,11 @@ func TestECPKCS8AllCurves(t *testing.T) {
 				t.Fatalf("%s: PKCS#8 differs from x509's:\n%x\n%x", c.name, der, again)
 			}
 		}
-		w, err := Wrap(m, kek, priv.Attrs)
+		w, err := Wrap(m, kek, priv.Attrs.(attr.Set))
 		mustOK(t, err)
 		got, err := Unwrap(m, kek, w, attr.Set{p11.CKA_CLASS: attr.Ulong(p11.CKO_PRIVATE_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_EC)})
 		mustOK(t, err)
-		if !bytes.Equal(got[p11.CKA_VALUE], priv.Attrs[p11.CKA_VALUE]) || !bytes.Equal(got[p11.CKA_EC_PARAMS], c.oid) {
+		if !bytes.Equal(got[p11.CKA_VALUE], priv.Attrs.(attr.Set)[p11.CKA_VALUE]) || !bytes.Equal(got[p11.CKA_EC_PARAMS], c.oid) {
 			t.Fatalf("%s: unwrapped %x on %x", c.name, got[p11.CKA_VALUE], got[p11.CKA_EC_PARAMS])
 		}
 	}

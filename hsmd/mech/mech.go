@@ -33,8 +33,10 @@ type Info struct {
 }
 
 // Key is a key object parsed once into the form the crypto needs; the node caches it per object.
+// Attrs is a Reader, not a Set, so that a token can hand the Key the attributes it already
+// holds (packed) instead of keeping a second copy as a map for every key in use (issue 17).
 type Key struct {
-	Attrs attr.Set
+	Attrs attr.Reader
 	impl  any
 }
 
@@ -44,7 +46,7 @@ type Key struct {
 // an EC curve other than P-224/256/384/521 and secp256k1 CKR_CURVE_NOT_SUPPORTED, and a class or key type no
 // mechanism here uses CKR_KEY_TYPE_INCONSISTENT. Any secret key type is accepted and kept as
 // bytes; the mechanisms check the type at use. The Key keeps obj (not a copy) in Attrs and
-// never changes it.
+// never changes it; the caller may replace Attrs by another Reader of the same attributes.
 func NewKey(obj attr.Set) (*Key, error) { return newKey(obj) }
 
 // Types lists every supported mechanism type, sorted.

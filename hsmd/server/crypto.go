@@ -210,7 +210,7 @@ func (v *service) WrapKey(ctx context.Context, r *hsmpb.WrapRequest) (*hsmpb.Cry
 			return nil, p11.Errorf(p11.CKR_KEY_NOT_WRAPPABLE, "key %d may only be wrapped with a trusted key", r.Key)
 		}
 	}
-	out, err := mech.Wrap(m, wk, target.Attrs)
+	out, err := mech.Wrap(m, wk, target.Attrs.Set())
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func (v *service) DeriveKey(ctx context.Context, r *hsmpb.DeriveRequest) (*hsmpb
 		// A derived key is "always sensitive" / "never extractable" only if its base key was:
 		// attr.Complete reads the base key's history from the material it is given.
 		for _, t := range []uint32{p11.CKA_ALWAYS_SENSITIVE, p11.CKA_NEVER_EXTRACTABLE} {
-			if v, ok := base.Attrs[t]; ok {
+			if v, ok := base.Attrs.Get(t); ok {
 				mat[t] = v
 			}
 		}

@@ -29,7 +29,7 @@ func (v *service) CopyObject(ctx context.Context, r *hsmpb.CopyObjectRequest) (*
 	if err := token.CheckTrusted(c.user.Role, tmpl); err != nil {
 		return nil, err
 	}
-	a, err := attr.Copy(src.Attrs, tmpl)
+	a, err := attr.Copy(src.Attrs.Set(), tmpl)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (v *service) SetAttributes(ctx context.Context, r *hsmpb.SetAttributesReque
 		if err != nil {
 			return nil, err
 		}
-		a, err := attr.Modify(o.Attrs, tmpl)
+		a, err := attr.Modify(o.Attrs.Set(), tmpl)
 		if err != nil {
 			return nil, err
 		}
@@ -120,7 +120,7 @@ func (v *service) GetObjectSize(ctx context.Context, r *hsmpb.ObjectRequest) (*h
 		return nil, err
 	}
 	var size uint64
-	for _, val := range o.Attrs {
+	for _, val := range o.Attrs.All() {
 		size += 4 + uint64(len(val))
 	}
 	return &hsmpb.ObjectSizeResponse{Size: size}, nil

@@ -48,7 +48,7 @@ func (s *sessionObjects) add(loginID, owner string, a attr.Set) uint32 {
 		s.next = hsmpb.SessionHandleBit + 1
 	}
 	h := s.next
-	s.objs[h] = &token.Object{Handle: h, Attrs: a, Owner: owner}
+	s.objs[h] = &token.Object{Handle: h, Attrs: attr.Pack(a), Owner: owner}
 	s.login[h] = loginID
 	if strings.HasPrefix(loginID, publicKeyPrefix) {
 		if s.seen[loginID] == nil {
@@ -83,7 +83,7 @@ func (s *sessionObjects) replace(h uint32, a attr.Set) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if o, ok := s.objs[h]; ok {
-		s.objs[h] = &token.Object{Handle: h, Attrs: a, Owner: o.Owner}
+		s.objs[h] = &token.Object{Handle: h, Attrs: attr.Pack(a), Owner: o.Owner}
 	}
 }
 

@@ -331,13 +331,13 @@ func applyCreateObjects(s *State, t *txn, m proto.Message) (Result, error) {
 		if _, ok := a.Ulong(p11.CKA_CLASS); !ok {
 			return fail(p11.CKR_TEMPLATE_INCOMPLETE, "object without CKA_CLASS"), nil
 		}
-		if c.Owner == Nobody && (&Object{Attrs: a}).Private() {
+		if c.Owner == Nobody && private(a) {
 			return fail(p11.CKR_USER_NOT_LOGGED_IN, "a private object needs a login"), nil
 		}
 		if next == 0 || next >= 1<<31 { // the high half is for session objects
 			return fail(p11.CKR_DEVICE_MEMORY, "object handles exhausted"), nil
 		}
-		objs = append(objs, &Object{Handle: next, Attrs: compactAttrs(a), Owner: c.Owner})
+		objs = append(objs, &Object{Handle: next, Attrs: attr.Pack(a), Owner: c.Owner})
 		handles = append(handles, next)
 		next++
 	}
@@ -388,11 +388,11 @@ func applySetAttributes(s *State, t *txn, m proto.Message) (Result, error) {
 			return *r, nil
 		}
 	}
-	na, err := attr.Modify(o.Attrs, tmpl)
+	na, err := attr.Modify(o.Attrs.Set(), tmpl)
 	if err != nil {
 		return Result{RV: p11.Code(err), Msg: err.Error()}, nil
 	}
-	return Result{}, t.putObject(&Object{Handle: o.Handle, Attrs: compactAttrs(na), Owner: o.Owner, Shared: o.Shared})
+	return Result{}, t.putObject(&Object{Handle: o.Handle, Attrs: attr.Pack(na), Owner: o.Owner, Shared: o.Shared})
 }
 
 func applyShareKey(s *State, t *txn, m proto.Message) (Result, error) {

@@ -1,13 +1,11 @@
 package token
 
 import (
-	"bytes"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/hsmsim/hsmsim/hsmd/hsmpb"
-	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
 // dedupeStart is an arbitrary leader clock for the window tests, in Unix milliseconds.
@@ -127,25 +125,5 @@ func TestUnstampedCommandsDecodeAndKeepCountBound(t *testing.T) {
 	}
 	if n := len(r.s.reqs); n != requestMemory {
 		t.Fatalf("%d ids remembered from version-1 commands, want the old bound %d", n, requestMemory)
-	}
-}
-
-func TestCompactAttrsKeepsValuesApart(t *testing.T) {
-	a := fullSecretKey(7)
-	a[p11.CKA_APPLICATION] = nil
-	c := compactAttrs(a)
-	if len(c) != len(a) {
-		t.Fatalf("%d attributes after compacting, want %d", len(c), len(a))
-	}
-	for k, v := range a {
-		if !bytes.Equal(c[k], v) || (v == nil) != (c[k] == nil) {
-			t.Fatalf("attribute 0x%x = %x after compacting, want %x", k, c[k], v)
-		}
-	}
-	_ = append(c[p11.CKA_CHECK_VALUE], 0xff, 0xff, 0xff) // must not write into a neighbour
-	for k, v := range c {
-		if k != p11.CKA_CHECK_VALUE && !bytes.Equal(v, a[k]) {
-			t.Fatalf("attribute 0x%x changed to %x by an append to another", k, v)
-		}
 	}
 }

@@ -54,7 +54,7 @@ func (x *objectIndex) remove(o *Object) {
 // list under that key and where o's handle is or goes in it.
 func (x *objectIndex) each(o *Object, fn func(m map[string][]*Object, key string, l []*Object, j int)) {
 	for i, t := range indexedTypes {
-		v, ok := o.Attrs[t]
+		v, ok := o.Attrs.Get(t)
 		if !ok {
 			continue
 		}

@@ -184,7 +184,7 @@ func TestFindByLabelExaminesOnlyThatLabel(t *testing.T) {
 		if h%500 == 0 {
 			a[p11.CKA_KEY_TYPE] = attr.Ulong(p11.CKK_GENERIC_SECRET)
 		}
-		s.setObject(&Object{Handle: h, Attrs: a, Owner: "alice"})
+		s.setObject(&Object{Handle: h, Attrs: attr.Pack(a), Owner: "alice"})
 	}
 	for _, c := range []struct {
 		tmpl []attr.Attribute
@@ -216,9 +216,9 @@ func BenchmarkFind(b *testing.B) {
 	h := uint32(0)
 	for _, n := range []int{0, 2000, 8000, MaxObjects} {
 		for ; int(h) < n; h++ {
-			s.setObject(&Object{Handle: h + 1, Owner: "alice", Attrs: attr.Set{
+			s.setObject(&Object{Handle: h + 1, Owner: "alice", Attrs: attr.Pack(attr.Set{
 				p11.CKA_CLASS: attr.Ulong(p11.CKO_SECRET_KEY), p11.CKA_KEY_TYPE: attr.Ulong(p11.CKK_AES),
-				p11.CKA_LABEL: fmt.Appendf(nil, "key-%d", h+1), p11.CKA_PRIVATE: attr.Bool(true)}})
+				p11.CKA_LABEL: fmt.Appendf(nil, "key-%d", h+1), p11.CKA_PRIVATE: attr.Bool(true)})})
 		}
 		tmpl := []attr.Attribute{{Type: p11.CKA_LABEL, Value: fmt.Appendf(nil, "key-%d", n/2)}}
 		b.Run(fmt.Sprintf("objects=%d/index", n), func(b *testing.B) {
