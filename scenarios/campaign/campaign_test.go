@@ -16,7 +16,10 @@ import (
 // ciSeeds are the seeds CI runs (short profile, hsm and kms faces): 6 restarts the leader of
 // five HSMs, darkens an AZ, cuts an HSM's clients and wipes one; 36 kills an HSM, breaks the
 // AWS API, adds an HSM and pauses one; 52 kills the leader, partitions and restarts a follower.
-var ciSeeds = []int64{6, 36, 52}
+// 4 is a regression seed: it wipes a follower, darkens an AZ and removes an HSM; when a slow
+// rejoin made the removal come while the AZ was dark, DeleteHsm hung 30 s and failed (it now
+// answers at once and removes the HSM in the background, docs/SCENARIOS.md).
+var ciSeeds = []int64{4, 6, 36, 52}
 
 // TestCampaignCISeeds runs a small fixed set of seeds end to end: each must pass (no
 // violation, no lost key, every HSM agrees), with real operations, and the summary must be
