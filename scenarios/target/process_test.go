@@ -89,22 +89,30 @@ func members(t *testing.T, tg *Processes, label string) map[string]bool {
 	return out
 }
 
-// Add starts a new hsmd that joins and becomes ACTIVE under the next label; Rejoin brings a
-// killed HSM back on an empty directory under its old id (three voters, so two keep a quorum);
-// Remove takes an HSM out of the Raft membership (the others no longer list it) and stops its
-// process.
-func TestProcessModeAddRemoveRejoin(t *testing.T) {
+// startTwoProcesses starts two hsmd processes in two AZs with fast timeouts, stopped (and the
+// context canceled) when the test ends.
+func startTwoProcesses(t *testing.T) (*Processes, context.Context) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds hsmsim and starts hsmd processes")
 	}
 	tg := NewProcesses(Options{AZs: []AZCount{{AZ: "us-east-1a", HSMs: 1}, {AZ: "us-east-1b", HSMs: 1}},
 		Timeouts: cluster.FastTimeouts(), Dir: t.TempDir()})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	if err := tg.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer tg.Close()
+	t.Cleanup(tg.Close)
+	return tg, ctx
+}
+
+// Add starts a new hsmd that joins and becomes ACTIVE under the next label; Rejoin brings a
+// killed HSM back on an empty directory under its old id (three voters, so two keep a quorum);
+// Remove takes an HSM out of the Raft membership (the others no longer list it) and stops its
+// process.
+func TestProcessModeAddRemoveRejoin(t *testing.T) {
+	tg, ctx := startTwoProcesses(t)
 	l, err := tg.Add(ctx, "us-east-1c")
 	if err != nil {
 		t.Fatal(err)

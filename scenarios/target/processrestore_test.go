@@ -26,17 +26,7 @@ import (
 // own id and the next labels, whose HSMs hold the crypto user's key once every HSM of the old
 // cluster is killed; the KMS's directory lists each cluster with its own HSMs.
 func TestProcessModeRestoreBackup(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds hsmsim and starts hsmd processes")
-	}
-	tg := NewProcesses(Options{AZs: []AZCount{{AZ: "us-east-1a", HSMs: 1}, {AZ: "us-east-1b", HSMs: 1}},
-		Timeouts: cluster.FastTimeouts(), Dir: t.TempDir()})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := tg.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
+	tg, ctx := startTwoProcesses(t)
 	const user, pw = "cu1", "cuPassword1"
 	adm, err := tg.Admin(ctx, "test-admin")
 	if err != nil {
