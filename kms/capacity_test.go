@@ -63,10 +63,13 @@ func drive(t *testing.T, perSecond float64, workers int, d time.Duration, op fun
 }
 
 // The capacity profile's KMS quotas on a custom key store: GenerateDataKey takes three of the
-// store's 1,800 units a second, so 600 a second pass and more are throttled, with AWS's error,
-// through the real SDK. Below the quota nothing is throttled; above it, what passes is what
-// the quota allows: one second's worth at the start (the bucket's burst) and 1,800 units a
-// second after.
+// store's units a second, so a third of the quota passes and more is throttled, with AWS's
+// error, through the real SDK. Below the quota nothing is throttled; above it, what passes is
+// what the quota allows: one second's worth at the start (the bucket's burst) and the rate
+// after. The test runs AWS's limits with the key store's quota at a quarter of AWS's 1,800
+// units (quota.AWS has the figure and its source): what is tested is the accounting, and at
+// 1,800 it needs over 600 GenerateDataKey a second through the SDK, more than a 2-core CI
+// machine gives beside other packages' tests (695/s was seen, and the run could not judge).
 func TestCustomKeyStoreQuotaThrottlesAboveAndNeverBelow(t *testing.T) {
 	n := nodetest.Start(t, nodetest.Options{})
 	check(t, n.Admin(t).CreateUser(ctx(), kmsUser, hsmpb.Role_ROLE_CRYPTO_USER, kmsUserPass))
@@ -74,7 +77,9 @@ func TestCustomKeyStoreQuotaThrottlesAboveAndNeverBelow(t *testing.T) {
 	dir.set(&cloudhsm.Cluster{ID: testClusterID, State: "ACTIVE", TrustAnchorPEM: n.CA.CertPEM, ClusterCertificatePEM: n.CA.CertPEM,
 		HSMs: []cloudhsm.ClusterHSM{{ID: "hsm-aaaaaaaaaaa", AZ: "us-east-1a", State: "ACTIVE", Addr: n.Addr}, {ID: "hsm-bbbbbbbbbbb", AZ: "us-east-1b", State: "ACTIVE", Addr: n.Addr}}},
 		n.CA.CertPEM)
-	q := quota.New(quota.AWS, nil)
+	lim := quota.AWS
+	lim.CustomKeyStore = quota.AWS.CustomKeyStore / 4 // 450 units: 150 GenerateDataKey a second
+	q := quota.New(lim, nil)
 	e := newEnv(t, Config{Clusters: dir, Faults: q})
 	q.UseKeys(e.srv)
 	c := benchClient(e.hs.URL) // no retries, a pool for many callers
@@ -92,21 +97,23 @@ func TestCustomKeyStoreQuotaThrottlesAboveAndNeverBelow(t *testing.T) {
 	}
 	const window = 2 * time.Second
 
-	// Below: 450 GenerateDataKey a second is 1,350 units, three quarters of the quota.
-	below := drive(t, 450, 16, window, gdk)
+	perSecond := lim.CustomKeyStore / 3 // GenerateDataKey costs three units
+
+	// Below: three quarters of the quota.
+	below := drive(t, 0.75*perSecond, 8, window, gdk)
 	if below.throttled != 0 {
 		t.Fatalf("%d of %d requests throttled at three quarters of the key store's quota", below.throttled, below.sent)
 	}
-	if float64(below.sent) < 0.8*450*window.Seconds() {
+	if float64(below.sent) < 0.8*0.75*perSecond*window.Seconds() {
 		t.Fatalf("only %d requests went out in %v: the load generator did not reach its rate", below.sent, window)
 	}
 
 	time.Sleep(time.Second) // the bucket fills again
-	// Above: 1,200 a second is 3,600 units, twice the quota.
-	above := drive(t, 1200, 64, window, gdk)
+	// Above: twice the quota.
+	above := drive(t, 2*perSecond, 32, window, gdk)
 	passed := above.sent - above.throttled
-	// What the quota allows in the run: 600 at once, then 600 a second (plus one for timing).
-	allowed := int64(600 + 600*above.took.Seconds() + 1)
+	// What the quota allows in the run: a second's worth at once, then the rate (plus one for timing).
+	allowed := int64(perSecond + perSecond*above.took.Seconds() + 1)
 	if above.sent <= allowed {
 		t.Fatalf("only %d requests went out in %v, no more than the quota allows (%d): the load generator did not exceed it", above.sent, above.took, allowed)
 	}
@@ -116,7 +123,7 @@ func TestCustomKeyStoreQuotaThrottlesAboveAndNeverBelow(t *testing.T) {
 	}
 	// The same SDK call sees AWS's exact error: ThrottlingException with KMS's message.
 	var last error
-	for range 700 {
+	for range int(perSecond) + 100 {
 		if last = gdk(ctx()); last != nil {
 			break
 		}
