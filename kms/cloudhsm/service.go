@@ -274,27 +274,15 @@ func Open(cfg Config) (*Service, error) {
 	return s, nil
 }
 
+// loadOrCreateKey reads the backup service key file, or makes the key when there is none; the
+// file's format and its checks are cluster's, which hsmd --restore reads the same file with.
 func loadOrCreateKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		k, derr := hex.DecodeString(string(trimSpace(b)))
-		if derr != nil || len(k) != cluster.ServiceKeySize {
-			return nil, fmt.Errorf("cloudhsm: %s is damaged", path)
-		}
-		return k, nil
-	}
+	k, err := cluster.ReadServiceKeyFile(path)
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+		return k, err
 	}
-	k := cluster.NewServiceKey()
-	return k, os.WriteFile(path, []byte(hex.EncodeToString(k)+"\n"), 0o600)
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
+	k = cluster.NewServiceKey()
+	return k, cluster.WriteServiceKeyFile(path, k)
 }
 
 // resume starts every HSM that had joined its cluster; an HSM whose CreateHsm never finished is
