@@ -38,9 +38,12 @@ const (
 // proposer's clock (Command.Time); version 1 entries, without it, still decode and apply.
 const commandVersion = 2
 
-// ClientRetryPeriod is the longest a client keeps retrying one write under the same idempotency
-// id (hsmd/client: its attempts, each bounded by the 3 s attempt timeout, plus backoff, about
-// 12.6 s). It is declared here, where the replicated state depends on it.
+// ClientRetryPeriod is how long a client with the defaults keeps retrying one write under the
+// same idempotency id: hsmd/client gives a call one attempt per known node plus one (4 with 3
+// HSMs), each bounded by the 3 s attempt timeout, with 0.1, 0.2, 0.3 s of backoff between them:
+// 12.6 s. Five HSMs make it 19.5 s, still well inside DedupeWindow's margin; a client configured
+// with longer attempts must stay inside the window too. It is declared here, where the
+// replicated state depends on it.
 const ClientRetryPeriod = 12600 * time.Millisecond
 
 // DedupeWindow is how long, in the log's clock, an idempotency id is remembered: the client's
