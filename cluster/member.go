@@ -54,7 +54,7 @@ type Member struct {
 	taFP    string      // trust anchor fingerprint
 	apiLis  net.Listener
 	grpcSrv *grpc.Server
-	sockSrv *grpc.Server // the node API on Config.Socket; nil without
+	sockSrv *server.LocalServer // the node API on Config.Socket; nil without
 	raftLis net.Listener
 	trans   *pipelinedTransport
 	logs    *raftboltdb.BoltStore

@@ -79,6 +79,9 @@ type Config struct {
 	// OnSocket, if set, is told when a node's socket (Node.Socket) is there but not used, and
 	// why; the client uses TCP then.
 	OnSocket func(path string, err error)
+	// GRPCOnly keeps calls to a node's socket on gRPC instead of the local wire
+	// (hsmd/localwire), which they use by default; benchmarks compare the two with it.
+	GRPCOnly bool
 	// Session shares the credential and index with other Clients.
 	Session *Session
 	// Retries is how many more attempts a call gets after one that never reached a node or that
@@ -250,6 +253,7 @@ type Client struct {
 type nodeConn struct {
 	Node
 	conn      *grpc.ClientConn
+	wire      *wire       // the local wire on the node's socket; nil when the client may not use the socket (local.go)
 	downUntil time.Time   // answered that it cannot serve now: passed over until then
 	removed   bool        // no longer a member: never picked (its connection closes with the client)
 	missed    atomic.Bool // never answered: passed over until a probe answers (health.go)
@@ -348,7 +352,7 @@ func (c *Client) addNode(n Node) (*nodeConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc := &nodeConn{Node: n, conn: conn}
+	nc := &nodeConn{Node: n, conn: conn, wire: c.wireFor(n)}
 	c.mu.Lock()
 	c.nodes = append(c.nodes, nc)
 	c.mu.Unlock()
@@ -384,6 +388,9 @@ func (c *Client) Close() error {
 	defer c.mu.Unlock()
 	var first error
 	for _, n := range c.nodes {
+		if n.wire != nil {
+			n.wire.pool.Close()
+		}
 		if err := n.conn.Close(); err != nil && first == nil {
 			first = err
 		}
@@ -528,7 +535,7 @@ func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req
 	defer cancel()
 	var hdr metadata.MD
 	start := time.Now()
-	err := FromStatus(inv(actx, method, req, reply, nc.conn, append(opts, grpc.Header(&hdr))...))
+	err := FromStatus(c.invoke(actx, nc, method, req, reply, inv, opts, &hdr))
 	took := time.Since(start)
 	if v := hdr.Get(mdIndex); len(v) > 0 {
 		if i, perr := strconv.ParseUint(v[0], 10, 64); perr == nil {

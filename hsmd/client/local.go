@@ -7,9 +7,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
+	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hsmsim/hsmsim/hsmd/localwire"
 )
 
 // A node on the client's own host may also serve its API on a Unix-domain socket (Node.Socket;
@@ -64,24 +71,78 @@ func ownedAndPrivate(fi os.FileInfo, path string) error {
 	return nil
 }
 
-// dialerFor is how the client reaches node n: its socket when safe and answering, else tcp.
+// socketAllowed says whether the client may use n's socket at all: not when it has a client
+// certificate of its own, which a socket cannot carry.
+func (c *Client) socketAllowed(n Node) bool {
+	return n.Socket != "" && c.cfg.CertPEM == nil && (c.tlsBase == nil || len(c.tlsBase.Certificates) == 0 && c.tlsBase.GetClientCertificate == nil)
+}
+
+// dialSocket connects to a socket that checkSocket passes.
+func dialSocket(ctx context.Context, path string) (net.Conn, error) {
+	if err := checkSocket(path); err != nil {
+		return nil, err
+	}
+	return (&net.Dialer{}).DialContext(ctx, "unix", path)
+}
+
+// dialerFor is how the client reaches node n over gRPC: its socket when safe and answering, else
+// tcp.
 func (c *Client) dialerFor(n Node, tcp func(ctx context.Context, addr string) (net.Conn, error)) func(ctx context.Context, addr string) (net.Conn, error) {
-	if n.Socket == "" || c.cfg.CertPEM != nil || (c.tlsBase != nil && (len(c.tlsBase.Certificates) > 0 || c.tlsBase.GetClientCertificate != nil)) {
+	if !c.socketAllowed(n) {
 		return tcp
 	}
 	return func(ctx context.Context, addr string) (net.Conn, error) {
-		err := checkSocket(n.Socket)
+		conn, err := dialSocket(ctx, n.Socket)
 		if err == nil {
-			var conn net.Conn
-			if conn, err = (&net.Dialer{}).DialContext(ctx, "unix", n.Socket); err == nil {
-				return checkedSocket{conn}, nil
-			}
+			return checkedSocket{conn}, nil
 		}
 		if c.cfg.OnSocket != nil && !errors.Is(err, os.ErrNotExist) {
 			c.cfg.OnSocket(n.Socket, err) // a missing socket is a node elsewhere or down: no news
 		}
 		return tcp(ctx, addr)
 	}
+}
+
+// The local wire. Over a node's socket the client makes its calls on the local wire
+// (hsmd/localwire) rather than gRPC: the same call, metadata and answer, at a fraction of
+// gRPC's cost per call between two processes (docs/BENCHMARKS.md). When the wire cannot be had
+// (no socket, an unsafe one, a node that refuses it), the call goes through gRPC, which falls
+// back to TCP as before, and the wire is not tried again for wirePause: a node away from this
+// host costs one failed dial a second, not one per call.
+
+// wirePause is how long the wire is left alone after a connection to it failed.
+const wirePause = time.Second
+
+// wire is a node's local wire.
+type wire struct {
+	pool    localwire.Pool
+	pauseTo atomic.Int64 // Unix nanoseconds: the wire is not tried before then
+}
+
+// wireFor is n's local wire, nil when the client may not use n's socket.
+func (c *Client) wireFor(n Node) *wire {
+	if c.cfg.GRPCOnly || !c.socketAllowed(n) {
+		return nil
+	}
+	return &wire{pool: localwire.Pool{Dial: func(ctx context.Context) (net.Conn, error) { return dialSocket(ctx, n.Socket) }}}
+}
+
+// invoke sends one attempt to nc, on its local wire when it has one that answers, else through
+// gRPC (inv); hdr receives the response header either way.
+func (c *Client) invoke(ctx context.Context, nc *nodeConn, method string, req, reply any, inv grpc.UnaryInvoker, opts []grpc.CallOption, hdr *metadata.MD) error {
+	w := nc.wire
+	if w != nil && time.Now().UnixNano() >= w.pauseTo.Load() {
+		rq, ok := req.(proto.Message)
+		rp, ok2 := reply.(proto.Message)
+		if ok && ok2 {
+			err := w.pool.Invoke(ctx, method, rq, rp, hdr)
+			if !errors.Is(err, localwire.ErrNoWire) {
+				return err
+			}
+			w.pauseTo.Store(time.Now().Add(wirePause).UnixNano())
+		}
+	}
+	return inv(ctx, method, req, reply, nc.conn, append(opts, grpc.Header(hdr))...)
 }
 
 func dialTCP(ctx context.Context, addr string) (net.Conn, error) {

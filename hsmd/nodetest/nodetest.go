@@ -43,7 +43,7 @@ type Node struct {
 	cert   []byte
 	key    []byte
 	srv    *grpc.Server
-	local  *grpc.Server
+	local  *server.LocalServer
 	Log    *slog.Logger
 	sync   bool
 	LogTo  io.Writer

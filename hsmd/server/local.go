@@ -10,6 +10,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/hsmsim/hsmsim/hsmd/localwire"
 )
 
 // The node API on a Unix-domain socket, for clients on the node's own host (issue 17): the same
@@ -69,14 +71,52 @@ func ListenSocket(path string, listen func(network, addr string) (net.Listener, 
 	return l, nil
 }
 
+// LocalServer is the node API on a Unix socket: gRPC, and the same services on the local wire
+// (hsmd/localwire), which the node's own clients use for its lower cost per call. Both share the
+// socket, and both refuse every connection while mutual TLS is enforced.
+type LocalServer struct {
+	mux  *localwire.Mux
+	grpc *grpc.Server
+	wire *localwire.Server
+}
+
 // ServeLocal serves the node API (not the Cluster service: no node connects here) on lis, a
 // listener of ListenSocket, until the returned server is stopped.
-func (n *Node) ServeLocal(lis net.Listener, extra ...grpc.ServerOption) *grpc.Server {
+func (n *Node) ServeLocal(lis net.Listener, extra ...grpc.ServerOption) *LocalServer {
+	mux := localwire.NewMux(lis)
 	opts := append([]grpc.ServerOption{grpc.Creds(localCreds{n: n})}, n.ServerOptions()...)
-	s := grpc.NewServer(append(opts, extra...)...)
-	n.Register(s)
-	go func() { _ = s.Serve(lis) }()
-	return s
+	g := grpc.NewServer(append(opts, extra...)...)
+	n.Register(g)
+	w := localwire.NewServer(localwire.ServerConfig{
+		Interceptor: n.UnaryInterceptor,
+		Auth:        LocalAuth{credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}},
+		Admit:       n.admitLocal,
+	})
+	n.Register(w)
+	go func() { _ = g.Serve(mux.GRPC()) }()
+	go func() { _ = w.Serve(mux.Wire()) }()
+	return &LocalServer{mux: mux, grpc: g, wire: w}
+}
+
+// Stop closes the socket (removing it) and every connection on it, ending the calls in flight.
+func (s *LocalServer) Stop() {
+	s.mux.Close()
+	s.grpc.Stop()
+	s.wire.Stop()
+}
+
+// admitLocal counts a connection on the socket, or refuses it while mutual TLS is enforced: a
+// socket cannot carry the client certificate enforcement requires, so its connections are
+// refused at their start as a TLS handshake without one is.
+func (n *Node) admitLocal() error {
+	if s := n.State(); s != nil {
+		if _, enforced := s.MTLS(); enforced {
+			n.log.Warn("refused a connection on the Unix socket: the cluster enforces mutual TLS, which the socket cannot carry")
+			return errMTLSRequired
+		}
+	}
+	n.localConns.Add(1)
+	return nil
 }
 
 // LocalConnections is how many connections the node accepted on its Unix socket.
@@ -96,13 +136,9 @@ type localCreds struct{ n *Node }
 var errNotClient = errors.New("hsmsim: the socket's credentials only serve")
 
 func (c localCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	if s := c.n.State(); s != nil {
-		if _, enforced := s.MTLS(); enforced {
-			c.n.log.Warn("refused a connection on the Unix socket: the cluster enforces mutual TLS, which the socket cannot carry")
-			return nil, nil, errMTLSRequired
-		}
+	if err := c.n.admitLocal(); err != nil {
+		return nil, nil, err
 	}
-	c.n.localConns.Add(1)
 	return conn, LocalAuth{credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil
 }
 

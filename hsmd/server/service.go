@@ -31,7 +31,7 @@ type service struct {
 
 // Register puts the node's API on a gRPC server (built with n.UnaryInterceptor): HSM, and
 // HSMBatch beside it (batch.go).
-func (n *Node) Register(s *grpc.Server) {
+func (n *Node) Register(s grpc.ServiceRegistrar) {
 	v := &service{n: n}
 	hsmpb.RegisterHSMServer(s, v)
 	v.registerBatch(s)
