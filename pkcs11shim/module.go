@@ -111,6 +111,9 @@ func initialize(getenv func(string) string) error {
 		// All the application's sessions share this client: their concurrent crypto calls
 		// go to the nodes in batches (hsmd/client/batch.go).
 		c.Batch = cfg.Batching()
+		// Every call into the module comes from a C thread, to which its goroutine is locked:
+		// it waits for a node's answer on the local wire in that thread.
+		c.ThreadWait = true
 		c.OnSocket = func(path string, err error) {
 			log.Warn("not using the node's Unix socket; using TCP with TLS", "socket", path, "err", err)
 		}

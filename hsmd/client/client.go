@@ -82,6 +82,10 @@ type Config struct {
 	// GRPCOnly keeps calls to a node's socket on gRPC instead of the local wire
 	// (hsmd/localwire), which they use by default; benchmarks compare the two with it.
 	GRPCOnly bool
+	// ThreadWait: a call on the local wire waits for its answer in its own thread, for callers
+	// whose goroutines are locked to their threads (the PKCS#11 module: calls from C);
+	// localwire.Pool.ThreadWait says why.
+	ThreadWait bool
 	// Session shares the credential and index with other Clients.
 	Session *Session
 	// Retries is how many more attempts a call gets after one that never reached a node or that

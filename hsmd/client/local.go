@@ -124,7 +124,10 @@ func (c *Client) wireFor(n Node) *wire {
 	if c.cfg.GRPCOnly || !c.socketAllowed(n) {
 		return nil
 	}
-	return &wire{pool: localwire.Pool{Dial: func(ctx context.Context) (net.Conn, error) { return dialSocket(ctx, n.Socket) }}}
+	return &wire{pool: localwire.Pool{
+		Dial:       func(ctx context.Context) (net.Conn, error) { return dialSocket(ctx, n.Socket) },
+		ThreadWait: c.cfg.ThreadWait,
+	}}
 }
 
 // invoke sends one attempt to nc, on its local wire when it has one that answers, else through

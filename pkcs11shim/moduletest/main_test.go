@@ -89,13 +89,18 @@ type cluster struct {
 }
 
 // newCluster starts a node and writes a config for it (relative trust anchor, as `hsmsim up`
-// writes next to the config), without initializing the module.
+// writes next to the config), without initializing the module. The node serves its Unix socket
+// too and the config names it, as `hsmsim up` writes it, so the suite runs where applications
+// on the cluster's host run: over the local wire (hsmd/localwire). TCP with TLS, where the
+// module goes for a node on another host, has the tests that give the module a certificate or
+// no socket (mtls, socket_test.go), and the client library's and the cluster's own tests.
 func newCluster(t *testing.T, profile string, edit ...func(*moduleConfig)) *cluster {
 	t.Helper()
-	return newClusterOf(t, nodetest.Options{}, profile, edit...)
+	return newClusterOf(t, nodetest.Options{Socket: true}, profile, edit...)
 }
 
-// newClusterOf is newCluster with the node started with o.
+// newClusterOf is newCluster with the node started with o; the config names the node's socket
+// when o asks for one.
 func newClusterOf(t *testing.T, o nodetest.Options, profile string, edit ...func(*moduleConfig)) *cluster {
 	t.Helper()
 	n := nodetest.Start(t, o)
@@ -104,7 +109,7 @@ func newClusterOf(t *testing.T, o nodetest.Options, profile string, edit ...func
 		t.Fatal(err)
 	}
 	c.cfg = moduleConfig{ClusterID: nodetest.ClusterID, TrustAnchor: "customerCA.crt",
-		Nodes:   []nodeConfig{{ID: "hsm-testnode00001", AZ: "us-east-1a", Addr: n.Addr}},
+		Nodes:   []nodeConfig{{ID: "hsm-testnode00001", AZ: "us-east-1a", Addr: n.Addr, Socket: n.Socket}},
 		Profile: profile, LogFile: filepath.Join(c.dir, "module.log"), LogLevel: "debug", AttemptTimeout: "2s"}
 	for _, e := range edit {
 		e(&c.cfg)

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/miekg/pkcs11"
-
-	"github.com/hsmsim/hsmsim/hsmd/nodetest"
 )
 
 // deadAddr is a loopback address where nothing listens.
@@ -26,8 +24,7 @@ func deadAddr(t *testing.T) string {
 // dead replaces the node's TCP address with one where nothing listens.
 func socketCluster(t *testing.T, dead bool) *cluster {
 	t.Helper()
-	c := newClusterOf(t, nodetest.Options{Socket: true}, standard)
-	c.cfg.Nodes[0].Socket = c.node.Socket
+	c := newCluster(t, standard)
 	if dead {
 		c.cfg.Nodes[0].Addr = deadAddr(t)
 	}
