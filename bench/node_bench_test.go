@@ -117,10 +117,26 @@ func (f *fixture) clients(b *testing.B, n int) []*client.Client {
 	return out
 }
 
+// socketClient logs in a client that reaches the node on the socket at path: over the local wire,
+// or with grpcOnly over gRPC.
+func (f *fixture) socketClient(b *testing.B, path string, grpcOnly bool) *client.Client {
+	c, err := client.Dial(client.Config{Nodes: []client.Node{{Addr: f.node.Addr, Socket: path}}, CAPEM: f.node.CA.CertPEM, GRPCOnly: grpcOnly})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	if _, err := c.Login(context.Background(), nodetest.CryptoUser, nodetest.CryptoPass); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
 // BenchmarkNodeVsStdlib runs each operation through the node API and in-process with the
-// standard library, at each concurrency, so the ratio is the API's overhead.
+// standard library, at each concurrency, so the ratio is the API's overhead: over TCP with TLS
+// (node-api), as a client on another host reaches a node, and over the node's socket with the
+// local wire (node-api-socket), as a client on its host does.
 func BenchmarkNodeVsStdlib(b *testing.B) {
-	f := newFixture(b)
+	f := newFixtureWith(b, nodetest.Options{Socket: true})
 	digest := sha256.Sum256([]byte("benchmark message"))
 	plain := make([]byte, 1024)
 	ctx := context.Background()
@@ -178,6 +194,13 @@ func BenchmarkNodeVsStdlib(b *testing.B) {
 				ops := make([]op, n)
 				for i, c := range f.clients(b, n) {
 					ops[i] = k.node(c)
+				}
+				runClients(b, ops)
+			})
+			b.Run(fmt.Sprintf("%s/clients=%d/node-api-socket", k.name, n), func(b *testing.B) {
+				ops := make([]op, n)
+				for i := range ops {
+					ops[i] = k.node(f.socketClient(b, f.node.Socket, false))
 				}
 				runClients(b, ops)
 			})

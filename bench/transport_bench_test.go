@@ -19,9 +19,11 @@ import (
 )
 
 // BenchmarkNodeTransport signs (ECDSA P-256) through one node's API over TCP with TLS, over
-// the node's Unix socket (issue 17), and over a socket through the fault layer, each client its own connection, at 1 and 16 clients; the
-// same build, node and key, so the difference is the transport alone. Reports ops/s and the
-// median latency of one call (p50-ms).
+// the node's Unix socket with gRPC and with the local wire (issue 17; the wire is what a client
+// uses on a socket), and over a socket through the fault layer, each client its own connection,
+// at 1 and 16 clients; the same build, node and key, so the difference is the transport alone.
+// Client and node share this process, so the wire's gain is smaller here than between two
+// processes (docs/BENCHMARKS.md). Reports ops/s and the median latency of one call (p50-ms).
 func BenchmarkNodeTransport(b *testing.B) {
 	f := newFixtureWith(b, nodetest.Options{Socket: true})
 	digest := sha256.Sum256([]byte("transport"))
@@ -37,24 +39,14 @@ func BenchmarkNodeTransport(b *testing.B) {
 	}
 	sim := f.node.ServeLocal(lis)
 	b.Cleanup(sim.Stop)
-	socketClient := func(path string) *client.Client {
-		c, err := client.Dial(client.Config{Nodes: []client.Node{{Addr: f.node.Addr, Socket: path}}, CAPEM: f.node.CA.CertPEM})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { c.Close() })
-		if _, err := c.Login(context.Background(), nodetest.CryptoUser, nodetest.CryptoPass); err != nil {
-			b.Fatal(err)
-		}
-		return c
-	}
 	dial := map[string]func() *client.Client{
 		"tcp+tls":     func() *client.Client { return f.node.Alice(b) },
-		"unix":        func() *client.Client { return socketClient(f.node.Socket) },
-		"unix+netsim": func() *client.Client { return socketClient(simSocket) },
+		"unix+grpc":   func() *client.Client { return f.socketClient(b, f.node.Socket, true) },
+		"unix":        func() *client.Client { return f.socketClient(b, f.node.Socket, false) },
+		"unix+netsim": func() *client.Client { return f.socketClient(b, simSocket, false) },
 	}
 	for _, n := range clientCounts {
-		for _, tr := range []string{"tcp+tls", "unix", "unix+netsim"} {
+		for _, tr := range []string{"tcp+tls", "unix+grpc", "unix", "unix+netsim"} {
 			b.Run(fmt.Sprintf("clients=%d/%s", n, tr), func(b *testing.B) {
 				before := f.node.LocalConnections()
 				lat := make([][]time.Duration, n)
