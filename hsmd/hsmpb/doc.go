@@ -1,6 +1,7 @@
 // Package hsmpb is the wire API of an hsmsim node: the gRPC services and messages generated from
-// hsm.proto (the node API), batch.proto (coalesced crypto calls) and state.proto (commands,
-// stored records, snapshots), committed with the code generated from them; and, by hand, the
+// hsm.proto (the node API), batch.proto (coalesced crypto calls), state.proto (commands,
+// stored records, snapshots) and local.proto (the envelope of the local wire, hsmd/localwire),
+// committed with the code generated from them; and, by hand, the
 // conventions both ends of the wire share: the conversions between the messages and the Go
 // values of hsmd/ckm and hsmd/attr (convert.go) and the session-handle bit (below).
 //

@@ -16,7 +16,8 @@ import (
 
 // The node API on a Unix-domain socket, for clients on the node's own host (issue 17): the same
 // services and interceptors as on TCP, without TLS, whose handshake and record layer were a
-// quarter of the one-session sign path (docs/BENCHMARKS.md).
+// quarter of the one-session sign path (docs/BENCHMARKS.md). The socket speaks gRPC and the local
+// wire (hsmd/localwire) side by side; the node's own clients use the wire.
 //
 // Trust model. The socket sits in a directory only the node's OS user may enter (0700) and is
 // itself 0600: the kernel lets only that user (and root, who can read the node's data directory

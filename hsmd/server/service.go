@@ -29,8 +29,8 @@ type service struct {
 	n *Node
 }
 
-// Register puts the node's API on a gRPC server (built with n.UnaryInterceptor): HSM, and
-// HSMBatch beside it (batch.go).
+// Register puts the node's API on a server built with n.UnaryInterceptor (a gRPC server, or the
+// local wire's, hsmd/localwire): HSM, and HSMBatch beside it (batch.go).
 func (n *Node) Register(s grpc.ServiceRegistrar) {
 	v := &service{n: n}
 	hsmpb.RegisterHSMServer(s, v)
