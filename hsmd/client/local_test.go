@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/nodetest"
+	"github.com/hsmsim/hsmsim/hsmd/p11"
 )
 
 // socketClient dials a node by its socket beside addr and logs in as the crypto user; unused
@@ -134,5 +136,45 @@ func TestOnlyACheckedSocketSkipsTLS(t *testing.T) {
 	defer cancel()
 	if _, err := c.Login(ctx, nodetest.CryptoUser, nodetest.CryptoPass); err == nil {
 		t.Fatal("a login over an unchecked Unix connection without TLS")
+	}
+}
+
+// Over a socket the calls take the local wire, and what they answer is what they answer over
+// TCP: the result, and a failure's CK_RV, reason and gRPC code. GRPCOnly keeps them on gRPC.
+func TestCallsOnTheSocketTakeTheLocalWire(t *testing.T) {
+	n := nodetest.Start(t, nodetest.Options{Socket: true})
+	ctx := context.Background()
+	viaTCP := n.Alice(t)
+	var failures []error
+	for _, grpcOnly := range []bool{false, true} {
+		wireBefore, localBefore := n.WireConnections(), n.LocalConnections()
+		c, _, err := socketClient(t, n, deadAddr(t), func(c *client.Config) { c.GRPCOnly = grpcOnly })
+		if err != nil {
+			t.Fatalf("GRPCOnly %v: login over the socket: %v", grpcOnly, err)
+		}
+		if n.LocalConnections() == localBefore {
+			t.Fatalf("GRPCOnly %v: no connection on the socket", grpcOnly)
+		}
+		if wire := n.WireConnections() > wireBefore; wire == grpcOnly {
+			t.Fatalf("GRPCOnly %v: connections on the wire: %v", grpcOnly, wire)
+		}
+		rnd, err := c.GenerateRandom(ctx, 48)
+		if err != nil || len(rnd) != 48 {
+			t.Fatalf("GRPCOnly %v: GenerateRandom: %d bytes, %v", grpcOnly, len(rnd), err)
+		}
+		_, err = c.Sign(ctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, 0x7fff0000, make([]byte, 32))
+		failures = append(failures, err)
+	}
+	_, tcpErr := viaTCP.Sign(ctx, ckm.Mechanism{Type: p11.CKM_ECDSA}, 0x7fff0000, make([]byte, 32))
+	for i, err := range append(failures, tcpErr) {
+		var e *client.Error
+		if !errors.As(err, &e) || e.RV != p11.CKR_KEY_HANDLE_INVALID || client.Retryable(err) {
+			t.Fatalf("failure %d: %v, want CKR_KEY_HANDLE_INVALID from the node", i, err)
+		}
+		var tcp *client.Error
+		errors.As(tcpErr, &tcp)
+		if e.Code != tcp.Code || e.Why != tcp.Why || e.Msg != tcp.Msg {
+			t.Fatalf("failure %d: %+v; over TCP: %+v", i, e, tcp)
+		}
 	}
 }

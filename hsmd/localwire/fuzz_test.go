@@ -89,7 +89,9 @@ func FuzzServeConn(f *testing.F) {
 }
 
 // serving answers every Check at once.
-type serving struct{ healthpb.UnimplementedHealthServer }
+type serving struct {
+	healthpb.UnimplementedHealthServer
+}
 
 func (serving) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
 	return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}, nil

@@ -91,7 +91,7 @@ func (n *Node) ServeLocal(lis net.Listener, extra ...grpc.ServerOption) *LocalSe
 	w := localwire.NewServer(localwire.ServerConfig{
 		Interceptor: n.UnaryInterceptor,
 		Auth:        LocalAuth{credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}},
-		Admit:       n.admitLocal,
+		Admit:       func() error { return n.admitLocal(true) },
 	})
 	n.Register(w)
 	go func() { _ = g.Serve(mux.GRPC()) }()
@@ -106,10 +106,10 @@ func (s *LocalServer) Stop() {
 	s.wire.Stop()
 }
 
-// admitLocal counts a connection on the socket, or refuses it while mutual TLS is enforced: a
-// socket cannot carry the client certificate enforcement requires, so its connections are
-// refused at their start as a TLS handshake without one is.
-func (n *Node) admitLocal() error {
+// admitLocal counts a connection on the socket (wire: on the local wire), or refuses it while
+// mutual TLS is enforced: a socket cannot carry the client certificate enforcement requires, so
+// its connections are refused at their start as a TLS handshake without one is.
+func (n *Node) admitLocal(wire bool) error {
 	if s := n.State(); s != nil {
 		if _, enforced := s.MTLS(); enforced {
 			n.log.Warn("refused a connection on the Unix socket: the cluster enforces mutual TLS, which the socket cannot carry")
@@ -117,11 +117,17 @@ func (n *Node) admitLocal() error {
 		}
 	}
 	n.localConns.Add(1)
+	if wire {
+		n.wireConns.Add(1)
+	}
 	return nil
 }
 
 // LocalConnections is how many connections the node accepted on its Unix socket.
 func (n *Node) LocalConnections() int64 { return n.localConns.Load() }
+
+// WireConnections is how many of those were on the local wire.
+func (n *Node) WireConnections() int64 { return n.wireConns.Load() }
 
 // LocalAuth is the AuthInfo of a connection on the socket: the kernel vouches for the peer's
 // user (the socket's modes), not a certificate.
@@ -137,7 +143,7 @@ type localCreds struct{ n *Node }
 var errNotClient = errors.New("hsmsim: the socket's credentials only serve")
 
 func (c localCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	if err := c.n.admitLocal(); err != nil {
+	if err := c.n.admitLocal(false); err != nil {
 		return nil, nil, err
 	}
 	return conn, LocalAuth{credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil

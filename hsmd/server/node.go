@@ -71,6 +71,7 @@ type Node struct {
 	loopDone chan struct{}
 
 	localConns atomic.Int64 // connections accepted on the Unix socket (local.go)
+	wireConns  atomic.Int64 // those of them on the local wire
 }
 
 var (
