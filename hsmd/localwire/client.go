@@ -57,8 +57,16 @@ type clientConn struct {
 // Close closes the idle connections; calls in flight finish and close theirs.
 func (p *Pool) Close() {
 	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.dropIdle()
+}
+
+// dropIdle closes the idle connections.
+func (p *Pool) dropIdle() {
+	p.mu.Lock()
 	idle := p.idle
-	p.idle, p.closed = nil, true
+	p.idle = nil
 	p.mu.Unlock()
 	for _, c := range idle {
 		c.Close()
@@ -182,7 +190,8 @@ func (p *Pool) Invoke(ctx context.Context, method string, req, reply proto.Messa
 
 // roundTrip sends lr and reads its response on a connection of its own. A connection taken idle
 // from the pool may have been closed by the node meanwhile (it restarted): when such a one fails
-// before any answer, the call is sent once more on a new connection. That is safe for every
+// before any answer, the other idle ones are closed too and the call is sent once more on a new
+// connection. That is safe for every
 // method: reads change nothing and writes carry an idempotency id the node remembers.
 func (p *Pool) roundTrip(ctx context.Context, lr *hsmpb.LocalRequest) (*hsmpb.LocalResponse, error) {
 	for fresh := false; ; fresh = true {
@@ -209,6 +218,7 @@ func (p *Pool) roundTrip(ctx context.Context, lr *hsmpb.LocalRequest) (*hsmpb.Lo
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return nil, grpcstatus.FromContextError(context.DeadlineExceeded).Err() // ctx's timer may lag the socket's
 		case reused && !answered && !fresh:
+			p.dropIdle() // opened before the same restart, most likely: none of them is tried
 			continue
 		}
 		return nil, grpcstatus.Errorf(codes.Unavailable, "localwire: connection lost: %v", err)

@@ -327,16 +327,23 @@ func TestARefusedConnectionSendsNothing(t *testing.T) {
 	}
 }
 
-// A connection kept idle while the node restarted is dead; the call goes out again on a new one.
-func TestAnIdleConnectionOfARestartedNode(t *testing.T) {
+// Connections kept idle while the node restarted are dead; the call goes out again on a new
+// one, and the next calls do not meet the other dead ones.
+func TestIdleConnectionsOfARestartedNode(t *testing.T) {
 	r := newRig(t)
-	if _, err := r.wire(context.Background(), "", nil); err != nil {
-		t.Fatal(err)
+	for range 3 {
+		c, err := r.pool.dial(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.pool.put(c)
 	}
 	r.stop()
 	r.serve(t)
-	if _, err := r.wire(context.Background(), "", nil); err != nil {
-		t.Fatalf("after the restart: %v", err)
+	for i := range 3 {
+		if _, err := r.wire(context.Background(), "", nil); err != nil {
+			t.Fatalf("call %d after the restart: %v", i, err)
+		}
 	}
 }
 
