@@ -151,6 +151,23 @@ func (r *rig) idle() int {
 	return len(r.pool.idle)
 }
 
+// interrupted makes a call that blocks on the node, runs interrupt once the handler has begun,
+// and returns the call's error.
+func (r *rig) interrupted(t *testing.T, ctx context.Context, interrupt func()) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { _, err := r.wire(ctx, "block", nil); done <- err }()
+	<-r.h.started
+	interrupt()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("the interrupted call did not return")
+		return nil
+	}
+}
+
 func TestBothProtocolsShareTheSocket(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
@@ -238,17 +255,8 @@ func TestErrorsAreGRPCs(t *testing.T) {
 func TestACanceledCallEndsItsConnection(t *testing.T) {
 	r := newRig(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { _, err := r.wire(ctx, "block", nil); done <- err }()
-	<-r.h.started
-	cancel()
-	select {
-	case err := <-done:
-		if status.Code(err) != codes.Canceled {
-			t.Fatalf("canceled call: %v, want Canceled", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a canceled call did not return")
+	if err := r.interrupted(t, ctx, cancel); status.Code(err) != codes.Canceled {
+		t.Fatalf("canceled call: %v, want Canceled", err)
 	}
 	if r.idle() != 0 {
 		t.Fatal("the canceled call's connection was given back")
@@ -292,17 +300,8 @@ func TestThreadWait(t *testing.T) {
 
 func TestStopMidCallIsUnavailable(t *testing.T) {
 	r := newRig(t)
-	done := make(chan error, 1)
-	go func() { _, err := r.wire(context.Background(), "block", nil); done <- err }()
-	<-r.h.started
-	r.stop()
-	select {
-	case err := <-done:
-		if status.Code(err) != codes.Unavailable {
-			t.Fatalf("%v, want Unavailable", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the call outlived the server")
+	if err := r.interrupted(t, context.Background(), r.stop); status.Code(err) != codes.Unavailable {
+		t.Fatalf("%v, want Unavailable", err)
 	}
 }
 
