@@ -151,6 +151,9 @@ func (s *Server) call(p *peer.Peer, req *hsmpb.LocalRequest) *hsmpb.LocalRespons
 	if !ok {
 		return failed(status.Newf(codes.Unimplemented, "unknown method %s", req.Method))
 	}
+	if len(req.Body) > MaxMessage { // as grpc.MaxRecvMsgSize answers on the node's gRPC servers
+		return failed(status.Newf(codes.ResourceExhausted, "request of %d bytes is larger than the %d a message may be", len(req.Body), MaxMessage))
+	}
 	if len(req.Metadata)%2 != 0 {
 		return failed(status.New(codes.Internal, "metadata: a key without a value"))
 	}

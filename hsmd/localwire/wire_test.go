@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -363,6 +364,20 @@ func TestLargeMessages(t *testing.T) {
 	err := r.pool.Invoke(context.Background(), checkMethod, big, &healthpb.HealthCheckResponse{}, nil)
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("a request past MaxMessage: %v, want ResourceExhausted", err)
+	}
+	// The node refuses one too, from a client that does not check.
+	body, _ := proto.Marshal(big)
+	c, br := rawConn(t, r.path)
+	if _, err := c.Write(frame(&hsmpb.LocalRequest{Method: checkMethod, Body: body})); err != nil {
+		t.Fatal(err)
+	}
+	var resp hsmpb.LocalResponse
+	if _, err := readFrame(br, nil, &resp); err != nil {
+		t.Fatal(err)
+	}
+	var sp spb.Status
+	if err := proto.Unmarshal(resp.Status, &sp); err != nil || codes.Code(sp.Code) != codes.ResourceExhausted {
+		t.Fatalf("the node's answer to a request past MaxMessage: %v %v", &sp, err)
 	}
 }
 
