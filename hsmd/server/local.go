@@ -83,10 +83,10 @@ type LocalServer struct {
 
 // ServeLocal serves the node API (not the Cluster service: no node connects here) on lis, a
 // listener of ListenSocket, until the returned server is stopped.
-func (n *Node) ServeLocal(lis net.Listener, extra ...grpc.ServerOption) *LocalServer {
+func (n *Node) ServeLocal(lis net.Listener) *LocalServer {
 	mux := localwire.NewMux(lis)
 	opts := append([]grpc.ServerOption{grpc.Creds(localCreds{n: n})}, n.ServerOptions()...)
-	g := grpc.NewServer(append(opts, extra...)...)
+	g := grpc.NewServer(opts...)
 	n.Register(g)
 	w := localwire.NewServer(localwire.ServerConfig{
 		Interceptor: n.UnaryInterceptor,
