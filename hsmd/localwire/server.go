@@ -145,7 +145,11 @@ func (s *Server) serveConn(conn net.Conn) {
 
 // call runs one request through its method's handler and the interceptor, as grpc.Server does
 // for a unary call: the metadata arrive as incoming metadata, the deadline as the context's, and
-// what the handler sets with grpc.SetHeader goes back in the response.
+// what the handler sets with grpc.SetHeader goes back in the response. One difference: a client
+// that gives up on a call closes its connection, which this goroutine notices only after the
+// handler returns, so the handler runs to its deadline or its end where gRPC would cancel its
+// context. The node API's handlers are bounded by their deadlines and change nothing a retry
+// cannot meet (writes carry idempotency ids).
 func (s *Server) call(p *peer.Peer, req *hsmpb.LocalRequest) *hsmpb.LocalResponse {
 	m, ok := s.methods[req.Method]
 	if !ok {
