@@ -194,14 +194,17 @@ func (p *Pool) Invoke(ctx context.Context, method string, req, reply proto.Messa
 // connection. That is safe for every
 // method: reads change nothing and writes carry an idempotency id the node remembers.
 func (p *Pool) roundTrip(ctx context.Context, lr *hsmpb.LocalRequest) (*hsmpb.LocalResponse, error) {
-	for fresh := false; ; fresh = true {
+	for retry := false; ; retry = true {
 		c := p.get()
 		reused := c != nil
 		if !reused {
 			var err error
 			if c, err = p.dial(ctx); err != nil {
-				if ctx.Err() != nil {
+				switch {
+				case ctx.Err() != nil:
 					return nil, grpcstatus.FromContextError(ctx.Err()).Err()
+				case retry: // the first attempt was sent: not ErrNoWire, which says nothing was
+					return nil, grpcstatus.Errorf(codes.Unavailable, "localwire: connection lost, and a new one failed: %v", err)
 				}
 				return nil, fmt.Errorf("%w: %w", ErrNoWire, err)
 			}
@@ -217,7 +220,7 @@ func (p *Pool) roundTrip(ctx context.Context, lr *hsmpb.LocalRequest) (*hsmpb.Lo
 			return nil, grpcstatus.FromContextError(ctx.Err()).Err()
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return nil, grpcstatus.FromContextError(context.DeadlineExceeded).Err() // ctx's timer may lag the socket's
-		case reused && !answered && !fresh:
+		case reused && !answered && !retry:
 			p.dropIdle() // opened before the same restart, most likely: none of them is tried
 			continue
 		}

@@ -45,6 +45,7 @@ type Server struct {
 	stop context.CancelFunc
 
 	mu    sync.Mutex
+	lis   map[net.Listener]struct{}
 	conns map[net.Conn]struct{}
 	done  bool
 }
@@ -57,7 +58,8 @@ type method struct {
 // NewServer makes a server with no services.
 func NewServer(cfg ServerConfig) *Server {
 	ctx, stop := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, methods: map[string]method{}, ctx: ctx, stop: stop, conns: map[net.Conn]struct{}{}}
+	return &Server{cfg: cfg, methods: map[string]method{}, ctx: ctx, stop: stop,
+		lis: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
 }
 
 // RegisterService registers the unary methods of a service (grpc.ServiceRegistrar). Streaming
@@ -68,26 +70,49 @@ func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	}
 }
 
-// Serve serves the connections lis accepts (Mux.Wire) until it fails or Stop.
+// Serve serves the connections lis accepts (Mux.Wire) until it fails, or until Stop, which
+// closes lis and makes Serve return nil (as grpc.Server.Serve does).
 func (s *Server) Serve(lis net.Listener) error {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		lis.Close()
+		return nil
+	}
+	s.lis[lis] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lis, lis)
+		s.mu.Unlock()
+	}()
 	for {
 		conn, err := lis.Accept()
 		if err != nil {
+			if s.ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 		go s.serveConn(conn)
 	}
 }
 
-// Stop closes every connection and cancels the calls running on them.
+// Stop closes the listeners Serve accepts from and every connection, and cancels the calls
+// running on them.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	s.done = true
+	// The connections close before the calls' contexts are canceled, so that no call answers
+	// Canceled in the meantime: its caller sees the connection lost (Unavailable).
 	for c := range s.conns {
 		c.Close()
 	}
+	s.stop() // before the listeners close, so that Serve sees a stop rather than a failure
+	for l := range s.lis {
+		l.Close()
+	}
 	s.mu.Unlock()
-	s.stop()
 }
 
 func (s *Server) track(c net.Conn) bool {

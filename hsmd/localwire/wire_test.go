@@ -463,3 +463,41 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 	r.b = r.b[n:]
 	return n, nil
 }
+
+// A call on an idle connection that Stop ends mid-call was sent: its error must not say
+// ErrNoWire (nothing sent, so the client makes the call again over gRPC), though the retry on
+// a new connection is refused.
+func TestStopMidCallOnAReusedConnectionIsUnavailable(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.wire(context.Background(), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if r.idle() != 1 {
+		t.Fatalf("%d idle connections, want 1", r.idle())
+	}
+	err := r.interrupted(t, context.Background(), r.ws.Stop)
+	if status.Code(err) != codes.Unavailable || errors.Is(err, ErrNoWire) {
+		t.Fatalf("%v, want Unavailable", err)
+	}
+}
+
+// Serve returns once the server is stopped, as grpc.Server.Serve does.
+func TestServeReturnsAfterStop(t *testing.T) {
+	r := newRig(t)
+	lis, err := net.Listen("unix", filepath.Join(t.TempDir(), "other.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	served := make(chan error, 1)
+	go func() { served <- r.ws.Serve(lis) }()
+	r.ws.Stop()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve after Stop: %v, want nil", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Serve still runs after Stop")
+	}
+}
