@@ -234,6 +234,10 @@ type Client struct {
 	api      hsmpb.HSMClient
 	batch    *batcher // nil: batching off
 	batchAPI hsmpb.HSMBatchClient
+	// offWire counts the members reached without the local wire. Batching is for them: on the
+	// wire a call costs less than its hand-off to a flight would (batch.go), so a client whose
+	// members are all local does not batch.
+	offWire atomic.Int32
 	sess     *Session
 	cfg      Config
 	tlsBase  *tls.Config
@@ -357,6 +361,9 @@ func (c *Client) addNode(n Node) (*nodeConn, error) {
 		return nil, err
 	}
 	nc := &nodeConn{Node: n, conn: conn, wire: c.wireFor(n)}
+	if nc.wire == nil {
+		c.offWire.Add(1)
+	}
 	c.mu.Lock()
 	c.nodes = append(c.nodes, nc)
 	c.mu.Unlock()
@@ -426,7 +433,7 @@ func (c *Client) intercept(ctx context.Context, method string, req, reply any, c
 		return inv(ctx, method, req, reply, cc, opts...)
 	}
 	name := method[strings.LastIndexByte(method, '/')+1:]
-	if c.batch != nil && batchable[name] && ctx.Value(pinKey{}) == nil {
+	if c.batch != nil && c.offWire.Load() > 0 && batchable[name] && ctx.Value(pinKey{}) == nil {
 		if item := batchItem(name, req); item != nil {
 			return c.batch.do(&pending{ctx: ctx, item: item, reply: reply, done: make(chan struct{}),
 				solo: func(ctx context.Context) error { return c.unary(ctx, name, method, req, reply, inv, opts) }})

@@ -178,3 +178,34 @@ func TestCallsOnTheSocketTakeTheLocalWire(t *testing.T) {
 		}
 	}
 }
+
+// Calls on the local wire are not batched: there a call costs less than the hand-off to a
+// flight (docs/BENCHMARKS.md). The same concurrent calls over gRPC on the same socket are.
+func TestCallsOnTheLocalWireAreNotBatched(t *testing.T) {
+	n := nodetest.Start(t, nodetest.Options{Socket: true})
+	for _, grpcOnly := range []bool{false, true} {
+		c, _, err := socketClient(t, n, deadAddr(t), func(c *client.Config) {
+			c.GRPCOnly, c.Batch, c.BatchFlights = grpcOnly, true, 1
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for g := 0; g < 16; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 30; i++ {
+					if _, err := c.GenerateRandom(context.Background(), 32); err != nil {
+						t.Errorf("GRPCOnly %v: GenerateRandom: %v", grpcOnly, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if batches, _ := c.BatchStats(); (batches > 0) != grpcOnly {
+			t.Fatalf("GRPCOnly %v: %d batches sent", grpcOnly, batches)
+		}
+	}
+}

@@ -8,9 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"syscall"
 
-	"golang.org/x/sys/unix"
 	"sync"
 	"time"
 
@@ -37,9 +35,11 @@ type Pool struct {
 	// Dial connects to the node's socket.
 	Dial func(ctx context.Context) (net.Conn, error)
 	// ThreadWait makes a call wait for its answer in its own thread (poll(2)) rather than park
-	// its goroutine on Go's network poller. For callers whose goroutine is locked to its thread,
-	// as every call into a c-shared library from C is: a parked locked goroutine is woken by
-	// another thread that must then wake this one, two wake-ups where one will do
+	// its goroutine on Go's network poller, on a Unix socket taken out of the poller
+	// (threadConn). For callers whose goroutine is locked to its thread, as every call into a
+	// c-shared library from C is: a parked locked goroutine is woken by another thread that
+	// must then wake this one, and a socket in the poller wakes the poller's thread on every
+	// readiness change, where the caller's own wake-up is all a call needs
 	// (docs/BENCHMARKS.md). Other callers keep the poller, which costs them no thread.
 	ThreadWait bool
 
@@ -107,6 +107,11 @@ func (p *Pool) dial(ctx context.Context) (*clientConn, error) {
 	conn, err := p.Dial(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if p.ThreadWait {
+		if conn, err = detach(conn); err != nil {
+			return nil, err
+		}
 	}
 	if d, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(d)
@@ -209,7 +214,7 @@ func (p *Pool) roundTrip(ctx context.Context, lr *hsmpb.LocalRequest) (*hsmpb.Lo
 				return nil, fmt.Errorf("%w: %w", ErrNoWire, err)
 			}
 		}
-		resp, answered, err := c.call(ctx, lr, p.ThreadWait)
+		resp, answered, err := c.call(ctx, lr)
 		if err == nil {
 			p.put(c)
 			return resp, nil
@@ -229,7 +234,7 @@ func (p *Pool) roundTrip(ctx context.Context, lr *hsmpb.LocalRequest) (*hsmpb.Lo
 }
 
 // call is one exchange on c. answered says whether any byte of the response came.
-func (c *clientConn) call(ctx context.Context, lr *hsmpb.LocalRequest, threadWait bool) (resp *hsmpb.LocalResponse, answered bool, err error) {
+func (c *clientConn) call(ctx context.Context, lr *hsmpb.LocalRequest) (resp *hsmpb.LocalResponse, answered bool, err error) {
 	d, _ := ctx.Deadline()
 	_ = c.SetDeadline(d) // zero: none
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
@@ -241,47 +246,10 @@ func (c *clientConn) call(ctx context.Context, lr *hsmpb.LocalRequest, threadWai
 	if c.out, err = writeFrame(c.Conn, c.out, lr); err != nil {
 		return nil, false, err
 	}
-	if threadWait {
-		c.waitReadable(ctx)
-	}
 	if _, err = c.r.Peek(1); err != nil {
 		return nil, false, err
 	}
 	resp = &hsmpb.LocalResponse{}
 	c.in, err = readFrame(c.r, c.in, resp)
 	return resp, true, err
-}
-
-// pollSlice bounds one poll(2) of waitReadable, so a canceled call stops waiting soon.
-const pollSlice = 20 * time.Millisecond
-
-// waitReadable blocks the thread until c has something to read, ctx ends, or the connection
-// cannot be polled (then the read that follows waits on the network poller as usual).
-func (c *clientConn) waitReadable(ctx context.Context) {
-	if c.r.Buffered() > 0 {
-		return
-	}
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = raw.Read(func(fd uintptr) bool {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		for ctx.Err() == nil {
-			wait := pollSlice
-			if d, ok := ctx.Deadline(); ok {
-				if wait = min(wait, time.Until(d)); wait <= 0 {
-					return true // the read that follows fails on the connection's deadline
-				}
-			}
-			if n, err := unix.Poll(fds, int(wait.Milliseconds())+1); n > 0 || err != nil && err != unix.EINTR {
-				return true
-			}
-		}
-		return true
-	})
 }

@@ -280,12 +280,31 @@ func TestADeadlinePassesMidCall(t *testing.T) {
 	}
 }
 
-// ThreadWait waits in the thread; the outcomes are the same.
+// ThreadWait waits in the thread, on sockets taken out of the network poller; the outcomes are
+// the same, for large messages both ways (writes that fill the socket, answers read in pieces)
+// and for the idle connections of a restarted node too.
 func TestThreadWait(t *testing.T) {
 	r := newRig(t)
 	r.pool.ThreadWait = true
 	if _, err := r.wire(context.Background(), "", nil); err != nil {
 		t.Fatal(err)
+	}
+	if _, ok := r.pool.idle[0].Conn.(*threadConn); !ok {
+		t.Fatalf("the idle connection is a %T, not out of the poller", r.pool.idle[0].Conn)
+	}
+	var hdr metadata.MD
+	if _, err := r.wire(context.Background(), "big", &hdr); err != nil || len(hdr.Get("x-big")) != 1 || len(hdr.Get("x-big")[0]) != 300<<10 {
+		t.Fatalf("a large answer: %v", err)
+	}
+	big := &healthpb.HealthCheckRequest{Service: string(make([]byte, 3<<20))}
+	resp := &healthpb.HealthCheckResponse{}
+	if err := r.pool.Invoke(context.Background(), checkMethod, big, resp, nil); err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("a large request: %v %v", resp.Status, err)
+	}
+	r.stop()
+	r.serve(t)
+	if _, err := r.wire(context.Background(), "", nil); err != nil {
+		t.Fatalf("after a restart: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
