@@ -238,9 +238,9 @@ type Client struct {
 	// wire a call costs less than its hand-off to a flight would (batch.go), so a client whose
 	// members are all local does not batch.
 	offWire atomic.Int32
-	sess     *Session
-	cfg      Config
-	tlsBase  *tls.Config
+	sess    *Session
+	cfg     Config
+	tlsBase *tls.Config
 
 	mu    sync.Mutex
 	nodes []*nodeConn
