@@ -12,6 +12,16 @@ import (
 // follower) serves reads on keys that have not changed since at once, and only reads on keys
 // changed after what it has applied wait for it (or go elsewhere: pick prefers a node known to
 // have applied the index).
+//
+// A write waits for the same: the login and the keys it names. Its outcome is decided where
+// Raft orders it (the leader applies it after everything committed before), so what the node it
+// reaches must have applied is only what that node checks before proposing: the caller's login
+// and the objects the write names. A follower learns that an entry is committed only with the
+// leader's next message, up to Raft's commit timeout later; waiting for the session's newest
+// write made each of a session's consecutive creations on a follower wait that long
+// (docs/BENCHMARKS.md). Lookups (find, attributes) keep the session's newest index, and what
+// they find raises the found objects' indexes, so a key found on one node is not used, or
+// destroyed, on a node that has not applied it yet.
 
 // keyReads are the reads whose index is that of their keys and the login.
 var keyReads = map[string]bool{
@@ -66,11 +76,11 @@ func repliedHandles(reply any) []uint32 {
 }
 
 // readIndex is the index a node must have applied before it serves this call: for a crypto
-// read, the highest index at which this session changed (or saw changed) the keys it names, or
-// its login (for a credential adopted with SetCredential, the session's newest index); for
-// anything else, the session's newest index.
+// read or a write, the highest index at which this session changed (or saw changed, or found)
+// the keys it names, or its login (for a credential adopted with SetCredential, the session's
+// newest index); for anything else (lookups), the session's newest index.
 func (s *Session) readIndex(name string, req any) uint64 {
-	if !keyReads[name] {
+	if !keyReads[name] && !writeMethods[name] {
 		return s.Index()
 	}
 	m := s.login.Load()
@@ -108,6 +118,16 @@ func (s *Session) learn(name string, req, reply any, err error, i uint64) {
 			return
 		}
 		s.raiseKeys(i, hs...)
+	case (name == "FindObjects" || name == "GetAttributes") && err == nil:
+		// A lookup saw the objects it names or found as of i: later calls on them must not
+		// see them older (a key another session made, found on one node, used on another).
+		var hs []uint32
+		if r, ok := reply.(*hsmpb.FindResponse); ok {
+			hs = r.Handles
+		} else {
+			hs = handlesOf(req)
+		}
+		s.raiseKeys(i, tokenHandles(hs)...)
 	case keyReads[name] && err != nil:
 		var e *Error
 		if errors.As(err, &e) && e.remote && !Retryable(err) {
@@ -125,6 +145,18 @@ func (s *Session) learn(name string, req, reply any, err error, i uint64) {
 			}
 		}
 	}
+}
+
+// tokenHandles drops session-object handles: a session object lives on one node, outside the
+// log, and a lookup elsewhere says nothing about the index its node must have.
+func tokenHandles(hs []uint32) []uint32 {
+	out := hs[:0:0]
+	for _, h := range hs {
+		if !hsmpb.IsSessionHandle(h) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 func (s *Session) raiseKeys(i uint64, hs ...uint32) {
