@@ -41,8 +41,12 @@ type Log struct {
 	rep, loc *appender
 	last     uint64  // last cluster seq in the file
 	localSeq uint64  // last local seq
-	ring     []Event // the latest cluster events, at most TailSize
-	from     uint64  // ring holds every cluster event with seq > from
+	// ring holds the latest cluster events, at most TailSize: once full, a circle whose oldest
+	// event is at head, each new one taking the oldest one's place (shifting the slice instead
+	// cost a copy of TailSize events, with their write barriers, per event applied).
+	ring []Event
+	head int
+	from uint64 // ring holds every cluster event with seq > from
 }
 
 // Open opens (creating if needed) the audit log in dir. A last line cut short by a crash is
@@ -85,7 +89,7 @@ func (l *Log) setRing(evs []Event) {
 		l.from = max(l.from, evs[len(evs)-TailSize-1].Seq)
 		evs = evs[len(evs)-TailSize:]
 	}
-	l.ring = append([]Event(nil), evs...)
+	l.ring, l.head = append([]Event(nil), evs...), 0
 }
 
 // Last is the sequence number of the last cluster event recorded.
@@ -146,11 +150,13 @@ func (l *Log) Write(evs []Event) (wait func() error, err error) {
 func noWait() error { return nil }
 
 func (l *Log) push(e Event) {
-	if len(l.ring) == TailSize {
-		l.from = l.ring[0].Seq
-		l.ring = append(l.ring[:0], l.ring[1:]...)
+	if len(l.ring) < TailSize {
+		l.ring = append(l.ring, e)
+		return
 	}
-	l.ring = append(l.ring, e)
+	l.from = l.ring[l.head].Seq
+	l.ring[l.head] = e
+	l.head = (l.head + 1) % TailSize
 }
 
 // RecordLocal appends an event of this HSM alone, numbered by the local counter.
@@ -177,9 +183,11 @@ func (l *Log) Tail(upTo uint64) Tail {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t := Tail{From: l.from}
-	for _, e := range l.ring {
-		if e.Seq <= upTo {
-			t.Events = append(t.Events, e)
+	for _, part := range [][]Event{l.ring[l.head:], l.ring[:l.head]} { // oldest first
+		for _, e := range part {
+			if e.Seq <= upTo {
+				t.Events = append(t.Events, e)
+			}
 		}
 	}
 	return t

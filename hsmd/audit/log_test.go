@@ -292,3 +292,57 @@ func TestFollowGoesOnAcrossARestore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Past TailSize events, recorded one by one as the apply path records them, the tail is the
+// latest TailSize in order, and From the last one dropped; Tail(upTo) cuts it.
+func TestTailAfterManyWrites(t *testing.T) {
+	l, err := Open(t.TempDir(), Options{HSM: "hsm-a", NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	const n = 2*TailSize + TailSize/2 + 3
+	for i := uint64(1); i <= n; i++ {
+		if err := l.Record([]Event{ev(i, OpGenerateKey)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tail := l.Tail(n)
+	if tail.From != n-TailSize || len(tail.Events) != TailSize {
+		t.Fatalf("tail from %d with %d events, want from %d with %d", tail.From, len(tail.Events), n-TailSize, TailSize)
+	}
+	for i, e := range tail.Events {
+		if e.Seq != n-TailSize+1+uint64(i) {
+			t.Fatalf("event %d of the tail is seq %d, want %d", i, e.Seq, n-TailSize+1+uint64(i))
+		}
+	}
+	if cut := l.Tail(n - 5); len(cut.Events) != TailSize-5 || cut.Events[len(cut.Events)-1].Seq != n-5 {
+		t.Fatalf("Tail(%d): %d events", n-5, len(cut.Events))
+	}
+}
+
+// BenchmarkRecordFullTail is one event's cost once the in-memory tail is full (without fsync,
+// which BenchmarkRecordSynced measures): the apply path pays it for every event.
+func BenchmarkRecordFullTail(b *testing.B) {
+	l, err := Open(b.TempDir(), Options{HSM: "hsm-a", NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	seq := uint64(0)
+	next := func() Event {
+		seq++
+		return Event{Seq: seq, Opcode: OpGenerateKey, Response: "CKR_OK", Actor: "alice", Handles: []uint32{uint32(seq)}}
+	}
+	for range TailSize {
+		if err := l.Record([]Event{next()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if err := l.Record([]Event{next()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
