@@ -39,8 +39,8 @@ type Log struct {
 
 	mu       sync.Mutex
 	rep, loc *appender
-	last     uint64  // last cluster seq in the file
-	localSeq uint64  // last local seq
+	last     uint64 // last cluster seq in the file
+	localSeq uint64 // last local seq
 	// ring holds the latest cluster events, at most TailSize: once full, a circle whose oldest
 	// event is at head, each new one taking the oldest one's place (shifting the slice instead
 	// cost a copy of TailSize events, with their write barriers, per event applied).
