@@ -59,10 +59,11 @@ test: deps
 # "hsmsim kms" against local-kms (built by the benchmark with "go install" at a pinned version
 # from the Go module proxy, outside hsmsim's go.mod); the mechanism registry against the
 # standard library; the token's cost as it grows (finds by label from the index against the scan,
-# and BenchmarkTokenScale in ./cluster/: finds, creations/s, disk and heap per key at 0-16k keys).
+# and BenchmarkTokenScale in ./cluster/: finds, creations/s, disk and heap per key at 0-16k keys);
+# the audit log's cost per applied event (./hsmd/audit/).
 bench: build
 	HSMSIM_BENCH_BIN=$(CURDIR)/$(BIN) HSMSIM_BENCH_MODULE=$(CURDIR)/$(MODULE) \
-		$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./bench/... ./cluster/ ./kms/ ./hsmd/mech/ ./hsmd/token/
+		$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./bench/... ./cluster/ ./kms/ ./hsmd/mech/ ./hsmd/token/ ./hsmd/audit/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
