@@ -19,8 +19,8 @@ import (
 // and the objects the write names. A follower learns that an entry is committed only with the
 // leader's next message, up to Raft's commit timeout later; waiting for the session's newest
 // write made each of a session's consecutive creations on a follower wait that long
-// (docs/BENCHMARKS.md). Lookups (find, attributes) keep the session's newest index, and what
-// they find raises the found objects' indexes, so a key found on one node is not used, or
+// (docs/BENCHMARKS.md). Lookups (find, attributes) keep the session's newest index, and what a
+// search finds raises the found objects' indexes, so a key found on one node is not used, or
 // destroyed, on a node that has not applied it yet.
 
 // keyReads are the reads whose index is that of their keys and the login.
@@ -118,16 +118,14 @@ func (s *Session) learn(name string, req, reply any, err error, i uint64) {
 			return
 		}
 		s.raiseKeys(i, hs...)
-	case (name == "FindObjects" || name == "GetAttributes") && err == nil:
-		// A lookup saw the objects it names or found as of i: later calls on them must not
-		// see them older (a key another session made, found on one node, used on another).
-		var hs []uint32
+	case name == "FindObjects" && err == nil:
+		// A search found these objects as of i: later calls on them must not find them
+		// missing (a key another session made, found on one node, used on another). Reading
+		// an object's attributes raises nothing: like a use that worked, it does not hold
+		// later reads back (docs/CONSISTENCY.md).
 		if r, ok := reply.(*hsmpb.FindResponse); ok {
-			hs = r.Handles
-		} else {
-			hs = handlesOf(req)
+			s.raiseKeys(i, tokenHandles(r.Handles)...)
 		}
-		s.raiseKeys(i, tokenHandles(hs)...)
 	case keyReads[name] && err != nil:
 		var e *Error
 		if errors.As(err, &e) && e.remote && !Retryable(err) {

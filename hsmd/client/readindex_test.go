@@ -56,6 +56,12 @@ func TestWritesWaitForWhatTheyTouch(t *testing.T) {
 		}
 	}
 
+	// Reading attributes raises nothing (as a use that worked): key 8 stays at 30.
+	seen("GetAttributes", &hsmpb.GetAttributesRequest{Handle: 8}, &hsmpb.GetAttributesResponse{}, 38)
+	if got := s.readIndex("Sign", &hsmpb.CryptRequest{Key: 8}); got != 30 {
+		t.Errorf("Sign after GetAttributes waits for %d, want 30", got)
+	}
+
 	// A user made by this session is part of its login: a write after it waits for it.
 	seen("CreateUser", &hsmpb.CreateUserRequest{}, &hsmpb.Empty{}, 40)
 	if got := s.readIndex("GenerateKey", &hsmpb.GenerateKeyRequest{}); got != 40 {
