@@ -196,7 +196,8 @@ func (c *FileConfig) Write(path string) error {
 }
 
 // Batching reports whether the PKCS#11 module should coalesce its sessions' crypto calls
-// ("batch", default true).
+// ("batch", default true): to nodes it reaches over gRPC; calls on the local wire go alone either
+// way (batch.go).
 func (c *FileConfig) Batching() bool { return c.Batch == nil || *c.Batch }
 
 // DialConfig connects to the cluster a config file describes; tune adjusts the client config
