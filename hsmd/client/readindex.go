@@ -124,7 +124,7 @@ func (s *Session) learn(name string, req, reply any, err error, i uint64) {
 		// an object's attributes raises nothing: like a use that worked, it does not hold
 		// later reads back (docs/CONSISTENCY.md).
 		if r, ok := reply.(*hsmpb.FindResponse); ok {
-			s.raiseKeys(i, tokenHandles(r.Handles)...)
+			s.raiseKeys(i, r.Handles...)
 		}
 	case keyReads[name] && err != nil:
 		var e *Error
@@ -145,18 +145,9 @@ func (s *Session) learn(name string, req, reply any, err error, i uint64) {
 	}
 }
 
-// tokenHandles drops session-object handles: a session object lives on one node, outside the
-// log, and a lookup elsewhere says nothing about the index its node must have.
-func tokenHandles(hs []uint32) []uint32 {
-	out := hs[:0:0]
-	for _, h := range hs {
-		if !hsmpb.IsSessionHandle(h) {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
+// raiseKeys records that the session saw the token objects hs as of index i. Session objects
+// are left out: one lives on one node, outside the log, and calls on it go to that node, which
+// an index from elsewhere says nothing about.
 func (s *Session) raiseKeys(i uint64, hs ...uint32) {
 	if len(hs) == 0 {
 		return
@@ -166,7 +157,9 @@ func (s *Session) raiseKeys(i uint64, hs ...uint32) {
 		s.keys = map[uint32]uint64{}
 	}
 	for _, h := range hs {
-		s.keys[h] = max(s.keys[h], i)
+		if !hsmpb.IsSessionHandle(h) {
+			s.keys[h] = max(s.keys[h], i)
+		}
 	}
 	s.kmu.Unlock()
 }

@@ -26,6 +26,7 @@ type threadConn struct {
 	remote   net.Addr
 	deadline atomic.Int64 // Unix nanoseconds; 0: none
 	closed   atomic.Bool
+	pfd      [1]unix.PollFd // wait's argument, kept so that no poll allocates
 }
 
 // pollSlice bounds one poll(2), so that a deadline moved by another goroutine (a cancel) is
@@ -49,6 +50,7 @@ func detach(c net.Conn) (net.Conn, error) {
 		dupErr = err
 	}
 	tc := &threadConn{fd: fd, local: uc.LocalAddr(), remote: uc.RemoteAddr()}
+	tc.pfd[0].Fd = int32(fd)
 	// Closing c takes its descriptor out of the poller; the duplicate shares the open socket,
 	// which stays non-blocking.
 	uc.Close()
@@ -102,7 +104,7 @@ func (c *threadConn) Write(p []byte) (int, error) {
 // wait blocks the thread until the socket is ready for events (or has failed: the read or
 // write that follows says how), the deadline passes, or the connection is closed.
 func (c *threadConn) wait(events int16) error {
-	fds := []unix.PollFd{{Fd: int32(c.fd), Events: events}}
+	c.pfd[0].Events, c.pfd[0].Revents = events, 0
 	for {
 		if c.closed.Load() {
 			return net.ErrClosed
@@ -115,7 +117,7 @@ func (c *threadConn) wait(events int16) error {
 			}
 			slice = min(slice, left)
 		}
-		n, err := unix.Poll(fds, int((slice+time.Millisecond-1)/time.Millisecond))
+		n, err := unix.Poll(c.pfd[:], int((slice+time.Millisecond-1)/time.Millisecond))
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return os.NewSyscallError("poll", err)
 		}
