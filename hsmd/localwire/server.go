@@ -3,6 +3,7 @@ package localwire
 import (
 	"bufio"
 	"context"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -192,7 +193,9 @@ func (s *Server) call(p *peer.Peer, req *hsmpb.LocalRequest) *hsmpb.LocalRespons
 		md[k] = append(md[k], req.Metadata[i+1])
 	}
 	ctx := s.ctx
-	if req.TimeoutMicros > 0 {
+	// A timeout past what a time.Duration holds (292 years) is no deadline, not an overflow to
+	// one already past.
+	if req.TimeoutMicros > 0 && req.TimeoutMicros <= math.MaxInt64/int64(time.Microsecond) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMicros)*time.Microsecond)
 		defer cancel()

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -67,6 +68,11 @@ func writeFrame(w io.Writer, buf []byte, m proto.Message) ([]byte, error) {
 	return buf, err
 }
 
+// readStep is how much of a frame's body readFrame reserves ahead of the bytes arriving, beyond
+// a buffer already that large: a peer's length header alone then costs what the peer sends, not
+// the up to MaxFrame it announces.
+const readStep = 64 << 10
+
 // readFrame reads one frame into m, reusing buf, which it returns grown. The message does not
 // keep buf: protobuf copies what it decodes.
 func readFrame(r *bufio.Reader, buf []byte, m proto.Message) ([]byte, error) {
@@ -74,19 +80,25 @@ func readFrame(r *bufio.Reader, buf []byte, m proto.Message) ([]byte, error) {
 	if _, err := io.ReadFull(r, head[:]); err != nil {
 		return buf, err
 	}
-	n := binary.BigEndian.Uint32(head[:])
+	n := int(binary.BigEndian.Uint32(head[:]))
 	if n > MaxFrame {
 		return buf, fmt.Errorf("%w: %d bytes", errFrameTooLong, n)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	buf = buf[:0]
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			// Double what arrived so far, at least a step: a large frame costs a few
+			// copies, and the buffer never runs more than a step (or what came) ahead.
+			buf = slices.Grow(buf, min(n-len(buf), max(readStep, len(buf))))
 		}
-		return buf, err
+		k, err := io.ReadFull(r, buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
 	}
 	return buf, proto.Unmarshal(buf, m)
 }

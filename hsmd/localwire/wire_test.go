@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"path/filepath"
 	"sync/atomic"
@@ -400,6 +401,29 @@ func TestLargeMessages(t *testing.T) {
 	}
 }
 
+// A deadline too far off to count in nanoseconds (a client's "no limit" as a huge timeout) is no
+// deadline; it once wrapped around to one already past.
+func TestAFarDeadlineIsNoDeadline(t *testing.T) {
+	r := newRig(t)
+	body, _ := proto.Marshal(&healthpb.HealthCheckRequest{})
+	c, br := rawConn(t, r.path)
+	if _, err := c.Write(frame(&hsmpb.LocalRequest{Method: checkMethod, TimeoutMicros: math.MaxInt64, Body: body})); err != nil {
+		t.Fatal(err)
+	}
+	var resp hsmpb.LocalResponse
+	if _, err := readFrame(br, nil, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Status) > 0 {
+		var sp spb.Status
+		_ = proto.Unmarshal(resp.Status, &sp)
+		t.Fatalf("a call with %d µs left failed: %v", int64(math.MaxInt64), &sp)
+	}
+	if s := <-r.h.seen; !s.deadline.IsZero() {
+		t.Fatalf("the handler's deadline: %v, want none", s.deadline)
+	}
+}
+
 // rawConn is a connection that sent Preface and read the node's.
 func rawConn(t *testing.T, path string) (net.Conn, *bufio.Reader) {
 	t.Helper()
@@ -458,6 +482,29 @@ func TestFrames(t *testing.T) {
 	short := bufio.NewReader(&sliceReader{b: buf[:len(buf)-1]})
 	if _, err := readFrame(short, nil, &got); err != io.ErrUnexpectedEOF {
 		t.Fatalf("a cut frame: %v", err)
+	}
+}
+
+// A length header reserves nothing the peer has not sent: a header announcing MaxFrame followed
+// by ten bytes costs a buffer the size of a read step, not 8 MiB (a connection that announces a
+// large frame and stalls holds what arrived), and a large frame still reads back whole.
+func TestAFrameReservesWhatArrives(t *testing.T) {
+	head := binary.BigEndian.AppendUint32(nil, MaxFrame)
+	buf, err := readFrame(bufio.NewReader(&sliceReader{b: append(head, make([]byte, 10)...)}), nil, &hsmpb.LocalRequest{})
+	if err != io.ErrUnexpectedEOF {
+		t.Fatalf("a frame cut after 10 bytes: %v, want an unexpected EOF", err)
+	}
+	if cap(buf) > readStep {
+		t.Fatalf("a header announcing %d bytes, then 10: a %d-byte buffer, want at most %d", MaxFrame, cap(buf), readStep)
+	}
+	var w writerTo
+	lr := &hsmpb.LocalRequest{Method: checkMethod, Body: make([]byte, 3<<20)}
+	if _, err := writeFrame(&w, nil, lr); err != nil {
+		t.Fatal(err)
+	}
+	var got hsmpb.LocalRequest
+	if _, err := readFrame(bufio.NewReader(&w.b), make([]byte, 0, 100), &got); err != nil || !proto.Equal(&got, lr) {
+		t.Fatalf("a 3 MiB frame read back: %v (equal: %v)", err, proto.Equal(&got, lr))
 	}
 }
 
