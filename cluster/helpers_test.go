@@ -8,16 +8,43 @@ import (
 	"time"
 
 	"github.com/hsmsim/hsmsim/cluster/clustertest"
+	"github.com/hsmsim/hsmsim/cluster/netsim"
 	"github.com/hsmsim/hsmsim/hsmd/attr"
 	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
+	"github.com/hsmsim/hsmsim/hsmd/pki"
 )
 
 func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// dialMembers dials a client of every member of c, reaching them through netsim as the endpoint
+// named ep; withIDs gives the client the members' HSM ids (as a client config does), so it can
+// match the leader a write's answer names. cfg supplies the other settings.
+func dialMembers(t *testing.T, c *clustertest.Cluster, ep string, withIDs bool, cfg client.Config) *client.Client {
+	t.Helper()
+	tlsCfg, err := pki.ClientTLS(c.CA.CertPEM, "127.0.0.1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Nodes, cfg.TLS, cfg.Dialer = nil, tlsCfg, c.Net.Dialer(netsim.Endpoint{Name: ep})
+	for _, n := range c.Nodes() {
+		node := client.Node{Addr: n.APIAddr()}
+		if withIDs {
+			node.ID = n.ID
+		}
+		cfg.Nodes = append(cfg.Nodes, node)
+	}
+	cl, err := client.Dial(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
 }
 
 func aesTemplate(label string) []attr.Attribute {

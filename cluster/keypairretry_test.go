@@ -12,7 +12,6 @@ import (
 	"github.com/hsmsim/hsmsim/hsmd/ckm"
 	"github.com/hsmsim/hsmsim/hsmd/client"
 	"github.com/hsmsim/hsmsim/hsmd/p11"
-	"github.com/hsmsim/hsmsim/hsmd/pki"
 )
 
 // p256 is the DER OID of the P-256 curve (CKA_EC_PARAMS).
@@ -25,27 +24,16 @@ func TestGenerateKeyPairRetriedAfterAttemptTimeoutsMakesOnePair(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Nodes: 3})
 	leader := c.WaitLeader(t)
 	slow := c.Others(leader)[0]
-	ep := netsim.Endpoint{Name: "keypair-client"}
-	tlsCfg, err := pki.ClientTLS(c.CA.CertPEM, "127.0.0.1", nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nodes []client.Node
-	for _, n := range c.Nodes() {
-		nodes = append(nodes, client.Node{Addr: n.APIAddr()})
-	}
+	// No HSM ids: the client does not prefer the leader for writes, so they reach the slow
+	// follower too.
 	var timedOut atomic.Int32
-	cl, err := client.Dial(client.Config{Nodes: nodes, TLS: tlsCfg, Dialer: c.Net.Dialer(ep), Retries: 3,
+	cl := dialMembers(t, c, "keypair-client", false, client.Config{Retries: 3,
 		AttemptTimeout: 700 * time.Millisecond,
 		Observe: func(a client.Attempt) {
 			if a.Method == "GenerateKeyPair" && a.Err != nil {
 				timedOut.Add(1)
 			}
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx := ctxT(t, 60*time.Second)
 	if _, err := cl.Login(ctx, clustertest.CryptoUser, clustertest.CryptoPass); err != nil {
 		t.Fatal(err)
@@ -58,7 +46,7 @@ func TestGenerateKeyPairRetriedAfterAttemptTimeoutsMakesOnePair(t *testing.T) {
 	}
 	// One follower's answers reach the client late: a write sent there is forwarded and
 	// applied, but its reply misses the attempt timeout, and the client retries elsewhere.
-	c.Net.SetLink(slow.ID, ep.Name, netsim.Link{Latency: 1200 * time.Millisecond})
+	c.Net.SetLink(slow.ID, "keypair-client", netsim.Link{Latency: 1200 * time.Millisecond})
 	tok := attr.Attribute{Type: p11.CKA_TOKEN, Value: attr.Bool(true)}
 	made := 0
 	for ; made < 12 && timedOut.Load() == 0; made++ {

@@ -41,6 +41,7 @@ const (
 	mdMinIndex      = "x-hsm-min-index"
 	mdRequestID     = "x-hsm-request-id"
 	mdIndex         = "x-hsm-index"
+	mdLeader        = "x-hsm-leader"
 	authScheme      = "hsm "
 )
 
@@ -251,6 +252,10 @@ type Client struct {
 	keptAlive  atomic.Int64 // when keepPublicAlive last called the session homes (Unix nanoseconds)
 	// sessHome is where new session objects go: the node of the first one made, until it fails.
 	sessHome *nodeConn
+	// leader is the member the last write's answer named as the Raft leader (nil: none known,
+	// or it failed since). Writes go there first: a follower would forward them there, which
+	// costs a hop and the follower's CPU (docs/BENCHMARKS.md has the figures).
+	leader *nodeConn
 
 	stop chan struct{} // closed by Close: ends the refresh loop and the probes
 	once sync.Once
@@ -472,6 +477,9 @@ func (c *Client) unary(ctx context.Context, name, method string, req, reply any,
 	}
 	for attempt := 0; attempt <= retries; attempt++ {
 		nc := home
+		if nc == nil && writeMethods[name] {
+			nc = c.pickLeader()
+		}
 		if nc == nil {
 			nc = c.pick(want)
 		}
@@ -487,6 +495,7 @@ func (c *Client) unary(ctx context.Context, name, method string, req, reply any,
 		if !Retryable(err) || ctx.Err() != nil {
 			return err
 		}
+		c.forgetLeader(nc) // until an answer names one again: it may be cut off or stepping down
 		if missed(ctx, err) {
 			c.miss(nc)
 		} else {
@@ -548,6 +557,9 @@ func (c *Client) try(ctx context.Context, nc *nodeConn, name, method string, req
 	start := time.Now()
 	err := FromStatus(c.invoke(actx, nc, method, req, reply, inv, opts, &hdr))
 	took := time.Since(start)
+	if v := hdr.Get(mdLeader); len(v) > 0 && writeMethods[name] {
+		c.noteLeader(v[0])
+	}
 	if v := hdr.Get(mdIndex); len(v) > 0 {
 		if i, perr := strconv.ParseUint(v[0], 10, 64); perr == nil {
 			raise(&c.sess.index, i) // not Observe: a reply holds back only what it concerns
@@ -609,6 +621,42 @@ func (c *Client) nextHealthyLocked(want uint64, not *nodeConn) *nodeConn {
 		}
 	}
 	return nil
+}
+
+// pickLeader returns the leader the last write's answer named, if it may be picked now (nil
+// otherwise: the caller picks round robin).
+func (c *Client) pickLeader() *nodeConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.leader; l != nil && c.healthyLocked(l, 0, false, time.Now()) {
+		return l
+	}
+	return nil
+}
+
+// noteLeader records the member with HSM id id as the leader; an id the client does not know
+// (a node without an id in its configuration, not yet refreshed) names none.
+func (c *Client) noteLeader(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leader != nil && c.leader.ID == id {
+		return
+	}
+	c.leader = nil
+	for _, nc := range c.nodes {
+		if nc.ID == id && !nc.removed {
+			c.leader = nc
+			return
+		}
+	}
+}
+
+func (c *Client) forgetLeader(nc *nodeConn) {
+	c.mu.Lock()
+	if c.leader == nc {
+		c.leader = nil
+	}
+	c.mu.Unlock()
 }
 
 // healthyLocked reports whether nc may be picked now: a member that has not missed, has not

@@ -51,10 +51,7 @@ func (n *Node) leaseLoop() {
 }
 
 func (n *Node) isLeader() bool {
-	n.mu.RLock()
-	leader := n.leader
-	n.mu.RUnlock()
-	return leader() == n.cfg.NodeID
+	return n.leaderID() == n.cfg.NodeID
 }
 
 // RenewLogin extends the caller's login by a lease.

@@ -186,6 +186,14 @@ func (n *Node) SetProposer(p Proposer, leader func() string) {
 	n.prop, n.leader = p, leader
 }
 
+// leaderID is the cluster's leader as this node knows it ("" when it knows none).
+func (n *Node) leaderID() string {
+	n.mu.RLock()
+	leader := n.leader
+	n.mu.RUnlock()
+	return leader()
+}
+
 // SetMembers tells the node how to list the cluster's members for GetInfo, so clients learn
 // about nodes added and removed.
 func (n *Node) SetMembers(f func() []*hsmpb.Member) {

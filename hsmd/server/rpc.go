@@ -24,6 +24,9 @@ const (
 	MDMinIndex      = "x-hsm-min-index"
 	MDRequestID     = "x-hsm-request-id"
 	MDIndex         = "x-hsm-index"
+	// MDLeader names the Raft leader (its HSM id, as this node knows it) on the answer to a write
+	// that went through the log, so the client can send its next write there (hsmd/client).
+	MDLeader = "x-hsm-leader"
 	// MDPublicSession names the application's public session: the session objects it makes
 	// without a login belong to it (see publicCaller).
 	MDPublicSession = "x-hsm-public-session"
@@ -131,8 +134,14 @@ func (n *Node) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 	}
 	resp, err := n.serve(ctx, md, method, req, h)
 	if s := n.State(); s != nil {
-		applied := max(s.Applied(), idx.Load())
-		_ = grpc.SetHeader(ctx, metadata.Pairs(MDIndex, strconv.FormatUint(applied, 10)))
+		wrote := idx.Load()
+		hdr := metadata.Pairs(MDIndex, strconv.FormatUint(max(s.Applied(), wrote), 10))
+		if wrote > 0 {
+			if l := n.leaderID(); l != "" {
+				hdr.Set(MDLeader, l)
+			}
+		}
+		_ = grpc.SetHeader(ctx, hdr)
 	}
 	if obs != nil {
 		(*obs).ObserveRPC(method, p11.Code(err), time.Since(start))

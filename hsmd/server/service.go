@@ -60,9 +60,9 @@ func (v *service) GetInfo(ctx context.Context, _ *hsmpb.Empty) (*hsmpb.InfoRespo
 		}
 	}
 	n.mu.RLock()
-	leader, members := n.leader, n.members
+	members := n.members
 	n.mu.RUnlock()
-	r.LeaderId = leader()
+	r.LeaderId = n.leaderID()
 	if members != nil {
 		r.Members = members()
 	}
