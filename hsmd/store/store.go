@@ -146,7 +146,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 
-	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: openTimeout, NoSync: opts.NoSync})
+	// The free list is rebuilt at open instead of written at every commit, as for the Raft log
+	// (cluster/member.go): fewer pages per fsync on the path every write takes. In-process key
+	// creation at 16 clients: 1,266 against 1,176 creates/s, medians of five alternated runs.
+	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: openTimeout, NoSync: opts.NoSync,
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dbPath, err)
 	}
