@@ -20,7 +20,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
@@ -30,6 +29,7 @@ import (
 	"github.com/hsmsim/hsmsim/cluster/netsim"
 	"github.com/hsmsim/hsmsim/hsmd/pki"
 	"github.com/hsmsim/hsmsim/hsmd/server"
+	"github.com/hsmsim/hsmsim/hsmd/store"
 	"github.com/hsmsim/hsmsim/hsmd/token"
 )
 
@@ -124,10 +124,8 @@ func Start(cfg Config) (*Member, error) {
 		return nil, err
 	}
 
-	// The free list is rebuilt at open instead of written at every commit: fewer pages per
-	// fsync on the path every write takes.
 	m.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), NoSync: cfg.NoSync,
-		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType}})
+		BoltOptions: store.BoltOptions()})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: raft.db: %w", err)
 	}

@@ -49,17 +49,19 @@ func detach(c net.Conn) (net.Conn, error) {
 	if err := raw.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
 		dupErr = err
 	}
-	tc := &threadConn{fd: fd, local: uc.LocalAddr(), remote: uc.RemoteAddr()}
-	tc.pfd[0].Fd = int32(fd)
 	// Closing c takes its descriptor out of the poller; the duplicate shares the open socket,
 	// which stays non-blocking.
 	uc.Close()
 	if dupErr != nil {
 		return nil, dupErr
 	}
+	tc := &threadConn{fd: fd, local: uc.LocalAddr(), remote: uc.RemoteAddr()}
+	tc.pfd[0].Fd = int32(fd)
 	return tc, nil
 }
 
+// Read waits before it reads, unlike Write: a call reads right after sending its request, when
+// the answer is almost never there yet, so reading first would cost a failed read(2) each time.
 func (c *threadConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
