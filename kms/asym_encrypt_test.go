@@ -84,8 +84,18 @@ func TestRSAEncryptionRefusals(t *testing.T) {
 	check(t, err)
 	id := ck.KeyMetadata.KeyId
 	sha256Alg := types.EncryptionAlgorithmSpecRsaesOaepSha256
-	enc, err := e.kms.Encrypt(ctx(), &awskms.EncryptInput{KeyId: id, Plaintext: []byte("pin 1234"), EncryptionAlgorithm: sha256Alg})
-	check(t, err)
+	// An RSA ciphertext is random bytes; about 2 in 256 begin like an hsmsim symmetric blob
+	// (kms/ciphertext) and then name a key that does not exist, which a Decrypt without KeyId
+	// answers NotFoundException. The checks below are of a ciphertext that does not, so draw
+	// until one does not (the test failed about once in 128 runs before).
+	var enc *awskms.EncryptOutput
+	for range 50 {
+		enc, err = e.kms.Encrypt(ctx(), &awskms.EncryptInput{KeyId: id, Plaintext: []byte("pin 1234"), EncryptionAlgorithm: sha256Alg})
+		check(t, err)
+		if _, perr := parseBlob(enc.CiphertextBlob); perr != nil {
+			break
+		}
+	}
 
 	// An RSA key needs its algorithm: SYMMETRIC_DEFAULT (the default) is incompatible.
 	_, err = e.kms.Encrypt(ctx(), &awskms.EncryptInput{KeyId: id, Plaintext: []byte("x")})
